@@ -1,0 +1,60 @@
+// PGlite (Postgres compiled to WebAssembly) behind the SqlClient seam. One instance per
+// process: it is single-threaded and takes seconds to open, so the archive, graph and
+// vector persistence share it.
+
+import { mkdirSync } from "node:fs";
+import { PGlite, type Transaction } from "@electric-sql/pglite";
+import { StrataError, upstream } from "../../core/errors.ts";
+import type { SqlClient } from "../sql/client.ts";
+
+export interface PgliteOptions {
+  /** Directory for the database files, or "memory://" for a throwaway database. */
+  dataDir: string;
+}
+
+function wrap(run: { query: PGlite["query"]; exec: PGlite["exec"] }, onClose: () => Promise<void>, db?: PGlite): SqlClient {
+  const client: SqlClient = {
+    driver: "pglite",
+    async query<T>(text: string, params: unknown[] = []) {
+      try {
+        const res = await run.query<T>(text, params);
+        return res.rows;
+      } catch (e) {
+        throw upstream("pglite", e);
+      }
+    },
+    async exec(text: string) {
+      try {
+        await run.exec(text);
+      } catch (e) {
+        throw upstream("pglite", e);
+      }
+    },
+    async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+      if (!db) return fn(client); // already inside one: PGlite has no nested transactions
+      return db.transaction((tx: Transaction) => fn(wrap(tx, async () => {})));
+    },
+    async ping() {
+      await client.query("select 1");
+    },
+    close: onClose,
+  };
+  return client;
+}
+
+/** Opens (creating if needed) a PGlite database and returns it behind the SqlClient seam. */
+export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { db: PGlite }> {
+  const dir = options.dataDir;
+  if (!dir) throw new StrataError("config", "CONFIG_INVALID", "no data directory: set STRATA_DATA_DIR or leave it unset for ./.strata");
+  if (!dir.startsWith("memory://")) mkdirSync(dir, { recursive: true });
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dir);
+  } catch (e) {
+    throw new StrataError("config", "ARCHIVE_OPEN_FAILED", `could not open PGlite database in ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  const client = wrap(db, async () => {
+    if (!db.closed) await db.close();
+  }, db);
+  return Object.assign(client, { db });
+}

@@ -1,0 +1,206 @@
+// Versioned schema migrations, one list for every Postgres driver (PGlite embedded, Neon in
+// production). A migration is applied once, in order, inside a transaction, and recorded
+// in schema_migrations. Never edit a migration that has shipped: add the next one.
+//
+// Every table leads with tenant_id, and so does every primary key and index, so no query
+// can reach across tenants by accident and every lookup has an index that starts with it.
+
+import type { SqlClient } from "./client.ts";
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "tenants, sessions, messages, outbox",
+    sql: `
+create table tenants (
+  id text primary key,
+  name text not null,
+  created_at timestamptz not null default now()
+);
+
+create table api_keys (
+  key_hash text primary key,
+  tenant_id text not null references tenants(id) on delete cascade,
+  label text,
+  created_at timestamptz not null default now(),
+  revoked_at timestamptz
+);
+create index api_keys_tenant on api_keys (tenant_id);
+
+create table users (
+  tenant_id text not null references tenants(id) on delete cascade,
+  id text not null,
+  created_at timestamptz not null default now(),
+  primary key (tenant_id, id)
+);
+
+create table sessions (
+  tenant_id text not null,
+  id text not null,
+  user_id text not null,
+  last_seq integer not null default 0,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (tenant_id, id),
+  foreign key (tenant_id, user_id) references users (tenant_id, id) on delete cascade
+);
+create index sessions_user on sessions (tenant_id, user_id);
+
+create table messages (
+  tenant_id text not null,
+  id text not null,
+  session_id text not null,
+  user_id text not null,
+  seq integer not null,
+  role text not null check (role in ('user', 'assistant', 'system', 'tool')),
+  name text,
+  content text not null,
+  metadata jsonb not null default '{}'::jsonb,
+  tokens integer not null,
+  created_at timestamptz not null,
+  ingested_at timestamptz not null default now(),
+  search tsvector generated always as (to_tsvector('english', coalesce(name, '') || ' ' || content)) stored,
+  primary key (tenant_id, id),
+  unique (tenant_id, session_id, seq),
+  foreign key (tenant_id, session_id) references sessions (tenant_id, id) on delete cascade
+);
+create index messages_user_time on messages (tenant_id, user_id, created_at);
+create index messages_search on messages using gin (search);
+
+create table memories (
+  tenant_id text not null,
+  id text not null,
+  user_id text not null,
+  kind text not null check (kind in ('fact', 'preference', 'decision', 'task', 'note')),
+  content text not null,
+  priority smallint not null default 5 check (priority between 0 and 10),
+  tokens integer not null,
+  source_message_id text,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz,
+  primary key (tenant_id, id),
+  foreign key (tenant_id, user_id) references users (tenant_id, id) on delete cascade
+);
+create index memories_user on memories (tenant_id, user_id, priority desc);
+
+create table summaries (
+  tenant_id text not null,
+  session_id text not null,
+  user_id text not null,
+  up_to_seq integer not null,
+  content text not null,
+  tokens integer not null,
+  created_at timestamptz not null default now(),
+  primary key (tenant_id, session_id, up_to_seq),
+  foreign key (tenant_id, session_id) references sessions (tenant_id, id) on delete cascade
+);
+
+-- The outbox is also the embedded job queue: a job is pending until a worker marks it done.
+create table jobs (
+  id text primary key,
+  tenant_id text not null,
+  type text not null check (type in ('embed', 'extract', 'summarize', 'forget')),
+  payload jsonb not null,
+  status text not null default 'pending' check (status in ('pending', 'dispatched', 'running', 'done', 'failed')),
+  attempts integer not null default 0,
+  last_error text,
+  created_at timestamptz not null default now(),
+  run_after timestamptz not null default now(),
+  lease_until timestamptz,
+  dispatched_at timestamptz,
+  done_at timestamptz
+);
+create index jobs_runnable on jobs (run_after) where status in ('pending', 'dispatched', 'running');
+create index jobs_tenant_status on jobs (tenant_id, status);
+`,
+  },
+  {
+    version: 2,
+    name: "entity graph and vectors",
+    sql: `
+create table entities (
+  tenant_id text not null,
+  user_id text not null,
+  id text not null,
+  name text not null,
+  type text not null,
+  mentions integer not null default 0,
+  created_at timestamptz not null default now(),
+  primary key (tenant_id, user_id, id)
+);
+create index entities_name on entities (tenant_id, user_id, lower(name));
+
+create table mentions (
+  tenant_id text not null,
+  user_id text not null,
+  entity_id text not null,
+  message_id text not null,
+  session_id text not null,
+  primary key (tenant_id, user_id, entity_id, message_id)
+);
+create index mentions_message on mentions (tenant_id, message_id);
+
+create table relations (
+  tenant_id text not null,
+  user_id text not null,
+  from_id text not null,
+  type text not null,
+  to_id text not null,
+  weight integer not null default 0,
+  primary key (tenant_id, user_id, from_id, type, to_id)
+);
+
+create table relation_evidence (
+  tenant_id text not null,
+  user_id text not null,
+  from_id text not null,
+  type text not null,
+  to_id text not null,
+  message_id text not null,
+  primary key (tenant_id, user_id, from_id, type, to_id, message_id)
+);
+create index relation_evidence_message on relation_evidence (tenant_id, message_id);
+
+-- Vectors are kept here as float4 bytes and served from an in-process index (see
+-- lib/adapters/local/vector-index.ts); this table is what the index is rebuilt from.
+create table vectors (
+  tenant_id text not null,
+  kind text not null,
+  id text not null,
+  user_id text not null,
+  session_id text not null,
+  model text not null,
+  dims integer not null,
+  embedding bytea not null,
+  created_at timestamptz not null default now(),
+  primary key (tenant_id, kind, id)
+);
+create index vectors_user on vectors (tenant_id, user_id);
+`,
+  },
+];
+
+/** Applies every migration newer than the database's version. Returns the versions applied. */
+export async function migrate(sql: SqlClient, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
+  await sql.exec(
+    "create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())",
+  );
+  const rows = await sql.query<{ version: number }>("select version from schema_migrations");
+  const done = new Set(rows.map((r) => Number(r.version)));
+  const applied: number[] = [];
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) continue;
+    await sql.transaction(async (tx) => {
+      await tx.exec(m.sql);
+      await tx.query("insert into schema_migrations (version, name) values ($1, $2)", [m.version, m.name]);
+    });
+    applied.push(m.version);
+  }
+  return applied;
+}

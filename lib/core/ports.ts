@@ -1,0 +1,266 @@
+// The ports of DESIGN.md (Tiers). Services in lib/core depend on these interfaces only;
+// each adapter under lib/adapters implements one of them and passes the contract suite
+// for it in test/contract. Every method is scoped by tenant: no port offers an unscoped
+// read or delete.
+
+import type {
+  Extraction,
+  Fact,
+  Job,
+  JobType,
+  Message,
+  NewJob,
+  NewMessage,
+  QueueStats,
+  ScoredId,
+  Session,
+  Summary,
+  Tenant,
+} from "./types.ts";
+
+/** Something that can report whether its backing service answers, and how fast. */
+export interface Pingable {
+  /** Name of the adapter, e.g. "pglite" or "upstash"; shown by GET /v1/health. */
+  readonly adapter: string;
+  /** Round trip to the backing service. Rejects with a StrataError when it does not answer. */
+  ping(): Promise<void>;
+}
+
+export interface IngestRequest {
+  tenantId: string;
+  sessionId: string;
+  userId: string;
+  messages: NewMessage[];
+  /** Builds the outbox rows for the messages this call actually inserted (repeats excluded). */
+  jobsFor(inserted: Message[]): NewJob[];
+}
+
+export interface IngestResult {
+  /** One entry per requested message, in request order; `created` is false for a repeat. */
+  messages: { id: string; seq: number; created: boolean }[];
+  /** Messages inserted by this call. */
+  inserted: Message[];
+  /** Outbox rows committed with them. */
+  jobs: Job[];
+  /** The session after the call. */
+  session: Session;
+}
+
+export interface HistoryQuery {
+  /** At most this many messages (ascending by seq). */
+  limit: number;
+  /** Only messages with seq < before: the `limit` immediately before it. */
+  before?: number;
+  /** Only messages with seq > after: the `limit` immediately after it. */
+  after?: number;
+}
+
+export interface KeywordQuery {
+  tenantId: string;
+  userId: string;
+  query: string;
+  limit: number;
+  sessionId?: string;
+}
+
+export interface ClaimOptions {
+  /** At most this many jobs. */
+  limit: number;
+  /** How long the claim holds before another worker may take the job again. */
+  leaseMs: number;
+  types?: JobType[];
+}
+
+/**
+ * The system of record: tenants, keys, users, sessions, messages, summaries, the keyword
+ * index and the outbox. Strongly consistent and transactional; every other tier is
+ * derived from it.
+ */
+export interface Archive extends Pingable {
+  /** Applies pending schema migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+
+  /** Creates a tenant (id generated when not given). Rejects with CONFLICT if the id exists. */
+  createTenant(input: { id?: string; name: string }): Promise<Tenant>;
+  /** Creates the tenant if it does not exist; returns it either way. */
+  ensureTenant(input: { id: string; name: string }): Promise<Tenant>;
+  /** The tenant, or null. */
+  getTenant(id: string): Promise<Tenant | null>;
+  /** Stores the hash of an API key for a tenant. Idempotent for the same hash and tenant. */
+  addApiKey(input: { tenantId: string; keyHash: string; label?: string }): Promise<void>;
+  /** The tenant a (hashed) API key maps to, or null when unknown or revoked. */
+  tenantForKey(keyHash: string): Promise<string | null>;
+
+  /**
+   * Stores messages and their outbox rows in one transaction. Idempotent per message id
+   * within the tenant: a repeat with identical role, content and session is a no-op
+   * returning the stored seq; a repeat that differs rejects the whole call with
+   * CONFLICT and stores nothing. Rejects with CONFLICT when the session belongs to
+   * another user.
+   */
+  ingest(request: IngestRequest): Promise<IngestResult>;
+
+  /** The session, or null. */
+  getSession(tenantId: string, sessionId: string): Promise<Session | null>;
+  /** A page of a session's messages, ascending by seq (see HistoryQuery). */
+  listMessages(tenantId: string, sessionId: string, query: HistoryQuery): Promise<Message[]>;
+  /** The stored messages among `ids`, in no particular order; unknown ids are skipped. */
+  getMessages(tenantId: string, ids: string[]): Promise<Message[]>;
+  /** Full-text search over one user's messages, best first. */
+  keywordSearch(query: KeywordQuery): Promise<ScoredId[]>;
+  /** The newest summary of a session, or null. */
+  latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
+
+  /**
+   * Leases runnable jobs: pending or dispatched ones whose run-after time has come, and
+   * running ones whose lease expired (a worker that died). Increments their attempts.
+   */
+  claimJobs(options: ClaimOptions): Promise<Job[]>;
+  /** The jobs among `ids`, any status. */
+  getJobs(ids: string[]): Promise<Job[]>;
+  /** Marks jobs as handed to the queue. */
+  markDispatched(ids: string[]): Promise<void>;
+  /** Marks jobs done. Idempotent. */
+  completeJobs(ids: string[]): Promise<void>;
+  /**
+   * Records a failed attempt: back to pending with `retryAt`, or, when `retryAt` is null,
+   * dead-lettered (status failed) with the error kept.
+   */
+  failJob(id: string, error: string, retryAt: Date | null): Promise<void>;
+  /** Backlog of one tenant's jobs (all tenants when tenantId is omitted). */
+  queueStats(tenantId?: string): Promise<QueueStats>;
+
+  /** Releases the connection or database the adapter opened (not one it was given). */
+  close(): Promise<void>;
+}
+
+/** The hot tier: each session's recent window, kept short and cheap to read. */
+export interface HotStore extends Pingable {
+  /**
+   * Appends messages to a session's window, keeps it ordered by seq without duplicates,
+   * and trims it to the newest `maxLength`. Does nothing for a session whose window is
+   * not cached (the next read repairs it from the archive).
+   */
+  appendWindow(tenantId: string, sessionId: string, messages: Message[], maxLength: number): Promise<void>;
+  /** The newest `limit` messages of the window, ascending by seq; null on a miss. */
+  readWindow(tenantId: string, sessionId: string, limit: number): Promise<Message[] | null>;
+  /** Replaces the window (read-through repair from the archive). */
+  replaceWindow(tenantId: string, sessionId: string, messages: Message[], maxLength: number): Promise<void>;
+  /** Drops everything cached for a session. */
+  dropSession(tenantId: string, sessionId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type VectorKind = "message" | "summary" | "memory";
+
+export interface VectorRecord {
+  tenantId: string;
+  userId: string;
+  sessionId: string;
+  kind: VectorKind;
+  /** Id of the item embedded (the message id for kind "message"). */
+  id: string;
+  /** Embedder model that produced the vector. */
+  model: string;
+  vector: Float32Array;
+}
+
+export interface VectorQuery {
+  tenantId: string;
+  userId: string;
+  vector: Float32Array;
+  topK: number;
+  sessionId?: string;
+  kinds?: VectorKind[];
+}
+
+export interface VectorMatch {
+  id: string;
+  kind: VectorKind;
+  sessionId: string;
+  /** Cosine similarity, higher is closer. */
+  score: number;
+}
+
+/** Semantic recall. Queries are always filtered by tenant and user. */
+export interface VectorIndex extends Pingable {
+  /** Inserts or replaces vectors, keyed by (tenant, kind, id). */
+  upsert(records: VectorRecord[]): Promise<void>;
+  /** Nearest neighbours within one user's vectors, best first. */
+  query(query: VectorQuery): Promise<VectorMatch[]>;
+  /** Deletes vectors by item id (any kind). */
+  deleteByIds(tenantId: string, ids: string[]): Promise<void>;
+  /** Deletes every vector of a user. */
+  deleteByUser(tenantId: string, userId: string): Promise<void>;
+  /** How many vectors a user has (or the tenant, when userId is omitted). */
+  count(tenantId: string, userId?: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface GraphMerge {
+  tenantId: string;
+  userId: string;
+  sessionId: string;
+  messageId: string;
+  extraction: Extraction;
+}
+
+/** Entities, relations and the mentions that tie them to messages. */
+export interface GraphStore extends Pingable {
+  /**
+   * Merges one message's extraction: entities by (type, normalised name), a mention
+   * per entity and message, relations with the message as evidence. Idempotent: merging
+   * the same message twice changes nothing.
+   */
+  merge(items: GraphMerge[]): Promise<void>;
+  /**
+   * Messages that mention entities whose names occur in `terms`, most mentioned
+   * entities' messages first.
+   */
+  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number }): Promise<ScoredId[]>;
+  /** Facts (relations, strongest first) about entities named in `terms`, or the user's strongest when terms is empty. */
+  facts(input: { tenantId: string; userId: string; terms: string[]; limit: number }): Promise<Fact[]>;
+  /** Counts for tests and status: entities, relations, mentions of one user. */
+  counts(tenantId: string, userId: string): Promise<{ entities: number; relations: number; mentions: number }>;
+  /** Removes mentions and evidence of these messages, and entities/relations left without any. */
+  deleteByMessages(tenantId: string, messageIds: string[]): Promise<void>;
+  /** Removes a user's whole graph. */
+  deleteByUser(tenantId: string, userId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Handles one job; throwing marks the attempt failed. */
+export type JobHandler = (job: Job) => Promise<void>;
+
+/** Carries committed outbox rows to workers, at least once. */
+export interface JobQueue extends Pingable {
+  /** Hands jobs already committed to the outbox to the workers. */
+  dispatch(jobs: Job[]): Promise<void>;
+  /** Starts consuming with `handler`. */
+  start(handler: JobHandler): void;
+  /** Stops consuming; waits for jobs in hand to finish. */
+  stop(): Promise<void>;
+}
+
+/** Text to vector, deterministic per model. */
+export interface Embedder {
+  /** Model name recorded beside every vector it makes. */
+  readonly model: string;
+  readonly dimensions: number;
+  /** One unit-length vector per text, in order. */
+  embed(texts: string[]): Promise<Float32Array[]>;
+}
+
+/** Entities and relations out of message text, without an LLM in the embedded build. */
+export interface Extractor {
+  /** Changes when the extraction rules change, so a re-extract can be targeted. */
+  readonly version: string;
+  /** One extraction per message, in order. `name` is the speaker, when known. */
+  extract(messages: { content: string; name: string | null; createdAt: string }[]): Promise<Extraction[]>;
+}
+
+/** Token counting with a real BPE tokenizer. */
+export interface Tokenizer {
+  readonly name: string;
+  count(text: string): number;
+}

@@ -1,0 +1,169 @@
+// Domain types shared by every port, service and adapter.
+//
+// Ids are strings throughout. A message id is either client-supplied (≤ 128 chars) or
+// generated at ingest; it is unique within a tenant, never globally, so every lookup
+// carries the tenant id beside it.
+
+export const ROLES = ["user", "assistant", "system", "tool"] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Tenant {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface User {
+  tenantId: string;
+  id: string;
+  createdAt: string;
+}
+
+export interface Session {
+  tenantId: string;
+  id: string;
+  userId: string;
+  /** Sequence number of the last message stored in the session (0 when empty). */
+  lastSeq: number;
+  createdAt: string;
+}
+
+/** A message as the ingest service hands it to the archive: validated, tokens counted. */
+export interface NewMessage {
+  id: string;
+  role: Role;
+  content: string;
+  name: string | null;
+  createdAt: string;
+  metadata: Record<string, unknown>;
+  /** Token count of `content`, computed once at ingest with the project tokenizer. */
+  tokens: number;
+}
+
+/** A stored message. */
+export interface Message extends NewMessage {
+  tenantId: string;
+  sessionId: string;
+  userId: string;
+  /** Per-session sequence number, 1-based, assigned in the ingest transaction. */
+  seq: number;
+}
+
+export const MEMORY_KINDS = ["fact", "preference", "decision", "task", "note"] as const;
+export type MemoryKind = (typeof MEMORY_KINDS)[number];
+
+/** A typed long-term memory about a user, with a priority and an optional expiry. */
+export interface Memory {
+  tenantId: string;
+  id: string;
+  userId: string;
+  kind: MemoryKind;
+  content: string;
+  /** 0 (lowest) to 10 (highest). */
+  priority: number;
+  tokens: number;
+  sourceMessageId: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+/** A rolling summary of a session up to and including `upToSeq`. */
+export interface Summary {
+  tenantId: string;
+  sessionId: string;
+  userId: string;
+  content: string;
+  upToSeq: number;
+  tokens: number;
+  createdAt: string;
+}
+
+export const JOB_TYPES = ["embed", "extract", "summarize", "forget"] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+export type JobStatus = "pending" | "dispatched" | "running" | "done" | "failed";
+
+/** Payload of each job type. Jobs carry ids, never message text. */
+export interface JobPayloads {
+  embed: { messageIds: string[] };
+  extract: { messageIds: string[] };
+  summarize: { sessionId: string };
+  forget: { messageIds?: string[]; sessionId?: string; userId?: string };
+}
+
+export interface NewJob<T extends JobType = JobType> {
+  type: T;
+  payload: JobPayloads[T];
+}
+
+/** A row of the outbox: the durable record of one unit of derived work. */
+export interface Job<T extends JobType = JobType> extends NewJob<T> {
+  id: string;
+  tenantId: string;
+  status: JobStatus;
+  attempts: number;
+  lastError: string | null;
+  createdAt: string;
+  /** Earliest time the job may run (backoff after a failure). */
+  runAfter: string;
+}
+
+export interface QueueStats {
+  /** Jobs not yet done: pending, dispatched or running. Reaches 0 once derived tiers caught up. */
+  pending: number;
+  /** Jobs currently leased by a worker. */
+  inFlight: number;
+  /** Jobs that exhausted their attempts (dead-lettered). */
+  failed: number;
+  /** Age in milliseconds of the oldest job not yet done, or null when there is none. */
+  oldestPendingAgeMs: number | null;
+}
+
+export const ENTITY_TYPES = ["person", "place", "organization", "date", "topic"] as const;
+export type EntityType = (typeof ENTITY_TYPES)[number];
+
+export interface ExtractedEntity {
+  /** Surface form as it appeared, e.g. "Caroline". */
+  name: string;
+  type: EntityType;
+}
+
+export interface ExtractedRelation {
+  /** Names of entities in the same extraction. */
+  from: string;
+  to: string;
+  /** Lower-case verb phrase or a generic "co_mentioned". */
+  type: string;
+}
+
+export interface Extraction {
+  entities: ExtractedEntity[];
+  relations: ExtractedRelation[];
+}
+
+/** A fact for the context call, read off the graph. */
+export interface Fact {
+  subject: string;
+  predicate: string;
+  object: string;
+  /** How many messages support it. */
+  weight: number;
+  /** Ids of some of the messages it was read from. */
+  messageIds: string[];
+}
+
+/** Where a recalled item came from. */
+export type RecallSource = "keyword" | "vector" | "graph" | "recent";
+
+export interface ScoredId {
+  id: string;
+  score: number;
+}
+
+export interface TierHealth {
+  tier: string;
+  adapter: string;
+  status: "ok" | "degraded" | "down";
+  latencyMs: number;
+  detail?: string;
+}
