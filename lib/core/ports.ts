@@ -214,8 +214,9 @@ export interface GraphStore extends Pingable {
    */
   merge(items: GraphMerge[]): Promise<void>;
   /**
-   * Messages that mention entities whose names occur in `terms`, most mentioned
-   * entities' messages first.
+   * Messages that mention entities named in `terms` (a name equal to a term, or whose
+   * words are all among the terms), best first: a message scores more for each matched
+   * entity it mentions, and more for rarer ones.
    */
   messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number }): Promise<ScoredId[]>;
   /** Facts (relations, strongest first) about entities named in `terms`, or the user's strongest when terms is empty. */
