@@ -117,7 +117,7 @@ create table jobs (
   done_at timestamptz
 );
 create index jobs_runnable on jobs (run_after) where status in ('pending', 'dispatched', 'running');
-create index jobs_tenant_status on jobs (tenant_id, status);
+create index jobs_tenant_open on jobs (tenant_id, status) where status <> 'done';
 `,
   },
   {
@@ -130,11 +130,12 @@ create table entities (
   id text not null,
   name text not null,
   type text not null,
+  -- The name's words as queries are cut into terms (see graph-store.ts nameWords()).
+  words text[] not null default '{}',
   mentions integer not null default 0,
   created_at timestamptz not null default now(),
   primary key (tenant_id, user_id, id)
 );
-create index entities_name on entities (tenant_id, user_id, lower(name));
 
 create table mentions (
   tenant_id text not null,
@@ -155,6 +156,9 @@ create table relations (
   weight integer not null default 0,
   primary key (tenant_id, user_id, from_id, type, to_id)
 );
+-- to_id before user_id: PGlite never analyses on its own, and without statistics a
+-- (tenant_id, user_id, ...) index looks as good as the primary key for a from_id lookup.
+create index relations_to on relations (tenant_id, to_id, user_id);
 
 create table relation_evidence (
   tenant_id text not null,

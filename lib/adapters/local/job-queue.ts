@@ -1,0 +1,126 @@
+// The embedded job queue: no broker, the archive's outbox table is the queue. dispatch()
+// only wakes the runner; the runner leases runnable rows from the archive, runs them and
+// marks them done. Because state lives in the table, a job left unfinished when the process
+// stops is still pending (or its lease runs out) and runs after the next start: at least
+// once, never lost.
+
+import type { Archive, JobHandler, JobQueue } from "../../core/ports.ts";
+import type { Job } from "../../core/types.ts";
+
+export interface LocalJobQueueOptions {
+  archive: Archive;
+  /** Jobs leased per round. */
+  batchSize?: number;
+  /** Attempts before a job is dead-lettered (status failed). */
+  maxAttempts?: number;
+  /** How long a lease holds; a job whose runner died runs again after it. */
+  leaseMs?: number;
+  /** Idle poll interval, so retries whose backoff expired are picked up without a dispatch. */
+  pollMs?: number;
+  /** Backoff before retry n (1-based). */
+  backoffMs?: (attempt: number) => number;
+  onError?: (job: Job, error: unknown) => void;
+}
+
+export function createLocalJobQueue(options: LocalJobQueueOptions): JobQueue & { idle(): Promise<void> } {
+  const { archive } = options;
+  const batchSize = options.batchSize ?? 8;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const pollMs = options.pollMs ?? 1_000;
+  const backoffMs = options.backoffMs ?? ((n: number) => Math.min(60_000, 500 * 2 ** (n - 1)));
+
+  let handler: JobHandler | null = null;
+  let running: Promise<void> | null = null;
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  // Set by a dispatch that arrives while a claim is in flight, so its wake-up is not lost.
+  let dirty = false;
+  let timer: NodeJS.Timeout | null = null;
+  let idleWaiters: (() => void)[] = [];
+
+  async function runOne(job: Job): Promise<void> {
+    try {
+      await handler!(job);
+      await archive.completeJobs([job.id]);
+    } catch (e) {
+      options.onError?.(job, e);
+      const message = e instanceof Error ? e.message : String(e);
+      const retryAt = job.attempts >= maxAttempts ? null : new Date(Date.now() + backoffMs(job.attempts));
+      await archive.failJob(job.id, message, retryAt);
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopping) {
+      let jobs: Job[];
+      dirty = false;
+      try {
+        jobs = await archive.claimJobs({ limit: batchSize, leaseMs });
+      } catch (e) {
+        options.onError?.({ id: "(claim)" } as Job, e);
+        jobs = [];
+      }
+      if (jobs.length) {
+        // One at a time: the embedded archive is single-threaded, parallel jobs only queue on it.
+        for (const job of jobs) await runOne(job);
+        continue;
+      }
+      if (dirty) continue;
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, pollMs);
+        timer.unref?.();
+      });
+      wake = null;
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  function poke(): void {
+    dirty = true;
+    wake?.();
+  }
+
+  return {
+    adapter: "local-queue",
+
+    async ping() {
+      await archive.ping();
+    },
+
+    async dispatch(_jobs: Job[]) {
+      // The rows are already committed: waking the runner is all dispatch means here.
+      poke();
+    },
+
+    start(h: JobHandler) {
+      if (running) throw new Error("job queue already started");
+      handler = h;
+      stopping = false;
+      running = loop();
+    },
+
+    async stop() {
+      stopping = true;
+      poke();
+      await running;
+      running = null;
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    },
+
+    /** Resolves the next time the runner finds nothing to do (tests and shutdown). */
+    idle() {
+      if (!running) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        poke();
+      });
+    },
+  };
+}

@@ -1,0 +1,356 @@
+// The archive over any Postgres reachable through the SqlClient seam: PGlite embedded, Neon
+// in production. All SQL lives here, written once; batches go through unnest() so an
+// ingest of 100 messages is a handful of statements, not hundreds (PGlite runs each
+// statement on one WebAssembly thread, so statement count is what costs).
+
+import { randomUUID } from "node:crypto";
+import { StrataError } from "../../core/errors.ts";
+import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
+import { words } from "../../core/text.ts";
+import type { Job, JobStatus, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant } from "../../core/types.ts";
+import type { SqlClient } from "./client.ts";
+import { migrate } from "./migrations.ts";
+
+export interface SqlArchiveOptions {
+  sql: SqlClient;
+  /** Close the SqlClient on close(): true when the archive opened it. */
+  ownsClient?: boolean;
+}
+
+type Row = Record<string, unknown>;
+
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+function toMessage(r: Row): Message {
+  return {
+    tenantId: String(r.tenant_id),
+    id: String(r.id),
+    sessionId: String(r.session_id),
+    userId: String(r.user_id),
+    seq: Number(r.seq),
+    role: r.role as Role,
+    name: r.name == null ? null : String(r.name),
+    content: String(r.content),
+    metadata: (typeof r.metadata === "string" ? JSON.parse(r.metadata) : r.metadata ?? {}) as Record<string, unknown>,
+    tokens: Number(r.tokens),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toSession(r: Row): Session {
+  return {
+    tenantId: String(r.tenant_id),
+    id: String(r.id),
+    userId: String(r.user_id),
+    lastSeq: Number(r.last_seq),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toJob(r: Row): Job {
+  return {
+    id: String(r.id),
+    tenantId: String(r.tenant_id),
+    type: r.type as JobType,
+    payload: (typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload) as Job["payload"],
+    status: r.status as JobStatus,
+    attempts: Number(r.attempts),
+    lastError: r.last_error == null ? null : String(r.last_error),
+    createdAt: iso(r.created_at),
+    runAfter: iso(r.run_after),
+  };
+}
+
+const MESSAGE_COLUMNS = "tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at";
+
+/**
+ * The keyword query: every word of the question OR-ed, so a question matches the turns
+ * sharing any of its words and ts_rank orders them. Words are reduced to letters and
+ * digits, which makes the to_tsquery input safe; Postgres drops English stopwords.
+ */
+export function keywordTsQuery(query: string): string {
+  return [...new Set(words(query))].filter((w) => /^[\p{L}\p{N}]+$/u.test(w)).join(" | ");
+}
+
+export function createSqlArchive(options: SqlArchiveOptions): Archive {
+  const { sql } = options;
+  const adapter = sql.driver;
+
+  return {
+    adapter,
+
+    async ping() {
+      await sql.ping();
+    },
+
+    async migrate() {
+      await migrate(sql);
+    },
+
+    async createTenant({ id, name }) {
+      const tenantId = id ?? `t_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
+      const rows = await sql.query<Row>(
+        "insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing returning id, name, created_at",
+        [tenantId, name],
+      );
+      const r = rows[0];
+      if (!r) throw new StrataError("conflict", "TENANT_EXISTS", `tenant ${tenantId} already exists`);
+      return { id: String(r.id), name: String(r.name), createdAt: iso(r.created_at) };
+    },
+
+    async ensureTenant({ id, name }) {
+      await sql.query("insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing", [id, name]);
+      const t = await this.getTenant(id);
+      if (!t) throw new StrataError("internal", "TENANT_MISSING", `tenant ${id} vanished after insert`);
+      return t;
+    },
+
+    async getTenant(id): Promise<Tenant | null> {
+      const rows = await sql.query<Row>("select id, name, created_at from tenants where id = $1", [id]);
+      const r = rows[0];
+      return r ? { id: String(r.id), name: String(r.name), createdAt: iso(r.created_at) } : null;
+    },
+
+    async addApiKey({ tenantId, keyHash, label }) {
+      const rows = await sql.query<Row>(
+        `insert into api_keys (key_hash, tenant_id, label) values ($1, $2, $3)
+         on conflict (key_hash) do update set label = coalesce(excluded.label, api_keys.label)
+         where api_keys.tenant_id = excluded.tenant_id
+         returning tenant_id`,
+        [keyHash, tenantId, label ?? null],
+      );
+      if (!rows[0]) throw new StrataError("conflict", "API_KEY_EXISTS", "that API key already belongs to another tenant");
+    },
+
+    async tenantForKey(keyHash) {
+      const rows = await sql.query<Row>("select tenant_id from api_keys where key_hash = $1 and revoked_at is null", [keyHash]);
+      return rows[0] ? String(rows[0].tenant_id) : null;
+    },
+
+    async ingest(req: IngestRequest): Promise<IngestResult> {
+      const { tenantId, sessionId, userId } = req;
+      return sql.transaction(async (tx) => {
+        await tx.query("insert into users (tenant_id, id) values ($1, $2) on conflict do nothing", [tenantId, userId]);
+        await tx.query("insert into sessions (tenant_id, id, user_id) values ($1, $2, $3) on conflict do nothing", [
+          tenantId,
+          sessionId,
+          userId,
+        ]);
+        // Row lock: concurrent ingests into one session take seq numbers one after another.
+        const [sess] = await tx.query<Row>("select * from sessions where tenant_id = $1 and id = $2 for update", [tenantId, sessionId]);
+        if (!sess) throw new StrataError("internal", "SESSION_MISSING", `session ${sessionId} vanished inside its transaction`);
+        if (String(sess.user_id) !== userId) {
+          throw new StrataError("conflict", "SESSION_USER_MISMATCH", `session ${sessionId} belongs to another user, not ${userId}`);
+        }
+
+        const ids = req.messages.map((m) => m.id);
+        const existing = new Map(
+          (
+            await tx.query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and id = any($2::text[])`, [tenantId, ids])
+          ).map((r) => [String(r.id), toMessage(r)]),
+        );
+
+        let seq = Number(sess.last_seq);
+        const result: IngestResult["messages"] = [];
+        const fresh: Message[] = [];
+        const seen = new Map<string, Message>();
+        for (const m of req.messages) {
+          const prior = existing.get(m.id) ?? seen.get(m.id);
+          if (prior) {
+            if (prior.sessionId !== sessionId || prior.role !== m.role || prior.content !== m.content || prior.name !== m.name) {
+              throw new StrataError(
+                "conflict",
+                "MESSAGE_ID_CONFLICT",
+                `message id "${m.id}" is already stored with different ${prior.sessionId !== sessionId ? "session" : "content"}`,
+                { details: { id: m.id } },
+              );
+            }
+            result.push({ id: m.id, seq: prior.seq, created: false });
+            continue;
+          }
+          const stored: Message = { ...m, tenantId, sessionId, userId, seq: ++seq };
+          seen.set(m.id, stored);
+          fresh.push(stored);
+          result.push({ id: m.id, seq: stored.seq, created: true });
+        }
+
+        let jobs: Job[] = [];
+        if (fresh.length) {
+          await tx.query(
+            `insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at)
+             select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at
+             from unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
+               as m(id, seq, role, name, content, metadata, tokens, created_at)`,
+            [
+              tenantId,
+              sessionId,
+              userId,
+              fresh.map((m) => m.id),
+              fresh.map((m) => m.seq),
+              fresh.map((m) => m.role),
+              fresh.map((m) => m.name),
+              fresh.map((m) => m.content),
+              fresh.map((m) => JSON.stringify(m.metadata)),
+              fresh.map((m) => m.tokens),
+              fresh.map((m) => m.createdAt),
+            ],
+          );
+          await tx.query("update sessions set last_seq = $3, updated_at = now() where tenant_id = $1 and id = $2", [tenantId, sessionId, seq]);
+          const newJobs = req.jobsFor(fresh);
+          if (newJobs.length) {
+            const rows = await tx.query<Row>(
+              `insert into jobs (id, tenant_id, type, payload)
+               select j.id, $1, j.type, j.payload::jsonb from unnest($2::text[], $3::text[], $4::text[]) as j(id, type, payload)
+               returning *`,
+              [tenantId, newJobs.map(() => randomUUID()), newJobs.map((j) => j.type), newJobs.map((j) => JSON.stringify(j.payload))],
+            );
+            jobs = rows.map(toJob);
+          }
+        }
+        return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq } };
+      });
+    },
+
+    async getSession(tenantId, sessionId) {
+      const rows = await sql.query<Row>("select * from sessions where tenant_id = $1 and id = $2", [tenantId, sessionId]);
+      return rows[0] ? toSession(rows[0]) : null;
+    },
+
+    async listMessages(tenantId, sessionId, q: HistoryQuery) {
+      const params: unknown[] = [tenantId, sessionId, q.limit];
+      let where = "tenant_id = $1 and session_id = $2";
+      if (q.before !== undefined) {
+        params.push(q.before);
+        where += ` and seq < $${params.length}`;
+      }
+      if (q.after !== undefined) {
+        params.push(q.after);
+        where += ` and seq > $${params.length}`;
+      }
+      // Without `after`, the page nearest the end (or nearest `before`); with it, the page right after.
+      const order = q.after !== undefined ? "asc" : "desc";
+      const rows = await sql.query<Row>(`select ${MESSAGE_COLUMNS} from messages where ${where} order by seq ${order} limit $3`, params);
+      const list = rows.map(toMessage);
+      return order === "desc" ? list.reverse() : list;
+    },
+
+    async getMessages(tenantId, ids) {
+      if (!ids.length) return [];
+      const rows = await sql.query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and id = any($2::text[])`, [tenantId, ids]);
+      return rows.map(toMessage);
+    },
+
+    async keywordSearch(q: KeywordQuery): Promise<ScoredId[]> {
+      const tsq = keywordTsQuery(q.query);
+      if (!tsq) return [];
+      const params: unknown[] = [q.tenantId, q.userId, tsq, q.limit];
+      let where = "tenant_id = $1 and user_id = $2 and search @@ query";
+      if (q.sessionId) {
+        params.push(q.sessionId);
+        where += " and session_id = $5";
+      }
+      // Normalisation 1 divides by 1 + log(length), so long turns don't win by size alone.
+      const rows = await sql.query<Row>(
+        `select id, ts_rank(search, query, 1) as score
+         from messages, to_tsquery('english', $3) as query
+         where ${where}
+         order by score desc, seq desc
+         limit $4`,
+        params,
+      );
+      return rows.map((r) => ({ id: String(r.id), score: Number(r.score) }));
+    },
+
+    async latestSummary(tenantId, sessionId): Promise<Summary | null> {
+      const rows = await sql.query<Row>(
+        "select * from summaries where tenant_id = $1 and session_id = $2 order by up_to_seq desc limit 1",
+        [tenantId, sessionId],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      return {
+        tenantId: String(r.tenant_id),
+        sessionId: String(r.session_id),
+        userId: String(r.user_id),
+        content: String(r.content),
+        upToSeq: Number(r.up_to_seq),
+        tokens: Number(r.tokens),
+        createdAt: iso(r.created_at),
+      };
+    },
+
+    async claimJobs({ limit, leaseMs, types }: ClaimOptions) {
+      const params: unknown[] = [limit, leaseMs];
+      let typeFilter = "";
+      if (types?.length) {
+        params.push(types);
+        typeFilter = "and type = any($3::text[])";
+      }
+      const rows = await sql.query<Row>(
+        `update jobs set status = 'running', attempts = attempts + 1, lease_until = now() + $2 * interval '1 millisecond'
+         where id in (
+           select id from jobs
+           where ((status in ('pending', 'dispatched') and run_after <= now()) or (status = 'running' and lease_until < now()))
+             ${typeFilter}
+           order by created_at
+           limit $1
+           for update skip locked)
+         returning *`,
+        params,
+      );
+      return rows.map(toJob).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
+    async getJobs(ids) {
+      if (!ids.length) return [];
+      const rows = await sql.query<Row>("select * from jobs where id = any($1::text[])", [ids]);
+      return rows.map(toJob);
+    },
+
+    async markDispatched(ids) {
+      if (!ids.length) return;
+      await sql.query("update jobs set status = 'dispatched', dispatched_at = now() where id = any($1::text[]) and status = 'pending'", [ids]);
+    },
+
+    async completeJobs(ids) {
+      if (!ids.length) return;
+      await sql.query("update jobs set status = 'done', done_at = now(), lease_until = null where id = any($1::text[])", [ids]);
+    },
+
+    async failJob(id, error, retryAt) {
+      await sql.query(
+        `update jobs set status = $2, last_error = $3, run_after = coalesce($4::timestamptz, run_after), lease_until = null
+         where id = $1 and status <> 'done'`,
+        [id, retryAt ? "pending" : "failed", error.slice(0, 4000), retryAt ? retryAt.toISOString() : null],
+      );
+    },
+
+    async queueStats(tenantId): Promise<QueueStats> {
+      const rows = await sql.query<Row>(
+        `select status, count(*)::int as n, min(created_at) as oldest from jobs
+         where status <> 'done' ${tenantId === undefined ? "" : "and tenant_id = $1"}
+         group by status`,
+        tenantId === undefined ? [] : [tenantId],
+      );
+      const stats: QueueStats = { pending: 0, inFlight: 0, failed: 0, oldestPendingAgeMs: null };
+      let oldest: number | null = null;
+      for (const r of rows) {
+        const n = Number(r.n);
+        if (r.status === "failed") {
+          stats.failed += n;
+          continue;
+        }
+        stats.pending += n;
+        if (r.status === "running") stats.inFlight += n;
+        const t = new Date(iso(r.oldest)).getTime();
+        oldest = oldest === null ? t : Math.min(oldest, t);
+      }
+      stats.oldestPendingAgeMs = oldest === null ? null : Math.max(0, Date.now() - oldest);
+      return stats;
+    },
+
+    async close() {
+      if (options.ownsClient) await sql.close();
+    },
+  };
+}

@@ -1,0 +1,202 @@
+// The Archive port's behaviour suite. Every archive adapter runs it (embedded PGlite now,
+// Neon against a local Postgres later); a test file per adapter is a few lines that call
+// archiveContract() with a setup function.
+
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { StrataError } from "../../lib/core/errors.ts";
+import type { Archive } from "../../lib/core/ports.ts";
+import type { NewJob, NewMessage } from "../../lib/core/types.ts";
+import { uid } from "../fixtures/pglite.ts";
+
+export interface ArchiveFixture {
+  archive: Archive;
+  cleanup?: () => Promise<void>;
+}
+
+function msg(id: string, content: string, extra: Partial<NewMessage> = {}): NewMessage {
+  return { id, role: "user", content, name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: content.split(" ").length, ...extra };
+}
+
+const embedJobs = (ms: { id: string }[]): NewJob[] => [{ type: "embed", payload: { messageIds: ms.map((m) => m.id) } }];
+
+export function archiveContract(name: string, setup: () => Promise<ArchiveFixture>, options: { skip?: string[] } = {}) {
+  const skip = new Set(options.skip ?? []);
+  const maybe = (title: string) => (skip.has(title) ? it.skip : it);
+
+  describe(`Archive contract: ${name}`, () => {
+    let fx: ArchiveFixture;
+    let archive: Archive;
+    let tenantId: string;
+
+    beforeAll(async () => {
+      fx = await setup();
+      archive = fx.archive;
+      await archive.migrate(); // a second run must be a no-op
+    });
+    afterAll(async () => {
+      await fx.cleanup?.();
+    });
+
+    const newTenant = async () => (await archive.createTenant({ id: uid("tenant"), name: "Test" })).id;
+    const ingest = (sessionId: string, userId: string, messages: NewMessage[], t = tenantId) =>
+      archive.ingest({ tenantId: t, sessionId, userId, messages, jobsFor: embedJobs });
+
+    maybe("creates tenants and rejects a duplicate id")("creates tenants and rejects a duplicate id", async () => {
+      tenantId = await newTenant();
+      expect((await archive.getTenant(tenantId))?.name).toBe("Test");
+      await expect(archive.createTenant({ id: tenantId, name: "Again" })).rejects.toMatchObject({ code: "TENANT_EXISTS" });
+      const ensured = await archive.ensureTenant({ id: tenantId, name: "Other name" });
+      expect(ensured.name).toBe("Test");
+      expect(await archive.getTenant(uid("nobody"))).toBeNull();
+    });
+
+    maybe("maps hashed API keys to tenants")("maps hashed API keys to tenants", async () => {
+      const other = await newTenant();
+      const hash = uid("hash");
+      await archive.addApiKey({ tenantId, keyHash: hash, label: "ci" });
+      await archive.addApiKey({ tenantId, keyHash: hash }); // idempotent
+      expect(await archive.tenantForKey(hash)).toBe(tenantId);
+      expect(await archive.tenantForKey(uid("unknown"))).toBeNull();
+      await expect(archive.addApiKey({ tenantId: other, keyHash: hash })).rejects.toBeInstanceOf(StrataError);
+    });
+
+    maybe("ingests with per-session sequence numbers and outbox rows")("ingests with per-session sequence numbers and outbox rows", async () => {
+      const s = uid("s");
+      const u = uid("u");
+      const a = await ingest(s, u, [msg(uid("m"), "first"), msg(uid("m"), "second")]);
+      expect(a.messages.map((m) => [m.seq, m.created])).toEqual([
+        [1, true],
+        [2, true],
+      ]);
+      expect(a.jobs).toHaveLength(1);
+      expect(a.jobs[0]).toMatchObject({ type: "embed", status: "pending", attempts: 0, tenantId });
+      expect((a.jobs[0]!.payload as { messageIds: string[] }).messageIds).toEqual(a.messages.map((m) => m.id));
+      const b = await ingest(s, u, [msg(uid("m"), "third")]);
+      expect(b.messages[0]!.seq).toBe(3);
+      expect(b.session.lastSeq).toBe(3);
+      expect((await archive.getSession(tenantId, s))?.lastSeq).toBe(3);
+    });
+
+    maybe("treats a repeated id as a no-op and a changed one as a conflict")("treats a repeated id as a no-op and a changed one as a conflict", async () => {
+      const s = uid("s");
+      const u = uid("u");
+      const id = uid("m");
+      await ingest(s, u, [msg(id, "hello there")]);
+      const again = await ingest(s, u, [msg(id, "hello there"), msg(id, "hello there")]);
+      expect(again.messages).toEqual([
+        { id, seq: 1, created: false },
+        { id, seq: 1, created: false },
+      ]);
+      expect(again.jobs).toEqual([]);
+      const fresh = uid("m");
+      await expect(ingest(s, u, [msg(fresh, "new one"), msg(id, "changed text")])).rejects.toMatchObject({ code: "MESSAGE_ID_CONFLICT" });
+      // Nothing of the rejected call is stored: not the fresh message, not its job.
+      expect(await archive.getMessages(tenantId, [fresh])).toEqual([]);
+      expect((await archive.getSession(tenantId, s))?.lastSeq).toBe(1);
+      await expect(ingest(uid("s"), u, [msg(id, "hello there")])).rejects.toMatchObject({ code: "MESSAGE_ID_CONFLICT" });
+      const dup = uid("m");
+      await expect(ingest(s, u, [msg(dup, "one"), msg(dup, "two")])).rejects.toMatchObject({ code: "MESSAGE_ID_CONFLICT" });
+    });
+
+    maybe("refuses a session owned by another user")("refuses a session owned by another user", async () => {
+      const s = uid("s");
+      await ingest(s, uid("u"), [msg(uid("m"), "mine")]);
+      await expect(ingest(s, uid("u"), [msg(uid("m"), "not yours")])).rejects.toMatchObject({ code: "SESSION_USER_MISMATCH" });
+    });
+
+    maybe("keeps message ids per tenant")("keeps message ids per tenant", async () => {
+      const other = await newTenant();
+      const id = uid("m");
+      await ingest(uid("s"), "u", [msg(id, "tenant one")]);
+      await ingest(uid("s"), "u", [msg(id, "tenant two")], other);
+      expect((await archive.getMessages(tenantId, [id]))[0]?.content).toBe("tenant one");
+      expect((await archive.getMessages(other, [id]))[0]?.content).toBe("tenant two");
+    });
+
+    maybe("pages history by sequence number")("pages history by sequence number", async () => {
+      const s = uid("s");
+      const ms = Array.from({ length: 10 }, (_, i) => msg(uid("m"), `message ${i + 1}`, { metadata: { i }, name: i % 2 ? "Bo" : null, role: i % 2 ? "assistant" : "user" }));
+      await ingest(s, uid("u"), ms);
+      const latest = await archive.listMessages(tenantId, s, { limit: 3 });
+      expect(latest.map((m) => m.seq)).toEqual([8, 9, 10]);
+      expect(latest[0]).toMatchObject({ content: "message 8", name: "Bo", role: "assistant", metadata: { i: 7 }, sessionId: s });
+      expect(latest[1]).toMatchObject({ content: "message 9", name: null, role: "user", metadata: { i: 8 } });
+      expect((await archive.listMessages(tenantId, s, { limit: 3, before: 8 })).map((m) => m.seq)).toEqual([5, 6, 7]);
+      expect((await archive.listMessages(tenantId, s, { limit: 3, after: 2 })).map((m) => m.seq)).toEqual([3, 4, 5]);
+      expect((await archive.listMessages(tenantId, s, { limit: 5, after: 4, before: 7 })).map((m) => m.seq)).toEqual([5, 6]);
+      expect(await archive.listMessages(tenantId, uid("none"), { limit: 5 })).toEqual([]);
+    });
+
+    maybe("searches one user's messages by keyword")("searches one user's messages by keyword", async () => {
+      const u = uid("u");
+      const s1 = uid("s");
+      const s2 = uid("s");
+      const hike = uid("m");
+      const camp = uid("m");
+      await ingest(s1, u, [msg(hike, "We went hiking in the mountains near Lake Tahoe"), msg(uid("m"), "The weather is nice today")]);
+      await ingest(s2, u, [msg(camp, "Camping trip to the mountains with the kids, hiking every day")]);
+      await ingest(uid("s"), uid("other"), [msg(uid("m"), "I love hiking in the mountains")]);
+      const hits = await archive.keywordSearch({ tenantId, userId: u, query: "Where did they go hiking in the mountains?", limit: 10 });
+      expect(hits.map((h) => h.id).sort()).toEqual([hike, camp].sort());
+      expect(hits[0]!.score).toBeGreaterThan(0);
+      expect(hits[0]!.score).toBeGreaterThanOrEqual(hits[1]!.score);
+      const inSession = await archive.keywordSearch({ tenantId, userId: u, query: "hiking", limit: 10, sessionId: s2 });
+      expect(inSession.map((h) => h.id)).toEqual([camp]);
+      expect(await archive.keywordSearch({ tenantId, userId: u, query: "the and of ?!", limit: 10 })).toEqual([]);
+      expect(await archive.keywordSearch({ tenantId, userId: u, query: "'; drop table messages; --", limit: 10 })).toEqual([]);
+    });
+
+    maybe("leases, completes, retries and dead-letters jobs")("leases, completes, retries and dead-letters jobs", async () => {
+      const t = await newTenant();
+      const r = await archive.ingest({
+        tenantId: t,
+        sessionId: uid("s"),
+        userId: "u",
+        messages: [msg(uid("m"), "a"), msg(uid("m"), "b")],
+        jobsFor: (ms) => ms.map((m) => ({ type: "extract", payload: { messageIds: [m.id] } })),
+      });
+      const [j1, j2] = r.jobs.map((j) => j.id);
+      expect(await archive.queueStats(t)).toMatchObject({ pending: 2, inFlight: 0, failed: 0 });
+      await archive.markDispatched([j1!]);
+      expect((await archive.getJobs([j1!]))[0]?.status).toBe("dispatched");
+
+      const claimed = (await archive.claimJobs({ limit: 100, leaseMs: 200 })).filter((j) => j.tenantId === t);
+      expect(claimed.map((j) => j.id).sort()).toEqual([j1, j2].sort());
+      expect(claimed.every((j) => j.status === "running" && j.attempts === 1)).toBe(true);
+      expect(await archive.queueStats(t)).toMatchObject({ pending: 2, inFlight: 2 });
+      // Leased: nobody else gets them until the lease runs out.
+      expect((await archive.claimJobs({ limit: 100, leaseMs: 200 })).filter((j) => j.tenantId === t)).toEqual([]);
+      await archive.markDispatched([j1!]); // must not pull a running job back
+      expect((await archive.getJobs([j1!]))[0]?.status).toBe("running");
+
+      await archive.completeJobs([j1!]);
+      await archive.completeJobs([j1!]);
+      await new Promise((res) => setTimeout(res, 250));
+      const again = (await archive.claimJobs({ limit: 100, leaseMs: 60_000 })).filter((j) => j.tenantId === t);
+      expect(again.map((j) => [j.id, j.attempts])).toEqual([[j2, 2]]);
+
+      await archive.failJob(j2!, "boom", new Date(Date.now() + 60_000));
+      expect((await archive.getJobs([j2!]))[0]).toMatchObject({ status: "pending", lastError: "boom" });
+      expect((await archive.claimJobs({ limit: 100, leaseMs: 1000 })).filter((j) => j.tenantId === t)).toEqual([]); // backoff
+      await archive.failJob(j2!, "boom again", null);
+      const stats = await archive.queueStats(t);
+      expect(stats).toMatchObject({ pending: 0, inFlight: 0, failed: 1, oldestPendingAgeMs: null });
+      expect((await archive.getJobs([j2!]))[0]).toMatchObject({ status: "failed", lastError: "boom again" });
+    });
+
+    maybe("reports the oldest pending job's age per tenant")("reports the oldest pending job's age per tenant", async () => {
+      const t = await newTenant();
+      expect(await archive.queueStats(t)).toEqual({ pending: 0, inFlight: 0, failed: 0, oldestPendingAgeMs: null });
+      await archive.ingest({ tenantId: t, sessionId: uid("s"), userId: "u", messages: [msg(uid("m"), "x")], jobsFor: embedJobs });
+      await new Promise((res) => setTimeout(res, 20));
+      const stats = await archive.queueStats(t);
+      expect(stats.pending).toBe(1);
+      expect(stats.oldestPendingAgeMs).toBeGreaterThanOrEqual(10);
+    });
+
+    maybe("answers ping")("answers ping", async () => {
+      await expect(archive.ping()).resolves.toBeUndefined();
+      expect(archive.adapter).toBeTruthy();
+    });
+  });
+}
