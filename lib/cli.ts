@@ -1,0 +1,88 @@
+// `strata <command>`: the CLI beside the npm scripts. Commands parse their own few flags;
+// configuration comes from the environment through lib/config.ts like everywhere else.
+
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { loadConfig } from "./config.ts";
+import { isStrataError } from "./core/errors.ts";
+import { createStrata } from "./runtime.ts";
+import { hashApiKey } from "./http/app.ts";
+import { startServer } from "./server.ts";
+
+const USAGE = `usage: strata <command>
+
+commands:
+  serve                      start the HTTP API with the job runner (PORT, STRATA_DATA_DIR, STRATA_API_KEY)
+  tenants create <name>      create a tenant and print a new API key for it
+  keys create --tenant <id>  print a new API key for an existing tenant
+  migrate                    apply pending schema migrations and exit
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(USAGE);
+    return command ? 0 : 1;
+  }
+  const config = loadConfig();
+
+  if (command === "serve") {
+    const running = await startServer(config);
+    const shutdown = (signal: string) => {
+      process.stdout.write(`${signal}: stopping (pending jobs stay queued for the next start)\n`);
+      running.stop().then(
+        () => process.exit(0),
+        (e) => {
+          process.stderr.write(`shutdown failed: ${(e as Error).message}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    return -1; // keep running
+  }
+
+  if (command === "migrate") {
+    const strata = await createStrata({ ...config, workers: false });
+    await strata.close();
+    process.stdout.write(`schema up to date in ${config.dataDir}\n`);
+    return 0;
+  }
+
+  if ((command === "tenants" && sub === "create") || (command === "keys" && sub === "create")) {
+    const { values, positionals } = parseArgs({ args: rest, options: { tenant: { type: "string" }, label: { type: "string" } }, allowPositionals: true });
+    const strata = await createStrata({ ...config, workers: false });
+    try {
+      let tenantId: string;
+      if (command === "tenants") {
+        const name = positionals.join(" ").trim();
+        if (!name) throw new Error("tenants create needs a name: strata tenants create <name>");
+        tenantId = (await strata.deps.archive.createTenant({ name })).id;
+      } else {
+        if (!values.tenant) throw new Error("keys create needs --tenant <id>");
+        if (!(await strata.deps.archive.getTenant(values.tenant))) throw new Error(`no tenant ${values.tenant}`);
+        tenantId = values.tenant;
+      }
+      const key = `sk_${randomBytes(24).toString("base64url")}`;
+      await strata.deps.archive.addApiKey({ tenantId, keyHash: hashApiKey(key), label: values.label });
+      process.stdout.write(`tenant ${tenantId}\napi key ${key}\n(the key is stored hashed; this is the only time it is shown)\n`);
+    } finally {
+      await strata.close();
+    }
+    return 0;
+  }
+
+  process.stderr.write(`unknown command: ${argv.join(" ")}\n\n${USAGE}`);
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (e) => {
+    process.stderr.write(`strata: ${isStrataError(e) ? `${e.code}: ${e.message}` : (e as Error).message}\n`);
+    process.exit(1);
+  },
+);

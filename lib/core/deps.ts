@@ -1,0 +1,21 @@
+import type { Logger } from "./log.ts";
+import type { Archive, Embedder, Extractor, GraphStore, HotStore, JobQueue, Tokenizer, VectorIndex } from "./ports.ts";
+
+/** Everything the services need, built once per process from config (see lib/runtime.ts). */
+export interface StrataDeps {
+  archive: Archive;
+  hot: HotStore;
+  vectors: VectorIndex;
+  graph: GraphStore;
+  queue: JobQueue;
+  embedder: Embedder;
+  extractor: Extractor;
+  tokenizer: Tokenizer;
+  log: Logger;
+  settings: {
+    /** Messages kept in each session's hot window. */
+    recentWindow: number;
+    /** Time limit per tier on the read path, in ms; a tier that misses it is reported degraded. */
+    tierTimeoutMs: number;
+  };
+}

@@ -1,0 +1,253 @@
+// The read path of DESIGN.md: one call assembles what an agent puts before its model. The
+// tiers are read in parallel, each under a time limit; the result is packed into the token
+// budget using the token counts stored at ingest, and the final prompt is counted once more
+// with the real tokenizer so `tokens` can never exceed `budget`.
+//
+// Prompt layout: summary and facts first (they change slowly, so a model's prompt cache
+// keeps hitting on that prefix), then recalled older turns, then the recent window.
+
+import { StrataError } from "../errors.ts";
+import type { StrataDeps } from "../deps.ts";
+import type { Fact, Message, RecallSource, Session, Summary } from "../types.ts";
+import { hybridSearch, queryTerms } from "./search.ts";
+import { timed, type TierTimings } from "./timing.ts";
+
+export interface ContextInput {
+  tenantId: string;
+  sessionId: string;
+  userId?: string;
+  query?: string;
+  budget: number;
+}
+
+export interface ContextItem {
+  id: string;
+  sessionId: string;
+  seq: number;
+  role: Message["role"];
+  name: string | null;
+  content: string;
+  createdAt: string;
+  tokens: number;
+  score?: number;
+  sources?: RecallSource[];
+}
+
+export interface ContextOutput {
+  sessionId: string;
+  userId: string;
+  recent: ContextItem[];
+  summary: { content: string; upToSeq: number; tokens: number } | null;
+  recalled: ContextItem[];
+  facts: (Fact & { tokens: number })[];
+  prompt: string;
+  tokens: number;
+  budget: number;
+  degraded: string[];
+  timings: TierTimings;
+}
+
+/** Shares of the budget each part may take before the rest goes to recalled turns. */
+const SHARES = { summary: 0.15, facts: 0.1, recent: 0.35 };
+const RECALL_LIMIT = 40;
+const FACT_LIMIT = 12;
+
+function line(m: Pick<Message, "createdAt" | "name" | "role" | "content">): string {
+  return `[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: ${m.content}`;
+}
+
+function factLine(f: Fact): string {
+  return `- ${f.subject} ${f.predicate.replaceAll("_", " ")} ${f.object}`;
+}
+
+function toItem(m: Message, extra: { score?: number; sources?: RecallSource[] } = {}): ContextItem {
+  return {
+    id: m.id,
+    sessionId: m.sessionId,
+    seq: m.seq,
+    role: m.role,
+    name: m.name,
+    content: m.content,
+    createdAt: m.createdAt,
+    tokens: m.tokens,
+    ...extra,
+  };
+}
+
+export function renderPrompt(parts: { summary: string | null; facts: Fact[]; recalled: Message[]; recent: Message[] }): string {
+  const sections: string[] = [];
+  if (parts.summary) sections.push(`## Summary of the conversation so far\n${parts.summary}`);
+  if (parts.facts.length) sections.push(`## Known facts\n${parts.facts.map(factLine).join("\n")}`);
+  if (parts.recalled.length) {
+    const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
+    sections.push(`## Relevant earlier messages\n${chronological.map(line).join("\n")}`);
+  }
+  if (parts.recent.length) sections.push(`## Recent messages\n${parts.recent.map(line).join("\n")}`);
+  return sections.join("\n\n");
+}
+
+async function recentWindow(deps: StrataDeps, session: Session, degraded: string[], timings: TierTimings): Promise<Message[]> {
+  const n = deps.settings.recentWindow;
+  const cached = await timed("hot", timings, degraded, deps.settings.tierTimeoutMs, deps.log, () =>
+    deps.hot.readWindow(session.tenantId, session.id, n),
+  );
+  // A window is trusted only when it ends at the session's last message: an append that
+  // failed (hot tier down at ingest) leaves it stale, and then the archive answers.
+  const fresh = cached && (cached.length ? cached[cached.length - 1]!.seq === session.lastSeq : session.lastSeq === 0);
+  if (cached && fresh) return cached;
+  const t0 = performance.now();
+  const fromArchive = await deps.archive.listMessages(session.tenantId, session.id, { limit: n });
+  timings.archive_recent = performance.now() - t0;
+  if (!degraded.includes("hot")) {
+    deps.hot.replaceWindow(session.tenantId, session.id, fromArchive, n).catch((e) => {
+      deps.log.warn("hot window repair failed", { sessionId: session.id, error: e });
+    });
+  }
+  return fromArchive;
+}
+
+export async function assembleContext(deps: StrataDeps, input: ContextInput): Promise<ContextOutput> {
+  const timings: TierTimings = {};
+  const degraded: string[] = [];
+  const t0 = performance.now();
+  const stored = await deps.archive.getSession(input.tenantId, input.sessionId);
+  timings.session = performance.now() - t0;
+  if (stored && input.userId && stored.userId !== input.userId) {
+    throw new StrataError("conflict", "SESSION_USER_MISMATCH", `session ${input.sessionId} belongs to another user, not ${input.userId}`);
+  }
+  if (!stored && !input.userId) {
+    throw new StrataError("not_found", "SESSION_NOT_FOUND", `session ${input.sessionId} has no messages yet; pass userId to recall that user's memory`);
+  }
+  const session: Session = stored ?? {
+    tenantId: input.tenantId,
+    id: input.sessionId,
+    userId: input.userId!,
+    lastSeq: 0,
+    createdAt: new Date().toISOString(),
+  };
+  const limitMs = deps.settings.tierTimeoutMs;
+
+  const recentP = recentWindow(deps, session, degraded, timings);
+  const summaryP = stored
+    ? timed("summary", timings, degraded, limitMs, deps.log, () => deps.archive.latestSummary(input.tenantId, input.sessionId))
+    : Promise.resolve(null as Summary | null);
+  const recent = await recentP;
+  const query = input.query?.trim() || [...recent].reverse().find((m) => m.role === "user")?.content || "";
+  const recentIds = new Set(recent.map((m) => m.id));
+  const [summary, recall, facts] = await Promise.all([
+    summaryP,
+    query
+      ? hybridSearch(deps, { tenantId: input.tenantId, userId: session.userId, query, limit: RECALL_LIMIT, exclude: recentIds })
+      : Promise.resolve(null),
+    timed("facts", timings, degraded, limitMs, deps.log, () =>
+      deps.graph.facts({ tenantId: input.tenantId, userId: session.userId, terms: query ? queryTerms(query) : [], limit: FACT_LIMIT }),
+    ),
+  ]);
+  if (recall) {
+    degraded.push(...recall.degraded);
+    Object.assign(timings, recall.timings);
+  }
+
+  const t1 = performance.now();
+  const packed = pack(deps, input.budget, {
+    summary,
+    facts: facts ?? [],
+    recalled: recall?.hits ?? [],
+    recent,
+  });
+  timings.pack = performance.now() - t1;
+  timings.total = performance.now() - t0;
+
+  return {
+    sessionId: session.id,
+    userId: session.userId,
+    ...packed,
+    budget: input.budget,
+    degraded: [...new Set(degraded)],
+    timings,
+  };
+}
+
+interface Candidates {
+  summary: Summary | null;
+  facts: Fact[];
+  recalled: { message: Message; score: number; sources: RecallSource[] }[];
+  recent: Message[];
+}
+
+function pack(deps: StrataDeps, budget: number, c: Candidates) {
+  const tok = deps.tokenizer;
+  // Headers and separators, counted once; the per-line cost adds the line's own prefix.
+  const overhead = tok.count("## Summary of the conversation so far\n## Known facts\n## Relevant earlier messages\n## Recent messages\n\n\n\n\n\n\n");
+  let left = budget - overhead;
+  const lineCost = (m: Message) => tok.count(`[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: `) + m.tokens + 1;
+
+  let summary: ContextOutput["summary"] = null;
+  if (c.summary && c.summary.tokens <= Math.min(left, budget * SHARES.summary)) {
+    summary = { content: c.summary.content, upToSeq: c.summary.upToSeq, tokens: c.summary.tokens };
+    left -= c.summary.tokens + 1;
+  }
+
+  const facts: (Fact & { tokens: number })[] = [];
+  let factRoom = Math.min(left, budget * SHARES.facts);
+  for (const f of c.facts) {
+    const t = tok.count(factLine(f)) + 1;
+    if (t > factRoom) continue;
+    facts.push({ ...f, tokens: t });
+    factRoom -= t;
+    left -= t;
+  }
+
+  // Newest first, so the turns nearest the present survive a small budget.
+  const recent: Message[] = [];
+  let recentRoom = Math.min(left, budget * SHARES.recent);
+  for (let i = c.recent.length - 1; i >= 0; i--) {
+    const m = c.recent[i]!;
+    const t = lineCost(m);
+    if (t > recentRoom) break;
+    recent.unshift(m);
+    recentRoom -= t;
+    left -= t;
+  }
+
+  const recalled: Candidates["recalled"] = [];
+  for (const hit of c.recalled) {
+    const t = lineCost(hit.message);
+    if (t > left) continue;
+    recalled.push(hit);
+    left -= t;
+  }
+
+  // Room left over goes to older turns of the recent window.
+  const firstKept = recent[0];
+  for (let i = firstKept ? c.recent.indexOf(firstKept) - 1 : c.recent.length - 1; i >= 0; i--) {
+    const m = c.recent[i]!;
+    const t = lineCost(m);
+    if (t > left) break;
+    recent.unshift(m);
+    left -= t;
+  }
+
+  // The estimate above sums per-line counts; BPE merges across line boundaries can differ by
+  // a token or two, so the rendered prompt is counted exactly and trimmed if it must be.
+  const render = () => renderPrompt({ summary: summary?.content ?? null, facts, recalled: recalled.map((h) => h.message), recent });
+  let prompt = render();
+  let tokens = tok.count(prompt);
+  while (tokens > budget) {
+    if (recalled.length) recalled.pop();
+    else if (recent.length) recent.shift();
+    else if (facts.length) facts.pop();
+    else summary = null;
+    prompt = render();
+    tokens = tok.count(prompt);
+  }
+
+  return {
+    recent: recent.map((m) => toItem(m, { sources: ["recent"] })),
+    summary,
+    recalled: recalled.map((h) => toItem(h.message, { score: h.score, sources: h.sources })),
+    facts,
+    prompt,
+    tokens,
+  };
+}

@@ -1,0 +1,133 @@
+// The core services over the embedded adapters: ingest with a failing hot tier, the
+// read-through repair of the recent window, degraded tiers on the read path, and the
+// packing rules of the context call.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HotStore } from "../ports.ts";
+import type { Strata } from "../../runtime.ts";
+import { uid } from "../../../test/fixtures/pglite.ts";
+import { startTestStrata } from "../../../test/fixtures/strata.ts";
+import { assembleContext, renderPrompt } from "./context.ts";
+import { ingestMessages } from "./ingest.ts";
+import { hybridSearch } from "./search.ts";
+
+let strata: Strata;
+beforeAll(async () => {
+  strata = await startTestStrata({ recentWindow: 6 });
+});
+afterAll(async () => {
+  await strata?.close();
+});
+
+/** The embedded hot store with a switch that makes every call fail, as a crashed Redis would. */
+function breakable(inner: HotStore): HotStore & { broken: boolean } {
+  const wrapper = { broken: false } as HotStore & { broken: boolean };
+  for (const key of ["appendWindow", "readWindow", "replaceWindow", "dropSession", "ping", "close"] as const) {
+    (wrapper as unknown as Record<string, unknown>)[key] = (...args: unknown[]) =>
+      wrapper.broken ? Promise.reject(new Error("hot tier down")) : (inner[key] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
+  }
+  Object.defineProperty(wrapper, "adapter", { value: inner.adapter });
+  return wrapper;
+}
+
+const say = (content: string, name = "Ann") => ({ role: "user" as const, name, content });
+
+describe("ingest", () => {
+  it("counts tokens once at ingest and stores them", async () => {
+    const s = uid("s");
+    const out = await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: "ann", messages: [say("one two three four five")] });
+    const [m] = await strata.deps.archive.getMessages("default", [out.messages[0]!.id]);
+    expect(m!.tokens).toBe(strata.deps.tokenizer.count("one two three four five"));
+  });
+
+  it("acknowledges writes while the hot tier is down, and the next read repairs the window", async () => {
+    const deps = { ...strata.deps, hot: breakable(strata.deps.hot) };
+    const s = uid("s");
+    await ingestMessages(deps, { tenantId: "default", sessionId: s, userId: "ann", messages: [say("first"), say("second")] });
+    deps.hot.broken = true;
+    const during = await ingestMessages(deps, { tenantId: "default", sessionId: s, userId: "ann", messages: [say("third, while the cache is down")] });
+    expect(during.messages[0]!.seq).toBe(3);
+    const degradedRead = await assembleContext(deps, { tenantId: "default", sessionId: s, budget: 500 });
+    expect(degradedRead.degraded).toContain("hot");
+    expect(degradedRead.recent.map((m) => m.content)).toEqual(["first", "second", "third, while the cache is down"]);
+
+    deps.hot.broken = false;
+    const repaired = await assembleContext(deps, { tenantId: "default", sessionId: s, budget: 500 });
+    expect(repaired.degraded).toEqual([]);
+    expect(repaired.recent.map((m) => m.seq)).toEqual([1, 2, 3]);
+    await new Promise((r) => setTimeout(r, 10)); // repair is written in the background
+    expect((await deps.hot.readWindow("default", s, 10))?.map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+});
+
+describe("search", () => {
+  it("keeps working, degraded, when one retriever fails", async () => {
+    const user = uid("u");
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: uid("s"), userId: user, messages: [say("The violin lessons start on Monday")] });
+    await strata.idle();
+    const failingVectors = { ...strata.deps.vectors, query: () => Promise.reject(new Error("vector tier down")) };
+    const out = await hybridSearch({ ...strata.deps, vectors: failingVectors }, { tenantId: "default", userId: user, query: "violin lessons", limit: 5 });
+    expect(out.degraded).toEqual(["vector"]);
+    expect(out.hits[0]?.message.content).toBe("The violin lessons start on Monday");
+    expect(out.hits[0]?.sources).not.toContain("vector");
+  });
+
+  it("never returns another user's messages", async () => {
+    const a = uid("u");
+    const b = uid("u");
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: uid("s"), userId: a, messages: [say("secret recipe for lasagna")] });
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: uid("s"), userId: b, messages: [say("nothing to see")] });
+    await strata.idle();
+    const out = await hybridSearch(strata.deps, { tenantId: "default", userId: b, query: "lasagna recipe", limit: 10 });
+    expect(out.hits.every((h) => h.message.userId === b)).toBe(true);
+  });
+});
+
+describe("context", () => {
+  it("keeps the newest turns when the budget is small, and recalled items never repeat the window", async () => {
+    const s = uid("s");
+    const user = uid("u");
+    const turns = Array.from({ length: 12 }, (_, i) => say(`Turn number ${i} mentions the blue bicycle repair`));
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: user, messages: turns });
+    await strata.idle();
+    const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, query: "bicycle repair", budget: 120 });
+    expect(ctx.tokens).toBeLessThanOrEqual(120);
+    expect(ctx.recent.length).toBeGreaterThan(0);
+    expect(ctx.recent[ctx.recent.length - 1]!.seq).toBe(12);
+    const recentIds = new Set(ctx.recent.map((m) => m.id));
+    expect(ctx.recalled.some((m) => recentIds.has(m.id))).toBe(false);
+    // Window holds 6: older turns can only come back as recalled items.
+    const big = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, query: "bicycle repair", budget: 4000 });
+    expect(big.recent.map((m) => m.seq)).toEqual([7, 8, 9, 10, 11, 12]);
+    expect(big.recalled.map((m) => m.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(big.recalled.every((m) => m.sources!.length > 0 && m.score! > 0)).toBe(true);
+  });
+
+  it("uses the last user turn as the query when none is given", async () => {
+    const s = uid("s");
+    const user = uid("u");
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: uid("s"), userId: user, messages: [say("My cat is called Biscuit")] });
+    await ingestMessages(strata.deps, {
+      tenantId: "default",
+      sessionId: s,
+      userId: user,
+      messages: [say("hello"), say("x1"), say("x2"), say("x3"), say("x4"), say("x5"), say("What is my cat called?")],
+    });
+    await strata.idle();
+    const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, budget: 1000 });
+    expect(ctx.recalled.map((m) => m.content)).toContain("My cat is called Biscuit");
+  });
+
+  it("renders summary and facts before recalled and recent turns", () => {
+    const m = { createdAt: "2024-01-02T03:04:05.000Z", seq: 1, name: "Ann", role: "user" as const, content: "hi" };
+    const prompt = renderPrompt({
+      summary: "S",
+      facts: [{ subject: "Ann", predicate: "live_in", object: "Oslo", weight: 1, messageIds: [] }],
+      recalled: [m as never],
+      recent: [m as never],
+    });
+    expect(prompt).toBe(
+      "## Summary of the conversation so far\nS\n\n## Known facts\n- Ann live in Oslo\n\n## Relevant earlier messages\n[2024-01-02 03:04] Ann: hi\n\n## Recent messages\n[2024-01-02 03:04] Ann: hi",
+    );
+  });
+});

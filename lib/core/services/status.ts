@@ -1,0 +1,49 @@
+// Backlog and tier health. Health pings every tier in parallel, each under the read-path time
+// limit, and reports the adapter in use, so an operator sees at once which tier is embedded,
+// which is managed, and which is slow or down.
+
+import type { StrataDeps } from "../deps.ts";
+import type { Pingable } from "../ports.ts";
+import type { QueueStats, TierHealth } from "../types.ts";
+
+export async function queueStatus(deps: StrataDeps, tenantId: string): Promise<{ queue: QueueStats }> {
+  return { queue: await deps.archive.queueStats(tenantId) };
+}
+
+async function probe(tier: string, target: Pingable, limitMs: number): Promise<TierHealth> {
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      target.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms`)), limitMs);
+      }),
+    ]);
+    const latencyMs = performance.now() - t0;
+    return { tier, adapter: target.adapter, status: latencyMs > limitMs / 2 ? "degraded" : "ok", latencyMs };
+  } catch (e) {
+    return { tier, adapter: target.adapter, status: "down", latencyMs: performance.now() - t0, detail: e instanceof Error ? e.message : String(e) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function health(deps: StrataDeps): Promise<{ status: "ok" | "degraded" | "down"; tiers: TierHealth[] }> {
+  const limitMs = Math.max(deps.settings.tierTimeoutMs, 1000);
+  const tiers = await Promise.all([
+    probe("archive", deps.archive, limitMs),
+    probe("hot", deps.hot, limitMs),
+    probe("vectors", deps.vectors, limitMs),
+    probe("graph", deps.graph, limitMs),
+    probe("queue", deps.queue, limitMs),
+  ]);
+  const archive = tiers[0]!;
+  const status = archive.status === "down" ? "down" : tiers.every((t) => t.status === "ok") ? "ok" : "degraded";
+  tiers.push(
+    { tier: "embedder", adapter: deps.embedder.model, status: "ok", latencyMs: 0 },
+    { tier: "extractor", adapter: deps.extractor.version, status: "ok", latencyMs: 0 },
+    { tier: "tokenizer", adapter: deps.tokenizer.name, status: "ok", latencyMs: 0 },
+  );
+  return { status, tiers };
+}

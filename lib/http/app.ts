@@ -1,0 +1,295 @@
+// The Hono app of HTTP API v1. Routes are declared with their zod schemas (createRoute), so
+// validation and /openapi.json come from one source; handlers only translate HTTP to the
+// services in lib/core/services and back. Every error leaves as
+// `{ "error": { "code", "message" } }`.
+
+import { createHash } from "node:crypto";
+import { OpenAPIHono, createRoute, type z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { StrataDeps } from "../core/deps.ts";
+import { StrataError, isStrataError } from "../core/errors.ts";
+import type { Message } from "../core/types.ts";
+import { assembleContext, type ContextItem } from "../core/services/context.ts";
+import { ingestMessages } from "../core/services/ingest.ts";
+import { hybridSearch } from "../core/services/search.ts";
+import { health, queueStatus } from "../core/services/status.ts";
+import { serverTimingHeader } from "../core/services/timing.ts";
+import {
+  ContextQuery,
+  ContextResponse,
+  ErrorSchema,
+  HealthResponse,
+  HistoryQuery,
+  HistoryResponse,
+  IngestBody,
+  IngestResponse,
+  MAX_CONTENT_BYTES,
+  MAX_MESSAGES_PER_REQUEST,
+  SearchBody,
+  SearchResponse,
+  SessionParams,
+  StatusResponse,
+} from "./schemas.ts";
+
+export type AuthMode =
+  /** No key configured: every request is the default tenant (the server stays on loopback). */
+  | { mode: "open"; tenantId: string }
+  /** Every request needs `Authorization: Bearer <key>`; keys are looked up hashed. */
+  | { mode: "keys" };
+
+type Env = { Variables: { tenantId: string } };
+
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+/** Names the first problem zod found: "messages[3].content: content must not be empty". */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.reduce<string>(
+    (acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+    "",
+  );
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+function validationError(issues: z.core.$ZodIssue[]): StrataError {
+  const issue = issues[0]!;
+  const last = issue.path[issue.path.length - 1];
+  if (issue.code === "too_big" && last === "messages") {
+    return new StrataError("too_large", "TOO_MANY_MESSAGES", describeIssue(issue));
+  }
+  if (last === "content" && issue.message.includes("bytes")) {
+    return new StrataError("too_large", "CONTENT_TOO_LARGE", describeIssue(issue));
+  }
+  const extra = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
+  return new StrataError("validation", "INVALID_REQUEST", describeIssue(issue) + extra);
+}
+
+const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
+const errors = {
+  400: json(ErrorSchema, "Invalid request; the message names the field"),
+  401: json(ErrorSchema, "Missing or unknown API key"),
+  503: json(ErrorSchema, "A backing service did not answer"),
+};
+
+function toWire(m: Message | ContextItem, extra: { score?: number; sources?: string[] } = {}) {
+  return {
+    id: m.id,
+    sessionId: m.sessionId,
+    seq: m.seq,
+    role: m.role,
+    name: m.name,
+    content: m.content,
+    createdAt: m.createdAt,
+    tokens: m.tokens,
+    ...("metadata" in m ? { metadata: m.metadata } : {}),
+    ...extra,
+  };
+}
+
+export function createApp(deps: StrataDeps, auth: AuthMode) {
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error.issues);
+    },
+  });
+
+  app.onError((err, c) => {
+    if (isStrataError(err)) {
+      if (err.status >= 500) deps.log.error("request failed", { path: c.req.path, code: err.code, error: err });
+      return c.json(errorBody(err.code, err.message), err.status as 400);
+    }
+    if (err instanceof HTTPException) {
+      const malformed = err.status === 400 && /json/i.test(err.message);
+      return c.json(
+        errorBody(malformed ? "INVALID_JSON" : "HTTP_ERROR", malformed ? "request body is not valid JSON" : err.message),
+        err.status,
+      );
+    }
+    deps.log.error("unhandled error", { path: c.req.path, error: err });
+    return c.json(errorBody("INTERNAL", "internal error"), 500);
+  });
+  app.notFound((c) => c.json(errorBody("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  // Authentication: a key maps to a tenant; the hash is cached briefly so a hot read path
+  // does not pay an archive round trip per request.
+  const keyCache = new Map<string, { tenantId: string | null; until: number }>();
+  app.use("/v1/*", async (c, next) => {
+    if (auth.mode === "open") {
+      c.set("tenantId", auth.tenantId);
+      return next();
+    }
+    const header = c.req.header("authorization") ?? "";
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) throw new StrataError("unauthorized", "UNAUTHORIZED", "missing API key: send Authorization: Bearer <key>");
+    const hash = hashApiKey(m[1]!);
+    let entry = keyCache.get(hash);
+    if (!entry || entry.until < Date.now()) {
+      entry = { tenantId: await deps.archive.tenantForKey(hash), until: Date.now() + 30_000 };
+      if (keyCache.size > 10_000) keyCache.clear();
+      keyCache.set(hash, entry);
+    }
+    if (!entry.tenantId) throw new StrataError("unauthorized", "UNAUTHORIZED", "unknown or revoked API key");
+    c.set("tenantId", entry.tenantId);
+    return next();
+  });
+
+  // 500 messages of 64 KiB each, plus JSON overhead, is the largest valid body.
+  const maxBody = MAX_MESSAGES_PER_REQUEST * MAX_CONTENT_BYTES * 1.25;
+  app.use(
+    "/v1/sessions/*",
+    bodyLimit({
+      maxSize: maxBody,
+      onError: () => {
+        throw new StrataError("too_large", "PAYLOAD_TOO_LARGE", `request body exceeds ${Math.round(maxBody / 2 ** 20)} MiB`);
+      },
+    }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/sessions/{sessionId}/messages",
+      summary: "Ingest messages into a session",
+      request: { params: SessionParams, body: { content: { "application/json": { schema: IngestBody } }, required: true } },
+      responses: {
+        201: json(IngestResponse, "Stored ids and per-session sequence numbers"),
+        ...errors,
+        409: json(ErrorSchema, "An id was reused with different content, or the session belongs to another user"),
+        413: json(ErrorSchema, "Too many messages or content too large"),
+      },
+    }),
+    async (c) => {
+      const { sessionId } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const out = await ingestMessages(deps, { tenantId: c.get("tenantId"), sessionId, userId: body.userId, messages: body.messages });
+      return c.json(out, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/sessions/{sessionId}/messages",
+      summary: "A session's history, paged by sequence number",
+      request: { params: SessionParams, query: HistoryQuery },
+      responses: { 200: json(HistoryResponse, "Messages ascending by seq"), ...errors, 404: json(ErrorSchema, "Unknown session") },
+    }),
+    async (c) => {
+      const { sessionId } = c.req.valid("param");
+      const q = c.req.valid("query");
+      const tenantId = c.get("tenantId");
+      const session = await deps.archive.getSession(tenantId, sessionId);
+      if (!session) throw new StrataError("not_found", "SESSION_NOT_FOUND", `no session ${sessionId}`);
+      const limit = q.limit ?? 50;
+      // One extra row tells whether another page exists.
+      const rows = await deps.archive.listMessages(tenantId, sessionId, { limit: limit + 1, before: q.before, after: q.after });
+      const hasMore = rows.length > limit;
+      const page = hasMore ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
+      return c.json({ sessionId, messages: page.map((m) => toWire(m)), hasMore }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/sessions/{sessionId}/context",
+      summary: "Assembled context for a session, packed into a token budget",
+      request: { params: SessionParams, query: ContextQuery },
+      responses: {
+        200: json(ContextResponse, "Recent window, summary, recalled turns and facts, with the prompt"),
+        ...errors,
+        404: json(ErrorSchema, "Unknown session and no userId given"),
+        409: json(ErrorSchema, "The session belongs to another user"),
+      },
+    }),
+    async (c) => {
+      const { sessionId } = c.req.valid("param");
+      const q = c.req.valid("query");
+      const out = await assembleContext(deps, {
+        tenantId: c.get("tenantId"),
+        sessionId,
+        userId: q.userId,
+        query: q.query,
+        budget: q.budget ?? 2000,
+      });
+      c.header("Server-Timing", serverTimingHeader(out.timings));
+      return c.json(
+        { ...out, recent: out.recent.map((m) => toWire(m, { sources: m.sources })), recalled: out.recalled.map((m) => toWire(m, { score: m.score, sources: m.sources })) },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/search",
+      summary: "Hybrid search over a user's long-term memory",
+      request: { body: { content: { "application/json": { schema: SearchBody } }, required: true } },
+      responses: { 200: json(SearchResponse, "Results, best first"), ...errors },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const out = await hybridSearch(deps, {
+        tenantId: c.get("tenantId"),
+        userId: body.userId,
+        query: body.query,
+        limit: body.limit ?? 10,
+        sessionId: body.sessionId,
+      });
+      c.header("Server-Timing", serverTimingHeader(out.timings));
+      return c.json(
+        {
+          results: out.hits.map((h) => toWire(h.message, { score: h.score, sources: h.sources })),
+          degraded: out.degraded,
+          timings: out.timings,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/status",
+      summary: "Backlog of derived work for this tenant",
+      responses: { 200: json(StatusResponse, "Queue counts"), ...errors },
+    }),
+    async (c) => c.json(await queueStatus(deps, c.get("tenantId")), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/health",
+      summary: "Adapter, status and latency of every tier",
+      responses: { 200: json(HealthResponse, "All tiers answer"), ...errors, 503: json(HealthResponse, "The archive is down") },
+    }),
+    async (c) => {
+      const h = await health(deps);
+      return c.json(h, h.status === "down" ? 503 : 200);
+    },
+  );
+
+  app.doc("/openapi.json", {
+    openapi: "3.0.3",
+    info: {
+      title: "Strata",
+      version: "1",
+      description: "Memory service for chat agents. Every /v1 call takes `Authorization: Bearer <key>` when the server has keys.",
+    },
+  });
+
+  return app;
+}
+
+export type StrataApp = ReturnType<typeof createApp>;
+export type { Context };
