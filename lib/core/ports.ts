@@ -118,6 +118,15 @@ export interface Archive extends Pingable {
   claimJobs(options: ClaimOptions): Promise<Job[]>;
   /** The jobs among `ids`, any status. */
   getJobs(ids: string[]): Promise<Job[]>;
+  /**
+   * Starts jobs delivered by an external queue (SQS): running, attempts incremented, leased.
+   * Returns only the jobs that may run; done, failed or unknown ids are left out.
+   */
+  startJobs(ids: string[], leaseMs: number): Promise<Job[]>;
+  /** Records a failed attempt whose retry the external queue owns: back to dispatched, error kept. */
+  releaseJob(id: string, error: string): Promise<void>;
+  /** Pending jobs never dispatched and older than `olderThanMs`: what the outbox relay re-sends. */
+  undispatchedJobs(olderThanMs: number, limit: number): Promise<Job[]>;
   /** Marks jobs as handed to the queue. */
   markDispatched(ids: string[]): Promise<void>;
   /** Marks jobs done. Idempotent. */

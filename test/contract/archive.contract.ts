@@ -184,6 +184,34 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect((await archive.getJobs([j2!]))[0]).toMatchObject({ status: "failed", lastError: "boom again" });
     });
 
+    maybe("starts, releases and relays jobs owned by an external queue")("starts, releases and relays jobs owned by an external queue", async () => {
+      const t = await newTenant();
+      const r = await archive.ingest({
+        tenantId: t,
+        sessionId: uid("s"),
+        userId: "u",
+        messages: [msg(uid("m"), "a"), msg(uid("m"), "b")],
+        jobsFor: (ms) => ms.map((m) => ({ type: "embed", payload: { messageIds: [m.id] } })),
+      });
+      const [j1, j2] = r.jobs.map((j) => j.id) as [string, string];
+      // Fresh jobs are not the relay's yet; once older than the bound they are, until dispatched.
+      expect((await archive.undispatchedJobs(60_000, 100)).filter((j) => j.tenantId === t)).toEqual([]);
+      await new Promise((res) => setTimeout(res, 30));
+      expect((await archive.undispatchedJobs(10, 100)).filter((j) => j.tenantId === t).map((j) => j.id).sort()).toEqual([j1, j2].sort());
+      await archive.markDispatched([j1, j2]);
+      expect((await archive.undispatchedJobs(10, 100)).filter((j) => j.tenantId === t)).toEqual([]);
+
+      const started = await archive.startJobs([j1, uid("unknown")], 60_000);
+      expect(started.map((j) => [j.id, j.status, j.attempts])).toEqual([[j1, "running", 1]]);
+      expect(await archive.queueStats(t)).toMatchObject({ pending: 2, inFlight: 1 });
+      await archive.releaseJob(j1, "timeout talking to the embedder");
+      expect((await archive.getJobs([j1]))[0]).toMatchObject({ status: "dispatched", attempts: 1, lastError: "timeout talking to the embedder" });
+      expect((await archive.startJobs([j1], 60_000))[0]?.attempts).toBe(2);
+      await archive.completeJobs([j1]);
+      expect(await archive.startJobs([j1], 60_000)).toEqual([]); // done: a redelivery must not run it again
+      expect(await archive.queueStats(t)).toMatchObject({ pending: 1, inFlight: 0 });
+    });
+
     maybe("reports the oldest pending job's age per tenant")("reports the oldest pending job's age per tenant", async () => {
       const t = await newTenant();
       expect(await archive.queueStats(t)).toEqual({ pending: 0, inFlight: 0, failed: 0, oldestPendingAgeMs: null });

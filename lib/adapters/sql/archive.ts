@@ -307,6 +307,35 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return rows.map(toJob);
     },
 
+    async startJobs(ids, leaseMs) {
+      if (!ids.length) return [];
+      const rows = await sql.query<Row>(
+        `update jobs set status = 'running', attempts = attempts + 1, lease_until = now() + $2 * interval '1 millisecond'
+         where id = any($1::text[]) and status in ('pending', 'dispatched', 'running')
+         returning *`,
+        [ids, leaseMs],
+      );
+      return rows.map(toJob);
+    },
+
+    async releaseJob(id, error) {
+      await sql.query(
+        "update jobs set status = 'dispatched', last_error = $2, lease_until = null where id = $1 and status = 'running'",
+        [id, error.slice(0, 4000)],
+      );
+    },
+
+    async undispatchedJobs(olderThanMs, limit) {
+      const rows = await sql.query<Row>(
+        `select * from jobs
+         where status = 'pending' and run_after <= now() and created_at < now() - $1 * interval '1 millisecond'
+         order by created_at
+         limit $2`,
+        [olderThanMs, limit],
+      );
+      return rows.map(toJob);
+    },
+
     async markDispatched(ids) {
       if (!ids.length) return;
       await sql.query("update jobs set status = 'dispatched', dispatched_at = now() where id = any($1::text[]) and status = 'pending'", [ids]);

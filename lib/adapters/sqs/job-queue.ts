@@ -1,0 +1,262 @@
+// The JobQueue port on Amazon SQS. A queue message carries only a job id and its tenant
+// (never message text), so it stays far below the 256 KiB limit and the archive's outbox
+// row remains the job's single source of truth: status, attempts and the last error live
+// there, which is what GET /v1/status reads.
+//
+// One record processor serves both consumers: the Lambda SQS handler (event.Records) and
+// the long-polling local worker (`strata worker`). Partial batch failures go through
+// Powertools' BatchProcessor, so one bad job is retried alone, not its whole batch. Retries
+// are SQS redeliveries after the visibility timeout; after `maxReceives` the job is marked
+// failed in the archive and the queue's redrive policy moves the message to the DLQ.
+
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  SendMessageBatchCommand,
+  type Message as SqsMessage,
+} from "@aws-sdk/client-sqs";
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { StrataError, upstream } from "../../core/errors.ts";
+import type { Archive, JobHandler, JobQueue } from "../../core/ports.ts";
+import type { Job } from "../../core/types.ts";
+
+/** The part of a Lambda SQS record the processor reads; ReceiveMessage results are mapped to it. */
+export interface SqsRecord {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  attributes: { ApproximateReceiveCount?: string; [k: string]: string | undefined };
+  eventSource?: string;
+  [k: string]: unknown;
+}
+
+export interface BatchResult {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+export interface SqsJobQueueOptions {
+  archive: Archive;
+  queueUrl: string;
+  /** A ready client; otherwise one is made from the SDK's own environment (AWS_REGION, AWS_ENDPOINT_URL_SQS, credentials). */
+  client?: SQSClient;
+  /** Receives before a job is dead-lettered; set it equal to the queue's redrive maxReceiveCount. */
+  maxReceives?: number;
+  /** Visibility timeout requested on receive: the time a worker has for one batch. */
+  visibilityTimeoutSeconds?: number;
+  /** Long-poll wait per ReceiveMessage call (0–20). */
+  waitTimeSeconds?: number;
+  /**
+   * Outbox relay run by every consumer: at start and then every `everyMs`, pending jobs older
+   * than `afterMs` that never reached the queue (an API process died between commit and
+   * dispatch, or the send failed) are sent again.
+   */
+  relay?: { afterMs: number; everyMs: number };
+  onError?: (job: Pick<Job, "id" | "type">, error: unknown) => void;
+}
+
+interface Envelope {
+  jobId: string;
+  tenantId: string;
+  type: string;
+}
+
+const SEND_BATCH = 10; // SQS's SendMessageBatch limit
+
+export type SqsJobQueue = JobQueue & {
+  processRecords(records: SqsRecord[], handler: JobHandler): Promise<BatchResult>;
+  /** Sends pending jobs the queue never got; returns how many. */
+  relay(): Promise<number>;
+  idle(): Promise<void>;
+};
+
+export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
+  const { archive, queueUrl } = options;
+  if (!/^https?:\/\//.test(queueUrl)) {
+    throw new StrataError("config", "CONFIG_INVALID", `STRATA_QUEUE_URL must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${queueUrl}"`);
+  }
+  const ownsClient = !options.client;
+  const client = options.client ?? new SQSClient({});
+  const maxReceives = options.maxReceives ?? 5;
+  const visibility = options.visibilityTimeoutSeconds ?? 60;
+  const waitTime = options.waitTimeSeconds ?? 20;
+
+  const relayOpts = options.relay ?? { afterMs: 30_000, everyMs: 30_000 };
+  let handler: JobHandler | null = null;
+  let relayTimer: NodeJS.Timeout | null = null;
+  let loop: Promise<void> | null = null;
+  let abort: AbortController | null = null;
+
+  async function processRecords(records: SqsRecord[], run: JobHandler): Promise<BatchResult> {
+    const processor = new BatchProcessor(EventType.SQS);
+    const recordHandler = async (record: SqsRecord) => {
+      let envelope: Envelope;
+      try {
+        envelope = JSON.parse(record.body) as Envelope;
+        if (typeof envelope.jobId !== "string") throw new Error("no jobId");
+      } catch {
+        // Not ours to retry: a malformed message would fail the same way every time.
+        options.onError?.({ id: record.messageId, type: "embed" }, new Error(`malformed queue message ${record.messageId}: ${record.body.slice(0, 200)}`));
+        return;
+      }
+      const receives = Number(record.attributes?.ApproximateReceiveCount ?? "1");
+      const [job] = await archive.startJobs([envelope.jobId], visibility * 1000);
+      if (!job) return; // done, dead or unknown: a redelivery of finished work is acknowledged
+      try {
+        await run(job);
+        await archive.completeJobs([job.id]);
+      } catch (e) {
+        options.onError?.(job, e);
+        const message = e instanceof Error ? e.message : String(e);
+        if (receives >= maxReceives) await archive.failJob(job.id, message, null);
+        else await archive.releaseJob(job.id, message);
+        throw e;
+      }
+    };
+    const result = await processPartialResponse({ Records: records as never[] }, recordHandler, processor, {
+      throwOnFullBatchFailure: false,
+    });
+    return { batchItemFailures: result.batchItemFailures.map((f) => ({ itemIdentifier: String(f.itemIdentifier) })) };
+  }
+
+  async function relay(): Promise<number> {
+    let sent = 0;
+    for (;;) {
+      const jobs = await archive.undispatchedJobs(relayOpts.afterMs, 100);
+      if (!jobs.length) return sent;
+      await queue.dispatch(jobs);
+      await archive.markDispatched(jobs.map((j) => j.id));
+      sent += jobs.length;
+    }
+  }
+
+  function toRecord(m: SqsMessage): SqsRecord {
+    return {
+      messageId: m.MessageId!,
+      receiptHandle: m.ReceiptHandle!,
+      body: m.Body ?? "",
+      attributes: { ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount },
+      eventSource: "aws:sqs",
+    };
+  }
+
+  async function poll(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let messages: SqsMessage[];
+      try {
+        const out = await client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: waitTime,
+            VisibilityTimeout: visibility,
+            MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+          }),
+          { abortSignal: signal },
+        );
+        messages = out.Messages ?? [];
+      } catch (e) {
+        if (signal.aborted) return;
+        options.onError?.({ id: "(receive)", type: "embed" }, e);
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      if (!messages.length) continue;
+      const records = messages.map(toRecord);
+      const { batchItemFailures } = await processRecords(records, handler!);
+      const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
+      const done = records.filter((r) => !failed.has(r.messageId));
+      try {
+        if (done.length) {
+          await client.send(
+            new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })) }),
+          );
+        }
+        // Failed jobs come back after a short backoff rather than the whole visibility timeout.
+        const retry = records.filter((r) => failed.has(r.messageId));
+        if (retry.length) {
+          await client.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: retry.map((r, i) => ({
+                Id: String(i),
+                ReceiptHandle: r.receiptHandle,
+                VisibilityTimeout: Math.min(visibility, 2 ** Number(r.attributes.ApproximateReceiveCount ?? 1)),
+              })),
+            }),
+          );
+        }
+      } catch (e) {
+        // Undeleted messages are redelivered; their jobs are done in the archive and will be acknowledged then.
+        options.onError?.({ id: "(delete)", type: "embed" }, e);
+      }
+    }
+  }
+
+  const queue: SqsJobQueue = {
+    adapter: "sqs",
+
+    async ping() {
+      try {
+        await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages"] }));
+      } catch (e) {
+        throw upstream("sqs", e);
+      }
+    },
+
+    async dispatch(jobs: Job[]) {
+      for (let i = 0; i < jobs.length; i += SEND_BATCH) {
+        const chunk = jobs.slice(i, i + SEND_BATCH);
+        let failed: number;
+        try {
+          const out = await client.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: chunk.map((j, k) => ({
+                Id: String(k),
+                MessageBody: JSON.stringify({ jobId: j.id, tenantId: j.tenantId, type: j.type } satisfies Envelope),
+              })),
+            }),
+          );
+          failed = out.Failed?.length ?? 0;
+        } catch (e) {
+          throw upstream("sqs", e);
+        }
+        if (failed) throw new StrataError("upstream", "QUEUE_SEND_FAILED", `sqs: ${failed} of ${chunk.length} jobs were not accepted`);
+      }
+    },
+
+    start(h: JobHandler) {
+      if (loop) throw new Error("job queue already started");
+      handler = h;
+      abort = new AbortController();
+      const runRelay = () => relay().catch((e) => options.onError?.({ id: "(relay)", type: "embed" }, e));
+      loop = Promise.all([runRelay(), poll(abort.signal)]).then(() => undefined);
+      relayTimer = setInterval(runRelay, relayOpts.everyMs);
+      relayTimer.unref();
+    },
+
+    async stop() {
+      if (relayTimer) clearInterval(relayTimer);
+      abort?.abort();
+      await loop;
+      loop = null;
+      if (ownsClient) client.destroy();
+    },
+
+    processRecords,
+    relay,
+
+    /** Resolves once the archive shows no job pending anywhere (tests, eval). */
+    async idle() {
+      for (;;) {
+        const stats = await archive.queueStats();
+        if (stats.pending === 0) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+  return queue;
+}
