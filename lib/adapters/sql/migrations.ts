@@ -190,21 +190,34 @@ create index vectors_user on vectors (tenant_id, user_id);
   },
 ];
 
+// Two processes starting at once (Lambdas after a deploy) would both find a version missing
+// and both apply it, so every step runs holding this advisory lock. It is taken inside the
+// step's transaction (pg_advisory_xact_lock), so a migrator that dies lets go of it.
+const MIGRATION_LOCK = 0x737472617461; // "strata"
+
 /** Applies every migration newer than the database's version. Returns the versions applied. */
 export async function migrate(sql: SqlClient, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
-  await sql.exec(
-    "create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())",
-  );
-  const rows = await sql.query<{ version: number }>("select version from schema_migrations");
-  const done = new Set(rows.map((r) => Number(r.version)));
+  const lock = (tx: SqlClient) => tx.query("select pg_advisory_xact_lock($1::bigint)", [MIGRATION_LOCK]);
+  const done = await sql.transaction(async (tx) => {
+    await lock(tx);
+    await tx.exec(
+      "create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())",
+    );
+    const rows = await tx.query<{ version: number }>("select version from schema_migrations");
+    return new Set(rows.map((r) => Number(r.version)));
+  });
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
-    await sql.transaction(async (tx) => {
+    const ran = await sql.transaction(async (tx) => {
+      await lock(tx);
+      // Another process may have applied it while this one waited for the lock.
+      if ((await tx.query("select 1 from schema_migrations where version = $1", [m.version])).length) return false;
       await tx.exec(m.sql);
       await tx.query("insert into schema_migrations (version, name) values ($1, $2)", [m.version, m.name]);
+      return true;
     });
-    applied.push(m.version);
+    if (ran) applied.push(m.version);
   }
   return applied;
 }

@@ -1,0 +1,130 @@
+// The Archive contract on Neon: the driver through the Neon stand-in to the machine's
+// Postgres 15, in a database made for this file; plus the Neon client's own behaviour
+// (transports, errors, sessions, configuration) and racing migrators.
+
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { createNeonArchive } from "../../lib/adapters/neon/archive.ts";
+import { createNeonSqlClient } from "../../lib/adapters/neon/client.ts";
+import { MIGRATIONS, migrate } from "../../lib/adapters/sql/migrations.ts";
+import { StrataError } from "../../lib/core/errors.ts";
+import { neonDatabase } from "../fixtures/neon.ts";
+import { archiveContract } from "./archive.contract.ts";
+
+const db = neonDatabase();
+afterAll(() => db.close());
+
+// Runs first, on the file's empty database: two processes starting at once.
+describe("Neon archive migrations", () => {
+  it("apply once when two migrators race on an empty database", async () => {
+    const { config } = await db.get();
+    const a = createNeonSqlClient(config());
+    const b = createNeonSqlClient(config());
+    try {
+      const [ranA, ranB] = await Promise.all([migrate(a), migrate(b)]);
+      expect([...ranA, ...ranB].sort()).toEqual(MIGRATIONS.map((m) => m.version).sort());
+      const rows = await a.query<{ version: number }>("select version from schema_migrations order by version");
+      expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(await migrate(b)).toEqual([]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+// Every single statement over HTTP, then the default (pooled session when one is idle).
+for (const queryTransport of ["http", "auto"] as const) {
+  archiveContract(`neon (${queryTransport})`, async () => {
+    const archive = createNeonArchive({ config: (await db.get()).config({ queryTransport }) });
+    await archive.migrate();
+    return { archive, cleanup: () => archive.close() };
+  });
+}
+
+describe("Neon client", () => {
+  it("names its adapter and checks its configuration at construction", async () => {
+    const archive = createNeonArchive({ config: (await db.get()).config() });
+    expect(archive.adapter).toBe("neon");
+    await archive.close();
+    expect(() => createNeonArchive({ config: { connectionString: "mysql://u@h/db" } })).toThrow(/DATABASE_URL is not a postgres:\/\/ URL/);
+    expect(() => createNeonArchive({ config: { connectionString: "postgres://user@host" } })).toThrow(/names no database/);
+    expect(() => createNeonArchive({ config: { connectionString: "postgres://u@h/db", wsProxy: "http://x/v2" } })).toThrow(/ws:\/\/ or wss:\/\//);
+    expect(() => createNeonArchive({ config: { connectionString: "postgres://u@h/db", poolSize: 0 } })).toThrow(/poolSize/);
+    const { config } = await db.get();
+    // fetchEndpoint is routed per database host: two endpoints for one host cannot both hold.
+    const first = createNeonSqlClient(config());
+    expect(() => createNeonSqlClient(config({ fetchEndpoint: "http://127.0.0.1:9/sql" }))).toThrow(/one fetchEndpoint per database host/);
+    await first.close();
+  });
+
+  it("sends a cold query over HTTP and a warm one over the pooled session", async () => {
+    const sql = createNeonSqlClient((await db.get()).config({ poolSize: 1 }));
+    try {
+      const pid = async (run: (text: string) => Promise<{ pid: number }[]>) => (await run("select pg_backend_pid() as pid"))[0]!.pid;
+      const overHttp = await pid((t) => sql.queryHttp(t));
+      const inTransaction = await sql.transaction((tx) => pid((t) => tx.query(t)));
+      expect(inTransaction).not.toBe(overHttp);
+      // The pool's one session is idle now, so the default transport takes it.
+      expect(await pid((t) => sql.query(t))).toBe(inTransaction);
+      expect(await pid((t) => sql.queryWebSocket(t))).toBe(inTransaction);
+    } finally {
+      await sql.close();
+    }
+  });
+
+  it("maps Postgres errors by SQLSTATE and rolls back transactions, nested ones to their savepoint", async () => {
+    const sql = createNeonSqlClient((await db.get()).config());
+    try {
+      await sql.exec("create table if not exists client_items (id int primary key); truncate client_items");
+      for (const run of [sql.queryHttp, sql.queryWebSocket]) {
+        await run("insert into client_items values (1) on conflict do nothing");
+        const e = await run("insert into client_items values (1)").catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(StrataError);
+        expect(e).toMatchObject({ category: "conflict", code: "UNIQUE_VIOLATION", details: { sqlState: "23505", constraint: "client_items_pkey" } });
+      }
+      const mine = new Error("changed my mind");
+      await expect(
+        sql.transaction(async (tx) => {
+          await tx.query("insert into client_items values (2)");
+          throw mine;
+        }),
+      ).rejects.toBe(mine); // the caller's error comes back as thrown, not wrapped
+      await sql.transaction(async (tx) => {
+        await tx.query("insert into client_items values (3)");
+        await expect(tx.transaction((inner) => inner.query("insert into client_items values (1)"))).rejects.toMatchObject({ code: "UNIQUE_VIOLATION" });
+        await tx.query("insert into client_items values (4)"); // the outer transaction goes on
+      });
+      expect((await sql.query<{ id: number }>("select id from client_items order by id")).map((r) => r.id)).toEqual([1, 3, 4]);
+    } finally {
+      await sql.close();
+    }
+  });
+
+  it("replaces a pooled session the server dropped (a suspended compute)", async () => {
+    const { config, directUrl } = await db.get();
+    const sql = createNeonSqlClient(config({ poolSize: 1 }));
+    const admin = new pg.Client(directUrl);
+    await admin.connect();
+    try {
+      const pid = async () => (await sql.queryWebSocket<{ pid: number }>("select pg_backend_pid() as pid"))[0]!.pid;
+      const before = await pid();
+      await admin.query("select pg_terminate_backend($1)", [before]);
+      await new Promise((r) => setTimeout(r, 100));
+      await expect(sql.query("select 1 as one")).resolves.toEqual([{ one: 1 }]);
+      const after = await pid();
+      expect(after).not.toBe(before);
+      await expect(sql.transaction((tx) => tx.query("select 2 as two"))).resolves.toEqual([{ two: 2 }]);
+    } finally {
+      await admin.end();
+      await sql.close();
+    }
+  });
+
+  it("leaves a client it was given open", async () => {
+    const sql = createNeonSqlClient((await db.get()).config());
+    await createNeonArchive({ sql }).close();
+    await expect(sql.ping()).resolves.toBeUndefined();
+    await sql.close();
+    await expect(sql.query("select 1")).rejects.toMatchObject({ code: "CLIENT_CLOSED" });
+  });
+});
