@@ -1,0 +1,181 @@
+// The Pinecone stand-in behaves as Pinecone documents for what Strata relies on: checked
+// through the real v9 client (plain http host, no control plane) and, for wire shapes, raw
+// HTTP.
+
+import { Pinecone, type Index, type PineconeRecord } from "@pinecone-database/pinecone";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPineconeServer, type PineconeServer } from "./pinecone-server.ts";
+
+let s: PineconeServer;
+let index: Index;
+
+beforeAll(async () => {
+  s = await startPineconeServer({ apiKey: "secret", dimension: 4 });
+  index = new Pinecone({ apiKey: "secret" }).index({ host: s.host });
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+async function raw(method: string, path: string, body?: unknown, key = "secret") {
+  const res = await fetch(`${s.host}${path}`, {
+    method,
+    headers: { "Api-Key": key, "Content-Type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // plain-text answers (401) stay in `text`
+  }
+  return { status: res.status, text, json };
+}
+
+describe("Pinecone stand-in", () => {
+  it("answers 401 in plain text to a missing or wrong Api-Key, and the client maps it", async () => {
+    expect(await raw("POST", "/describe_index_stats", {}, "wrong")).toMatchObject({ status: 401, text: "Unauthorized" });
+    const res = await fetch(`${s.host}/describe_index_stats`, { method: "POST", body: "{}" });
+    expect(res.status).toBe(401);
+    const bad = new Pinecone({ apiKey: "nope" }).index({ host: s.host });
+    await expect(bad.describeIndexStats()).rejects.toMatchObject({ name: "PineconeAuthorizationError" });
+  });
+
+  it("refuses vectors of the wrong dimension, and all-zero ones, with 400 and a gRPC status body", async () => {
+    const up = await raw("POST", "/vectors/upsert", { vectors: [{ id: "a", values: [1, 2, 3] }], namespace: "dim" });
+    expect(up.status).toBe(400);
+    expect(up.json).toEqual({ code: 3, message: "Vector dimension 3 does not match the dimension of the index 4", details: [] });
+    const q = await raw("POST", "/query", { vector: [1, 2, 3], topK: 1, namespace: "dim" });
+    expect(q).toMatchObject({ status: 400, json: { message: expect.stringMatching(/Query vector dimension 3 does not match the dimension of the index 4/) } });
+    await expect(index.upsert({ records: [{ id: "z", values: [0, 0, 0, 0] }], namespace: "dim" })).rejects.toMatchObject({
+      name: "PineconeBadRequestError",
+      message: expect.stringMatching(/Dense vectors must contain at least one non-zero value. Vector ID 'z' contains only zeros/),
+    });
+    // A refused batch writes nothing.
+    await expect(index.upsert({ records: [{ id: "ok", values: [1, 0, 0, 0] }, { id: "bad", values: [1, 0] }], namespace: "dim" })).rejects.toThrow();
+    expect((await index.describeIndexStats()).namespaces?.["dim"]).toBeUndefined();
+  });
+
+  it("enforces request limits: 1000 vectors and 2 MB per upsert, 512-character ids, topK ≤ 10,000, 1000 ids per delete", async () => {
+    const v = (id: string) => ({ id, values: [1, 0, 0, 0] });
+    expect((await raw("POST", "/vectors/upsert", { vectors: Array.from({ length: 1001 }, (_, i) => v(`v${i}`)), namespace: "lim" })).status).toBe(400);
+    const big = { vectors: [{ id: "m", values: [1, 0, 0, 0], metadata: { pad: "x".repeat(30_000) } }], namespace: "lim" };
+    expect((await raw("POST", "/vectors/upsert", { ...big, vectors: Array.from({ length: 80 }, (_, i) => ({ ...big.vectors[0]!, id: `m${i}` })) })).status).toBe(400);
+    expect((await raw("POST", "/vectors/upsert", { vectors: [v("x".repeat(513))], namespace: "lim" })).status).toBe(400);
+    expect((await raw("POST", "/vectors/upsert", { vectors: [v("x".repeat(512))], namespace: "lim" })).status).toBe(200);
+    expect((await raw("POST", "/query", { vector: [1, 0, 0, 0], topK: 10_001, namespace: "lim" })).status).toBe(400);
+    expect((await raw("POST", "/vectors/delete", { ids: Array.from({ length: 1001 }, (_, i) => `v${i}`), namespace: "lim" })).status).toBe(400);
+    expect((await raw("POST", "/vectors/upsert", { vectors: [{ id: "n", values: [1, 0, 0, 0], metadata: { x: null } }], namespace: "lim" })).status).toBe(400);
+  });
+
+  it("scores by exact cosine, best first, and returns values and metadata only when asked", async () => {
+    await index.upsert({
+      records: [
+        { id: "x", values: [2, 0, 0, 0], metadata: { k: "a" } },
+        { id: "xy", values: [1, 1, 0, 0], metadata: { k: "b" } },
+        { id: "neg", values: [-1, 0, 0, 0] },
+      ],
+      namespace: "cos",
+    });
+    const r = await index.query({ vector: [3, 0, 0, 0], topK: 3, namespace: "cos" });
+    expect(r.matches.map((m) => m.id)).toEqual(["x", "xy", "neg"]);
+    expect(r.matches.map((m) => m.score)).toEqual([1, expect.closeTo(Math.SQRT1_2, 6), -1]);
+    expect(r.matches[0]!.metadata).toBeUndefined();
+    expect(r.matches[0]!.values).toEqual([]);
+    const full = await index.query({ vector: [0, 1, 0, 0], topK: 1, namespace: "cos", includeMetadata: true, includeValues: true });
+    expect(full.matches[0]).toMatchObject({ id: "xy", values: [1, 1, 0, 0], metadata: { k: "b" } });
+    expect((await index.query({ vector: [1, 0, 0, 0], topK: 5, namespace: "empty" })).matches).toEqual([]);
+  });
+
+  it("implements the metadata filter language", async () => {
+    const records: PineconeRecord[] = [
+      { id: "a", values: [1, 0, 0, 0], metadata: { genre: "drama", year: 2019, tags: ["x", "y"], live: true } },
+      { id: "b", values: [1, 0.1, 0, 0], metadata: { genre: "comedy", year: 2020, tags: ["y"] } },
+      { id: "c", values: [1, 0.2, 0, 0], metadata: { genre: "drama", year: 2021 } },
+      { id: "d", values: [1, 0.3, 0, 0], metadata: { genre: "news", year: 2022, live: false } },
+    ];
+    await index.upsert({ records, namespace: "flt" });
+    const ids = async (filter: object) => (await index.query({ vector: [1, 0, 0, 0], topK: 10, namespace: "flt", filter })).matches.map((m) => m.id);
+    expect(await ids({ genre: "drama" })).toEqual(["a", "c"]);
+    expect(await ids({ genre: { $eq: "drama" } })).toEqual(["a", "c"]);
+    expect(await ids({ genre: { $ne: "drama" } })).toEqual(["b", "d"]);
+    expect(await ids({ genre: { $in: ["comedy", "news"] } })).toEqual(["b", "d"]);
+    expect(await ids({ genre: { $nin: ["comedy", "news"] } })).toEqual(["a", "c"]);
+    expect(await ids({ year: { $gt: 2020 } })).toEqual(["c", "d"]);
+    expect(await ids({ year: { $gte: 2020, $lt: 2022 } })).toEqual(["b", "c"]);
+    expect(await ids({ year: { $lte: 2019 } })).toEqual(["a"]);
+    expect(await ids({ live: { $exists: true } })).toEqual(["a", "d"]);
+    expect(await ids({ live: { $exists: false } })).toEqual(["b", "c"]);
+    expect(await ids({ live: true })).toEqual(["a"]);
+    expect(await ids({ tags: "y" })).toEqual(["a", "b"]); // a list matches when an element does
+    expect(await ids({ tags: { $in: ["x"] } })).toEqual(["a"]);
+    expect(await ids({ genre: "drama", year: 2021 })).toEqual(["c"]); // keys are ANDed
+    expect(await ids({ $and: [{ genre: "drama" }, { year: { $lt: 2020 } }] })).toEqual(["a"]);
+    expect(await ids({ $or: [{ genre: "comedy" }, { year: 2022 }] })).toEqual(["b", "d"]);
+    expect(await ids({ $or: [{ genre: "comedy" }, { $and: [{ genre: "drama" }, { year: { $gt: 2020 } }] }] })).toEqual(["b", "c"]);
+
+    for (const filter of [{ genre: { $regex: "d" } }, { $not: { genre: "drama" } }, { year: { $gt: "2020" } }, { genre: { $in: "drama" } }, { $or: [] }]) {
+      const res = await raw("POST", "/query", { vector: [1, 0, 0, 0], topK: 1, namespace: "flt", filter });
+      expect(res.status, JSON.stringify(filter)).toBe(400);
+    }
+  });
+
+  it("lists ids by prefix in byte order, in pages linked by pagination.next", async () => {
+    const ids = ["u1#m#3", "u1#m#1", "u1#s#2", "u10#m#1", "u2#m#1", "u1#m#é", "u1#m#Z"];
+    await index.upsert({ records: ids.map((id) => ({ id, values: [1, 0, 0, 0] })), namespace: "lst" });
+    const pages: string[][] = [];
+    let token: string | undefined;
+    do {
+      const page = await index.listPaginated({ namespace: "lst", prefix: "u1#", limit: 2, ...(token ? { paginationToken: token } : {}) });
+      pages.push((page.vectors ?? []).map((v) => v.id!));
+      token = page.pagination?.next;
+    } while (token);
+    expect(pages).toEqual([["u1#m#1", "u1#m#3"], ["u1#m#Z", "u1#m#é"], ["u1#s#2"]]);
+    const all = await index.listPaginated({ namespace: "lst" });
+    expect(all.vectors?.map((v) => v.id)).toEqual(["u10#m#1", "u1#m#1", "u1#m#3", "u1#m#Z", "u1#m#é", "u1#s#2", "u2#m#1"].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    expect(all.pagination).toBeUndefined();
+    expect((await raw("GET", "/vectors/list?namespace=lst&paginationToken=garbage")).status).toBe(400);
+    expect((await raw("GET", "/vectors/list?namespace=lst&limit=0")).status).toBe(400);
+  });
+
+  it("fetches by id and by metadata (paged), deletes by id, filter and deleteAll, and counts per namespace", async () => {
+    await index.upsert({
+      records: Array.from({ length: 5 }, (_, i) => ({ id: `r${i}`, values: [1, i, 0, 0], metadata: { item: `i${i % 2}` } })),
+      namespace: "crud",
+    });
+    const fetched = await index.fetch({ ids: ["r1", "missing"], namespace: "crud" });
+    expect(Object.keys(fetched.records)).toEqual(["r1"]);
+    expect(fetched.records["r1"]).toMatchObject({ id: "r1", values: [1, 1, 0, 0], metadata: { item: "i1" } });
+
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await index.fetchByMetadata({ namespace: "crud", filter: { item: { $in: ["i0"] } }, limit: 2, ...(token ? { paginationToken: token } : {}) });
+      seen.push(...Object.keys(page.records));
+      token = page.pagination?.next;
+    } while (token);
+    expect(seen).toEqual(["r0", "r2", "r4"]);
+
+    expect((await index.describeIndexStats()).namespaces?.["crud"]).toEqual({ recordCount: 5 });
+    await index.deleteMany({ ids: ["r0", "nope"], namespace: "crud" });
+    await index.deleteMany({ filter: { item: "i1" }, namespace: "crud" });
+    expect(Object.keys((await index.fetch({ ids: ["r0", "r1", "r2", "r3", "r4"], namespace: "crud" })).records).sort()).toEqual(["r2", "r4"]);
+    await index.deleteAll({ namespace: "crud" });
+    expect((await index.describeIndexStats()).namespaces?.["crud"]).toBeUndefined();
+  });
+
+  it("describes the index like a serverless one: metric, dimension, no filtered stats", async () => {
+    const stats = await raw("POST", "/describe_index_stats", {});
+    expect(stats.json).toMatchObject({ dimension: 4, metric: "cosine", vectorType: "dense", indexFullness: 0 });
+    const filtered = await raw("POST", "/describe_index_stats", { filter: { genre: "drama" } });
+    expect(filtered).toMatchObject({ status: 400, json: { message: expect.stringMatching(/do not support describing index stats with metadata filtering/) } });
+  });
+
+  it("records what the client sent: its API version and every route", () => {
+    const st = s.stats();
+    expect(st.apiVersions).toEqual(["2026-07"]);
+    expect(st.requests["POST /vectors/upsert"]).toBeGreaterThan(0);
+    expect(Object.keys(st.requests).some((r) => r.includes("/indexes"))).toBe(false);
+  });
+});

@@ -1,0 +1,558 @@
+// Pinecone for tests: an HTTP server on loopback that speaks the data-plane REST API of one
+// dense serverless index, as @pinecone-database/pinecone 9 calls it (API version 2026-07,
+// paths and JSON field names from the client's generated db_data code), and the one
+// control-plane call a client makes to resolve an index host by name.
+//
+// POST /vectors/upsert            { vectors: [{ id, values, metadata }], namespace } -> { upsertedCount }
+// POST /query                     { vector | id, topK, filter, namespace, includeValues, includeMetadata }
+//                                 -> { matches: [{ id, score, values, metadata }], namespace, usage }
+// GET  /vectors/fetch             ?ids=..&ids=..&namespace=   -> { vectors: { id: record }, namespace, usage }
+// POST /vectors/fetch_by_metadata { filter, limit, paginationToken, namespace } -> { vectors, pagination, namespace, usage }
+// POST /vectors/delete            { ids } | { filter } | { deleteAll: true }, namespace -> {}
+// GET  /vectors/list              ?prefix=&limit=&paginationToken=&namespace= -> { vectors: [{ id }], pagination?, namespace, usage }
+// POST /describe_index_stats      {} -> { namespaces: { ns: { vectorCount } }, dimension, metric, totalVectorCount, ... }
+// GET  /indexes/{name}            the index model (host, schema with dimension and metric), for `controllerHostUrl`
+//
+// As the service does: `Api-Key` is checked on every call (401, plain text); errors are
+// `{ code, message, details }` with gRPC codes; scores are exact (cosine by default); the
+// metadata filter language is Pinecone's ($eq, $ne, $gt, $gte, $lt, $lte, $in, $nin, $exists,
+// $and, $or, implicit equality and implicit $and); all-zero dense vectors, ids over 512
+// characters, more than 1000 vectors or 2 MB in one upsert, more than 1000 ids in one delete
+// or fetch, topK over 10,000 and vectors of the wrong dimension are refused with 400; list
+// pages come in bitwise (UTF-8 byte) order of ids; describe_index_stats with a filter is
+// refused, as serverless indexes do. Writes are visible at once: the real service is
+// eventually consistent, which callers cover with the contract suite's `settle`.
+//
+// The index has one `dimension` when given. Without it each namespace takes the dimension of
+// its first vector, as if it were its own index: the shared VectorIndex contract suite puts
+// vectors of 8 and 64 dimensions in different tenants of one store.
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { randomBytes } from "node:crypto";
+
+export type PineconeMetric = "cosine" | "dotproduct" | "euclidean";
+
+export interface PineconeServerOptions {
+  /** The key every request must carry in `Api-Key`; random when omitted (see `apiKey` on the result). */
+  apiKey?: string;
+  /** Dimension of the index; when omitted, each namespace takes the dimension of its first vector. */
+  dimension?: number;
+  /** Similarity metric of the index (cosine by default). */
+  metric?: PineconeMetric;
+  /** Name answered by GET /indexes/{name} (default "strata-test"). */
+  indexName?: string;
+}
+
+export interface PineconeServerStats {
+  /** Requests served, by "METHOD /path" (unknown paths included). */
+  requests: Record<string, number>;
+  /** Every distinct X-Pinecone-Api-Version header seen. */
+  apiVersions: string[];
+  /** Number of vectors in each upsert request, in arrival order. */
+  upsertSizes: number[];
+  /** Body size in bytes of each upsert request, in arrival order. */
+  upsertBytes: number[];
+  /** The filters of the most recent queries (up to 500), oldest first; null for an unfiltered query. */
+  queryFilters: { namespace: string; filter: unknown }[];
+  /** Vectors held per namespace. */
+  namespaces: Record<string, number>;
+}
+
+export interface PineconeServer {
+  /** Index host to hand the client, e.g. "http://127.0.0.1:PORT". */
+  host: string;
+  /** Same as `host` (the stand-in convention's name); also the `controllerHostUrl` for describe_index. */
+  url: string;
+  apiKey: string;
+  indexName: string;
+  stats(): PineconeServerStats;
+  close(): Promise<void>;
+}
+
+type MetadataValue = string | number | boolean | string[];
+type Metadata = Record<string, MetadataValue>;
+
+interface StoredVector {
+  id: string;
+  values: Float32Array;
+  norm: number;
+  metadata: Metadata | undefined;
+}
+
+interface Namespace {
+  dimension: number;
+  vectors: Map<string, StoredVector>;
+}
+
+const MAX_ID_LENGTH = 512;
+const MAX_UPSERT_VECTORS = 1000;
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+const MAX_BODY_READ = 16 * 1024 * 1024;
+const MAX_IDS = 1000;
+const MAX_TOP_K = 10_000;
+const MAX_METADATA_BYTES = 40 * 1024;
+const MAX_IN_VALUES = 10_000;
+const DEFAULT_NAMESPACE = "__default__";
+
+/** gRPC status codes, as the service puts them in error bodies. */
+const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, UNIMPLEMENTED: 12 } as const;
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: number;
+  constructor(status: number, code: number, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const invalid = (message: string) => new HttpError(400, GRPC.INVALID_ARGUMENT, message);
+
+// ---------------------------------------------------------------------------------------
+// Metadata filters
+
+type Predicate = (m: Metadata | undefined) => boolean;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isScalar = (v: unknown): v is string | number | boolean =>
+  typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
+
+function equals(value: MetadataValue | undefined, x: string | number | boolean): boolean {
+  if (value === undefined) return false;
+  // A list of strings matches when any element does.
+  return Array.isArray(value) ? value.includes(x as string) : value === x;
+}
+
+function fieldPredicate(field: string, spec: unknown): Predicate {
+  if (isScalar(spec)) return (m) => equals(m?.[field], spec);
+  if (!isPlainObject(spec)) throw invalid(`invalid filter for field "${field}": expected a value or an object of operators`);
+  const ops = Object.entries(spec);
+  if (ops.length === 0) throw invalid(`invalid filter for field "${field}": empty operator object`);
+  const parts: Predicate[] = ops.map(([op, arg]): Predicate => {
+    switch (op) {
+      case "$eq":
+      case "$ne": {
+        if (!isScalar(arg)) throw invalid(`${op} on "${field}" needs a string, number or boolean`);
+        return op === "$eq" ? (m) => equals(m?.[field], arg) : (m) => !equals(m?.[field], arg);
+      }
+      case "$gt":
+      case "$gte":
+      case "$lt":
+      case "$lte": {
+        if (typeof arg !== "number" || !Number.isFinite(arg)) throw invalid(`${op} on "${field}" needs a number`);
+        return (m) => {
+          const v = m?.[field];
+          if (typeof v !== "number") return false;
+          return op === "$gt" ? v > arg : op === "$gte" ? v >= arg : op === "$lt" ? v < arg : v <= arg;
+        };
+      }
+      case "$in":
+      case "$nin": {
+        if (!Array.isArray(arg) || arg.some((x) => typeof x !== "string" && !(typeof x === "number" && Number.isFinite(x)))) {
+          throw invalid(`${op} on "${field}" needs an array of strings or numbers`);
+        }
+        if (arg.length > MAX_IN_VALUES) throw invalid(`${op} on "${field}" has ${arg.length} values: at most ${MAX_IN_VALUES} are allowed`);
+        const xs = arg as (string | number)[];
+        const any = (m: Metadata | undefined) => xs.some((x) => equals(m?.[field], x));
+        return op === "$in" ? any : (m) => !any(m);
+      }
+      case "$exists": {
+        if (typeof arg !== "boolean") throw invalid(`$exists on "${field}" needs true or false`);
+        return (m) => (m?.[field] !== undefined) === arg;
+      }
+      default:
+        throw invalid(`unsupported filter operator ${op} on "${field}"`);
+    }
+  });
+  return (m) => parts.every((p) => p(m));
+}
+
+/** Compiles a filter expression; throws a 400 for anything the service would refuse. */
+export function compileFilter(filter: unknown): Predicate {
+  if (!isPlainObject(filter)) throw invalid("filter must be an object");
+  const parts: Predicate[] = Object.entries(filter).map(([key, value]): Predicate => {
+    if (key === "$and" || key === "$or") {
+      if (!Array.isArray(value) || value.length === 0) throw invalid(`${key} needs a non-empty array of filters`);
+      const subs = value.map(compileFilter);
+      return key === "$and" ? (m) => subs.every((s) => s(m)) : (m) => subs.some((s) => s(m));
+    }
+    if (key.startsWith("$")) throw invalid(`unsupported filter operator ${key}`);
+    return fieldPredicate(key, value);
+  });
+  return (m) => parts.every((p) => p(m));
+}
+
+// ---------------------------------------------------------------------------------------
+// Request parsing
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_READ) {
+        reject(new HttpError(413, GRPC.INVALID_ARGUMENT, "request body too large"));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function parseJson(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw invalid("request body is not valid JSON");
+  }
+  if (!isPlainObject(parsed)) throw invalid("request body must be a JSON object");
+  return parsed;
+}
+
+function namespaceOf(value: unknown): string {
+  if (value === undefined || value === null || value === "") return DEFAULT_NAMESPACE;
+  if (typeof value !== "string") throw invalid("namespace must be a string");
+  return value;
+}
+
+function parseValues(raw: unknown, what: string): Float32Array {
+  if (!Array.isArray(raw) || raw.length === 0) throw invalid(`${what}: values must be a non-empty array of numbers`);
+  const out = new Float32Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const x = raw[i];
+    if (typeof x !== "number" || !Number.isFinite(x)) throw invalid(`${what}: values must be finite numbers`);
+    out[i] = x;
+  }
+  return out;
+}
+
+function parseMetadata(raw: unknown, id: string): Metadata | undefined {
+  if (raw === undefined) return undefined;
+  if (!isPlainObject(raw)) throw invalid(`metadata of vector ${id} must be an object`);
+  for (const [k, v] of Object.entries(raw)) {
+    const ok = isScalar(v) || (Array.isArray(v) && v.every((x) => typeof x === "string"));
+    if (!ok) throw invalid(`metadata field "${k}" of vector ${id} must be a string, number, boolean or list of strings`);
+  }
+  if (Buffer.byteLength(JSON.stringify(raw)) > MAX_METADATA_BYTES) {
+    throw invalid(`metadata size of vector ${id} exceeds the limit of ${MAX_METADATA_BYTES} bytes`);
+  }
+  return raw as Metadata;
+}
+
+function normOf(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+/** Bitwise ("C" collation) order of ids, as list returns them. */
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+const encodeToken = (lastId: string) => Buffer.from(JSON.stringify({ skip_past: lastId })).toString("base64");
+function decodeToken(token: string | null | undefined): string | undefined {
+  if (!token) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, "base64").toString("utf8"));
+    if (isPlainObject(parsed) && typeof parsed.skip_past === "string") return parsed.skip_past;
+  } catch {
+    // falls through to the 400 below
+  }
+  throw invalid("invalid pagination token");
+}
+
+function parseLimit(raw: unknown, fallback: number, max: number): number {
+  if (raw === undefined || raw === null || raw === "") return fallback;
+  const n = typeof raw === "number" ? raw : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw invalid(`limit must be an integer from 1 to ${max}`);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+export async function startPineconeServer(options: PineconeServerOptions = {}): Promise<PineconeServer> {
+  const apiKey = options.apiKey ?? randomBytes(16).toString("hex");
+  const fixedDimension = options.dimension;
+  if (fixedDimension !== undefined && !(Number.isInteger(fixedDimension) && fixedDimension >= 1 && fixedDimension <= 20_000)) {
+    throw new Error(`dimension must be an integer from 1 to 20000, got ${fixedDimension}`);
+  }
+  const metric: PineconeMetric = options.metric ?? "cosine";
+  const indexName = options.indexName ?? "strata-test";
+  const namespaces = new Map<string, Namespace>();
+  const stats: PineconeServerStats = { requests: {}, apiVersions: [], upsertSizes: [], upsertBytes: [], queryFilters: [], namespaces: {} };
+  let host = "";
+
+  const score = (q: Float32Array, qNorm: number, v: StoredVector): number => {
+    let dot = 0;
+    if (metric === "euclidean") {
+      for (let i = 0; i < q.length; i++) dot += (q[i]! - v.values[i]!) ** 2;
+      return dot;
+    }
+    for (let i = 0; i < q.length; i++) dot += q[i]! * v.values[i]!;
+    if (metric === "dotproduct") return dot;
+    return qNorm === 0 || v.norm === 0 ? 0 : dot / (qNorm * v.norm);
+  };
+
+  /** Checks a vector's dimension against the index (or the namespace, without a fixed one). */
+  function checkDimension(ns: Namespace | undefined, length: number, what: string): void {
+    const expected = fixedDimension ?? ns?.dimension;
+    if (expected !== undefined && expected !== length) {
+      throw invalid(`${what} dimension ${length} does not match the dimension of the index ${expected}`);
+    }
+  }
+
+  function record(v: StoredVector, withValues: boolean, withMetadata: boolean): Record<string, unknown> {
+    return {
+      id: v.id,
+      values: withValues ? Array.from(v.values) : [],
+      ...(withMetadata && v.metadata ? { metadata: v.metadata } : {}),
+    };
+  }
+
+  function upsert(body: Record<string, unknown>, bytes: number): unknown {
+    const vectors = body.vectors;
+    if (!Array.isArray(vectors) || vectors.length === 0) throw invalid("vectors must be a non-empty array");
+    if (vectors.length > MAX_UPSERT_VECTORS) throw invalid(`Batch size of ${vectors.length} exceeds the limit of ${MAX_UPSERT_VECTORS} vectors per upsert`);
+    if (bytes > MAX_REQUEST_BYTES) throw invalid(`Request size ${bytes} bytes exceeds the maximum supported size of ${MAX_REQUEST_BYTES} bytes`);
+    const name = namespaceOf(body.namespace);
+    const existing = namespaces.get(name);
+    // Validate the whole batch before writing any of it.
+    const parsed: StoredVector[] = vectors.map((raw: unknown) => {
+      if (!isPlainObject(raw)) throw invalid("each vector must be an object");
+      const id = raw.id;
+      if (typeof id !== "string" || id.length === 0) throw invalid("each vector needs a non-empty string id");
+      if (id.length > MAX_ID_LENGTH) throw invalid(`Vector ID must be at most ${MAX_ID_LENGTH} characters, got ${id.length}`);
+      if (raw.sparseValues !== undefined) throw invalid("sparse values are not supported by this dense index");
+      const values = parseValues(raw.values, `vector ${id}`);
+      const norm = normOf(values);
+      if (norm === 0) throw invalid(`Dense vectors must contain at least one non-zero value. Vector ID '${id}' contains only zeros`);
+      return { id, values, norm, metadata: parseMetadata(raw.metadata, id) };
+    });
+    const dimension = fixedDimension ?? existing?.dimension ?? parsed[0]!.values.length;
+    for (const v of parsed) {
+      if (v.values.length !== dimension) throw invalid(`Vector dimension ${v.values.length} does not match the dimension of the index ${dimension}`);
+    }
+    const ns = existing ?? { dimension, vectors: new Map<string, StoredVector>() };
+    namespaces.set(name, ns);
+    for (const v of parsed) ns.vectors.set(v.id, v);
+    stats.upsertSizes.push(parsed.length);
+    stats.upsertBytes.push(bytes);
+    return { upsertedCount: parsed.length };
+  }
+
+  function query(body: Record<string, unknown>): unknown {
+    const topK = body.topK;
+    if (typeof topK !== "number" || !Number.isInteger(topK) || topK < 1) throw invalid("topK must be a positive integer");
+    if (topK > MAX_TOP_K) throw invalid(`topK must be at most ${MAX_TOP_K}, got ${topK}`);
+    const name = namespaceOf(body.namespace);
+    const ns = namespaces.get(name);
+    const filter = body.filter === undefined ? undefined : compileFilter(body.filter);
+    stats.queryFilters.push({ namespace: name, filter: body.filter ?? null });
+    if (stats.queryFilters.length > 500) stats.queryFilters.shift();
+    let q: Float32Array;
+    if (body.vector !== undefined) {
+      if (body.id !== undefined) throw invalid("give either vector or id, not both");
+      q = parseValues(body.vector, "query vector");
+      checkDimension(ns, q.length, "Query vector");
+    } else if (typeof body.id === "string") {
+      const v = ns?.vectors.get(body.id);
+      if (!v) return { matches: [], namespace: name, usage: { readUnits: 1 } };
+      q = v.values;
+    } else {
+      throw invalid("a query needs a vector or an id");
+    }
+    const qNorm = normOf(q);
+    const candidates = ns ? [...ns.vectors.values()].filter((v) => !filter || filter(v.metadata)) : [];
+    const scored = candidates.map((v) => ({ v, s: score(q, qNorm, v) }));
+    const better = metric === "euclidean" ? (a: number, b: number) => a - b : (a: number, b: number) => b - a;
+    scored.sort((a, b) => better(a.s, b.s) || byteOrder(a.v.id, b.v.id));
+    const matches = scored.slice(0, topK).map(({ v, s }) => ({
+      ...record(v, body.includeValues === true, body.includeMetadata === true),
+      score: s,
+    }));
+    return { matches, namespace: name, usage: { readUnits: Math.max(1, Math.ceil(candidates.length / 1000)) } };
+  }
+
+  function fetchIds(url: URL): unknown {
+    const ids = url.searchParams.getAll("ids");
+    if (ids.length === 0) throw invalid("ids are required");
+    if (ids.length > MAX_IDS) throw invalid(`at most ${MAX_IDS} ids may be fetched at once, got ${ids.length}`);
+    const name = namespaceOf(url.searchParams.get("namespace"));
+    const ns = namespaces.get(name);
+    const vectors: Record<string, unknown> = {};
+    for (const id of ids) {
+      const v = ns?.vectors.get(id);
+      if (v) vectors[id] = record(v, true, true);
+    }
+    return { vectors, namespace: name, usage: { readUnits: 1 } };
+  }
+
+  function fetchByMetadata(body: Record<string, unknown>): unknown {
+    if (body.filter === undefined) throw invalid("filter is required");
+    const filter = compileFilter(body.filter);
+    const limit = parseLimit(body.limit, 100, 10_000);
+    const after = decodeToken(body.paginationToken as string | undefined);
+    const name = namespaceOf(body.namespace);
+    const ns = namespaces.get(name);
+    const hits = ns ? [...ns.vectors.values()].filter((v) => filter(v.metadata) && (after === undefined || byteOrder(v.id, after) > 0)) : [];
+    hits.sort((a, b) => byteOrder(a.id, b.id));
+    const page = hits.slice(0, limit);
+    const vectors: Record<string, unknown> = {};
+    for (const v of page) vectors[v.id] = record(v, true, true);
+    return {
+      vectors,
+      namespace: name,
+      ...(hits.length > limit ? { pagination: { next: encodeToken(page[page.length - 1]!.id) } } : {}),
+      usage: { readUnits: 1 },
+    };
+  }
+
+  function remove(body: Record<string, unknown>): unknown {
+    const name = namespaceOf(body.namespace);
+    const modes = [body.ids !== undefined, body.filter !== undefined, body.deleteAll === true].filter(Boolean).length;
+    if (modes !== 1) throw invalid("give exactly one of ids, filter or deleteAll");
+    const ns = namespaces.get(name);
+    if (body.deleteAll === true) {
+      // Deleting every record of a namespace deletes the namespace too.
+      namespaces.delete(name);
+      return {};
+    }
+    if (body.ids !== undefined) {
+      const ids = body.ids;
+      if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) throw invalid("ids must be an array of strings");
+      if (ids.length > MAX_IDS) throw invalid(`at most ${MAX_IDS} ids may be deleted at once, got ${ids.length}`);
+      for (const id of ids as string[]) ns?.vectors.delete(id);
+    } else {
+      const filter = compileFilter(body.filter);
+      if (ns) for (const [id, v] of ns.vectors) if (filter(v.metadata)) ns.vectors.delete(id);
+    }
+    if (ns && ns.vectors.size === 0) namespaces.delete(name);
+    return {};
+  }
+
+  function list(url: URL): unknown {
+    const name = namespaceOf(url.searchParams.get("namespace"));
+    const prefix = url.searchParams.get("prefix") ?? "";
+    const limit = parseLimit(url.searchParams.get("limit"), 100, 10_000);
+    const after = decodeToken(url.searchParams.get("paginationToken"));
+    const ns = namespaces.get(name);
+    const ids = ns ? [...ns.vectors.keys()].filter((id) => id.startsWith(prefix) && (after === undefined || byteOrder(id, after) > 0)) : [];
+    ids.sort(byteOrder);
+    const page = ids.slice(0, limit);
+    return {
+      vectors: page.map((id) => ({ id })),
+      ...(ids.length > limit ? { pagination: { next: encodeToken(page[page.length - 1]!) } } : {}),
+      namespace: name,
+      usage: { readUnits: 1 },
+    };
+  }
+
+  function describeStats(body: Record<string, unknown>): unknown {
+    if (body.filter !== undefined) {
+      throw invalid("Serverless and starter indexes do not support describing index stats with metadata filtering.");
+    }
+    const summary: Record<string, { vectorCount: number }> = {};
+    let total = 0;
+    for (const [name, ns] of namespaces) {
+      summary[name] = { vectorCount: ns.vectors.size };
+      total += ns.vectors.size;
+    }
+    return {
+      namespaces: summary,
+      ...(fixedDimension !== undefined ? { dimension: fixedDimension } : {}),
+      indexFullness: 0,
+      totalVectorCount: total,
+      metric,
+      vectorType: "dense",
+    };
+  }
+
+  function describeIndex(name: string): unknown {
+    if (name !== indexName) throw new HttpError(404, GRPC.NOT_FOUND, `Resource ${name} not found`);
+    return {
+      name: indexName,
+      // Pinecone answers a bare host and clients add https://; this server is plain http,
+      // so it names the scheme (as pinecone-local users pass http hosts explicitly).
+      host,
+      status: { ready: true, state: "Ready" },
+      deployment: { deployment_type: "managed", cloud: "aws", region: "us-east-1" },
+      schema: { fields: { _values: { type: "dense_vector", dimension: fixedDimension ?? 0, metric } } },
+      deletion_protection: "disabled",
+    };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://stand-in");
+    const route = `${req.method} ${url.pathname}`;
+    stats.requests[route] = (stats.requests[route] ?? 0) + 1;
+    const version = req.headers["x-pinecone-api-version"];
+    if (typeof version === "string" && !stats.apiVersions.includes(version)) stats.apiVersions.push(version);
+
+    if (req.headers["api-key"] !== apiKey) {
+      res.writeHead(401, { "content-type": "text/plain" }).end("Unauthorized");
+      return;
+    }
+    const body = req.method === "POST" ? await readBody(req) : Buffer.alloc(0);
+    let answer: unknown;
+    const indexMatch = /^\/indexes\/([^/]+)$/.exec(url.pathname);
+    if (route === "POST /vectors/upsert") answer = upsert(parseJson(body), body.length);
+    else if (route === "POST /query") answer = query(parseJson(body));
+    else if (route === "GET /vectors/fetch") answer = fetchIds(url);
+    else if (route === "POST /vectors/fetch_by_metadata") answer = fetchByMetadata(parseJson(body));
+    else if (route === "POST /vectors/delete") answer = remove(parseJson(body));
+    else if (route === "GET /vectors/list") answer = list(url);
+    else if (route === "POST /describe_index_stats") answer = describeStats(parseJson(body));
+    else if (req.method === "GET" && indexMatch) {
+      try {
+        answer = describeIndex(decodeURIComponent(indexMatch[1]!));
+      } catch (e) {
+        // The control plane wraps its errors one level deeper than the data plane.
+        if (!(e instanceof HttpError)) throw e;
+        res.writeHead(e.status, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "NOT_FOUND", message: e.message }, status: e.status }));
+        return;
+      }
+    } else throw new HttpError(404, GRPC.UNIMPLEMENTED, `no route for ${route}`);
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : 500;
+      const code = e instanceof HttpError ? e.code : 13;
+      const message = e instanceof Error ? e.message : String(e);
+      if (!res.headersSent) res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code, message, details: [] }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    host,
+    url: host,
+    apiKey,
+    indexName,
+    stats() {
+      const counts: Record<string, number> = {};
+      for (const [name, ns] of namespaces) counts[name] = ns.vectors.size;
+      return structuredClone({ ...stats, namespaces: counts });
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
