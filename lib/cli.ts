@@ -5,14 +5,17 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { loadConfig } from "./config.ts";
 import { isStrataError } from "./core/errors.ts";
-import { createStrata } from "./runtime.ts";
+import { createStrata, describeTiers, migrateAll } from "./runtime.ts";
+import { formatDoctor, runDoctor } from "./doctor.ts";
 import { hashApiKey } from "./http/app.ts";
 import { startServer } from "./server.ts";
 
 const USAGE = `usage: strata <command>
 
 commands:
-  serve                      start the HTTP API with the job runner (PORT, STRATA_DATA_DIR, STRATA_API_KEY)
+  serve                      start the HTTP API with the job consumer (PORT, STRATA_DATA_DIR, STRATA_API_KEY, ...)
+  worker                     run only the job consumer (SQS long-poller, or the in-process runner)
+  doctor                     check every configured tier and say what is wrong and how to fix it
   tenants create <name>      create a tenant and print a new API key for it
   keys create --tenant <id>  print a new API key for an existing tenant
   migrate                    apply pending schema migrations and exit
@@ -43,10 +46,26 @@ async function main(argv: string[]): Promise<number> {
     return -1; // keep running
   }
 
+  if (command === "worker") {
+    const strata = await createStrata({ ...config, workers: true });
+    process.stdout.write(`Strata worker consuming from ${describeTiers(config).queue}\n`);
+    const shutdown = (signal: string) => {
+      process.stdout.write(`${signal}: finishing the job in hand, then stopping\n`);
+      strata.close().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    return -1;
+  }
+
+  if (command === "doctor") {
+    const lines = await runDoctor(config);
+    process.stdout.write(formatDoctor(lines) + "\n");
+    return lines.every((l) => l.ok) ? 0 : 1;
+  }
+
   if (command === "migrate") {
-    const strata = await createStrata({ ...config, workers: false });
-    await strata.close();
-    process.stdout.write(`schema up to date in ${config.dataDir}\n`);
+    for (const line of await migrateAll(config)) process.stdout.write(line + "\n");
     return 0;
   }
 

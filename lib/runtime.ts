@@ -1,48 +1,162 @@
 // Builds a running Strata from a config: adapters, services, the HTTP app and the job
-// runner. This is where configuration picks adapters; every tier not configured falls back
-// to its embedded adapter (all of them, in this build).
+// consumer. This is the one place configuration picks adapters; every tier whose service is
+// not configured gets its embedded adapter, and the embedded vector index and graph live in
+// whatever Postgres the archive uses (PGlite, or Neon when DATABASE_URL is set).
 
+import type { StrataConfig } from "./config.ts";
+import { DEFAULT_TENANT } from "./config.ts";
 import { createLocalEmbedder } from "./adapters/local/embedder.ts";
 import { createLocalExtractor } from "./adapters/local/extractor.ts";
 import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
 import { createLocalVectorIndex } from "./adapters/local/vector-index.ts";
+import { createNeonSqlClient } from "./adapters/neon/client.ts";
+import neo4j from "neo4j-driver";
+import { applyNeo4jSchema, createNeo4jGraphStore } from "./adapters/neo4j/graph-store.ts";
 import { createPgliteClient } from "./adapters/pglite/client.ts";
+import { createPineconeVectorIndex } from "./adapters/pinecone/vector-index.ts";
+import type { SqlClient } from "./adapters/sql/client.ts";
 import { createSqlArchive } from "./adapters/sql/archive.ts";
 import { createSqlGraphStore } from "./adapters/sql/graph-store.ts";
-import { DEFAULT_TENANT, type StrataConfig } from "./config.ts";
+import { createSqsJobQueue } from "./adapters/sqs/job-queue.ts";
+import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
+import type { GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 
 const ANALYZE_EVERY_MS = 5 * 60_000;
 
 export interface Strata {
+  config: StrataConfig;
   deps: StrataDeps;
   app: StrataApp;
-  /** Resolves once the job runner has nothing runnable left (tests, eval). */
+  /** Resolves once the job consumer has nothing runnable left (tests, eval). */
   idle(): Promise<void>;
-  /** Stops the runner (letting the job in hand finish) and closes every tier. */
+  /** Stops the consumer (letting the job in hand finish) and closes every tier. */
   close(): Promise<void>;
+}
+
+async function openSql(config: StrataConfig): Promise<SqlClient> {
+  const tier = config.tiers.archive;
+  if (tier.kind === "neon") {
+    return createNeonSqlClient({
+      connectionString: tier.connectionString,
+      ...(tier.wsProxy ? { wsProxy: tier.wsProxy } : {}),
+      ...(tier.fetchEndpoint ? { fetchEndpoint: tier.fetchEndpoint } : {}),
+    });
+  }
+  return createPgliteClient({ dataDir: tier.dataDir === "memory://" ? "memory://" : `${tier.dataDir}/pg` });
+}
+
+/**
+ * Stages share a Neo4j server unless NEO4J_DATABASE gives each its own database (Enterprise);
+ * then labels carry the stage, so a preview stack never sees another stage's graph.
+ */
+export function neo4jLabelPrefix(config: StrataConfig): string {
+  if (config.tiers.graph.kind === "neo4j" && config.tiers.graph.database) return "";
+  return /^[a-z]/.test(config.stage) ? `${config.stage}_` : `s${config.stage}_`;
+}
+
+/** Applies the archive migrations and, when the graph is on Neo4j, its constraints and indexes. */
+export async function migrateAll(config: StrataConfig): Promise<string[]> {
+  const done: string[] = [];
+  const sql = await openSql(config);
+  const archive = createSqlArchive({ sql, ownsClient: true });
+  try {
+    await archive.migrate();
+    done.push(`archive schema up to date (${describeTiers(config).archive})`);
+  } finally {
+    await archive.close();
+  }
+  const graph = config.tiers.graph;
+  if (graph.kind === "neo4j") {
+    const driver = neo4j.driver(graph.uri, neo4j.auth.basic(graph.username, graph.password));
+    try {
+      await applyNeo4jSchema(driver, graph.database, { labelPrefix: neo4jLabelPrefix(config) });
+      done.push(`neo4j constraints and indexes applied (${describeTiers(config).graph})`);
+    } finally {
+      await driver.close();
+    }
+  }
+  return done;
+}
+
+export interface Tiers {
+  sql: SqlClient;
+  archive: ReturnType<typeof createSqlArchive>;
+  hot: HotStore;
+  vectors: VectorIndex;
+  graph: GraphStore;
+  queue: JobQueue & { idle(): Promise<void> };
+}
+
+/** Opens the adapter of every tier, without migrating or starting anything (`strata doctor` uses it as is). */
+export async function openTiers(config: StrataConfig, log: Logger): Promise<Tiers> {
+  const { tiers } = config;
+  const sql = await openSql(config);
+  const archive = createSqlArchive({ sql, ownsClient: true });
+  const hot: HotStore =
+    tiers.hot.kind === "upstash"
+      ? createUpstashHotStore({ config: { url: tiers.hot.url, token: tiers.hot.token }, prefix: `strata:${config.stage}` })
+      : createMemoryHotStore();
+  const vectors: VectorIndex =
+    tiers.vectors.kind === "pinecone"
+      ? createPineconeVectorIndex({
+          config: {
+            apiKey: tiers.vectors.apiKey,
+            ...(tiers.vectors.indexName ? { indexName: tiers.vectors.indexName } : {}),
+            ...(tiers.vectors.indexHost ? { indexHost: tiers.vectors.indexHost } : {}),
+            namespacePrefix: config.stage,
+          },
+        })
+      : createLocalVectorIndex({ sql });
+  const graph: GraphStore =
+    tiers.graph.kind === "neo4j"
+      ? createNeo4jGraphStore({
+          config: {
+            uri: tiers.graph.uri,
+            username: tiers.graph.username,
+            password: tiers.graph.password,
+            ...(tiers.graph.database ? { database: tiers.graph.database } : {}),
+          },
+          labelPrefix: neo4jLabelPrefix(config),
+        })
+      : createSqlGraphStore({ sql });
+  const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
+    log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });
+  const queue: JobQueue & { idle(): Promise<void> } =
+    tiers.queue.kind === "sqs"
+      ? createSqsJobQueue({
+          archive,
+          queueUrl: tiers.queue.queueUrl,
+          maxReceives: tiers.queue.maxReceives,
+          visibilityTimeoutSeconds: tiers.queue.visibilityTimeoutSeconds,
+          waitTimeSeconds: tiers.queue.waitTimeSeconds,
+          clientConfig: {
+            ...(tiers.queue.region ? { region: tiers.queue.region } : {}),
+            ...(tiers.queue.endpoint ? { endpoint: tiers.queue.endpoint } : {}),
+            ...(tiers.queue.credentials ? { credentials: tiers.queue.credentials } : {}),
+          },
+          onError: onJobError,
+        })
+      : createLocalJobQueue({ archive, onError: onJobError });
+  return { sql, archive, hot, vectors, graph, queue };
 }
 
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
-  const sql = await createPgliteClient({ dataDir: config.dataDir === "memory://" ? "memory://" : `${config.dataDir}/pg` });
-  const archive = createSqlArchive({ sql, ownsClient: true });
+  const { tiers } = config;
+  const { sql, archive, hot, vectors, graph, queue } = await openTiers(config, log);
   await archive.migrate();
 
-  const queue = createLocalJobQueue({
-    archive,
-    onError: (job, error) => log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error }),
-  });
   const deps: StrataDeps = {
     archive,
-    hot: createMemoryHotStore(),
-    vectors: createLocalVectorIndex({ sql }),
-    graph: createSqlGraphStore({ sql }),
+    hot,
+    vectors,
+    graph,
     queue,
     embedder: createLocalEmbedder(),
     extractor: createLocalExtractor(),
@@ -60,20 +174,36 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   // PGlite has no autovacuum, so without this its planner never has statistics and picks
   // plans for one-row tables; a periodic ANALYZE keeps the graph and keyword queries on
   // their indexes as data grows (about 200 ms per run at tens of thousands of rows).
-  const analyze = () => sql.exec("analyze").catch((e) => log.warn("analyze failed", { error: e }));
-  await analyze();
-  const analyzeTimer = setInterval(analyze, ANALYZE_EVERY_MS);
-  analyzeTimer.unref();
+  let analyzeTimer: NodeJS.Timeout | null = null;
+  if (tiers.archive.kind === "pglite") {
+    const analyze = () => sql.exec("analyze").catch((e) => log.warn("analyze failed", { error: e }));
+    await analyze();
+    analyzeTimer = setInterval(analyze, ANALYZE_EVERY_MS);
+    analyzeTimer.unref();
+  }
 
   return {
+    config,
     deps,
     app,
     idle: () => queue.idle(),
     async close() {
-      clearInterval(analyzeTimer);
+      if (analyzeTimer) clearInterval(analyzeTimer);
       await queue.stop();
-      await Promise.all([deps.hot.close(), deps.vectors.close(), deps.graph.close()]);
+      await Promise.all([hot.close(), vectors.close(), graph.close()]);
       await archive.close();
     },
+  };
+}
+
+/** Which adapter serves each tier, for the start-up banner and `strata doctor`. */
+export function describeTiers(config: StrataConfig): Record<string, string> {
+  const t = config.tiers;
+  return {
+    archive: t.archive.kind === "neon" ? `neon (${new URL(t.archive.connectionString).host})` : `pglite (${t.archive.dataDir})`,
+    hot: t.hot.kind === "upstash" ? `upstash (${new URL(t.hot.url).host}, prefix strata:${config.stage})` : "in-process LRU",
+    vectors: t.vectors.kind === "pinecone" ? `pinecone (${t.vectors.indexHost ?? t.vectors.indexName}, namespaces ${config.stage}#<tenant>)` : "in-process index persisted in the archive",
+    graph: t.graph.kind === "neo4j" ? `neo4j (${new URL(t.graph.uri).host})` : "tables in the archive",
+    queue: t.queue.kind === "sqs" ? `sqs (${t.queue.queueUrl})` : "in-process runner over the outbox",
   };
 }

@@ -4,7 +4,7 @@
 
 import { serve, type ServerType } from "@hono/node-server";
 import type { StrataConfig } from "./config.ts";
-import { createStrata, type Strata } from "./runtime.ts";
+import { createStrata, describeTiers, type Strata } from "./runtime.ts";
 
 export interface RunningServer {
   strata: Strata;
@@ -20,7 +20,8 @@ export async function startServer(config: StrataConfig, out: (line: string) => v
     s.once("error", reject);
   });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
-  out(`Strata listening on ${url} (embedded tiers; data in ${config.dataDir})`);
+  out(`Strata listening on ${url}`);
+  for (const [tier, what] of Object.entries(describeTiers(config))) out(`  ${tier.padEnd(8)} ${what}`);
   out(
     config.apiKey
       ? "Auth: every request needs Authorization: Bearer <key> (STRATA_API_KEY or a key from `strata tenants create`)."

@@ -15,6 +15,7 @@ import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SQSClient,
+  type SQSClientConfig,
   SendMessageBatchCommand,
   type Message as SqsMessage,
 } from "@aws-sdk/client-sqs";
@@ -40,8 +41,9 @@ export interface BatchResult {
 export interface SqsJobQueueOptions {
   archive: Archive;
   queueUrl: string;
-  /** A ready client; otherwise one is made from the SDK's own environment (AWS_REGION, AWS_ENDPOINT_URL_SQS, credentials). */
+  /** A ready client (closed by its owner); otherwise one is made from `clientConfig` and the SDK's defaults. */
   client?: SQSClient;
+  clientConfig?: SQSClientConfig;
   /** Receives before a job is dead-lettered; set it equal to the queue's redrive maxReceiveCount. */
   maxReceives?: number;
   /** Visibility timeout requested on receive: the time a worker has for one batch. */
@@ -78,7 +80,7 @@ export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
     throw new StrataError("config", "CONFIG_INVALID", `STRATA_QUEUE_URL must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${queueUrl}"`);
   }
   const ownsClient = !options.client;
-  const client = options.client ?? new SQSClient({});
+  const client = options.client ?? new SQSClient(options.clientConfig ?? {});
   const maxReceives = options.maxReceives ?? 5;
   const visibility = options.visibilityTimeoutSeconds ?? 60;
   const waitTime = options.waitTimeSeconds ?? 20;

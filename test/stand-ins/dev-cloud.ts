@@ -1,0 +1,96 @@
+// `npm run dev:cloud`: the whole production wiring on one machine. Starts the local
+// counterparts of the managed services — the Upstash REST bridge in front of redis-server,
+// the Neon WebSocket proxy and /sql endpoint in front of the machine's Postgres, fauxqs for
+// SQS, and the Pinecone data-plane server — then runs `strata serve` in a child process with
+// every managed adapter pointed at them. Neo4j cannot run here, so the graph stays on its
+// embedded adapter (tables in the Neon archive) unless NEO4J_URI is set.
+//
+//   npm run dev:cloud [-- --port 8787 --database strata_dev --fresh]
+//
+// Needs redis-server on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (user postgres,
+// trust auth), as .ci/run ensures.
+
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { startNeonStandIn } from "./neon-proxy.ts";
+import { startPineconeServer } from "./pinecone-server.ts";
+import { startSqsStandIn } from "./sqs.ts";
+import { startUpstashBridge } from "./upstash-bridge.ts";
+
+export interface CloudStandIns {
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Starts every counterpart and returns the environment that points Strata at them. */
+export async function startCloudStandIns(options: { database: string; fresh?: boolean; postgresUrl?: string; redisUrl?: string }): Promise<CloudStandIns> {
+  const pgBase = options.postgresUrl ?? "postgres://postgres@127.0.0.1:5432";
+  const admin = new pg.Client({ connectionString: `${pgBase}/postgres` });
+  await admin.connect();
+  try {
+    if (options.fresh) await admin.query(`drop database if exists "${options.database}" with (force)`);
+    const exists = await admin.query("select 1 from pg_database where datname = $1", [options.database]);
+    if (!exists.rowCount) await admin.query(`create database "${options.database}"`);
+  } finally {
+    await admin.end();
+  }
+
+  const token = randomBytes(16).toString("hex");
+  const pineconeKey = randomBytes(16).toString("hex");
+  const upstash = await startUpstashBridge({ token, ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}) });
+  const neon = await startNeonStandIn({ postgresUrl: `${pgBase}/${options.database}` });
+  const sqs = await startSqsStandIn();
+  const queueName = `strata-jobs-${randomBytes(4).toString("hex")}`;
+  const queue = sqs.createQueue(queueName, { maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+  const pinecone = await startPineconeServer({ apiKey: pineconeKey });
+
+  const env: Record<string, string> = {
+    UPSTASH_REDIS_REST_URL: upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: token,
+    DATABASE_URL: neon.connectionString,
+    STRATA_NEON_WS_PROXY: `ws://${neon.wsProxyHost}`,
+    STRATA_NEON_FETCH_ENDPOINT: neon.fetchEndpoint,
+    STRATA_QUEUE_URL: queue.queueUrl,
+    STRATA_QUEUE_WAIT_SECONDS: "2",
+    AWS_REGION: sqs.region,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    PINECONE_API_KEY: pineconeKey,
+    PINECONE_HOST: pinecone.host,
+    STRATA_STAGE: "dev",
+  };
+  return {
+    env,
+    async close() {
+      await Promise.allSettled([upstash.close(), neon.close(), sqs.close(), pinecone.close()]);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { port: { type: "string", default: process.env.PORT ?? "8787" }, database: { type: "string", default: "strata_dev" }, fresh: { type: "boolean", default: false } },
+  });
+  const cloud = await startCloudStandIns({ database: values.database!, fresh: values.fresh });
+  process.stdout.write("dev:cloud counterparts up:\n" + Object.entries(cloud.env).map(([k, v]) => `  ${k}=${v}`).join("\n") + "\n");
+  const child = spawn(process.execPath, ["bin/strata.mjs", "serve"], {
+    stdio: "inherit",
+    env: { ...process.env, ...cloud.env, PORT: values.port! },
+  });
+  const stop = () => child.kill("SIGTERM");
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const code = await new Promise<number>((resolve) => child.once("exit", (c) => resolve(c ?? 1)));
+  await cloud.close();
+  process.exit(code);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    process.stderr.write(`dev:cloud: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}
