@@ -127,6 +127,19 @@ export interface Archive extends Pingable {
   releaseJob(id: string, error: string): Promise<void>;
   /** Pending jobs never dispatched and older than `olderThanMs`: what the outbox relay re-sends. */
   undispatchedJobs(olderThanMs: number, limit: number): Promise<Job[]>;
+  /** Messages of every tenant in (tenant, id) order after `after`: what derived tiers are rebuilt from. */
+  scanMessages(after: { tenantId: string; id: string } | null, limit: number): Promise<Message[]>;
+  /** How many messages the archive holds, all tenants. */
+  countMessages(): Promise<number>;
+  /**
+   * The unfinished rebuild of `target` (e.g. "vectors") for `model`, or a new one: a run
+   * interrupted part-way resumes from its saved cursor.
+   */
+  openReindexRun(target: string, model: string): Promise<{ id: string; cursor: { tenantId: string; id: string } | null; processed: number; resumed: boolean }>;
+  /** Saves a rebuild's position after a batch. */
+  saveReindexProgress(runId: string, cursor: { tenantId: string; id: string }, processed: number, total: number): Promise<void>;
+  /** Marks a rebuild finished; the next one for the same model starts from the beginning. */
+  finishReindexRun(runId: string): Promise<void>;
   /** Marks jobs as handed to the queue. */
   markDispatched(ids: string[]): Promise<void>;
   /** Marks jobs done. Idempotent. */

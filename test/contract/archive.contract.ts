@@ -222,6 +222,33 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect(stats.oldestPendingAgeMs).toBeGreaterThanOrEqual(10);
     });
 
+    maybe("scans messages in order and keeps resumable rebuild checkpoints")("scans messages in order and keeps resumable rebuild checkpoints", async () => {
+      const t = await newTenant();
+      const ids = ["b", "a", "c"].map((x) => `${uid("m")}-${x}`);
+      await archive.ingest({ tenantId: t, sessionId: uid("s"), userId: "u", messages: ids.map((id) => msg(id, id)), jobsFor: () => [] });
+      const seen: string[] = [];
+      let after: { tenantId: string; id: string } | null = null;
+      for (;;) {
+        const page: { tenantId: string; id: string }[] = await archive.scanMessages(after, 2);
+        if (!page.length) break;
+        for (const m of page) if (m.tenantId === t) seen.push(m.id);
+        after = { tenantId: page[page.length - 1]!.tenantId, id: page[page.length - 1]!.id };
+      }
+      expect(seen).toEqual([...ids].sort());
+      expect(await archive.countMessages()).toBeGreaterThanOrEqual(3);
+
+      const model = uid("model");
+      const run = await archive.openReindexRun("vectors", model);
+      expect(run).toMatchObject({ cursor: null, processed: 0, resumed: false });
+      await archive.saveReindexProgress(run.id, { tenantId: t, id: ids[0]! }, 1, 3);
+      const resumed = await archive.openReindexRun("vectors", model);
+      expect(resumed).toEqual({ id: run.id, cursor: { tenantId: t, id: ids[0] }, processed: 1, resumed: true });
+      await archive.finishReindexRun(run.id);
+      const next = await archive.openReindexRun("vectors", model);
+      expect(next.id).not.toBe(run.id);
+      expect(next.cursor).toBeNull();
+    });
+
     maybe("answers ping")("answers ping", async () => {
       await expect(archive.ping()).resolves.toBeUndefined();
       expect(archive.adapter).toBeTruthy();

@@ -307,6 +307,48 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return rows.map(toJob);
     },
 
+    async scanMessages(after, limit) {
+      const rows = after
+        ? await sql.query<Row>(
+            `select ${MESSAGE_COLUMNS} from messages where (tenant_id, id) > ($1, $2) order by tenant_id, id limit $3`,
+            [after.tenantId, after.id, limit],
+          )
+        : await sql.query<Row>(`select ${MESSAGE_COLUMNS} from messages order by tenant_id, id limit $1`, [limit]);
+      return rows.map(toMessage);
+    },
+
+    async countMessages() {
+      const [r] = await sql.query<Row>("select count(*)::int as n from messages");
+      return Number(r?.n ?? 0);
+    },
+
+    async openReindexRun(target, model) {
+      const [open] = await sql.query<Row>(
+        "select * from reindex_runs where target = $1 and model = $2 and finished_at is null order by started_at desc limit 1",
+        [target, model],
+      );
+      const r =
+        open ??
+        (await sql.query<Row>("insert into reindex_runs (id, target, model) values ($1, $2, $3) returning *", [randomUUID(), target, model]))[0]!;
+      return {
+        id: String(r.id),
+        cursor: r.cursor_tenant == null ? null : { tenantId: String(r.cursor_tenant), id: String(r.cursor_id) },
+        processed: Number(r.processed),
+        resumed: Boolean(open),
+      };
+    },
+
+    async saveReindexProgress(runId, cursor, processed, total) {
+      await sql.query(
+        "update reindex_runs set cursor_tenant = $2, cursor_id = $3, processed = $4, total = $5, updated_at = now() where id = $1",
+        [runId, cursor.tenantId, cursor.id, processed, total],
+      );
+    },
+
+    async finishReindexRun(runId) {
+      await sql.query("update reindex_runs set finished_at = now(), updated_at = now() where id = $1", [runId]);
+    },
+
     async startJobs(ids, leaseMs) {
       if (!ids.length) return [];
       const rows = await sql.query<Row>(

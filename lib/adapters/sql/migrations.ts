@@ -188,6 +188,50 @@ create table vectors (
 create index vectors_user on vectors (tenant_id, user_id);
 `,
   },
+  {
+    version: 3,
+    name: "forgetting and reindexing",
+    sql: `
+-- A tombstone per forgotten message (and one for the session or user forgotten whole):
+-- every worker checks them before it writes, so a job already in flight cannot bring a
+-- forgotten message back into a derived tier.
+create table tombstones (
+  tenant_id text not null,
+  kind text not null check (kind in ('message', 'session', 'user')),
+  id text not null,
+  receipt_id text not null,
+  created_at timestamptz not null default now(),
+  primary key (tenant_id, kind, id)
+);
+
+-- What a forget request answers with, and how far each tier has got.
+create table forget_receipts (
+  id text primary key,
+  tenant_id text not null,
+  scope text not null check (scope in ('message', 'session', 'user')),
+  target_id text not null,
+  messages integer not null,
+  tiers jsonb not null,
+  created_at timestamptz not null default now(),
+  completed_at timestamptz
+);
+create index forget_receipts_tenant on forget_receipts (tenant_id, created_at);
+
+-- Checkpoints of \`strata reindex\`, so an interrupted run resumes where it stopped.
+create table reindex_runs (
+  id text primary key,
+  target text not null,
+  model text not null,
+  cursor_tenant text,
+  cursor_id text,
+  processed integer not null default 0,
+  total integer not null default 0,
+  started_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  finished_at timestamptz
+);
+`,
+  },
 ];
 
 // Two processes starting at once (Lambdas after a deploy) would both find a version missing
