@@ -5,6 +5,9 @@
 
 import type {
   Extraction,
+  ForgetReceipt,
+  ForgetScope,
+  ForgetTier,
   Fact,
   Job,
   JobType,
@@ -110,6 +113,20 @@ export interface Archive extends Pingable {
   keywordSearch(query: KeywordQuery): Promise<ScoredId[]>;
   /** The newest summary of a session, or null. */
   latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
+
+  /**
+   * Forgets a message, a session or a user in one transaction: tombstones every message it
+   * removes (and the session or user), deletes the rows, writes a receipt with the archive
+   * tier done, and commits the forget job that purges the derived tiers. Rejects with
+   * NOT_FOUND when there is nothing to forget.
+   */
+  forget(input: { tenantId: string; scope: ForgetScope; id: string }): Promise<{ receipt: ForgetReceipt; job: Job }>;
+  /** The ids among `messageIds` that were forgotten. */
+  tombstoned(tenantId: string, messageIds: string[]): Promise<Set<string>>;
+  /** A forget receipt, or null. */
+  getForgetReceipt(tenantId: string, receiptId: string): Promise<ForgetReceipt | null>;
+  /** Marks tiers of a receipt done (and the receipt complete once all are); returns it. */
+  markForgotten(receiptId: string, tiers: ForgetTier[]): Promise<ForgetReceipt | null>;
 
   /**
    * Leases runnable jobs: pending or dispatched ones whose run-after time has come, and

@@ -88,7 +88,7 @@ export interface JobPayloads {
   embed: { messageIds: string[] };
   extract: { messageIds: string[] };
   summarize: { sessionId: string };
-  forget: { messageIds?: string[]; sessionId?: string; userId?: string };
+  forget: { receiptId: string; scope: ForgetScope; targetId: string; messageIds: string[]; sessionIds: string[]; userId: string | null };
 }
 
 export interface NewJob<T extends JobType = JobType> {
@@ -106,6 +106,25 @@ export interface Job<T extends JobType = JobType> extends NewJob<T> {
   createdAt: string;
   /** Earliest time the job may run (backoff after a failure). */
   runAfter: string;
+}
+
+export const FORGET_SCOPES = ["message", "session", "user"] as const;
+export type ForgetScope = (typeof FORGET_SCOPES)[number];
+export const FORGET_TIERS = ["archive", "hot", "vectors", "graph"] as const;
+export type ForgetTier = (typeof FORGET_TIERS)[number];
+
+/** The answer to a forget request, and how far each tier has got with it. */
+export interface ForgetReceipt {
+  id: string;
+  tenantId: string;
+  scope: ForgetScope;
+  targetId: string;
+  /** Messages the request removed. */
+  messages: number;
+  tiers: Record<ForgetTier, "pending" | "done">;
+  createdAt: string;
+  /** Set once every tier is done. */
+  completedAt: string | null;
 }
 
 export interface QueueStats {

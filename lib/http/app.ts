@@ -15,11 +15,15 @@ import { assembleContext, type ContextItem } from "../core/services/context.ts";
 import { ingestMessages } from "../core/services/ingest.ts";
 import { hybridSearch } from "../core/services/search.ts";
 import { health, queueStatus } from "../core/services/status.ts";
+import { forget } from "../core/services/forget.ts";
+import type { ForgetReceipt, ForgetScope } from "../core/types.ts";
 import { serverTimingHeader } from "../core/services/timing.ts";
 import {
   ContextQuery,
   ContextResponse,
   ErrorSchema,
+  ForgetReceiptSchema,
+  IdParam,
   HealthResponse,
   HistoryQuery,
   HistoryResponse,
@@ -253,6 +257,56 @@ export function createApp(deps: StrataDeps, auth: AuthMode) {
         },
         200,
       );
+    },
+  );
+
+  const receiptBody = (r: ForgetReceipt) => ({
+    receipt: r.id,
+    scope: r.scope,
+    targetId: r.targetId,
+    messages: r.messages,
+    tiers: r.tiers,
+    createdAt: r.createdAt,
+    completedAt: r.completedAt,
+  });
+  const forgetRoute = (scope: ForgetScope, path: string, param: string) =>
+    app.openapi(
+      createRoute({
+        method: "delete",
+        path,
+        summary: `Forget a ${scope} in every store`,
+        description:
+          "Removes the archive rows at once (leaving tombstones), clears the hot tier, and queues the purge of vectors and graph. Answers a receipt to follow.",
+        request: { params: IdParam(param) },
+        responses: {
+          202: json(ForgetReceiptSchema, "Forgotten in the archive; derived tiers follow"),
+          ...errors,
+          404: json(ErrorSchema, `No such ${scope}`),
+        },
+      }),
+      async (c) => {
+        const id = (c.req.valid("param") as Record<string, string>)[param]!;
+        const receipt = await forget(deps, { tenantId: c.get("tenantId"), scope, id });
+        return c.json(receiptBody(receipt), 202);
+      },
+    );
+  forgetRoute("message", "/v1/messages/{messageId}", "messageId");
+  forgetRoute("session", "/v1/sessions/{sessionId}", "sessionId");
+  forgetRoute("user", "/v1/users/{userId}", "userId");
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/forget/{receipt}",
+      summary: "Progress of a forget request, tier by tier",
+      request: { params: IdParam("receipt") },
+      responses: { 200: json(ForgetReceiptSchema, "The receipt"), ...errors, 404: json(ErrorSchema, "Unknown receipt") },
+    }),
+    async (c) => {
+      const { receipt: id } = c.req.valid("param") as Record<string, string>;
+      const receipt = await deps.archive.getForgetReceipt(c.get("tenantId"), id!);
+      if (!receipt) throw new StrataError("not_found", "RECEIPT_NOT_FOUND", `no forget receipt ${id}`);
+      return c.json(receiptBody(receipt), 200);
     },
   );
 

@@ -163,3 +163,23 @@ export const HealthResponse = z
     ),
   })
   .openapi("HealthResponse");
+
+export const ForgetReceiptSchema = z
+  .object({
+    receipt: z.string().openapi({ description: "Receipt id: GET /v1/forget/{receipt} shows progress tier by tier" }),
+    scope: z.enum(["message", "session", "user"]),
+    targetId: z.string(),
+    messages: z.number().int(),
+    tiers: z.object({
+      archive: z.enum(["pending", "done"]),
+      hot: z.enum(["pending", "done"]),
+      vectors: z.enum(["pending", "done"]),
+      graph: z.enum(["pending", "done"]),
+    }),
+    createdAt: z.string(),
+    completedAt: z.string().nullable(),
+  })
+  .openapi("ForgetReceipt");
+
+export const IdParam = (name: string) =>
+  z.object({ [name]: idString(name).openapi({ param: { name, in: "path" } }) });

@@ -241,7 +241,17 @@ describe("search, context and status once derived tiers caught up", () => {
     const r = await get("/openapi.json");
     expect(r.status).toBe(200);
     expect(Object.keys(r.body.paths).sort()).toEqual(
-      ["/v1/health", "/v1/search", "/v1/sessions/{sessionId}/context", "/v1/sessions/{sessionId}/messages", "/v1/status"].sort(),
+      [
+        "/v1/health",
+        "/v1/search",
+        "/v1/sessions/{sessionId}/context",
+        "/v1/sessions/{sessionId}/messages",
+        "/v1/status",
+        "/v1/messages/{messageId}",
+        "/v1/sessions/{sessionId}",
+        "/v1/users/{userId}",
+        "/v1/forget/{receipt}",
+      ].sort(),
     );
     expect(Object.keys(r.body.paths["/v1/sessions/{sessionId}/messages"]).sort()).toEqual(["get", "post"]);
     expect(r.body.components.schemas.IngestRequest).toBeDefined();

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { StrataError } from "../../core/errors.ts";
 import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
 import { words } from "../../core/text.ts";
-import type { Job, JobStatus, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant } from "../../core/types.ts";
+import type { ForgetReceipt, ForgetScope, Job, JobStatus, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
 import { migrate } from "./migrations.ts";
 
@@ -58,6 +58,19 @@ function toJob(r: Row): Job {
     lastError: r.last_error == null ? null : String(r.last_error),
     createdAt: iso(r.created_at),
     runAfter: iso(r.run_after),
+  };
+}
+
+function toReceipt(r: Row): ForgetReceipt {
+  return {
+    id: String(r.id),
+    tenantId: String(r.tenant_id),
+    scope: r.scope as ForgetScope,
+    targetId: String(r.target_id),
+    messages: Number(r.messages),
+    tiers: (typeof r.tiers === "string" ? JSON.parse(r.tiers) : r.tiers) as ForgetReceipt["tiers"],
+    createdAt: iso(r.created_at),
+    completedAt: r.completed_at == null ? null : iso(r.completed_at),
   };
 }
 
@@ -149,6 +162,16 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
             await tx.query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and id = any($2::text[])`, [tenantId, ids])
           ).map((r) => [String(r.id), toMessage(r)]),
         );
+
+        const forgotten = await tx.query<Row>("select id from tombstones where tenant_id = $1 and kind = 'message' and id = any($2::text[])", [
+          tenantId,
+          ids,
+        ]);
+        if (forgotten[0]) {
+          throw new StrataError("conflict", "MESSAGE_FORGOTTEN", `message id "${String(forgotten[0].id)}" was forgotten and cannot be stored again`, {
+            details: { id: String(forgotten[0].id) },
+          });
+        }
 
         let seq = Number(sess.last_seq);
         const result: IngestResult["messages"] = [];
@@ -277,6 +300,88 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         tokens: Number(r.tokens),
         createdAt: iso(r.created_at),
       };
+    },
+
+    async forget({ tenantId, scope, id }) {
+      return sql.transaction(async (tx) => {
+        const where = scope === "message" ? "id = $2" : scope === "session" ? "session_id = $2" : "user_id = $2";
+        const rows = await tx.query<Row>(`select id, session_id, user_id from messages where tenant_id = $1 and ${where}`, [tenantId, id]);
+        if (scope === "message" && !rows.length) {
+          throw new StrataError("not_found", "MESSAGE_NOT_FOUND", `no message ${id} (it may have been forgotten already)`);
+        }
+        if (scope !== "message") {
+          const table = scope === "session" ? "sessions" : "users";
+          const [exists] = await tx.query<Row>(`select 1 as x from ${table} where tenant_id = $1 and id = $2`, [tenantId, id]);
+          if (!exists) throw new StrataError("not_found", `${scope.toUpperCase()}_NOT_FOUND`, `no ${scope} ${id} (it may have been forgotten already)`);
+        }
+        const messageIds = rows.map((r) => String(r.id));
+        const sessionIds =
+          scope === "user"
+            ? (await tx.query<Row>("select id from sessions where tenant_id = $1 and user_id = $2", [tenantId, id])).map((r) => String(r.id))
+            : [...new Set(rows.map((r) => String(r.session_id)))].concat(scope === "session" && !rows.length ? [id] : []);
+        const userId = scope === "user" ? id : rows[0] ? String(rows[0].user_id) : null;
+        const receiptId = `fgt_${randomUUID().replaceAll("-", "")}`;
+
+        await tx.query(
+          `insert into tombstones (tenant_id, kind, id, receipt_id)
+           select $1, 'message', m, $3 from unnest($2::text[]) as m
+           on conflict do nothing`,
+          [tenantId, messageIds, receiptId],
+        );
+        if (scope !== "message") {
+          await tx.query("insert into tombstones (tenant_id, kind, id, receipt_id) values ($1, $2, $3, $4) on conflict do nothing", [
+            tenantId,
+            scope,
+            id,
+            receiptId,
+          ]);
+        }
+        // Foreign keys cascade: a session takes its messages and summaries, a user all of theirs.
+        if (scope === "message") await tx.query("delete from messages where tenant_id = $1 and id = $2", [tenantId, id]);
+        else if (scope === "session") await tx.query("delete from sessions where tenant_id = $1 and id = $2", [tenantId, id]);
+        else await tx.query("delete from users where tenant_id = $1 and id = $2", [tenantId, id]);
+
+        const tiers = { archive: "done", hot: "pending", vectors: "pending", graph: "pending" };
+        const [receiptRow] = await tx.query<Row>(
+          `insert into forget_receipts (id, tenant_id, scope, target_id, messages, tiers)
+           values ($1, $2, $3, $4, $5, $6::jsonb) returning *`,
+          [receiptId, tenantId, scope, id, messageIds.length, JSON.stringify(tiers)],
+        );
+        // User scope purges by user in the derived tiers, so the job need not carry every id.
+        const payload = { receiptId, scope, targetId: id, messageIds: scope === "user" ? [] : messageIds, sessionIds, userId };
+        const [jobRow] = await tx.query<Row>("insert into jobs (id, tenant_id, type, payload) values ($1, $2, 'forget', $3::jsonb) returning *", [
+          randomUUID(),
+          tenantId,
+          JSON.stringify(payload),
+        ]);
+        return { receipt: toReceipt(receiptRow!), job: toJob(jobRow!) };
+      });
+    },
+
+    async tombstoned(tenantId, messageIds) {
+      if (!messageIds.length) return new Set<string>();
+      const rows = await sql.query<Row>("select id from tombstones where tenant_id = $1 and kind = 'message' and id = any($2::text[])", [
+        tenantId,
+        messageIds,
+      ]);
+      return new Set(rows.map((r) => String(r.id)));
+    },
+
+    async getForgetReceipt(tenantId, receiptId) {
+      const [r] = await sql.query<Row>("select * from forget_receipts where tenant_id = $1 and id = $2", [tenantId, receiptId]);
+      return r ? toReceipt(r) : null;
+    },
+
+    async markForgotten(receiptId, tiers) {
+      const patch = JSON.stringify(Object.fromEntries(tiers.map((t) => [t, "done"])));
+      const [r] = await sql.query<Row>(
+        `update forget_receipts set tiers = tiers || $2::jsonb,
+           completed_at = case when not exists (select 1 from jsonb_each_text(tiers || $2::jsonb) t where t.value <> 'done')
+                               then coalesce(completed_at, now()) else completed_at end
+         where id = $1 returning *`,
+        [receiptId, patch],
+      );
+      return r ? toReceipt(r) : null;
     },
 
     async claimJobs({ limit, leaseMs, types }: ClaimOptions) {

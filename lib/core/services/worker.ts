@@ -6,6 +6,7 @@ import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
 import type { JobHandler } from "../ports.ts";
 import type { Job, Message } from "../types.ts";
+import { runForgetJob } from "./forget.ts";
 
 /** The text a message is embedded as: the speaker's name carries meaning for recall. */
 export function embeddingText(m: Pick<Message, "name" | "content">): string {
@@ -19,35 +20,62 @@ async function loadMessages(deps: StrataDeps, job: Job<"embed" | "extract">): Pr
   return ids.map((id) => byId.get(id)).filter((m): m is Message => m !== undefined);
 }
 
+/**
+ * Writes derived data for messages unless they were forgotten: tombstones are checked just
+ * before the write, and again after it, undoing whatever a forget that landed in between
+ * would otherwise have missed (its purge may have run before this write).
+ */
+async function guardedWrite(
+  deps: StrataDeps,
+  tenantId: string,
+  messages: Message[],
+  write: (live: Message[]) => Promise<void>,
+  undo: (ids: string[]) => Promise<void>,
+): Promise<void> {
+  const ids = messages.map((m) => m.id);
+  const before = await deps.archive.tombstoned(tenantId, ids);
+  const live = messages.filter((m) => !before.has(m.id));
+  if (!live.length) return;
+  await write(live);
+  const after = await deps.archive.tombstoned(
+    tenantId,
+    live.map((m) => m.id),
+  );
+  if (after.size) await undo([...after]);
+}
+
 export async function runEmbedJob(deps: StrataDeps, job: Job<"embed">): Promise<void> {
   const messages = await loadMessages(deps, job);
   if (!messages.length) return;
   const vectors = await deps.embedder.embed(messages.map(embeddingText));
-  await deps.vectors.upsert(
-    messages.map((m, i) => ({
+  const byId = new Map(messages.map((m, i) => [m.id, vectors[i]!]));
+  await guardedWrite(deps, job.tenantId, messages, (live) => deps.vectors.upsert(
+    live.map((m) => ({
       tenantId: m.tenantId,
       userId: m.userId,
       sessionId: m.sessionId,
       kind: "message" as const,
       id: m.id,
       model: deps.embedder.model,
-      vector: vectors[i]!,
+      vector: byId.get(m.id)!,
     })),
-  );
+  ), (ids) => deps.vectors.deleteByIds(job.tenantId, ids));
 }
 
 export async function runExtractJob(deps: StrataDeps, job: Job<"extract">): Promise<void> {
   const messages = await loadMessages(deps, job);
   if (!messages.length) return;
   const extractions = await deps.extractor.extract(messages.map((m) => ({ content: m.content, name: m.name, createdAt: m.createdAt })));
-  await deps.graph.merge(
-    messages.map((m, i) => ({
-      tenantId: m.tenantId,
-      userId: m.userId,
-      sessionId: m.sessionId,
-      messageId: m.id,
-      extraction: extractions[i]!,
-    })),
+  const byId = new Map(messages.map((m, i) => [m.id, extractions[i]!]));
+  await guardedWrite(
+    deps,
+    job.tenantId,
+    messages,
+    (live) =>
+      deps.graph.merge(
+        live.map((m) => ({ tenantId: m.tenantId, userId: m.userId, sessionId: m.sessionId, messageId: m.id, extraction: byId.get(m.id)! })),
+      ),
+    (ids) => deps.graph.deleteByMessages(job.tenantId, ids),
   );
 }
 
@@ -58,8 +86,10 @@ export function createJobHandler(deps: StrataDeps): JobHandler {
         return runEmbedJob(deps, job as Job<"embed">);
       case "extract":
         return runExtractJob(deps, job as Job<"extract">);
+      case "forget":
+        return runForgetJob(deps, job as Job<"forget">);
       default:
-        // summarize and forget jobs are created by features not in this build; failing keeps them visible as dead letters.
+        // Summarize jobs come with the summaries feature; failing keeps any such job visible as a dead letter.
         throw new StrataError("internal", "JOB_TYPE_UNSUPPORTED", `no handler for ${job.type} jobs in this build`);
     }
   };
