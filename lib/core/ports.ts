@@ -5,6 +5,8 @@
 
 import type {
   Extraction,
+  Memory,
+  MemoryKind,
   ForgetReceipt,
   ForgetScope,
   ForgetTier,
@@ -113,6 +115,13 @@ export interface Archive extends Pingable {
   keywordSearch(query: KeywordQuery): Promise<ScoredId[]>;
   /** The newest summary of a session, or null. */
   latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
+
+  /** Stores memories, idempotent by id; a memory whose source message was forgotten is not stored. */
+  saveMemories(memories: Omit<Memory, "createdAt" | "expiresAt">[]): Promise<void>;
+  /** A user's unexpired memories, highest priority first, newest first among equals. */
+  listMemories(tenantId: string, userId: string, options: { kinds?: MemoryKind[]; limit: number }): Promise<Memory[]>;
+  /** Deletes the memories drawn from these messages. */
+  deleteMemoriesFrom(tenantId: string, messageIds: string[]): Promise<void>;
 
   /**
    * Forgets a message, a session or a user in one transaction: tombstones every message it

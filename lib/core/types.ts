@@ -155,9 +155,18 @@ export interface ExtractedRelation {
   type: string;
 }
 
+/** A decision or task a message states, kept as a typed memory of the user. */
+export interface ExtractedStatement {
+  kind: "decision" | "task";
+  /** The sentence that states it. */
+  text: string;
+}
+
 export interface Extraction {
   entities: ExtractedEntity[];
   relations: ExtractedRelation[];
+  /** Decisions and tasks stated in the message (extractors that find none may omit it). */
+  statements?: ExtractedStatement[];
 }
 
 /** A fact for the context call, read off the graph. */

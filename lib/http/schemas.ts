@@ -117,6 +117,16 @@ export const ContextResponse = z
         tokens: z.number().int(),
       }),
     ),
+    memories: z.array(
+      z.object({
+        id: z.string(),
+        kind: z.string(),
+        content: z.string(),
+        priority: z.number().int(),
+        tokens: z.number().int(),
+        sourceMessageId: z.string().nullable(),
+      }),
+    ),
     prompt: z.string(),
     tokens: z.number().int(),
     budget: z.number().int(),

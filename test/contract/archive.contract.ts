@@ -249,6 +249,37 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect(next.cursor).toBeNull();
     });
 
+    maybe("stores typed memories idempotently and never for a forgotten message")("stores typed memories idempotently and never for a forgotten message", async () => {
+      const u = uid("u");
+      const s = uid("s");
+      const [a, b] = [uid("m"), uid("m")];
+      await ingest(s, u, [msg(a, "we decided"), msg(b, "i need to")]);
+      const mem = (id: string, source: string, kind: "decision" | "task", priority: number) => ({
+        tenantId, id, userId: u, kind, content: `${kind} from ${source}`, priority, tokens: 3, sourceMessageId: source,
+      });
+      await archive.saveMemories([mem(`d:${a}`, a, "decision", 7), mem(`t:${b}`, b, "task", 6)]);
+      await archive.saveMemories([mem(`d:${a}`, a, "decision", 7)]);
+      const list = await archive.listMemories(tenantId, u, { limit: 10 });
+      expect(list.map((m) => [m.id, m.kind, m.priority, m.sourceMessageId])).toEqual([
+        [`d:${a}`, "decision", 7, a],
+        [`t:${b}`, "task", 6, b],
+      ]);
+      expect((await archive.listMemories(tenantId, u, { kinds: ["task"], limit: 10 })).map((m) => m.id)).toEqual([`t:${b}`]);
+      expect(await archive.listMemories(tenantId, uid("nobody"), { limit: 10 })).toEqual([]);
+      await archive.deleteMemoriesFrom(tenantId, [b]);
+      expect((await archive.listMemories(tenantId, u, { limit: 10 })).map((m) => m.id)).toEqual([`d:${a}`]);
+      // Forgetting removes a message's memories, and a late write of them is refused.
+      const { receipt } = await archive.forget({ tenantId, scope: "message", id: a });
+      expect(receipt).toMatchObject({ scope: "message", targetId: a, messages: 1, tiers: { archive: "done", vectors: "pending" } });
+      expect(await archive.listMemories(tenantId, u, { limit: 10 })).toEqual([]);
+      await archive.saveMemories([mem(`d2:${a}`, a, "decision", 7)]);
+      expect(await archive.listMemories(tenantId, u, { limit: 10 })).toEqual([]);
+      expect([...(await archive.tombstoned(tenantId, [a, b]))]).toEqual([a]);
+      const done = await archive.markForgotten(receipt.id, ["hot", "vectors", "graph"]);
+      expect(done?.completedAt).toEqual(expect.any(String));
+      expect((await archive.getForgetReceipt(tenantId, receipt.id))?.tiers).toEqual({ archive: "done", hot: "done", vectors: "done", graph: "done" });
+    });
+
     maybe("answers ping")("answers ping", async () => {
       await expect(archive.ping()).resolves.toBeUndefined();
       expect(archive.adapter).toBeTruthy();

@@ -31,7 +31,7 @@ function expectWellFormed(e: Extraction): void {
 
 describe("local extractor", () => {
   it("has a version", () => {
-    expect(extractor.version).toBe("local-nlp-v1");
+    expect(extractor.version).toBe("local-nlp-v2");
   });
 
   it("finds people, places and relative dates, linked through the verb", async () => {
@@ -127,10 +127,18 @@ describe("local extractor", () => {
     expect(e.relations.some((r) => r.type === "co_mentioned" && [r.from, r.to].sort().join() === "Norway,Sweden")).toBe(true);
   });
 
+  it("reports the decisions and tasks a message states", async () => {
+    const e = await extract("We decided to rent the cabin. I need to pay the deposit tomorrow.", "Ann");
+    expect(e.statements).toEqual([
+      { kind: "decision", text: "We decided to rent the cabin." },
+      { kind: "task", text: "I need to pay the deposit tomorrow." },
+    ]);
+  });
+
   it("gives only the speaker for empty text, and nothing without a speaker", async () => {
-    expect(await extract("", "Caroline")).toEqual({ entities: [{ name: "Caroline", type: "person" }], relations: [] });
-    expect(await extract("   \n", "Caroline")).toEqual({ entities: [{ name: "Caroline", type: "person" }], relations: [] });
-    expect(await extract("")).toEqual({ entities: [], relations: [] });
+    expect(await extract("", "Caroline")).toEqual({ entities: [{ name: "Caroline", type: "person" }], relations: [], statements: [] });
+    expect(await extract("   \n", "Caroline")).toEqual({ entities: [{ name: "Caroline", type: "person" }], relations: [], statements: [] });
+    expect(await extract("")).toEqual({ entities: [], relations: [], statements: [] });
   });
 
   it("keeps a relative date as written when the message time is unusable", async () => {

@@ -9,6 +9,7 @@ import nlp from "compromise";
 import type { Extractor } from "../../core/ports.ts";
 import type { EntityType, ExtractedEntity, ExtractedRelation, Extraction } from "../../core/types.ts";
 import { STOPWORDS } from "../../core/text.ts";
+import { findCommitments } from "./commitments.ts";
 
 /** The slice of compromise's Term this file reads. */
 interface Term {
@@ -361,12 +362,12 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function createLocalExtractor(): Extractor {
   return {
-    version: "local-nlp-v1",
+    version: "local-nlp-v2",
     async extract(messages) {
       const out: Extraction[] = [];
       let sliceStart = performance.now();
       for (const m of messages) {
-        out.push(extractOne(m.content, m.name, m.createdAt));
+        out.push({ ...extractOne(m.content, m.name, m.createdAt), statements: findCommitments(m.content) });
         if (performance.now() - sliceStart > SLICE_MS) {
           await yieldToLoop();
           sliceStart = performance.now();

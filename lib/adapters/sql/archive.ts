@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { StrataError } from "../../core/errors.ts";
 import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
 import { words } from "../../core/text.ts";
-import type { ForgetReceipt, ForgetScope, Job, JobStatus, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant } from "../../core/types.ts";
+import type { ForgetReceipt, ForgetScope, Job, JobStatus, Memory, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
 import { migrate } from "./migrations.ts";
 
@@ -302,6 +302,57 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       };
     },
 
+    async saveMemories(memories) {
+      if (!memories.length) return;
+      await sql.query(
+        `insert into memories (tenant_id, id, user_id, kind, content, priority, tokens, source_message_id)
+         select m.tenant_id, m.id, m.user_id, m.kind, m.content, m.priority, m.tokens, m.source
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[])
+           as m(tenant_id, id, user_id, kind, content, priority, tokens, source)
+         where exists (select 1 from users u where u.tenant_id = m.tenant_id and u.id = m.user_id)
+           and not exists (select 1 from tombstones t where t.tenant_id = m.tenant_id and t.kind = 'message' and t.id = m.source)
+         on conflict (tenant_id, id) do nothing`,
+        [
+          memories.map((m) => m.tenantId),
+          memories.map((m) => m.id),
+          memories.map((m) => m.userId),
+          memories.map((m) => m.kind),
+          memories.map((m) => m.content),
+          memories.map((m) => m.priority),
+          memories.map((m) => m.tokens),
+          memories.map((m) => m.sourceMessageId),
+        ],
+      );
+    },
+
+    async listMemories(tenantId, userId, { kinds, limit }) {
+      const rows = await sql.query<Row>(
+        `select * from memories
+         where tenant_id = $1 and user_id = $2 and (expires_at is null or expires_at > now())
+           ${kinds?.length ? "and kind = any($4::text[])" : ""}
+         order by priority desc, created_at desc, id
+         limit $3`,
+        kinds?.length ? [tenantId, userId, limit, kinds] : [tenantId, userId, limit],
+      );
+      return rows.map((r) => ({
+        tenantId: String(r.tenant_id),
+        id: String(r.id),
+        userId: String(r.user_id),
+        kind: r.kind as Memory["kind"],
+        content: String(r.content),
+        priority: Number(r.priority),
+        tokens: Number(r.tokens),
+        sourceMessageId: r.source_message_id == null ? null : String(r.source_message_id),
+        createdAt: iso(r.created_at),
+        expiresAt: r.expires_at == null ? null : iso(r.expires_at),
+      }));
+    },
+
+    async deleteMemoriesFrom(tenantId, messageIds) {
+      if (!messageIds.length) return;
+      await sql.query("delete from memories where tenant_id = $1 and source_message_id = any($2::text[])", [tenantId, messageIds]);
+    },
+
     async forget({ tenantId, scope, id }) {
       return sql.transaction(async (tx) => {
         const where = scope === "message" ? "id = $2" : scope === "session" ? "session_id = $2" : "user_id = $2";
@@ -337,6 +388,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
           ]);
         }
         // Foreign keys cascade: a session takes its messages and summaries, a user all of theirs.
+        await tx.query("delete from memories where tenant_id = $1 and source_message_id = any($2::text[])", [tenantId, messageIds]);
         if (scope === "message") await tx.query("delete from messages where tenant_id = $1 and id = $2", [tenantId, id]);
         else if (scope === "session") await tx.query("delete from sessions where tenant_id = $1 and id = $2", [tenantId, id]);
         else await tx.query("delete from users where tenant_id = $1 and id = $2", [tenantId, id]);

@@ -8,7 +8,7 @@
 
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
-import type { Fact, Message, RecallSource, Session, Summary } from "../types.ts";
+import type { Fact, Memory, Message, RecallSource, Session, Summary } from "../types.ts";
 import { hybridSearch, queryTerms } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
@@ -40,6 +40,8 @@ export interface ContextOutput {
   summary: { content: string; upToSeq: number; tokens: number } | null;
   recalled: ContextItem[];
   facts: (Fact & { tokens: number })[];
+  /** Typed memories (decisions, tasks, ...) by priority. */
+  memories: Pick<Memory, "id" | "kind" | "content" | "priority" | "tokens" | "sourceMessageId">[];
   prompt: string;
   tokens: number;
   budget: number;
@@ -51,6 +53,7 @@ export interface ContextOutput {
 const SHARES = { summary: 0.15, facts: 0.1, recent: 0.35 };
 const RECALL_LIMIT = 40;
 const FACT_LIMIT = 12;
+const MEMORY_LIMIT = 10;
 
 function line(m: Pick<Message, "createdAt" | "name" | "role" | "content">): string {
   return `[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: ${m.content}`;
@@ -74,10 +77,21 @@ function toItem(m: Message, extra: { score?: number; sources?: RecallSource[] } 
   };
 }
 
-export function renderPrompt(parts: { summary: string | null; facts: Fact[]; recalled: Message[]; recent: Message[] }): string {
+function memoryLine(m: Pick<Memory, "kind" | "content">): string {
+  return `- [${m.kind}] ${m.content}`;
+}
+
+export function renderPrompt(parts: {
+  summary: string | null;
+  facts: Fact[];
+  memories?: Pick<Memory, "kind" | "content">[];
+  recalled: Message[];
+  recent: Message[];
+}): string {
   const sections: string[] = [];
   if (parts.summary) sections.push(`## Summary of the conversation so far\n${parts.summary}`);
   if (parts.facts.length) sections.push(`## Known facts\n${parts.facts.map(factLine).join("\n")}`);
+  if (parts.memories?.length) sections.push(`## Decisions and tasks\n${parts.memories.map(memoryLine).join("\n")}`);
   if (parts.recalled.length) {
     const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
     sections.push(`## Relevant earlier messages\n${chronological.map(line).join("\n")}`);
@@ -134,13 +148,16 @@ export async function assembleContext(deps: StrataDeps, input: ContextInput): Pr
   const recent = await recentP;
   const query = input.query?.trim() || [...recent].reverse().find((m) => m.role === "user")?.content || "";
   const recentIds = new Set(recent.map((m) => m.id));
-  const [summary, recall, facts] = await Promise.all([
+  const [summary, recall, facts, memories] = await Promise.all([
     summaryP,
     query
       ? hybridSearch(deps, { tenantId: input.tenantId, userId: session.userId, query, limit: RECALL_LIMIT, exclude: recentIds })
       : Promise.resolve(null),
     timed("facts", timings, degraded, limitMs, deps.log, () =>
       deps.graph.facts({ tenantId: input.tenantId, userId: session.userId, terms: query ? queryTerms(query) : [], limit: FACT_LIMIT }),
+    ),
+    timed("memories", timings, degraded, limitMs, deps.log, () =>
+      deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }),
     ),
   ]);
   if (recall) {
@@ -152,6 +169,7 @@ export async function assembleContext(deps: StrataDeps, input: ContextInput): Pr
   const packed = pack(deps, input.budget, {
     summary,
     facts: facts ?? [],
+    memories: memories ?? [],
     recalled: recall?.hits ?? [],
     recent,
   });
@@ -171,6 +189,7 @@ export async function assembleContext(deps: StrataDeps, input: ContextInput): Pr
 interface Candidates {
   summary: Summary | null;
   facts: Fact[];
+  memories: Memory[];
   recalled: { message: Message; score: number; sources: RecallSource[] }[];
   recent: Message[];
 }
@@ -178,7 +197,9 @@ interface Candidates {
 function pack(deps: StrataDeps, budget: number, c: Candidates) {
   const tok = deps.tokenizer;
   // Headers and separators, counted once; the per-line cost adds the line's own prefix.
-  const overhead = tok.count("## Summary of the conversation so far\n## Known facts\n## Relevant earlier messages\n## Recent messages\n\n\n\n\n\n\n");
+  const overhead = tok.count(
+    "## Summary of the conversation so far\n## Known facts\n## Decisions and tasks\n## Relevant earlier messages\n## Recent messages\n\n\n\n\n\n\n\n\n",
+  );
   let left = budget - overhead;
   const lineCost = (m: Message) => tok.count(`[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: `) + m.tokens + 1;
 
@@ -194,6 +215,16 @@ function pack(deps: StrataDeps, budget: number, c: Candidates) {
     const t = tok.count(factLine(f)) + 1;
     if (t > factRoom) continue;
     facts.push({ ...f, tokens: t });
+    factRoom -= t;
+    left -= t;
+  }
+
+  // Decisions and tasks share the facts' allowance: both are short, durable statements.
+  const memories: ContextOutput["memories"] = [];
+  for (const m of c.memories) {
+    const t = tok.count(memoryLine(m)) + 1;
+    if (t > factRoom) continue;
+    memories.push({ id: m.id, kind: m.kind, content: m.content, priority: m.priority, tokens: t, sourceMessageId: m.sourceMessageId });
     factRoom -= t;
     left -= t;
   }
@@ -230,12 +261,13 @@ function pack(deps: StrataDeps, budget: number, c: Candidates) {
 
   // The estimate above sums per-line counts; BPE merges across line boundaries can differ by
   // a token or two, so the rendered prompt is counted exactly and trimmed if it must be.
-  const render = () => renderPrompt({ summary: summary?.content ?? null, facts, recalled: recalled.map((h) => h.message), recent });
+  const render = () => renderPrompt({ summary: summary?.content ?? null, facts, memories, recalled: recalled.map((h) => h.message), recent });
   let prompt = render();
   let tokens = tok.count(prompt);
   while (tokens > budget) {
     if (recalled.length) recalled.pop();
     else if (recent.length) recent.shift();
+    else if (memories.length) memories.pop();
     else if (facts.length) facts.pop();
     else summary = null;
     prompt = render();
@@ -247,6 +279,7 @@ function pack(deps: StrataDeps, budget: number, c: Candidates) {
     summary,
     recalled: recalled.map((h) => toItem(h.message, { score: h.score, sources: h.sources })),
     facts,
+    memories,
     prompt,
     tokens,
   };

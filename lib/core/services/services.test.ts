@@ -8,6 +8,7 @@ import type { Strata } from "../../runtime.ts";
 import { uid } from "../../../test/fixtures/pglite.ts";
 import { startTestStrata } from "../../../test/fixtures/strata.ts";
 import { assembleContext, renderPrompt } from "./context.ts";
+import { forget } from "./forget.ts";
 import { ingestMessages } from "./ingest.ts";
 import { hybridSearch } from "./search.ts";
 
@@ -116,6 +117,29 @@ describe("context", () => {
     await strata.idle();
     const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, budget: 1000 });
     expect(ctx.recalled.map((m) => m.content)).toContain("My cat is called Biscuit");
+  });
+
+  it("keeps the decisions and tasks a conversation states as memories, in the context, until the message is forgotten", async () => {
+    const s = uid("s");
+    const user = uid("u");
+    const out = await ingestMessages(strata.deps, {
+      tenantId: "default",
+      sessionId: s,
+      userId: user,
+      messages: [say("We decided to hold the wedding in Porto."), say("I need to send the invitations by Friday."), say("Nice weather today.")],
+    });
+    await strata.idle();
+    await strata.idle(); // a rerun of the same jobs would add nothing (ids derive from the message)
+    const memories = await strata.deps.archive.listMemories("default", user, { limit: 10 });
+    expect(memories.map((m) => [m.kind, m.content, m.sourceMessageId])).toEqual([
+      ["decision", "We decided to hold the wedding in Porto.", out.messages[0]!.id],
+      ["task", "I need to send the invitations by Friday.", out.messages[1]!.id],
+    ]);
+    const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, query: "wedding", budget: 1000 });
+    expect(ctx.memories.map((m) => m.kind)).toEqual(["decision", "task"]);
+    expect(ctx.prompt).toContain("## Decisions and tasks\n- [decision] We decided to hold the wedding in Porto.");
+    await forget(strata.deps, { tenantId: "default", scope: "message", id: out.messages[0]!.id });
+    expect((await strata.deps.archive.listMemories("default", user, { limit: 10 })).map((m) => m.kind)).toEqual(["task"]);
   });
 
   it("renders summary and facts before recalled and recent turns", () => {

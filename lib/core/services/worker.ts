@@ -8,6 +8,9 @@ import type { JobHandler } from "../ports.ts";
 import type { Job, Message } from "../types.ts";
 import { runForgetJob } from "./forget.ts";
 
+/** Decisions outrank tasks in the context: they constrain everything after them. */
+const MEMORY_PRIORITY = { decision: 7, task: 6 } as const;
+
 /** The text a message is embedded as: the speaker's name carries meaning for recall. */
 export function embeddingText(m: Pick<Message, "name" | "content">): string {
   return m.name ? `${m.name}: ${m.content}` : m.content;
@@ -71,11 +74,30 @@ export async function runExtractJob(deps: StrataDeps, job: Job<"extract">): Prom
     deps,
     job.tenantId,
     messages,
-    (live) =>
-      deps.graph.merge(
+    async (live) => {
+      await deps.graph.merge(
         live.map((m) => ({ tenantId: m.tenantId, userId: m.userId, sessionId: m.sessionId, messageId: m.id, extraction: byId.get(m.id)! })),
-      ),
-    (ids) => deps.graph.deleteByMessages(job.tenantId, ids),
+      );
+      // Decisions and tasks become typed memories; ids derive from the message, so a rerun stores nothing twice.
+      await deps.archive.saveMemories(
+        live.flatMap((m) =>
+          (byId.get(m.id)!.statements ?? []).map((st, i) => ({
+            tenantId: m.tenantId,
+            id: `${st.kind}:${m.id}:${i}`,
+            userId: m.userId,
+            kind: st.kind,
+            content: st.text,
+            priority: MEMORY_PRIORITY[st.kind],
+            tokens: deps.tokenizer.count(st.text),
+            sourceMessageId: m.id,
+          })),
+        ),
+      );
+    },
+    async (ids) => {
+      await deps.graph.deleteByMessages(job.tenantId, ids);
+      await deps.archive.deleteMemoriesFrom(job.tenantId, ids);
+    },
   );
 }
 
