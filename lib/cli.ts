@@ -16,6 +16,8 @@ commands:
   serve                      start the HTTP API with the job consumer (PORT, STRATA_DATA_DIR, STRATA_API_KEY, ...)
   worker                     run only the job consumer (SQS long-poller, or the in-process runner)
   doctor                     check every configured tier and say what is wrong and how to fix it
+  jobs retry --failed [--tenant <id>]
+                             re-drive dead-lettered jobs (they run again from attempt 1)
   tenants create <name>      create a tenant and print a new API key for it
   keys create --tenant <id>  print a new API key for an existing tenant
   migrate                    apply pending schema migrations and exit
@@ -62,6 +64,26 @@ async function main(argv: string[]): Promise<number> {
     const lines = await runDoctor(config);
     process.stdout.write(formatDoctor(lines) + "\n");
     return lines.every((l) => l.ok) ? 0 : 1;
+  }
+
+  if (command === "jobs" && sub === "retry") {
+    const { values } = parseArgs({ args: rest, options: { failed: { type: "boolean" }, tenant: { type: "string" } } });
+    if (!values.failed) throw new Error("jobs retry needs --failed (the only jobs that can be re-driven)");
+    const strata = await createStrata({ ...config, workers: false });
+    try {
+      const jobs = await strata.deps.archive.retryFailedJobs(values.tenant);
+      if (jobs.length) {
+        await strata.deps.queue.dispatch(jobs);
+        await strata.deps.archive.markDispatched(jobs.map((j) => j.id));
+      }
+      const counts = new Map<string, number>();
+      for (const j of jobs) counts.set(j.type, (counts.get(j.type) ?? 0) + 1);
+      const byType = [...counts].map(([t, n]) => `${n} ${t}`);
+      process.stdout.write(jobs.length ? `re-driven ${jobs.length} failed job(s): ${byType.join(", ")}\n` : "no failed jobs\n");
+    } finally {
+      await strata.close();
+    }
+    return 0;
   }
 
   if (command === "migrate") {

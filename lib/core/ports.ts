@@ -151,6 +151,8 @@ export interface Archive extends Pingable {
   startJobs(ids: string[], leaseMs: number): Promise<Job[]>;
   /** Records a failed attempt whose retry the external queue owns: back to dispatched, error kept. */
   releaseJob(id: string, error: string): Promise<void>;
+  /** Puts dead-lettered jobs back to pending with fresh attempts (last error kept); returns them. */
+  retryFailedJobs(tenantId?: string): Promise<Job[]>;
   /** Pending jobs never dispatched and older than `olderThanMs`: what the outbox relay re-sends. */
   undispatchedJobs(olderThanMs: number, limit: number): Promise<Job[]>;
   /** Messages of every tenant in (tenant, id) order after `after`: what derived tiers are rebuilt from. */

@@ -182,6 +182,11 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       const stats = await archive.queueStats(t);
       expect(stats).toMatchObject({ pending: 0, inFlight: 0, failed: 1, oldestPendingAgeMs: null });
       expect((await archive.getJobs([j2!]))[0]).toMatchObject({ status: "failed", lastError: "boom again" });
+      // Re-driving puts it back to pending with fresh attempts; its last error stays for the record.
+      const retried = (await archive.retryFailedJobs(t)).map((j) => [j.id, j.status, j.attempts, j.lastError]);
+      expect(retried).toEqual([[j2, "pending", 0, "boom again"]]);
+      expect(await archive.queueStats(t)).toMatchObject({ pending: 1, failed: 0 });
+      expect(await archive.retryFailedJobs(t)).toEqual([]);
     });
 
     maybe("starts, releases and relays jobs owned by an external queue")("starts, releases and relays jobs owned by an external queue", async () => {

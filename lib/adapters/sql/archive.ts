@@ -524,6 +524,16 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       );
     },
 
+    async retryFailedJobs(tenantId) {
+      const rows = await sql.query<Row>(
+        `update jobs set status = 'pending', attempts = 0, run_after = now(), lease_until = null, dispatched_at = null
+         where status = 'failed' ${tenantId === undefined ? "" : "and tenant_id = $1"}
+         returning *`,
+        tenantId === undefined ? [] : [tenantId],
+      );
+      return rows.map(toJob);
+    },
+
     async undispatchedJobs(olderThanMs, limit) {
       const rows = await sql.query<Row>(
         `select * from jobs
