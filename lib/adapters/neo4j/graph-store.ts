@@ -37,7 +37,7 @@ import type { Driver, ManagedTransaction, RecordShape, Session } from "neo4j-dri
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, ScoredId } from "../../core/types.ts";
-import { entityId, nameWords, normaliseName } from "../sql/graph-store.ts";
+import { entityId, nameWords, normaliseName, resolveRelations } from "../sql/graph-store.ts";
 
 export interface Neo4jConfig {
   /** NEO4J_URI: neo4j://, neo4j+s://, neo4j+ssc://, bolt://, bolt+s:// or bolt+ssc://. */
@@ -65,9 +65,6 @@ const LABEL_PREFIX = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
 const PLAIN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const ident = (name: string) => (PLAIN.test(name) ? name : `\`${name}\``);
-
-// Relations stored once for both directions, ends in id order (as the embedded adapter).
-const SYMMETRIC = new Set(["co_mentioned"]);
 
 interface Labels {
   entity: string;
@@ -316,13 +313,7 @@ export function mergeRows(items: GraphMerge[]): { mentions: MentionRow[]; eviden
       const mentionKey = key(tenantId, userId, id, messageId);
       if (!mentions.has(mentionKey)) mentions.set(mentionKey, { tenantId, userId, entityId: id, messageId, sessionId, ...entity });
     }
-    for (const r of item.extraction.relations) {
-      let fromId = ids.get(normaliseName(r.from));
-      let toId = ids.get(normaliseName(r.to));
-      const type = normaliseName(r.type);
-      // A relation must join two distinct entities of the same extraction.
-      if (!fromId || !toId || fromId === toId || !type) continue;
-      if (SYMMETRIC.has(type) && toId < fromId) [fromId, toId] = [toId, fromId];
+    for (const { fromId, type, toId } of resolveRelations(item.extraction.relations, ids)) {
       const evidenceKey = key(tenantId, userId, fromId, type, toId, messageId);
       if (!evidence.has(evidenceKey)) evidence.set(evidenceKey, { tenantId, userId, fromId, type, toId, messageId });
     }

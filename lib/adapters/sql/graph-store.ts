@@ -40,6 +40,27 @@ export function nameWords(name: string): string[] {
 // Symmetric relations are stored once, endpoints in id order, so A~B and B~A add up.
 const SYMMETRIC = new Set(["co_mentioned"]);
 
+/**
+ * An extraction's relations as entity-id triples, given its names' ids (normalised name →
+ * entity id): a relation must join two distinct entities of the same extraction, and a
+ * symmetric one is oriented by id. Shared by every graph adapter so they store the same edges.
+ */
+export function resolveRelations(
+  relations: GraphMerge["extraction"]["relations"],
+  ids: ReadonlyMap<string, string>,
+): { fromId: string; type: string; toId: string }[] {
+  const out: { fromId: string; type: string; toId: string }[] = [];
+  for (const r of relations) {
+    let fromId = ids.get(normaliseName(r.from));
+    let toId = ids.get(normaliseName(r.to));
+    const type = normaliseName(r.type);
+    if (!fromId || !toId || fromId === toId || !type) continue;
+    if (SYMMETRIC.has(type) && toId < fromId) [fromId, toId] = [toId, fromId];
+    out.push({ fromId, type, toId });
+  }
+  return out;
+}
+
 // Entities whose words are all among the terms, or whose normalised name is one of them.
 const MATCHED = `
   select e.id, e.mentions
@@ -220,13 +241,7 @@ function mergeColumns(items: GraphMerge[]): unknown[] {
       add(entities, [tenantId, userId, id], [tenantId, userId, id, surface, e.type, nameWords(surface).join(" ")]);
       add(mentions, [tenantId, userId, id, messageId], [tenantId, userId, id, messageId, sessionId]);
     }
-    for (const r of item.extraction.relations) {
-      let from = ids.get(normaliseName(r.from));
-      let to = ids.get(normaliseName(r.to));
-      const type = normaliseName(r.type);
-      // A relation must join two distinct entities of the same extraction.
-      if (!from || !to || from === to || !type) continue;
-      if (SYMMETRIC.has(type) && to < from) [from, to] = [to, from];
+    for (const { fromId: from, type, toId: to } of resolveRelations(item.extraction.relations, ids)) {
       add(evidence, [tenantId, userId, from, type, to, messageId], [tenantId, userId, from, type, to, messageId]);
     }
   }
