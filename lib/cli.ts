@@ -7,6 +7,7 @@ import { loadConfig } from "./config.ts";
 import { isStrataError } from "./core/errors.ts";
 import { createStrata, describeTiers, migrateAll } from "./runtime.ts";
 import { formatDoctor, runDoctor } from "./doctor.ts";
+import { runReindexCommand } from "./core/services/reindex.ts";
 import { hashApiKey } from "./http/app.ts";
 import { startServer } from "./server.ts";
 
@@ -16,6 +17,7 @@ commands:
   serve                      start the HTTP API with the job consumer (PORT, STRATA_DATA_DIR, STRATA_API_KEY, ...)
   worker                     run only the job consumer (SQS long-poller, or the in-process runner)
   doctor                     check every configured tier and say what is wrong and how to fix it
+  reindex --vectors          rebuild every message vector from the archive with the configured embedder (resumable)
   jobs retry --failed [--tenant <id>]
                              re-drive dead-lettered jobs (they run again from attempt 1)
   tenants create <name>      create a tenant and print a new API key for it
@@ -64,6 +66,17 @@ async function main(argv: string[]): Promise<number> {
     const lines = await runDoctor(config);
     process.stdout.write(formatDoctor(lines) + "\n");
     return lines.every((l) => l.ok) ? 0 : 1;
+  }
+
+  if (command === "reindex") {
+    if (sub !== "--vectors") throw new Error("reindex needs --vectors (the only derived tier rebuilt this way)");
+    const strata = await createStrata({ ...config, workers: false });
+    try {
+      const { archive, vectors, embedder } = strata.deps;
+      return await runReindexCommand({ archive, vectors, embedder }, { stderr: process.stderr });
+    } finally {
+      await strata.close();
+    }
   }
 
   if (command === "jobs" && sub === "retry") {

@@ -73,6 +73,13 @@ const EnvSchema = z.object({
   PINECONE_INDEX: z.string().trim().min(1).optional(),
   PINECONE_HOST: url("PINECONE_HOST", ["https", "http"]).optional(),
 
+  STRATA_EMBEDDER: z.enum(["local", "openai", "pinecone"], { message: 'STRATA_EMBEDDER must be "local", "openai" or "pinecone"' }).optional(),
+  STRATA_EMBED_BASE_URL: url("STRATA_EMBED_BASE_URL", ["http", "https"]).optional(),
+  STRATA_EMBED_MODEL: z.string().trim().min(1).optional(),
+  STRATA_EMBED_DIMENSIONS: intFrom("STRATA_EMBED_DIMENSIONS", 1, 20_000).optional(),
+  STRATA_EMBED_BATCH: intFrom("STRATA_EMBED_BATCH", 1, 2048).optional(),
+  OPENAI_API_KEY: z.string().trim().min(1).optional(),
+
   NEO4J_URI: url("NEO4J_URI", ["neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"]).optional(),
   NEO4J_USERNAME: z.string().trim().min(1).optional(),
   NEO4J_PASSWORD: z.string().min(1).optional(),
@@ -84,6 +91,10 @@ export type ArchiveTier =
   | { kind: "neon"; connectionString: string; wsProxy?: string; fetchEndpoint?: string };
 export type HotTier = { kind: "memory" } | { kind: "upstash"; url: string; token: string };
 export type VectorTier = { kind: "local" } | { kind: "pinecone"; apiKey: string; indexName?: string; indexHost?: string };
+export type EmbedderTier =
+  | { kind: "local" }
+  | { kind: "openai"; baseUrl: string; apiKey?: string; model: string; dimensions?: number; batchSize?: number }
+  | { kind: "pinecone"; apiKey: string; model: string; dimensions?: number; batchSize?: number };
 export type GraphTier = { kind: "sql" } | { kind: "neo4j"; uri: string; username: string; password: string; database?: string };
 export type QueueTier =
   | { kind: "local" }
@@ -120,6 +131,7 @@ export interface StrataConfig {
     vectors: VectorTier;
     graph: GraphTier;
     queue: QueueTier;
+    embedder: EmbedderTier;
   };
 }
 
@@ -153,7 +165,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (Boolean(e.UPSTASH_REDIS_REST_URL) !== Boolean(e.UPSTASH_REDIS_REST_TOKEN)) {
     fail("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN go together: set both, or unset both to use the in-process hot store");
   }
-  if (e.PINECONE_API_KEY && !e.PINECONE_INDEX && !e.PINECONE_HOST) {
+  const embedderKind = e.STRATA_EMBEDDER ?? "local";
+  if (embedderKind !== "local" && !e.STRATA_EMBED_MODEL) {
+    fail(`STRATA_EMBEDDER=${embedderKind} needs STRATA_EMBED_MODEL (e.g. ${embedderKind === "openai" ? "text-embedding-3-small" : "multilingual-e5-large"})`);
+  }
+  if (embedderKind === "pinecone" && !e.PINECONE_API_KEY) fail("STRATA_EMBEDDER=pinecone needs PINECONE_API_KEY");
+  // The Pinecone key alone may serve the embedder; it selects the vector index only with an index or host.
+  if (e.PINECONE_API_KEY && !e.PINECONE_INDEX && !e.PINECONE_HOST && embedderKind !== "pinecone") {
     fail("PINECONE_API_KEY is set but neither PINECONE_INDEX nor PINECONE_HOST is: set one, or unset PINECONE_API_KEY to use the embedded vector index");
   }
   if (!e.PINECONE_API_KEY && (e.PINECONE_INDEX || e.PINECONE_HOST)) {
@@ -184,7 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tiers: {
       archive,
       hot: e.UPSTASH_REDIS_REST_URL ? { kind: "upstash", url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN! } : { kind: "memory" },
-      vectors: e.PINECONE_API_KEY
+      vectors: e.PINECONE_API_KEY && (e.PINECONE_INDEX || e.PINECONE_HOST)
         ? {
             kind: "pinecone",
             apiKey: e.PINECONE_API_KEY,
@@ -201,6 +219,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             ...(e.NEO4J_DATABASE ? { database: e.NEO4J_DATABASE } : {}),
           }
         : { kind: "sql" },
+      embedder:
+        embedderKind === "openai"
+          ? {
+              kind: "openai",
+              baseUrl: e.STRATA_EMBED_BASE_URL ?? "https://api.openai.com/v1",
+              model: e.STRATA_EMBED_MODEL!,
+              ...(e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY } : {}),
+              ...(e.STRATA_EMBED_DIMENSIONS ? { dimensions: e.STRATA_EMBED_DIMENSIONS } : {}),
+              ...(e.STRATA_EMBED_BATCH ? { batchSize: e.STRATA_EMBED_BATCH } : {}),
+            }
+          : embedderKind === "pinecone"
+            ? {
+                kind: "pinecone",
+                apiKey: e.PINECONE_API_KEY!,
+                model: e.STRATA_EMBED_MODEL!,
+                ...(e.STRATA_EMBED_DIMENSIONS ? { dimensions: e.STRATA_EMBED_DIMENSIONS } : {}),
+                ...(e.STRATA_EMBED_BATCH ? { batchSize: e.STRATA_EMBED_BATCH } : {}),
+              }
+            : { kind: "local" },
       queue: e.STRATA_QUEUE_URL
         ? {
             kind: "sqs",

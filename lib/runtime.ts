@@ -23,7 +23,9 @@ import { createSqsJobQueue } from "./adapters/sqs/job-queue.ts";
 import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
-import type { GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import { createOpenAiEmbedder } from "./adapters/openai/embedder.ts";
+import { createPineconeInferenceEmbedder } from "./adapters/pinecone/embedder.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 
@@ -91,6 +93,7 @@ export interface Tiers {
   vectors: VectorIndex;
   graph: GraphStore;
   queue: JobQueue & { idle(): Promise<void> };
+  embedder: Embedder;
 }
 
 /** Opens the adapter of every tier, without migrating or starting anything (`strata doctor` uses it as is). */
@@ -143,13 +146,34 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           onError: onJobError,
         })
       : createLocalJobQueue({ archive, onError: onJobError });
-  return { sql, archive, hot, vectors, graph, queue };
+  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config) };
+}
+
+/** The embedder the config names; vectors record its model, so `strata reindex --vectors` can rebuild after a change. */
+export function openEmbedder(config: StrataConfig): Embedder {
+  const e = config.tiers.embedder;
+  if (e.kind === "openai") {
+    return createOpenAiEmbedder({
+      baseUrl: e.baseUrl,
+      model: e.model,
+      ...(e.apiKey ? { apiKey: e.apiKey } : {}),
+      ...(e.dimensions ? { dimensions: e.dimensions } : {}),
+      ...(e.batchSize ? { batchSize: e.batchSize } : {}),
+    });
+  }
+  if (e.kind === "pinecone") {
+    return createPineconeInferenceEmbedder(
+      { config: { apiKey: e.apiKey } },
+      { model: e.model, ...(e.dimensions ? { dimensions: e.dimensions } : {}), ...(e.batchSize ? { batchSize: e.batchSize } : {}) },
+    );
+  }
+  return createLocalEmbedder();
 }
 
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
-  const { sql, archive, hot, vectors, graph, queue } = await openTiers(config, log);
+  const { sql, archive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
   await archive.migrate();
 
   const deps: StrataDeps = {
@@ -158,7 +182,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     vectors,
     graph,
     queue,
-    embedder: createLocalEmbedder(),
+    embedder,
     extractor: createLocalExtractor(),
     tokenizer: createLocalTokenizer(),
     log,
@@ -205,5 +229,6 @@ export function describeTiers(config: StrataConfig): Record<string, string> {
     vectors: t.vectors.kind === "pinecone" ? `pinecone (${t.vectors.indexHost ?? t.vectors.indexName}, namespaces ${config.stage}#<tenant>)` : "in-process index persisted in the archive",
     graph: t.graph.kind === "neo4j" ? `neo4j (${new URL(t.graph.uri).host})` : "tables in the archive",
     queue: t.queue.kind === "sqs" ? `sqs (${t.queue.queueUrl})` : "in-process runner over the outbox",
+    embedder: t.embedder.kind === "local" ? "local hashing embedder (no network)" : `${t.embedder.kind} (${t.embedder.model})`,
   };
 }

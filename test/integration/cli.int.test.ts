@@ -54,3 +54,26 @@ it("migrates, checks the tiers, and re-drives dead-lettered jobs", async () => {
   expect(bad.code).toBe(1);
   expect(bad.stderr).toContain("PORT: PORT must be a whole number");
 });
+
+it("rebuilds every vector with another embedder, and says what is wrong with its settings", async () => {
+  const { startOpenAiEmbeddingsServer } = await import("../stand-ins/openai-embeddings-server.ts");
+  const server = await startOpenAiEmbeddingsServer();
+  try {
+    const embedEnv = { STRATA_EMBEDDER: "openai", STRATA_EMBED_BASE_URL: server.url, STRATA_EMBED_MODEL: "text-embedding-3-small", OPENAI_API_KEY: server.apiKey! };
+    const rebuilt = await strataCli(["reindex", "--vectors"], embedEnv);
+    expect(rebuilt.stderr).toContain("openai:text-embedding-3-small");
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(server.stats().requests).toBeGreaterThan(0);
+    const strata = await startTestStrata({ dataDir: dir, workers: false });
+    try {
+      expect(await strata.deps.vectors.count("default", "u")).toBe(1);
+    } finally {
+      await strata.close();
+    }
+    const missing = await strataCli(["reindex", "--vectors"], { STRATA_EMBEDDER: "openai" });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("STRATA_EMBEDDER=openai needs STRATA_EMBED_MODEL");
+  } finally {
+    await server.close();
+  }
+});

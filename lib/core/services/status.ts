@@ -40,10 +40,13 @@ export async function health(deps: StrataDeps): Promise<{ status: "ok" | "degrad
   ]);
   const archive = tiers[0]!;
   const status = archive.status === "down" ? "down" : tiers.every((t) => t.status === "ok") ? "ok" : "degraded";
+  // Not probed: the local ones run in this process and cannot be down; a remote embedder is
+  // billed per call, so health checks do not call it (a failing one shows up as failed jobs).
+  const remote = /^(openai|pinecone):/.test(deps.embedder.model);
   tiers.push(
-    { tier: "embedder", adapter: deps.embedder.model, status: "ok", latencyMs: 0 },
-    { tier: "extractor", adapter: deps.extractor.version, status: "ok", latencyMs: 0 },
-    { tier: "tokenizer", adapter: deps.tokenizer.name, status: "ok", latencyMs: 0 },
+    { tier: "embedder", adapter: deps.embedder.model, status: "ok", latencyMs: 0, detail: remote ? "remote; not probed by health checks" : "in-process" },
+    { tier: "extractor", adapter: deps.extractor.version, status: "ok", latencyMs: 0, detail: "in-process" },
+    { tier: "tokenizer", adapter: deps.tokenizer.name, status: "ok", latencyMs: 0, detail: "in-process" },
   );
   return { status, tiers };
 }
