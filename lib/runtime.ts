@@ -69,6 +69,12 @@ export async function migrateAll(config: StrataConfig): Promise<string[]> {
   const archive = createSqlArchive({ sql, ownsClient: true });
   try {
     await archive.migrate();
+  if (tiers.archive.kind === "pglite" && config.workers) {
+    // This process owns the embedded archive alone: jobs marked running were leased by a
+    // process that died, and need not wait out their lease.
+    const released = await archive.releaseRunningJobs();
+    if (released) log.info("jobs left running by the previous process are queued again", { released });
+  }
     done.push(`archive schema up to date (${describeTiers(config).archive})`);
   } finally {
     await archive.close();

@@ -168,6 +168,11 @@ export interface Archive extends Pingable {
   saveReindexProgress(runId: string, cursor: { tenantId: string; id: string }, processed: number, total: number): Promise<void>;
   /** Marks a rebuild finished; the next one for the same model starts from the beginning. */
   finishReindexRun(runId: string): Promise<void>;
+  /**
+   * Returns every running job to pending, lease or not. Only for an archive one process owns
+   * alone (embedded PGlite): at its start, whatever was running belonged to a process that died.
+   */
+  releaseRunningJobs(): Promise<number>;
   /** Marks jobs as handed to the queue. */
   markDispatched(ids: string[]): Promise<void>;
   /** Marks jobs done. Idempotent. */

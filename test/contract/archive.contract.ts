@@ -285,6 +285,26 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect((await archive.getForgetReceipt(tenantId, receipt.id))?.tiers).toEqual({ archive: "done", hot: "done", vectors: "done", graph: "done" });
     });
 
+    maybe("never leases more than asked, and releases running jobs on request")("never leases more than asked, and releases running jobs on request", async () => {
+      const t = await newTenant();
+      await archive.ingest({
+        tenantId: t,
+        sessionId: uid("s"),
+        userId: "u",
+        messages: Array.from({ length: 5 }, (_, i) => msg(uid("m"), `m${i}`)),
+        jobsFor: (ms) => ms.map((m) => ({ type: "embed", payload: { messageIds: [m.id] } })),
+      });
+      const mine = async (limit: number) => (await archive.claimJobs({ limit, leaseMs: 60_000 })).filter((j) => j.tenantId === t);
+      const first = await archive.claimJobs({ limit: 2, leaseMs: 60_000 });
+      expect(first.length).toBeLessThanOrEqual(2);
+      await mine(100); // lease the rest of this tenant's jobs
+      expect((await archive.queueStats(t)).inFlight).toBe(5);
+      expect(await archive.releaseRunningJobs()).toBeGreaterThanOrEqual(5);
+      expect(await archive.queueStats(t)).toMatchObject({ pending: 5, inFlight: 0 });
+      expect((await mine(100)).every((j) => j.attempts === 2)).toBe(true);
+      await archive.releaseRunningJobs();
+    });
+
     maybe("answers ping")("answers ping", async () => {
       await expect(archive.ping()).resolves.toBeUndefined();
       expect(archive.adapter).toBeTruthy();

@@ -444,15 +444,18 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         typeFilter = "and type = any($3::text[])";
       }
       const rows = await sql.query<Row>(
-        `update jobs set status = 'running', attempts = attempts + 1, lease_until = now() + $2 * interval '1 millisecond'
-         where id in (
+        // The CTE picks the rows once; an IN (subquery) may be re-evaluated by the planner and
+        // then lease more than `limit` jobs.
+        `with picked as (
            select id from jobs
            where ((status in ('pending', 'dispatched') and run_after <= now()) or (status = 'running' and lease_until < now()))
              ${typeFilter}
            order by created_at
            limit $1
            for update skip locked)
-         returning *`,
+         update jobs set status = 'running', attempts = jobs.attempts + 1, lease_until = now() + $2 * interval '1 millisecond'
+         from picked where jobs.id = picked.id
+         returning jobs.*`,
         params,
       );
       return rows.map(toJob).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -504,6 +507,11 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
 
     async finishReindexRun(runId) {
       await sql.query("update reindex_runs set finished_at = now(), updated_at = now() where id = $1", [runId]);
+    },
+
+    async releaseRunningJobs() {
+      const rows = await sql.query<Row>("update jobs set status = 'pending', lease_until = null where status = 'running' returning id");
+      return rows.length;
     },
 
     async startJobs(ids, leaseMs) {

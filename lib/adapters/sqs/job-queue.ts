@@ -234,7 +234,15 @@ export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
       if (loop) throw new Error("job queue already started");
       handler = h;
       abort = new AbortController();
-      const runRelay = () => relay().catch((e) => options.onError?.({ id: "(relay)", type: "embed" }, e));
+      // One relay run at a time: a run slower than the period (a slow send) would otherwise
+      // read the same still-undispatched rows and send every one of them again.
+      let relaying: Promise<unknown> | null = null;
+      const runRelay = () =>
+        (relaying ??= relay()
+          .catch((e) => options.onError?.({ id: "(relay)", type: "embed" }, e))
+          .finally(() => {
+            relaying = null;
+          }));
       loop = Promise.all([runRelay(), poll(abort.signal)]).then(() => undefined);
       relayTimer = setInterval(runRelay, relayOpts.everyMs);
       relayTimer.unref();
