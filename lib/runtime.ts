@@ -69,12 +69,6 @@ export async function migrateAll(config: StrataConfig): Promise<string[]> {
   const archive = createSqlArchive({ sql, ownsClient: true });
   try {
     await archive.migrate();
-  if (tiers.archive.kind === "pglite" && config.workers) {
-    // This process owns the embedded archive alone: jobs marked running were leased by a
-    // process that died, and need not wait out their lease.
-    const released = await archive.releaseRunningJobs();
-    if (released) log.info("jobs left running by the previous process are queued again", { released });
-  }
     done.push(`archive schema up to date (${describeTiers(config).archive})`);
   } finally {
     await archive.close();
@@ -181,6 +175,12 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   const { tiers } = config;
   const { sql, archive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
   await archive.migrate();
+  if (tiers.archive.kind === "pglite" && config.workers) {
+    // This process owns the embedded archive alone: jobs marked running were leased by a
+    // process that died, and need not wait out their lease.
+    const released = await archive.releaseRunningJobs();
+    if (released) log.info("jobs left running by the previous process are queued again", { released });
+  }
 
   const deps: StrataDeps = {
     archive,
