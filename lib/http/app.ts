@@ -11,7 +11,7 @@ import { HTTPException } from "hono/http-exception";
 import type { StrataDeps } from "../core/deps.ts";
 import { StrataError, isStrataError } from "../core/errors.ts";
 import type { Message } from "../core/types.ts";
-import { assembleContext, type ContextItem } from "../core/services/context.ts";
+import { assembleContext } from "../core/services/context.ts";
 import { ingestMessages } from "../core/services/ingest.ts";
 import { hybridSearch } from "../core/services/search.ts";
 import { health, queueStatus } from "../core/services/status.ts";
@@ -82,7 +82,7 @@ const errors = {
   503: json(ErrorSchema, "A backing service did not answer"),
 };
 
-function toWire(m: Message | ContextItem, extra: { score?: number; sources?: string[] } = {}) {
+function toWire(m: Message, extra: { score?: number; sources?: string[] } = {}) {
   return {
     id: m.id,
     sessionId: m.sessionId,
@@ -92,7 +92,7 @@ function toWire(m: Message | ContextItem, extra: { score?: number; sources?: str
     content: m.content,
     createdAt: m.createdAt,
     tokens: m.tokens,
-    ...("metadata" in m ? { metadata: m.metadata } : {}),
+    metadata: m.metadata,
     ...extra,
   };
 }
@@ -224,10 +224,8 @@ export function createApp(deps: StrataDeps, auth: AuthMode) {
         budget: q.budget ?? 2000,
       });
       c.header("Server-Timing", serverTimingHeader(out.timings));
-      return c.json(
-        { ...out, recent: out.recent.map((m) => toWire(m, { sources: m.sources })), recalled: out.recalled.map((m) => toWire(m, { score: m.score, sources: m.sources })) },
-        200,
-      );
+      // Context items are already in wire form (assembleContext builds them that way).
+      return c.json(out, 200);
     },
   );
 
