@@ -4,7 +4,7 @@
 
 import { StrataError } from "../../core/errors.ts";
 import type { Embedder } from "../../core/ports.ts";
-import { causeText, checkRemoteSettings, createRemoteEmbedder, EmbedRequestFailure, REMOTE_DEFAULTS, retryAfterMs } from "../shared/remote-embedder.ts";
+import { causeText, checkRemoteSettings, createRemoteEmbedder, EmbedRequestFailure, retryAfterMs } from "../shared/remote-embedder.ts";
 
 const DEFAULT_BATCH = 64;
 /** OpenAI's limit on inputs per request. */
@@ -60,16 +60,12 @@ export function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
   if (!apiKey && host === "api.openai.com") {
     throw new StrataError("config", "CONFIG_MISSING", "OPENAI_API_KEY is not set: set it, or point STRATA_EMBED_BASE_URL at a server that needs no key");
   }
-  const batchSize = options.batchSize ?? DEFAULT_BATCH;
-  const maxRetries = options.maxRetries ?? REMOTE_DEFAULTS.maxRetries;
-  const timeoutMs = options.timeoutMs ?? REMOTE_DEFAULTS.timeoutMs;
-  const retryBaseMs = options.retryBaseMs ?? REMOTE_DEFAULTS.retryBaseMs;
-  const { dimensions } = options;
-  checkRemoteSettings(
-    "openai",
-    { batchSize, maxRetries, dimensions, timeoutMs, retryBaseMs },
-    { maxBatch: OPENAI_MAX_BATCH, batchVariable: "STRATA_EMBED_BATCH", dimensionsVariable: "STRATA_EMBED_DIMENSIONS" },
-  );
+  const { batchSize, maxRetries, timeoutMs, retryBaseMs, dimensions } = checkRemoteSettings("openai", options, {
+    defaultBatch: DEFAULT_BATCH,
+    maxBatch: OPENAI_MAX_BATCH,
+    batchVariable: "STRATA_EMBED_BATCH",
+    dimensionsVariable: "STRATA_EMBED_DIMENSIONS",
+  });
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const url = `${base}/embeddings`;
   const where = `OpenAI-compatible embeddings at ${shown}`;

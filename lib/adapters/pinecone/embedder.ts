@@ -37,7 +37,6 @@ import {
   causeText,
   checkRemoteSettings,
   createRemoteEmbedder,
-  REMOTE_DEFAULTS,
   retryAfterMs,
   type RemoteEmbedder,
 } from "../shared/remote-embedder.ts";
@@ -118,16 +117,12 @@ export function createPineconeInferenceEmbedder(
   if (!INPUT_TYPES.includes(inputType)) {
     throw new StrataError("config", "CONFIG_INVALID", `Pinecone input type must be "passage" or "query", got "${String(inputType)}"`);
   }
-  const batchSize = settings.batchSize ?? DEFAULT_BATCH;
-  const maxRetries = settings.maxRetries ?? REMOTE_DEFAULTS.maxRetries;
-  const timeoutMs = settings.timeoutMs ?? REMOTE_DEFAULTS.timeoutMs;
-  const retryBaseMs = settings.retryBaseMs ?? REMOTE_DEFAULTS.retryBaseMs;
-  const { dimensions } = settings;
-  checkRemoteSettings(
-    "pinecone",
-    { batchSize, maxRetries, dimensions, timeoutMs, retryBaseMs },
-    { maxBatch: MAX_BATCH, batchVariable: "STRATA_EMBED_BATCH", dimensionsVariable: "STRATA_EMBED_DIMENSIONS" },
-  );
+  const { batchSize, maxRetries, timeoutMs, retryBaseMs, dimensions } = checkRemoteSettings("pinecone", settings, {
+    defaultBatch: DEFAULT_BATCH,
+    maxBatch: MAX_BATCH,
+    batchVariable: "STRATA_EMBED_BATCH",
+    dimensionsVariable: "STRATA_EMBED_DIMENSIONS",
+  });
 
   let base: PineconeConfiguration;
   if ("client" in options) {

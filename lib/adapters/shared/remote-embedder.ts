@@ -42,7 +42,7 @@ import type { Embedder } from "../../core/ports.ts";
 export const EMBED_INPUT_REJECTED = "EMBED_INPUT_REJECTED";
 
 /** Defaults every remote embedder starts from. */
-export const REMOTE_DEFAULTS = { maxRetries: 5, timeoutMs: 60_000, retryBaseMs: 500 } as const;
+const REMOTE_DEFAULTS = { maxRetries: 5, timeoutMs: 60_000, retryBaseMs: 500 } as const;
 const MAX_BACKOFF_MS = 20_000;
 /** Longest Retry-After slept through; a longer one fails the call for the queue to retry. */
 const MAX_RETRY_AFTER_MS = 60_000;
@@ -97,11 +97,27 @@ export interface RemoteEmbedder<O> extends Embedder {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Checks the numeric settings every remote embedder has; the message names the variable. */
+export interface RemoteSettings {
+  batchSize: number;
+  maxRetries: number;
+  timeoutMs: number;
+  retryBaseMs: number;
+  dimensions?: number;
+}
+
+/** The settings with every default filled in, checked; a bad one is a config error naming its variable. */
 export function checkRemoteSettings(
   adapter: string,
-  s: { batchSize: number; maxRetries: number; dimensions?: number; timeoutMs?: number; retryBaseMs?: number },
-  limits: { maxBatch: number; batchVariable: string; dimensionsVariable: string },
-): void {
+  given: { batchSize?: number; maxRetries?: number; dimensions?: number; timeoutMs?: number; retryBaseMs?: number },
+  limits: { defaultBatch: number; maxBatch: number; batchVariable: string; dimensionsVariable: string },
+): RemoteSettings {
+  const s: RemoteSettings = {
+    batchSize: given.batchSize ?? limits.defaultBatch,
+    maxRetries: given.maxRetries ?? REMOTE_DEFAULTS.maxRetries,
+    timeoutMs: given.timeoutMs ?? REMOTE_DEFAULTS.timeoutMs,
+    retryBaseMs: given.retryBaseMs ?? REMOTE_DEFAULTS.retryBaseMs,
+    ...(given.dimensions !== undefined ? { dimensions: given.dimensions } : {}),
+  };
   const bad = (message: string) => new StrataError("config", "CONFIG_INVALID", `${adapter} embedder: ${message}`);
   if (!Number.isInteger(s.batchSize) || s.batchSize < 1 || s.batchSize > limits.maxBatch) {
     throw bad(`${limits.batchVariable} must be a whole number from 1 to ${limits.maxBatch}, got ${s.batchSize}`);
@@ -116,6 +132,7 @@ export function checkRemoteSettings(
   if (s.retryBaseMs !== undefined && !(Number.isFinite(s.retryBaseMs) && s.retryBaseMs >= 0)) {
     throw bad(`retryBaseMs must be a number ≥ 0, got ${s.retryBaseMs}`);
   }
+  return s;
 }
 
 /** Milliseconds the response asks to wait: `retry-after-ms`, else `Retry-After` in seconds or as an HTTP date. */
