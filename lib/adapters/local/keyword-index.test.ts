@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
+import type { Archive } from "../../core/ports.ts";
+import type { SqlClient } from "../sql/client.ts";
+import { createSqlArchive } from "../sql/archive.ts";
+import { createLocalKeywordIndex, withKeywordIndex } from "./keyword-index.ts";
+
+let sql: SqlClient;
+let raw: Archive;
+beforeAll(async () => {
+  sql = await sharedPglite();
+  raw = createSqlArchive({ sql });
+});
+afterAll(async () => {
+  await closeSharedPglite();
+});
+
+async function tenant(): Promise<string> {
+  const id = uid("t");
+  await raw.ensureTenant({ id, name: id });
+  return id;
+}
+
+function ingest(archive: Archive, tenantId: string, userId: string, sessionId: string, contents: string[]) {
+  return archive.ingest({
+    tenantId,
+    sessionId,
+    userId,
+    messages: contents.map((content) => ({ id: uid("m"), role: "user", name: "Ann", content, createdAt: new Date().toISOString(), metadata: {}, tokens: 3 })),
+    jobsFor: () => [],
+  });
+}
+
+const search = async (index: ReturnType<typeof createLocalKeywordIndex>, tenantId: string, userId: string, word: string) =>
+  (await index.corpus(tenantId, userId)).search([word], { limit: 10 }).length;
+
+describe("local keyword index", () => {
+  it("loads a user's turns from the archive on first use, and only that user's", async () => {
+    const t = await tenant();
+    await ingest(raw, t, "ann", uid("s"), ["my violin teacher", "pizza tonight"]);
+    await ingest(raw, t, "bob", uid("s"), ["violin too"]);
+    const index = createLocalKeywordIndex({ sql });
+    const corpus = await index.corpus(t, "ann");
+    expect(corpus.size).toBe(2);
+    expect(await search(index, t, "ann", "violin")).toBe(1);
+    expect(await search(index, t, "bob", "violin")).toBe(1);
+  });
+
+  it("sees what a wrapped archive ingests after the load, and forgets what it forgets", async () => {
+    const t = await tenant();
+    const index = createLocalKeywordIndex({ sql });
+    const archive = withKeywordIndex(raw, index);
+    const s1 = uid("s");
+    const s2 = uid("s");
+    const first = await ingest(archive, t, "ann", s1, ["the garden shed"]);
+    expect(await search(index, t, "ann", "garden")).toBe(1);
+    await ingest(archive, t, "ann", s1, ["a garden party"]);
+    await ingest(archive, t, "ann", s2, ["garden gnomes"]);
+    expect(await search(index, t, "ann", "garden")).toBe(3);
+
+    await archive.forget({ tenantId: t, scope: "message", id: first.messages[0]!.id });
+    expect(await search(index, t, "ann", "garden")).toBe(2);
+    await archive.forget({ tenantId: t, scope: "session", id: s2 });
+    expect(await search(index, t, "ann", "garden")).toBe(1);
+    await archive.forget({ tenantId: t, scope: "user", id: "ann" });
+    expect(await search(index, t, "ann", "garden")).toBe(0);
+  });
+
+  it("replays a write that lands while the user's turns are loading", async () => {
+    const t = await tenant();
+    const index = createLocalKeywordIndex({ sql });
+    const archive = withKeywordIndex(raw, index);
+    await ingest(raw, t, "ann", uid("s"), ["kayak trip"]);
+    const loading = index.corpus(t, "ann");
+    await ingest(archive, t, "ann", uid("s"), ["kayak lessons"]);
+    expect((await loading).search(["kayak"], { limit: 10 })).toHaveLength(2);
+  });
+
+  it("evicts whole users past its budget and reloads them on the next use", async () => {
+    const t = await tenant();
+    await ingest(raw, t, "ann", uid("s"), ["one", "two", "three"]);
+    await ingest(raw, t, "bob", uid("s"), ["four", "five", "six"]);
+    const index = createLocalKeywordIndex({ sql, maxTurns: 4 });
+    const ann = await index.corpus(t, "ann");
+    await index.corpus(t, "bob");
+    const again = await index.corpus(t, "ann");
+    expect(again).not.toBe(ann);
+    expect(again.size).toBe(3);
+  });
+});

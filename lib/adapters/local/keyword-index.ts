@@ -1,0 +1,165 @@
+// The embedded keyword index: a BM25 corpus per user in process memory, built from the
+// archive's messages table on that user's first search and kept in step by the archive's
+// writes (withKeywordIndex wraps the Archive so every committed ingest and forget reaches
+// it). Why not in SQL: BM25 needs each term's document frequency over the user's turns,
+// which Postgres full-text does not keep; computing it per query in PGlite costs more than
+// the whole search budget, while the in-memory corpus answers in well under a millisecond
+// for a user's 700 turns. Whole users are evicted, least recently used first, past a
+// budget of turns; an evicted user reloads (one select) on the next search.
+//
+// It serves one process: a write made by another process sharing the archive is not seen
+// until the user is reloaded, so the managed wiring keeps the archive's full-text search.
+
+import { Bm25Corpus } from "../../core/bm25.ts";
+import { StrataError, upstream } from "../../core/errors.ts";
+import type { KeywordIndex } from "../../core/keyword-index.ts";
+import type { Archive } from "../../core/ports.ts";
+import type { Message } from "../../core/types.ts";
+import type { SqlClient } from "../sql/client.ts";
+
+export interface LocalKeywordIndexOptions {
+  sql: SqlClient;
+  /** Turns kept in memory across users before whole users are evicted (default 150,000). */
+  maxTurns?: number;
+}
+
+// A loaded turn costs about 1.5 KB of heap (its term counts and postings), so the default
+// holds about 230 MB, the same order as the vector index's budget.
+const DEFAULT_MAX_TURNS = 150_000;
+
+interface Load {
+  promise: Promise<Bm25Corpus>;
+  /** Writes that landed while the select ran, replayed on what it read. */
+  writes: ((c: Bm25Corpus) => void)[];
+  /** Set when the user was forgotten meanwhile: what the select read is not kept. */
+  cancelled: boolean;
+}
+
+type Row = { id: string; session_id: string; seq: number; name: string | null; content: string; created_at: unknown };
+
+const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
+
+export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): KeywordIndex {
+  const { sql } = options;
+  const maxTurns = options.maxTurns ?? DEFAULT_MAX_TURNS;
+  if (!(maxTurns >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxTurns must be ≥ 0, got ${maxTurns}`);
+  const adapter = "local-bm25";
+  // Loaded users, least recently used first (a Map keeps insertion order).
+  const loaded = new Map<string, Bm25Corpus>();
+  const loading = new Map<string, Load>();
+  const key = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
+
+  function enforceBudget(keep: string): void {
+    let total = 0;
+    for (const c of loaded.values()) total += c.size;
+    for (const [k, c] of loaded) {
+      if (total <= maxTurns) break;
+      if (k === keep) continue;
+      loaded.delete(k);
+      total -= c.size;
+    }
+  }
+
+  function apply(k: string, write: (c: Bm25Corpus) => void): void {
+    const c = loaded.get(k);
+    if (c) write(c);
+    loading.get(k)?.writes.push(write);
+  }
+
+  async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Bm25Corpus> {
+    let rows: Row[];
+    try {
+      rows = await sql.query<Row>(
+        "select id, session_id, seq, name, content, created_at from messages where tenant_id = $1 and user_id = $2",
+        [tenantId, userId],
+      );
+    } catch (e) {
+      throw upstream(adapter, e);
+    }
+    const corpus = new Bm25Corpus();
+    for (const r of rows) {
+      corpus.add({ id: String(r.id), sessionId: String(r.session_id), seq: Number(r.seq), name: r.name == null ? null : String(r.name), createdAt: millis(r.created_at) }, String(r.content));
+    }
+    if (loading.get(k) === entry) loading.delete(k);
+    if (entry.cancelled) return new Bm25Corpus();
+    for (const write of entry.writes) write(corpus);
+    loaded.delete(k);
+    loaded.set(k, corpus);
+    enforceBudget(k);
+    return corpus;
+  }
+
+  return {
+    adapter,
+
+    async corpus(tenantId, userId) {
+      const k = key(tenantId, userId);
+      const have = loaded.get(k);
+      if (have) {
+        loaded.delete(k);
+        loaded.set(k, have);
+        return have;
+      }
+      let entry = loading.get(k);
+      if (!entry) {
+        const fresh: Load = { writes: [], cancelled: false, promise: Promise.resolve(new Bm25Corpus()) };
+        loading.set(k, fresh);
+        fresh.promise = load(k, fresh, tenantId, userId);
+        fresh.promise.catch(() => loading.get(k) === fresh && loading.delete(k));
+        entry = fresh;
+      }
+      return entry.promise;
+    },
+
+    add(messages: Message[]) {
+      for (const m of messages) {
+        apply(key(m.tenantId, m.userId), (c) =>
+          c.add({ id: m.id, sessionId: m.sessionId, seq: m.seq, name: m.name, createdAt: Date.parse(m.createdAt) }, m.content),
+        );
+      }
+    },
+
+    remove({ tenantId, userId, messageIds = [], sessionIds = [], wholeUser = false }) {
+      const prefix = `${tenantId}\u0000`;
+      const keys = userId ? [key(tenantId, userId)] : [...new Set([...loaded.keys(), ...loading.keys()])].filter((k) => k.startsWith(prefix));
+      for (const k of keys) {
+        if (wholeUser) {
+          loaded.delete(k);
+          // A load in flight may have read the rows before the delete: it must not register.
+          const l = loading.get(k);
+          if (l) l.cancelled = true;
+          continue;
+        }
+        apply(k, (c) => {
+          for (const id of messageIds) c.remove(id);
+          for (const s of sessionIds) c.removeSession(s);
+        });
+      }
+    },
+
+    async close() {
+      loaded.clear();
+    },
+  };
+}
+
+/**
+ * The archive with the keyword index kept in step: messages a committed ingest inserted are
+ * added, and a committed forget removes what it removed. Everything else passes through.
+ */
+export function withKeywordIndex(archive: Archive, index: KeywordIndex): Archive {
+  return Object.assign(Object.create(archive) as Archive, {
+    async ingest(request: Parameters<Archive["ingest"]>[0]) {
+      const result = await archive.ingest(request);
+      if (result.inserted.length) index.add(result.inserted);
+      return result;
+    },
+    async forget(input: Parameters<Archive["forget"]>[0]) {
+      const out = await archive.forget(input);
+      const p = out.job.payload as { scope: string; messageIds: string[]; sessionIds: string[]; userId: string | null };
+      if (input.scope === "user") index.remove({ tenantId: input.tenantId, userId: input.id, wholeUser: true });
+      else index.remove({ tenantId: input.tenantId, userId: p.userId, messageIds: p.messageIds, sessionIds: input.scope === "session" ? p.sessionIds : [] });
+      return out;
+    },
+  });
+}

@@ -1,0 +1,276 @@
+// One user's turns as a BM25 corpus, in memory. Postgres' ts_rank has no notion of how
+// common a word is in the collection: in a two-person chat a speaker's name is in half the
+// turns and ranks as high as the one rare word that names the topic. BM25's inverse
+// document frequency weighs a word by how few turns hold it, which is what decides
+// keyword recall over chat (bench/retrieval.ts measures the difference).
+//
+// The corpus also knows where each turn sits in its session (so a hit's neighbouring turns
+// are a lookup, not a query), who said it and when: what the search service uses to add
+// the reply after a matched question, favour the speaker a question names, and so on.
+
+import { holdsAnswerType, type AnswerType } from "./answer-type.ts";
+import { terms } from "./text.ts";
+import type { ScoredId } from "./types.ts";
+
+export interface CorpusDoc {
+  id: string;
+  sessionId: string;
+  seq: number;
+  /** Speaker name as stored (null when the message had none). */
+  name: string | null;
+  /** Epoch milliseconds. */
+  createdAt: number;
+}
+
+export interface Bm25Params {
+  /** Term-frequency saturation: how much a second occurrence adds. */
+  k1: number;
+  /** Length normalisation: 0 ignores length, 1 divides fully by length relative to the mean. */
+  b: number;
+}
+
+/** Robertson's defaults; chat turns are short and rarely repeat a word, so k1 matters little. */
+export const DEFAULT_BM25: Bm25Params = { k1: 1.2, b: 0.75 };
+
+interface Entry extends CorpusDoc {
+  length: number;
+  terms: Map<string, number>;
+  /** The turn asks something ("?"): the turn after it is likely its answer. */
+  asks: boolean;
+  /** It says when something happened ("last week", "in May"). */
+  time: boolean;
+  /** It states a number or an amount. */
+  quantity: boolean;
+}
+
+/** Pseudo-relevance feedback: how many top turns to read, how many terms to add, at what weight. */
+export interface FeedbackParams {
+  docs: number;
+  terms: number;
+  /** Weight of the strongest added term relative to a query term (the others scale down from it). */
+  weight: number;
+}
+
+/** The words a turn is indexed by: its speaker's name and its content, stemmed, stopwords out. */
+export function docTerms(name: string | null, content: string): string[] {
+  return terms(name ? `${name} ${content}` : content);
+}
+
+export class Bm25Corpus {
+  // Slots are reused after removal, so a long-lived corpus does not grow without bound.
+  private readonly entries: (Entry | undefined)[] = [];
+  private readonly free: number[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private readonly postings = new Map<string, Map<number, number>>();
+  private readonly sessions = new Map<string, { slots: number[]; sorted: boolean }>();
+  private readonly speakerCounts = new Map<string, number>();
+  private totalLength = 0;
+
+  /** Turns in the corpus. */
+  get size(): number {
+    return this.slotOf.size;
+  }
+
+  /** Adds a turn, or replaces the turn with the same id. */
+  add(doc: CorpusDoc, content: string): void {
+    if (this.slotOf.has(doc.id)) this.remove(doc.id);
+    const list = docTerms(doc.name, content);
+    const tf = new Map<string, number>();
+    for (const t of list) tf.set(t, (tf.get(t) ?? 0) + 1);
+    const slot = this.free.pop() ?? this.entries.length;
+    this.entries[slot] = {
+      ...doc,
+      length: list.length,
+      terms: tf,
+      asks: content.includes("?"),
+      time: holdsAnswerType(content, "time"),
+      quantity: holdsAnswerType(content, "quantity"),
+    };
+    this.slotOf.set(doc.id, slot);
+    this.totalLength += list.length;
+    for (const [t, n] of tf) {
+      let p = this.postings.get(t);
+      if (!p) this.postings.set(t, (p = new Map()));
+      p.set(slot, n);
+    }
+    let s = this.sessions.get(doc.sessionId);
+    if (!s) this.sessions.set(doc.sessionId, (s = { slots: [], sorted: true }));
+    const last = s.slots[s.slots.length - 1];
+    if (last !== undefined && this.entries[last]!.seq > doc.seq) s.sorted = false;
+    s.slots.push(slot);
+    if (doc.name) {
+      const key = doc.name.toLowerCase();
+      this.speakerCounts.set(key, (this.speakerCounts.get(key) ?? 0) + 1);
+    }
+  }
+
+  /** Removes a turn; unknown ids are ignored. */
+  remove(id: string): void {
+    const slot = this.slotOf.get(id);
+    if (slot === undefined) return;
+    const e = this.entries[slot]!;
+    for (const t of e.terms.keys()) {
+      const p = this.postings.get(t)!;
+      p.delete(slot);
+      if (p.size === 0) this.postings.delete(t);
+    }
+    const s = this.sessions.get(e.sessionId)!;
+    s.slots.splice(s.slots.indexOf(slot), 1);
+    if (s.slots.length === 0) this.sessions.delete(e.sessionId);
+    if (e.name) {
+      const key = e.name.toLowerCase();
+      const n = (this.speakerCounts.get(key) ?? 1) - 1;
+      if (n > 0) this.speakerCounts.set(key, n);
+      else this.speakerCounts.delete(key);
+    }
+    this.totalLength -= e.length;
+    this.slotOf.delete(id);
+    this.entries[slot] = undefined;
+    this.free.push(slot);
+  }
+
+  /** Removes every turn of a session. */
+  removeSession(sessionId: string): void {
+    const s = this.sessions.get(sessionId);
+    if (!s) return;
+    for (const slot of [...s.slots]) this.remove(this.entries[slot]!.id);
+  }
+
+  has(id: string): boolean {
+    return this.slotOf.has(id);
+  }
+
+  doc(id: string): CorpusDoc | undefined {
+    const slot = this.slotOf.get(id);
+    return slot === undefined ? undefined : this.entries[slot];
+  }
+
+  /** Whether the turn asks a question. */
+  asks(id: string): boolean {
+    const slot = this.slotOf.get(id);
+    return slot !== undefined && this.entries[slot]!.asks;
+  }
+
+  /** Whether the turn holds the kind of thing a question of that answer type asks for. */
+  holds(id: string, type: AnswerType): boolean {
+    const slot = this.slotOf.get(id);
+    return slot !== undefined && this.entries[slot]![type];
+  }
+
+  /** Lower-cased speaker names with how many turns each said. */
+  speakers(): ReadonlyMap<string, number> {
+    return this.speakerCounts;
+  }
+
+  /** How many turns hold the (stemmed) term. */
+  docFrequency(term: string): number {
+    return this.postings.get(term)?.size ?? 0;
+  }
+
+  /** Inverse document frequency of a stemmed term (BM25's, never negative). */
+  idf(term: string): number {
+    const n = this.size;
+    const df = this.docFrequency(term);
+    return Math.log(1 + (n - df + 0.5) / (df + 0.5));
+  }
+
+  /**
+   * The best `limit` turns for the query, BM25-scored. `queryTerms` are stemmed terms
+   * (repeats count once); `weights` may scale a term's contribution (1 when absent).
+   * Ties go to the newer turn.
+   */
+  search(
+    queryTerms: readonly string[],
+    options: {
+      limit: number;
+      sessionId?: string;
+      params?: Bm25Params;
+      weights?: ReadonlyMap<string, number>;
+      /** Only turns this accepts. */
+      filter?: (doc: CorpusDoc) => boolean;
+    },
+  ): ScoredId[] {
+    const { k1, b } = options.params ?? DEFAULT_BM25;
+    const n = this.size;
+    if (n === 0 || options.limit <= 0) return [];
+    const avg = this.totalLength / n || 1;
+    const scores = new Map<number, number>();
+    for (const term of new Set(queryTerms)) {
+      const p = this.postings.get(term);
+      if (!p) continue;
+      const w = (options.weights?.get(term) ?? 1) * this.idf(term);
+      if (w === 0) continue;
+      for (const [slot, tf] of p) {
+        const e = this.entries[slot]!;
+        const norm = tf * (k1 + 1) / (tf + k1 * (1 - b + (b * e.length) / avg));
+        scores.set(slot, (scores.get(slot) ?? 0) + w * norm);
+      }
+    }
+    const hits: { slot: number; score: number }[] = [];
+    for (const [slot, score] of scores) {
+      const e = this.entries[slot]!;
+      if (options.sessionId !== undefined && e.sessionId !== options.sessionId) continue;
+      if (options.filter && !options.filter(e)) continue;
+      hits.push({ slot, score });
+    }
+    hits.sort((x, y) => y.score - x.score || this.entries[y.slot]!.createdAt - this.entries[x.slot]!.createdAt || y.slot - x.slot);
+    return hits.slice(0, options.limit).map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
+  }
+
+  /**
+   * Pseudo-relevance feedback (RM3-like): the query's terms plus the `terms` words most
+   * characteristic of its first `docs` hits (each hit's distinct words weighed by its score
+   * relative to the best, the word's IDF, and one over the hit's length), weighted down so
+   * the strongest added word counts `weight` of a query word. In a chat the words around
+   * a topic ("adoption" → "agency", "interview") recur in the turns that discuss it, which
+   * brings in evidence that shares no word with the question.
+   */
+  expand(
+    queryTerms: readonly string[],
+    options: FeedbackParams & { sessionId?: string; params?: Bm25Params },
+  ): { terms: string[]; weights: Map<string, number> } {
+    const base = [...new Set(queryTerms)];
+    const weights = new Map<string, number>();
+    if (options.docs <= 0 || options.terms <= 0 || options.weight <= 0) return { terms: base, weights };
+    const first = this.search(base, { limit: options.docs, sessionId: options.sessionId, params: options.params });
+    const top = first[0]?.score;
+    if (!top) return { terms: base, weights };
+    const have = new Set(base);
+    const mass = new Map<string, number>();
+    for (const hit of first) {
+      const e = this.entries[this.slotOf.get(hit.id)!]!;
+      for (const t of e.terms.keys()) {
+        if (have.has(t)) continue;
+        mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * this.idf(t)) / Math.max(1, e.length));
+      }
+    }
+    const picked = [...mass.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, options.terms);
+    const strongest = picked[0]?.[1] ?? 0;
+    if (strongest <= 0) return { terms: base, weights };
+    for (const [t, m] of picked) weights.set(t, (options.weight * m) / strongest);
+    return { terms: [...base, ...picked.map(([t]) => t)], weights };
+  }
+
+  /**
+   * The turns within `radius` places of `id` in its session, nearest first, alternating
+   * after/before ("after" first: a question's answer follows it). Empty for unknown ids.
+   */
+  neighbours(id: string, radius: number): { id: string; offset: number }[] {
+    const slot = this.slotOf.get(id);
+    if (slot === undefined || radius <= 0) return [];
+    const s = this.sessions.get(this.entries[slot]!.sessionId)!;
+    if (!s.sorted) {
+      s.slots.sort((x, y) => this.entries[x]!.seq - this.entries[y]!.seq);
+      s.sorted = true;
+    }
+    const at = s.slots.indexOf(slot);
+    const out: { id: string; offset: number }[] = [];
+    for (let d = 1; d <= radius; d++) {
+      const after = s.slots[at + d];
+      if (after !== undefined) out.push({ id: this.entries[after]!.id, offset: d });
+      const before = s.slots[at - d];
+      if (before !== undefined) out.push({ id: this.entries[before]!.id, offset: -d });
+    }
+    return out;
+  }
+}

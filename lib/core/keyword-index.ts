@@ -1,0 +1,21 @@
+// The in-process keyword tier: each user's turns as a BM25 corpus (lib/core/bm25.ts), derived
+// from the archive like the vector index is, and kept in step by the archive's own writes.
+// It is a proposed port: StrataDeps gains an optional `keywords` and the search service uses
+// it when present, falling back to the archive's full-text search when absent (the managed
+// wiring, where many processes share one archive and no process sees every write).
+
+import type { Bm25Corpus } from "./bm25.ts";
+import type { Message } from "./types.ts";
+
+export interface KeywordIndex {
+  /** Name of the adapter, as GET /v1/health shows it. */
+  readonly adapter: string;
+  /** The user's corpus, loaded from the archive on first use and kept current after. */
+  corpus(tenantId: string, userId: string): Promise<Bm25Corpus>;
+  /** Stored messages to add (after their archive transaction committed). */
+  add(messages: Message[]): void;
+  /** Forgets messages, whole sessions of a user, or a whole user (after the archive did). */
+  remove(input: { tenantId: string; userId?: string | null; messageIds?: string[]; sessionIds?: string[]; wholeUser?: boolean }): void;
+  /** Drops every loaded corpus. */
+  close(): Promise<void>;
+}

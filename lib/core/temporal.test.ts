@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { dateFit, queryDates } from "./temporal.ts";
+
+const day = (s: string) => Date.parse(`${s}T00:00:00Z`);
+const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
+
+describe("queryDates", () => {
+  it("reads a day, a month or a year the query names, most specific first, and removes the phrase", () => {
+    const cases: [string, string, string, string][] = [
+      ["What did Maria share on 16 June, 2023?", "2023-06-16", "2023-06-17", "What did Maria share on ?"],
+      ["What did she show on October 13, 2023?", "2023-10-13", "2023-10-14", "What did she show on ?"],
+      ["the 1st of March 2022 trip", "2022-03-01", "2022-03-02", "the trip"],
+      ["What did John host in May 2023 for veterans?", "2023-05-01", "2023-06-01", "What did John host in for veterans?"],
+      ["Trips taken in Sept. 2021", "2021-09-01", "2021-10-01", "Trips taken in"],
+      ["How often at the beach in 2023?", "2023-01-01", "2024-01-01", "How often at the beach ?"],
+    ];
+    for (const [query, start, end, rest] of cases) {
+      const { ranges, rest: left } = queryDates(query);
+      expect(ranges.map((r) => [iso(r.start), iso(r.end)]), query).toEqual([[start, end]]);
+      expect(left).toBe(rest);
+    }
+  });
+
+  it("reads a bare month after a preposition as that month of any year", () => {
+    const { ranges } = queryDates("When did Melanie go camping in June?");
+    expect(ranges).toHaveLength(1);
+    expect(ranges[0]!.anyYear).toBe(true);
+  });
+
+  it("leaves the modal verb 'may', numbers and question words alone", () => {
+    for (const q of ["What may happen in may?", "Who has 3 cats?", "When did Jon open the studio?", "a march for peace"]) {
+      expect(queryDates(q).ranges, q).toEqual([]);
+    }
+  });
+});
+
+describe("dateFit", () => {
+  const june16 = queryDates("on 16 June, 2023").ranges;
+
+  it("is 1 inside the range, fades over the slack after it, and is 0 before it", () => {
+    const week = 7 * 86_400_000;
+    expect(dateFit(day("2023-06-16") + 3_600_000, june16, week)).toBe(1);
+    expect(dateFit(day("2023-06-17") + week / 2, june16, week)).toBeCloseTo(0.5);
+    expect(dateFit(day("2023-06-30"), june16, week)).toBe(0);
+    expect(dateFit(day("2023-06-15"), june16, week)).toBe(0);
+    expect(dateFit(day("2023-06-18"), june16, 0)).toBe(0);
+  });
+
+  it("matches a month of any year against the message's year and the year before", () => {
+    const june = queryDates("in June").ranges;
+    expect(dateFit(day("2021-06-20"), june, 0)).toBe(1);
+    expect(dateFit(day("2024-06-01"), june, 0)).toBe(1);
+    expect(dateFit(day("2024-05-31"), june, 0)).toBe(0);
+    const december = queryDates("in December").ranges;
+    expect(dateFit(day("2024-01-03"), december, 7 * 86_400_000)).toBeGreaterThan(0);
+  });
+});
