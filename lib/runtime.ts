@@ -9,6 +9,7 @@ import { createLocalEmbedder } from "./adapters/local/embedder.ts";
 import { createLocalExtractor } from "./adapters/local/extractor.ts";
 import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
+import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
 import { createLocalVectorIndex } from "./adapters/local/vector-index.ts";
 import { createNeonSqlClient } from "./adapters/neon/client.ts";
@@ -173,8 +174,12 @@ export function openEmbedder(config: StrataConfig): Embedder {
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
-  const { sql, archive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
-  await archive.migrate();
+  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
+  await rawArchive.migrate();
+  // The in-process BM25 tier sees only this process's writes, so it serves the embedded
+  // wiring, where this process owns the archive; the managed wiring searches the archive.
+  const keywords = tiers.archive.kind === "pglite" ? createLocalKeywordIndex({ sql }) : undefined;
+  const archive = keywords ? withKeywordIndex(rawArchive, keywords) : rawArchive;
   if (tiers.archive.kind === "pglite" && config.workers) {
     // This process owns the embedded archive alone: jobs marked running were leased by a
     // process that died, and need not wait out their lease.
@@ -191,6 +196,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     embedder,
     extractor: createLocalExtractor(),
     tokenizer: createLocalTokenizer(),
+    ...(keywords ? { keywords } : {}),
     log,
     settings: { recentWindow: config.recentWindow, tierTimeoutMs: 2_000 },
   };
@@ -220,7 +226,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     async close() {
       if (analyzeTimer) clearInterval(analyzeTimer);
       await queue.stop();
-      await Promise.all([hot.close(), vectors.close(), graph.close()]);
+      await Promise.all([hot.close(), vectors.close(), graph.close(), keywords?.close()]);
       await archive.close();
     },
   };

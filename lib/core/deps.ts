@@ -1,3 +1,4 @@
+import type { KeywordIndex } from "./keyword-index.ts";
 import type { Logger } from "./log.ts";
 import type { Archive, Embedder, Extractor, GraphStore, HotStore, JobQueue, Tokenizer, VectorIndex } from "./ports.ts";
 
@@ -11,6 +12,8 @@ export interface StrataDeps {
   embedder: Embedder;
   extractor: Extractor;
   tokenizer: Tokenizer;
+  /** In-process BM25 keyword tier (embedded wiring); without it search uses the archive's full-text index. */
+  keywords?: KeywordIndex;
   log: Logger;
   settings: {
     /** Messages kept in each session's hot window. */

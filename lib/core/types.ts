@@ -181,7 +181,8 @@ export interface Fact {
 }
 
 /** Where a recalled item came from. */
-export type RecallSource = "keyword" | "vector" | "graph" | "recent";
+/** Where a recalled item came from; "neighbour" is a turn next to a hit in its session. */
+export type RecallSource = "keyword" | "vector" | "graph" | "neighbour" | "recent";
 
 export interface ScoredId {
   id: string;

@@ -183,8 +183,12 @@ describe("search, context and status once derived tiers caught up", () => {
     expect(r.status).toBe(200);
     expect(r.body.results.length).toBeGreaterThan(0);
     expect(r.body.results.length).toBeLessThanOrEqual(5);
-    expect(r.body.results[0].id).toBe(`${s1}/1`);
-    expect(r.body.results[0].sources).toEqual(expect.arrayContaining(["keyword", "vector"]));
+    // In a six-turn session every turn neighbours the hit, and the reply to "What happened at
+    // the support group?" gets the answer-after-question lift: the evidence is in the top 3.
+    const evidence = r.body.results.findIndex((x: { id: string }) => x.id === `${s1}/1`);
+    expect(evidence).toBeGreaterThanOrEqual(0);
+    expect(evidence).toBeLessThan(3);
+    expect(r.body.results[evidence].sources).toEqual(expect.arrayContaining(["keyword", "vector"]));
     const scores = r.body.results.map((x: { score: number }) => x.score);
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
     expect(r.body.results.every((x: { id: string }) => x.id.startsWith(s1) || x.id.startsWith(s2))).toBe(true);

@@ -4,12 +4,14 @@
 // with the real tokenizer so `tokens` can never exceed `budget`.
 //
 // Prompt layout: summary and facts first (they change slowly, so a model's prompt cache
-// keeps hitting on that prefix), then recalled older turns, then the recent window.
+// keeps hitting on that prefix), then recalled older turns, then the recent window. Turns
+// are grouped by day under one date line rather than each carrying a timestamp: the date
+// is what a model reasons with, and the budget then holds about a quarter more turns.
 
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
-import type { Fact, Memory, Message, RecallSource, Session, Summary } from "../types.ts";
-import { hybridSearch, queryTerms } from "./search.ts";
+import type { Fact, Memory, Message, Session, Summary } from "../types.ts";
+import { DEFAULT_SEARCH_CONFIG, hybridSearch, queryTerms, type SearchConfig, type SearchDeps, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
 export interface ContextInput {
@@ -30,7 +32,7 @@ export interface ContextItem {
   createdAt: string;
   tokens: number;
   score?: number;
-  sources?: RecallSource[];
+  sources?: SearchSource[];
 }
 
 export interface ContextOutput {
@@ -49,21 +51,63 @@ export interface ContextOutput {
   timings: TierTimings;
 }
 
-/** Shares of the budget each part may take before the rest goes to recalled turns. */
-const SHARES = { summary: 0.15, facts: 0.1, recent: 0.35 };
-const RECALL_LIMIT = 40;
+/**
+ * How turns are written into the prompt. "timestamped": every line starts with its date and
+ * time. "by-day": a date line opens each day's run of turns and the turns carry only the
+ * speaker, which leaves room for about a quarter more turns in the same budget.
+ */
+export type TurnLayout = "timestamped" | "by-day";
+
+/** How the context is ranked and packed: the knobs the benchmark (bench/retrieval.ts) compares. */
+export interface ContextConfig {
+  search: SearchConfig;
+  /** Shares of the budget each part may take before the rest goes to recalled turns. */
+  shares: { summary: number; facts: number; recent: number };
+  /** Recalled turns asked of search: at least `min`, more for a big budget (one per `tokensPer` tokens). */
+  recall: { min: number; tokensPer: number };
+  layout: TurnLayout;
+}
+
+export const DEFAULT_CONTEXT_CONFIG: ContextConfig = {
+  search: DEFAULT_SEARCH_CONFIG,
+  shares: { summary: 0.15, facts: 0.1, recent: 0.35 },
+  recall: { min: 40, tokensPer: 40 },
+  layout: "by-day",
+};
+
 const FACT_LIMIT = 12;
 const MEMORY_LIMIT = 10;
 
-function line(m: Pick<Message, "createdAt" | "name" | "role" | "content">): string {
+type Turn = Pick<Message, "createdAt" | "name" | "role" | "content">;
+
+function line(m: Turn, layout: TurnLayout = "timestamped"): string {
+  if (layout === "by-day") return `${m.name ?? m.role}: ${m.content}`;
   return `[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: ${m.content}`;
+}
+
+/** The line that opens a day's turns in the "by-day" layout. */
+function dayLine(m: Pick<Message, "createdAt">): string {
+  return `[${m.createdAt.slice(0, 10)}]`;
+}
+
+function renderTurns(turns: Turn[], layout: TurnLayout): string {
+  if (layout === "timestamped") return turns.map((m) => line(m)).join("\n");
+  const out: string[] = [];
+  let day = "";
+  for (const m of turns) {
+    const d = m.createdAt.slice(0, 10);
+    if (d !== day) out.push(dayLine(m));
+    day = d;
+    out.push(line(m, layout));
+  }
+  return out.join("\n");
 }
 
 function factLine(f: Fact): string {
   return `- ${f.subject} ${f.predicate.replaceAll("_", " ")} ${f.object}`;
 }
 
-function toItem(m: Message, extra: { score?: number; sources?: RecallSource[] } = {}): ContextItem {
+function toItem(m: Message, extra: { score?: number; sources?: SearchSource[] } = {}): ContextItem {
   return {
     id: m.id,
     sessionId: m.sessionId,
@@ -81,22 +125,25 @@ function memoryLine(m: Pick<Memory, "kind" | "content">): string {
   return `- [${m.kind}] ${m.content}`;
 }
 
-export function renderPrompt(parts: {
-  summary: string | null;
-  facts: Fact[];
-  memories?: Pick<Memory, "kind" | "content">[];
-  recalled: Message[];
-  recent: Message[];
-}): string {
+export function renderPrompt(
+  parts: {
+    summary: string | null;
+    facts: Fact[];
+    memories?: Pick<Memory, "kind" | "content">[];
+    recalled: Message[];
+    recent: Message[];
+  },
+  layout: TurnLayout = DEFAULT_CONTEXT_CONFIG.layout,
+): string {
   const sections: string[] = [];
   if (parts.summary) sections.push(`## Summary of the conversation so far\n${parts.summary}`);
   if (parts.facts.length) sections.push(`## Known facts\n${parts.facts.map(factLine).join("\n")}`);
   if (parts.memories?.length) sections.push(`## Decisions and tasks\n${parts.memories.map(memoryLine).join("\n")}`);
   if (parts.recalled.length) {
     const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
-    sections.push(`## Relevant earlier messages\n${chronological.map(line).join("\n")}`);
+    sections.push(`## Relevant earlier messages\n${renderTurns(chronological, layout)}`);
   }
-  if (parts.recent.length) sections.push(`## Recent messages\n${parts.recent.map(line).join("\n")}`);
+  if (parts.recent.length) sections.push(`## Recent messages\n${renderTurns(parts.recent, layout)}`);
   return sections.join("\n\n");
 }
 
@@ -120,7 +167,7 @@ async function recentWindow(deps: StrataDeps, session: Session, degraded: string
   return fromArchive;
 }
 
-export async function assembleContext(deps: StrataDeps, input: ContextInput): Promise<ContextOutput> {
+export async function assembleContext(deps: SearchDeps, input: ContextInput, config: ContextConfig = DEFAULT_CONTEXT_CONFIG): Promise<ContextOutput> {
   const timings: TierTimings = {};
   const degraded: string[] = [];
   const t0 = performance.now();
@@ -151,7 +198,17 @@ export async function assembleContext(deps: StrataDeps, input: ContextInput): Pr
   const [summary, recall, facts, memories] = await Promise.all([
     summaryP,
     query
-      ? hybridSearch(deps, { tenantId: input.tenantId, userId: session.userId, query, limit: RECALL_LIMIT, exclude: recentIds })
+      ? hybridSearch(
+          deps,
+          {
+            tenantId: input.tenantId,
+            userId: session.userId,
+            query,
+            limit: Math.min(100, Math.max(config.recall.min, Math.ceil(input.budget / config.recall.tokensPer))),
+            exclude: recentIds,
+          },
+          config.search,
+        )
       : Promise.resolve(null),
     timed("facts", timings, degraded, limitMs, deps.log, () =>
       deps.graph.facts({ tenantId: input.tenantId, userId: session.userId, terms: query ? queryTerms(query) : [], limit: FACT_LIMIT }),
@@ -166,7 +223,7 @@ export async function assembleContext(deps: StrataDeps, input: ContextInput): Pr
   }
 
   const t1 = performance.now();
-  const packed = pack(deps, input.budget, {
+  const packed = pack(deps, input.budget, config, {
     summary,
     facts: facts ?? [],
     memories: memories ?? [],
@@ -190,18 +247,23 @@ interface Candidates {
   summary: Summary | null;
   facts: Fact[];
   memories: Memory[];
-  recalled: { message: Message; score: number; sources: RecallSource[] }[];
+  recalled: { message: Message; score: number; sources: SearchSource[] }[];
   recent: Message[];
 }
 
-function pack(deps: StrataDeps, budget: number, c: Candidates) {
+function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candidates) {
+  const { shares: SHARES, layout } = config;
   const tok = deps.tokenizer;
   // Headers and separators, counted once; the per-line cost adds the line's own prefix.
   const overhead = tok.count(
     "## Summary of the conversation so far\n## Known facts\n## Decisions and tasks\n## Relevant earlier messages\n## Recent messages\n\n\n\n\n\n\n\n\n",
   );
   let left = budget - overhead;
-  const lineCost = (m: Message) => tok.count(`[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: `) + m.tokens + 1;
+  const lineCost = (m: Message) => tok.count(line({ ...m, content: "" }, layout)) + m.tokens + 1;
+  // In the "by-day" layout a turn of a day not yet in its section also pays for the day's line.
+  const dayCost = (m: Message, days: Set<string>) => (layout === "by-day" && !days.has(m.createdAt.slice(0, 10)) ? tok.count(dayLine(m)) + 1 : 0);
+  const recentDays = new Set<string>();
+  const recalledDays = new Set<string>();
 
   let summary: ContextOutput["summary"] = null;
   if (c.summary && c.summary.tokens <= Math.min(left, budget * SHARES.summary)) {
@@ -234,18 +296,20 @@ function pack(deps: StrataDeps, budget: number, c: Candidates) {
   let recentRoom = Math.min(left, budget * SHARES.recent);
   for (let i = c.recent.length - 1; i >= 0; i--) {
     const m = c.recent[i]!;
-    const t = lineCost(m);
+    const t = lineCost(m) + dayCost(m, recentDays);
     if (t > recentRoom) break;
     recent.unshift(m);
+    recentDays.add(m.createdAt.slice(0, 10));
     recentRoom -= t;
     left -= t;
   }
 
   const recalled: Candidates["recalled"] = [];
   for (const hit of c.recalled) {
-    const t = lineCost(hit.message);
+    const t = lineCost(hit.message) + dayCost(hit.message, recalledDays);
     if (t > left) continue;
     recalled.push(hit);
+    recalledDays.add(hit.message.createdAt.slice(0, 10));
     left -= t;
   }
 
@@ -253,15 +317,16 @@ function pack(deps: StrataDeps, budget: number, c: Candidates) {
   const firstKept = recent[0];
   for (let i = firstKept ? c.recent.indexOf(firstKept) - 1 : c.recent.length - 1; i >= 0; i--) {
     const m = c.recent[i]!;
-    const t = lineCost(m);
+    const t = lineCost(m) + dayCost(m, recentDays);
     if (t > left) break;
     recent.unshift(m);
+    recentDays.add(m.createdAt.slice(0, 10));
     left -= t;
   }
 
   // The estimate above sums per-line counts; BPE merges across line boundaries can differ by
   // a token or two, so the rendered prompt is counted exactly and trimmed if it must be.
-  const render = () => renderPrompt({ summary: summary?.content ?? null, facts, memories, recalled: recalled.map((h) => h.message), recent });
+  const render = () => renderPrompt({ summary: summary?.content ?? null, facts, memories, recalled: recalled.map((h) => h.message), recent }, layout);
   let prompt = render();
   let tokens = tok.count(prompt);
   while (tokens > budget) {

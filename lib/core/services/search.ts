@@ -1,13 +1,32 @@
-// Hybrid recall over one user's long-term memory: keyword (archive full-text), vector
-// (semantic) and graph (messages mentioning entities named in the query) retrievers run in
-// parallel, each under a time limit, and their rankings are fused with reciprocal rank
-// fusion. RRF needs no score calibration between retrievers, which is why it is the
-// default: a keyword rank and a cosine rank are not comparable numbers.
+// Hybrid recall over one user's long-term memory: keyword, vector (semantic) and graph
+// (messages mentioning entities named in the query) retrievers run in parallel, each under
+// a time limit, and their rankings are fused with reciprocal rank fusion. RRF needs no score
+// calibration between retrievers, which is why it is the default: a keyword rank and a
+// cosine rank are not comparable numbers.
+//
+// The keyword retriever is BM25 over the user's turns when the runtime provides the
+// in-process keyword index (lib/core/keyword-index.ts), and the archive's full-text search
+// otherwise. With the index, recall also uses what a chat's structure says (each step is
+// measured on its own in bench/retrieval.ts and BENCHMARKS.md):
+// - pseudo-relevance feedback: the words that recur in the best first hits join the query;
+// - dates the query names ("on 16 June, 2023") leave the keyword query and instead favour
+//   turns written then (or in the week after), which also get a keyword ranking of their own;
+// - neighbouring turns: the turns around the best hits join the ranking below them, the
+//   reply to a matched question most of all (in a chat the answer follows the question);
+// - sessions: turns of a session holding several strong hits rank a little higher;
+// - answer types: for "when" and "how many" questions, turns that say a time or a number do.
 
 import type { StrataDeps } from "../deps.ts";
-import { STOPWORDS, words } from "../text.ts";
+import { answerType, type AnswerType } from "../answer-type.ts";
+import type { Bm25Corpus, Bm25Params, FeedbackParams } from "../bm25.ts";
+import type { KeywordIndex } from "../keyword-index.ts";
+import { dateFit, queryDates, type DateRange } from "../temporal.ts";
+import { STOPWORDS, terms, words } from "../text.ts";
 import type { Message, RecallSource, ScoredId } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
+
+/** StrataDeps plus the keyword index, which the runtime provides in the embedded build. */
+export type SearchDeps = StrataDeps;
 
 export interface SearchInput {
   tenantId: string;
@@ -17,31 +36,103 @@ export interface SearchInput {
   sessionId?: string;
   /** Ids never to return (e.g. what the recent window already holds). */
   exclude?: ReadonlySet<string>;
+  /** Also return each retriever's own ranking (benchmarks, debugging). */
+  explain?: boolean;
 }
+
+/** Where a hit came from: a retriever, or next to a hit of one. */
+export type SearchSource = RecallSource;
 
 export interface SearchHit {
   message: Message;
   score: number;
-  sources: RecallSource[];
+  sources: SearchSource[];
 }
 
 export interface SearchOutput {
   hits: SearchHit[];
   degraded: string[];
   timings: TierTimings;
+  /** Each retriever's ranking before fusion, when `explain` was asked. */
+  rankings?: Partial<Record<Retriever, ScoredId[]>>;
 }
 
-/** RRF constant: damps the head so one retriever's first place does not decide alone. */
-const RRF_K = 60;
-const WEIGHTS: Record<Exclude<RecallSource, "recent">, number> = { keyword: 1, vector: 1, graph: 0.5 };
+export type Retriever = Exclude<RecallSource, "recent" | "neighbour">;
 
-export function fuseRankings(rankings: Partial<Record<RecallSource, ScoredId[]>>): { id: string; score: number; sources: RecallSource[] }[] {
-  const fused = new Map<string, { id: string; score: number; sources: RecallSource[] }>();
-  for (const [source, list] of Object.entries(rankings) as [Exclude<RecallSource, "recent">, ScoredId[]][]) {
-    const w = WEIGHTS[source] ?? 1;
-    list.forEach((item, rank) => {
+/** How recall ranks: the knobs the benchmark (bench/retrieval.ts) compares. */
+export interface SearchConfig {
+  /** RRF constant: how much the head of each ranking counts over its tail (lower: more). */
+  rrfK: number;
+  /** Weight of each retriever's RRF contribution (vector: for a semantic embedder, see lexicalVectorWeight). */
+  weights: Record<Retriever, number>;
+  /**
+   * Vector weight when the embedder is the local hashing one (model "strata-hash-…"): its
+   * cosine is a soft keyword overlap, mostly redundant with BM25, so it only breaks ties.
+   */
+  lexicalVectorWeight: number;
+  /** "bm25": the keyword index when the deps have one (else the archive); "archive": always the archive. */
+  keyword: "bm25" | "archive";
+  bm25: Bm25Params;
+  /** Pseudo-relevance feedback on the BM25 query (docs 0: off). */
+  feedback: FeedbackParams;
+  /**
+   * Dates the query names: `boost` multiplies a turn's score by 1 + boost × fit (1 inside the
+   * range, fading to 0 `slackDays` after it); `listWeight` is the RRF weight of the keyword
+   * ranking restricted to turns that fit (0: off). Both 0: dates stay ordinary query words.
+   */
+  dates: { boost: number; slackDays: number; listWeight: number };
+  /**
+   * Turns around the first `anchors` hits, within `radius`: each gets weight / distance of its
+   * anchor's score, or `answerWeight` when it is the turn right after an anchor that asks.
+   */
+  neighbours: { radius: number; weight: number; answerWeight: number; anchors: number };
+  /** Multiplies a turn's score by 1 + weight × its session's share (sum of its `top` best scores, over the best session's). */
+  sessionPrior: { weight: number; top: number };
+  /** For a question asking when or how many, turns saying a time or a number get × (1 + boost). */
+  answerType: { boost: number };
+  /** Score multiplier for turns said by a speaker the query names (1: off; it hurt, see BENCHMARKS.md). */
+  speakerBoost: number;
+}
+
+// Chosen on LoCoMo with bench/retrieval.ts, each step kept only where it helped every one
+// of the five conversations; the values are round ones in flat regions, not fitted optima.
+export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
+  rrfK: 5,
+  weights: { keyword: 1, vector: 1, graph: 0.1 },
+  lexicalVectorWeight: 0.2,
+  keyword: "bm25",
+  bm25: { k1: 1.2, b: 0.3 },
+  feedback: { docs: 3, terms: 10, weight: 0.5 },
+  dates: { boost: 1, slackDays: 7, listWeight: 1 },
+  neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 },
+  sessionPrior: { weight: 0.2, top: 3 },
+  answerType: { boost: 0.5 },
+  speakerBoost: 1,
+};
+
+const DAY_MS = 86_400_000;
+
+interface Fused {
+  id: string;
+  score: number;
+  sources: SearchSource[];
+}
+
+/** One ranking to fuse: its items best first, the retriever it counts as, and its weight. */
+export interface Ranking {
+  source: Retriever;
+  weight: number;
+  items: ScoredId[];
+}
+
+/** Reciprocal rank fusion: each ranking adds weight / (k + rank) to every item it holds. */
+export function fuseRankings(rankings: Ranking[], rrfK: number = DEFAULT_SEARCH_CONFIG.rrfK): Fused[] {
+  const fused = new Map<string, Fused>();
+  for (const { source, weight: w, items } of rankings) {
+    if (w === 0) continue;
+    items.forEach((item, rank) => {
       const entry = fused.get(item.id) ?? { id: item.id, score: 0, sources: [] };
-      entry.score += w / (RRF_K + rank + 1);
+      entry.score += w / (rrfK + rank + 1);
       if (!entry.sources.includes(source)) entry.sources.push(source);
       fused.set(item.id, entry);
     });
@@ -53,30 +144,175 @@ export function queryTerms(query: string): string[] {
   return [...new Set(words(query).filter((w) => !STOPWORDS.has(w)))];
 }
 
-export async function hybridSearch(deps: StrataDeps, input: SearchInput): Promise<SearchOutput> {
+/** Lower-cased speaker names of the corpus that the query names ("Caroline's" names "caroline"). */
+export function namedSpeakers(query: string, speakers: ReadonlyMap<string, number>): Set<string> {
+  const named = new Set<string>();
+  const qWords = new Set(words(query));
+  for (const name of speakers.keys()) {
+    const parts = words(name);
+    if (parts.length && parts.every((p) => qWords.has(p))) named.add(name);
+  }
+  return named;
+}
+
+/**
+ * Multiplies the score of turns said by a speaker the query names, when it names some but
+ * not every speaker (naming both people of a chat says nothing about whose turn it is).
+ */
+export function boostSpeakers(fused: Fused[], corpus: Bm25Corpus, query: string, boost: number): Fused[] {
+  if (boost === 1) return fused;
+  const speakers = corpus.speakers();
+  const named = namedSpeakers(query, speakers);
+  if (named.size === 0 || named.size === speakers.size) return fused;
+  for (const f of fused) {
+    const name = corpus.doc(f.id)?.name?.toLowerCase();
+    if (name !== undefined && named.has(name)) f.score *= boost;
+  }
+  return fused.sort((a, b) => b.score - a.score);
+}
+
+/**
+ * Adds the turns around the best hits: each neighbour of one of the first `anchors` hits
+ * collects `weight` / distance × the anchor's score, or `answerWeight` × it when the anchor
+ * asks a question and the neighbour is the turn right after (its likely answer), added to
+ * whatever it had (a turn next to two hits, or a hit itself, collects from each). With
+ * weights below 1 a neighbour lands below its anchor.
+ */
+export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: SearchConfig["neighbours"]): Fused[] {
+  const { radius, weight, answerWeight, anchors } = options;
+  if (radius <= 0 || anchors <= 0 || (weight <= 0 && answerWeight <= 0)) return fused;
+  const byId = new Map(fused.map((f) => [f.id, f]));
+  const add = new Map<string, number>();
+  for (const anchor of fused.slice(0, anchors)) {
+    const asks = corpus.asks(anchor.id);
+    for (const n of corpus.neighbours(anchor.id, radius)) {
+      const share = asks && n.offset === 1 ? answerWeight : weight / Math.abs(n.offset);
+      if (share > 0) add.set(n.id, (add.get(n.id) ?? 0) + share * anchor.score);
+    }
+  }
+  for (const [id, extra] of add) {
+    const f = byId.get(id);
+    if (f) {
+      f.score += extra;
+      if (!f.sources.includes("neighbour")) f.sources.push("neighbour");
+    } else {
+      const fresh: Fused = { id, score: extra, sources: ["neighbour"] };
+      byId.set(id, fresh);
+      fused.push(fresh);
+    }
+  }
+  return fused.sort((a, b) => b.score - a.score);
+}
+
+/** Multiplies each turn's score by 1 + boost × how well its time fits the dates the query names. */
+export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly DateRange[], options: SearchConfig["dates"]): Fused[] {
+  if (options.boost <= 0 || ranges.length === 0) return fused;
+  for (const f of fused) {
+    const doc = corpus.doc(f.id);
+    if (doc) f.score *= 1 + options.boost * dateFit(doc.createdAt, ranges, options.slackDays * DAY_MS);
+  }
+  return fused.sort((a, b) => b.score - a.score);
+}
+
+/**
+ * Favours turns of sessions that hold several strong hits: a session's weight is the sum of
+ * its `top` best scores, over the best session's, and each turn's score is multiplied by
+ * 1 + weight × its session's. A topic is usually discussed over a stretch of one session.
+ */
+export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: SearchConfig["sessionPrior"]): Fused[] {
+  if (options.weight <= 0 || options.top <= 0 || fused.length === 0) return fused;
+  const best = new Map<string, number[]>();
+  for (const f of fused) {
+    const s = corpus.doc(f.id)?.sessionId;
+    if (s === undefined) continue;
+    const list = best.get(s);
+    // fused is sorted, so each session's first `top` entries are its best.
+    if (!list) best.set(s, [f.score]);
+    else if (list.length < options.top) list.push(f.score);
+  }
+  const mass = new Map([...best].map(([s, l]) => [s, l.reduce((a, b) => a + b, 0)]));
+  const max = Math.max(0, ...mass.values());
+  if (max <= 0) return fused;
+  for (const f of fused) {
+    const s = corpus.doc(f.id)?.sessionId;
+    if (s !== undefined) f.score *= 1 + (options.weight * mass.get(s)!) / max;
+  }
+  return fused.sort((a, b) => b.score - a.score);
+}
+
+/** Multiplies by 1 + boost the score of turns holding the kind of answer the question asks for. */
+export function boostAnswerType(fused: Fused[], corpus: Bm25Corpus, type: AnswerType | null, boost: number): Fused[] {
+  if (type === null || boost <= 0) return fused;
+  for (const f of fused) if (corpus.holds(f.id, type)) f.score *= 1 + boost;
+  return fused.sort((a, b) => b.score - a.score);
+}
+
+/** Whether the embedder is the local hashing one, whose cosine is lexical rather than semantic. */
+function lexicalEmbedder(model: string): boolean {
+  return model.startsWith("strata-hash");
+}
+
+export async function hybridSearch(deps: SearchDeps, input: SearchInput, config: SearchConfig = DEFAULT_SEARCH_CONFIG): Promise<SearchOutput> {
   const depth = Math.max(50, input.limit * 2);
   const timings: TierTimings = {};
   const degraded: string[] = [];
   const limitMs = deps.settings.tierTimeoutMs;
   const scope = { tenantId: input.tenantId, userId: input.userId };
+  const index = config.keyword === "bm25" ? deps.keywords : undefined;
+  const vectorWeight = lexicalEmbedder(deps.embedder.model) ? config.lexicalVectorWeight : config.weights.vector;
+  const useDates = config.dates.boost > 0 || config.dates.listWeight > 0;
+  const dates = useDates ? queryDates(input.query) : { ranges: [], rest: input.query };
+  // The date phrase leaves the keyword query when dates are used: "2023" matches nothing useful.
+  const keywordText = dates.ranges.length && dates.rest ? dates.rest : input.query;
+  let corpus: Bm25Corpus | null = null;
+  let dated: ScoredId[] = [];
 
   const [keyword, vector, graph] = await Promise.all([
-    timed("keyword", timings, degraded, limitMs, deps.log, () =>
-      deps.archive.keywordSearch({ ...scope, query: input.query, limit: depth, sessionId: input.sessionId }),
-    ),
+    timed("keyword", timings, degraded, limitMs, deps.log, async () => {
+      if (!index) return deps.archive.keywordSearch({ ...scope, query: keywordText, limit: depth, sessionId: input.sessionId });
+      const c = await index.corpus(input.tenantId, input.userId);
+      corpus = c;
+      const { terms: qTerms, weights } = c.expand(terms(keywordText), { ...config.feedback, sessionId: input.sessionId, params: config.bm25 });
+      if (dates.ranges.length && config.dates.listWeight > 0) {
+        const slack = config.dates.slackDays * DAY_MS;
+        const filter = (d: { createdAt: number }) => dateFit(d.createdAt, dates.ranges, slack) > 0;
+        dated = c.search(qTerms, { limit: depth, sessionId: input.sessionId, params: config.bm25, weights, filter });
+      }
+      return c.search(qTerms, { limit: depth, sessionId: input.sessionId, params: config.bm25, weights });
+    }),
     timed("vector", timings, degraded, limitMs, deps.log, async () => {
+      if (vectorWeight === 0 && !input.explain) return [];
       const [vec] = await deps.embedder.embed([input.query]);
       const matches = await deps.vectors.query({ ...scope, vector: vec!, topK: depth, sessionId: input.sessionId, kinds: ["message"] });
       return matches.map((m) => ({ id: m.id, score: m.score }));
     }),
     timed("graph", timings, degraded, limitMs, deps.log, () =>
-      deps.graph.messagesMentioning({ ...scope, terms: queryTerms(input.query), limit: depth }),
+      config.weights.graph === 0 && !input.explain
+        ? Promise.resolve([])
+        : deps.graph.messagesMentioning({ ...scope, terms: queryTerms(input.query), limit: depth }),
     ),
   ]);
 
-  const fused = fuseRankings({ keyword: keyword ?? [], vector: vector ?? [], graph: graph ?? [] }).filter(
-    (f) => !input.exclude?.has(f.id),
+  const t1 = performance.now();
+  let fused = fuseRankings(
+    [
+      { source: "keyword", weight: config.weights.keyword, items: keyword ?? [] },
+      { source: "keyword", weight: config.dates.listWeight, items: dated },
+      { source: "vector", weight: vectorWeight, items: vector ?? [] },
+      { source: "graph", weight: config.weights.graph, items: graph ?? [] },
+    ],
+    config.rrfK,
   );
+  const loaded = corpus as Bm25Corpus | null;
+  if (loaded) {
+    fused = boostDates(fused, loaded, dates.ranges, config.dates);
+    fused = boostSpeakers(fused, loaded, input.query, config.speakerBoost);
+    fused = expandNeighbours(fused, loaded, config.neighbours);
+    fused = boostSessions(fused, loaded, config.sessionPrior);
+    fused = boostAnswerType(fused, loaded, answerType(input.query), config.answerType.boost);
+  }
+  if (input.exclude) fused = fused.filter((f) => !input.exclude!.has(f.id));
+  timings.rank = performance.now() - t1;
   // Hydrate a little more than asked: graph hits outside the session filter are dropped below.
   const head = fused.slice(0, input.limit + (input.sessionId ? depth : 0));
   const t0 = performance.now();
@@ -94,5 +330,7 @@ export async function hybridSearch(deps: StrataDeps, input: SearchInput): Promis
     hits.push({ message, score: f.score, sources: f.sources });
     if (hits.length >= input.limit) break;
   }
-  return { hits, degraded, timings };
+  const out: SearchOutput = { hits, degraded, timings };
+  if (input.explain) out.rankings = { keyword: keyword ?? [], vector: vector ?? [], graph: graph ?? [] };
+  return out;
 }

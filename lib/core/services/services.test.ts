@@ -151,7 +151,16 @@ describe("context", () => {
       recent: [m as never],
     });
     expect(prompt).toBe(
-      "## Summary of the conversation so far\nS\n\n## Known facts\n- Ann live in Oslo\n\n## Relevant earlier messages\n[2024-01-02 03:04] Ann: hi\n\n## Recent messages\n[2024-01-02 03:04] Ann: hi",
+      "## Summary of the conversation so far\nS\n\n## Known facts\n- Ann live in Oslo\n\n## Relevant earlier messages\n[2024-01-02]\nAnn: hi\n\n## Recent messages\n[2024-01-02]\nAnn: hi",
+    );
+  });
+
+  it("opens each day's turns with one date line in the by-day layout, and dates every line in the timestamped one", () => {
+    const at = (createdAt: string, content: string) => ({ createdAt, seq: 1, name: "Ann", role: "user" as const, content }) as never;
+    const recent = [at("2024-01-02T09:00:00.000Z", "a"), at("2024-01-02T10:00:00.000Z", "b"), at("2024-01-03T08:00:00.000Z", "c")];
+    expect(renderPrompt({ summary: null, facts: [], recalled: [], recent }, "by-day")).toBe("## Recent messages\n[2024-01-02]\nAnn: a\nAnn: b\n[2024-01-03]\nAnn: c");
+    expect(renderPrompt({ summary: null, facts: [], recalled: [], recent }, "timestamped")).toBe(
+      "## Recent messages\n[2024-01-02 09:00] Ann: a\n[2024-01-02 10:00] Ann: b\n[2024-01-03 08:00] Ann: c",
     );
   });
 });

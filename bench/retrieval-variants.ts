@@ -1,0 +1,84 @@
+// Named configurations bench/retrieval.ts compares (--variant NAME, or "all"). Each is a
+// partial override of the shipped defaults (DEFAULT_SEARCH_CONFIG, DEFAULT_CONTEXT_CONFIG);
+// every variant tried is kept here, the failed ones too, so BENCHMARKS.md can be re-derived.
+
+import type { ContextConfig } from "../lib/core/services/context.ts";
+import type { SearchConfig } from "../lib/core/services/search.ts";
+
+export interface Variant {
+  name: string;
+  description: string;
+  search?: Partial<SearchConfig>;
+  context?: Partial<Omit<ContextConfig, "search">>;
+}
+
+// The configuration before issue 6, expressed in today's knobs: every addition off.
+const OFF: Partial<SearchConfig> = {
+  rrfK: 60,
+  weights: { keyword: 1, vector: 1, graph: 0.5 },
+  lexicalVectorWeight: 1,
+  bm25: { k1: 1.2, b: 0.75 },
+  feedback: { docs: 0, terms: 0, weight: 0 },
+  dates: { boost: 0, slackDays: 0, listWeight: 0 },
+  neighbours: { radius: 0, weight: 0, answerWeight: 0, anchors: 0 },
+  sessionPrior: { weight: 0, top: 0 },
+  answerType: { boost: 0 },
+  speakerBoost: 1,
+};
+const step = (extra: Partial<SearchConfig>): Partial<SearchConfig> => ({ ...OFF, ...extra });
+const BM25 = { keyword: "bm25" as const, bm25: { k1: 1.2, b: 0.3 } };
+const FUSION = { rrfK: 5, weights: { keyword: 1, vector: 1, graph: 0.1 }, lexicalVectorWeight: 0.2 };
+const PRF = { feedback: { docs: 3, terms: 10, weight: 0.5 } };
+const DATES = { dates: { boost: 1, slackDays: 7, listWeight: 1 } };
+
+const list: Variant[] = [
+  { name: "default", description: "the shipped configuration" },
+  // The path from the baseline, one step at a time.
+  { name: "baseline", description: "before issue 6: archive ts_rank, RRF k 60, weights 1/1/0.5", search: step({ keyword: "archive" }) },
+  { name: "bm25", description: "keyword = in-process BM25 (k1 1.2, b 0.75), fusion as baseline", search: step({ keyword: "bm25" }) },
+  { name: "bm25-b0.3", description: "BM25 b 0.3 (chat turns are short; weaker length normalisation)", search: step(BM25) },
+  { name: "+fusion", description: "RRF k 5, weights keyword 1 / hashing vector 0.2 / graph 0.1", search: step({ ...BM25, ...FUSION }) },
+  { name: "+prf", description: "+ pseudo-relevance feedback (3 docs, 10 terms, weight 0.5)", search: step({ ...BM25, ...FUSION, ...PRF }) },
+  { name: "+dates", description: "+ query dates: stripped from keywords, boost x(1+fit), dated keyword list w 1, slack 7 d", search: step({ ...BM25, ...FUSION, ...PRF, ...DATES }) },
+  {
+    name: "+neighbours",
+    description: "+ neighbours radius 2, 0.5/d of anchor, top 20 anchors",
+    search: step({ ...BM25, ...FUSION, ...PRF, ...DATES, neighbours: { radius: 2, weight: 0.5, answerWeight: 0.5, anchors: 20 } }),
+  },
+  {
+    name: "+answers",
+    description: "+ neighbours 0.4/d, and 0.8 for the turn after an anchor that asks",
+    search: step({ ...BM25, ...FUSION, ...PRF, ...DATES, neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 } }),
+  },
+  {
+    name: "+sessions",
+    description: "+ session prior (x(1 + 0.2 x session share), best 3 scores per session)",
+    search: step({ ...BM25, ...FUSION, ...PRF, ...DATES, neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 }, sessionPrior: { weight: 0.2, top: 3 } }),
+  },
+  // Ablations and alternatives around the default.
+  { name: "no-answer-type", description: "default without the answer-type boost", search: { answerType: { boost: 0 } } },
+  { name: "answer-type1", description: "default with answer-type boost x2", search: { answerType: { boost: 1 } } },
+  { name: "speaker1.5", description: "default + x1.5 for turns of a speaker the question names", search: { speakerBoost: 1.5 } },
+  { name: "no-prf", description: "default without feedback", search: { feedback: { docs: 0, terms: 0, weight: 0 } } },
+  { name: "no-dates", description: "default without date handling", search: { dates: { boost: 0, slackDays: 0, listWeight: 0 } } },
+  { name: "no-neighbours", description: "default without neighbours", search: { neighbours: { radius: 0, weight: 0, answerWeight: 0, anchors: 0 } } },
+  { name: "no-session", description: "default without the session prior", search: { sessionPrior: { weight: 0, top: 0 } } },
+  { name: "no-vector", description: "default without the vector retriever", search: { lexicalVectorWeight: 0 } },
+  { name: "no-graph", description: "default without the graph retriever", search: { weights: { keyword: 1, vector: 1, graph: 0 } } },
+  { name: "vector0.5", description: "default with hashing-vector weight 0.5", search: { lexicalVectorWeight: 0.5 } },
+  { name: "k10", description: "default with RRF k 10", search: { rrfK: 10 } },
+  { name: "k60", description: "default with RRF k 60", search: { rrfK: 60 } },
+  { name: "archive-kw", description: "default fusion over the archive's ts_rank (no keyword index: managed wiring)", search: { keyword: "archive" } },
+  { name: "archive-kw-k60", description: "archive ts_rank, default weights, RRF k 60", search: { keyword: "archive", rrfK: 60 } },
+  { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
+  // Context packing.
+  { name: "ctx-timestamped", description: "every turn line with its date and time (before issue 6)", context: { layout: "timestamped" } },
+  { name: "ctx-by-day", description: "a date line per day, turn lines with the speaker only", context: { layout: "by-day" } },
+  { name: "ctx-recall40", description: "40 recalled candidates whatever the budget (before issue 6)", context: { recall: { min: 40, tokensPer: 1e9 } } },
+  { name: "ctx-recent25", description: "recent window capped at 25% of the budget (35% default)", context: { shares: { summary: 0.15, facts: 0.1, recent: 0.25 } } },
+  { name: "ctx-facts5", description: "facts and memories capped at 5% of the budget (10% default)", context: { shares: { summary: 0.15, facts: 0.05, recent: 0.35 } } },
+  { name: "ctx-old-search", description: "context over the baseline search (by-day layout)", search: step({ keyword: "archive" }) },
+  { name: "ctx-baseline", description: "before issue 6: baseline search, timestamped lines, 40 candidates", search: step({ keyword: "archive" }), context: { layout: "timestamped", recall: { min: 40, tokensPer: 1e9 } } },
+];
+
+export const VARIANTS: Record<string, Variant> = Object.fromEntries(list.map((v) => [v.name, v]));
