@@ -37,7 +37,7 @@ import type { Driver, ManagedTransaction, RecordShape, Session } from "neo4j-dri
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, ScoredId } from "../../core/types.ts";
-import { entityId, nameWords, normaliseName, resolveRelations } from "../sql/graph-store.ts";
+import { nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 
 export interface Neo4jConfig {
   /** NEO4J_URI: neo4j://, neo4j+s://, neo4j+ssc://, bolt://, bolt+s:// or bolt+ssc://. */
@@ -296,18 +296,13 @@ export function mergeRows(items: GraphMerge[]): { mentions: MentionRow[]; eviden
 
   for (const item of items) {
     const { tenantId, userId, sessionId, messageId } = item;
-    const ids = new Map<string, string>(); // normalised name -> entity id, within this message
-    for (const e of item.extraction.entities) {
-      const norm = normaliseName(e.name);
-      if (!norm) continue;
-      const id = entityId(e.type, e.name);
-      if (!ids.has(norm)) ids.set(norm, id);
+    const { ids, entities: named } = resolveEntities(item.extraction.entities);
+    for (const { id, norm, type, surface: name } of named) {
       const entityKey = key(tenantId, userId, id);
       let entity = entities.get(entityKey);
       if (!entity) {
-        const name = e.name.trim().replace(/\s+/g, " ");
         const words = nameWords(name);
-        entity = { name, type: e.type, norm, words: words.length > 0 ? words : null, anchor: anchorOf(words) };
+        entity = { name, type, norm, words: words.length > 0 ? words : null, anchor: anchorOf(words) };
         entities.set(entityKey, entity);
       }
       const mentionKey = key(tenantId, userId, id, messageId);

@@ -14,7 +14,7 @@
 import { upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { STOPWORDS, words } from "../../core/text.ts";
-import type { Fact, ScoredId } from "../../core/types.ts";
+import type { EntityType, Fact, ScoredId } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
 
 export interface SqlGraphStoreOptions {
@@ -39,6 +39,27 @@ export function nameWords(name: string): string[] {
 
 // Symmetric relations are stored once, endpoints in id order, so A~B and B~A add up.
 const SYMMETRIC = new Set(["co_mentioned"]);
+
+/**
+ * An extraction's entities with their ids and surface forms (blank names dropped), and the
+ * map from normalised name to the id of its first entity, which relations resolve through.
+ * Shared by every graph adapter so they key entities the same way.
+ */
+export function resolveEntities(entities: GraphMerge["extraction"]["entities"]): {
+  ids: Map<string, string>;
+  entities: { id: string; norm: string; type: EntityType; surface: string }[];
+} {
+  const ids = new Map<string, string>();
+  const out: { id: string; norm: string; type: EntityType; surface: string }[] = [];
+  for (const e of entities) {
+    const norm = normaliseName(e.name);
+    if (!norm) continue;
+    const id = `${e.type}:${norm}`;
+    if (!ids.has(norm)) ids.set(norm, id);
+    out.push({ id, norm, type: e.type, surface: e.name.trim().replace(/\s+/g, " ") });
+  }
+  return { ids, entities: out };
+}
 
 /**
  * An extraction's relations as entity-id triples, given its names' ids (normalised name →
@@ -230,15 +251,10 @@ function mergeColumns(items: GraphMerge[]): unknown[] {
 
   for (const item of items) {
     const { tenantId, userId, sessionId, messageId } = item;
-    const ids = new Map<string, string>(); // normalised name -> entity id, within this message
-    for (const e of item.extraction.entities) {
-      const norm = normaliseName(e.name);
-      if (!norm) continue;
-      const id = `${e.type}:${norm}`;
-      if (!ids.has(norm)) ids.set(norm, id);
-      const surface = e.name.trim().replace(/\s+/g, " ");
+    const { ids, entities: named } = resolveEntities(item.extraction.entities);
+    for (const { id, type, surface } of named) {
       // Words hold no spaces, so one joined string per row keeps the arrays rectangular.
-      add(entities, [tenantId, userId, id], [tenantId, userId, id, surface, e.type, nameWords(surface).join(" ")]);
+      add(entities, [tenantId, userId, id], [tenantId, userId, id, surface, type, nameWords(surface).join(" ")]);
       add(mentions, [tenantId, userId, id, messageId], [tenantId, userId, id, messageId, sessionId]);
     }
     for (const { fromId: from, type, toId: to } of resolveRelations(item.extraction.relations, ids)) {
