@@ -2,20 +2,22 @@
 // consumer. This is the one place configuration picks adapters; every tier whose service is
 // not configured gets its embedded adapter, and the embedded vector index and graph live in
 // whatever Postgres the archive uses (PGlite, or Neon when DATABASE_URL is set).
+//
+// PGlite and the Neo4j driver are imported when a config picks them, and the extractor's
+// NLP library when a job first extracts, not at load: a bundled Lambda function (split into
+// chunks) then loads none of them unless it uses it, which keeps its cold start short
+// (bench/bundle.ts).
 
 import type { StrataConfig } from "./config.ts";
 import { DEFAULT_TENANT } from "./config.ts";
 import { createLocalEmbedder } from "./adapters/local/embedder.ts";
-import { createLocalExtractor } from "./adapters/local/extractor.ts";
+import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
 import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
 import { createLocalVectorIndex } from "./adapters/local/vector-index.ts";
 import { createNeonSqlClient } from "./adapters/neon/client.ts";
-import neo4j from "neo4j-driver";
-import { applyNeo4jSchema, createNeo4jGraphStore } from "./adapters/neo4j/graph-store.ts";
-import { createPgliteClient } from "./adapters/pglite/client.ts";
 import { createPineconeVectorIndex } from "./adapters/pinecone/vector-index.ts";
 import type { SqlClient } from "./adapters/sql/client.ts";
 import { createSqlArchive } from "./adapters/sql/archive.ts";
@@ -24,7 +26,7 @@ import { createSqsJobQueue } from "./adapters/sqs/job-queue.ts";
 import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
-import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
 import { createOpenAiEmbedder } from "./adapters/openai/embedder.ts";
 import { createPineconeInferenceEmbedder } from "./adapters/pinecone/embedder.ts";
 import { createJobHandler } from "./core/services/worker.ts";
@@ -51,6 +53,7 @@ async function openSql(config: StrataConfig): Promise<SqlClient> {
       ...(tier.fetchEndpoint ? { fetchEndpoint: tier.fetchEndpoint } : {}),
     });
   }
+  const { createPgliteClient } = await import("./adapters/pglite/client.ts");
   return createPgliteClient({ dataDir: tier.dataDir === "memory://" ? "memory://" : `${tier.dataDir}/pg` });
 }
 
@@ -76,6 +79,8 @@ export async function migrateAll(config: StrataConfig): Promise<string[]> {
   }
   const graph = config.tiers.graph;
   if (graph.kind === "neo4j") {
+    const { default: neo4j } = await import("neo4j-driver");
+    const { applyNeo4jSchema } = await import("./adapters/neo4j/graph-store.ts");
     const driver = neo4j.driver(graph.uri, neo4j.auth.basic(graph.username, graph.password));
     try {
       await applyNeo4jSchema(driver, graph.database, { labelPrefix: neo4jLabelPrefix(config) });
@@ -119,7 +124,7 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
       : createLocalVectorIndex({ sql });
   const graph: GraphStore =
     tiers.graph.kind === "neo4j"
-      ? createNeo4jGraphStore({
+      ? (await import("./adapters/neo4j/graph-store.ts")).createNeo4jGraphStore({
           config: {
             uri: tiers.graph.uri,
             username: tiers.graph.username,
@@ -148,6 +153,18 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
         })
       : createLocalJobQueue({ archive, onError: onJobError });
   return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config) };
+}
+
+/** The local extractor, loading compromise (about a second of module init) on first use: only workers extract. */
+function lazyLocalExtractor(): Extractor {
+  let made: Promise<Extractor> | null = null;
+  return {
+    version: LOCAL_EXTRACTOR_VERSION,
+    async extract(messages) {
+      made ??= import("./adapters/local/extractor.ts").then((m) => m.createLocalExtractor());
+      return (await made).extract(messages);
+    },
+  };
 }
 
 /** The embedder the config names; vectors record its model, so `strata reindex --vectors` can rebuild after a change. */
@@ -194,7 +211,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     graph,
     queue,
     embedder,
-    extractor: createLocalExtractor(),
+    extractor: lazyLocalExtractor(),
     tokenizer: createLocalTokenizer(),
     ...(keywords ? { keywords } : {}),
     log,

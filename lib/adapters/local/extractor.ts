@@ -6,6 +6,7 @@
 // in one sentence to each other through the verb between them.
 
 import nlp from "compromise";
+import { LOCAL_EXTRACTOR_VERSION } from "./extractor-version.ts";
 import type { Extractor } from "../../core/ports.ts";
 import type { EntityType, ExtractedEntity, ExtractedRelation, Extraction } from "../../core/types.ts";
 import { STOPWORDS } from "../../core/text.ts";
@@ -362,7 +363,7 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function createLocalExtractor(): Extractor {
   return {
-    version: "local-nlp-v2",
+    version: LOCAL_EXTRACTOR_VERSION,
     async extract(messages) {
       const out: Extraction[] = [];
       let sliceStart = performance.now();
