@@ -2,6 +2,8 @@
 // committed but never got onto the queue; it is the only scheduled task lib has today —
 // summaries and retention sweeps join this list when lib grows services for them.
 
+import { NODE_FUNCTION } from "./defaults.ts";
+
 export const CRONS = [{ name: "OutboxRelay", task: "relay", schedule: "rate(1 minute)" }] as const;
 
 export function createCrons(links: unknown[]) {
@@ -10,7 +12,7 @@ export function createCrons(links: unknown[]) {
       new sst.aws.CronV2(c.name, {
         schedule: c.schedule,
         event: { task: c.task },
-        function: { handler: "functions/cron.handler", runtime: "nodejs22.x", timeout: "60 seconds", link: links },
+        function: { ...NODE_FUNCTION, handler: "functions/cron.handler", timeout: "60 seconds", link: links },
       }),
   );
 }

@@ -5,6 +5,8 @@
 // and after MAX_RECEIVES receives a message moves to the dead-letter queue, when the worker
 // also marks its job failed (it counts receives with the same number).
 
+import { NODE_FUNCTION } from "./defaults.ts";
+
 export const WORKER_TIMEOUT_SECONDS = 60;
 export const VISIBILITY_SECONDS = 6 * WORKER_TIMEOUT_SECONDS;
 export const MAX_RECEIVES = 5;
@@ -20,7 +22,7 @@ export function createJobs(links: unknown[]) {
   queue.subscribe(
     {
       handler: "functions/worker.handler",
-      runtime: "nodejs22.x",
+      ...NODE_FUNCTION,
       timeout: `${WORKER_TIMEOUT_SECONDS} seconds`,
       memory: "1024 MB",
       link: [...links, queue],
