@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
         tenantId = values.tenant;
       }
       const key = `sk_${randomBytes(24).toString("base64url")}`;
-      await strata.deps.archive.addApiKey({ tenantId, keyHash: hashApiKey(key), label: values.label });
+      await strata.deps.archive.addApiKey({ tenantId, keyHash: await hashApiKey(key), label: values.label });
       process.stdout.write(`tenant ${tenantId}\napi key ${key}\n(the key is stored hashed; this is the only time it is shown)\n`);
     } finally {
       await strata.close();

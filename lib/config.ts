@@ -7,7 +7,6 @@
 // The AWS SDK reads its own region, endpoint and credential variables (AWS_REGION,
 // AWS_ENDPOINT_URL_SQS, ...), as it does everywhere.
 
-import { resolve } from "node:path";
 import { z } from "zod";
 import { StrataError } from "./core/errors.ts";
 
@@ -141,6 +140,21 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/**
+ * The absolute, normalised form of a POSIX path (as node:path's resolve gives it), written
+ * out so this file imports no Node module: the edge read path loads it too.
+ */
+function absolutePath(path: string): string {
+  const base = path.startsWith("/") ? "" : (globalThis.process?.cwd?.() ?? "/");
+  const parts: string[] = [];
+  for (const segment of `${base}/${path}`.split("/")) {
+    if (!segment || segment === ".") continue;
+    if (segment === "..") parts.pop();
+    else parts.push(segment);
+  }
+  return `/${parts.join("/")}`;
+}
+
 function fail(message: string): never {
   throw new StrataError("config", "CONFIG_INVALID", message);
 }
@@ -157,7 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const apiKey = e.STRATA_API_KEY ?? null;
   const dataDirRaw = overrides.dataDir ?? e.STRATA_DATA_DIR ?? "./.strata";
-  const dataDir = dataDirRaw.startsWith("memory://") ? dataDirRaw : resolve(dataDirRaw);
+  const dataDir = dataDirRaw.startsWith("memory://") ? dataDirRaw : absolutePath(dataDirRaw);
   if (!apiKey && e.HOST && !isLoopback(e.HOST)) {
     fail(`HOST=${e.HOST} needs STRATA_API_KEY: without a key the server is open and stays on loopback`);
   }

@@ -10,7 +10,6 @@
 
 import type { StrataConfig } from "./config.ts";
 import { DEFAULT_TENANT } from "./config.ts";
-import { createLocalEmbedder } from "./adapters/local/embedder.ts";
 import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
 import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
@@ -27,9 +26,10 @@ import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
-import { createOpenAiEmbedder } from "./adapters/openai/embedder.ts";
-import { createPineconeInferenceEmbedder } from "./adapters/pinecone/embedder.ts";
 import { createJobHandler } from "./core/services/worker.ts";
+import { openEmbedder } from "./embedder.ts";
+
+export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 
 const ANALYZE_EVERY_MS = 5 * 60_000;
@@ -167,27 +167,6 @@ function lazyLocalExtractor(): Extractor {
   };
 }
 
-/** The embedder the config names; vectors record its model, so `strata reindex --vectors` can rebuild after a change. */
-export function openEmbedder(config: StrataConfig): Embedder {
-  const e = config.tiers.embedder;
-  if (e.kind === "openai") {
-    return createOpenAiEmbedder({
-      baseUrl: e.baseUrl,
-      model: e.model,
-      ...(e.apiKey ? { apiKey: e.apiKey } : {}),
-      ...(e.dimensions ? { dimensions: e.dimensions } : {}),
-      ...(e.batchSize ? { batchSize: e.batchSize } : {}),
-    });
-  }
-  if (e.kind === "pinecone") {
-    return createPineconeInferenceEmbedder(
-      { config: { apiKey: e.apiKey } },
-      { model: e.model, ...(e.dimensions ? { dimensions: e.dimensions } : {}), ...(e.batchSize ? { batchSize: e.batchSize } : {}) },
-    );
-  }
-  return createLocalEmbedder();
-}
-
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
@@ -219,7 +198,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   };
 
   await archive.ensureTenant({ id: DEFAULT_TENANT, name: "Default tenant" });
-  if (config.apiKey) await archive.addApiKey({ tenantId: DEFAULT_TENANT, keyHash: hashApiKey(config.apiKey), label: "STRATA_API_KEY" });
+  if (config.apiKey) await archive.addApiKey({ tenantId: DEFAULT_TENANT, keyHash: await hashApiKey(config.apiKey), label: "STRATA_API_KEY" });
 
   const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT });
   if (config.workers) queue.start(createJobHandler(deps));

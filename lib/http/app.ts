@@ -3,7 +3,6 @@
 // services in lib/core/services and back. Every error leaves as
 // `{ "error": { "code", "message" } }`.
 
-import { createHash } from "node:crypto";
 import { OpenAPIHono, createRoute, type z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -45,8 +44,10 @@ export type AuthMode =
 
 type Env = { Variables: { tenantId: string } };
 
-export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+/** SHA-256 of a key, hex: Web Crypto, so the app runs on edge runtimes as well as Node. */
+export async function hashApiKey(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function errorBody(code: string, message: string) {
@@ -132,7 +133,7 @@ export function createApp(deps: StrataDeps, auth: AuthMode) {
     const header = c.req.header("authorization") ?? "";
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new StrataError("unauthorized", "UNAUTHORIZED", "missing API key: send Authorization: Bearer <key>");
-    const hash = hashApiKey(m[1]!);
+    const hash = await hashApiKey(m[1]!);
     let entry = keyCache.get(hash);
     if (!entry || entry.until < Date.now()) {
       entry = { tenantId: await deps.archive.tenantForKey(hash), until: Date.now() + 30_000 };

@@ -31,14 +31,14 @@ describe("API keys", () => {
 
   it("accepts the configured key and stores only its hash", async () => {
     expect((await call(strata, "GET", "/v1/status", undefined, bearer(KEY))).status).toBe(200);
-    expect(await strata.deps.archive.tenantForKey(hashApiKey(KEY))).toBe("default");
+    expect(await strata.deps.archive.tenantForKey(await hashApiKey(KEY))).toBe("default");
     expect(await strata.deps.archive.tenantForKey(KEY)).toBeNull();
   });
 
   it("scopes every call to the key's tenant", async () => {
     const other = await strata.deps.archive.createTenant({ name: "Other" });
     const otherKey = `sk_${uid("k")}_secret`;
-    await strata.deps.archive.addApiKey({ tenantId: other.id, keyHash: hashApiKey(otherKey) });
+    await strata.deps.archive.addApiKey({ tenantId: other.id, keyHash: await hashApiKey(otherKey) });
     const s = uid("s");
     const ingest = await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: "u", messages: [{ id: "shared-id", role: "user", content: "the default tenant's secret plan" }] }, bearer(KEY));
     expect(ingest.status).toBe(201);

@@ -3,7 +3,6 @@
 // ingest of 100 messages is a handful of statements, not hundreds (PGlite runs each
 // statement on one WebAssembly thread, so statement count is what costs).
 
-import { randomUUID } from "node:crypto";
 import { StrataError } from "../../core/errors.ts";
 import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
 import { words } from "../../core/text.ts";
@@ -101,7 +100,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
     },
 
     async createTenant({ id, name }) {
-      const tenantId = id ?? `t_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
+      const tenantId = id ?? `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
       const rows = await sql.query<Row>(
         "insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing returning id, name, created_at",
         [tenantId, name],
@@ -225,7 +224,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
               `insert into jobs (id, tenant_id, type, payload)
                select j.id, $1, j.type, j.payload::jsonb from unnest($2::text[], $3::text[], $4::text[]) as j(id, type, payload)
                returning *`,
-              [tenantId, newJobs.map(() => randomUUID()), newJobs.map((j) => j.type), newJobs.map((j) => JSON.stringify(j.payload))],
+              [tenantId, newJobs.map(() => crypto.randomUUID()), newJobs.map((j) => j.type), newJobs.map((j) => JSON.stringify(j.payload))],
             );
             jobs = rows.map(toJob);
           }
@@ -371,7 +370,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
             ? (await tx.query<Row>("select id from sessions where tenant_id = $1 and user_id = $2", [tenantId, id])).map((r) => String(r.id))
             : [...new Set(rows.map((r) => String(r.session_id)))].concat(scope === "session" && !rows.length ? [id] : []);
         const userId = scope === "user" ? id : rows[0] ? String(rows[0].user_id) : null;
-        const receiptId = `fgt_${randomUUID().replaceAll("-", "")}`;
+        const receiptId = `fgt_${crypto.randomUUID().replaceAll("-", "")}`;
 
         await tx.query(
           `insert into tombstones (tenant_id, kind, id, receipt_id)
@@ -402,7 +401,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         // User scope purges by user in the derived tiers, so the job need not carry every id.
         const payload = { receiptId, scope, targetId: id, messageIds: scope === "user" ? [] : messageIds, sessionIds, userId };
         const [jobRow] = await tx.query<Row>("insert into jobs (id, tenant_id, type, payload) values ($1, $2, 'forget', $3::jsonb) returning *", [
-          randomUUID(),
+          crypto.randomUUID(),
           tenantId,
           JSON.stringify(payload),
         ]);
@@ -489,7 +488,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       );
       const r =
         open ??
-        (await sql.query<Row>("insert into reindex_runs (id, target, model) values ($1, $2, $3) returning *", [randomUUID(), target, model]))[0]!;
+        (await sql.query<Row>("insert into reindex_runs (id, target, model) values ($1, $2, $3) returning *", [crypto.randomUUID(), target, model]))[0]!;
       return {
         id: String(r.id),
         cursor: r.cursor_tenant == null ? null : { tenantId: String(r.cursor_tenant), id: String(r.cursor_id) },

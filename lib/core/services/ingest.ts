@@ -3,7 +3,6 @@
 // write is acknowledged; nothing after it can lose it (an undispatched job is still a
 // pending outbox row that the runner or relay picks up).
 
-import { randomUUID } from "node:crypto";
 import type { StrataDeps } from "../deps.ts";
 import type { Message, NewJob, NewMessage, Role } from "../types.ts";
 
@@ -42,7 +41,7 @@ export function derivedJobs(inserted: Message[]): NewJob[] {
 export async function ingestMessages(deps: StrataDeps, input: IngestInput): Promise<IngestOutput> {
   const now = new Date().toISOString();
   const messages: NewMessage[] = input.messages.map((m) => ({
-    id: m.id ?? `msg_${randomUUID()}`,
+    id: m.id ?? `msg_${crypto.randomUUID()}`,
     role: m.role,
     content: m.content,
     name: m.name ?? null,
