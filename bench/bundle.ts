@@ -11,7 +11,8 @@
 // SDK or PGlite are among them; then the module-init time — from import() to its
 // resolution, in a fresh Node process each run, variants interleaved so noise hits them
 // alike — as median and p95. Init is module evaluation only: the entry then starts
-// connecting to its services, which no configuration here points anywhere.
+// connecting to its services, which no configuration here points anywhere. Last, the size
+// of the edge read path's bundle (functions/edge-build.ts), which runs in workerd, not here.
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
@@ -20,6 +21,7 @@ import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
 import { build, type Metafile } from "esbuild";
+import { buildEdgeBundle } from "../functions/edge-build.ts";
 
 const RUNS = Number(process.argv[2] ?? 20);
 const ROOT = resolve(import.meta.dirname, "..");
@@ -72,7 +74,8 @@ async function bundle(v: Variant, dir: string): Promise<Built> {
     logLevel: "error",
   });
   const outputs = result.metafile.outputs;
-  const entryKey = Object.keys(outputs).find((k) => outputs[k]!.entryPoint)!;
+  // Chunks reached by import() carry an entryPoint too: pick the variant's own.
+  const entryKey = Object.keys(outputs).find((k) => outputs[k]!.entryPoint?.endsWith(v.entry))!;
   // What a cold start loads: the entry and, transitively, its static chunk imports.
   const init = new Set<string>();
   const visit = (k: string) => {
@@ -131,3 +134,7 @@ for (const [i, b] of built.entries()) {
     `| ${b.variant.name} | ${kib(b.initBytes)} | ${kib(b.initGzip)} | ${kib(b.totalBytes)} (${b.files}) | ${p50.toFixed(1)} ms | ${quantile(times[i]!, 0.95).toFixed(1)} ms | ${(p50 / base).toFixed(2)} | ${b.inInit.join(", ") || "none"} |`,
   );
 }
+
+const edgeFile = join(OUT, "edge", "strata-edge.mjs");
+const edge = await buildEdgeBundle(edgeFile);
+console.log(`\nedge read path (functions/edge.ts, one ES module for workerd): ${kib(edge.bytes)}, gzip ${kib(gzipSync(readFileSync(edgeFile)).length)}`);
