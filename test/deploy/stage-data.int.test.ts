@@ -1,8 +1,8 @@
 // A preview stage's data, created and removed by stacks/stage-data.ts as `sst deploy` and
 // `sst remove` run it: a Neon branch copied from the main branch (the Neon API stand-in over
 // the machine's Postgres), and on removal the branch, the stage's Upstash keys (REST bridge
-// over redis-server) and its Pinecone namespaces (data-plane server) — and nothing of any
-// other stage.
+// over redis-server), its Pinecone namespaces (data-plane server) and its Neo4j labels (the
+// scripted Bolt stub: the statements sent) — and nothing of any other stage.
 
 import { Pinecone } from "@pinecone-database/pinecone";
 import { Redis } from "@upstash/redis";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { main } from "../../stacks/stage-data.ts";
 import { POSTGRES_URL } from "../fixtures/neon.ts";
 import { uid } from "../fixtures/pglite.ts";
+import { startBoltStub } from "../stand-ins/bolt-stub.ts";
 import { startNeonApiStandIn, type NeonApiStandIn } from "../stand-ins/neon-api.ts";
 import { startPineconeServer, type PineconeServer } from "../stand-ins/pinecone-server.ts";
 import { startUpstashBridge, type UpstashBridge } from "../stand-ins/upstash-bridge.ts";
@@ -114,4 +115,33 @@ it("never creates or removes the production stage's data", async () => {
   await expect(run("create", { STRATA_STAGE: "production" })).rejects.toThrow(/production: its data is retained/);
   await expect(run("remove", { STRATA_STAGE: "production" })).rejects.toThrow(/production: its data is retained/);
   await expect(run("create", { STRATA_STAGE: "PR_1" })).rejects.toThrow(/lower-case letters, digits and dashes/);
+});
+
+it("deletes the stage's Neo4j nodes in batches and drops its constraints and indexes", async () => {
+  const other = `pr-${n + 1}`;
+  const left: Record<string, number[]> = { Entity: [5000, 120, 0], Message: [40, 0] };
+  const bolt = await startBoltStub([
+    {
+      match: /DETACH DELETE n RETURN count\(\*\) AS deleted$/,
+      reply: (q) => ({ fields: ["deleted"], records: [[left[/_(Entity|Message)`/.exec(q.query)![1]!]!.shift()!]] }),
+    },
+    { match: /^DROP (CONSTRAINT|INDEX) /, reply: { fields: [], records: [] } },
+  ]);
+  try {
+    const removed = (await run("remove", { STRATA_STAGE: other, NEO4J_URI: bolt.uri, NEO4J_USERNAME: "neo4j", NEO4J_PASSWORD: "secret" })) as Record<string, unknown>;
+    expect(removed.neo4jNodes).toBe(5160);
+    const queries = bolt.received.map((q) => q.query);
+    // Labels and schema names carry the stage, quoted (a dash is not a plain identifier).
+    expect(queries.filter((q) => q.includes(`\`${other}_Entity\``))).toHaveLength(3);
+    expect(queries.filter((q) => q.includes(`\`${other}_Message\``))).toHaveLength(2);
+    expect(queries.filter((q) => q.startsWith("DROP"))).toEqual([
+      `DROP CONSTRAINT \`strata_${other}_entity_key\` IF EXISTS`,
+      `DROP CONSTRAINT \`strata_${other}_message_key\` IF EXISTS`,
+      `DROP INDEX \`strata_${other}_entity_anchor\` IF EXISTS`,
+      `DROP INDEX \`strata_${other}_entity_norm\` IF EXISTS`,
+    ]);
+    expect(queries.every((q) => !q.includes(`${stage}_`))).toBe(true);
+  } finally {
+    await bolt.close();
+  }
 });
