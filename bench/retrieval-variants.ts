@@ -77,6 +77,12 @@ const list: Variant[] = [
   { name: "ctx-recall40", description: "40 recalled candidates whatever the budget (before issue 6)", context: { recall: { min: 40, tokensPer: 1e9 } } },
   { name: "ctx-recent25", description: "recent window capped at 25% of the budget (35% default)", context: { shares: { summary: 0.15, facts: 0.1, recent: 0.25 } } },
   { name: "ctx-facts5", description: "facts and memories capped at 5% of the budget (10% default)", context: { shares: { summary: 0.15, facts: 0.05, recent: 0.35 } } },
+  { name: "ctx-no-recency", description: "recalled turns without the recency decay", context: { recency: { weight: 0, halfLifeDays: 30 } } },
+  { name: "ctx-recency0.3", description: "recency weight 0.3 (0.1 default), half-life 30 days", context: { recency: { weight: 0.3, halfLifeDays: 30 } } },
+  { name: "ctx-recency1", description: "recency weight 1, half-life 30 days", context: { recency: { weight: 1, halfLifeDays: 30 } } },
+  { name: "ctx-recency0.1-hl7", description: "recency weight 0.1, half-life 7 days", context: { recency: { weight: 0.1, halfLifeDays: 7 } } },
+  { name: "ctx-no-priority", description: "no priority for turns that stated a memory", context: { priority: { weight: 0 } } },
+  { name: "ctx-priority0.5", description: "priority weight 0.5 (0.1 default)", context: { priority: { weight: 0.5 } } },
   { name: "ctx-old-search", description: "context over the baseline search (by-day layout)", search: step({ keyword: "archive" }) },
   { name: "ctx-baseline", description: "before issue 6: baseline search, timestamped lines, 40 candidates", search: step({ keyword: "archive" }), context: { layout: "timestamped", recall: { min: 40, tokensPer: 1e9 } } },
 ];
