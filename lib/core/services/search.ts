@@ -20,7 +20,6 @@ import type { StrataDeps } from "../deps.ts";
 import { answerType, type AnswerType } from "../answer-type.ts";
 import type { Bm25Corpus, Bm25Params, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
-import type { Lexicon } from "../lexicon.ts";
 import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
 import type { Message, RecallSource, ScoredId } from "../types.ts";
@@ -99,12 +98,6 @@ export interface SearchConfig {
   answerType: { boost: number };
   /** Score multiplier for turns said by a speaker the query names (1: off; it hurt, see BENCHMARKS.md). */
   speakerBoost: number;
-  /**
-   * Words the deps' lexicon relates to the query's (WordNet synonyms of the first `senses`
-   * meanings, and their hypernyms when asked) join the BM25 query at `weight`, when the
-   * user's turns hold them. 0: off.
-   */
-  lexicon: { weight: number; senses: number; hypernyms: boolean };
 }
 
 // Chosen on LoCoMo with bench/retrieval.ts, each step kept only where it helped every one
@@ -121,7 +114,6 @@ export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
   sessionPrior: { weight: 0.2, top: 3 },
   answerType: { boost: 0.5 },
   speakerBoost: 1,
-  lexicon: { weight: 0, senses: 1, hypernyms: false },
 };
 
 const DAY_MS = 86_400_000;
@@ -287,31 +279,6 @@ export function boostAnswerType(fused: Fused[], corpus: Bm25Corpus, type: Answer
   return fused.sort((a, b) => b.score - a.score);
 }
 
-/**
- * Adds to the BM25 query (terms and weights, in place) the stemmed words a lexicon relates
- * to the query's words, at `weight` (or what feedback already gave them, if more), when the
- * corpus holds them: a related word no turn says cannot help.
- */
-export function addRelated(
-  lexicon: Lexicon,
-  corpus: Bm25Corpus,
-  queryWords: readonly string[],
-  qTerms: string[],
-  weights: Map<string, number>,
-  options: SearchConfig["lexicon"],
-): void {
-  const original = new Set(qTerms.filter((t) => !weights.has(t)));
-  for (const word of queryWords) {
-    for (const related of lexicon.related(word, options)) {
-      for (const t of terms(related)) {
-        if (original.has(t) || corpus.docFrequency(t) === 0) continue;
-        if (!weights.has(t)) qTerms.push(t);
-        weights.set(t, Math.max(weights.get(t) ?? 0, options.weight));
-      }
-    }
-  }
-}
-
 /** Whether the embedder is the local hashing one, whose cosine is lexical rather than semantic. */
 function lexicalEmbedder(model: string): boolean {
   return model.startsWith("strata-hash");
@@ -338,7 +305,6 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       const c = await index.corpus(input.tenantId, input.userId);
       corpus = c;
       const { terms: qTerms, weights } = c.expand(terms(keywordText), { ...config.feedback, sessionId: input.sessionId, params: config.bm25 });
-      if (deps.lexicon && config.lexicon.weight > 0) addRelated(deps.lexicon, c, queryTerms(keywordText), qTerms, weights, config.lexicon);
       if (dates.ranges.length && config.dates.listWeight > 0) {
         const slack = config.dates.slackDays * DAY_MS;
         const filter = (d: { createdAt: number }) => dateFit(d.createdAt, dates.ranges, slack) > 0;
