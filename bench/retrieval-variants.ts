@@ -73,10 +73,6 @@ const list: Variant[] = [
   { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
   // WordNet 3.1 query expansion (wn-*: synonyms/hypernyms into the BM25 query) was measured in
   // commit 300429a and removed: flat to -0.4 R@10 (BENCHMARKS.md); its variants live there.
-  // Word associations learned from the user's own turns (count x PMI of co-occurrence in a turn).
-  { name: "assoc3-0.3", description: "+ 3 associated words per query word at weight 0.3", search: { associations: { perTerm: 3, weight: 0.3, minCount: 2, maxShare: 0.1 } } },
-  { name: "assoc5-0.5", description: "+ 5 associated words per query word at weight 0.5", search: { associations: { perTerm: 5, weight: 0.5, minCount: 2, maxShare: 0.1 } } },
-  { name: "assoc3-0.15", description: "+ 3 associated words per query word at weight 0.15", search: { associations: { perTerm: 3, weight: 0.15, minCount: 2, maxShare: 0.1 } } },
   // Context packing.
   { name: "ctx-timestamped", description: "every turn line with its date and time (before issue 6)", context: { layout: "timestamped" } },
   { name: "ctx-by-day", description: "a date line per day, turn lines with the speaker only", context: { layout: "by-day" } },

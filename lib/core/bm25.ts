@@ -252,40 +252,6 @@ export class Bm25Corpus {
   }
 
   /**
-   * Words associated with the query's across the whole corpus: for each query term held by
-   * at least two turns and at most `maxShare` of them, the `perTerm` words that co-occur
-   * with it in at least `minCount` turns, ranked by count × pointwise mutual information
-   * (how much more often they share a turn than chance), each weighted `weight` × its score
-   * over the best. Unlike feedback, which reads the first hits of the whole query, this
-   * reads every turn holding each query word: "adoption" → the "agency" of other sessions.
-   */
-  associate(
-    queryTerms: readonly string[],
-    options: { perTerm: number; weight: number; minCount: number; maxShare: number },
-  ): Map<string, number> {
-    const out = new Map<string, number>();
-    const n = this.size;
-    if (options.perTerm <= 0 || options.weight <= 0 || n === 0) return out;
-    const have = new Set(queryTerms);
-    for (const q of have) {
-      const p = this.postings.get(q);
-      if (!p || p.size < 2 || p.size > options.maxShare * n) continue;
-      const together = new Map<string, number>();
-      for (const slot of p.keys()) for (const t of this.entries[slot]!.terms.keys()) if (!have.has(t)) together.set(t, (together.get(t) ?? 0) + 1);
-      const scored: [string, number][] = [];
-      for (const [t, c] of together) {
-        if (c < options.minCount) continue;
-        const pmi = Math.log((n * c) / (p.size * this.docFrequency(t)));
-        if (pmi > 0) scored.push([t, c * pmi]);
-      }
-      scored.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-      const best = scored[0]?.[1] ?? 0;
-      for (const [t, s] of scored.slice(0, options.perTerm)) out.set(t, Math.max(out.get(t) ?? 0, (options.weight * s) / best));
-    }
-    return out;
-  }
-
-  /**
    * The turns within `radius` places of `id` in its session, nearest first, alternating
    * after/before ("after" first: a question's answer follows it). Empty for unknown ids.
    */

@@ -98,8 +98,6 @@ export interface SearchConfig {
   answerType: { boost: number };
   /** Score multiplier for turns said by a speaker the query names (1: off; it hurt, see BENCHMARKS.md). */
   speakerBoost: number;
-  /** Words associated with the query's over the user's whole corpus (Bm25Corpus.associate) join the query. perTerm 0: off. */
-  associations: { perTerm: number; weight: number; minCount: number; maxShare: number };
 }
 
 // Chosen on LoCoMo with bench/retrieval.ts, each step kept only where it helped every one
@@ -116,7 +114,6 @@ export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
   sessionPrior: { weight: 0.2, top: 3 },
   answerType: { boost: 0.5 },
   speakerBoost: 1,
-  associations: { perTerm: 0, weight: 0, minCount: 2, maxShare: 0.1 },
 };
 
 const DAY_MS = 86_400_000;
@@ -308,11 +305,6 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       const c = await index.corpus(input.tenantId, input.userId);
       corpus = c;
       const { terms: qTerms, weights } = c.expand(terms(keywordText), { ...config.feedback, sessionId: input.sessionId, params: config.bm25 });
-      for (const [t, w] of c.associate(terms(keywordText), config.associations)) {
-        // Never a query word itself (associate leaves those out); maybe one feedback added.
-        if (!weights.has(t)) qTerms.push(t);
-        weights.set(t, Math.max(weights.get(t) ?? 0, w));
-      }
       if (dates.ranges.length && config.dates.listWeight > 0) {
         const slack = config.dates.slackDays * DAY_MS;
         const filter = (d: { createdAt: number }) => dateFit(d.createdAt, dates.ranges, slack) > 0;
