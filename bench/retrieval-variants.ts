@@ -73,6 +73,7 @@ const list: Variant[] = [
   { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
   // WordNet 3.1 query expansion (wn-*: synonyms/hypernyms into the BM25 query) was measured in
   // commit 300429a and removed: flat to -0.4 R@10 (BENCHMARKS.md); its variants live there.
+  // Word associations from the user's own turns (assoc*: count x PMI) likewise, in 56e36b4: -0.2 to -1.8.
   // Context packing.
   { name: "ctx-timestamped", description: "every turn line with its date and time (before issue 6)", context: { layout: "timestamped" } },
   { name: "ctx-by-day", description: "a date line per day, turn lines with the speaker only", context: { layout: "by-day" } },
