@@ -71,6 +71,12 @@ const list: Variant[] = [
   { name: "archive-kw", description: "default fusion over the archive's ts_rank (no keyword index: managed wiring)", search: { keyword: "archive" } },
   { name: "archive-kw-k60", description: "archive ts_rank, default weights, RRF k 60", search: { keyword: "archive", rrfK: 60 } },
   { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
+  // Neighbour expansion reach (2026-11-30).
+  { name: "nb-anchors40", description: "neighbours of the first 40 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 40 } } },
+  { name: "nb-anchors20", description: "neighbours of the first 20 hits (the default until 2026-11-30)", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
+  { name: "nb-anchors10", description: "neighbours of the first 10 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 10 } } },
+  { name: "nb-radius3", description: "neighbours up to 3 turns away, of the first 20 hits", search: { neighbours: { radius: 3, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
+  { name: "nb-radius1", description: "adjacent turns only, of the first 20 hits", search: { neighbours: { radius: 1, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
   // WordNet 3.1 query expansion (wn-*: synonyms/hypernyms into the BM25 query) was measured in
   // commit 300429a and removed: flat to -0.4 R@10 (BENCHMARKS.md); its variants live there.
   // Word associations from the user's own turns (assoc*: count x PMI) likewise, in 56e36b4: -0.2 to -1.8.

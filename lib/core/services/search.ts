@@ -110,7 +110,7 @@ export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
   bm25: { k1: 1.2, b: 0.3 },
   feedback: { docs: 3, terms: 10, weight: 0.5 },
   dates: { boost: 1, slackDays: 7, listWeight: 1 },
-  neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 },
+  neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 60 },
   sessionPrior: { weight: 0.2, top: 3 },
   answerType: { boost: 0.5 },
   speakerBoost: 1,
