@@ -72,6 +72,7 @@ const list: Variant[] = [
   { name: "archive-kw-k60", description: "archive ts_rank, default weights, RRF k 60", search: { keyword: "archive", rrfK: 60 } },
   { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
   // Neighbour expansion reach (2026-11-30).
+  { name: "nb-anchors100", description: "neighbours of the first 100 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 100 } } },
   { name: "nb-anchors40", description: "neighbours of the first 40 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 40 } } },
   { name: "nb-anchors20", description: "neighbours of the first 20 hits (the default until 2026-11-30)", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
   { name: "nb-anchors10", description: "neighbours of the first 10 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 10 } } },
