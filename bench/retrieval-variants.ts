@@ -71,12 +71,28 @@ const list: Variant[] = [
   { name: "archive-kw", description: "default fusion over the archive's ts_rank (no keyword index: managed wiring)", search: { keyword: "archive" } },
   { name: "archive-kw-k60", description: "archive ts_rank, default weights, RRF k 60", search: { keyword: "archive", rrfK: 60 } },
   { name: "archive-kw-v1", description: "archive ts_rank, default fusion with hashing-vector weight 1", search: { keyword: "archive", lexicalVectorWeight: 1 } },
+  // Neighbour expansion reach (2026-11-30).
+  { name: "nb-anchors100", description: "neighbours of the first 100 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 100 } } },
+  { name: "nb-anchors40", description: "neighbours of the first 40 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 40 } } },
+  { name: "nb-anchors20", description: "neighbours of the first 20 hits (the default until 2026-11-30)", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
+  { name: "nb-anchors10", description: "neighbours of the first 10 hits", search: { neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 10 } } },
+  { name: "nb-radius3", description: "neighbours up to 3 turns away, of the first 20 hits", search: { neighbours: { radius: 3, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
+  { name: "nb-radius1", description: "adjacent turns only, of the first 20 hits", search: { neighbours: { radius: 1, weight: 0.4, answerWeight: 0.8, anchors: 20 } } },
+  // WordNet 3.1 query expansion (wn-*: synonyms/hypernyms into the BM25 query) was measured in
+  // commit 300429a and removed: flat to -0.4 R@10 (BENCHMARKS.md); its variants live there.
+  // Word associations from the user's own turns (assoc*: count x PMI) likewise, in 56e36b4: -0.2 to -1.8.
   // Context packing.
   { name: "ctx-timestamped", description: "every turn line with its date and time (before issue 6)", context: { layout: "timestamped" } },
   { name: "ctx-by-day", description: "a date line per day, turn lines with the speaker only", context: { layout: "by-day" } },
   { name: "ctx-recall40", description: "40 recalled candidates whatever the budget (before issue 6)", context: { recall: { min: 40, tokensPer: 1e9 } } },
   { name: "ctx-recent25", description: "recent window capped at 25% of the budget (35% default)", context: { shares: { summary: 0.15, facts: 0.1, recent: 0.25 } } },
   { name: "ctx-facts5", description: "facts and memories capped at 5% of the budget (10% default)", context: { shares: { summary: 0.15, facts: 0.05, recent: 0.35 } } },
+  { name: "ctx-no-recency", description: "recalled turns without the recency decay", context: { recency: { weight: 0, halfLifeDays: 30 } } },
+  { name: "ctx-recency0.3", description: "recency weight 0.3 (0.1 default), half-life 30 days", context: { recency: { weight: 0.3, halfLifeDays: 30 } } },
+  { name: "ctx-recency1", description: "recency weight 1, half-life 30 days", context: { recency: { weight: 1, halfLifeDays: 30 } } },
+  { name: "ctx-recency0.1-hl7", description: "recency weight 0.1, half-life 7 days", context: { recency: { weight: 0.1, halfLifeDays: 7 } } },
+  { name: "ctx-no-priority", description: "no priority for turns that stated a memory", context: { priority: { weight: 0 } } },
+  { name: "ctx-priority0.5", description: "priority weight 0.5 (0.1 default)", context: { priority: { weight: 0.5 } } },
   { name: "ctx-old-search", description: "context over the baseline search (by-day layout)", search: step({ keyword: "archive" }) },
   { name: "ctx-baseline", description: "before issue 6: baseline search, timestamped lines, 40 candidates", search: step({ keyword: "archive" }), context: { layout: "timestamped", recall: { min: 40, tokensPer: 1e9 } } },
 ];

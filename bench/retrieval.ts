@@ -16,8 +16,8 @@
 
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { DEFAULT_TENANT } from "../lib/config.ts";
-import { startEmbedded, type EmbeddedStrata as Strata } from "./embedded-strata.ts";
+import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
+import { createStrata, type Strata } from "../lib/runtime.ts";
 import { ingestMessages, type IngestMessageInput } from "../lib/core/services/ingest.ts";
 import { hybridSearch, DEFAULT_SEARCH_CONFIG, type SearchConfig } from "../lib/core/services/search.ts";
 import { assembleContext, DEFAULT_CONTEXT_CONFIG, type ContextConfig } from "../lib/core/services/context.ts";
@@ -313,7 +313,8 @@ const names = variantArg === "all" ? Object.keys(VARIANTS) : variantArg.split(",
 for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant "${n}"; known: ${Object.keys(VARIANTS).join(", ")}`);
 
 const convs = loadConversations();
-const strata = await startEmbedded();
+// The embedded server's own wiring (what `npm start` runs), in memory, with the same environment-free config.
+const strata = await createStrata(loadConfig({}, { dataDir: "memory://", logLevel: "silent", workers: true }));
 try {
   const ing = await ingest(strata, convs);
   console.log(`conversations ${convs.map((c) => c.id).join(", ")}; ${ing.messages} messages ingested and derived in ${fmt(ing.seconds)} s`);

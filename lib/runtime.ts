@@ -172,10 +172,11 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   const { tiers } = config;
   const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
   await rawArchive.migrate();
-  // The in-process BM25 tier sees only this process's writes, so it serves the embedded
-  // wiring, where this process owns the archive; the managed wiring searches the archive.
-  const keywords = tiers.archive.kind === "pglite" ? createLocalKeywordIndex({ sql }) : undefined;
-  const archive = keywords ? withKeywordIndex(rawArchive, keywords) : rawArchive;
+  // The in-process BM25 tier: kept current by this process's writes, and, where other
+  // processes write the same archive (Neon), by a version check before each search that
+  // loads what they stored (lib/adapters/local/keyword-index.ts).
+  const keywords = createLocalKeywordIndex({ sql, shared: tiers.archive.kind !== "pglite" });
+  const archive = withKeywordIndex(rawArchive, keywords);
   if (tiers.archive.kind === "pglite" && config.workers) {
     // This process owns the embedded archive alone: jobs marked running were leased by a
     // process that died, and need not wait out their lease.
@@ -192,7 +193,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     embedder,
     extractor: lazyLocalExtractor(),
     tokenizer: createLocalTokenizer(),
-    ...(keywords ? { keywords } : {}),
+    keywords,
     log,
     settings: { recentWindow: config.recentWindow, tierTimeoutMs: 2_000 },
   };
@@ -222,7 +223,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     async close() {
       if (analyzeTimer) clearInterval(analyzeTimer);
       await queue.stop();
-      await Promise.all([hot.close(), vectors.close(), graph.close(), keywords?.close()]);
+      await Promise.all([hot.close(), vectors.close(), graph.close(), keywords.close()]);
       await archive.close();
     },
   };

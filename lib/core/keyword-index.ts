@@ -1,8 +1,9 @@
 // The in-process keyword tier: each user's turns as a BM25 corpus (lib/core/bm25.ts), derived
 // from the archive like the vector index is, and kept in step by the archive's own writes.
-// It is a proposed port: StrataDeps gains an optional `keywords` and the search service uses
-// it when present, falling back to the archive's full-text search when absent (the managed
-// wiring, where many processes share one archive and no process sees every write).
+// StrataDeps has an optional `keywords`: the search service uses it when present and falls
+// back to the archive's full-text search when absent. The runtime always provides it; in the
+// managed wiring, where many processes share one archive, the index checks the archive's
+// per-user version before each search (migration 4) and loads what other processes wrote.
 
 import type { Bm25Corpus } from "./bm25.ts";
 import type { Message } from "./types.ts";

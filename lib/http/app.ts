@@ -83,7 +83,7 @@ const errors = {
   503: json(ErrorSchema, "A backing service did not answer"),
 };
 
-function toWire(m: Message, extra: { score?: number; sources?: string[] } = {}) {
+function toWire(m: Message, extra: { score?: number; sources?: string[]; why?: string[] } = {}) {
   return {
     id: m.id,
     sessionId: m.sessionId,
@@ -250,7 +250,7 @@ export function createApp(deps: StrataDeps, auth: AuthMode) {
       c.header("Server-Timing", serverTimingHeader(out.timings));
       return c.json(
         {
-          results: out.hits.map((h) => toWire(h.message, { score: h.score, sources: h.sources })),
+          results: out.hits.map((h) => toWire(h.message, { score: h.score, sources: h.sources, why: h.why })),
           degraded: out.degraded,
           timings: out.timings,
         },

@@ -74,8 +74,18 @@ export const MessageItem = z
     metadata: z.record(z.string(), z.unknown()).optional(),
     score: z.number().optional(),
     sources: z.array(z.string()).optional(),
+    why: z.array(z.string()).optional().openapi({ description: 'Search results: why it ranks there, e.g. ["keyword", "neighbour of m12", "date match"]' }),
   })
   .openapi("MessageItem");
+
+// Every item of the context says where it came from, how it scored and why it was chosen.
+const provenance = {
+  tier: z.enum(["hot", "archive", "keyword", "vectors", "graph"]).openapi({ description: "The tier that supplied the item" }),
+  score: z.number().openapi({ description: "Its score, comparable within its part of the context" }),
+  why: z.array(z.string()).openapi({ description: 'Machine-readable reasons it was chosen, e.g. ["keyword", "neighbour of m12", "date match"], ["recent window"]' }),
+};
+
+export const ContextItem = MessageItem.extend({ ...provenance, sources: z.array(z.string()) }).openapi("ContextItem");
 
 const intParam = (name: string, min: number, max: number) =>
   z
@@ -104,9 +114,9 @@ export const ContextResponse = z
   .object({
     sessionId: z.string(),
     userId: z.string(),
-    recent: z.array(MessageItem),
-    summary: z.object({ content: z.string(), upToSeq: z.number().int(), tokens: z.number().int() }).nullable(),
-    recalled: z.array(MessageItem),
+    recent: z.array(ContextItem),
+    summary: z.object({ content: z.string(), upToSeq: z.number().int(), tokens: z.number().int(), ...provenance }).nullable(),
+    recalled: z.array(ContextItem),
     facts: z.array(
       z.object({
         subject: z.string(),
@@ -115,6 +125,7 @@ export const ContextResponse = z
         weight: z.number(),
         messageIds: z.array(z.string()),
         tokens: z.number().int(),
+        ...provenance,
       }),
     ),
     memories: z.array(
@@ -125,9 +136,13 @@ export const ContextResponse = z
         priority: z.number().int(),
         tokens: z.number().int(),
         sourceMessageId: z.string().nullable(),
+        ...provenance,
       }),
     ),
     prompt: z.string(),
+    stablePrefixChars: z.number().int().openapi({
+      description: "Length of the prompt's stable prefix (summary, strongest facts, decisions and tasks): the same text for the same session state and budget, whatever the query",
+    }),
     tokens: z.number().int(),
     budget: z.number().int(),
     degraded: z.array(z.string()),

@@ -7,8 +7,12 @@
 // for a user's 700 turns. Whole users are evicted, least recently used first, past a
 // budget of turns; an evicted user reloads (one select) on the next search.
 //
-// It serves one process: a write made by another process sharing the archive is not seen
-// until the user is reloaded, so the managed wiring keeps the archive's full-text search.
+// With `shared` (the managed wiring, where many processes write one archive) every search
+// first reads the user's version (one primary-key select, see migration 4): when another
+// process stored messages since the version the index holds, it loads just the rows stamped
+// above it; when one forgot some, or the user was forgotten and came back, it reloads the
+// user whole. Without `shared` the process owns the archive and its own writes keep the
+// index current, so no check is made.
 
 import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
@@ -21,7 +25,17 @@ export interface LocalKeywordIndexOptions {
   sql: SqlClient;
   /** Turns kept in memory across users before whole users are evicted (default 150,000). */
   maxTurns?: number;
+  /** Other processes write the same archive: check the user's version before each search. */
+  shared?: boolean;
 }
+
+/** What a loaded corpus reflects of the archive: the user's row (its creation) and version. */
+interface Held {
+  epoch: string;
+  version: number;
+}
+
+type Head = { messages_version: unknown; forgot_version: unknown; created_at: unknown };
 
 // A loaded turn costs about 1.5 KB of heap (its term counts and postings), so the default
 // holds about 230 MB, the same order as the vector index's budget.
@@ -38,6 +52,13 @@ interface Load {
 type Row = { id: string; session_id: string; seq: number; name: string | null; content: string; created_at: unknown };
 
 const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
+const ROW_COLUMNS = "id, session_id, seq, name, content, created_at";
+
+function addRows(corpus: Bm25Corpus, rows: Row[]): void {
+  for (const r of rows) {
+    corpus.add({ id: String(r.id), sessionId: String(r.session_id), seq: Number(r.seq), name: r.name == null ? null : String(r.name), createdAt: millis(r.created_at) }, String(r.content));
+  }
+}
 
 export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): KeywordIndex {
   const { sql } = options;
@@ -48,6 +69,61 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   const loaded = new Map<string, Bm25Corpus>();
   const loading = new Map<string, Load>();
   const key = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
+  // Shared mode: the archive version each loaded corpus reflects, and one refresh per user at a time.
+  const held = new WeakMap<Bm25Corpus, Held>();
+  const queues = new Map<string, Promise<unknown>>();
+
+  async function query<T>(text: string, params: unknown[]): Promise<T[]> {
+    try {
+      return await sql.query<T>(text, params);
+    } catch (e) {
+      throw upstream(adapter, e);
+    }
+  }
+
+  /** Runs `fn` after every earlier refresh of the same user. */
+  function serialised<T>(k: string, fn: () => Promise<T>): Promise<T> {
+    const before = queues.get(k) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    queues.set(k, tail);
+    void tail.then(() => queues.get(k) === tail && queues.delete(k));
+    return run;
+  }
+
+  /** The user's corpus as of a version read now: what other processes wrote is loaded first. */
+  async function sharedCorpus(k: string, tenantId: string, userId: string): Promise<Bm25Corpus> {
+    return serialised(k, async () => {
+      const [head] = await query<Head>("select messages_version, forgot_version, created_at from users where tenant_id = $1 and id = $2", [tenantId, userId]);
+      if (!head) {
+        loaded.delete(k);
+        return new Bm25Corpus();
+      }
+      const epoch = String(millis(head.created_at));
+      const version = Number(head.messages_version);
+      const have = loaded.get(k);
+      const at = have ? held.get(have) : undefined;
+      if (have && at && at.epoch === epoch && Number(head.forgot_version) <= at.version) {
+        loaded.delete(k);
+        loaded.set(k, have);
+        if (version > at.version) {
+          // Rows stamped above the held version: stamps commit in order per user, so these are
+          // exactly the messages stored since. Rows of a later version may come along; they are
+          // read again next time (adding a turn again replaces it).
+          addRows(have, await query<Row>(`select ${ROW_COLUMNS} from messages where tenant_id = $1 and user_id = $2 and user_version > $3`, [tenantId, userId, at.version]));
+          held.set(have, { epoch, version });
+        }
+        return have;
+      }
+      const corpus = new Bm25Corpus();
+      addRows(corpus, await query<Row>(`select ${ROW_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]));
+      held.set(corpus, { epoch, version });
+      loaded.delete(k);
+      loaded.set(k, corpus);
+      enforceBudget(k);
+      return corpus;
+    });
+  }
 
   function enforceBudget(keep: string): void {
     let total = 0;
@@ -67,19 +143,9 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   }
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Bm25Corpus> {
-    let rows: Row[];
-    try {
-      rows = await sql.query<Row>(
-        "select id, session_id, seq, name, content, created_at from messages where tenant_id = $1 and user_id = $2",
-        [tenantId, userId],
-      );
-    } catch (e) {
-      throw upstream(adapter, e);
-    }
+    const rows = await query<Row>(`select ${ROW_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]);
     const corpus = new Bm25Corpus();
-    for (const r of rows) {
-      corpus.add({ id: String(r.id), sessionId: String(r.session_id), seq: Number(r.seq), name: r.name == null ? null : String(r.name), createdAt: millis(r.created_at) }, String(r.content));
-    }
+    addRows(corpus, rows);
     if (loading.get(k) === entry) loading.delete(k);
     if (entry.cancelled) return new Bm25Corpus();
     for (const write of entry.writes) write(corpus);
@@ -94,6 +160,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
 
     async corpus(tenantId, userId) {
       const k = key(tenantId, userId);
+      if (options.shared) return sharedCorpus(k, tenantId, userId);
       const have = loaded.get(k);
       if (have) {
         loaded.delete(k);

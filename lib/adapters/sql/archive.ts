@@ -198,9 +198,16 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
 
         let jobs: Job[] = [];
         if (fresh.length) {
+          // The user's version (migration 4): keyword indexes of other processes load the
+          // rows stamped above the version they hold. Taken last, so the user's row stays
+          // locked for as short a time as it can.
+          const [ver] = await tx.query<Row>(
+            "update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $2 returning messages_version",
+            [tenantId, userId],
+          );
           await tx.query(
-            `insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at)
-             select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at
+            `insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
+             select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at, $12
              from unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
                as m(id, seq, role, name, content, metadata, tokens, created_at)`,
             [
@@ -215,6 +222,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
               fresh.map((m) => JSON.stringify(m.metadata)),
               fresh.map((m) => m.tokens),
               fresh.map((m) => m.createdAt),
+              Number(ver!.messages_version),
             ],
           );
           await tx.query("update sessions set last_seq = $3, updated_at = now() where tenant_id = $1 and id = $2", [tenantId, sessionId, seq]);
@@ -391,6 +399,14 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         if (scope === "message") await tx.query("delete from messages where tenant_id = $1 and id = $2", [tenantId, id]);
         else if (scope === "session") await tx.query("delete from sessions where tenant_id = $1 and id = $2", [tenantId, id]);
         else await tx.query("delete from users where tenant_id = $1 and id = $2", [tenantId, id]);
+        // Keyword indexes of other processes holding this user reload it whole (migration 4).
+        // After the deletes, so locks are taken in ingest's order: session, then user.
+        if (scope !== "user" && userId !== null) {
+          await tx.query(
+            "update users set messages_version = messages_version + 1, forgot_version = messages_version + 1 where tenant_id = $1 and id = $2",
+            [tenantId, userId],
+          );
+        }
 
         const tiers = { archive: "done", hot: "pending", vectors: "pending", graph: "pending" };
         const [receiptRow] = await tx.query<Row>(

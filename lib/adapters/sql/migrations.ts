@@ -232,6 +232,22 @@ create table reindex_runs (
 );
 `,
   },
+  {
+    version: 4,
+    name: "per-user message versions for keyword indexes in other processes",
+    // A keyword index kept in a process's memory must learn what other processes wrote.
+    // Each ingest that stores messages bumps its user's messages_version and stamps the rows
+    // with it; the bump locks the user's row until commit, so one user's versions commit in
+    // order and "rows stamped above v" is exactly what was added since v. A forget bumps
+    // forgot_version too: an index older than that reloads the user whole. Reading the two
+    // numbers is one primary-key select per search.
+    sql: `
+alter table users add column messages_version bigint not null default 0;
+alter table users add column forgot_version bigint not null default 0;
+alter table messages add column user_version bigint not null default 0;
+create index messages_user_version on messages (tenant_id, user_id, user_version);
+`,
+  },
 ];
 
 // Two processes starting at once (Lambdas after a deploy) would both find a version missing

@@ -3,15 +3,24 @@
 // budget using the token counts stored at ingest, and the final prompt is counted once more
 // with the real tokenizer so `tokens` can never exceed `budget`.
 //
-// Prompt layout: summary and facts first (they change slowly, so a model's prompt cache
-// keeps hitting on that prefix), then recalled older turns, then the recent window. Turns
-// are grouped by day under one date line rather than each carrying a timestamp: the date
-// is what a model reasons with, and the budget then holds about a quarter more turns.
+// Prompt layout: a stable prefix first — the summary, the user's strongest facts and their
+// decisions and tasks, none of which depends on the query, so for the same session state
+// and budget it is the same text and a model's prompt cache keeps hitting on it — then the
+// facts about what the query names, recalled older turns, and the recent window. Turns are
+// grouped by day under one date line rather than each carrying a timestamp: the date is
+// what a model reasons with, and the budget then holds about a quarter more turns.
+//
+// Recalled turns are ranked by search relevance, then by recency (a hyperbolic decay of
+// their age before the session's present, so of two equally relevant turns the newer wins
+// while an old, much more relevant one still beats a new, weak one) and by priority (a
+// turn that stated a decision or a task counts with its memory's priority). Every item
+// carries its provenance: the tier it came from, its score (comparable within its part)
+// and `why`, machine-readable reasons it was chosen.
 
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
 import type { Fact, Memory, Message, Session, Summary } from "../types.ts";
-import { DEFAULT_SEARCH_CONFIG, hybridSearch, queryTerms, type SearchConfig, type SearchDeps, type SearchSource } from "./search.ts";
+import { DEFAULT_SEARCH_CONFIG, hybridSearch, queryTerms, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
 export interface ContextInput {
@@ -22,7 +31,19 @@ export interface ContextInput {
   budget: number;
 }
 
-export interface ContextItem {
+/** Where an item of the context came from, how it scored, and why it was chosen. */
+export interface Provenance {
+  /** The tier that supplied it: "hot" or "archive" (recent window, summary, memories), "keyword", "vectors" or "graph". */
+  tier: ContextTier;
+  /** Its score within its part: recalled turns by relevance × recency × priority, facts by supporting messages, memories by priority, 1 for the window and the summary. */
+  score: number;
+  /** Machine-readable reasons, e.g. ["keyword", "neighbour of m12", "date match"] or ["recent window"]. */
+  why: string[];
+}
+
+export type ContextTier = "hot" | "archive" | "keyword" | "vectors" | "graph";
+
+export interface ContextItem extends Provenance {
   id: string;
   sessionId: string;
   seq: number;
@@ -31,20 +52,28 @@ export interface ContextItem {
   content: string;
   createdAt: string;
   tokens: number;
-  score?: number;
-  sources?: SearchSource[];
+  sources: SearchSource[];
 }
+
+export type ContextFact = Fact & Provenance & { tokens: number };
+export type ContextMemory = Pick<Memory, "id" | "kind" | "content" | "priority" | "tokens" | "sourceMessageId"> & Provenance;
 
 export interface ContextOutput {
   sessionId: string;
   userId: string;
   recent: ContextItem[];
-  summary: { content: string; upToSeq: number; tokens: number } | null;
+  summary: ({ content: string; upToSeq: number; tokens: number } & Provenance) | null;
   recalled: ContextItem[];
-  facts: (Fact & { tokens: number })[];
+  /** The user's strongest facts (in the stable prefix), then facts about what the query names. */
+  facts: ContextFact[];
   /** Typed memories (decisions, tasks, ...) by priority. */
-  memories: Pick<Memory, "id" | "kind" | "content" | "priority" | "tokens" | "sourceMessageId">[];
+  memories: ContextMemory[];
   prompt: string;
+  /**
+   * Length in characters of the prompt's stable prefix (summary, strongest facts, decisions
+   * and tasks): the same text for the same session state and budget, whatever the query.
+   */
+  stablePrefixChars: number;
   tokens: number;
   budget: number;
   degraded: string[];
@@ -66,6 +95,13 @@ export interface ContextConfig {
   /** Recalled turns asked of search: at least `min`, more for a big budget (one per `tokensPer` tokens). */
   recall: { min: number; tokensPer: number };
   layout: TurnLayout;
+  /**
+   * A recalled turn's score is multiplied by 1 + weight / (1 + age / halfLifeDays), its age
+   * in days before the session's present (its newest turn, or now). 0: off.
+   */
+  recency: { weight: number; halfLifeDays: number };
+  /** A recalled turn that stated a memory is multiplied by 1 + weight × priority / 10. 0: off. */
+  priority: { weight: number };
 }
 
 export const DEFAULT_CONTEXT_CONFIG: ContextConfig = {
@@ -73,10 +109,16 @@ export const DEFAULT_CONTEXT_CONFIG: ContextConfig = {
   shares: { summary: 0.15, facts: 0.1, recent: 0.35 },
   recall: { min: 40, tokensPer: 40 },
   layout: "by-day",
+  recency: { weight: 0.1, halfLifeDays: 30 },
+  priority: { weight: 0.1 },
 };
 
-const FACT_LIMIT = 12;
+/** The strongest facts of the user, in the stable prefix. */
+const CORE_FACT_LIMIT = 6;
+/** Facts about what the query names, after the prefix. */
+const RELATED_FACT_LIMIT = 12;
 const MEMORY_LIMIT = 10;
+const DAY_MS = 86_400_000;
 
 type Turn = Pick<Message, "createdAt" | "name" | "role" | "content">;
 
@@ -107,7 +149,9 @@ function factLine(f: Fact): string {
   return `- ${f.subject} ${f.predicate.replaceAll("_", " ")} ${f.object}`;
 }
 
-function toItem(m: Message, extra: { score?: number; sources?: SearchSource[] } = {}): ContextItem {
+const factKey = (f: Fact) => `${f.subject}\u0000${f.predicate}\u0000${f.object}`;
+
+function toItem(m: Message, provenance: Provenance, sources: SearchSource[]): ContextItem {
   return {
     id: m.id,
     sessionId: m.sessionId,
@@ -117,7 +161,10 @@ function toItem(m: Message, extra: { score?: number; sources?: SearchSource[] } 
     content: m.content,
     createdAt: m.createdAt,
     tokens: m.tokens,
-    ...extra,
+    tier: provenance.tier,
+    score: provenance.score,
+    why: provenance.why,
+    sources,
   };
 }
 
@@ -125,29 +172,83 @@ function memoryLine(m: Pick<Memory, "kind" | "content">): string {
   return `- [${m.kind}] ${m.content}`;
 }
 
-export function renderPrompt(
-  parts: {
-    summary: string | null;
-    facts: Fact[];
-    memories?: Pick<Memory, "kind" | "content">[];
-    recalled: Message[];
-    recent: Message[];
-  },
-  layout: TurnLayout = DEFAULT_CONTEXT_CONFIG.layout,
-): string {
-  const sections: string[] = [];
-  if (parts.summary) sections.push(`## Summary of the conversation so far\n${parts.summary}`);
-  if (parts.facts.length) sections.push(`## Known facts\n${parts.facts.map(factLine).join("\n")}`);
-  if (parts.memories?.length) sections.push(`## Decisions and tasks\n${parts.memories.map(memoryLine).join("\n")}`);
-  if (parts.recalled.length) {
-    const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
-    sections.push(`## Relevant earlier messages\n${renderTurns(chronological, layout)}`);
-  }
-  if (parts.recent.length) sections.push(`## Recent messages\n${renderTurns(parts.recent, layout)}`);
-  return sections.join("\n\n");
+const SECTION = {
+  summary: "## Summary of the conversation so far",
+  facts: "## Known facts",
+  memories: "## Decisions and tasks",
+  related: "## Facts about the question",
+  recalled: "## Relevant earlier messages",
+  recent: "## Recent messages",
+} as const;
+
+export interface PromptParts {
+  summary: string | null;
+  /** The user's strongest facts (stable prefix). */
+  facts: Fact[];
+  memories?: Pick<Memory, "kind" | "content">[];
+  /** Facts about what the query names (after the prefix). */
+  related?: Fact[];
+  recalled: Message[];
+  recent: Message[];
 }
 
-async function recentWindow(deps: StrataDeps, session: Session, degraded: string[], timings: TierTimings): Promise<Message[]> {
+/** The stable prefix (summary, strongest facts, decisions and tasks) and the rest, as sections. */
+function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: string[]; rest: string[] } {
+  const prefix: string[] = [];
+  const rest: string[] = [];
+  if (parts.summary) prefix.push(`${SECTION.summary}\n${parts.summary}`);
+  if (parts.facts.length) prefix.push(`${SECTION.facts}\n${parts.facts.map(factLine).join("\n")}`);
+  if (parts.memories?.length) prefix.push(`${SECTION.memories}\n${parts.memories.map(memoryLine).join("\n")}`);
+  if (parts.related?.length) rest.push(`${SECTION.related}\n${parts.related.map(factLine).join("\n")}`);
+  if (parts.recalled.length) {
+    const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
+    rest.push(`${SECTION.recalled}\n${renderTurns(chronological, layout)}`);
+  }
+  if (parts.recent.length) rest.push(`${SECTION.recent}\n${renderTurns(parts.recent, layout)}`);
+  return { prefix, rest };
+}
+
+export function renderPrompt(parts: PromptParts, layout: TurnLayout = DEFAULT_CONTEXT_CONFIG.layout): string {
+  const { prefix, rest } = promptSections(parts, layout);
+  return [...prefix, ...rest].join("\n\n");
+}
+
+/** A recalled turn, rescored for the context. */
+export interface RankedHit extends SearchHit {
+  /** The search score before recency and priority. */
+  relevance: number;
+}
+
+/**
+ * Rescores search hits for the context: × (1 + recency weight / (1 + age in days / half-life))
+ * with the age measured back from `now`, and × (1 + priority weight × priority / 10) for a
+ * turn that stated a memory (`priorities`: message id → that memory's priority). Best first;
+ * equal scores keep the search order.
+ */
+export function rankRecalled(
+  hits: readonly SearchHit[],
+  options: { now: number; recency: ContextConfig["recency"]; priority: ContextConfig["priority"]; priorities?: ReadonlyMap<string, number> },
+): RankedHit[] {
+  const { now, recency, priority, priorities } = options;
+  const ranked = hits.map((h, i) => {
+    let score = h.score;
+    const why = [...h.why];
+    if (recency.weight > 0 && recency.halfLifeDays > 0) {
+      const ageDays = Math.max(0, now - Date.parse(h.message.createdAt)) / DAY_MS;
+      score *= 1 + recency.weight / (1 + ageDays / recency.halfLifeDays);
+    }
+    const p = priorities?.get(h.message.id);
+    if (p !== undefined && priority.weight > 0) {
+      score *= 1 + (priority.weight * p) / 10;
+      why.push(`states a memory (priority ${p})`);
+    }
+    return { hit: { ...h, score, why, relevance: h.score }, i };
+  });
+  ranked.sort((a, b) => b.hit.score - a.hit.score || a.i - b.i);
+  return ranked.map((r) => r.hit);
+}
+
+async function recentWindow(deps: StrataDeps, session: Session, degraded: string[], timings: TierTimings): Promise<{ messages: Message[]; tier: ContextTier }> {
   const n = deps.settings.recentWindow;
   const cached = await timed("hot", timings, degraded, deps.settings.tierTimeoutMs, deps.log, () =>
     deps.hot.readWindow(session.tenantId, session.id, n),
@@ -155,7 +256,7 @@ async function recentWindow(deps: StrataDeps, session: Session, degraded: string
   // A window is trusted only when it ends at the session's last message: an append that
   // failed (hot tier down at ingest) leaves it stale, and then the archive answers.
   const fresh = cached && (cached.length ? cached[cached.length - 1]!.seq === session.lastSeq : session.lastSeq === 0);
-  if (cached && fresh) return cached;
+  if (cached && fresh) return { messages: cached, tier: "hot" };
   const t0 = performance.now();
   const fromArchive = await deps.archive.listMessages(session.tenantId, session.id, { limit: n });
   timings.archive_recent = performance.now() - t0;
@@ -164,7 +265,13 @@ async function recentWindow(deps: StrataDeps, session: Session, degraded: string
       deps.log.warn("hot window repair failed", { sessionId: session.id, error: e });
     });
   }
-  return fromArchive;
+  return { messages: fromArchive, tier: "archive" };
+}
+
+/** The strongest facts in a fixed order (weight, then text), so the prefix they open is stable. */
+function stableOrder(facts: readonly Fact[]): Fact[] {
+  const key = (f: Fact) => factKey(f);
+  return [...facts].sort((a, b) => b.weight - a.weight || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 export async function assembleContext(deps: SearchDeps, input: ContextInput, config: ContextConfig = DEFAULT_CONTEXT_CONFIG): Promise<ContextOutput> {
@@ -187,15 +294,20 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
     createdAt: new Date().toISOString(),
   };
   const limitMs = deps.settings.tierTimeoutMs;
+  const scope = { tenantId: input.tenantId, userId: session.userId };
 
   const recentP = recentWindow(deps, session, degraded, timings);
   const summaryP = stored
     ? timed("summary", timings, degraded, limitMs, deps.log, () => deps.archive.latestSummary(input.tenantId, input.sessionId))
     : Promise.resolve(null as Summary | null);
-  const recent = await recentP;
+  const coreFactsP = timed("facts", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: [], limit: CORE_FACT_LIMIT }));
+  const memoriesP = timed("memories", timings, degraded, limitMs, deps.log, () => deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }));
+  const window = await recentP;
+  const recent = window.messages;
   const query = input.query?.trim() || [...recent].reverse().find((m) => m.role === "user")?.content || "";
+  const qTerms = query ? queryTerms(query) : [];
   const recentIds = new Set(recent.map((m) => m.id));
-  const [summary, recall, facts, memories] = await Promise.all([
+  const [summary, recall, coreFacts, related, memories] = await Promise.all([
     summaryP,
     query
       ? hybridSearch(
@@ -210,25 +322,33 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
           config.search,
         )
       : Promise.resolve(null),
-    timed("facts", timings, degraded, limitMs, deps.log, () =>
-      deps.graph.facts({ tenantId: input.tenantId, userId: session.userId, terms: query ? queryTerms(query) : [], limit: FACT_LIMIT }),
-    ),
-    timed("memories", timings, degraded, limitMs, deps.log, () =>
-      deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }),
-    ),
+    coreFactsP,
+    qTerms.length
+      ? timed("facts_related", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: qTerms, limit: RELATED_FACT_LIMIT }))
+      : Promise.resolve([] as Fact[]),
+    memoriesP,
   ]);
   if (recall) {
     degraded.push(...recall.degraded);
     Object.assign(timings, recall.timings);
   }
 
+  // The session's present: its newest turn, or now for a session with none yet.
+  const newest = recent[recent.length - 1];
+  const now = newest ? Date.parse(newest.createdAt) : Date.now();
+  const priorities = new Map<string, number>();
+  for (const m of memories ?? []) if (m.sourceMessageId && !priorities.has(m.sourceMessageId)) priorities.set(m.sourceMessageId, m.priority);
+
   const t1 = performance.now();
   const packed = pack(deps, input.budget, config, {
     summary,
-    facts: facts ?? [],
+    coreFacts: stableOrder(coreFacts ?? []),
+    related: related ?? [],
+    terms: qTerms,
     memories: memories ?? [],
-    recalled: recall?.hits ?? [],
+    recalled: rankRecalled(recall?.hits ?? [], { now, recency: config.recency, priority: config.priority, priorities }),
     recent,
+    recentTier: window.tier,
   });
   timings.pack = performance.now() - t1;
   timings.total = performance.now() - t0;
@@ -245,19 +365,33 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
 
 interface Candidates {
   summary: Summary | null;
-  facts: Fact[];
+  coreFacts: Fact[];
+  related: Fact[];
+  /** The query's terms, to say which a related fact names. */
+  terms: string[];
   memories: Memory[];
-  recalled: { message: Message; score: number; sources: SearchSource[] }[];
+  recalled: RankedHit[];
   recent: Message[];
+  recentTier: ContextTier;
+}
+
+/** The tier a recalled turn came from: that of the first retriever that found it (neighbours are read off the keyword corpus). */
+function recallTier(sources: readonly SearchSource[]): ContextTier {
+  const first = sources[0];
+  return first === "vector" ? "vectors" : first === "graph" ? "graph" : "keyword";
+}
+
+/** The query terms a fact names (its subject or object holds the term as a word). */
+function namedTerms(f: Fact, terms: readonly string[]): string[] {
+  const words = new Set(`${f.subject} ${f.object}`.toLowerCase().split(/[^\p{L}\p{N}]+/u));
+  return terms.filter((t) => words.has(t));
 }
 
 function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candidates) {
   const { shares: SHARES, layout } = config;
   const tok = deps.tokenizer;
   // Headers and separators, counted once; the per-line cost adds the line's own prefix.
-  const overhead = tok.count(
-    "## Summary of the conversation so far\n## Known facts\n## Decisions and tasks\n## Relevant earlier messages\n## Recent messages\n\n\n\n\n\n\n\n\n",
-  );
+  const overhead = tok.count(`${Object.values(SECTION).join("\n")}${"\n".repeat(10)}`);
   let left = budget - overhead;
   const lineCost = (m: Message) => tok.count(line({ ...m, content: "" }, layout)) + m.tokens + 1;
   // In the "by-day" layout a turn of a day not yet in its section also pays for the day's line.
@@ -265,28 +399,53 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   const recentDays = new Set<string>();
   const recalledDays = new Set<string>();
 
+  // The stable prefix: summary, strongest facts, decisions and tasks. What it holds depends
+  // only on the session state and the budget, never on the query.
   let summary: ContextOutput["summary"] = null;
   if (c.summary && c.summary.tokens <= Math.min(left, budget * SHARES.summary)) {
-    summary = { content: c.summary.content, upToSeq: c.summary.upToSeq, tokens: c.summary.tokens };
+    summary = { content: c.summary.content, upToSeq: c.summary.upToSeq, tokens: c.summary.tokens, tier: "archive", score: 1, why: ["latest summary"] };
     left -= c.summary.tokens + 1;
   }
 
-  const facts: (Fact & { tokens: number })[] = [];
+  const facts: ContextFact[] = [];
   let factRoom = Math.min(left, budget * SHARES.facts);
-  for (const f of c.facts) {
+  for (const f of c.coreFacts) {
     const t = tok.count(factLine(f)) + 1;
     if (t > factRoom) continue;
-    facts.push({ ...f, tokens: t });
+    facts.push({ ...f, tokens: t, tier: "graph", score: f.weight, why: ["strongest fact"] });
     factRoom -= t;
     left -= t;
   }
 
   // Decisions and tasks share the facts' allowance: both are short, durable statements.
-  const memories: ContextOutput["memories"] = [];
+  const memories: ContextMemory[] = [];
   for (const m of c.memories) {
     const t = tok.count(memoryLine(m)) + 1;
     if (t > factRoom) continue;
-    memories.push({ id: m.id, kind: m.kind, content: m.content, priority: m.priority, tokens: t, sourceMessageId: m.sourceMessageId });
+    memories.push({
+      id: m.id,
+      kind: m.kind,
+      content: m.content,
+      priority: m.priority,
+      tokens: t,
+      sourceMessageId: m.sourceMessageId,
+      tier: "archive",
+      score: m.priority,
+      why: [m.kind, `priority ${m.priority}`],
+    });
+    factRoom -= t;
+    left -= t;
+  }
+  let core = facts.length;
+
+  // Facts about what the query names take what is left of the allowance, after the prefix.
+  const inPrefix = new Set(facts.map(factKey));
+  for (const f of c.related) {
+    if (inPrefix.has(factKey(f))) continue;
+    const t = tok.count(factLine(f)) + 1;
+    if (t > factRoom) continue;
+    const named = namedTerms(f, c.terms);
+    facts.push({ ...f, tokens: t, tier: "graph", score: f.weight, why: named.length ? named.map((n) => `names ${n}`) : ["about the query"] });
     factRoom -= t;
     left -= t;
   }
@@ -304,8 +463,11 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     left -= t;
   }
 
-  const recalled: Candidates["recalled"] = [];
+  // Search was told to exclude the whole window; this guards the rule itself.
+  const windowIds = new Set(c.recent.map((m) => m.id));
+  const recalled: RankedHit[] = [];
   for (const hit of c.recalled) {
+    if (windowIds.has(hit.message.id)) continue;
     const t = lineCost(hit.message) + dayCost(hit.message, recalledDays);
     if (t > left) continue;
     recalled.push(hit);
@@ -325,27 +487,39 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   }
 
   // The estimate above sums per-line counts; BPE merges across line boundaries can differ by
-  // a token or two, so the rendered prompt is counted exactly and trimmed if it must be.
-  const render = () => renderPrompt({ summary: summary?.content ?? null, facts, memories, recalled: recalled.map((h) => h.message), recent }, layout);
-  let prompt = render();
+  // a token or two, so the rendered prompt is counted exactly and trimmed if it must be,
+  // from the query-dependent parts first so the prefix stays as long as it can.
+  const parts = (): PromptParts => ({
+    summary: summary?.content ?? null,
+    facts: facts.slice(0, core),
+    memories,
+    related: facts.slice(core),
+    recalled: recalled.map((h) => h.message),
+    recent,
+  });
+  let prompt = renderPrompt(parts(), layout);
   let tokens = tok.count(prompt);
   while (tokens > budget) {
     if (recalled.length) recalled.pop();
     else if (recent.length) recent.shift();
+    else if (facts.length > core) facts.pop();
     else if (memories.length) memories.pop();
-    else if (facts.length) facts.pop();
+    else if (core > 0) facts.splice(--core, 1);
     else summary = null;
-    prompt = render();
+    prompt = renderPrompt(parts(), layout);
     tokens = tok.count(prompt);
   }
+  const { prefix } = promptSections(parts(), layout);
+  const stablePrefixChars = prefix.length ? prefix.join("\n\n").length : 0;
 
   return {
-    recent: recent.map((m) => toItem(m, { sources: ["recent"] })),
+    recent: recent.map((m) => toItem(m, { tier: c.recentTier, score: 1, why: ["recent window"] }, ["recent"])),
     summary,
-    recalled: recalled.map((h) => toItem(h.message, { score: h.score, sources: h.sources })),
+    recalled: recalled.map((h) => toItem(h.message, { tier: recallTier(h.sources), score: h.score, why: h.why }, h.sources)),
     facts,
     memories,
     prompt,
+    stablePrefixChars,
     tokens,
   };
 }

@@ -96,6 +96,8 @@ describe("expandNeighbours", () => {
     const out = expandNeighbours(scored(["s1:2", 1]), corpus, NEIGHBOURS);
     expect(out.map((f) => f.id).slice(0, 3)).toEqual(["s1:2", "s1:3", "s1:1"]);
     expect(out[1]!.score).toBeCloseTo(0.8);
+    expect(out[1]!.notes).toEqual(["answer to s1:2"]);
+    expect(out[2]!.notes).toEqual(["neighbour of s1:2"]);
   });
 
   it("adds to a neighbour that is a hit itself, and does nothing when off", () => {
@@ -194,6 +196,17 @@ describe("hybridSearch with the keyword index", () => {
     expect(ids[0]).toBe("s1:4");
     expect(ids[1]).toBe("s1:5");
     expect(out.hits[1]!.sources).toEqual(["neighbour"]);
+    // Provenance: the hit says which retriever found it, its answer which question it answers.
+    expect(out.hits[0]!.why).toContain("keyword");
+    expect(out.hits[1]!.why).toEqual(["answer to s1:4"]);
+  });
+
+  it("says when a date or an answer type lifted a hit", async () => {
+    const out = await hybridSearch(deps, { ...input, query: "When did Melanie paint the sunrise on 1 May, 2023?" }, plain);
+    const sunrise = out.hits.find((h) => h.message.id === "s1:6")!;
+    expect(sunrise.why).toContain("keyword");
+    expect(sunrise.why).toContain("date match");
+    expect(sunrise.why).not.toContain("says a time");
   });
 
   it("leaves excluded ids out and keeps each retriever's ranking when asked", async () => {

@@ -47,6 +47,12 @@ export interface SearchHit {
   message: Message;
   score: number;
   sources: SearchSource[];
+  /**
+   * Why it ranks where it does, machine-readable: the retrievers that found it ("keyword",
+   * "vector", "graph"), then what lifted it: "neighbour of <id>", "answer to <id>",
+   * "date match", "says a time", "says a number".
+   */
+  why: string[];
 }
 
 export interface SearchOutput {
@@ -104,7 +110,7 @@ export const DEFAULT_SEARCH_CONFIG: SearchConfig = {
   bm25: { k1: 1.2, b: 0.3 },
   feedback: { docs: 3, terms: 10, weight: 0.5 },
   dates: { boost: 1, slackDays: 7, listWeight: 1 },
-  neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 20 },
+  neighbours: { radius: 2, weight: 0.4, answerWeight: 0.8, anchors: 60 },
   sessionPrior: { weight: 0.2, top: 3 },
   answerType: { boost: 0.5 },
   speakerBoost: 1,
@@ -116,6 +122,13 @@ interface Fused {
   id: string;
   score: number;
   sources: SearchSource[];
+  /** What lifted it after fusion (see SearchHit.why). */
+  notes?: string[];
+}
+
+function note(f: Fused, reason: string): void {
+  if (!f.notes) f.notes = [reason];
+  else if (!f.notes.includes(reason)) f.notes.push(reason);
 }
 
 /** One ranking to fuse: its items best first, the retriever it counts as, and its weight. */
@@ -182,24 +195,35 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   const { radius, weight, answerWeight, anchors } = options;
   if (radius <= 0 || anchors <= 0 || (weight <= 0 && answerWeight <= 0)) return fused;
   const byId = new Map(fused.map((f) => [f.id, f]));
-  const add = new Map<string, number>();
+  // Per neighbour: what it collects, and the anchor that gave the most (its provenance).
+  const add = new Map<string, { extra: number; best: number; reason: string }>();
   for (const anchor of fused.slice(0, anchors)) {
     const asks = corpus.asks(anchor.id);
     for (const n of corpus.neighbours(anchor.id, radius)) {
-      const share = asks && n.offset === 1 ? answerWeight : weight / Math.abs(n.offset);
-      if (share > 0) add.set(n.id, (add.get(n.id) ?? 0) + share * anchor.score);
+      const answer = asks && n.offset === 1;
+      const share = answer ? answerWeight : weight / Math.abs(n.offset);
+      if (share <= 0) continue;
+      const gain = share * anchor.score;
+      const a = add.get(n.id) ?? { extra: 0, best: 0, reason: "" };
+      a.extra += gain;
+      if (gain > a.best) {
+        a.best = gain;
+        a.reason = `${answer ? "answer to" : "neighbour of"} ${anchor.id}`;
+      }
+      add.set(n.id, a);
     }
   }
-  for (const [id, extra] of add) {
-    const f = byId.get(id);
+  for (const [id, { extra, reason }] of add) {
+    let f = byId.get(id);
     if (f) {
       f.score += extra;
       if (!f.sources.includes("neighbour")) f.sources.push("neighbour");
     } else {
-      const fresh: Fused = { id, score: extra, sources: ["neighbour"] };
-      byId.set(id, fresh);
-      fused.push(fresh);
+      f = { id, score: extra, sources: ["neighbour"] };
+      byId.set(id, f);
+      fused.push(f);
     }
+    note(f, reason);
   }
   return fused.sort((a, b) => b.score - a.score);
 }
@@ -209,7 +233,11 @@ export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly 
   if (options.boost <= 0 || ranges.length === 0) return fused;
   for (const f of fused) {
     const doc = corpus.doc(f.id);
-    if (doc) f.score *= 1 + options.boost * dateFit(doc.createdAt, ranges, options.slackDays * DAY_MS);
+    if (!doc) continue;
+    const fit = dateFit(doc.createdAt, ranges, options.slackDays * DAY_MS);
+    if (fit <= 0) continue;
+    f.score *= 1 + options.boost * fit;
+    note(f, "date match");
   }
   return fused.sort((a, b) => b.score - a.score);
 }
@@ -243,7 +271,11 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
 /** Multiplies by 1 + boost the score of turns holding the kind of answer the question asks for. */
 export function boostAnswerType(fused: Fused[], corpus: Bm25Corpus, type: AnswerType | null, boost: number): Fused[] {
   if (type === null || boost <= 0) return fused;
-  for (const f of fused) if (corpus.holds(f.id, type)) f.score *= 1 + boost;
+  for (const f of fused) {
+    if (!corpus.holds(f.id, type)) continue;
+    f.score *= 1 + boost;
+    note(f, type === "time" ? "says a time" : "says a number");
+  }
   return fused.sort((a, b) => b.score - a.score);
 }
 
@@ -327,7 +359,8 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     const message = byId.get(f.id);
     if (!message || message.userId !== input.userId) continue;
     if (input.sessionId && message.sessionId !== input.sessionId) continue;
-    hits.push({ message, score: f.score, sources: f.sources });
+    const why = [...f.sources.filter((s) => s !== "neighbour"), ...(f.notes ?? [])];
+    hits.push({ message, score: f.score, sources: f.sources, why });
     if (hits.length >= input.limit) break;
   }
   const out: SearchOutput = { hits, degraded, timings };

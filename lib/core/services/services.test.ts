@@ -7,10 +7,11 @@ import type { HotStore } from "../ports.ts";
 import type { Strata } from "../../runtime.ts";
 import { uid } from "../../../test/fixtures/pglite.ts";
 import { startTestStrata } from "../../../test/fixtures/strata.ts";
-import { assembleContext, renderPrompt } from "./context.ts";
+import { assembleContext, DEFAULT_CONTEXT_CONFIG, rankRecalled, renderPrompt } from "./context.ts";
 import { forget } from "./forget.ts";
 import { ingestMessages } from "./ingest.ts";
-import { hybridSearch } from "./search.ts";
+import { hybridSearch, type SearchHit } from "./search.ts";
+import type { Message } from "../types.ts";
 
 let strata: Strata;
 beforeAll(async () => {
@@ -162,5 +163,117 @@ describe("context", () => {
     expect(renderPrompt({ summary: null, facts: [], recalled: [], recent }, "timestamped")).toBe(
       "## Recent messages\n[2024-01-02 09:00] Ann: a\n[2024-01-02 10:00] Ann: b\n[2024-01-03 08:00] Ann: c",
     );
+  });
+});
+
+describe("context: provenance, prefix, recency and budget", () => {
+  const user = uid("u");
+  const older = uid("s");
+  const current = uid("s");
+  const at = (day: number) => new Date(Date.UTC(2024, 2, day, 12)).toISOString();
+  beforeAll(async () => {
+    await ingestMessages(strata.deps, {
+      tenantId: "default",
+      sessionId: older,
+      userId: user,
+      messages: [
+        { ...say("Maria moved to Lisbon and works at Globex."), createdAt: at(1) },
+        { ...say("Did she like the kayak trip on the Tagus?", "Bo"), createdAt: at(1) },
+        { ...say("She loved the kayak trip, she wants to go again."), createdAt: at(1) },
+        { ...say("We decided to visit Maria in Lisbon in June."), createdAt: at(2) },
+        { ...say("I need to book the flights to Lisbon."), createdAt: at(2) },
+      ],
+    });
+    await ingestMessages(strata.deps, {
+      tenantId: "default",
+      sessionId: current,
+      userId: user,
+      messages: ["hello", "how are you", "fine thanks", "what's new", "not much", "tell me about the trip"].map((c, i) => ({ ...say(c, i % 2 ? "Bo" : "Ann"), createdAt: at(20) })),
+    });
+    await strata.idle();
+  });
+
+  it("gives every item its tier, a score and why it was chosen", async () => {
+    // The first read of a session's window comes from the archive (the hot tier only appends
+    // to windows it holds) and fills the hot tier; the next one is served from it.
+    const first = await assembleContext(strata.deps, { tenantId: "default", sessionId: current, query: "Where did Maria go kayaking?", budget: 1500 });
+    for (const m of first.recent) expect([m.tier, m.score, m.why]).toEqual(["archive", 1, ["recent window"]]);
+    await new Promise((r) => setTimeout(r, 10)); // the hot window is repaired in the background
+    const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: current, query: "Where did Maria go kayaking?", budget: 1500 });
+    expect(ctx.recent.length).toBeGreaterThan(0);
+    for (const m of ctx.recent) expect([m.tier, m.score, m.why]).toEqual(["hot", 1, ["recent window"]]);
+    expect(ctx.recalled.length).toBeGreaterThan(0);
+    for (const m of ctx.recalled) {
+      expect(["keyword", "vectors", "graph"]).toContain(m.tier);
+      expect(m.score).toBeGreaterThan(0);
+      expect(m.why.length).toBeGreaterThan(0);
+    }
+    const kayak = ctx.recalled.find((m) => m.content.startsWith("Did she like the kayak"))!;
+    expect(kayak.why).toContain("keyword");
+    // The reply after the matched question comes in as its answer.
+    const reply = ctx.recalled.find((m) => m.content.startsWith("She loved the kayak"))!;
+    expect(reply.why.some((w) => w === `answer to ${kayak.id}` || w === "keyword")).toBe(true);
+    expect(ctx.facts.length).toBeGreaterThan(0);
+    for (const f of ctx.facts) {
+      expect(f.tier).toBe("graph");
+      expect(f.score).toBe(f.weight);
+      expect(f.why.length).toBeGreaterThan(0);
+    }
+    expect(ctx.facts.some((f) => f.why.includes("names maria"))).toBe(true);
+    expect(ctx.memories.map((m) => [m.kind, m.tier, m.why])).toEqual([
+      ["decision", "archive", ["decision", `priority ${ctx.memories[0]!.priority}`]],
+      ["task", "archive", ["task", `priority ${ctx.memories[1]!.priority}`]],
+    ]);
+  });
+
+  it("keeps the prompt's prefix (summary, strongest facts, decisions and tasks) the same whatever the query", async () => {
+    const a = await assembleContext(strata.deps, { tenantId: "default", sessionId: current, query: "Where did Maria go kayaking?", budget: 1200 });
+    const b = await assembleContext(strata.deps, { tenantId: "default", sessionId: current, query: "flights", budget: 1200 });
+    expect(a.stablePrefixChars).toBeGreaterThan(0);
+    expect(a.prompt.slice(0, a.stablePrefixChars)).toBe(b.prompt.slice(0, b.stablePrefixChars));
+    expect(a.prompt.slice(0, a.stablePrefixChars)).toContain("## Known facts");
+    expect(a.prompt.slice(0, a.stablePrefixChars)).toContain("## Decisions and tasks");
+    expect(a.prompt.slice(a.stablePrefixChars)).not.toContain("## Decisions and tasks");
+    // Query-specific parts follow the prefix.
+    expect(a.prompt.indexOf("## Relevant earlier messages")).toBeGreaterThan(a.stablePrefixChars);
+  });
+
+  it("never repeats a turn of the recent window among recalled ones, and never goes over budget", async () => {
+    for (const budget of [20, 45, 80, 130, 200, 350, 600, 1000, 2000]) {
+      const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: current, query: "tell me about the trip to Lisbon", budget });
+      expect(ctx.tokens).toBeLessThanOrEqual(budget);
+      expect(ctx.tokens).toBe(strata.deps.tokenizer.count(ctx.prompt));
+      const recentIds = new Set(ctx.recent.map((m) => m.id));
+      expect(ctx.recalled.filter((m) => recentIds.has(m.id))).toEqual([]);
+    }
+  });
+});
+
+describe("rankRecalled", () => {
+  const hit = (id: string, day: number, score: number): SearchHit => ({
+    message: { id, createdAt: new Date(Date.UTC(2024, 0, day)).toISOString() } as Message,
+    score,
+    sources: ["keyword"],
+    why: ["keyword"],
+  });
+  const now = Date.UTC(2024, 1, 1);
+  const { recency, priority } = DEFAULT_CONTEXT_CONFIG;
+
+  it("puts the newer of two equally relevant turns first", () => {
+    const out = rankRecalled([hit("old", 1, 0.5), hit("new", 25, 0.5)], { now, recency, priority });
+    expect(out.map((h) => h.message.id)).toEqual(["new", "old"]);
+    expect(out[0]!.relevance).toBe(0.5);
+  });
+
+  it("keeps a much more relevant old turn above a weak new one, and the search order when off", () => {
+    expect(rankRecalled([hit("old", 1, 0.5), hit("new", 25, 0.3)], { now, recency, priority }).map((h) => h.message.id)).toEqual(["old", "new"]);
+    const off = { weight: 0, halfLifeDays: 30 };
+    expect(rankRecalled([hit("old", 1, 0.5), hit("new", 25, 0.5)], { now, recency: off, priority }).map((h) => h.message.id)).toEqual(["old", "new"]);
+  });
+
+  it("lifts a turn that stated a memory by its priority, and says so", () => {
+    const out = rankRecalled([hit("a", 10, 0.5), hit("b", 10, 0.5)], { now, recency, priority, priorities: new Map([["b", 8]]) });
+    expect(out.map((h) => h.message.id)).toEqual(["b", "a"]);
+    expect(out[0]!.why).toEqual(["keyword", "states a memory (priority 8)"]);
   });
 });
