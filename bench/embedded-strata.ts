@@ -10,6 +10,7 @@ import { loadConfig, DEFAULT_TENANT } from "../lib/config.ts";
 import { openTiers, type Tiers } from "../lib/runtime.ts";
 import { createLocalEmbedder } from "../lib/adapters/local/embedder.ts";
 import { createLocalExtractor } from "../lib/adapters/local/extractor.ts";
+import { createLocalSummarizer } from "../lib/adapters/local/summarizer.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "../lib/adapters/local/keyword-index.ts";
 import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
 import { createLogger } from "../lib/core/log.ts";
@@ -40,6 +41,7 @@ export async function startEmbedded(options: { keywordIndex?: boolean } = {}): P
     queue: tiers.queue,
     embedder: createLocalEmbedder(),
     extractor: createLocalExtractor(),
+    summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),
     log,
     settings: { recentWindow: config.recentWindow, tierTimeoutMs: 2_000 },

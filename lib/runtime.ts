@@ -14,6 +14,7 @@ import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
 import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
+import { createLocalSummarizer } from "./adapters/local/summarizer.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
 import { createLocalVectorIndex } from "./adapters/local/vector-index.ts";
 import { createNeonSqlClient } from "./adapters/neon/client.ts";
@@ -191,6 +192,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     queue,
     embedder,
     extractor: lazyLocalExtractor(),
+    summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),
     ...(keywords ? { keywords } : {}),
     log,

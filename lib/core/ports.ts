@@ -193,6 +193,8 @@ export interface Archive extends Pingable {
    * alone (embedded PGlite): at its start, whatever was running belonged to a process that died.
    */
   releaseRunningJobs(): Promise<number>;
+  /** Commits outbox rows for work not born of an ingest (scheduled summaries); returns them pending. */
+  enqueueJobs(jobs: (NewJob & { tenantId: string })[]): Promise<Job[]>;
   /** Marks jobs as handed to the queue. */
   markDispatched(ids: string[]): Promise<void>;
   /** Marks jobs done. Idempotent. */

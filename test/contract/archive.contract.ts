@@ -334,8 +334,14 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       await put(long, 5); // 17 − 4 − 8 = 5 new
       expect(await due(5)).toEqual([long]);
       // A summarize job waiting for the session holds it back: no second job is queued.
-      await archive.ingest({ tenantId: t, sessionId: long, userId: "u", messages: [msg(uid("m"), "one more")], jobsFor: () => [{ type: "summarize", payload: { sessionId: long } }] });
+      const [job] = await archive.enqueueJobs([{ tenantId: t, type: "summarize", payload: { sessionId: long } }]);
+      expect(job).toMatchObject({ tenantId: t, type: "summarize", payload: { sessionId: long }, status: "pending", attempts: 0 });
       expect(await due(5)).toEqual([]);
+      await archive.markDispatched([job!.id]);
+      expect(await due(5)).toEqual([]);
+      await archive.completeJobs([job!.id]);
+      expect(await due(5)).toEqual([long]);
+      expect(await archive.enqueueJobs([])).toEqual([]);
     });
 
     maybe("sweeps memories past their expiry")("sweeps memories past their expiry", async () => {

@@ -604,6 +604,17 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return rows.map(toJob);
     },
 
+    async enqueueJobs(jobs) {
+      if (!jobs.length) return [];
+      const rows = await sql.query<Row>(
+        `insert into jobs (id, tenant_id, type, payload)
+         select j.id, j.tenant_id, j.type, j.payload::jsonb from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as j(id, tenant_id, type, payload)
+         returning *`,
+        [jobs.map(() => crypto.randomUUID()), jobs.map((j) => j.tenantId), jobs.map((j) => j.type), jobs.map((j) => JSON.stringify(j.payload))],
+      );
+      return rows.map(toJob).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
     async markDispatched(ids) {
       if (!ids.length) return;
       await sql.query("update jobs set status = 'dispatched', dispatched_at = now() where id = any($1::text[]) and status = 'pending'", [ids]);
