@@ -27,6 +27,7 @@ import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import { scheduleSummaries, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
 
@@ -34,6 +35,9 @@ export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 
 const ANALYZE_EVERY_MS = 5 * 60_000;
+/** Sessions queued for a summary per scheduled run, and memories deleted per retention run. */
+export const SCHEDULE_BATCH = 200;
+export const SWEEP_BATCH = 5_000;
 
 export interface Strata {
   config: StrataConfig;
@@ -216,6 +220,31 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     analyzeTimer.unref();
   }
 
+  // Scheduled work of the embedded server (a deployment runs it from functions/cron.ts).
+  // Each run waits for the previous one: a slow archive never stacks them up.
+  const timers: NodeJS.Timeout[] = [];
+  const every = (seconds: number, name: string, run: () => Promise<number>) => {
+    if (!seconds || !config.workers) return;
+    let busy = false;
+    const tick = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const n = await run();
+        if (n) log.debug(`${name} done`, { count: n });
+      } catch (e) {
+        log.warn(`${name} failed; the next run retries`, { error: e });
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(tick, seconds * 1000);
+    timer.unref();
+    timers.push(timer);
+  };
+  every(config.summaryEverySeconds, "summary scheduling", () => scheduleSummaries(deps, { limit: SCHEDULE_BATCH }));
+  every(config.retentionEverySeconds, "retention sweep", () => sweepRetention(deps, { limit: SWEEP_BATCH }));
+
   return {
     config,
     deps,
@@ -223,6 +252,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     idle: () => queue.idle(),
     async close() {
       if (analyzeTimer) clearInterval(analyzeTimer);
+      for (const t of timers) clearInterval(t);
       await queue.stop();
       await Promise.all([hot.close(), vectors.close(), graph.close(), keywords?.close()]);
       await archive.close();
