@@ -27,7 +27,7 @@ import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
-import { scheduleSummaries, sweepRetention } from "./core/services/summaries.ts";
+import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
 
@@ -35,9 +35,6 @@ export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 
 const ANALYZE_EVERY_MS = 5 * 60_000;
-/** Sessions queued for a summary per scheduled run, and memories deleted per retention run. */
-export const SCHEDULE_BATCH = 200;
-export const SWEEP_BATCH = 5_000;
 
 export interface Strata {
   config: StrataConfig;

@@ -20,6 +20,9 @@ export const SUMMARY_MAX_TOKENS = 250;
 /** Messages past the window, beyond the last summary, before a session is summarized again. */
 export const SUMMARY_MIN_NEW = 10;
 const PAGE = 500;
+/** Sessions queued per scheduled run, and memories deleted per retention run (the cron and the embedded timers). */
+export const SCHEDULE_BATCH = 200;
+export const SWEEP_BATCH = 5_000;
 
 export interface SummarySettings {
   maxTokens?: number;
