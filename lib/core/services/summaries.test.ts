@@ -17,7 +17,7 @@ import { runSummarizeJob, scheduleSummaries, sweepRetention } from "./summaries.
 const WINDOW = 6;
 let strata: Strata;
 beforeAll(async () => {
-  strata = await startTestStrata({ recentWindow: WINDOW, summaryEverySeconds: 0, retentionEverySeconds: 0 });
+  strata = await startTestStrata({ recentWindow: WINDOW });
 });
 afterAll(async () => {
   await strata?.close();
@@ -150,5 +150,45 @@ describe("retention sweep", () => {
     const after = (await strata.deps.archive.listMemories("default", u, { limit: 20 })).map((m) => m.id);
     expect(after).toEqual(before);
     expect(after).toContain("keep");
+  });
+});
+
+describe("the embedded server's timers", () => {
+  // A Strata of its own with the timers on, every second: in the one above they would race the tests.
+  let timed: Strata;
+  beforeAll(async () => {
+    timed = await startTestStrata({ recentWindow: WINDOW, summaryEverySeconds: 1, retentionEverySeconds: 1 });
+  });
+  afterAll(async () => {
+    await timed?.close();
+  });
+
+  it("summarize due sessions and sweep expired memories without being asked", async () => {
+    const { archive } = timed.deps;
+    const s = uid("s");
+    const u = uid("u");
+    const out = await ingestMessages(timed.deps, { tenantId: "default", sessionId: s, userId: u, messages: talk(30) });
+    const gone = uid("gone");
+    const memory = (expiresAt: string | null) => ({
+      tenantId: "default", id: gone, userId: u, kind: "note" as const, content: "old", priority: 1, tokens: 1, sourceMessageId: out.messages[0]!.id, expiresAt,
+    });
+    await archive.saveMemories([memory(new Date(0).toISOString())]);
+    // Waits (bounded) for the timers; what is asserted is the outcome, not how long it took.
+    const until = async (what: string, done: () => Promise<boolean>) => {
+      for (let i = 0; i < 300; i++) {
+        if (await done()) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`the timers never ${what}`);
+    };
+    await until("summarized the session", async () => (await archive.latestSummary("default", s))?.upToSeq === 30 - WINDOW);
+    expect((await archive.latestSummary("default", s))!.content).toContain(DECISION);
+    // Storing the id again is a no-op while the expired row exists (ids are idempotent): it
+    // shows up, unexpired, only once the sweep deleted the old one.
+    await until("swept the expired memory", async () => {
+      await archive.saveMemories([memory(null)]);
+      return (await archive.listMemories("default", u, { limit: 100 })).some((m) => m.id === gone);
+    });
+    await timed.idle();
   });
 });
