@@ -3,21 +3,26 @@
 // EventBridge "Scheduled Event" whose detail carries the task; both are normalised to one
 // task name before anything runs.
 //
-// Tasks are what lib can do on a schedule today:
+// Tasks:
 // - relay: sends outbox jobs that never reached SQS (an API invocation that died between its
 //   archive commit and its dispatch) — the safety net of the write path.
-// Summaries and retention sweeps have no service in lib yet (summarize jobs fail as unknown
-// work in the worker); they get a task here when lib has one, not before.
+// - summarize: queues a summarize job for each session with enough messages past its hot
+//   window since its last summary (the worker function writes the summaries).
+// - retention: deletes memories whose expiry has passed.
 
 import type { ScheduledEvent } from "aws-lambda";
 import type { SqsJobQueue } from "../lib/adapters/sqs/job-queue.ts";
 import { StrataError } from "../lib/core/errors.ts";
+import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "../lib/core/services/summaries.ts";
 import { lambdaStrata } from "./strata.ts";
 
-export const CRON_TASKS = ["relay"] as const;
+export const CRON_TASKS = ["relay", "summarize", "retention"] as const;
 export type CronTask = (typeof CRON_TASKS)[number];
 
 export type CronEvent = { task: string } | ScheduledEvent<{ task?: string }>;
+
+/** What a run did: outbox jobs relayed, summarize jobs queued, or expired memories swept. */
+export type CronResult = { task: "relay"; relayed: number } | { task: "summarize"; queued: number } | { task: "retention"; swept: number };
 
 /** The task an event names; rejects events that name none or an unknown one. */
 export function cronTask(event: CronEvent): CronTask {
@@ -30,16 +35,23 @@ export function cronTask(event: CronEvent): CronTask {
 
 const ready = lambdaStrata();
 
-export async function cron(event: CronEvent): Promise<{ task: CronTask; relayed: number }> {
+export async function cron(event: CronEvent): Promise<CronResult> {
   const task = cronTask(event);
   const strata = await ready.catch(() => lambdaStrata());
-  const queue = strata.deps.queue;
-  if (queue.adapter !== "sqs") {
-    throw new StrataError("config", "CONFIG_INVALID", "the relay needs the Jobs queue linked (STRATA_QUEUE_URL)");
+  const { deps } = strata;
+  let result: CronResult;
+  if (task === "relay") {
+    if (deps.queue.adapter !== "sqs") {
+      throw new StrataError("config", "CONFIG_INVALID", "the relay needs the Jobs queue linked (STRATA_QUEUE_URL)");
+    }
+    result = { task, relayed: await (deps.queue as SqsJobQueue).relay() };
+  } else if (task === "summarize") {
+    result = { task, queued: await scheduleSummaries(deps, { limit: SCHEDULE_BATCH }) };
+  } else {
+    result = { task, swept: await sweepRetention(deps, { limit: SWEEP_BATCH }) };
   }
-  const relayed = await (queue as SqsJobQueue).relay();
-  strata.deps.log.info("cron task done", { task, relayed });
-  return { task, relayed };
+  deps.log.info("cron task done", result);
+  return result;
 }
 
 export { cron as handler };

@@ -20,7 +20,7 @@ import { createUpstashHotStore } from "../lib/adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "../lib/core/deps.ts";
 import { StrataError } from "../lib/core/errors.ts";
 import { createLogger } from "../lib/core/log.ts";
-import type { Extractor, JobQueue } from "../lib/core/ports.ts";
+import type { Extractor, JobQueue, Summarizer } from "../lib/core/ports.ts";
 import { openEmbedder } from "../lib/embedder.ts";
 import { createApp } from "../lib/http/app.ts";
 
@@ -49,6 +49,7 @@ const readOnlyQueue: JobQueue = {
   stop: async () => {},
 };
 const readOnlyExtractor: Extractor = { version: "none (edge read path)", extract: async () => writesElsewhere("extraction") };
+const readOnlySummarizer: Summarizer = { version: "none (edge read path)", summarize: async () => writesElsewhere("summarization") };
 
 /** Deps for the read path from a config: every tier over fetch. */
 export function edgeDeps(config: StrataConfig): StrataDeps {
@@ -78,6 +79,7 @@ export function edgeDeps(config: StrataConfig): StrataDeps {
     queue: readOnlyQueue,
     embedder: openEmbedder(config),
     extractor: readOnlyExtractor,
+    summarizer: readOnlySummarizer,
     tokenizer: createLocalTokenizer(),
     log,
     settings: { recentWindow: config.recentWindow, tierTimeoutMs: 2_000 },

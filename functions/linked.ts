@@ -44,7 +44,7 @@ export function linkedEnvironment(resources: Record<string, unknown>): Record<st
  * cannot keep an embedded archive, so a missing Database link fails here, at init.
  */
 export function lambdaConfig(env: Record<string, string | undefined>, resources: Record<string, unknown>): StrataConfig {
-  const config = loadConfig({ ...env, ...linkedEnvironment(resources) }, { workers: false, dataDir: "memory://" });
+  const config = loadConfig({ ...env, ...linkedEnvironment(resources) }, { workers: false, dataDir: "memory://", summaryEverySeconds: 0, retentionEverySeconds: 0 });
   if (config.tiers.archive.kind !== "neon") {
     throw new StrataError("config", "CONFIG_INVALID", "no DATABASE_URL: link the Database resource to this function (stacks/database.ts) or set DATABASE_URL");
   }

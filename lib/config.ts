@@ -36,6 +36,8 @@ const EnvSchema = z.object({
   STRATA_DATA_DIR: z.string().trim().min(1).optional(),
   STRATA_API_KEY: z.string().trim().min(16, "STRATA_API_KEY must be at least 16 characters").optional(),
   STRATA_RECENT_WINDOW: intFrom("STRATA_RECENT_WINDOW", 1, 1000).optional(),
+  STRATA_SUMMARY_EVERY_SECONDS: intFrom("STRATA_SUMMARY_EVERY_SECONDS", 0, 86_400).optional(),
+  STRATA_RETENTION_EVERY_SECONDS: intFrom("STRATA_RETENTION_EVERY_SECONDS", 0, 604_800).optional(),
   STRATA_WORKERS: z.enum(["on", "off"], { message: 'STRATA_WORKERS must be "on" or "off"' }).optional(),
   STRATA_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).optional(),
   STRATA_STAGE: z
@@ -121,6 +123,10 @@ export interface StrataConfig {
   recentWindow: number;
   /** Run the job consumer in this process (the in-process runner, or an SQS long-poller). */
   workers: boolean;
+  /** How often this process queues summaries of sessions due for one, in seconds; 0 is never (a cron does it when deployed). */
+  summaryEverySeconds: number;
+  /** How often this process deletes memories past their expiry, in seconds; 0 is never. */
+  retentionEverySeconds: number;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Deployment stage: prefixes Upstash keys and Pinecone namespaces so stages never share data. */
   stage: string;
@@ -211,6 +217,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKey,
     recentWindow: e.STRATA_RECENT_WINDOW ?? 20,
     workers: (e.STRATA_WORKERS ?? "on") === "on",
+    summaryEverySeconds: e.STRATA_SUMMARY_EVERY_SECONDS ?? 60,
+    retentionEverySeconds: e.STRATA_RETENTION_EVERY_SECONDS ?? 3600,
     logLevel: e.STRATA_LOG_LEVEL ?? "info",
     stage: e.STRATA_STAGE ?? "local",
     tiers: {

@@ -14,6 +14,7 @@ import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
 import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
+import { createLocalSummarizer } from "./adapters/local/summarizer.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
 import { createLocalVectorIndex } from "./adapters/local/vector-index.ts";
 import { createNeonSqlClient } from "./adapters/neon/client.ts";
@@ -26,6 +27,7 @@ import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
 
@@ -192,6 +194,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     queue,
     embedder,
     extractor: lazyLocalExtractor(),
+    summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),
     keywords,
     log,
@@ -215,6 +218,31 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     analyzeTimer.unref();
   }
 
+  // Scheduled work of the embedded server (a deployment runs it from functions/cron.ts).
+  // Each run waits for the previous one: a slow archive never stacks them up.
+  const timers: NodeJS.Timeout[] = [];
+  const every = (seconds: number, name: string, run: () => Promise<number>) => {
+    if (!seconds || !config.workers) return;
+    let busy = false;
+    const tick = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const n = await run();
+        if (n) log.debug(`${name} done`, { count: n });
+      } catch (e) {
+        log.warn(`${name} failed; the next run retries`, { error: e });
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(tick, seconds * 1000);
+    timer.unref();
+    timers.push(timer);
+  };
+  every(config.summaryEverySeconds, "summary scheduling", () => scheduleSummaries(deps, { limit: SCHEDULE_BATCH }));
+  every(config.retentionEverySeconds, "retention sweep", () => sweepRetention(deps, { limit: SWEEP_BATCH }));
+
   return {
     config,
     deps,
@@ -222,6 +250,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     idle: () => queue.idle(),
     async close() {
       if (analyzeTimer) clearInterval(analyzeTimer);
+      for (const t of timers) clearInterval(t);
       await queue.stop();
       await Promise.all([hot.close(), vectors.close(), graph.close(), keywords.close()]);
       await archive.close();

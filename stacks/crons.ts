@@ -1,10 +1,14 @@
-// Scheduled work (functions/cron.ts). The relay re-sends outbox jobs that an API invocation
-// committed but never got onto the queue; it is the only scheduled task lib has today —
-// summaries and retention sweeps join this list when lib grows services for them.
+// Scheduled work (functions/cron.ts): the relay re-sends outbox jobs that an API invocation
+// committed but never got onto the queue; summarize queues rolling-summary jobs for sessions
+// due for one (the worker writes them); retention deletes memories past their expiry.
 
 import { NODE_FUNCTION } from "./defaults.ts";
 
-export const CRONS = [{ name: "OutboxRelay", task: "relay", schedule: "rate(1 minute)" }] as const;
+export const CRONS = [
+  { name: "OutboxRelay", task: "relay", schedule: "rate(1 minute)" },
+  { name: "Summaries", task: "summarize", schedule: "rate(5 minutes)" },
+  { name: "Retention", task: "retention", schedule: "rate(1 hour)" },
+] as const;
 
 export function createCrons(links: unknown[]) {
   return CRONS.map(

@@ -1,6 +1,6 @@
 import type { KeywordIndex } from "./keyword-index.ts";
 import type { Logger } from "./log.ts";
-import type { Archive, Embedder, Extractor, GraphStore, HotStore, JobQueue, Tokenizer, VectorIndex } from "./ports.ts";
+import type { Archive, Embedder, Extractor, GraphStore, HotStore, JobQueue, Summarizer, Tokenizer, VectorIndex } from "./ports.ts";
 
 /** Everything the services need, built once per process from config (see lib/runtime.ts). */
 export interface StrataDeps {
@@ -11,6 +11,7 @@ export interface StrataDeps {
   queue: JobQueue;
   embedder: Embedder;
   extractor: Extractor;
+  summarizer: Summarizer;
   tokenizer: Tokenizer;
   /** In-process BM25 keyword tier (embedded wiring); without it search uses the archive's full-text index. */
   keywords?: KeywordIndex;

@@ -115,13 +115,33 @@ export interface Archive extends Pingable {
   keywordSearch(query: KeywordQuery): Promise<ScoredId[]>;
   /** The newest summary of a session, or null. */
   latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
+  /**
+   * Stores a rolling summary; idempotent per (session, upToSeq): a repeat keeps the first.
+   * `basedOn` is the upToSeq of the summary it was rolled from (null for none): when that
+   * summary is gone (a forget removed it) nothing is stored, so text drawn from a forgotten
+   * message cannot come back. Returns whether the summary is stored (new or already there).
+   */
+  saveSummary(summary: Omit<Summary, "createdAt">, basedOn: number | null): Promise<boolean>;
+  /** Deletes every summary of a session (they are rebuilt by the next summarize run). */
+  deleteSummaries(tenantId: string, sessionId: string): Promise<void>;
+  /**
+   * Sessions due for a summary, oldest activity first: at least `minNew` messages older than
+   * the newest `recentWindow` not yet covered by the latest summary, and no summarize job
+   * for the session waiting or running.
+   */
+  sessionsDueForSummary(options: { recentWindow: number; minNew: number; limit: number }): Promise<{ tenantId: string; sessionId: string }[]>;
 
-  /** Stores memories, idempotent by id; a memory whose source message was forgotten is not stored. */
-  saveMemories(memories: Omit<Memory, "createdAt" | "expiresAt">[]): Promise<void>;
+  /**
+   * Stores memories, idempotent by id; a memory whose source message was forgotten is not
+   * stored. `expiresAt` (none when omitted) is when sweepExpired may delete it.
+   */
+  saveMemories(memories: (Omit<Memory, "createdAt" | "expiresAt"> & { expiresAt?: string | null })[]): Promise<void>;
   /** A user's unexpired memories, highest priority first, newest first among equals. */
   listMemories(tenantId: string, userId: string, options: { kinds?: MemoryKind[]; limit: number }): Promise<Memory[]>;
   /** Deletes the memories drawn from these messages. */
   deleteMemoriesFrom(tenantId: string, messageIds: string[]): Promise<void>;
+  /** Deletes up to `limit` memories (all tenants) whose expiry has passed; returns them as (tenant, id). */
+  sweepExpired(limit: number): Promise<{ tenantId: string; id: string }[]>;
 
   /**
    * Forgets a message, a session or a user in one transaction: tombstones every message it
@@ -173,6 +193,8 @@ export interface Archive extends Pingable {
    * alone (embedded PGlite): at its start, whatever was running belonged to a process that died.
    */
   releaseRunningJobs(): Promise<number>;
+  /** Commits outbox rows for work not born of an ingest (scheduled summaries); returns them pending. */
+  enqueueJobs(jobs: (NewJob & { tenantId: string })[]): Promise<Job[]>;
   /** Marks jobs as handed to the queue. */
   markDispatched(ids: string[]): Promise<void>;
   /** Marks jobs done. Idempotent. */
@@ -313,6 +335,23 @@ export interface Extractor {
   readonly version: string;
   /** One extraction per message, in order. `name` is the speaker, when known. */
   extract(messages: { content: string; name: string | null; createdAt: string }[]): Promise<Extraction[]>;
+}
+
+export interface SummaryInput {
+  /** The session's previous rolling summary, or null for the first one. */
+  previous: string | null;
+  /** The messages after the previous summary, ascending by seq. */
+  messages: Pick<Message, "seq" | "role" | "name" | "content" | "createdAt">[];
+  /** The summary's size limit, in tokens of the project tokenizer. */
+  maxTokens: number;
+}
+
+/** Rolling session summaries; the embedded build's one is extractive, without an LLM. */
+export interface Summarizer {
+  /** Changes when the summarizing rules change, so summaries can be rebuilt on purpose. */
+  readonly version: string;
+  /** The new rolling summary: the previous one merged with the messages, at most `maxTokens` tokens. */
+  summarize(input: SummaryInput): Promise<string>;
 }
 
 /** Token counting with a real BPE tokenizer. */

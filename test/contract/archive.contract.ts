@@ -285,6 +285,92 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect((await archive.getForgetReceipt(tenantId, receipt.id))?.tiers).toEqual({ archive: "done", hot: "done", vectors: "done", graph: "done" });
     });
 
+    maybe("stores rolling summaries idempotently and never on top of a forgotten one")("stores rolling summaries idempotently and never on top of a forgotten one", async () => {
+      const u = uid("u");
+      const s = uid("s");
+      const ids = Array.from({ length: 6 }, () => uid("m"));
+      await ingest(s, u, ids.map((id, i) => msg(id, `message number ${i}`)));
+      const sum = (upToSeq: number, content: string) => ({ tenantId, sessionId: s, userId: u, upToSeq, content, tokens: 3 });
+      expect(await archive.saveSummary(sum(2, "first"), null)).toBe(true);
+      expect(await archive.saveSummary(sum(2, "first again"), null)).toBe(true); // a repeat keeps the first
+      expect(await archive.latestSummary(tenantId, s)).toMatchObject({ content: "first", upToSeq: 2, tokens: 3, userId: u });
+      expect(await archive.saveSummary(sum(4, "second"), 2)).toBe(true);
+      expect(await archive.latestSummary(tenantId, s)).toMatchObject({ content: "second", upToSeq: 4 });
+      // Rolled from a summary that is not there: refused.
+      expect(await archive.saveSummary(sum(5, "from nowhere"), 3)).toBe(false);
+      // Not for an unknown session or another user's session.
+      expect(await archive.saveSummary({ ...sum(1, "x"), sessionId: uid("nosession") }, null)).toBe(false);
+      expect(await archive.saveSummary({ ...sum(6, "x"), userId: uid("other") }, null)).toBe(false);
+      expect((await archive.latestSummary(tenantId, s))?.upToSeq).toBe(4);
+
+      // Forgetting one message drops the session's summaries: they may quote it.
+      await archive.forget({ tenantId, scope: "message", id: ids[1]! });
+      expect(await archive.latestSummary(tenantId, s)).toBeNull();
+      expect(await archive.saveSummary(sum(5, "rolled from the forgotten one"), 4)).toBe(false);
+      expect(await archive.latestSummary(tenantId, s)).toBeNull();
+      expect(await archive.saveSummary(sum(5, "rebuilt"), null)).toBe(true);
+      await archive.deleteSummaries(tenantId, s);
+      expect(await archive.latestSummary(tenantId, s)).toBeNull();
+      // A session forget takes its summaries with it.
+      await archive.saveSummary(sum(5, "again"), null);
+      await archive.forget({ tenantId, scope: "session", id: s });
+      expect(await archive.latestSummary(tenantId, s)).toBeNull();
+    });
+
+    maybe("finds sessions due for a summary")("finds sessions due for a summary", async () => {
+      const t = await newTenant();
+      const [long, short] = [uid("s"), uid("s")];
+      const put = (s: string, n: number) =>
+        archive.ingest({ tenantId: t, sessionId: s, userId: "u", messages: Array.from({ length: n }, (_, i) => msg(uid("m"), `m${i}`)), jobsFor: () => [] });
+      await put(long, 12);
+      await put(short, 6);
+      const due = async (minNew: number) =>
+        (await archive.sessionsDueForSummary({ recentWindow: 4, minNew, limit: 100_000 })).filter((d) => d.tenantId === t).map((d) => d.sessionId);
+      // long: 12 − 4 = 8 messages out of the window; short: 2.
+      expect(await due(5)).toEqual([long]);
+      expect((await due(2)).sort()).toEqual([long, short].sort());
+      await archive.saveSummary({ tenantId: t, sessionId: long, userId: "u", upToSeq: 8, content: "c", tokens: 1 }, null);
+      expect(await due(5)).toEqual([]);
+      await put(long, 5); // 17 − 4 − 8 = 5 new
+      expect(await due(5)).toEqual([long]);
+      // A summarize job waiting for the session holds it back: no second job is queued.
+      const [job] = await archive.enqueueJobs([{ tenantId: t, type: "summarize", payload: { sessionId: long } }]);
+      expect(job).toMatchObject({ tenantId: t, type: "summarize", payload: { sessionId: long }, status: "pending", attempts: 0 });
+      expect(await due(5)).toEqual([]);
+      await archive.markDispatched([job!.id]);
+      expect(await due(5)).toEqual([]);
+      await archive.completeJobs([job!.id]);
+      expect(await due(5)).toEqual([long]);
+      expect(await archive.enqueueJobs([])).toEqual([]);
+    });
+
+    maybe("sweeps memories past their expiry")("sweeps memories past their expiry", async () => {
+      const u = uid("u");
+      const s = uid("s");
+      const src = uid("m");
+      await ingest(s, u, [msg(src, "remind me to call Dana")]);
+      const mem = (id: string, expiresAt: string | null) => ({
+        tenantId, id, userId: u, kind: "task" as const, content: id, priority: 5, tokens: 1, sourceMessageId: src, expiresAt,
+      });
+      const past = new Date(Date.now() - 60_000).toISOString();
+      const future = new Date(Date.now() + 3_600_000).toISOString();
+      const [old1, old2, later, never] = [uid("old"), uid("old"), uid("later"), uid("never")];
+      await archive.saveMemories([mem(old1, past), mem(old2, past), mem(later, future), mem(never, null)]);
+      expect((await archive.listMemories(tenantId, u, { limit: 10 })).map((m) => m.id).sort()).toEqual([later, never].sort());
+      const swept: { tenantId: string; id: string }[] = [];
+      for (;;) {
+        const batch = await archive.sweepExpired(1);
+        expect(batch.length).toBeLessThanOrEqual(1);
+        if (!batch.length) break;
+        swept.push(...batch);
+      }
+      expect(swept.filter((x) => x.tenantId === tenantId).map((x) => x.id).sort()).toEqual([old1, old2].sort());
+      // What the sweep left is what listMemories shows; the future one keeps its expiry.
+      const left = await archive.listMemories(tenantId, u, { limit: 10 });
+      expect(left.map((m) => m.id).sort()).toEqual([later, never].sort());
+      expect(left.find((m) => m.id === later)?.expiresAt).toBe(future);
+    });
+
     maybe("never leases more than asked, and releases running jobs on request")("never leases more than asked, and releases running jobs on request", async () => {
       const t = await newTenant();
       await archive.ingest({

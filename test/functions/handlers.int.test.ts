@@ -168,14 +168,14 @@ describe("api", () => {
 
 describe("worker", () => {
   it("answers an SQS batch with the one failing record in batchItemFailures", async () => {
-    // A summarize job: a real job type that this build has no handler for, so it fails.
+    // A malformed job (an embed job without message ids, as a faulty writer might commit): it fails.
     const tenantId = "default";
     const { jobs } = await strata.deps.archive.ingest({
       tenantId,
       sessionId: session,
       userId: user,
       messages: [{ id: uid("m"), role: "assistant", content: "Noted: no peanuts.", name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 5 }],
-      jobsFor: () => [{ type: "summarize", payload: { sessionId: session } }],
+      jobsFor: () => [{ type: "embed", payload: {} as { messageIds: string[] } }],
     });
     const summarize = jobs[0]!;
     await strata.deps.queue.dispatch([summarize]);
@@ -218,8 +218,60 @@ describe("cron", () => {
     expect(await fns.cron(scheduledEvent({ task: "relay" }))).toEqual({ task: "relay", relayed: 0 });
   });
 
+  it("queues summaries of sessions due for one; the worker writes them and the context call puts them first", async () => {
+    const s = uid("long");
+    const u = uid("bea");
+    const topics = ["the Lisbon office lease", "the Postgres upgrade", "the Q3 hiring plan", "the Acme renewal"];
+    await strata.deps.archive.ingest({
+      tenantId: "default",
+      sessionId: s,
+      userId: u,
+      messages: Array.from({ length: 40 }, (_, i) => {
+        const content = i === 2 ? "We decided to sign the Lisbon office lease on June 1." : i % 2 ? "ok" : `Bea reviewed ${topics[i % 4]} with the team on day ${i}.`;
+        return { id: uid("m"), role: "user" as const, content, name: "Bea", createdAt: new Date().toISOString(), metadata: {}, tokens: strata.deps.tokenizer.count(content) };
+      }),
+      jobsFor: () => [],
+    });
+    const result = await fns.cron(scheduledEvent({ task: "summarize" }));
+    expect(result).toMatchObject({ task: "summarize" });
+    expect((result as { queued: number }).queued).toBeGreaterThanOrEqual(1);
+    // Queued once: the job waiting for the session holds the next run back.
+    const again = (await fns.cron({ task: "summarize" })) as { queued: number };
+    const messages = await drain();
+    expect(messages.filter((m) => JSON.parse(m.Body).type === "summarize").length).toBe((result as { queued: number }).queued + again.queued);
+    const out = await fns.worker({ Records: messages.map((m) => sqsRecord(m, queue.name)) });
+    expect(out.batchItemFailures).toEqual([]);
+
+    const summary = await strata.deps.archive.latestSummary("default", s);
+    expect(summary).toMatchObject({ upToSeq: 40 - strata.config.recentWindow, userId: u });
+    expect(summary!.content).toContain("Bea: We decided to sign the Lisbon office lease on June 1.");
+    const context = await http({ method: "GET", path: `/v1/sessions/${s}/context`, query: { userId: u, budget: "2000" }, headers: auth() });
+    expect(context.status).toBe(200);
+    expect(context.body.prompt.startsWith(`## Summary of the conversation so far\n${summary!.content}`)).toBe(true);
+  });
+
+  it("sweeps memories past their expiry", async () => {
+    const s = uid("s");
+    const u = uid("cy");
+    const source = uid("m");
+    await strata.deps.archive.ingest({
+      tenantId: "default",
+      sessionId: s,
+      userId: u,
+      messages: [{ id: source, role: "user", content: "Remind me to water the plants.", name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 7 }],
+      jobsFor: () => [],
+    });
+    const mem = (id: string, expiresAt: string | null) => ({ tenantId: "default", id, userId: u, kind: "task" as const, content: id, priority: 6, tokens: 1, sourceMessageId: source, expiresAt });
+    await strata.deps.archive.saveMemories([mem(uid("gone"), new Date(Date.now() - 60_000).toISOString()), mem("stays", null)]);
+    const first = (await fns.cron({ task: "retention" })) as { task: string; swept: number };
+    expect(first.task).toBe("retention");
+    expect(first.swept).toBeGreaterThanOrEqual(1);
+    expect(await fns.cron({ task: "retention" })).toEqual({ task: "retention", swept: 0 });
+    expect((await strata.deps.archive.listMemories("default", u, { limit: 10 })).map((m) => m.id)).toEqual(["stays"]);
+  });
+
   it("rejects an event that names no known task", async () => {
-    await expect(fns.cron({ task: "vacuum" })).rejects.toThrow(/task: expected one of relay, got "vacuum"/);
-    await expect(fns.cron(scheduledEvent({}))).rejects.toThrow(/task: expected one of relay, got null/);
+    await expect(fns.cron({ task: "vacuum" })).rejects.toThrow(/task: expected one of relay, summarize, retention, got "vacuum"/);
+    await expect(fns.cron(scheduledEvent({}))).rejects.toThrow(/task: expected one of relay, summarize, retention, got null/);
   });
 });

@@ -309,13 +309,49 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       };
     },
 
+    async saveSummary(summary, basedOn) {
+      // FOR SHARE on the summary it was rolled from: a forget deleting that row concurrently
+      // makes this insert wait, then find it gone and store nothing.
+      const rows = await sql.query<Row>(
+        `insert into summaries (tenant_id, session_id, user_id, up_to_seq, content, tokens)
+         select $1, $2, $3, $4, $5, $6
+         where ($7::int is null or exists (
+                 select 1 from summaries where tenant_id = $1 and session_id = $2 and up_to_seq = $7 for share))
+           and exists (select 1 from sessions where tenant_id = $1 and id = $2 and user_id = $3)
+         on conflict (tenant_id, session_id, up_to_seq) do update set tenant_id = summaries.tenant_id
+         returning up_to_seq`,
+        [summary.tenantId, summary.sessionId, summary.userId, summary.upToSeq, summary.content, summary.tokens, basedOn],
+      );
+      return rows.length > 0;
+    },
+
+    async deleteSummaries(tenantId, sessionId) {
+      await sql.query("delete from summaries where tenant_id = $1 and session_id = $2", [tenantId, sessionId]);
+    },
+
+    async sessionsDueForSummary({ recentWindow, minNew, limit }) {
+      const rows = await sql.query<Row>(
+        `select s.tenant_id, s.id from sessions s
+         where s.last_seq - $1 - coalesce(
+                 (select max(up_to_seq) from summaries x where x.tenant_id = s.tenant_id and x.session_id = s.id), 0) >= $2
+           and not exists (
+                 select 1 from jobs j
+                 where j.tenant_id = s.tenant_id and j.type = 'summarize' and j.status in ('pending', 'dispatched', 'running')
+                   and j.payload->>'sessionId' = s.id)
+         order by s.updated_at, s.tenant_id, s.id
+         limit $3`,
+        [recentWindow, Math.max(1, minNew), limit],
+      );
+      return rows.map((r) => ({ tenantId: String(r.tenant_id), sessionId: String(r.id) }));
+    },
+
     async saveMemories(memories) {
       if (!memories.length) return;
       await sql.query(
-        `insert into memories (tenant_id, id, user_id, kind, content, priority, tokens, source_message_id)
-         select m.tenant_id, m.id, m.user_id, m.kind, m.content, m.priority, m.tokens, m.source
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[])
-           as m(tenant_id, id, user_id, kind, content, priority, tokens, source)
+        `insert into memories (tenant_id, id, user_id, kind, content, priority, tokens, source_message_id, expires_at)
+         select m.tenant_id, m.id, m.user_id, m.kind, m.content, m.priority, m.tokens, m.source, m.expires_at
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[], $9::timestamptz[])
+           as m(tenant_id, id, user_id, kind, content, priority, tokens, source, expires_at)
          where exists (select 1 from users u where u.tenant_id = m.tenant_id and u.id = m.user_id)
            and not exists (select 1 from tombstones t where t.tenant_id = m.tenant_id and t.kind = 'message' and t.id = m.source)
          on conflict (tenant_id, id) do nothing`,
@@ -328,6 +364,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
           memories.map((m) => m.priority),
           memories.map((m) => m.tokens),
           memories.map((m) => m.sourceMessageId),
+          memories.map((m) => m.expiresAt ?? null),
         ],
       );
     },
@@ -358,6 +395,17 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
     async deleteMemoriesFrom(tenantId, messageIds) {
       if (!messageIds.length) return;
       await sql.query("delete from memories where tenant_id = $1 and source_message_id = any($2::text[])", [tenantId, messageIds]);
+    },
+
+    async sweepExpired(limit) {
+      const rows = await sql.query<Row>(
+        `with gone as (
+           select tenant_id, id from memories where expires_at <= now() order by expires_at limit $1 for update skip locked)
+         delete from memories m using gone where m.tenant_id = gone.tenant_id and m.id = gone.id
+         returning m.tenant_id, m.id`,
+        [limit],
+      );
+      return rows.map((r) => ({ tenantId: String(r.tenant_id), id: String(r.id) }));
     },
 
     async forget({ tenantId, scope, id }) {
@@ -396,7 +444,11 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         }
         // Foreign keys cascade: a session takes its messages and summaries, a user all of theirs.
         await tx.query("delete from memories where tenant_id = $1 and source_message_id = any($2::text[])", [tenantId, messageIds]);
-        if (scope === "message") await tx.query("delete from messages where tenant_id = $1 and id = $2", [tenantId, id]);
+        // A summary may quote the message: its session's summaries go, and the next run rebuilds them without it.
+        if (scope === "message") {
+          await tx.query("delete from summaries where tenant_id = $1 and session_id = any($2::text[])", [tenantId, sessionIds]);
+          await tx.query("delete from messages where tenant_id = $1 and id = $2", [tenantId, id]);
+        }
         else if (scope === "session") await tx.query("delete from sessions where tenant_id = $1 and id = $2", [tenantId, id]);
         else await tx.query("delete from users where tenant_id = $1 and id = $2", [tenantId, id]);
         // Keyword indexes of other processes holding this user reload it whole (migration 4).
@@ -566,6 +618,17 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         [olderThanMs, limit],
       );
       return rows.map(toJob);
+    },
+
+    async enqueueJobs(jobs) {
+      if (!jobs.length) return [];
+      const rows = await sql.query<Row>(
+        `insert into jobs (id, tenant_id, type, payload)
+         select j.id, j.tenant_id, j.type, j.payload::jsonb from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as j(id, tenant_id, type, payload)
+         returning *`,
+        [jobs.map(() => crypto.randomUUID()), jobs.map((j) => j.tenantId), jobs.map((j) => j.type), jobs.map((j) => JSON.stringify(j.payload))],
+      );
+      return rows.map(toJob).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     },
 
     async markDispatched(ids) {

@@ -7,6 +7,7 @@ import type { StrataDeps } from "../deps.ts";
 import type { JobHandler } from "../ports.ts";
 import type { Job, Message } from "../types.ts";
 import { runForgetJob } from "./forget.ts";
+import { runSummarizeJob } from "./summaries.ts";
 
 /** Decisions outrank tasks in the context: they constrain everything after them. */
 const MEMORY_PRIORITY = { decision: 7, task: 6 } as const;
@@ -110,8 +111,10 @@ export function createJobHandler(deps: StrataDeps): JobHandler {
         return runExtractJob(deps, job as Job<"extract">);
       case "forget":
         return runForgetJob(deps, job as Job<"forget">);
+      case "summarize":
+        return runSummarizeJob(deps, job as Job<"summarize">);
       default:
-        // Summarize jobs come with the summaries feature; failing keeps any such job visible as a dead letter.
+        // A type this build does not know (a newer deploy's): failing keeps it visible as a dead letter.
         throw new StrataError("internal", "JOB_TYPE_UNSUPPORTED", `no handler for ${job.type} jobs in this build`);
     }
   };

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { createLocalSummarizer } from "./summarizer.ts";
+import { createLocalTokenizer } from "./tokenizer.ts";
+
+const tokenizer = createLocalTokenizer();
+const summarizer = createLocalSummarizer({ tokenizer });
+
+type M = { seq: number; role: "user" | "assistant"; name: string | null; content: string; createdAt: string };
+const m = (seq: number, name: string, content: string, day = "2026-03-04"): M => ({
+  seq,
+  role: "user",
+  name,
+  content,
+  createdAt: `${day}T10:00:00.000Z`,
+});
+
+const FILLER = ["ok", "thanks!", "sounds good", "lol yeah", "cool cool", "hmm okay", "nice", "sure thing"];
+
+function longSession(): M[] {
+  const out: M[] = [];
+  let seq = 0;
+  for (let i = 0; i < 30; i++) {
+    out.push(m(++seq, i % 2 ? "Bob" : "Alice", FILLER[i % FILLER.length]!));
+    out.push(m(++seq, "Bob", `The database migration for the billing service is on step ${i} of the rollout plan.`));
+  }
+  out.splice(20, 0, m(++seq, "Alice", "We decided to move the billing launch to May 12 with Postgres as the only database."));
+  return out;
+}
+
+describe("local summarizer", () => {
+  it("stays under the token cap", async () => {
+    for (const cap of [30, 60, 150]) {
+      const text = await summarizer.summarize({ previous: null, messages: longSession(), maxTokens: cap });
+      expect(text.length).toBeGreaterThan(0);
+      expect(tokenizer.count(text)).toBeLessThanOrEqual(cap);
+    }
+    expect(await summarizer.summarize({ previous: null, messages: longSession(), maxTokens: 0 })).toBe("");
+  });
+
+  it("keeps a decision over filler, with speaker and date, and drops the filler", async () => {
+    const text = await summarizer.summarize({ previous: null, messages: longSession(), maxTokens: 60 });
+    expect(text).toContain("[2026-03-04] Alice: We decided to move the billing launch to May 12");
+    for (const f of FILLER) expect(text.split("\n").some((l) => l.endsWith(`: ${f}`))).toBe(false);
+  });
+
+  it("prints the lines in chronological order", async () => {
+    const messages = [
+      m(1, "Alice", "Caroline flew to Lisbon for the robotics conference in June.", "2026-01-01"),
+      m(2, "Bob", "ok", "2026-01-02"),
+      m(3, "Bob", "Melanie painted a lake sunrise and sold it at the Portland market.", "2026-01-03"),
+      m(4, "Alice", "We agreed that Caroline presents the robotics demo in Lisbon.", "2026-01-04"),
+    ];
+    const text = await summarizer.summarize({ previous: null, messages, maxTokens: 200 });
+    const lines = text.split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines.map((l) => l.slice(1, 11))).toEqual(["2026-01-01", "2026-01-03", "2026-01-04"]);
+  });
+
+  it("rolls: merges the previous summary, keeps it first and old decisions under the cap", async () => {
+    const first = await summarizer.summarize({ previous: null, messages: longSession(), maxTokens: 80 });
+    expect(first).toContain("We decided to move the billing launch");
+    const later = [
+      m(100, "Carol", "Carol booked the Berlin offsite for the billing team on June 3.", "2026-04-01"),
+      m(101, "Bob", "thanks!", "2026-04-01"),
+      m(102, "Carol", "I need to send the offsite agenda to the billing team by Friday.", "2026-04-02"),
+    ];
+    const second = await summarizer.summarize({ previous: first, messages: later, maxTokens: 80 });
+    expect(tokenizer.count(second)).toBeLessThanOrEqual(80);
+    expect(second).toContain("We decided to move the billing launch");
+    expect(second).toContain("[2026-04-02] Carol: I need to send the offsite agenda");
+    const lines = second.split("\n");
+    const decision = lines.findIndex((l) => l.includes("We decided"));
+    const task = lines.findIndex((l) => l.includes("offsite agenda"));
+    expect(decision).toBeLessThan(task);
+    // Deterministic: the same input gives the same summary.
+    expect(await summarizer.summarize({ previous: first, messages: later, maxTokens: 80 })).toBe(second);
+  });
+
+  it("makes nothing of a session of filler", async () => {
+    const text = await summarizer.summarize({ previous: null, messages: FILLER.map((f, i) => m(i + 1, "Bob", f)), maxTokens: 100 });
+    expect(text).toBe("");
+  });
+});

@@ -1,0 +1,127 @@
+// The embedded summarizer: extractive, no LLM. A session's sentences are scored by how
+// central their terms are to the session (TF-IDF over the sentences), with bonuses for what
+// a summary must not lose — decisions and tasks (commitments.ts), names, dates and numbers —
+// and filler ("ok thanks!") scores nothing. The best ones that fit the token cap are kept
+// and printed in chronological order, one line each, with the speaker and the day:
+//
+//   [2026-03-04] Alice: We decided to move the launch to May 12.
+//
+// Rolling: the previous summary's lines compete with the new sentences on the same scores
+// (they keep their place, before everything new), so the summary stays under the cap while
+// old decisions hold on and small talk from long ago falls out. Deterministic: ties go to
+// the earlier sentence.
+
+import type { Summarizer, SummaryInput, Tokenizer } from "../../core/ports.ts";
+import { terms } from "../../core/text.ts";
+import { findCommitments } from "./commitments.ts";
+
+export const LOCAL_SUMMARIZER_VERSION = "local-extractive-v1";
+
+interface Unit {
+  /** Position in chronological order (previous lines first). */
+  order: number;
+  line: string;
+  terms: string[];
+  /** The sentence alone (without the speaker and date prefix), for the cue bonuses. */
+  text: string;
+  previous: boolean;
+}
+
+const MONTH = /\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|yesterday|tonight|next week|last week)\b/i;
+const NUMBER = /\d/;
+// A capitalised word not at the start of the sentence: a name, a place, a product.
+const PROPER = /(?<=[\p{L}\p{N},;:)]\s+)\p{Lu}[\p{L}\p{M}'’-]+/gu;
+const PREVIOUS_LINE = /^\[\d{4}-\d{2}-\d{2}\] /;
+const MAX_SENTENCE_CHARS = 400;
+
+function sentences(text: string): string[] {
+  return text
+    .split(/(?<=[.!?])\s+|\n+/)
+    .map((s) => s.replace(/\s+/g, " ").trim())
+    .filter((s) => s.length > 0)
+    .map((s) => (s.length > MAX_SENTENCE_CHARS ? `${s.slice(0, MAX_SENTENCE_CHARS - 1)}…` : s));
+}
+
+function unitsOf(input: SummaryInput): Unit[] {
+  const units: Unit[] = [];
+  for (const line of (input.previous ?? "").split("\n")) {
+    const trimmed = line.trim();
+    if (!trimmed) continue;
+    // "[date] Speaker: text" — the cue bonuses look at the text after the speaker.
+    const text = PREVIOUS_LINE.test(trimmed) ? trimmed.replace(PREVIOUS_LINE, "").replace(/^[^:]{1,80}:\s*/, "") : trimmed;
+    units.push({ order: units.length, line: trimmed, terms: terms(text), text, previous: true });
+  }
+  for (const m of input.messages) {
+    const day = m.createdAt.slice(0, 10);
+    const speaker = m.name ?? m.role;
+    for (const text of sentences(m.content)) {
+      units.push({ order: units.length, line: `[${day}] ${speaker}: ${text}`, terms: terms(text), text, previous: false });
+    }
+  }
+  return units;
+}
+
+/** Salience of each unit: TF-IDF centrality plus bonuses; 0 for filler. */
+function score(units: Unit[]): number[] {
+  const df = new Map<string, number>();
+  const tf = new Map<string, number>();
+  for (const u of units) {
+    for (const t of u.terms) tf.set(t, (tf.get(t) ?? 0) + 1);
+    for (const t of new Set(u.terms)) df.set(t, (df.get(t) ?? 0) + 1);
+  }
+  const n = units.length;
+  return units.map((u) => {
+    const distinct = new Set(u.terms);
+    // Fewer than three content words is an acknowledgement or a greeting, whatever it says.
+    const commitment = findCommitments(u.text).length > 0;
+    if (distinct.size < 3 && !commitment) return 0;
+    let centrality = 0;
+    for (const t of distinct) {
+      // A term the session keeps coming back to is central; one in every sentence is not.
+      centrality += Math.log(1 + (tf.get(t) ?? 0)) * Math.log(1 + n / (df.get(t) ?? 1));
+    }
+    centrality /= Math.sqrt(distinct.size);
+    let bonus = 1;
+    if (commitment) bonus += 1.5;
+    if (MONTH.test(u.text) || NUMBER.test(u.text)) bonus += 0.5;
+    const names = u.text.match(PROPER)?.length ?? 0;
+    if (names) bonus += Math.min(0.75, 0.25 * names);
+    if (u.text.endsWith("?")) bonus -= 0.25;
+    return centrality * bonus;
+  });
+}
+
+export function createLocalSummarizer(options: { tokenizer: Tokenizer }): Summarizer {
+  const { tokenizer } = options;
+  return {
+    version: LOCAL_SUMMARIZER_VERSION,
+    async summarize(input) {
+      if (!(input.maxTokens > 0)) return "";
+      const units = unitsOf(input);
+      const scores = score(units);
+      const ranked = units
+        .map((u, i) => ({ u, s: scores[i]!, tokens: tokenizer.count(u.line) }))
+        .filter((x) => x.s > 0)
+        .sort((a, b) => b.s - a.s || a.u.order - b.u.order);
+      const chosen: typeof ranked = [];
+      let used = 0;
+      const seen = new Set<string>();
+      for (const x of ranked) {
+        if (seen.has(x.u.line)) continue;
+        // +1 for the newline that joins it to the others.
+        const cost = x.tokens + (chosen.length ? 1 : 0);
+        if (used + cost > input.maxTokens) continue;
+        chosen.push(x);
+        seen.add(x.u.line);
+        used += cost;
+      }
+      // Token counts of joined text can differ from the sum of the parts by a token or two
+      // at the joins: drop the least salient line until the whole is under the cap.
+      for (;;) {
+        const text = [...chosen].sort((a, b) => a.u.order - b.u.order).map((x) => x.u.line).join("\n");
+        if (tokenizer.count(text) <= input.maxTokens || !chosen.length) return text;
+        chosen.pop();
+      }
+    },
+  };
+}
