@@ -402,7 +402,8 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   // The stable prefix: summary, strongest facts, decisions and tasks. What it holds depends
   // only on the session state and the budget, never on the query.
   let summary: ContextOutput["summary"] = null;
-  if (c.summary && c.summary.tokens <= Math.min(left, budget * SHARES.summary)) {
+  // A summary run over nothing but small talk records its progress with empty text: no section for it.
+  if (c.summary && c.summary.content.trim() && c.summary.tokens <= Math.min(left, budget * SHARES.summary)) {
     summary = { content: c.summary.content, upToSeq: c.summary.upToSeq, tokens: c.summary.tokens, tier: "archive", score: 1, why: ["latest summary"] };
     left -= c.summary.tokens + 1;
   }

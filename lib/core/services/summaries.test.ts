@@ -116,6 +116,18 @@ describe("rolling summaries", () => {
     await strata.idle();
   });
 
+  it("a session of small talk only records its progress, and the context shows no empty summary", async () => {
+    const s = uid("s");
+    const chatter = Array.from({ length: 30 }, (_, i) => ({ role: (i % 2 ? "assistant" : "user") as "user" | "assistant", content: FILLER[i % FILLER.length]! }));
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: "dana", messages: chatter });
+    await strata.idle();
+    expect(await summarizeNow(s)).toBe(true);
+    expect((await strata.deps.archive.latestSummary("default", s))?.content.trim()).toBe("");
+    const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, budget: 500 });
+    expect(ctx.summary).toBeNull();
+    expect(ctx.prompt).not.toContain("## Summary");
+  });
+
   it("a summarize job for a forgotten session does nothing and succeeds", async () => {
     const s = uid("s");
     await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: "dana", messages: talk(30) });
