@@ -10,6 +10,7 @@
 
 import { DEFAULT_TENANT, loadConfig, type StrataConfig } from "../lib/config.ts";
 import { createMemoryHotStore } from "../lib/adapters/local/hot-store.ts";
+import { createLocalKeywordIndex } from "../lib/adapters/local/keyword-index.ts";
 import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { createNeonHttpSqlClient } from "../lib/adapters/neon/http-client.ts";
@@ -81,6 +82,10 @@ export function edgeDeps(config: StrataConfig): StrataDeps {
     extractor: readOnlyExtractor,
     summarizer: readOnlySummarizer,
     tokenizer: createLocalTokenizer(),
+    // BM25 as on the API function: the shared index checks the user's version in the archive
+    // before each search and loads only what it does not hold, so an isolate kept warm
+    // serves later searches from memory.
+    keywords: createLocalKeywordIndex({ sql, shared: true }),
     log,
     settings: { recentWindow: config.recentWindow, tierTimeoutMs: 2_000 },
   };
