@@ -30,7 +30,7 @@ import pg from "pg";
 import { generateMessages, generateQueries, rehydrationSession, type BenchMessage } from "./peers/data.ts";
 import { barChart, lineChart } from "./peers/svg.ts";
 
-const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "mastra-libsql", "floor-managed", "strata-managed"] as const;
+const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
 const ALL_WORKLOADS = ["rehydrate", "ingest", "growth", "search"] as const;
 const PG_BASE = "postgres://postgres@127.0.0.1:5432";
@@ -56,9 +56,9 @@ const systems = args.systems!.split(",") as SystemName[];
 for (const s of systems) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${ALL_SYSTEMS.join(", ")}`);
 const CALLS = Number(args.calls ?? (args.quick ? 60 : 300));
 const GROWTH_CALLS = Math.max(30, Math.round(CALLS / 3));
-const SEARCH_REQUESTS: Record<number, number> = args.quick ? { 1: 60, 8: 160, 32: 320 } : { 1: 300, 8: 800, 32: 1600 };
-const INGEST_SINGLE = args.quick ? 300 : 1000;
-const INGEST_BATCHED = args.quick ? 1000 : 5000;
+const SEARCH_REQUESTS: Record<number, number> = args.quick ? { 1: 60, 8: 160, 32: 320 } : { 1: 200, 8: 400, 32: 800 };
+const INGEST_SINGLE = args.quick ? 200 : 500;
+const INGEST_BATCHED = args.quick ? 1000 : 2000;
 const basePort = Number(args.port);
 const runId = randomBytes(3).toString("hex");
 
@@ -283,18 +283,34 @@ async function idle(sys: Running, what: string): Promise<number> {
   }
 }
 
-async function contextCalls(sys: Running, sessionId: string, userId: string, n: number): Promise<Stats> {
+interface ContextRun extends Stats {
+  /** Median size of the answer in bytes. */
+  bytes: number;
+  /** Medians of the per-tier timings a Strata answer reports (its own profile of the call). */
+  tiers?: Record<string, number>;
+}
+
+async function contextCalls(sys: Running, sessionId: string, userId: string, n: number): Promise<ContextRun> {
   const path = (q: string) => `/v1/sessions/${encodeURIComponent(sessionId)}/context?userId=${encodeURIComponent(userId)}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
   for (let i = 0; i < Math.min(20, n); i++) await ok(sys.base, "GET", path(queries[i % queries.length]!));
   const ms: number[] = [];
-  for (let i = 0; i < n; i++) ms.push((await ok(sys.base, "GET", path(queries[(i + 20) % queries.length]!))).ms);
-  return stats(ms);
+  const bytes: number[] = [];
+  const tiers = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const r = await ok(sys.base, "GET", path(queries[(i + 20) % queries.length]!));
+    ms.push(r.ms);
+    bytes.push(JSON.stringify(r.body).length);
+    for (const [k, v] of Object.entries((r.body?.timings ?? {}) as Record<string, number>)) if (typeof v === "number") tiers.set(k, [...(tiers.get(k) ?? []), v]);
+  }
+  const out: ContextRun = { ...stats(ms), bytes: stats(bytes).p50 };
+  if (tiers.size) out.tiers = Object.fromEntries([...tiers].map(([k, v]) => [k, stats(v).p50]));
+  return out;
 }
 
 interface SystemResult {
-  rehydrate?: { context: Stats; ingestMs: number; rssMb: number | null };
+  rehydrate?: { context: ContextRun; ingestMs: number; rssMb: number | null };
   ingest?: { singleMsgPerSec: number; batchedMsgPerSec: number; workerMsgPerSec: number | null; rssMb: number | null };
-  growth?: { size: number; context: Stats; ingestMsgPerSec: number; rssMb: number | null }[];
+  growth?: { size: number; context: ContextRun; ingestMsgPerSec: number; rssMb: number | null }[];
   search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
   errors?: string[];
 }
@@ -459,6 +475,11 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
     const r = results[n]!.rehydrate;
     if (r) md += `| ${n} | ${r.context.p50} | ${r.context.p95} | ${r.context.p99} | ${r.context.mean} | ${r.context.n} | ${(r.ingestMs / 1000).toFixed(1)} | ${fmt(r.rssMb)} |\n`;
   }
+  for (const n of names) {
+    const t = results[n]!.rehydrate?.context.tiers;
+    if (t) md += `\n${n}: median per-tier timings the server reports (ms): ${Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ")}.\n`;
+  }
+  md += `\nMedian answer size (bytes): ${names.filter((n) => results[n]!.rehydrate).map((n) => `${n} ${results[n]!.rehydrate!.context.bytes}`).join(", ")}.\n`;
   md += "\nIngest (acknowledged messages/s over HTTP; workers: all messages / time from the batched start until the queue is empty):\n\n| system | single, 8 clients | batches of 100, 4 clients | workers (embed + extract) | peak RSS MB |\n|---|---|---|---|---|\n";
   for (const n of names) {
     const r = results[n]!.ingest;
@@ -602,17 +623,24 @@ async function main(): Promise<void> {
         await running?.stop();
         running = null;
       }
+      report(results, false);
     }
   } finally {
     await cleanup();
     agent.destroy();
   }
 
+  report(results, true);
+}
+
+/** Writes the JSON, markdown and charts; called after every system so a cut-short run keeps what it measured. */
+function report(results: Partial<Record<SystemName, SystemResult>>, final: boolean): void {
   const date = new Date().toISOString().slice(0, 10);
   const meta = {
     date,
     machine: `${os.type()} ${os.release()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.versions.node}`,
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
+    complete: final,
     options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET },
   };
   const vs = verdicts(results);
@@ -622,7 +650,8 @@ async function main(): Promise<void> {
   const md = markdown(results, vs, meta);
   writeFileSync(`${stem}.md`, md);
   const files = charts(results, stem);
-  process.stdout.write(md + `\nWrote ${stem}.json, ${stem}.md, ${files.join(", ")}\n`);
+  if (final) process.stdout.write(md + `\nWrote ${stem}.json, ${stem}.md, ${files.join(", ")}\n`);
+  else log(`partial results written to ${stem}.json`);
 }
 
 main().catch((e) => {
