@@ -80,11 +80,12 @@ interface Reply {
 // A server may close an idle keep-alive socket just as the client reuses it; as Node's docs
 // advise, such a request (reused socket, ECONNRESET) is sent once more.
 async function request(base: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  try {
-    return await send(base, method, path, body);
-  } catch (e) {
-    if ((e as { reused?: boolean }).reused) return send(base, method, path, body);
-    throw e;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send(base, method, path, body);
+    } catch (e) {
+      if (!(e as { reused?: boolean }).reused || attempt === 3) throw e;
+    }
   }
 }
 

@@ -66,6 +66,14 @@ export async function createMastraPeer(dir: string): Promise<Peer> {
     type: "text",
     content: { format: 2 as const, parts: [{ type: "text" as const, text: m.content }] },
   });
+  // What an agent hands its model: each message's text, as the other systems answer it.
+  const plain = (m: { id: string; role: string; threadId?: string; createdAt: Date; content: { parts: { type: string; text?: string }[] } }) => ({
+    id: m.id,
+    role: m.role,
+    threadId: m.threadId,
+    createdAt: m.createdAt,
+    content: m.content.parts.map((p) => (p.type === "text" ? p.text : "")).join(""),
+  });
   return {
     async append(sessionId, userId, messages) {
       await ensureThread(sessionId, userId);
@@ -74,7 +82,7 @@ export async function createMastraPeer(dir: string): Promise<Peer> {
     },
     async context(sessionId, userId, query) {
       const out = await memory.recall({ threadId: sessionId, resourceId: userId, vectorSearchString: query });
-      return { messages: out.messages.map((m) => ({ id: m.id, role: m.role, threadId: m.threadId })), total: out.total };
+      return { messages: out.messages.map(plain as never), total: out.total };
     },
     async search(userId, query, limit) {
       // Semantic recall alone, across the user's threads: the counterpart of /v1/search.
@@ -86,7 +94,7 @@ export async function createMastraPeer(dir: string): Promise<Peer> {
         vectorSearchString: query,
         threadConfig: { lastMessages: false, semanticRecall: { topK: limit, messageRange: 0, scope: "resource" } },
       });
-      return out.messages.map((m) => ({ id: m.id, role: m.role, threadId: m.threadId }));
+      return out.messages.map(plain as never);
     },
     async close() {
       await memory.settled?.();

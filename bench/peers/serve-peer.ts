@@ -68,6 +68,9 @@ async function main(): Promise<void> {
   const server = serve({ fetch: app.fetch, port: Number(values.port), hostname: "127.0.0.1" }, () => {
     process.stdout.write(`${name} listening on 127.0.0.1:${values.port}\n`);
   });
+  // Longer than the client could leave a socket idle, so a peer whose event loop is blocked
+  // for seconds (libsql answers synchronously) does not drop keep-alive sockets under it.
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 120_000;
   const stop = () => {
     server.close();
     peer.close().finally(() => process.exit(0));
