@@ -1,0 +1,661 @@
+// Strata against what users would pick instead (issue 8), side by side on this machine in
+// one run. Every system under test runs in its own child process and is driven over loopback
+// HTTP by the same client with the same concurrency; its peak RSS is read from
+// /proc/<pid>/status (VmHWM), reset before each workload through /proc/<pid>/clear_refs.
+//
+//   npm run bench:peers -- [--workloads rehydrate,ingest,growth,search] [--sizes 100,1000,10000,100000]
+//                          [--systems strata-embedded,...] [--quick] [--calls 300] [--port 8811] [--name peers]
+//
+// Systems: strata-embedded (`strata serve`, PGlite), strata-managed (`strata serve` against
+// the local counterparts of Upstash, Neon, SQS and Pinecone in bench/peers/stand-ins.ts),
+// mastra-libsql, langchain-upstash, langchain-pg, naive-json, floor-local, floor-managed
+// (bench/peers/*.ts say what each one does). Workloads:
+//   rehydrate  a 738-message, ~2 MB coding-agent session; context call p50/p95/p99
+//   ingest     acknowledged messages/s, one message per request (8 clients) and batches of
+//              100 (4 clients); worker throughput = messages / time until the queue is empty
+//   growth     one user's history at each size; context call latency at each
+//   search     1, 8 and 32 concurrent clients on the growth user at 10k messages
+// Writes bench/results/<date>-<name>.json, .md (tables and target verdicts) and SVG charts.
+// Needs redis-server on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (user postgres).
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Redis as IoRedis } from "ioredis";
+import pg from "pg";
+import { generateMessages, generateQueries, rehydrationSession, type BenchMessage } from "./peers/data.ts";
+import { barChart, lineChart } from "./peers/svg.ts";
+
+const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
+type SystemName = (typeof ALL_SYSTEMS)[number];
+const ALL_WORKLOADS = ["rehydrate", "ingest", "growth", "search"] as const;
+const PG_BASE = "postgres://postgres@127.0.0.1:5432";
+const REDIS_URL = "redis://127.0.0.1:6379";
+const BUDGET = 4000;
+const SESSION_SIZE = 100;
+const SEARCH_AT = 10_000;
+
+const { values: args } = parseArgs({
+  options: {
+    workloads: { type: "string", default: ALL_WORKLOADS.join(",") },
+    sizes: { type: "string" },
+    systems: { type: "string", default: ALL_SYSTEMS.join(",") },
+    quick: { type: "boolean", default: false },
+    calls: { type: "string" },
+    port: { type: "string", default: "8811" },
+    name: { type: "string", default: "peers" },
+  },
+});
+const workloads = new Set(args.workloads!.split(","));
+const sizes = (args.sizes ?? (args.quick ? "100,1000" : "100,1000,10000,100000")).split(",").map(Number);
+const systems = args.systems!.split(",") as SystemName[];
+for (const s of systems) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${ALL_SYSTEMS.join(", ")}`);
+const CALLS = Number(args.calls ?? (args.quick ? 60 : 300));
+const GROWTH_CALLS = Math.max(30, Math.round(CALLS / 3));
+const SEARCH_REQUESTS: Record<number, number> = args.quick ? { 1: 60, 8: 160, 32: 320 } : { 1: 200, 8: 400, 32: 800 };
+const INGEST_SINGLE = args.quick ? 200 : 500;
+const INGEST_BATCHED = args.quick ? 1000 : 2000;
+const basePort = Number(args.port);
+const runId = randomBytes(3).toString("hex");
+
+function log(line: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// The one client every system gets: node:http with keep-alive sockets, JSON bodies.
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+interface Reply {
+  status: number;
+  body: any;
+  ms: number;
+}
+
+// A server may close an idle keep-alive socket just as the client reuses it; as Node's docs
+// advise, such a request (reused socket, ECONNRESET) is sent once more.
+async function request(base: string, method: string, path: string, body?: unknown): Promise<Reply> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send(base, method, path, body);
+    } catch (e) {
+      if (!(e as { reused?: boolean }).reused || attempt === 3) throw e;
+    }
+  }
+}
+
+function send(base: string, method: string, path: string, body?: unknown): Promise<Reply> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.request(
+      { agent, method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {}, timeout: 300_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const ms = performance.now() - t0;
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json: unknown = text;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, body: json, ms });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
+    req.on("error", (e: NodeJS.ErrnoException) => reject(Object.assign(e, { reused: req.reusedSocket && e.code === "ECONNRESET" })));
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+async function ok(base: string, method: string, path: string, body?: unknown): Promise<Reply> {
+  const r = await request(base, method, path, body);
+  if (r.status >= 300) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+  return r;
+}
+
+/** Runs `total` tasks on `concurrency` workers; returns the wall time in ms. */
+async function pool(total: number, concurrency: number, task: (i: number, worker: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (next < total) await task(next++, w);
+    }),
+  );
+  return performance.now() - t0;
+}
+
+interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  mean: number;
+  max: number;
+}
+
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  const r = (v: number) => Math.round(v * 100) / 100;
+  return { n: s.length, p50: r(q(50)), p95: r(q(95)), p99: r(q(99)), mean: r(s.reduce((a, b) => a + b, 0) / s.length), max: r(s[s.length - 1]!) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers: one child process per system, peak RSS from /proc.
+
+interface Running {
+  name: SystemName;
+  base: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+  logTail(): string;
+}
+
+function resetPeak(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+  } catch {
+    // Without permission the peak covers the process' whole life so far; the JSON says so.
+  }
+}
+
+function peakRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+function startChild(name: string, argv: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; tail: () => string } {
+  const child = spawn(process.execPath, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let tail = "";
+  const keep = (d: Buffer) => {
+    tail = (tail + d.toString("utf8")).slice(-4000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  child.once("exit", (code, signal) => {
+    if (code !== 0 && signal !== "SIGTERM") log(`${name} exited (${code ?? signal}): ${tail.slice(-800)}`);
+  });
+  return { child, tail: () => tail };
+}
+
+async function waitUp(base: string, path: string, child: ChildProcess, what: string): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited before it answered`);
+    try {
+      const r = await request(base, "GET", path);
+      if (r.status === 200) return;
+    } catch {}
+    if (Date.now() - t0 > 120_000) throw new Error(`${what} did not answer ${path} in 120 s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.once("exit", () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+interface Shared {
+  pgUrl: string;
+  prefix: string;
+  cloudEnv: Record<string, string> | null;
+  tmp: string;
+}
+
+function baseEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (/^(UPSTASH_|DATABASE_URL|STRATA_|PINECONE_|NEO4J_|AWS_|OPENAI_)/.test(k)) delete env[k];
+  return env;
+}
+
+async function startSystem(name: SystemName, port: number, shared: Shared): Promise<Running> {
+  const base = `http://127.0.0.1:${port}`;
+  let started: { child: ChildProcess; tail: () => string };
+  let ready = "/v1/status";
+  if (name === "strata-embedded" || name === "strata-managed") {
+    const env: NodeJS.ProcessEnv = { ...baseEnv(), PORT: String(port), HOST: "127.0.0.1", STRATA_LOG_LEVEL: "warn" };
+    if (name === "strata-embedded") env.STRATA_DATA_DIR = join(shared.tmp, "strata");
+    else Object.assign(env, shared.cloudEnv!, { STRATA_STAGE: `bench${runId}` });
+    started = startChild(name, ["bin/strata.mjs", "serve"], env);
+    ready = "/v1/health";
+  } else {
+    const env: NodeJS.ProcessEnv = { ...baseEnv(), BENCH_PG_URL: shared.pgUrl, BENCH_REDIS_URL: REDIS_URL, BENCH_PREFIX: `${shared.prefix}_${name.replace(/-/g, "_")}` };
+    if (shared.cloudEnv) {
+      env.UPSTASH_REDIS_REST_URL = shared.cloudEnv.UPSTASH_REDIS_REST_URL;
+      env.UPSTASH_REDIS_REST_TOKEN = shared.cloudEnv.UPSTASH_REDIS_REST_TOKEN;
+    }
+    started = startChild(name, ["bench/peers/serve-peer.ts", name, "--port", String(port), "--dir", join(shared.tmp, name)], env);
+  }
+  await waitUp(base, ready, started.child, name);
+  return { name, base, pid: started.child.pid!, child: started.child, stop: () => stopChild(started.child), logTail: started.tail };
+}
+
+// ---------------------------------------------------------------------------------------
+// Workloads.
+
+const queries = generateQueries(8, 400);
+
+async function ingest(sys: Running, sessionId: string, userId: string, messages: BenchMessage[], batch: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < messages.length; i += batch) {
+    await ok(sys.base, "POST", `/v1/sessions/${encodeURIComponent(sessionId)}/messages`, { userId, messages: messages.slice(i, i + batch) });
+  }
+  return performance.now() - t0;
+}
+
+/** Waits until the system's queue of derived work is empty; returns when it was. */
+async function idle(sys: Running, what: string): Promise<number> {
+  let last = 0;
+  for (;;) {
+    const r = await ok(sys.base, "GET", "/v1/status");
+    const q = r.body?.queue ?? {};
+    const pending = (q.pending ?? 0) + (q.inFlight ?? 0);
+    if (pending === 0) return performance.now();
+    if (Date.now() - last > 10_000) {
+      log(`${sys.name} ${what}: ${pending} derived jobs pending`);
+      last = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface ContextRun extends Stats {
+  /** Median size of the answer in bytes. */
+  bytes: number;
+  /** Medians of the per-tier timings a Strata answer reports (its own profile of the call). */
+  tiers?: Record<string, number>;
+}
+
+async function contextCalls(sys: Running, sessionId: string, userId: string, n: number): Promise<ContextRun> {
+  const path = (q: string) => `/v1/sessions/${encodeURIComponent(sessionId)}/context?userId=${encodeURIComponent(userId)}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
+  for (let i = 0; i < Math.min(20, n); i++) await ok(sys.base, "GET", path(queries[i % queries.length]!));
+  const ms: number[] = [];
+  const bytes: number[] = [];
+  const tiers = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const r = await ok(sys.base, "GET", path(queries[(i + 20) % queries.length]!));
+    ms.push(r.ms);
+    bytes.push(JSON.stringify(r.body).length);
+    for (const [k, v] of Object.entries((r.body?.timings ?? {}) as Record<string, number>)) if (typeof v === "number") tiers.set(k, [...(tiers.get(k) ?? []), v]);
+  }
+  const out: ContextRun = { ...stats(ms), bytes: stats(bytes).p50 };
+  if (tiers.size) out.tiers = Object.fromEntries([...tiers].map(([k, v]) => [k, stats(v).p50]));
+  return out;
+}
+
+interface SystemResult {
+  rehydrate?: { context: ContextRun; ingestMs: number; rssMb: number | null };
+  ingest?: { singleMsgPerSec: number; batchedMsgPerSec: number; workerMsgPerSec: number | null; rssMb: number | null };
+  growth?: { size: number; context: ContextRun; ingestMsgPerSec: number; rssMb: number | null }[];
+  search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
+  errors?: string[];
+}
+
+const NO_QUEUE = new Set<SystemName>(["floor-local", "floor-managed", "naive-json", "langchain-pg", "langchain-upstash", "mastra-libsql"]);
+
+async function runRehydrate(sys: Running): Promise<SystemResult["rehydrate"]> {
+  const session = rehydrationSession();
+  resetPeak(sys.pid);
+  const ingestMs = await ingest(sys, "rehydrate", "u-rehydrate", session, 50);
+  await idle(sys, "rehydrate");
+  log(`${sys.name} rehydrate: 738 messages in ${(ingestMs / 1000).toFixed(1)} s; ${CALLS} context calls`);
+  const context = await contextCalls(sys, "rehydrate", "u-rehydrate", CALLS);
+  const r = { context, ingestMs: Math.round(ingestMs), rssMb: peakRssMb(sys.pid) };
+  log(`${sys.name} rehydrate: p50 ${context.p50} ms, p95 ${context.p95}, p99 ${context.p99}; peak RSS ${r.rssMb} MB`);
+  return r;
+}
+
+async function runIngest(sys: Running): Promise<SystemResult["ingest"]> {
+  resetPeak(sys.pid);
+  const single = generateMessages({ seed: 21, count: INGEST_SINGLE, profile: "chat", prefix: "is" });
+  const singleMs = await pool(single.length, 8, async (i, w) => {
+    await ok(sys.base, "POST", `/v1/sessions/ingest-single-${w}/messages`, { userId: "u-ingest", messages: [single[i]!] });
+  });
+  const batched = generateMessages({ seed: 22, count: INGEST_BATCHED, profile: "chat", prefix: "ib" });
+  const batches = Math.ceil(batched.length / 100);
+  const t0 = performance.now();
+  const batchedMs = await pool(batches, 4, async (i, w) => {
+    await ok(sys.base, "POST", `/v1/sessions/ingest-batched-${w}/messages`, { userId: "u-ingest", messages: batched.slice(i * 100, i * 100 + 100) });
+  });
+  const drained = NO_QUEUE.has(sys.name) ? null : await idle(sys, "ingest");
+  const r = {
+    singleMsgPerSec: Math.round((single.length / singleMs) * 1000),
+    batchedMsgPerSec: Math.round((batched.length / batchedMs) * 1000),
+    // Jobs of the single-message phase may still be running when the batched one starts:
+    // counting all of them against the time from the batched start to empty is the honest rate.
+    workerMsgPerSec: drained === null ? null : Math.round(((single.length + batched.length) / (drained - t0)) * 1000),
+    rssMb: peakRssMb(sys.pid),
+  };
+  log(`${sys.name} ingest: single ${r.singleMsgPerSec} msg/s, batched ${r.batchedMsgPerSec} msg/s, workers ${r.workerMsgPerSec ?? "inline"} msg/s; peak RSS ${r.rssMb} MB`);
+  return r;
+}
+
+async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
+  const growth: NonNullable<SystemResult["growth"]> = [];
+  result.growth = growth;
+  let have = 0;
+  const doSearch = workloads.has("search");
+  const searchSize = sizes.includes(SEARCH_AT) ? SEARCH_AT : Math.max(...sizes.filter((s) => s <= SEARCH_AT));
+  for (const size of [...sizes].sort((a, b) => a - b)) {
+    resetPeak(sys.pid);
+    const t0 = performance.now();
+    let lastLog = Date.now();
+    const add = size - have;
+    // Sessions of 100 messages; two clients write different sessions at once.
+    const sessionsToWrite: number[] = [];
+    for (let s = Math.floor(have / SESSION_SIZE); s * SESSION_SIZE < size; s++) sessionsToWrite.push(s);
+    await pool(sessionsToWrite.length, 2, async (i) => {
+      const s = sessionsToWrite[i]!;
+      const from = Math.max(have, s * SESSION_SIZE);
+      const to = Math.min(size, (s + 1) * SESSION_SIZE);
+      const msgs = generateMessages({ seed: 1000 + s, count: to - from, profile: "chat", prefix: "g", start: from });
+      await ok(sys.base, "POST", `/v1/sessions/g-${s}/messages`, { userId: "u-growth", messages: msgs });
+      if (Date.now() - lastLog > 10_000) {
+        log(`${sys.name} growth: ${to.toLocaleString()} / ${size.toLocaleString()} messages`);
+        lastLog = Date.now();
+      }
+    });
+    const ingestMs = performance.now() - t0;
+    have = size;
+    await idle(sys, `growth ${size}`);
+    const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
+    const context = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS);
+    const step = { size, context, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), rssMb: peakRssMb(sys.pid) };
+    growth.push(step);
+    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; ingest ${step.ingestMsgPerSec} msg/s; peak RSS ${step.rssMb} MB`);
+    if (doSearch && size === searchSize) result.search = await runSearch(sys, size);
+  }
+}
+
+async function runSearch(sys: Running, size: number): Promise<SystemResult["search"]> {
+  const probe = await request(sys.base, "POST", "/v1/search", { userId: "u-growth", query: queries[0], limit: 10 });
+  if (probe.status === 501) return { unsupported: probe.body?.error?.message ?? "no search" };
+  if (probe.status >= 300) throw new Error(`search -> ${probe.status} ${JSON.stringify(probe.body).slice(0, 200)}`);
+  const out: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] = [];
+  for (const clients of [1, 8, 32]) {
+    resetPeak(sys.pid);
+    const total = SEARCH_REQUESTS[clients]!;
+    const ms: number[] = [];
+    const wall = await pool(total, clients, async (i) => {
+      ms.push((await ok(sys.base, "POST", "/v1/search", { userId: "u-growth", query: queries[i % queries.length], limit: 10 })).ms);
+    });
+    const r = { size, clients, qps: Math.round((total / wall) * 10000) / 10, latency: stats(ms), rssMb: peakRssMb(sys.pid) };
+    out.push(r);
+    log(`${sys.name} search ${clients} clients @ ${size}: ${r.qps} qps, p50 ${r.latency.p50} ms, p99 ${r.latency.p99}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Report: JSON, markdown tables with target verdicts, SVG charts.
+
+function ratio(a: number | undefined, b: number | undefined): number | null {
+  return a && b ? Math.round((a / b) * 100) / 100 : null;
+}
+
+interface Verdict {
+  target: string;
+  measured: string;
+  ratio: number | null;
+  met: boolean | null;
+}
+
+function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[] {
+  const v: Verdict[] = [];
+  for (const [strata, floor] of [["strata-embedded", "floor-local"], ["strata-managed", "floor-managed"]] as const) {
+    const s = results[strata]?.rehydrate?.context, f = results[floor]?.rehydrate?.context;
+    if (s && f) v.push({ target: `${strata} context p50 ≤ 2× ${floor}`, measured: `${s.p50} ms vs ${f.p50} ms`, ratio: ratio(s.p50, f.p50), met: s.p50 <= 2 * f.p50 });
+  }
+  const m = results["mastra-libsql"]?.rehydrate?.context;
+  for (const strata of ["strata-embedded", "strata-managed"] as const) {
+    const s = results[strata]?.rehydrate?.context;
+    if (s && m) {
+      v.push({ target: `${strata} context ≥ 3× faster than Mastra at p50`, measured: `${s.p50} ms vs ${m.p50} ms`, ratio: ratio(m.p50, s.p50), met: m.p50 >= 3 * s.p50 });
+      v.push({ target: `${strata} context ≥ 3× faster than Mastra at p99`, measured: `${s.p99} ms vs ${m.p99} ms`, ratio: ratio(m.p99, s.p99), met: m.p99 >= 3 * s.p99 });
+    }
+    const g = results[strata]?.growth ?? [];
+    const at1k = g.find((x) => x.size === 1000), top = g.at(-1);
+    if (at1k && top && top.size > 1000) {
+      const full = top.size === 100_000;
+      v.push({
+        target: `${strata} context at 100k ≤ 1.5× at 1k${full ? "" : ` (largest run: ${top.size.toLocaleString()})`}`,
+        measured: `${top.context.p50} ms at ${top.size.toLocaleString()} vs ${at1k.context.p50} ms at 1k (p50)`,
+        ratio: ratio(top.context.p50, at1k.context.p50),
+        met: full ? top.context.p50 <= 1.5 * at1k.context.p50 : null,
+      });
+    }
+    const ing = results[strata]?.ingest;
+    if (ing) v.push({ target: `${strata} ingest ≥ 2,000 acknowledged msg/s (batched)`, measured: `${ing.batchedMsgPerSec} msg/s batched, ${ing.singleMsgPerSec} single`, ratio: ratio(ing.batchedMsgPerSec, 2000), met: ing.batchedMsgPerSec >= 2000 });
+    const se = results[strata]?.search;
+    if (Array.isArray(se) && se.length) {
+      const best = [...se].sort((a, b) => b.qps - a.qps)[0]!;
+      const okLevels = se.filter((x) => x.latency.p99 <= 50);
+      const bestOk = okLevels.sort((a, b) => b.qps - a.qps)[0];
+      v.push({
+        target: `${strata} search ≥ 300 qps with p99 ≤ 50 ms at ${se[0]!.size.toLocaleString()} messages`,
+        measured: bestOk ? `${bestOk.qps} qps at ${bestOk.clients} clients, p99 ${bestOk.latency.p99} ms (best overall ${best.qps} qps, p99 ${best.latency.p99} ms at ${best.clients})` : `no level with p99 ≤ 50 ms; best ${best.qps} qps, p99 ${best.latency.p99} ms at ${best.clients} clients`,
+        ratio: ratio(bestOk?.qps ?? 0, 300),
+        met: se[0]!.size === SEARCH_AT ? !!bestOk && bestOk.qps >= 300 : null,
+      });
+    }
+  }
+  return v;
+}
+
+function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdict[], meta: Record<string, unknown>): string {
+  const names = Object.keys(results) as SystemName[];
+  const fmt = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toLocaleString("en-US"));
+  let md = `Run ${meta.date}, ${meta.machine}. Command: \`${meta.command}\`.\n\n`;
+  md += "Context call on the 738-message session (budget 4000 tokens, sequential, one client):\n\n| system | p50 ms | p95 ms | p99 ms | mean ms | calls | ingest of the session s | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
+  for (const n of names) {
+    const r = results[n]!.rehydrate;
+    if (r) md += `| ${n} | ${r.context.p50} | ${r.context.p95} | ${r.context.p99} | ${r.context.mean} | ${r.context.n} | ${(r.ingestMs / 1000).toFixed(1)} | ${fmt(r.rssMb)} |\n`;
+  }
+  for (const n of names) {
+    const t = results[n]!.rehydrate?.context.tiers;
+    if (t) md += `\n${n}: median per-tier timings the server reports (ms): ${Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ")}.\n`;
+  }
+  md += `\nMedian answer size (bytes): ${names.filter((n) => results[n]!.rehydrate).map((n) => `${n} ${results[n]!.rehydrate!.context.bytes}`).join(", ")}.\n`;
+  md += "\nIngest (acknowledged messages/s over HTTP; workers: all messages / time from the batched start until the queue is empty):\n\n| system | single, 8 clients | batches of 100, 4 clients | workers (embed + extract) | peak RSS MB |\n|---|---|---|---|---|\n";
+  for (const n of names) {
+    const r = results[n]!.ingest;
+    if (r) md += `| ${n} | ${fmt(r.singleMsgPerSec)} | ${fmt(r.batchedMsgPerSec)} | ${r.workerMsgPerSec === null ? "inline (in the ack)" : fmt(r.workerMsgPerSec)} | ${fmt(r.rssMb)} |\n`;
+  }
+  const gsizes = [...new Set(names.flatMap((n) => (results[n]!.growth ?? []).map((g) => g.size)))].sort((a, b) => a - b);
+  if (gsizes.length) {
+    md += `\nContext call p50 / p99 ms as one user's history grows (last session of 100 messages):\n\n| system | ${gsizes.map((s) => s.toLocaleString("en-US")).join(" | ")} | peak RSS MB at largest |\n|---|${gsizes.map(() => "---|").join("")}---|\n`;
+    for (const n of names) {
+      const g = results[n]!.growth;
+      if (!g) continue;
+      md += `| ${n} | ${gsizes.map((s) => {
+        const x = g.find((y) => y.size === s);
+        return x ? `${x.context.p50} / ${x.context.p99}` : "—";
+      }).join(" | ")} | ${fmt(g.at(-1)?.rssMb)} |\n`;
+    }
+  }
+  const searchRows = names.map((n) => [n, results[n]!.search] as const).filter(([, s]) => s);
+  if (searchRows.length) {
+    md += "\nSearch on the growth user (limit 10):\n\n| system | messages | clients | qps | p50 ms | p95 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
+    for (const [n, s] of searchRows) {
+      if (!Array.isArray(s)) md += `| ${n} | — | — | no search: ${s!.unsupported} | | | | |\n`;
+      else for (const x of s) md += `| ${n} | ${x.size.toLocaleString("en-US")} | ${x.clients} | ${x.qps} | ${x.latency.p50} | ${x.latency.p95} | ${x.latency.p99} | ${fmt(x.rssMb)} |\n`;
+    }
+  }
+  md += "\nTargets:\n\n| target | measured | ratio | verdict |\n|---|---|---|---|\n";
+  for (const v of vs) md += `| ${v.target} | ${v.measured} | ${v.ratio ?? "—"} | ${v.met === null ? "not decided (size not run)" : v.met ? "met" : "**missed**"} |\n`;
+  const errs = names.filter((n) => results[n]!.errors?.length);
+  if (errs.length) md += `\nErrors:\n\n${errs.map((n) => `- ${n}: ${results[n]!.errors!.join("; ")}`).join("\n")}\n`;
+  return md;
+}
+
+function charts(results: Partial<Record<SystemName, SystemResult>>, stem: string): string[] {
+  const names = Object.keys(results) as SystemName[];
+  const files: string[] = [];
+  const write = (suffix: string, svg: string) => {
+    const f = `${stem}-${suffix}.svg`;
+    writeFileSync(f, svg);
+    files.push(f);
+  };
+  const rh = names.filter((n) => results[n]!.rehydrate);
+  if (rh.length)
+    write("rehydrate", barChart({ title: "Context call, 738-message session (lower is better)", unit: "ms", log: true, categories: rh, series: (["p50", "p95", "p99"] as const).map((p) => ({ name: p, values: rh.map((n) => results[n]!.rehydrate!.context[p]) })) }));
+  const gr = names.filter((n) => results[n]!.growth?.length);
+  if (gr.length) {
+    const xs = [...new Set(gr.flatMap((n) => results[n]!.growth!.map((g) => g.size)))].sort((a, b) => a - b);
+    write("growth", lineChart({ title: "Context call p50 as history grows (lower is better)", unit: "ms", log: true, xs, xLog: true, xLabel: "messages of the user", series: gr.map((n) => ({ name: n, values: xs.map((x) => results[n]!.growth!.find((g) => g.size === x)?.context.p50 ?? null) })) }));
+  }
+  const se = names.filter((n) => Array.isArray(results[n]!.search));
+  if (se.length)
+    write("search", barChart({ title: "Search throughput by concurrent clients (higher is better)", unit: "queries/s", categories: ["1 client", "8 clients", "32 clients"], series: se.map((n) => ({ name: n, values: [1, 8, 32].map((c) => (results[n]!.search as { clients: number; qps: number }[]).find((x) => x.clients === c)?.qps ?? null) })) }));
+  const ing = names.filter((n) => results[n]!.ingest);
+  if (ing.length)
+    write("ingest", barChart({ title: "Acknowledged ingest (higher is better)", unit: "messages/s", log: true, categories: ing, series: [
+      { name: "single, 8 clients", values: ing.map((n) => results[n]!.ingest!.singleMsgPerSec) },
+      { name: "batches of 100", values: ing.map((n) => results[n]!.ingest!.batchedMsgPerSec) },
+      { name: "workers", values: ing.map((n) => results[n]!.ingest!.workerMsgPerSec) },
+    ] }));
+  const rss = names;
+  write("rss", barChart({ title: "Peak RSS of the server per workload (lower is better)", unit: "MB", categories: rss, series: [
+    { name: "rehydrate", values: rss.map((n) => results[n]!.rehydrate?.rssMb ?? null) },
+    { name: "ingest", values: rss.map((n) => results[n]!.ingest?.rssMb ?? null) },
+    { name: "growth (largest)", values: rss.map((n) => results[n]!.growth?.at(-1)?.rssMb ?? null) },
+    { name: "search", values: rss.map((n) => { const s = results[n]!.search; return Array.isArray(s) ? Math.max(...s.map((x) => x.rssMb ?? 0)) : null; }) },
+  ] }));
+  return files;
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(os.tmpdir(), "strata-peers-"));
+  const prefix = `bp${runId}`;
+  const pgDb = `bench_peers_${runId}`;
+  const cloudDb = `strata_bench_${runId}`;
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  await admin.query(`create database "${pgDb}"`);
+  await admin.end();
+  const needCloud = systems.some((s) => s === "strata-managed" || s === "floor-managed" || s === "langchain-upstash");
+  let standIns: { child: ChildProcess } | null = null;
+  let cloudEnv: Record<string, string> | null = null;
+  const results: Partial<Record<SystemName, SystemResult>> = {};
+  let running: Running | null = null;
+  const cleanup = async () => {
+    if (running) await running.stop();
+    if (standIns) await stopChild(standIns.child);
+    const redis = new IoRedis(REDIS_URL);
+    for (const pattern of [`${prefix}*`, `strata:bench${runId}:*`]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== "0");
+    }
+    await redis.quit();
+    const a = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+    await a.connect();
+    for (const db of [pgDb, cloudDb]) await a.query(`drop database if exists "${db}" with (force)`);
+    await a.end();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once("SIGINT", () => {
+    log("interrupted: cleaning up");
+    cleanup().finally(() => process.exit(130));
+  });
+  try {
+    if (needCloud) {
+      const s = startChild("stand-ins", ["bench/peers/stand-ins.ts", "--database", cloudDb], baseEnv());
+      standIns = s;
+      cloudEnv = await new Promise<Record<string, string>>((resolve, reject) => {
+        const t = setInterval(() => {
+          const m = /READY (\{.*\})/.exec(s.tail());
+          if (m) {
+            clearInterval(t);
+            resolve(JSON.parse(m[1]!));
+          } else if (s.child.exitCode !== null) {
+            clearInterval(t);
+            reject(new Error(`stand-ins exited: ${s.tail()}`));
+          }
+        }, 100);
+      });
+      log("stand-ins up (Upstash bridge, Neon proxy, SQS, Pinecone)");
+    }
+    const shared: Shared = { pgUrl: `${PG_BASE}/${pgDb}`, prefix, cloudEnv, tmp };
+    let port = basePort;
+    for (const name of systems) {
+      const result: SystemResult = {};
+      results[name] = result;
+      log(`== ${name}`);
+      try {
+        running = await startSystem(name, port++, shared);
+        if (workloads.has("rehydrate")) result.rehydrate = await runRehydrate(running);
+        if (workloads.has("ingest")) result.ingest = await runIngest(running);
+        if (workloads.has("growth") || workloads.has("search")) await runGrowth(running, result);
+      } catch (e) {
+        (result.errors ??= []).push((e as Error).message);
+        log(`${name} failed: ${(e as Error).message}\n${running?.logTail().slice(-1500) ?? ""}`);
+      } finally {
+        await running?.stop();
+        running = null;
+      }
+      report(results, false);
+    }
+  } finally {
+    await cleanup();
+    agent.destroy();
+  }
+
+  report(results, true);
+}
+
+/** Writes the JSON, markdown and charts; called after every system so a cut-short run keeps what it measured. */
+function report(results: Partial<Record<SystemName, SystemResult>>, final: boolean): void {
+  const date = new Date().toISOString().slice(0, 10);
+  const meta = {
+    date,
+    machine: `${os.type()} ${os.release()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.versions.node}`,
+    command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
+    complete: final,
+    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET },
+  };
+  const vs = verdicts(results);
+  mkdirSync("bench/results", { recursive: true });
+  const stem = `bench/results/${date}-${args.name}`;
+  writeFileSync(`${stem}.json`, JSON.stringify({ ...meta, results, targets: vs }, null, 2) + "\n");
+  const md = markdown(results, vs, meta);
+  writeFileSync(`${stem}.md`, md);
+  const files = charts(results, stem);
+  if (final) process.stdout.write(md + `\nWrote ${stem}.json, ${stem}.md, ${files.join(", ")}\n`);
+  else log(`partial results written to ${stem}.json`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench:peers: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});
