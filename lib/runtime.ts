@@ -27,6 +27,7 @@ import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
 import { createOpenAiEmbedder } from "./adapters/openai/embedder.ts";
 import { createPineconeInferenceEmbedder } from "./adapters/pinecone/embedder.ts";
+import { createRequestGate, type RequestGate } from "./core/request-gate.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 
@@ -95,6 +96,8 @@ export interface Tiers {
   graph: GraphStore;
   queue: JobQueue & { idle(): Promise<void> };
   embedder: Embedder;
+  /** Requests in flight, which the in-process job runner yields to. */
+  gate: RequestGate;
 }
 
 /** Opens the adapter of every tier, without migrating or starting anything (`strata doctor` uses it as is). */
@@ -129,6 +132,7 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           labelPrefix: neo4jLabelPrefix(config),
         })
       : createSqlGraphStore({ sql });
+  const gate = createRequestGate();
   const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
     log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });
   const queue: JobQueue & { idle(): Promise<void> } =
@@ -146,8 +150,8 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           },
           onError: onJobError,
         })
-      : createLocalJobQueue({ archive, onError: onJobError });
-  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config) };
+      : createLocalJobQueue({ archive, onError: onJobError, gate });
+  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate };
 }
 
 /** The embedder the config names; vectors record its model, so `strata reindex --vectors` can rebuild after a change. */
@@ -174,7 +178,7 @@ export function openEmbedder(config: StrataConfig): Embedder {
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
-  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
+  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder, gate } = await openTiers(config, log);
   await rawArchive.migrate();
   // The in-process BM25 tier sees only this process's writes, so it serves the embedded
   // wiring, where this process owns the archive; the managed wiring searches the archive.
@@ -204,7 +208,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   await archive.ensureTenant({ id: DEFAULT_TENANT, name: "Default tenant" });
   if (config.apiKey) await archive.addApiKey({ tenantId: DEFAULT_TENANT, keyHash: hashApiKey(config.apiKey), label: "STRATA_API_KEY" });
 
-  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT });
+  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate });
   if (config.workers) queue.start(createJobHandler(deps));
 
   // PGlite has no autovacuum, so without this its planner never has statistics and picks
