@@ -55,6 +55,14 @@ for (const file of positionals) {
     for (const [l, us] of list) process.stdout.write(`${(us / 1000).toFixed(0).padStart(8)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${l}\n`);
   };
   process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled\n`);
+  // Self time by where the code lives: a package, a lib/ folder, WebAssembly, the runtime.
+  const area = new Map<string, number>();
+  for (const [l, us] of self) {
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(l) ?? /\b(lib\/[^/]+(?:\/[^/:]+)?)/.exec(l) ?? /(wasm)/.exec(l) ?? /(node:[a-z_/]+)/.exec(l);
+    const k = m ? m[1]! : l.startsWith("(") ? l.split(" ")[0]! : "other";
+    area.set(k, (area.get(k) ?? 0) + us);
+  }
+  show("self time by area", area);
   show("self time", self);
   show("inclusive time", incl);
 }

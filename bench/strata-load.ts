@@ -28,6 +28,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 const { values: opts } = parseArgs({
+  // Read only when run as a script; another script may import the generators below.
+  args: import.meta.url === `file://${process.argv[1]}` ? process.argv.slice(2) : [],
   options: {
     wiring: { type: "string", default: "embedded" },
     port: { type: "string", default: "8841" },
@@ -58,7 +60,7 @@ const seed = Number(opts.seed);
 // Deterministic data: mulberry32, and turns assembled from pieces of coding-agent and
 // everyday chat, of varied length (one line to a pasted stack trace or code block).
 
-function rng(s: number): () => number {
+export function rng(s: number): () => number {
   let a = s >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -69,7 +71,7 @@ function rng(s: number): () => number {
   };
 }
 
-const NAMES = ["Ann", "Bilal", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hiro", "Ines", "Jonas"];
+export const NAMES = ["Ann", "Bilal", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hiro", "Ines", "Jonas"];
 const PLACES = ["Lisbon", "Kyoto", "Nairobi", "Oslo", "Lake Tahoe", "Montreal", "Cape Town", "Hanoi"];
 const TECH = ["Postgres", "Redis", "the Lambda handler", "the webhook", "the React form", "the CI pipeline", "the Terraform module", "the SQS consumer", "the auth middleware", "the rate limiter", "the billing cron", "the search index", "Kafka", "the GraphQL resolver", "the Docker image"];
 const PROBLEMS = ["times out after 30 seconds", "returns a 502 under load", "leaks memory on every reconnect", "deadlocks when two writers race", "drops the last message of a batch", "double-charges on retry", "fails the migration on an empty table", "logs the API key in plain text", "is slow on cold start", "rejects valid UTF-8 names"];
@@ -77,7 +79,7 @@ const VERBS = ["refactor", "profile", "add a test for", "roll back", "instrument
 const DAILY = ["booked flights to", "is learning the cello and practising before", "adopted a rescue dog named Biscuit after moving to", "ran a half marathon in", "started a pottery class near", "is planning a birthday dinner in", "lost their passport on the way to", "found a great ramen place in"];
 const FOODS = ["peanuts", "shellfish", "gluten", "dairy", "sesame"];
 
-function pick<T>(r: () => number, list: readonly T[]): T {
+export function pick<T>(r: () => number, list: readonly T[]): T {
   return list[Math.floor(r() * list.length)]!;
 }
 
@@ -100,7 +102,7 @@ function stackTrace(r: () => number): string {
 }
 
 /** One turn: role alternates user/assistant; user turns mostly ask, assistant turns answer at length. */
-function turn(r: () => number, i: number, speaker: string): { role: "user" | "assistant"; name?: string; content: string } {
+export function turn(r: () => number, i: number, speaker: string): { role: "user" | "assistant"; name?: string; content: string } {
   const user = i % 2 === 0;
   const x = r();
   if (user) {
@@ -124,7 +126,7 @@ function turn(r: () => number, i: number, speaker: string): { role: "user" | "as
   return { role: "assistant", content };
 }
 
-function messagesFor(r: () => number, prefix: string, start: number, count: number, speaker: string, day0: number) {
+export function messagesFor(r: () => number, prefix: string, start: number, count: number, speaker: string, day0: number) {
   const out = [];
   for (let i = start; i < start + count; i++) {
     const t = turn(r, i, speaker);
@@ -134,7 +136,7 @@ function messagesFor(r: () => number, prefix: string, start: number, count: numb
 }
 
 /** Search queries of the kind an agent sends: a user turn's question, or a few words of topic. */
-function queryFor(r: () => number): string {
+export function queryFor(r: () => number): string {
   const x = r();
   if (x < 0.4) return `why does ${pick(r, TECH)} ${pick(r, PROBLEMS).split(" ").slice(0, 3).join(" ")}`;
   if (x < 0.7) return `where did ${pick(r, NAMES)} travel and what are they allergic to`;
@@ -387,7 +389,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`strata-load: ${(e as Error).stack ?? e}\n`);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    process.stderr.write(`strata-load: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  });
+}
