@@ -198,7 +198,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     graph,
     queue,
     embedder,
-    extractor: createLocalExtractor(),
+    extractor: createLocalExtractor({ thread: true }),
     tokenizer: createLocalTokenizer(),
     ...(keywords ? { keywords } : {}),
     log,
