@@ -21,8 +21,8 @@
 //     [--batch 100] [--search-user 10000] [--search-requests 600] [--context-sizes 1000,10000]
 //     [--context-requests 100] [--cpu-prof] [--prof-dir DIR] [--seed 42] [--url URL]
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -46,6 +46,9 @@ const { values: opts } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "prof-dir": { type: "string", default: "/tmp/strata-prof" },
     seed: { type: "string", default: "42" },
+    // "off": the server runs without its job consumer (STRATA_WORKERS=off), which measures the
+    // acknowledged-write path alone; phases then do not wait for derived work.
+    workers: { type: "string", default: "on" },
     database: { type: "string" },
     // Another checkout to serve from (e.g. the commit before a change), to compare in one session.
     "server-dir": { type: "string", default: "." },
@@ -153,7 +156,35 @@ function quantile(sorted: number[], q: number): number {
   return sorted[i]!;
 }
 
+// CPU seconds used by the server process and its descendants (Linux /proc), so a phase
+// can report server CPU per item: a figure the other load on a shared machine moves far
+// less than latency or throughput.
+let serverPid: number | null = null;
+function treeCpuMs(): number {
+  if (serverPid === null) return NaN;
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const text = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  let ticks = 0;
+  const todo = [serverPid];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    ticks += stats.get(pid)?.ticks ?? 0;
+    for (const [child, st] of stats) if (st.ppid === pid) todo.push(child);
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
 interface Row {
+  cpuPerItem?: number;
   phase: string;
   requests: number;
   items: number;
@@ -164,17 +195,22 @@ interface Row {
 }
 const rows: Row[] = [];
 
-function report(phase: string, latencies: number[], items: number, seconds: number): Row {
+function report(phase: string, latencies: number[], items: number, seconds: number, cpuMs: number): Row {
   const s = [...latencies].sort((a, b) => a - b);
-  const row = { phase, requests: s.length, items, seconds, p50: quantile(s, 0.5), p95: quantile(s, 0.95), p99: quantile(s, 0.99) };
+  const row: Row = { phase, requests: s.length, items, seconds, p50: quantile(s, 0.5), p95: quantile(s, 0.95), p99: quantile(s, 0.99), cpuPerItem: cpuMs / items };
   rows.push(row);
   process.stdout.write(
-    `${phase.padEnd(34)} req ${String(row.requests).padStart(6)}  ${(items / seconds).toFixed(1).padStart(9)} items/s  ${(row.requests / seconds).toFixed(1).padStart(8)} req/s  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms\n`,
+    `${phase.padEnd(34)} req ${String(row.requests).padStart(6)}  ${(items / seconds).toFixed(1).padStart(9)} items/s  ${(row.requests / seconds).toFixed(1).padStart(8)} req/s  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  server cpu ${row.cpuPerItem!.toFixed(2)} ms/item\n`,
   );
   return row;
 }
 
 let base = "";
+// Prefixes every session and user id: the managed wiring's Redis is shared with other runs
+// (dev:cloud always uses stage "dev"), and its keys are removed by this prefix at the end.
+const tag = `load${Math.random().toString(36).slice(2, 8)}-`;
+/** Requests that failed (connection errors), reported with the figures. */
+let failures = 0;
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; ms: number }> {
   const t0 = performance.now();
@@ -195,23 +231,31 @@ async function expectOk(method: string, path: string, body: unknown, status: num
 }
 
 /** Runs `tasks` over `concurrency` workers, each taking the next task; returns latencies and wall time. */
-async function drive(concurrency: number, count: number, task: (i: number) => Promise<number>): Promise<{ latencies: number[]; seconds: number }> {
+async function drive(concurrency: number, count: number, task: (i: number) => Promise<number>): Promise<{ latencies: number[]; seconds: number; cpuMs: number }> {
   const latencies: number[] = [];
   let next = 0;
+  const c0 = treeCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (;;) {
         const i = next++;
         if (i >= count) return;
-        latencies.push(await task(i));
+        try {
+          latencies.push(await task(i));
+        } catch (e) {
+          // An overloaded server may drop connections: count it, and say so, instead of aborting the run.
+          failures++;
+          if (failures <= 3) process.stderr.write(`request failed: ${(e as Error).message} (${String((e as Error).cause ?? "")})\n`);
+        }
       }
     }),
   );
-  return { latencies, seconds: (performance.now() - t0) / 1000 };
+  return { latencies, seconds: (performance.now() - t0) / 1000, cpuMs: treeCpuMs() - c0 };
 }
 
 async function waitDrained(): Promise<void> {
+  if (opts.workers === "off") return;
   for (;;) {
     const r = await call("GET", "/v1/status");
     const q = (r.json as { queue: { pending: number; failed: number } }).queue;
@@ -235,10 +279,11 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   const node = process.execPath;
   let child: ChildProcess;
   let dataDir: string | null = null;
+  let database: string | null = null;
   if (opts.wiring === "managed") {
-    const database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
+    database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
     child = spawn(node, ["test/stand-ins/dev-cloud.ts", "--port", port, "--database", database, "--fresh"], {
-      env: { ...process.env, STRATA_LOG_LEVEL: "warn", NODE_OPTIONS: nodeOptions },
+      env: { ...process.env, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
       stdio: ["ignore", "pipe", "inherit"],
       cwd: opts["server-dir"],
     });
@@ -246,12 +291,13 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   } else {
     dataDir = mkdtempSync(join(tmpdir(), "strata-load-"));
     child = spawn(node, ["bin/strata.mjs", "serve"], {
-      env: { ...process.env, PORT: port, STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: "warn", NODE_OPTIONS: nodeOptions },
+      env: { ...process.env, PORT: port, STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
       stdio: ["ignore", "pipe", "inherit"],
       cwd: opts["server-dir"],
     });
   }
   child.stdout!.resume();
+  serverPid = child.pid ?? null;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
     try {
@@ -270,6 +316,16 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
       child.kill("SIGINT");
       await exited;
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (opts.wiring === "managed") {
+        spawnSync("sh", ["-c", `redis-cli --scan --pattern '*${tag}*' | xargs -r redis-cli del > /dev/null`]);
+      }
+      if (database && !opts.database) {
+        const { default: pg } = await import("pg");
+        const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
+        await admin.connect();
+        await admin.query(`drop database if exists "${database}" with (force)`);
+        await admin.end();
+      }
     },
   };
 }
@@ -289,9 +345,9 @@ async function main(): Promise<void> {
       const msgs = messagesFor(r, "single", 0, n, "Ann", day0);
       // Each client writes its own session: one session's writes serialise on its row lock.
       const res = await drive(clients, n, (i) =>
-        expectOk("POST", `/v1/sessions/single-${i % clients}/messages`, { userId: "load-single", messages: [msgs[i]] }, 201),
+        expectOk("POST", `/v1/sessions/${tag}single-${i % clients}/messages`, { userId: `${tag}load-single`, messages: [msgs[i]] }, 201),
       );
-      report(`ingest single (${clients} clients)`, res.latencies, n, res.seconds);
+      report(`ingest single (${clients} clients)`, res.latencies, n, res.seconds, res.cpuMs);
       await waitDrained();
     }
 
@@ -314,21 +370,23 @@ async function main(): Promise<void> {
       const queues: (typeof requests)[] = Array.from({ length: clients }, () => []);
       [...bySession.values()].forEach((list, i) => queues[i % clients]!.push(...list));
       const latencies: number[] = [];
+      const c0 = treeCpuMs();
       const t0 = performance.now();
       await Promise.all(
         queues.map(async (q) => {
-          for (const req of q) latencies.push(await expectOk("POST", `/v1/sessions/${req.session}/messages`, { userId: "u10k", messages: req.messages }, 201));
+          for (const req of q) latencies.push(await expectOk("POST", `/v1/sessions/${tag}${req.session}/messages`, { userId: `${tag}u10k`, messages: req.messages }, 201));
         }),
       );
       const ingestSeconds = (performance.now() - t0) / 1000;
-      report(`ingest batch ${batch} (${clients} clients)`, latencies, total, ingestSeconds);
+      report(`ingest batch ${batch} (${clients} clients)`, latencies, total, ingestSeconds, treeCpuMs() - c0);
       const backlog = (await call("GET", "/v1/status")).json as { queue: { pending: number } };
       await waitDrained();
       const workerSeconds = (performance.now() - t0) / 1000;
+      const allCpu = treeCpuMs() - c0;
       process.stdout.write(
-        `workers (embed + extract)          ${(total / workerSeconds).toFixed(1)} msg/s (${total} messages drained ${workerSeconds.toFixed(1)} s after the first batch; ${backlog.queue.pending} jobs pending when ingest ended)\n`,
+        `workers (embed + extract)          ${(total / workerSeconds).toFixed(1)} msg/s (${total} messages drained ${workerSeconds.toFixed(1)} s after the first batch; ${backlog.queue.pending} jobs pending when ingest ended; server cpu ${(allCpu / total).toFixed(2)} ms/msg ingest + derived)\n`,
       );
-      rows.push({ phase: "workers", requests: 0, items: total, seconds: workerSeconds, p50: NaN, p95: NaN, p99: NaN });
+      rows.push({ phase: "ingest + workers drained", requests: 0, items: total, seconds: workerSeconds, p50: NaN, p95: NaN, p99: NaN, cpuPerItem: allCpu / total });
     }
 
     if (phases.has("search")) {
@@ -336,10 +394,10 @@ async function main(): Promise<void> {
       const queries = Array.from({ length: 500 }, () => queryFor(r));
       const n = Number(opts["search-requests"]);
       // Warm-up: the first search of a user loads its in-process indexes.
-      for (let i = 0; i < 20; i++) await expectOk("POST", "/v1/search", { userId: "u10k", query: queries[i]!, limit: 10 }, 200);
+      for (let i = 0; i < 20; i++) await expectOk("POST", "/v1/search", { userId: `${tag}u10k`, query: queries[i]!, limit: 10 }, 200);
       for (const c of opts["search-concurrency"]!.split(",").map(Number)) {
-        const res = await drive(c, n, (i) => expectOk("POST", "/v1/search", { userId: "u10k", query: queries[i % queries.length]!, limit: 10 }, 200));
-        report(`search u10k (${c} clients)`, res.latencies, n, res.seconds);
+        const res = await drive(c, n, (i) => expectOk("POST", "/v1/search", { userId: `${tag}u10k`, query: queries[i % queries.length]!, limit: 10 }, 200));
+        report(`search u10k (${c} clients)`, res.latencies, n, res.seconds, res.cpuMs);
       }
     }
 
@@ -356,7 +414,7 @@ async function main(): Promise<void> {
         bytes += content.length;
         long.push({ id: `long-${i}`, ...t, content, createdAt: new Date(day0 + i * 60_000).toISOString() });
       }
-      for (let k = 0; k < long.length; k += 100) await expectOk("POST", "/v1/sessions/long/messages", { userId: "ctx", messages: long.slice(k, k + 100) }, 201);
+      for (let k = 0; k < long.length; k += 100) await expectOk("POST", `/v1/sessions/${tag}long/messages`, { userId: `${tag}ctx`, messages: long.slice(k, k + 100) }, 201);
       let have = long.length;
       process.stdout.write(`context session: ${long.length} turns, ${(bytes / 1e6).toFixed(2)} MB\n`);
       for (const size of opts["context-sizes"]!.split(",").map(Number)) {
@@ -367,25 +425,26 @@ async function main(): Promise<void> {
         while (have < size) {
           const len = Math.min(size - have, 200);
           const msgs = messagesFor(grow, `ctx-${size}-s${s}`, 0, len, "Ann", day0 - (s + 1) * 86_400_000);
-          adds.push(expectOk("POST", `/v1/sessions/ctx-${size}-s${s}/messages`, { userId: "ctx", messages: msgs }, 201));
+          adds.push(expectOk("POST", `/v1/sessions/${tag}ctx-${size}-s${s}/messages`, { userId: `${tag}ctx`, messages: msgs }, 201));
           if (adds.length >= clients) await Promise.all(adds.splice(0));
           have += len;
           s++;
         }
         await Promise.all(adds);
         await waitDrained();
-        for (let i = 0; i < 10; i++) await expectOk("GET", "/v1/sessions/long/context?userId=ctx&budget=2000", undefined, 200);
-        const res = await drive(1, n, () => expectOk("GET", "/v1/sessions/long/context?userId=ctx&budget=2000", undefined, 200));
-        report(`context long session, user ${have}`, res.latencies, n, res.seconds);
+        for (let i = 0; i < 10; i++) await expectOk("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`, undefined, 200);
+        const res = await drive(1, n, () => expectOk("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`, undefined, 200));
+        report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpuMs);
       }
     }
   } finally {
     await server.stop();
   }
-  process.stdout.write("\n| phase | requests | items/s | req/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|\n");
+  if (failures) process.stdout.write(`\n${failures} requests failed (not counted in the latencies)\n`);
+  process.stdout.write("\n| phase | requests | items/s | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/item |\n|---|---|---|---|---|---|---|---|\n");
   for (const r of rows) {
     const f = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(2));
-    process.stdout.write(`| ${r.phase} | ${r.requests || "–"} | ${(r.items / r.seconds).toFixed(1)} | ${r.requests ? (r.requests / r.seconds).toFixed(1) : "–"} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} |\n`);
+    process.stdout.write(`| ${r.phase} | ${r.requests || "–"} | ${(r.items / r.seconds).toFixed(1)} | ${r.requests ? (r.requests / r.seconds).toFixed(1) : "–"} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.cpuPerItem ?? NaN)} |\n`);
   }
 }
 
