@@ -101,8 +101,12 @@ export async function runExtractJob(deps: StrataDeps, job: Job<"extract">): Prom
   );
 }
 
-/** Messages per merged run: one embedder call and one tier write each. */
-export const MERGED_RUN_MESSAGES = 400;
+/**
+ * Messages per merged run: one embedder call and one tier write each. Small jobs (from
+ * single-message ingests) merge up to the size of a batched ingest's job, and no further:
+ * a bigger write would hold the single-threaded embedded archive longer between requests.
+ */
+export const MERGED_RUN_MESSAGES = 100;
 
 /**
  * Runs several jobs, merging embed and extract jobs of one tenant into runs over all their
