@@ -114,7 +114,7 @@ export const MERGED_RUN_MESSAGES = 100;
  * would have written one by one). A merged run that fails is retried job by job, so a bad
  * message fails only its own job. Answers the ids of the jobs that failed, with the error.
  */
-export async function runJobs(deps: StrataDeps, jobs: Job[], run: (job: Job) => Promise<void>): Promise<Map<string, unknown>> {
+export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>): Promise<Map<string, unknown>> {
   const failed = new Map<string, unknown>();
   const one = async (job: Job) => {
     try {
@@ -167,5 +167,5 @@ export function createJobHandler(deps: StrataDeps): JobHandler {
         throw new StrataError("internal", "JOB_TYPE_UNSUPPORTED", `no handler for ${job.type} jobs in this build`);
     }
   };
-  return Object.assign(handler, { batch: (jobs: Job[]) => runJobs(deps, jobs, handler) });
+  return Object.assign(handler, { batch: (jobs: Job[]) => runJobs(jobs, handler) });
 }
