@@ -27,6 +27,7 @@ import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import { createRequestGate, type RequestGate } from "./core/request-gate.ts";
 import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
@@ -102,6 +103,8 @@ export interface Tiers {
   graph: GraphStore;
   queue: JobQueue & { idle(): Promise<void> };
   embedder: Embedder;
+  /** Requests in flight, which the in-process job runner yields to. */
+  gate: RequestGate;
 }
 
 /** Opens the adapter of every tier, without migrating or starting anything (`strata doctor` uses it as is). */
@@ -136,6 +139,7 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           labelPrefix: neo4jLabelPrefix(config),
         })
       : createSqlGraphStore({ sql });
+  const gate = createRequestGate();
   const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
     log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });
   const queue: JobQueue & { idle(): Promise<void> } =
@@ -153,17 +157,17 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           },
           onError: onJobError,
         })
-      : createLocalJobQueue({ archive, onError: onJobError });
-  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config) };
+      : createLocalJobQueue({ archive, onError: onJobError, gate });
+  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate };
 }
 
 /** The local extractor, loading compromise (about a second of module init) on first use: only workers extract. */
-function lazyLocalExtractor(): Extractor {
+function lazyLocalExtractor(options: { thread: boolean }): Extractor {
   let made: Promise<Extractor> | null = null;
   return {
     version: LOCAL_EXTRACTOR_VERSION,
     async extract(messages) {
-      made ??= import("./adapters/local/extractor.ts").then((m) => m.createLocalExtractor());
+      made ??= import("./adapters/local/extractor.ts").then((m) => m.createLocalExtractor(options));
       return (await made).extract(messages);
     },
   };
@@ -172,7 +176,7 @@ function lazyLocalExtractor(): Extractor {
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
-  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder } = await openTiers(config, log);
+  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder, gate } = await openTiers(config, log);
   await rawArchive.migrate();
   // The in-process BM25 tier: kept current by this process's writes, and, where other
   // processes write the same archive (Neon), by a version check before each search that
@@ -193,7 +197,9 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     graph,
     queue,
     embedder,
-    extractor: lazyLocalExtractor(),
+    // The embedded server answers requests and runs jobs on one thread: there compromise
+    // parses on a worker thread. A Lambda worker does nothing else, so it extracts in-thread.
+    extractor: lazyLocalExtractor({ thread: tiers.archive.kind === "pglite" }),
     summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),
     keywords,
@@ -204,7 +210,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   await archive.ensureTenant({ id: DEFAULT_TENANT, name: "Default tenant" });
   if (config.apiKey) await archive.addApiKey({ tenantId: DEFAULT_TENANT, keyHash: await hashApiKey(config.apiKey), label: "STRATA_API_KEY" });
 
-  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT });
+  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate });
   if (config.workers) queue.start(createJobHandler(deps));
 
   // PGlite has no autovacuum, so without this its planner never has statistics and picks

@@ -65,6 +65,8 @@ export class Bm25Corpus {
   private readonly sessions = new Map<string, { slots: number[]; sorted: boolean }>();
   private readonly speakerCounts = new Map<string, number>();
   private totalLength = 0;
+  /** Per-slot score accumulator reused by search() (zeroed again before it returns). */
+  private scratch = new Float64Array(0);
 
   /** Turns in the corpus. */
   get size(): number {
@@ -194,7 +196,11 @@ export class Bm25Corpus {
     const n = this.size;
     if (n === 0 || options.limit <= 0) return [];
     const avg = this.totalLength / n || 1;
-    const scores = new Map<number, number>();
+    // Scores in a dense array by slot (a Map cost most of a search over a 10k-turn user);
+    // each slot still adds its terms in the same order, so the sums are the same numbers.
+    if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
+    const scores = this.scratch;
+    const touched: number[] = [];
     for (const term of new Set(queryTerms)) {
       const p = this.postings.get(term);
       if (!p) continue;
@@ -203,18 +209,57 @@ export class Bm25Corpus {
       for (const [slot, tf] of p) {
         const e = this.entries[slot]!;
         const norm = tf * (k1 + 1) / (tf + k1 * (1 - b + (b * e.length) / avg));
-        scores.set(slot, (scores.get(slot) ?? 0) + w * norm);
+        if (scores[slot] === 0) touched.push(slot);
+        scores[slot] = scores[slot]! + w * norm;
       }
     }
-    const hits: { slot: number; score: number }[] = [];
-    for (const [slot, score] of scores) {
+    // The best `limit` by (score desc, newer first, higher slot first), a total order, so
+    // keeping a bounded heap of them gives exactly what sorting every hit would.
+    const better = (xs: number, xSlot: number, ys: number, ySlot: number) =>
+      xs > ys || (xs === ys && (this.entries[xSlot]!.createdAt > this.entries[ySlot]!.createdAt || (this.entries[xSlot]!.createdAt === this.entries[ySlot]!.createdAt && xSlot > ySlot)));
+    const limit = options.limit;
+    const heapSlot: number[] = [];
+    const heapScore: number[] = [];
+    for (const slot of touched) {
+      const score = scores[slot]!;
+      scores[slot] = 0;
       const e = this.entries[slot]!;
       if (options.sessionId !== undefined && e.sessionId !== options.sessionId) continue;
       if (options.filter && !options.filter(e)) continue;
-      hits.push({ slot, score });
+      // Min-heap on `better`: the root is the worst of the best so far.
+      if (heapSlot.length < limit) {
+        let c = heapSlot.length;
+        heapSlot.push(slot);
+        heapScore.push(score);
+        while (c > 0) {
+          const p = (c - 1) >> 1;
+          if (!better(heapScore[p]!, heapSlot[p]!, score, slot)) break;
+          heapSlot[c] = heapSlot[p]!;
+          heapScore[c] = heapScore[p]!;
+          c = p;
+        }
+        heapSlot[c] = slot;
+        heapScore[c] = score;
+      } else if (better(score, slot, heapScore[0]!, heapSlot[0]!)) {
+        let c = 0;
+        const size = heapSlot.length;
+        for (;;) {
+          const l = 2 * c + 1;
+          if (l >= size) break;
+          const r = l + 1;
+          const w = r < size && better(heapScore[l]!, heapSlot[l]!, heapScore[r]!, heapSlot[r]!) ? r : l;
+          if (!better(score, slot, heapScore[w]!, heapSlot[w]!)) break;
+          heapSlot[c] = heapSlot[w]!;
+          heapScore[c] = heapScore[w]!;
+          c = w;
+        }
+        heapSlot[c] = slot;
+        heapScore[c] = score;
+      }
     }
+    const hits = heapSlot.map((slot, i) => ({ slot, score: heapScore[i]! }));
     hits.sort((x, y) => y.score - x.score || this.entries[y.slot]!.createdAt - this.entries[x.slot]!.createdAt || y.slot - x.slot);
-    return hits.slice(0, options.limit).map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
+    return hits.map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
   }
 
   /**

@@ -307,11 +307,22 @@ export interface GraphStore extends Pingable {
   close(): Promise<void>;
 }
 
-/** Handles one job; throwing marks the attempt failed. */
-export type JobHandler = (job: Job) => Promise<void>;
+/**
+ * Handles one job; throwing marks the attempt failed. A handler may also run several jobs
+ * at once (`batch`): one archive read and one tier write for many small jobs, answering
+ * with the ids of the jobs that failed and why; the others are done.
+ */
+export type JobHandler = ((job: Job) => Promise<void>) & {
+  batch?: (jobs: Job[]) => Promise<Map<string, unknown>>;
+};
 
 /** Carries committed outbox rows to workers, at least once. */
 export interface JobQueue extends Pingable {
+  /**
+   * True when the consumer reads the outbox table itself (the embedded runner): dispatch is
+   * only a wake-up, and marking rows dispatched would be a statement that changes nothing.
+   */
+  readonly readsOutbox?: boolean;
   /** Hands jobs already committed to the outbox to the workers. */
   dispatch(jobs: Job[]): Promise<void>;
   /** Starts consuming with `handler`. */

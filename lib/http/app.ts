@@ -9,6 +9,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { StrataDeps } from "../core/deps.ts";
 import { StrataError, isStrataError } from "../core/errors.ts";
+import type { RequestGate } from "../core/request-gate.ts";
 import type { Message } from "../core/types.ts";
 import { assembleContext } from "../core/services/context.ts";
 import { ingestMessages } from "../core/services/ingest.ts";
@@ -98,12 +99,25 @@ function toWire(m: Message, extra: { score?: number; sources?: string[]; why?: s
   };
 }
 
-export function createApp(deps: StrataDeps, auth: AuthMode) {
+export function createApp(deps: StrataDeps, auth: AuthMode, options: { gate?: RequestGate } = {}) {
   const app = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues);
     },
   });
+
+  // Tells the in-process job runner when requests are being served (it yields to them).
+  const gate = options.gate;
+  if (gate) {
+    app.use("*", async (_c, next) => {
+      gate.enter();
+      try {
+        await next();
+      } finally {
+        gate.leave();
+      }
+    });
+  }
 
   app.onError((err, c) => {
     if (isStrataError(err)) {

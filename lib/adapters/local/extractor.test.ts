@@ -204,3 +204,17 @@ describe("resolveRelativeDate", () => {
     expect(resolveRelativeDate("few days ago", now)).toBeNull();
   });
 });
+
+describe("extraction on a worker thread", () => {
+  it("gives the same extractions as in-thread", async () => {
+    const messages = [
+      { content: "My sister Maria moved to Lisbon last week and started at Google.", name: "Ann", createdAt: "2026-05-10T10:00:00.000Z" },
+      { content: "We decided to use Postgres. TODO: migrate the billing cron by Friday.", name: null, createdAt: "2026-05-11T10:00:00.000Z" },
+      { content: "", name: "Bob", createdAt: "2026-05-12T10:00:00.000Z" },
+    ];
+    const threaded = createLocalExtractor({ thread: true });
+    expect(await threaded.extract(messages)).toEqual(await createLocalExtractor().extract(messages));
+    // A second call reuses the thread.
+    expect(await threaded.extract(messages.slice(0, 1))).toEqual(await createLocalExtractor().extract(messages.slice(0, 1)));
+  });
+});

@@ -5,6 +5,7 @@
 // lower-case. Relations link the speaker to everything the message mentions, and entities
 // in one sentence to each other through the verb between them.
 
+import { Worker } from "node:worker_threads";
 import nlp from "compromise";
 import { LOCAL_EXTRACTOR_VERSION } from "./extractor-version.ts";
 import type { Extractor } from "../../core/ports.ts";
@@ -361,20 +362,88 @@ function extractOne(content: string, speaker: string | null, createdAt: string):
 const SLICE_MS = 10;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export function createLocalExtractor(): Extractor {
+/** Extractions of messages, synchronously, in order (the thread of extractor-thread.ts runs this). */
+export function extractAll(messages: { content: string; name: string | null; createdAt: string }[]): Extraction[] {
+  return messages.map((m) => ({ ...extractOne(m.content, m.name, m.createdAt), statements: findCommitments(m.content) }));
+}
+
+export interface LocalExtractorOptions {
+  /**
+   * Run compromise on a worker thread (the server does): the API's thread then serves
+   * requests and the archive while messages are parsed, and a second core does the parsing.
+   * Results are the same; when the thread cannot start, extraction runs in-thread.
+   */
+  thread?: boolean;
+}
+
+export function createLocalExtractor(options: LocalExtractorOptions = {}): Extractor {
+  const inThread = async (messages: Parameters<Extractor["extract"]>[0]) => {
+    const out: Extraction[] = [];
+    let sliceStart = performance.now();
+    for (const m of messages) {
+      out.push(extractAll([m])[0]!);
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+    }
+    return out;
+  };
+  const pool = options.thread ? createExtractorThread() : null;
   return {
     version: LOCAL_EXTRACTOR_VERSION,
     async extract(messages) {
-      const out: Extraction[] = [];
-      let sliceStart = performance.now();
-      for (const m of messages) {
-        out.push({ ...extractOne(m.content, m.name, m.createdAt), statements: findCommitments(m.content) });
-        if (performance.now() - sliceStart > SLICE_MS) {
-          await yieldToLoop();
-          sliceStart = performance.now();
-        }
+      if (pool && messages.length) {
+        const out = await pool.run(messages);
+        if (out) return out;
       }
-      return out;
+      return inThread(messages);
+    },
+  };
+}
+
+/** One worker thread running extractAll; null answers mean "could not run there, do it here". */
+function createExtractorThread(): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null> } {
+  let worker: Worker | null = null;
+  let broken = false;
+  let next = 0;
+  const pending = new Map<number, { resolve: (v: Extraction[] | null) => void; reject: (e: Error) => void }>();
+  const failAll = (e: Error) => {
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+    worker = null;
+  };
+  const start = (): Worker | null => {
+    if (worker || broken) return worker;
+    try {
+      const w = new Worker(new URL("./extractor-thread.ts", import.meta.url));
+      w.unref();
+      w.on("message", (msg: { id: number; out?: Extraction[]; error?: string }) => {
+        const p = pending.get(msg.id);
+        if (!p) return;
+        pending.delete(msg.id);
+        if (msg.error !== undefined) p.reject(new Error(msg.error));
+        else p.resolve(msg.out!);
+      });
+      w.on("error", (e) => failAll(e instanceof Error ? e : new Error(String(e))));
+      w.on("exit", (code) => {
+        if (worker === w) failAll(new Error(`extractor thread exited with code ${code}`));
+      });
+      worker = w;
+    } catch {
+      broken = true; // e.g. a runtime without worker threads: extract in-thread from now on
+    }
+    return worker;
+  };
+  return {
+    run(messages) {
+      const w = start();
+      if (!w) return Promise.resolve(null);
+      const id = next++;
+      return new Promise<Extraction[] | null>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        w.postMessage({ id, messages: messages.map((m) => ({ content: m.content, name: m.name, createdAt: m.createdAt })) });
+      });
     },
   };
 }

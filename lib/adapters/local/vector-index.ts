@@ -69,6 +69,40 @@ function normaliseInPlace(a: Float32Array, offset: number, dims: number): void {
   }
 }
 
+/**
+ * The query's non-zero dimensions grouped by the accumulator the dense scan adds them to
+ * (i mod 4 in its unrolled loop, the tail after it to the first), each group in increasing
+ * order; null when the query is dense enough that the plain loop is faster.
+ */
+function sparseLanes(query: Float32Array, dims: number): { index: Int32Array; value: Float32Array; ends: number[] } | null {
+  let nonZero = 0;
+  for (let i = 0; i < dims; i++) if (query[i] !== 0) nonZero++;
+  if (nonZero > dims / 2) return null;
+  const index = new Int32Array(nonZero);
+  const value = new Float32Array(nonZero);
+  const ends: number[] = [];
+  const mainEnd = dims - (dims % 4);
+  let k = 0;
+  for (let lane = 0; lane < 4; lane++) {
+    for (let i = lane; i < mainEnd; i += 4) {
+      if (query[i] !== 0) {
+        index[k] = i;
+        value[k++] = query[i]!;
+      }
+    }
+    if (lane === 0) {
+      for (let i = mainEnd; i < dims; i++) {
+        if (query[i] !== 0) {
+          index[k] = i;
+          value[k++] = query[i]!;
+        }
+      }
+    }
+    ends.push(k);
+  }
+  return { index, value, ends };
+}
+
 /** One user's vectors of one dimension, rows packed in a growable Float32Array. */
 class UserMatrix {
   readonly dims: number;
@@ -150,19 +184,32 @@ class UserMatrix {
       heapScores[at] = score;
       heapRows[at] = row;
     };
+    // A query from the local hashing embedder has a fifth of its dimensions set. The scan
+    // then visits only those, keeping each to the accumulator (and the order) the dense loop
+    // gives it: a skipped term would have added exactly zero, so scores are bit-identical.
+    const lanes = sparseLanes(query, dims);
     for (let row = 0; row < size; row++) {
       if (sessionId !== undefined && sessions[row] !== sessionId) continue;
       if (kinds !== undefined && !kinds.has(this.kinds[row]!)) continue;
       const offset = row * dims;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let i = 0;
-      for (; i + 3 < dims; i += 4) {
-        s0 += data[offset + i]! * query[i]!;
-        s1 += data[offset + i + 1]! * query[i + 1]!;
-        s2 += data[offset + i + 2]! * query[i + 2]!;
-        s3 += data[offset + i + 3]! * query[i + 3]!;
+      if (lanes) {
+        const { index, value, ends } = lanes;
+        let k = 0;
+        for (; k < ends[0]!; k++) s0 += data[offset + index[k]!]! * value[k]!;
+        for (; k < ends[1]!; k++) s1 += data[offset + index[k]!]! * value[k]!;
+        for (; k < ends[2]!; k++) s2 += data[offset + index[k]!]! * value[k]!;
+        for (; k < ends[3]!; k++) s3 += data[offset + index[k]!]! * value[k]!;
+      } else {
+        let i = 0;
+        for (; i + 3 < dims; i += 4) {
+          s0 += data[offset + i]! * query[i]!;
+          s1 += data[offset + i + 1]! * query[i + 1]!;
+          s2 += data[offset + i + 2]! * query[i + 2]!;
+          s3 += data[offset + i + 3]! * query[i + 3]!;
+        }
+        for (; i < dims; i++) s0 += data[offset + i]! * query[i]!;
       }
-      for (; i < dims; i++) s0 += data[offset + i]! * query[i]!;
       const score = s0 + s1 + s2 + s3;
       if (n < topK) {
         let c = n++;

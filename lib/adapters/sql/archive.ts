@@ -141,36 +141,39 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
 
     async ingest(req: IngestRequest): Promise<IngestResult> {
       const { tenantId, sessionId, userId } = req;
+      const ids = req.messages.map((m) => m.id);
       return sql.transaction(async (tx) => {
-        await tx.query("insert into users (tenant_id, id) values ($1, $2) on conflict do nothing", [tenantId, userId]);
-        await tx.query("insert into sessions (tenant_id, id, user_id) values ($1, $2, $3) on conflict do nothing", [
-          tenantId,
-          sessionId,
-          userId,
-        ]);
-        // Row lock: concurrent ingests into one session take seq numbers one after another.
-        const [sess] = await tx.query<Row>("select * from sessions where tenant_id = $1 and id = $2 for update", [tenantId, sessionId]);
+        // One statement creates the user and the session when new, locks the session row
+        // (the no-op update takes the lock, so concurrent ingests into one session take seq
+        // numbers one after another) and reads back which ids exist or were forgotten.
+        // Statements are what an ingest costs, on PGlite and over a network alike.
+        const [sess] = await tx.query<Row>(
+          `with u as (
+             insert into users (tenant_id, id) values ($1, $3) on conflict do nothing
+           ),
+           s as (
+             insert into sessions (tenant_id, id, user_id) values ($1, $2, $3)
+             on conflict (tenant_id, id) do update set updated_at = sessions.updated_at
+             returning *
+           )
+           select s.*,
+             (select coalesce(json_agg(json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})), '[]'::json)
+                from messages m where m.tenant_id = $1 and m.id = any($4::text[])) as existing,
+             (select min(t.id) from tombstones t where t.tenant_id = $1 and t.kind = 'message' and t.id = any($4::text[])) as forgotten
+           from s`,
+          [tenantId, sessionId, userId, ids],
+        );
         if (!sess) throw new StrataError("internal", "SESSION_MISSING", `session ${sessionId} vanished inside its transaction`);
         if (String(sess.user_id) !== userId) {
           throw new StrataError("conflict", "SESSION_USER_MISMATCH", `session ${sessionId} belongs to another user, not ${userId}`);
         }
-
-        const ids = req.messages.map((m) => m.id);
-        const existing = new Map(
-          (
-            await tx.query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and id = any($2::text[])`, [tenantId, ids])
-          ).map((r) => [String(r.id), toMessage(r)]),
-        );
-
-        const forgotten = await tx.query<Row>("select id from tombstones where tenant_id = $1 and kind = 'message' and id = any($2::text[])", [
-          tenantId,
-          ids,
-        ]);
-        if (forgotten[0]) {
-          throw new StrataError("conflict", "MESSAGE_FORGOTTEN", `message id "${String(forgotten[0].id)}" was forgotten and cannot be stored again`, {
-            details: { id: String(forgotten[0].id) },
+        if (sess.forgotten != null) {
+          throw new StrataError("conflict", "MESSAGE_FORGOTTEN", `message id "${String(sess.forgotten)}" was forgotten and cannot be stored again`, {
+            details: { id: String(sess.forgotten) },
           });
         }
+        const existingRows = (typeof sess.existing === "string" ? JSON.parse(sess.existing) : sess.existing) as Row[];
+        const existing = new Map(existingRows.map((r) => [String(r.id), toMessage(r)]));
 
         let seq = Number(sess.last_seq);
         const result: IngestResult["messages"] = [];
@@ -198,18 +201,27 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
 
         let jobs: Job[] = [];
         if (fresh.length) {
-          // The user's version (migration 4): keyword indexes of other processes load the
-          // rows stamped above the version they hold. Taken last, so the user's row stays
-          // locked for as short a time as it can.
-          const [ver] = await tx.query<Row>(
-            "update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $2 returning messages_version",
-            [tenantId, userId],
-          );
-          await tx.query(
-            `insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
-             select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at, $12
-             from unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
-               as m(id, seq, role, name, content, metadata, tokens, created_at)`,
+          // The user's version (migration 4), the messages stamped with it, the session's last
+          // seq and the outbox rows, in one statement. Keyword indexes of other processes load
+          // the rows stamped above the version they hold; the bump locks the user's row until
+          // the commit, so versions commit in order.
+          const newJobs = req.jobsFor(fresh);
+          const rows = await tx.query<Row>(
+            `with ver as (
+               update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $3 returning messages_version
+             ),
+             ins as (
+               insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
+               select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at, (select messages_version from ver)
+               from unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
+                 as m(id, seq, role, name, content, metadata, tokens, created_at)
+             ),
+             upd as (
+               update sessions set last_seq = $12, updated_at = now() where tenant_id = $1 and id = $2
+             )
+             insert into jobs (id, tenant_id, type, payload)
+             select j.id, $1, j.type, j.payload::jsonb from unnest($13::text[], $14::text[], $15::text[]) as j(id, type, payload)
+             returning *`,
             [
               tenantId,
               sessionId,
@@ -222,20 +234,13 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
               fresh.map((m) => JSON.stringify(m.metadata)),
               fresh.map((m) => m.tokens),
               fresh.map((m) => m.createdAt),
-              Number(ver!.messages_version),
+              seq,
+              newJobs.map(() => crypto.randomUUID()),
+              newJobs.map((j) => j.type),
+              newJobs.map((j) => JSON.stringify(j.payload)),
             ],
           );
-          await tx.query("update sessions set last_seq = $3, updated_at = now() where tenant_id = $1 and id = $2", [tenantId, sessionId, seq]);
-          const newJobs = req.jobsFor(fresh);
-          if (newJobs.length) {
-            const rows = await tx.query<Row>(
-              `insert into jobs (id, tenant_id, type, payload)
-               select j.id, $1, j.type, j.payload::jsonb from unnest($2::text[], $3::text[], $4::text[]) as j(id, type, payload)
-               returning *`,
-              [tenantId, newJobs.map(() => crypto.randomUUID()), newJobs.map((j) => j.type), newJobs.map((j) => JSON.stringify(j.payload))],
-            );
-            jobs = rows.map(toJob);
-          }
+          jobs = rows.map(toJob);
         }
         return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq } };
       });

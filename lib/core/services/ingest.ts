@@ -68,7 +68,7 @@ export async function ingestMessages(deps: StrataDeps, input: IngestInput): Prom
   if (result.jobs.length) {
     try {
       await deps.queue.dispatch(result.jobs);
-      await deps.archive.markDispatched(result.jobs.map((j) => j.id));
+      if (!deps.queue.readsOutbox) await deps.archive.markDispatched(result.jobs.map((j) => j.id));
     } catch (e) {
       deps.log.warn("dispatch failed; the outbox keeps the jobs pending", { jobs: result.jobs.length, error: e });
     }

@@ -102,8 +102,60 @@ export async function runExtractJob(deps: StrataDeps, job: Job<"extract">): Prom
   );
 }
 
+/**
+ * Messages per merged run: one embedder call and one tier write each. Small jobs (from
+ * single-message ingests) merge up to the size of a batched ingest's job, and no further:
+ * a bigger write would hold the single-threaded embedded archive longer between requests.
+ */
+export const MERGED_RUN_MESSAGES = 100;
+
+/**
+ * Runs several jobs, merging embed and extract jobs of one tenant into runs over all their
+ * message ids (handlers are idempotent per message, so a merged run writes what the jobs
+ * would have written one by one). A merged run that fails is retried job by job, so a bad
+ * message fails only its own job. Answers the ids of the jobs that failed, with the error.
+ */
+export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>): Promise<Map<string, unknown>> {
+  const failed = new Map<string, unknown>();
+  const one = async (job: Job) => {
+    try {
+      await run(job);
+    } catch (e) {
+      failed.set(job.id, e);
+    }
+  };
+  const groups = new Map<string, Job<"embed" | "extract">[][]>();
+  for (const job of jobs) {
+    if (job.type !== "embed" && job.type !== "extract") {
+      await one(job);
+      continue;
+    }
+    const key = `${job.type}\u0000${job.tenantId}`;
+    const runs = groups.get(key) ?? groups.set(key, [[]]).get(key)!;
+    let last = runs[runs.length - 1]!;
+    const size = last.reduce((n, j) => n + j.payload.messageIds.length, 0);
+    if (last.length && size + (job as Job<"embed">).payload.messageIds.length > MERGED_RUN_MESSAGES) runs.push((last = []));
+    last.push(job as Job<"embed" | "extract">);
+  }
+  for (const runs of groups.values()) {
+    for (const group of runs) {
+      if (group.length === 1) {
+        await one(group[0]!);
+        continue;
+      }
+      const merged = { ...group[0]!, payload: { messageIds: [...new Set(group.flatMap((j) => j.payload.messageIds))] } };
+      try {
+        await run(merged);
+      } catch {
+        for (const job of group) await one(job);
+      }
+    }
+  }
+  return failed;
+}
+
 export function createJobHandler(deps: StrataDeps): JobHandler {
-  return async (job) => {
+  const handler = async (job: Job) => {
     switch (job.type) {
       case "embed":
         return runEmbedJob(deps, job as Job<"embed">);
@@ -118,4 +170,5 @@ export function createJobHandler(deps: StrataDeps): JobHandler {
         throw new StrataError("internal", "JOB_TYPE_UNSUPPORTED", `no handler for ${job.type} jobs in this build`);
     }
   };
+  return Object.assign(handler, { batch: (jobs: Job[]) => runJobs(jobs, handler) });
 }

@@ -1,0 +1,469 @@
+// Strata-only load test over HTTP (issue 8): starts a Strata server as a child process
+// (embedded: `strata serve` on a fresh data directory; managed: `npm run dev:cloud` on a fresh
+// database) and drives it with concurrent clients, printing median / p95 / p99 latency and
+// throughput for each phase:
+//
+//   ingest-single  single-message POSTs by N clients, each into its own sessions
+//   ingest-batch   POSTs of --batch messages by N clients; this builds the search user
+//                  (--search-user messages over sessions of 50–400 turns)
+//   workers        embed + extract throughput: messages over the time from the first batch
+//                  until GET /v1/status says nothing is pending
+//   search         POST /v1/search on the search user at 1, 8 and 32 concurrent clients
+//   context        GET /v1/sessions/{id}/context (no query: the last user turn is the query)
+//                  on a 738-turn ≈2 MB session of a user grown to each of --context-sizes
+//
+// Data is generated from a seed (realistic chat and coding-agent turns of varied length), so
+// two runs send the same bytes. `--cpu-prof` runs the server under `node --cpu-prof` and
+// writes .cpuprofile files to --prof-dir (bench/cpuprofile-top.ts summarises them).
+//
+//   node_modules/.bin/node bench/strata-load.ts [--wiring embedded|managed] [--port 8841]
+//     [--phases ingest-single,ingest-batch,search,context] [--clients 8] [--single 2000]
+//     [--batch 100] [--search-user 10000] [--search-requests 600] [--context-sizes 1000,10000]
+//     [--context-requests 100] [--cpu-prof] [--prof-dir DIR] [--seed 42] [--url URL]
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values: opts } = parseArgs({
+  // Read only when run as a script; another script may import the generators below.
+  args: import.meta.url === `file://${process.argv[1]}` ? process.argv.slice(2) : [],
+  options: {
+    wiring: { type: "string", default: "embedded" },
+    port: { type: "string", default: "8841" },
+    url: { type: "string" },
+    phases: { type: "string", default: "ingest-single,ingest-batch,search,context" },
+    clients: { type: "string", default: "8" },
+    single: { type: "string", default: "2000" },
+    batch: { type: "string", default: "100" },
+    "search-user": { type: "string", default: "10000" },
+    "search-requests": { type: "string", default: "600" },
+    "search-concurrency": { type: "string", default: "1,8,32" },
+    "context-sizes": { type: "string", default: "1000,10000" },
+    "context-requests": { type: "string", default: "100" },
+    "cpu-prof": { type: "boolean", default: false },
+    "prof-dir": { type: "string", default: "/tmp/strata-prof" },
+    seed: { type: "string", default: "42" },
+    // "off": the server runs without its job consumer (STRATA_WORKERS=off), which measures the
+    // acknowledged-write path alone; phases then do not wait for derived work.
+    workers: { type: "string", default: "on" },
+    database: { type: "string" },
+    // Another checkout to serve from (e.g. the commit before a change), to compare in one session.
+    "server-dir": { type: "string", default: "." },
+  },
+});
+
+const phases = new Set(opts.phases!.split(","));
+const clients = Number(opts.clients);
+const seed = Number(opts.seed);
+
+// ---------------------------------------------------------------------------------------
+// Deterministic data: mulberry32, and turns assembled from pieces of coding-agent and
+// everyday chat, of varied length (one line to a pasted stack trace or code block).
+
+export function rng(s: number): () => number {
+  let a = s >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const NAMES = ["Ann", "Bilal", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hiro", "Ines", "Jonas"];
+const PLACES = ["Lisbon", "Kyoto", "Nairobi", "Oslo", "Lake Tahoe", "Montreal", "Cape Town", "Hanoi"];
+const TECH = ["Postgres", "Redis", "the Lambda handler", "the webhook", "the React form", "the CI pipeline", "the Terraform module", "the SQS consumer", "the auth middleware", "the rate limiter", "the billing cron", "the search index", "Kafka", "the GraphQL resolver", "the Docker image"];
+const PROBLEMS = ["times out after 30 seconds", "returns a 502 under load", "leaks memory on every reconnect", "deadlocks when two writers race", "drops the last message of a batch", "double-charges on retry", "fails the migration on an empty table", "logs the API key in plain text", "is slow on cold start", "rejects valid UTF-8 names"];
+const VERBS = ["refactor", "profile", "add a test for", "roll back", "instrument", "document", "cache", "rewrite", "paginate", "shard"];
+const DAILY = ["booked flights to", "is learning the cello and practising before", "adopted a rescue dog named Biscuit after moving to", "ran a half marathon in", "started a pottery class near", "is planning a birthday dinner in", "lost their passport on the way to", "found a great ramen place in"];
+const FOODS = ["peanuts", "shellfish", "gluten", "dairy", "sesame"];
+
+export function pick<T>(r: () => number, list: readonly T[]): T {
+  return list[Math.floor(r() * list.length)]!;
+}
+
+function codeBlock(r: () => number): string {
+  const fn = pick(r, ["handleBatch", "retryWithBackoff", "parseEvent", "mergeWindow", "claimJobs", "renderPrompt"]);
+  const lines = [`\`\`\`ts`, `export async function ${fn}(input: Input): Promise<Output> {`];
+  const n = 3 + Math.floor(r() * 25);
+  for (let i = 0; i < n; i++) {
+    lines.push(`  const v${i} = await step${i}(input.${pick(r, ["id", "items", "cursor", "tenantId", "payload"])}, { timeoutMs: ${Math.floor(r() * 5000)} });`);
+  }
+  lines.push("  return { ok: true };", "}", "```");
+  return lines.join("\n");
+}
+
+function stackTrace(r: () => number): string {
+  const lines = [`Error: ${pick(r, TECH)} ${pick(r, PROBLEMS)}`];
+  const n = 4 + Math.floor(r() * 12);
+  for (let i = 0; i < n; i++) lines.push(`    at ${pick(r, ["Object", "Runner", "Pool", "Client"])}.${pick(r, ["query", "send", "flush", "next", "run"])} (/app/src/${pick(r, ["db", "queue", "http", "jobs"])}/${pick(r, ["index", "pool", "worker", "retry"])}.ts:${10 + Math.floor(r() * 400)}:${1 + Math.floor(r() * 40)})`);
+  return lines.join("\n");
+}
+
+/** One turn: role alternates user/assistant; user turns mostly ask, assistant turns answer at length. */
+export function turn(r: () => number, i: number, speaker: string): { role: "user" | "assistant"; name?: string; content: string } {
+  const user = i % 2 === 0;
+  const x = r();
+  if (user) {
+    let content: string;
+    if (x < 0.35) content = `Can you ${pick(r, VERBS)} ${pick(r, TECH)}? It ${pick(r, PROBLEMS)} since the deploy on ${1 + Math.floor(r() * 28)} ${pick(r, ["May", "June", "July", "August"])}.`;
+    else if (x < 0.55) content = `Here is the trace:\n${stackTrace(r)}\nWhat do you think is going on?`;
+    else if (x < 0.75) content = `By the way, ${pick(r, NAMES)} ${pick(r, DAILY)} ${pick(r, PLACES)}, and is allergic to ${pick(r, FOODS)}.`;
+    else if (x < 0.9) content = `How many retries did we configure for ${pick(r, TECH)} last week?`;
+    else content = `ok`;
+    return { role: "user", name: speaker, content };
+  }
+  let content: string;
+  if (x < 0.3) content = `Looking at ${pick(r, TECH)}: it ${pick(r, PROBLEMS)} because the pool is exhausted. I would ${pick(r, VERBS)} it like this:\n${codeBlock(r)}\nThen re-run the load test and compare p99.`;
+  else if (x < 0.6) {
+    const parts: string[] = [];
+    const n = 2 + Math.floor(r() * 10);
+    for (let k = 0; k < n; k++) parts.push(`${k + 1}. ${pick(r, VERBS)} ${pick(r, TECH)}, which ${pick(r, PROBLEMS)}; measure before and after with ${Math.floor(r() * 64) + 1} workers.`);
+    content = `A plan:\n${parts.join("\n")}`;
+  } else if (x < 0.85) content = `Noted: ${pick(r, NAMES)} ${pick(r, DAILY)} ${pick(r, PLACES)}. I'll remember to avoid ${pick(r, FOODS)} when suggesting restaurants.`;
+  else content = `We configured ${Math.floor(r() * 10)} retries with a ${Math.floor(r() * 900) + 100} ms backoff for ${pick(r, TECH)}.`;
+  return { role: "assistant", content };
+}
+
+export function messagesFor(r: () => number, prefix: string, start: number, count: number, speaker: string, day0: number) {
+  const out = [];
+  for (let i = start; i < start + count; i++) {
+    const t = turn(r, i, speaker);
+    out.push({ id: `${prefix}-${i}`, ...t, createdAt: new Date(day0 + i * 60_000).toISOString() });
+  }
+  return out;
+}
+
+/** Search queries of the kind an agent sends: a user turn's question, or a few words of topic. */
+export function queryFor(r: () => number): string {
+  const x = r();
+  if (x < 0.4) return `why does ${pick(r, TECH)} ${pick(r, PROBLEMS).split(" ").slice(0, 3).join(" ")}`;
+  if (x < 0.7) return `where did ${pick(r, NAMES)} travel and what are they allergic to`;
+  if (x < 0.85) return `how many retries for ${pick(r, TECH)}`;
+  return `${pick(r, VERBS)} ${pick(r, TECH)} in ${pick(r, ["May", "June", "July"])}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics and HTTP.
+
+function quantile(sorted: number[], q: number): number {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+// CPU seconds used by the server process and its descendants (Linux /proc), so a phase
+// can report server CPU per item: a figure the other load on a shared machine moves far
+// less than latency or throughput.
+let serverPid: number | null = null;
+function treeCpuMs(): number {
+  if (serverPid === null) return NaN;
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const text = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  let ticks = 0;
+  const todo = [serverPid];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    ticks += stats.get(pid)?.ticks ?? 0;
+    for (const [child, st] of stats) if (st.ppid === pid) todo.push(child);
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+interface Row {
+  cpuPerItem?: number;
+  phase: string;
+  requests: number;
+  items: number;
+  seconds: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+const rows: Row[] = [];
+
+function report(phase: string, latencies: number[], items: number, seconds: number, cpuMs: number): Row {
+  const s = [...latencies].sort((a, b) => a - b);
+  const row: Row = { phase, requests: s.length, items, seconds, p50: quantile(s, 0.5), p95: quantile(s, 0.95), p99: quantile(s, 0.99), cpuPerItem: cpuMs / items };
+  rows.push(row);
+  process.stdout.write(
+    `${phase.padEnd(34)} req ${String(row.requests).padStart(6)}  ${(items / seconds).toFixed(1).padStart(9)} items/s  ${(row.requests / seconds).toFixed(1).padStart(8)} req/s  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  server cpu ${row.cpuPerItem!.toFixed(2)} ms/item\n`,
+  );
+  return row;
+}
+
+let base = "";
+// Prefixes every session and user id: the managed wiring's Redis is shared with other runs
+// (dev:cloud always uses stage "dev"), and its keys are removed by this prefix at the end.
+const tag = `load${Math.random().toString(36).slice(2, 8)}-`;
+/** Requests that failed (connection errors), reported with the figures. */
+let failures = 0;
+/** Requests sent a second time after a connection error. */
+let retries = 0;
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; ms: number }> {
+  const t0 = performance.now();
+  const send = () =>
+    fetch(base + path, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+  let res: Response;
+  try {
+    res = await send();
+  } catch {
+    // A keep-alive socket the server closed as it was reused: send again, once. Every request
+    // here may be repeated (ingests carry message ids, so a repeat is a no-op).
+    retries++;
+    res = await send();
+  }
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  return { status: res.status, json: text ? JSON.parse(text) : null, ms };
+}
+
+async function expectOk(method: string, path: string, body: unknown, status: number): Promise<number> {
+  const r = await call(method, path, body);
+  if (r.status !== status) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
+  return r.ms;
+}
+
+/** Runs `tasks` over `concurrency` workers, each taking the next task; returns latencies and wall time. */
+async function drive(concurrency: number, count: number, task: (i: number) => Promise<number>): Promise<{ latencies: number[]; seconds: number; cpuMs: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const c0 = treeCpuMs();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= count) return;
+        try {
+          latencies.push(await task(i));
+        } catch (e) {
+          // An overloaded server may drop connections: count it, and say so, instead of aborting the run.
+          failures++;
+          if (failures <= 3) process.stderr.write(`request failed: ${(e as Error).message} (${String((e as Error).cause ?? "")})\n`);
+        }
+      }
+    }),
+  );
+  return { latencies, seconds: (performance.now() - t0) / 1000, cpuMs: treeCpuMs() - c0 };
+}
+
+async function waitDrained(): Promise<void> {
+  if (opts.workers === "off") return;
+  for (;;) {
+    const r = await call("GET", "/v1/status");
+    const q = (r.json as { queue: { pending: number; failed: number } }).queue;
+    if (q.failed > 0) throw new Error(`jobs failed: ${JSON.stringify(q)}`);
+    if (q.pending === 0) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The server under test.
+
+async function startServer(): Promise<{ child: ChildProcess | null; stop(): Promise<void> }> {
+  if (opts.url) {
+    base = opts.url;
+    return { child: null, async stop() {} };
+  }
+  const port = opts.port!;
+  base = `http://127.0.0.1:${port}`;
+  const nodeOptions = opts["cpu-prof"] ? `--cpu-prof --cpu-prof-dir=${opts["prof-dir"]}` : "";
+  const node = process.execPath;
+  let child: ChildProcess;
+  let dataDir: string | null = null;
+  let database: string | null = null;
+  if (opts.wiring === "managed") {
+    database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
+    child = spawn(node, ["test/stand-ins/dev-cloud.ts", "--port", port, "--database", database, "--fresh"], {
+      env: { ...process.env, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
+      stdio: ["ignore", "pipe", "inherit"],
+      cwd: opts["server-dir"],
+    });
+    process.stdout.write(`managed wiring: database ${database}\n`);
+  } else {
+    dataDir = mkdtempSync(join(tmpdir(), "strata-load-"));
+    child = spawn(node, ["bin/strata.mjs", "serve"], {
+      env: { ...process.env, PORT: port, STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
+      stdio: ["ignore", "pipe", "inherit"],
+      cwd: opts["server-dir"],
+    });
+  }
+  child.stdout!.resume();
+  serverPid = child.pid ?? null;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      const r = await fetch(`${base}/v1/health`);
+      if (r.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (i > 600) throw new Error("server did not come up in 60 s");
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return {
+    child,
+    async stop() {
+      const exited = new Promise((res) => child.once("exit", res));
+      child.kill("SIGINT");
+      await exited;
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (opts.wiring === "managed") {
+        spawnSync("sh", ["-c", `redis-cli --scan --pattern '*${tag}*' | xargs -r redis-cli del > /dev/null`]);
+      }
+      if (database && !opts.database) {
+        const { default: pg } = await import("pg");
+        const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
+        await admin.connect();
+        await admin.query(`drop database if exists "${database}" with (force)`);
+        await admin.end();
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const server = await startServer();
+  const day0 = Date.UTC(2026, 4, 1);
+  try {
+    const info = await call("GET", "/v1/health");
+    process.stdout.write(`server ${base} (${opts.wiring}, ${opts["server-dir"]}); clients ${clients}; seed ${seed}\n${JSON.stringify(info.json)}\n`);
+
+    if (phases.has("ingest-single")) {
+      const n = Number(opts.single);
+      const r = rng(seed + 1);
+      const msgs = messagesFor(r, "single", 0, n, "Ann", day0);
+      // Each client writes its own session: one session's writes serialise on its row lock.
+      const res = await drive(clients, n, (i) =>
+        expectOk("POST", `/v1/sessions/${tag}single-${i % clients}/messages`, { userId: `${tag}load-single`, messages: [msgs[i]] }, 201),
+      );
+      report(`ingest single (${clients} clients)`, res.latencies, n, res.seconds, res.cpuMs);
+      await waitDrained();
+    }
+
+    if (phases.has("ingest-batch")) {
+      const total = Number(opts["search-user"]);
+      const batch = Number(opts.batch);
+      const r = rng(seed + 2);
+      // Sessions of 50–400 turns, each sent in batches of `batch`.
+      const requests: { session: string; messages: unknown[] }[] = [];
+      let made = 0;
+      for (let s = 0; made < total; s++) {
+        const len = Math.min(total - made, 50 + Math.floor(r() * 350));
+        const msgs = messagesFor(r, `u10k-s${s}`, 0, len, pick(r, NAMES), day0 + s * 86_400_000);
+        for (let k = 0; k < msgs.length; k += batch) requests.push({ session: `u10k-s${s}`, messages: msgs.slice(k, k + batch) });
+        made += len;
+      }
+      // A session's batches go in order by one client: interleave sessions across clients.
+      const bySession = new Map<string, typeof requests>();
+      for (const q of requests) (bySession.get(q.session) ?? bySession.set(q.session, []).get(q.session)!).push(q);
+      const queues: (typeof requests)[] = Array.from({ length: clients }, () => []);
+      [...bySession.values()].forEach((list, i) => queues[i % clients]!.push(...list));
+      const latencies: number[] = [];
+      const c0 = treeCpuMs();
+      const t0 = performance.now();
+      await Promise.all(
+        queues.map(async (q) => {
+          for (const req of q) latencies.push(await expectOk("POST", `/v1/sessions/${tag}${req.session}/messages`, { userId: `${tag}u10k`, messages: req.messages }, 201));
+        }),
+      );
+      const ingestSeconds = (performance.now() - t0) / 1000;
+      report(`ingest batch ${batch} (${clients} clients)`, latencies, total, ingestSeconds, treeCpuMs() - c0);
+      const backlog = (await call("GET", "/v1/status")).json as { queue: { pending: number } };
+      await waitDrained();
+      const workerSeconds = (performance.now() - t0) / 1000;
+      const allCpu = treeCpuMs() - c0;
+      process.stdout.write(
+        `workers (embed + extract)          ${(total / workerSeconds).toFixed(1)} msg/s (${total} messages drained ${workerSeconds.toFixed(1)} s after the first batch; ${backlog.queue.pending} jobs pending when ingest ended; server cpu ${(allCpu / total).toFixed(2)} ms/msg ingest + derived)\n`,
+      );
+      rows.push({ phase: "ingest + workers drained", requests: 0, items: total, seconds: workerSeconds, p50: NaN, p95: NaN, p99: NaN, cpuPerItem: allCpu / total });
+    }
+
+    if (phases.has("search")) {
+      const r = rng(seed + 3);
+      const queries = Array.from({ length: 500 }, () => queryFor(r));
+      const n = Number(opts["search-requests"]);
+      // Warm-up: the first search of a user loads its in-process indexes.
+      for (let i = 0; i < 20; i++) await expectOk("POST", "/v1/search", { userId: `${tag}u10k`, query: queries[i]!, limit: 10 }, 200);
+      for (const c of opts["search-concurrency"]!.split(",").map(Number)) {
+        const res = await drive(c, n, (i) => expectOk("POST", "/v1/search", { userId: `${tag}u10k`, query: queries[i % queries.length]!, limit: 10 }, 200));
+        report(`search u10k (${c} clients)`, res.latencies, n, res.seconds, res.cpuMs);
+      }
+    }
+
+    if (phases.has("context")) {
+      const r = rng(seed + 4);
+      const n = Number(opts["context-requests"]);
+      // The long session: 738 turns of about 2.7 KB each (≈2 MB), like a long coding session.
+      const long: { id: string; role: "user" | "assistant"; name?: string; content: string; createdAt: string }[] = [];
+      let bytes = 0;
+      for (let i = 0; i < 738; i++) {
+        const t = turn(r, i, "Ann");
+        let content = t.content;
+        while (content.length < 1800 + Math.floor(r() * 1800)) content += "\n" + turn(r, i, "Ann").content;
+        bytes += content.length;
+        long.push({ id: `long-${i}`, ...t, content, createdAt: new Date(day0 + i * 60_000).toISOString() });
+      }
+      for (let k = 0; k < long.length; k += 100) await expectOk("POST", `/v1/sessions/${tag}long/messages`, { userId: `${tag}ctx`, messages: long.slice(k, k + 100) }, 201);
+      let have = long.length;
+      process.stdout.write(`context session: ${long.length} turns, ${(bytes / 1e6).toFixed(2)} MB\n`);
+      for (const size of opts["context-sizes"]!.split(",").map(Number)) {
+        // Grow the user to `size` messages with other sessions, then let the derived tiers catch up.
+        const grow = rng(seed + 5 + size);
+        let s = 0;
+        const adds: Promise<number>[] = [];
+        while (have < size) {
+          const len = Math.min(size - have, 200);
+          const msgs = messagesFor(grow, `ctx-${size}-s${s}`, 0, len, "Ann", day0 - (s + 1) * 86_400_000);
+          adds.push(expectOk("POST", `/v1/sessions/${tag}ctx-${size}-s${s}/messages`, { userId: `${tag}ctx`, messages: msgs }, 201));
+          if (adds.length >= clients) await Promise.all(adds.splice(0));
+          have += len;
+          s++;
+        }
+        await Promise.all(adds);
+        await waitDrained();
+        for (let i = 0; i < 10; i++) await expectOk("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`, undefined, 200);
+        const res = await drive(1, n, () => expectOk("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`, undefined, 200));
+        report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpuMs);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  if (failures) process.stdout.write(`\n${failures} requests failed (not counted in the latencies)\n`);
+  if (retries) process.stdout.write(`\n${retries} requests were sent again after a connection error\n`);
+  process.stdout.write("\n| phase | requests | items/s | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/item |\n|---|---|---|---|---|---|---|---|\n");
+  for (const r of rows) {
+    const f = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(2));
+    process.stdout.write(`| ${r.phase} | ${r.requests || "–"} | ${(r.items / r.seconds).toFixed(1)} | ${r.requests ? (r.requests / r.seconds).toFixed(1) : "–"} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.cpuPerItem ?? NaN)} |\n`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    process.stderr.write(`strata-load: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  });
+}
