@@ -217,4 +217,14 @@ describe("extraction on a worker thread", () => {
     // A second call reuses the thread.
     expect(await threaded.extract(messages.slice(0, 1))).toEqual(await createLocalExtractor().extract(messages.slice(0, 1)));
   });
+
+  it("extracts in-thread when the thread cannot start (a bundle without its script)", async () => {
+    const messages = [{ content: "Maria moved to Lisbon in May.", name: "Ann", createdAt: "2026-05-02T10:00:00Z" }];
+    const missing = new URL("./no-such-extractor-thread.ts", import.meta.url);
+    const fallback = createLocalExtractor({ thread: true, threadScript: missing });
+    const expected = await createLocalExtractor().extract(messages);
+    expect(await fallback.extract(messages)).toEqual(expected);
+    // And it stays in-thread rather than failing every later call.
+    expect(await fallback.extract(messages)).toEqual(expected);
+  });
 });

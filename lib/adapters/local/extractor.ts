@@ -374,6 +374,8 @@ export interface LocalExtractorOptions {
    * Results are the same; when the thread cannot start, extraction runs in-thread.
    */
   thread?: boolean;
+  /** The thread's script; default extractor-thread.ts beside this file (a bundler may move it). */
+  threadScript?: URL;
 }
 
 export function createLocalExtractor(options: LocalExtractorOptions = {}): Extractor {
@@ -389,7 +391,7 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
     }
     return out;
   };
-  const pool = options.thread ? createExtractorThread() : null;
+  const pool = options.thread ? createExtractorThread(options.threadScript ?? new URL("./extractor-thread.ts", import.meta.url)) : null;
   return {
     version: LOCAL_EXTRACTOR_VERSION,
     async extract(messages) {
@@ -403,22 +405,28 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
 }
 
 /** One worker thread running extractAll; null answers mean "could not run there, do it here". */
-function createExtractorThread(): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null> } {
+function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null> } {
   let worker: Worker | null = null;
   let broken = false;
   let next = 0;
   const pending = new Map<number, { resolve: (v: Extraction[] | null) => void; reject: (e: Error) => void }>();
+  // Whether the thread ever answered: one that fails before its first answer (no worker
+  // threads, or a bundle without extractor-thread.ts beside it) never will, and extraction
+  // stays in-thread from then on instead of failing every job.
+  let answered = false;
   const failAll = (e: Error) => {
-    for (const p of pending.values()) p.reject(e);
+    if (!answered) broken = true;
+    for (const p of pending.values()) (answered ? p.reject(e) : p.resolve(null));
     pending.clear();
     worker = null;
   };
   const start = (): Worker | null => {
     if (worker || broken) return worker;
     try {
-      const w = new Worker(new URL("./extractor-thread.ts", import.meta.url));
+      const w = new Worker(script);
       w.unref();
       w.on("message", (msg: { id: number; out?: Extraction[]; error?: string }) => {
+        answered = true;
         const p = pending.get(msg.id);
         if (!p) return;
         pending.delete(msg.id);
