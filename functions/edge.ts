@@ -9,20 +9,17 @@
 // an extractor that refuse, which the read routes never call.
 
 import { DEFAULT_TENANT, loadConfig, type StrataConfig } from "../lib/config.ts";
-import { createMemoryHotStore } from "../lib/adapters/local/hot-store.ts";
 import { createLocalKeywordIndex } from "../lib/adapters/local/keyword-index.ts";
 import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
-import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { createNeonHttpSqlClient } from "../lib/adapters/neon/http-client.ts";
-import { createPineconeVectorIndex } from "../lib/adapters/pinecone/vector-index.ts";
 import { createSqlArchive } from "../lib/adapters/sql/archive.ts";
 import { createSqlGraphStore } from "../lib/adapters/sql/graph-store.ts";
-import { createUpstashHotStore } from "../lib/adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "../lib/core/deps.ts";
 import { StrataError } from "../lib/core/errors.ts";
 import { createLogger } from "../lib/core/log.ts";
 import type { Extractor, JobQueue, Summarizer } from "../lib/core/ports.ts";
 import { openEmbedder } from "../lib/embedder.ts";
+import { openHotStore, openVectorIndex } from "../lib/fetch-tiers.ts";
 import { createApp } from "../lib/http/app.ts";
 
 /** What a Workers runtime calls. */
@@ -64,18 +61,8 @@ export function edgeDeps(config: StrataConfig): StrataDeps {
   const log = createLogger(config.logLevel, (line) => console.log(line));
   return {
     archive: createSqlArchive({ sql, ownsClient: true }),
-    hot: tiers.hot.kind === "upstash" ? createUpstashHotStore({ config: { url: tiers.hot.url, token: tiers.hot.token }, prefix: `strata:${config.stage}` }) : createMemoryHotStore(),
-    vectors:
-      tiers.vectors.kind === "pinecone"
-        ? createPineconeVectorIndex({
-            config: {
-              apiKey: tiers.vectors.apiKey,
-              ...(tiers.vectors.indexName ? { indexName: tiers.vectors.indexName } : {}),
-              ...(tiers.vectors.indexHost ? { indexHost: tiers.vectors.indexHost } : {}),
-              namespacePrefix: config.stage,
-            },
-          })
-        : createLocalVectorIndex({ sql }),
+    hot: openHotStore(config),
+    vectors: openVectorIndex(config, sql),
     graph: createSqlGraphStore({ sql }),
     queue: readOnlyQueue,
     embedder: openEmbedder(config),

@@ -11,19 +11,15 @@
 import type { StrataConfig } from "./config.ts";
 import { DEFAULT_TENANT } from "./config.ts";
 import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
-import { createMemoryHotStore } from "./adapters/local/hot-store.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
 import { createLocalSummarizer } from "./adapters/local/summarizer.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
-import { createLocalVectorIndex } from "./adapters/local/vector-index.ts";
 import { createNeonSqlClient } from "./adapters/neon/client.ts";
-import { createPineconeVectorIndex } from "./adapters/pinecone/vector-index.ts";
 import type { SqlClient } from "./adapters/sql/client.ts";
 import { createSqlArchive } from "./adapters/sql/archive.ts";
 import { createSqlGraphStore } from "./adapters/sql/graph-store.ts";
 import { createSqsJobQueue } from "./adapters/sqs/job-queue.ts";
-import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
@@ -31,6 +27,7 @@ import { createRequestGate, type RequestGate } from "./core/request-gate.ts";
 import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
+import { openHotStore, openVectorIndex } from "./fetch-tiers.ts";
 
 export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
@@ -112,21 +109,8 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   const { tiers } = config;
   const sql = await openSql(config);
   const archive = createSqlArchive({ sql, ownsClient: true });
-  const hot: HotStore =
-    tiers.hot.kind === "upstash"
-      ? createUpstashHotStore({ config: { url: tiers.hot.url, token: tiers.hot.token }, prefix: `strata:${config.stage}` })
-      : createMemoryHotStore();
-  const vectors: VectorIndex =
-    tiers.vectors.kind === "pinecone"
-      ? createPineconeVectorIndex({
-          config: {
-            apiKey: tiers.vectors.apiKey,
-            ...(tiers.vectors.indexName ? { indexName: tiers.vectors.indexName } : {}),
-            ...(tiers.vectors.indexHost ? { indexHost: tiers.vectors.indexHost } : {}),
-            namespacePrefix: config.stage,
-          },
-        })
-      : createLocalVectorIndex({ sql });
+  const hot = openHotStore(config);
+  const vectors = openVectorIndex(config, sql);
   const graph: GraphStore =
     tiers.graph.kind === "neo4j"
       ? (await import("./adapters/neo4j/graph-store.ts")).createNeo4jGraphStore({
