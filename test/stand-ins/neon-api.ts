@@ -5,9 +5,10 @@
 // "finished" after, so callers that wait for them are exercised.
 
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
+import { readBody } from "./read-body.ts";
 
 export interface NeonApiStandIn {
   /** Base URL to give @neondatabase/api-client as baseURL (…/api/v2). */
@@ -30,15 +31,6 @@ interface Branch {
 }
 
 const id = (prefix: string) => `${prefix}-${randomBytes(6).toString("hex")}`;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 /**
  * Serves a project whose default branch is `options.database` on the Postgres at

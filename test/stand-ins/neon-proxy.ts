@@ -20,6 +20,7 @@ import { connect, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { readBody } from "./read-body.ts";
 
 export interface NeonStandIn {
   /** For the driver's `wsProxy`: host:port/path, no scheme (plain ws://). */
@@ -58,15 +59,6 @@ class HttpError extends Error {
     super(message);
     this.status = status;
   }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
 
 function isQuery(v: unknown): v is SqlQuery {

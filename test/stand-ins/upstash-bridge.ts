@@ -16,6 +16,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
+import { readBody } from "./read-body.ts";
 
 // ---------------------------------------------------------------------------------------
 // RESP: the commands we send are arrays of bulk strings; replies may be RESP2 or RESP3.
@@ -245,15 +246,6 @@ function toJson(value: RespValue, base64: boolean): Json {
 
 const entry = (value: RespValue, base64: boolean): Json =>
   value instanceof RespError ? { error: value.message } : { result: toJson(value, base64) };
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 export interface UpstashBridgeOptions {
   /** The Redis behind the bridge (default redis://127.0.0.1:6379). */
