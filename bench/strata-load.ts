@@ -26,6 +26,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { mulberry32 } from "./peers/data.ts";
 
 const { values: opts } = parseArgs({
   // Read only when run as a script; another script may import the generators below.
@@ -60,19 +61,10 @@ const clients = Number(opts.clients);
 const seed = Number(opts.seed);
 
 // ---------------------------------------------------------------------------------------
-// Deterministic data: mulberry32, and turns assembled from pieces of coding-agent and
+// Deterministic data: mulberry32 (bench/peers/data.ts), and turns assembled from pieces of coding-agent and
 // everyday chat, of varied length (one line to a pasted stack trace or code block).
 
-export function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export const NAMES = ["Ann", "Bilal", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hiro", "Ines", "Jonas"];
 const PLACES = ["Lisbon", "Kyoto", "Nairobi", "Oslo", "Lake Tahoe", "Montreal", "Cape Town", "Hanoi"];
