@@ -1,7 +1,7 @@
 import nlp from "compromise";
 import { describe, expect, it } from "vitest";
 import { generateMessages, rehydrationSession } from "../../../bench/peers/data.ts";
-import { installFastSweep } from "./compromise-sweep.ts";
+import { installFastSweep, skipChunker } from "./compromise-sweep.ts";
 
 // Everything the extractor reads of a parse: every term's tags, normal form and root, and the
 // named-entity views with their pointers.
@@ -44,5 +44,14 @@ describe("installFastSweep", () => {
     expect(handed.length).toBeGreaterThan(texts.length);
     expect(handed.filter((n) => n >= 300)).toEqual([]);
     expect(full).toBeLessThan(300);
+  });
+
+  it("parses without the chunker give the same tags, roots and named entities", () => {
+    const world = (nlp as unknown as { world(): { hooks: string[] } }).world();
+    expect(world.hooks).toContain("chunks");
+    const before = texts.map(parse);
+    skipChunker(nlp);
+    expect(world.hooks).not.toContain("chunks");
+    expect(texts.map(parse)).toEqual(before);
   });
 });
