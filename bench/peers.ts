@@ -311,7 +311,7 @@ async function contextCalls(sys: Running, sessionId: string, userId: string, n: 
 interface SystemResult {
   rehydrate?: { context: ContextRun; ingestMs: number; rssMb: number | null };
   ingest?: { singleMsgPerSec: number; batchedMsgPerSec: number; workerMsgPerSec: number | null; rssMb: number | null };
-  growth?: { size: number; context: ContextRun; ingestMsgPerSec: number; rssMb: number | null }[];
+  growth?: { size: number; context: ContextRun; ingestMsgPerSec: number; drainMs: number | null; rssMb: number | null }[];
   search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
   errors?: string[];
 }
@@ -355,9 +355,28 @@ async function runIngest(sys: Running): Promise<SystemResult["ingest"]> {
   return r;
 }
 
+// Rough rates for the up-front estimate of a growth run (this machine, quiet, before issue 8's
+// work): acknowledged msg/s of the two growth clients, msg/s of derived work, and the context
+// call's seconds per message the user holds. Only a guide for whether to wait or come back.
+const GROWTH_RATES: Partial<Record<SystemName, { ingest: number; derived: number; contextSPerMsg: number }>> = {
+  "strata-embedded": { ingest: 1000, derived: 120, contextSPerMsg: 0.4 / 10_000 },
+  "strata-managed": { ingest: 1000, derived: 110, contextSPerMsg: 0.2 / 10_000 },
+  "mastra-libsql": { ingest: 15, derived: Infinity, contextSPerMsg: 0.05 / 10_000 },
+};
+
+function growthEstimateS(name: SystemName): number {
+  const r = GROWTH_RATES[name] ?? { ingest: 2000, derived: Infinity, contextSPerMsg: 0.01 / 10_000 };
+  const top = Math.max(...sizes);
+  // Derived work runs beside the ingest; the queue drains at the slower of the two rates.
+  const write = top / Math.min(r.ingest, r.derived);
+  const calls = sizes.reduce((t, n) => t + (GROWTH_CALLS + Math.min(20, GROWTH_CALLS)) * Math.max(0.01, n * r.contextSPerMsg), 0);
+  return write + calls;
+}
+
 async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
   const growth: NonNullable<SystemResult["growth"]> = [];
   result.growth = growth;
+  log(`${sys.name} growth to ${Math.max(...sizes).toLocaleString()} messages: about ${Math.ceil(growthEstimateS(sys.name) / 60)} min on a quiet machine (ingest, derived work, ${GROWTH_CALLS} context calls a size)`);
   let have = 0;
   const doSearch = workloads.has("search");
   const searchSize = sizes.includes(SEARCH_AT) ? SEARCH_AT : Math.max(...sizes.filter((s) => s <= SEARCH_AT));
@@ -382,12 +401,16 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
     });
     const ingestMs = performance.now() - t0;
     have = size;
-    await idle(sys, `growth ${size}`);
+    const acked = performance.now();
+    log(`${sys.name} growth ${size}: ${add.toLocaleString()} messages acknowledged in ${(ingestMs / 1000).toFixed(1)} s; waiting for derived work`);
+    // Drain: from the last acknowledgement until the queue is empty (derived work that ran
+    // during the ingest is not counted here; the ingest time covers it).
+    const drainMs = NO_QUEUE.has(sys.name) ? null : Math.round((await idle(sys, `growth ${size}`)) - acked);
     const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
     const context = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS);
-    const step = { size, context, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), rssMb: peakRssMb(sys.pid) };
+    const step = { size, context, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, rssMb: peakRssMb(sys.pid) };
     growth.push(step);
-    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; ingest ${step.ingestMsgPerSec} msg/s; peak RSS ${step.rssMb} MB`);
+    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; ingest ${step.ingestMsgPerSec} msg/s; drain ${drainMs === null ? "—" : `${(drainMs / 1000).toFixed(1)} s`}; peak RSS ${step.rssMb} MB`);
     if (doSearch && size === searchSize) result.search = await runSearch(sys, size);
   }
 }
@@ -497,6 +520,8 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
         return x ? `${x.context.p50} / ${x.context.p99}` : "—";
       }).join(" | ")} | ${fmt(g.at(-1)?.rssMb)} |\n`;
     }
+    const drains = names.filter((n) => results[n]!.growth?.some((g) => g.drainMs != null));
+    if (drains.length) md += `\nDerived work left when the last message of each size was acknowledged, drained in (s): ${drains.map((n) => `${n} ${results[n]!.growth!.map((g) => `${g.size.toLocaleString("en-US")}: ${g.drainMs == null ? "—" : (g.drainMs / 1000).toFixed(1)}`).join(", ")}`).join("; ")}.\n`;
   }
   const searchRows = names.map((n) => [n, results[n]!.search] as const).filter(([, s]) => s);
   if (searchRows.length) {

@@ -12,6 +12,11 @@ import type { Extractor } from "../../core/ports.ts";
 import type { EntityType, ExtractedEntity, ExtractedRelation, Extraction } from "../../core/types.ts";
 import { STOPWORDS } from "../../core/text.ts";
 import { findCommitments } from "./commitments.ts";
+import { installFastSweep, skipChunker } from "./compromise-sweep.ts";
+
+// Same tags and entities for less CPU (see compromise-sweep.ts).
+installFastSweep(nlp);
+skipChunker(nlp);
 
 /** The slice of compromise's Term this file reads. */
 interface Term {

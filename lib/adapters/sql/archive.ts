@@ -279,15 +279,19 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       const tsq = keywordTsQuery(q.query);
       if (!tsq) return [];
       const params: unknown[] = [q.tenantId, q.userId, tsq, q.limit];
-      let where = "tenant_id = $1 and user_id = $2 and search @@ query";
+      let where = "tenant_id = $1 and user_id = $2 and doc @@ query";
       if (q.sessionId) {
         params.push(q.sessionId);
         where += " and session_id = $5";
       }
       // Normalisation 1 divides by 1 + log(length), so long turns don't win by size alone.
+      // The document vector is computed here (migration 5 dropped the stored one): this is
+      // the fallback for a deployment without the in-process keyword index, not a hot path.
       const rows = await sql.query<Row>(
-        `select id, ts_rank(search, query, 1) as score
-         from messages, to_tsquery('english', $3) as query
+        `select id, ts_rank(doc, query, 1) as score
+         from messages
+           cross join lateral (select to_tsvector('english', coalesce(name, '') || ' ' || content) as doc) d,
+           to_tsquery('english', $3) as query
          where ${where}
          order by score desc, seq desc
          limit $4`,

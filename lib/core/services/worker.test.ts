@@ -47,3 +47,30 @@ describe("runJobs", () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(5 * (MERGED_RUN_MESSAGES / 2));
   });
 });
+
+describe("runJobs, embed beside extract", () => {
+  it("starts the embed runs while an extract run is still in flight, and runs each type's runs one at a time", async () => {
+    let releaseExtract!: () => void;
+    const extractHeld = new Promise<void>((r) => (releaseExtract = r));
+    const events: string[] = [];
+    const inFlight = new Map<string, number>();
+    const done = runJobs(
+      [job("x1", "extract", ["a"]), job("x2", "extract", ["b"], "other"), job("e1", "embed", ["a"]), job("e2", "embed", ["b"], "other")],
+      async (j) => {
+        const n = (inFlight.get(j.type) ?? 0) + 1;
+        inFlight.set(j.type, n);
+        events.push(`${j.type} ${j.tenantId} start (${n} of its type)`);
+        if (j.type === "extract" && j.tenantId === "t") await extractHeld;
+        else await new Promise((r) => setImmediate(r));
+        inFlight.set(j.type, inFlight.get(j.type)! - 1);
+        events.push(`${j.type} ${j.tenantId} end`);
+      },
+    );
+    // Both embed runs finish while the first extract run is held.
+    for (let i = 0; i < 20 && !events.includes("embed other end"); i++) await new Promise((r) => setImmediate(r));
+    expect(events).toEqual(["extract t start (1 of its type)", "embed t start (1 of its type)", "embed t end", "embed other start (1 of its type)", "embed other end"]);
+    releaseExtract();
+    expect((await done).size).toBe(0);
+    expect(events.slice(5)).toEqual(["extract t end", "extract other start (1 of its type)", "extract other end"]);
+  });
+});

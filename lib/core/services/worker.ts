@@ -137,20 +137,29 @@ export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>): Pr
     if (last.length && size + (job as Job<"embed">).payload.messageIds.length > MERGED_RUN_MESSAGES) runs.push((last = []));
     last.push(job as Job<"embed" | "extract">);
   }
-  for (const runs of groups.values()) {
-    for (const group of runs) {
-      if (group.length === 1) {
-        await one(group[0]!);
-        continue;
-      }
-      const merged = { ...group[0]!, payload: { messageIds: [...new Set(group.flatMap((j) => j.payload.messageIds))] } };
-      try {
-        await run(merged);
-      } catch {
-        for (const job of group) await one(job);
-      }
+  const runGroup = async (group: Job<"embed" | "extract">[]) => {
+    if (group.length === 1) return one(group[0]!);
+    const merged = { ...group[0]!, payload: { messageIds: [...new Set(group.flatMap((j) => j.payload.messageIds))] } };
+    try {
+      await run(merged);
+    } catch {
+      for (const job of group) await one(job);
     }
+  };
+  // Embed runs and extract runs go side by side, each type's runs one after another: the
+  // extractor parses on its own thread (embedded) while this one embeds and writes, instead
+  // of each waiting for the other. They write different tiers, and each run checks
+  // tombstones itself, so their order relative to each other does not matter.
+  const chains = new Map<string, Job<"embed" | "extract">[][]>();
+  for (const [key, runs] of groups) {
+    const type = key.slice(0, key.indexOf("\u0000"));
+    chains.set(type, [...(chains.get(type) ?? []), ...runs]);
   }
+  await Promise.all(
+    [...chains.values()].map(async (runs) => {
+      for (const group of runs) await runGroup(group);
+    }),
+  );
   return failed;
 }
 
