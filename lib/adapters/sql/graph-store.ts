@@ -172,9 +172,13 @@ select (select count(*) from c)::int as entities`;
 
 // Rarer entities say more about which message is meant: "Caroline" in 500 messages
 // weighs 0.14, a support group named in 3 weighs 0.48, and a message naming both, 0.62.
+// The sum runs in entity id order: float8 addition is not associative, and without an
+// order two messages naming entities of the same counts could differ in the last bit
+// depending on the plan, which then decides their order instead of the id tie-break (and
+// the in-process index, lib/adapters/local/graph-index.ts, sums in the same order).
 const MESSAGES_MENTIONING = `
 with matched as materialized (${MATCHED})
-select m.message_id as id, sum(1.0 / (1.0 + ln(greatest(e.mentions, 1))))::float8 as score
+select m.message_id as id, sum(1.0 / (1.0 + ln(greatest(e.mentions, 1))) order by e.id)::float8 as score
 from matched e
 cross join lateral (
   select message_id from mentions
