@@ -9,8 +9,8 @@
 // Only for an archive one process owns (PGlite): other processes' writes never reach this
 // memory. Answers are the SQL store's, row for row, order and tie-breaks included:
 //  - text order is the archive's collation, C (code point order), not JavaScript's `<`;
-//  - a message's score sums float8 weights in matched-entity id order, as the SQL's ordered
-//    sum does, and the weights themselves are computed by the archive (`ln` in PGlite's libm
+//  - a message's score sums the same weights as the SQL, each a multiple of 2^-40 so that the
+//    sum is exact in any order; the weights are computed by the archive (`ln` in PGlite's libm
 //    and V8's Math.log differ in the last bit for about 1% of integers), a table of them read
 //    once and extended when a larger mention count appears;
 //  - a replayed write is idempotent, as the SQL is: a mention or evidence row already present
@@ -22,7 +22,7 @@ import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, ScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
-import { nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
+import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 
 export interface GraphIndexOptions {
   /** The archive the graph tables live in (read on a user's first read). */
@@ -315,7 +315,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     if (missing.length === 0) return;
     const rows = await query<{ k: number; w: number }>(
       client,
-      "select k, 1.0 / (1.0 + ln(greatest(k, 1))) as w from unnest($1::int[]) k",
+      `select k, ${MENTION_WEIGHT("k")} as w from unnest($1::int[]) k`,
       [missing],
     );
     for (const r of rows) weights[Number(r.k)] = Number(r.w);
@@ -443,7 +443,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       if (matched.some((e) => weights[Math.max(e.mentions, 1)] === undefined)) {
         await readWeights(sql, matched.map((e) => Math.max(e.mentions, 1)));
       }
-      // Summed in matched-entity id order, as the SQL's `sum(... order by e.id)`.
+      // Exact sums (see MENTION_WEIGHT): the order of addition does not matter.
       const scores = new Map<string, number>();
       for (const e of matched) {
         const w = weights[Math.max(e.mentions, 1)]!;
