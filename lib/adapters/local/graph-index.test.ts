@@ -147,10 +147,20 @@ describe("in-process graph index", () => {
     const s = scenario(11);
     const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
     await reference.merge(s.merge().concat(s.merge()));
-    const { tenantId, userId } = s.scopes.find((sc) => true)!;
+    const { tenantId, userId } = s.scopes[0]!;
     const [before] = await Promise.all([writer.facts({ tenantId, userId, terms: [], limit: 50 }), writer.deleteByUser(tenantId, userId)]);
     expect(Array.isArray(before)).toBe(true);
     expect(await writer.facts({ tenantId, userId, terms: [], limit: 50 })).toEqual([]);
     expect(await writer.messagesMentioning({ tenantId, userId, terms: TERMS, limit: 50 })).toEqual([]);
+
+    // Merged again after the delete, while another load may still be reading: the next reads see it.
+    const again = s.merge().map((item) => ({ ...item, tenantId, userId }));
+    const reading = writer.facts({ tenantId, userId, terms: [], limit: 50 });
+    await Promise.all([writer.deleteByUser(tenantId, userId), reading]);
+    await writer.merge(again);
+    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    expect(await writer.facts(q)).toEqual(await reference.facts(q));
+    expect(await writer.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    expect((await writer.messagesMentioning(q)).length).toBeGreaterThan(0);
   });
 });

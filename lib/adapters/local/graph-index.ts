@@ -402,7 +402,10 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     for (const k of keys) {
       loaded.delete(k);
       const l = loading.get(k);
-      if (l) l.cancelled = true;
+      if (!l) continue;
+      // What it read may predate the delete: it must not register, and the next read loads anew.
+      l.cancelled = true;
+      loading.delete(k);
     }
   }
 
