@@ -12,6 +12,7 @@ import type { StrataConfig } from "./config.ts";
 import { DEFAULT_TENANT } from "./config.ts";
 import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
+import { withGraphIndex } from "./adapters/local/graph-index.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
 import { createLocalSummarizer } from "./adapters/local/summarizer.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
@@ -122,7 +123,12 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           },
           labelPrefix: neo4jLabelPrefix(config),
         })
-      : createSqlGraphStore({ sql });
+      : tiers.archive.kind === "pglite"
+        ? // This process alone writes the embedded archive, so the graph's reads can come from
+          // memory kept in step by its own writes (lib/adapters/local/graph-index.ts) instead
+          // of queueing on PGlite's one thread.
+          withGraphIndex(createSqlGraphStore({ sql }), { sql })
+        : createSqlGraphStore({ sql });
   const gate = createRequestGate();
   const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
     log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });

@@ -45,12 +45,27 @@ async function drain(deps: StrataDeps = strata.deps) {
   await deps.queue.stop();
 }
 
+// What every ingested message names, as the graph's query terms.
+const NAMED = ["ann", "bo", "lisbon", "maria"];
+
+/** The message ids the graph's reads give for NAMED: its mentions and the evidence of its facts. */
+async function graphIds(userId: string): Promise<string[]> {
+  const { graph } = strata.deps;
+  const mentioning = await graph.messagesMentioning({ tenantId: T, userId, terms: NAMED, limit: 1000 });
+  const facts = [...(await graph.facts({ tenantId: T, userId, terms: NAMED, limit: 1000 })), ...(await graph.facts({ tenantId: T, userId, terms: [], limit: 1000 }))];
+  return [...mentioning.map((r) => r.id), ...facts.flatMap((f) => f.messageIds)];
+}
+
 async function expectGone(userId: string, ids: string[], sessionIds: string[]) {
   const { archive, vectors, graph, hot } = strata.deps;
   expect(await archive.getMessages(T, ids)).toEqual([]);
   expect(await vectors.count(T, userId)).toBe(0);
   expect(await graph.counts(T, userId)).toEqual({ entities: 0, relations: 0, mentions: 0 });
   for (const s of sessionIds) expect(await hot.readWindow(T, s, 100)).toBeNull();
+  // Nor does the graph's in-process read index (lib/adapters/local/graph-index.ts).
+  expect(await graph.messagesMentioning({ tenantId: T, userId, terms: NAMED, limit: 100 })).toEqual([]);
+  expect(await graph.facts({ tenantId: T, userId, terms: NAMED, limit: 100 })).toEqual([]);
+  expect(await graph.facts({ tenantId: T, userId, terms: [], limit: 100 })).toEqual([]);
   const hits = await vectors.query({ tenantId: T, userId, vector: (await strata.deps.embedder.embed(["Lisbon trip"]))[0]!, topK: 10 });
   expect(hits).toEqual([]);
 }
@@ -63,6 +78,8 @@ describe("forget", () => {
     await drain();
     expect(await strata.deps.vectors.count(T, u)).toBe(4);
     const mentionsBefore = (await strata.deps.graph.counts(T, u)).mentions;
+    // Read once before the forget, so the graph's index holds the user when it lands.
+    expect(await graphIds(u)).toContain(ids[1]);
 
     const r = await call(strata, "DELETE", `/v1/messages/${encodeURIComponent(ids[1]!)}`);
     expect(r.status).toBe(202);
@@ -79,6 +96,9 @@ describe("forget", () => {
     expect(receipt.body.completedAt).toEqual(expect.any(String));
     expect(await strata.deps.vectors.count(T, u)).toBe(3);
     expect((await strata.deps.graph.counts(T, u)).mentions).toBeLessThan(mentionsBefore);
+    const left = await graphIds(u);
+    expect(left).not.toContain(ids[1]);
+    expect(left).toContain(ids[0]);
     const again = await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: u, messages: [{ id: ids[1], role: "user", content: "back?" }] });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe("MESSAGE_FORGOTTEN");
@@ -88,14 +108,18 @@ describe("forget", () => {
     const u = uid("u");
     const s1 = uid("s");
     const s2 = uid("s");
-    await ingest(s1, u, 3);
+    const gone = await ingest(s1, u, 3);
     const keep = await ingest(s2, u, 2);
     await drain();
+    expect(await graphIds(u)).toEqual(expect.arrayContaining(keep));
     const r = await call(strata, "DELETE", `/v1/sessions/${s1}`);
     expect(r.status).toBe(202);
     expect(r.body.messages).toBe(3);
     await drain();
     expect((await call(strata, "GET", `/v1/sessions/${s1}/messages`)).status).toBe(404);
+    const left = await graphIds(u);
+    for (const id of gone) expect(left).not.toContain(id);
+    expect(left).toEqual(expect.arrayContaining(keep));
     expect(await strata.deps.vectors.count(T, u)).toBe(2);
     expect((await strata.deps.archive.getMessages(T, keep)).length).toBe(2);
 

@@ -1,0 +1,166 @@
+// The in-process graph index answers as the SQL graph store does on the same tables: seeded
+// random merges (re-merges, repeats within a batch, same names under two types, unicode and
+// stopword names) and deletes, compared after every round on facts and messagesMentioning,
+// scores and order included; through the index that did the writes, one that evicts users
+// and reloads them while writes land, and one that loads everything afresh.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
+import type { GraphMerge, GraphStore } from "../../core/ports.ts";
+import { ENTITY_TYPES, type EntityType } from "../../core/types.ts";
+import type { SqlClient } from "../sql/client.ts";
+import { createSqlGraphStore } from "../sql/graph-store.ts";
+import { compareText, withGraphIndex } from "./graph-index.ts";
+
+let sql: SqlClient;
+let reference: GraphStore;
+beforeAll(async () => {
+  sql = await sharedPglite();
+  reference = createSqlGraphStore({ sql });
+});
+afterAll(async () => {
+  await closeSharedPglite();
+});
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMES = [
+  "Caroline", "caroline", "  CAROLINE ", "Melanie", "Sweden", "New York", "York", "new", "Bank of America", "The Who",
+  "Zürich", "Sean O'Brien", "LGBTQ support group", "pottery class", "Lisbon", "Ann", "Ann Smith", "Smith", "café",
+  "😀 club", "\uE000 mark", "Acme Inc.", "the", "Postgres", "Redis", "Kyoto", "Biscuit", "flushBatch",
+];
+const PREDICATES = ["attended", "co_mentioned", "likes", "moved from", "knows", "Works At"];
+const TERMS = [
+  "caroline", "melanie", "sweden", "new", "york", "new york", "bank", "america", "the", "who", "the who", "zürich", "sean",
+  "obrien", "lgbtq", "support", "group", "pottery", "class", "lisbon", "ann", "smith", "ann smith", "café", "😀", "club",
+  "\uE000", "mark", "acme", "inc", "postgres", "redis", "kyoto", "biscuit", "flushbatch", "atlantis", "", "  ",
+];
+
+function scenario(seed: number) {
+  const r = mulberry32(seed);
+  const pick = <T>(list: readonly T[]) => list[Math.floor(r() * list.length)]!;
+  const tenants = [uid("t"), uid("t")];
+  const users = [uid("u"), uid("u"), uid("u")];
+  const scopes = tenants.flatMap((tenantId) => users.map((userId) => ({ tenantId, userId })));
+  // Ids past U+FFFF and in U+E000..U+FFFF sort differently by code point than by UTF-16 unit.
+  const messages = Array.from({ length: 120 }, (_, i) => `m${["", "\uE000", "\u{1F600}"][i % 3]}${String(i).padStart(3, "0")}`);
+
+  function merge(): GraphMerge[] {
+    return Array.from({ length: 1 + Math.floor(r() * 25) }, () => {
+      const { tenantId, userId } = pick(scopes);
+      const names = Array.from({ length: Math.floor(r() * 6) }, () => pick(NAMES));
+      // Two types only, so one name is now and then two entities.
+      const entities = names.map((name) => ({ name, type: pick(ENTITY_TYPES.slice(0, 2)) as EntityType }));
+      const relations = Array.from({ length: Math.floor(r() * 4) }, () => ({ from: pick(NAMES), type: pick(PREDICATES), to: pick(NAMES) }));
+      // Message ids repeat across users, as a tenant-wide delete by id must cope with.
+      return { tenantId, userId, sessionId: "s", messageId: pick(messages), extraction: { entities, relations } };
+    });
+  }
+
+  const queries = () =>
+    scopes.flatMap((scope) => [
+      { ...scope, terms: [], limit: 1 + Math.floor(r() * 40) },
+      ...Array.from({ length: 6 }, () => ({ ...scope, terms: Array.from({ length: 1 + Math.floor(r() * 20) }, () => pick(TERMS)), limit: 1 + Math.floor(r() * 60) })),
+    ]);
+
+  return { r, pick, tenants, scopes, messages, merge, queries };
+}
+
+/** Compares every query's answers; returns how many answers were not empty. */
+async function expectSame(index: GraphStore, qs: { tenantId: string; userId: string; terms: string[]; limit: number }[]): Promise<number> {
+  let answered = 0;
+  for (const q of qs) {
+    const facts = await reference.facts(q);
+    const ranked = await reference.messagesMentioning(q);
+    expect(await index.facts(q)).toEqual(facts);
+    expect(await index.messagesMentioning(q)).toEqual(ranked);
+    answered += Number(facts.length > 0) + Number(ranked.length > 0);
+  }
+  return answered;
+}
+
+describe("in-process graph index", () => {
+  it("compares text in code point order, as the archive's C collation", async () => {
+    const texts = ["b", "B", "a", "_", "é", "z", "\u{1F600}", "\uFFFD", "\uE000", "ab", "a"];
+    const rows = await sql.query<{ x: string }>("select x from unnest($1::text[]) x order by x", [texts]);
+    expect([...texts].sort(compareText)).toEqual(rows.map((row) => row.x));
+  });
+
+  for (const seed of [1, 2, 3]) {
+    it(`answers as the SQL store through random merges and deletes (seed ${seed})`, async () => {
+      const s = scenario(seed);
+      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
+      let answered = 0;
+      for (let round = 0; round < 12; round++) {
+        await writer.merge(s.merge());
+        if (s.r() < 0.4) await writer.deleteByMessages(s.pick(s.tenants), Array.from({ length: 1 + Math.floor(s.r() * 15) }, () => s.pick(s.messages)).concat("unknown"));
+        if (s.r() < 0.1) {
+          const { tenantId, userId } = s.pick(s.scopes);
+          await writer.deleteByUser(tenantId, userId);
+        }
+        const qs = s.queries();
+        answered += await expectSame(writer, qs);
+        // A fresh index loads every user from the tables as they are now.
+        await expectSame(withGraphIndex(createSqlGraphStore({ sql }), { sql }), qs);
+      }
+      // Most queries found something: the comparisons above compared answers, not empty lists.
+      expect(answered).toBeGreaterThan(12 * 14);
+      // Deleted to the last message: nothing left to answer with.
+      for (const tenantId of s.tenants) await writer.deleteByMessages(tenantId, s.messages);
+      for (const q of s.queries()) {
+        expect(await writer.facts(q)).toEqual([]);
+        expect(await writer.messagesMentioning(q)).toEqual([]);
+      }
+    });
+  }
+
+  it("stays in step when users are evicted and reloaded while writes land", async () => {
+    const s = scenario(7);
+    // Room for about one user: nearly every read of another user reloads it from the tables.
+    const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40 });
+    let answered = 0;
+    for (let round = 0; round < 15; round++) {
+      const qs = s.queries();
+      // Reads start loads; the writes land before, during or after them.
+      await Promise.all([
+        ...qs.slice(0, 8).map((q) => writer.facts(q)),
+        writer.merge(s.merge()),
+        ...qs.slice(8, 16).map((q) => writer.messagesMentioning(q)),
+        writer.deleteByMessages(s.pick(s.tenants), Array.from({ length: 1 + Math.floor(s.r() * 8) }, () => s.pick(s.messages))),
+        ...qs.slice(16).map((q) => writer.facts(q)),
+      ]);
+      answered += await expectSame(writer, qs);
+    }
+    expect(answered).toBeGreaterThan(15 * 14);
+  });
+
+  it("a user deleted while a load reads the tables does not come back", async () => {
+    const s = scenario(11);
+    const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
+    await reference.merge(s.merge().concat(s.merge()));
+    const { tenantId, userId } = s.scopes[0]!;
+    const [before] = await Promise.all([writer.facts({ tenantId, userId, terms: [], limit: 50 }), writer.deleteByUser(tenantId, userId)]);
+    expect(Array.isArray(before)).toBe(true);
+    expect(await writer.facts({ tenantId, userId, terms: [], limit: 50 })).toEqual([]);
+    expect(await writer.messagesMentioning({ tenantId, userId, terms: TERMS, limit: 50 })).toEqual([]);
+
+    // Merged again after the delete, while another load may still be reading: the next reads see it.
+    const again = s.merge().map((item) => ({ ...item, tenantId, userId }));
+    const reading = writer.facts({ tenantId, userId, terms: [], limit: 50 });
+    await Promise.all([writer.deleteByUser(tenantId, userId), reading]);
+    await writer.merge(again);
+    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    expect(await writer.facts(q)).toEqual(await reference.facts(q));
+    expect(await writer.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    expect((await writer.messagesMentioning(q)).length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,500 @@
+// The embedded graph's read index: each user's entities, mentions and relations in process
+// memory, loaded from the graph tables (lib/adapters/sql/graph-store.ts) on the user's first
+// read and then kept in step by this process's own writes, which withGraphIndex() sends to
+// the SQL store first and then applies here. Why: on PGlite every graph statement queues on
+// its one thread, and a context call's `facts` and `messagesMentioning` (the last user turn
+// as the query: hundreds of terms, most of the user's entities matched) took 20–90 ms there;
+// here they are a few map lookups and a sort.
+//
+// Only for an archive one process owns (PGlite): other processes' writes never reach this
+// memory. Answers are the SQL store's, row for row, order and tie-breaks included:
+//  - text order is the archive's collation, C (code point order), not JavaScript's `<`;
+//  - a message's score sums the same weights as the SQL, each a multiple of 2^-40 so that the
+//    sum is exact in any order; the weights are computed by the archive (`ln` in PGlite's libm
+//    and V8's Math.log differ in the last bit for about 1% of integers), a table of them read
+//    once and extended when a larger mention count appears;
+//  - a replayed write is idempotent, as the SQL is: a mention or evidence row already present
+//    counts once, one absent is not removed twice. So a write that lands while a load reads
+//    the tables is applied again to what the load read, whether the snapshot saw it or not.
+// Whole users are evicted, least recently used first, past a budget of rows.
+
+import { StrataError, upstream } from "../../core/errors.ts";
+import type { GraphMerge, GraphStore } from "../../core/ports.ts";
+import type { Fact, ScoredId } from "../../core/types.ts";
+import type { SqlClient } from "../sql/client.ts";
+import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
+
+export interface GraphIndexOptions {
+  /** The archive the graph tables live in (read on a user's first read). */
+  sql: SqlClient;
+  /** Mention and evidence rows kept in memory across users before whole users are evicted (default 1,000,000). */
+  maxRows?: number;
+}
+
+// A row costs roughly 150 bytes here (a Set entry on each side and its share of the maps),
+// so the default holds about 150 MB, the order of the keyword and vector indexes' budgets.
+const DEFAULT_MAX_ROWS = 1_000_000;
+// How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
+const FACT_EVIDENCE = 3;
+// Weights read with the first load: mention counts up to this need no further statement.
+const WEIGHTS_PREFETCH = 4096;
+
+/** Compares as the archive's C collation does: by code point (UTF-16 `<` puts U+E000..U+FFFF after astral characters). */
+export function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+interface Entity {
+  id: string;
+  /** The normalised name, read back out of the id as the SQL does. */
+  norm: string;
+  name: string;
+  words: string[];
+  mentions: number;
+  messages: Set<string>;
+}
+
+interface Relation {
+  key: string;
+  from: string;
+  type: string;
+  to: string;
+  weight: number;
+  evidence: Set<string>;
+}
+
+const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
+const normOf = (id: string) => id.slice(id.indexOf(":") + 1);
+
+function byStrength(a: Relation, b: Relation): number {
+  return b.weight - a.weight || compareText(a.from, b.from) || compareText(a.type, b.type) || compareText(a.to, b.to);
+}
+
+/** One user's graph. Every mutation mirrors a statement of the SQL store. */
+class UserGraph {
+  readonly entities = new Map<string, Entity>();
+  /** Entities by each word of their name and by their normalised name: the only ones a term can match. */
+  private readonly byWord = new Map<string, Set<Entity>>();
+  private readonly byNorm = new Map<string, Set<Entity>>();
+  readonly relations = new Map<string, Relation>();
+  /** Relations by either end. */
+  private readonly ends = new Map<string, Set<Relation>>();
+  /** What each message put here, for deletes by message. */
+  private readonly messageEntities = new Map<string, Set<string>>();
+  private readonly messageRelations = new Map<string, Set<string>>();
+  private strongest: Relation[] | null = null;
+  /** Mention and evidence rows held. */
+  rows = 0;
+
+  private static link<T>(map: Map<string, Set<T>>, k: string, v: T): void {
+    const s = map.get(k);
+    if (s) s.add(v);
+    else map.set(k, new Set([v]));
+  }
+
+  private static unlink<T>(map: Map<string, Set<T>>, k: string, v: T): void {
+    const s = map.get(k);
+    if (!s) return;
+    s.delete(v);
+    if (s.size === 0) map.delete(k);
+  }
+
+  addEntity(id: string, name: string, words: string[], mentions: number): Entity {
+    const e: Entity = { id, norm: normOf(id), name, words, mentions, messages: new Set() };
+    this.entities.set(id, e);
+    for (const w of new Set(words)) UserGraph.link(this.byWord, w, e);
+    UserGraph.link(this.byNorm, e.norm, e);
+    return e;
+  }
+
+  private dropEntity(e: Entity): void {
+    this.entities.delete(e.id);
+    for (const w of new Set(e.words)) UserGraph.unlink(this.byWord, w, e);
+    UserGraph.unlink(this.byNorm, e.norm, e);
+    for (const m of e.messages) UserGraph.unlink(this.messageEntities, m, e.id);
+    this.rows -= e.messages.size;
+  }
+
+  /** A mention row; false when it was there already (`on conflict do nothing`). */
+  addMention(e: Entity, messageId: string): boolean {
+    if (e.messages.has(messageId)) return false;
+    e.messages.add(messageId);
+    UserGraph.link(this.messageEntities, messageId, e.id);
+    this.rows++;
+    return true;
+  }
+
+  addRelation(from: string, type: string, to: string, weight: number): Relation {
+    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: new Set() };
+    this.relations.set(r.key, r);
+    UserGraph.link(this.ends, from, r);
+    UserGraph.link(this.ends, to, r);
+    this.strongest = null;
+    return r;
+  }
+
+  private dropRelation(r: Relation): void {
+    this.relations.delete(r.key);
+    UserGraph.unlink(this.ends, r.from, r);
+    UserGraph.unlink(this.ends, r.to, r);
+    for (const m of r.evidence) UserGraph.unlink(this.messageRelations, m, r.key);
+    this.rows -= r.evidence.size;
+    this.strongest = null;
+  }
+
+  addEvidence(r: Relation, messageId: string): boolean {
+    if (r.evidence.has(messageId)) return false;
+    r.evidence.add(messageId);
+    UserGraph.link(this.messageRelations, messageId, r.key);
+    this.rows++;
+    return true;
+  }
+
+  /**
+   * One merge batch for this user, as the MERGE statement: new mentions first, then each
+   * entity gains as many mentions as were new (created, with the batch's first surface form,
+   * if it was not there), then new evidence and relation weights likewise.
+   */
+  merge(items: GraphMerge[]): void {
+    const surfaces = new Map<string, string>();
+    const newMentions = new Map<string, string[]>();
+    const newEvidence = new Map<string, { from: string; type: string; to: string; messages: string[] }>();
+    for (const item of items) {
+      const { ids, entities } = resolveEntities(item.extraction.entities);
+      for (const { id, surface } of entities) {
+        if (!surfaces.has(id)) surfaces.set(id, surface);
+        const e = this.entities.get(id);
+        if (e?.messages.has(item.messageId)) continue;
+        const list = newMentions.get(id) ?? [];
+        if (!list.includes(item.messageId)) list.push(item.messageId);
+        newMentions.set(id, list);
+      }
+      for (const { fromId, type, toId } of resolveRelations(item.extraction.relations, ids)) {
+        const k = relKey(fromId, type, toId);
+        if (this.relations.get(k)?.evidence.has(item.messageId)) continue;
+        const entry = newEvidence.get(k) ?? { from: fromId, type, to: toId, messages: [] };
+        if (!entry.messages.includes(item.messageId)) entry.messages.push(item.messageId);
+        newEvidence.set(k, entry);
+      }
+    }
+    for (const [id, messages] of newMentions) {
+      let e = this.entities.get(id);
+      if (e) e.mentions += messages.length;
+      else {
+        const surface = surfaces.get(id)!;
+        e = this.addEntity(id, surface, nameWords(surface), messages.length);
+      }
+      for (const m of messages) this.addMention(e, m);
+    }
+    for (const [k, { from, type, to, messages }] of newEvidence) {
+      let r = this.relations.get(k);
+      if (r) {
+        r.weight += messages.length;
+        this.strongest = null;
+      } else r = this.addRelation(from, type, to, messages.length);
+      for (const m of messages) this.addEvidence(r, m);
+    }
+  }
+
+  /** As DELETE_BY_MESSAGES: rows of these messages go, and entities and relations whose count they used up. */
+  deleteMessages(messageIds: Iterable<string>): void {
+    const lost = new Map<Entity, number>();
+    const weakened = new Map<Relation, number>();
+    for (const m of messageIds) {
+      for (const id of this.messageEntities.get(m) ?? []) {
+        const e = this.entities.get(id)!;
+        e.messages.delete(m);
+        this.rows--;
+        lost.set(e, (lost.get(e) ?? 0) + 1);
+      }
+      this.messageEntities.delete(m);
+      for (const k of this.messageRelations.get(m) ?? []) {
+        const r = this.relations.get(k)!;
+        r.evidence.delete(m);
+        this.rows--;
+        weakened.set(r, (weakened.get(r) ?? 0) + 1);
+      }
+      this.messageRelations.delete(m);
+    }
+    for (const [e, n] of lost) {
+      if (e.mentions <= n) this.dropEntity(e);
+      else e.mentions -= n;
+    }
+    for (const [r, n] of weakened) {
+      if (r.weight <= n) this.dropRelation(r);
+      else r.weight -= n;
+    }
+    if (weakened.size) this.strongest = null;
+  }
+
+  /** As the MATCHED CTE: entities with mentions whose words are all among the terms, or whose normalised name is one; in id order. */
+  matched(terms: Set<string>): Entity[] {
+    const out = new Set<Entity>();
+    for (const t of terms) {
+      for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
+      for (const e of this.byWord.get(t) ?? []) {
+        if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
+      }
+    }
+    return [...out].sort((a, b) => compareText(a.id, b.id));
+  }
+
+  strongestRelations(): Relation[] {
+    this.strongest ??= [...this.relations.values()].filter((r) => r.weight > 0).sort(byStrength);
+    return this.strongest;
+  }
+
+  relationsTouching(entities: Entity[]): Relation[] {
+    const out = new Set<Relation>();
+    for (const e of entities) for (const r of this.ends.get(e.id) ?? []) out.add(r);
+    return [...out].sort(byStrength);
+  }
+
+  describe(relations: Relation[]): Fact[] {
+    return relations.map((r) => ({
+      // The SQL's subquery answers null for an end without an entity row.
+      subject: this.entities.get(r.from)?.name ?? (null as unknown as string),
+      predicate: r.type,
+      object: this.entities.get(r.to)?.name ?? (null as unknown as string),
+      weight: r.weight,
+      messageIds: [...r.evidence].sort((a, b) => compareText(b, a)).slice(0, FACT_EVIDENCE),
+    }));
+  }
+}
+
+interface Load {
+  promise: Promise<UserGraph>;
+  /** Writes that landed while the tables were read, replayed on what was read. */
+  writes: ((g: UserGraph) => void)[];
+  /** Set when the user's graph was deleted meanwhile: what the load read is not kept. */
+  cancelled: boolean;
+}
+
+function cleanTerms(terms: string[]): string[] {
+  return [...new Set(terms.map(normaliseName).filter((t) => t.length > 0))];
+}
+
+/**
+ * The SQL graph store with an in-process read index: merge and the deletes go to the store
+ * first, then to the index; messagesMentioning and facts are answered from the index.
+ */
+export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): GraphStore {
+  const { sql } = options;
+  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
+  if (!(maxRows >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxRows must be ≥ 0, got ${maxRows}`);
+  const adapter = `${store.adapter}+memory`;
+  // Loaded users, least recently used first (a Map keeps insertion order).
+  const loaded = new Map<string, UserGraph>();
+  const loading = new Map<string, Load>();
+  const key = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
+  // 1 / (1 + ln(greatest(k, 1))) as float8, by mention count k, as the archive computes it.
+  const weights: number[] = [];
+
+  async function query<T>(client: SqlClient, text: string, params: unknown[]): Promise<T[]> {
+    try {
+      return await client.query<T>(text, params);
+    } catch (e) {
+      throw upstream(adapter, e);
+    }
+  }
+
+  async function readWeights(client: SqlClient, counts: number[]): Promise<void> {
+    const missing = [...new Set(counts)].filter((k) => weights[k] === undefined);
+    if (missing.length === 0) return;
+    const rows = await query<{ k: number; w: number }>(
+      client,
+      `select k, ${MENTION_WEIGHT("k")} as w from unnest($1::int[]) k`,
+      [missing],
+    );
+    for (const r of rows) weights[Number(r.k)] = Number(r.w);
+  }
+
+  async function read(tenantId: string, userId: string): Promise<UserGraph> {
+    // One transaction: the four tables as of one moment (PGlite runs nothing else meanwhile).
+    return sql.transaction(async (tx) => {
+      const p = [tenantId, userId];
+      const entities = await query<{ id: string; name: string; words: string[]; mentions: number }>(
+        tx, "select id, name, words, mentions from entities where tenant_id = $1 and user_id = $2", p);
+      const mentions = await query<{ entity_id: string; message_id: string }>(
+        tx, "select entity_id, message_id from mentions where tenant_id = $1 and user_id = $2", p);
+      const relations = await query<{ from_id: string; type: string; to_id: string; weight: number }>(
+        tx, "select from_id, type, to_id, weight from relations where tenant_id = $1 and user_id = $2", p);
+      const evidence = await query<{ from_id: string; type: string; to_id: string; message_id: string }>(
+        tx, "select from_id, type, to_id, message_id from relation_evidence where tenant_id = $1 and user_id = $2", p);
+      if (weights.length === 0) await readWeights(tx, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
+      const g = new UserGraph();
+      for (const e of entities) g.addEntity(String(e.id), String(e.name), (e.words ?? []).map(String), Number(e.mentions));
+      for (const m of mentions) {
+        const e = g.entities.get(String(m.entity_id));
+        // A mention whose entity row is gone cannot be matched by the SQL either.
+        if (e) g.addMention(e, String(m.message_id));
+      }
+      for (const r of relations) g.addRelation(String(r.from_id), String(r.type), String(r.to_id), Number(r.weight));
+      for (const v of evidence) {
+        const r = g.relations.get(relKey(String(v.from_id), String(v.type), String(v.to_id)));
+        if (r) g.addEvidence(r, String(v.message_id));
+      }
+      return g;
+    });
+  }
+
+  function enforceBudget(keep: string): void {
+    let total = 0;
+    for (const g of loaded.values()) total += g.rows;
+    for (const [k, g] of loaded) {
+      if (total <= maxRows) break;
+      if (k === keep) continue;
+      loaded.delete(k);
+      total -= g.rows;
+    }
+  }
+
+  async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<UserGraph> {
+    const g = await read(tenantId, userId);
+    if (loading.get(k) === entry) loading.delete(k);
+    if (entry.cancelled) return new UserGraph();
+    for (const write of entry.writes) write(g);
+    loaded.delete(k);
+    loaded.set(k, g);
+    enforceBudget(k);
+    return g;
+  }
+
+  function graph(tenantId: string, userId: string): Promise<UserGraph> {
+    const k = key(tenantId, userId);
+    const have = loaded.get(k);
+    if (have) {
+      loaded.delete(k);
+      loaded.set(k, have);
+      return Promise.resolve(have);
+    }
+    let entry = loading.get(k);
+    if (!entry) {
+      const fresh: Load = { writes: [], cancelled: false, promise: Promise.resolve(new UserGraph()) };
+      loading.set(k, fresh);
+      fresh.promise = load(k, fresh, tenantId, userId);
+      fresh.promise.catch(() => loading.get(k) === fresh && loading.delete(k));
+      entry = fresh;
+    }
+    return entry.promise;
+  }
+
+  function apply(k: string, write: (g: UserGraph) => void): void {
+    const g = loaded.get(k);
+    if (g) write(g);
+    loading.get(k)?.writes.push(write);
+  }
+
+  /** Forgets what the index holds for these users, so their next read loads them again. */
+  function drop(keys: Iterable<string>): void {
+    for (const k of keys) {
+      loaded.delete(k);
+      const l = loading.get(k);
+      if (!l) continue;
+      // What it read may predate the delete: it must not register, and the next read loads anew.
+      l.cancelled = true;
+      loading.delete(k);
+    }
+  }
+
+  function tenantKeys(tenantId: string): string[] {
+    const prefix = `${tenantId}\u0000`;
+    return [...new Set([...loaded.keys(), ...loading.keys()])].filter((k) => k.startsWith(prefix));
+  }
+
+  return {
+    adapter,
+
+    ping: () => store.ping(),
+
+    async merge(items) {
+      const byUser = new Map<string, GraphMerge[]>();
+      for (const item of items) {
+        const k = key(item.tenantId, item.userId);
+        const list = byUser.get(k) ?? [];
+        list.push(item);
+        byUser.set(k, list);
+      }
+      try {
+        await store.merge(items);
+      } catch (e) {
+        // Whether the statement committed is not known: the index must not guess.
+        drop(byUser.keys());
+        throw e;
+      }
+      for (const [k, list] of byUser) apply(k, (g) => g.merge(list));
+    },
+
+    async messagesMentioning({ tenantId, userId, terms, limit }) {
+      const wanted = cleanTerms(terms);
+      if (wanted.length === 0 || limit <= 0) return [];
+      const g = await graph(tenantId, userId);
+      const matched = g.matched(new Set(wanted));
+      if (matched.length === 0) return [];
+      if (matched.some((e) => weights[Math.max(e.mentions, 1)] === undefined)) {
+        await readWeights(sql, matched.map((e) => Math.max(e.mentions, 1)));
+      }
+      // Exact sums (see MENTION_WEIGHT): the order of addition does not matter.
+      const scores = new Map<string, number>();
+      for (const e of matched) {
+        const w = weights[Math.max(e.mentions, 1)]!;
+        for (const m of e.messages) {
+          const s = scores.get(m);
+          scores.set(m, s === undefined ? w : s + w);
+        }
+      }
+      const ranked: ScoredId[] = [];
+      for (const [id, score] of scores) ranked.push({ id, score });
+      ranked.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
+      return ranked.slice(0, Math.floor(limit));
+    },
+
+    async facts({ tenantId, userId, terms, limit }) {
+      if (limit <= 0) return [];
+      const wanted = cleanTerms(terms);
+      if (terms.length > 0 && wanted.length === 0) return [];
+      const g = await graph(tenantId, userId);
+      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted))) : g.strongestRelations();
+      return g.describe(picked.slice(0, Math.floor(limit)));
+    },
+
+    counts: (tenantId, userId) => store.counts(tenantId, userId),
+
+    async deleteByMessages(tenantId, messageIds) {
+      if (messageIds.length === 0) return store.deleteByMessages(tenantId, messageIds);
+      try {
+        await store.deleteByMessages(tenantId, messageIds);
+      } catch (e) {
+        drop(tenantKeys(tenantId));
+        throw e;
+      }
+      const ids = [...new Set(messageIds)];
+      for (const k of tenantKeys(tenantId)) apply(k, (g) => g.deleteMessages(ids));
+    },
+
+    async deleteByUser(tenantId, userId) {
+      try {
+        await store.deleteByUser(tenantId, userId);
+      } finally {
+        drop([key(tenantId, userId)]);
+      }
+    },
+
+    async close() {
+      loaded.clear();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import { afterAll } from "vitest";
+import { withGraphIndex } from "../../lib/adapters/local/graph-index.ts";
+import { createSqlGraphStore } from "../../lib/adapters/sql/graph-store.ts";
+import { closeSharedPglite, sharedPglite } from "../fixtures/pglite.ts";
+import { graphStoreContract } from "./graph-store.contract.ts";
+
+// The embedded wiring's graph: the SQL tables in PGlite, read through the in-process index.
+graphStoreContract("pglite + in-process read index", async () => {
+  const sql = await sharedPglite();
+  return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql }) };
+});
+
+// With a budget so small that every write evicts the other users: reads reload from the tables.
+graphStoreContract("pglite + in-process read index, evicting", async () => {
+  const sql = await sharedPglite();
+  return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 1 }) };
+});
+
+afterAll(closeSharedPglite);
