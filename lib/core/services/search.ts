@@ -348,12 +348,13 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
   // Hydrate a little more than asked: graph hits outside the session filter are dropped below.
   const head = fused.slice(0, input.limit + (input.sessionId ? depth : 0));
   const t0 = performance.now();
-  const messages = await deps.archive.getMessages(
-    input.tenantId,
-    head.map((f) => f.id),
-  );
+  // The keyword index that ranked this search holds its turns whole (as current as the corpus
+  // it served): only ids it lacks (e.g. vector hits it has not loaded yet) are read.
+  const ids = head.map((f) => f.id);
+  const byId = loaded && index ? index.messages(input.tenantId, input.userId, ids) : new Map<string, Message>();
+  const missing = byId.size < ids.length ? ids.filter((id) => !byId.has(id)) : [];
+  if (missing.length) for (const m of await deps.archive.getMessages(input.tenantId, missing)) byId.set(m.id, m);
   timings.hydrate = performance.now() - t0;
-  const byId = new Map(messages.map((m) => [m.id, m]));
   const hits: SearchHit[] = [];
   for (const f of head) {
     const message = byId.get(f.id);
