@@ -5,12 +5,19 @@
 // of each tier's timing are printed. CPU is this process' own (process.cpuUsage), which other
 // load on the machine moves far less than wall-clock time.
 //
-//   node_modules/.bin/node bench/context.ts [--size 1000] [--calls 200] [--budget 2000] [--query TEXT] [--seed 42]
+// --max-words sets how many words of the last user turn the query keeps (0: all of it); with
+// --compare, the recall of each cap is compared to that of the whole turn: how many of the
+// whole turn's first 10 / 40 / 80 search hits the capped query also returns.
+//
+//   node_modules/.bin/node bench/context.ts [--size 1000] [--calls 200] [--budget 2000] [--query TEXT]
+//     [--max-words 32] [--compare 8,16,32,64] [--seed 42]
 
 import { parseArgs } from "node:util";
 import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
-import { assembleContext } from "../lib/core/services/context.ts";
+import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, type ContextConfig } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
+import { hybridSearch } from "../lib/core/services/search.ts";
+import { terms } from "../lib/core/text.ts";
 import { createStrata } from "../lib/runtime.ts";
 import { messagesFor, rng, turn } from "./strata-load.ts";
 
@@ -20,6 +27,8 @@ const { values: opts } = parseArgs({
     calls: { type: "string", default: "200" },
     budget: { type: "string", default: "2000" },
     query: { type: "string" },
+    "max-words": { type: "string" },
+    compare: { type: "string" },
     seed: { type: "string", default: "42" },
   },
 });
@@ -63,7 +72,30 @@ try {
   process.stdout.write(`user of ${Math.max(size, long.length)} messages ingested and derived in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const input = { tenantId: DEFAULT_TENANT, sessionId: session, userId: user, budget, ...(opts.query ? { query: opts.query } : {}) };
-  for (let i = 0; i < 20; i++) await assembleContext(strata.deps, input);
+  const config: ContextConfig = opts["max-words"] === undefined ? DEFAULT_CONTEXT_CONFIG : { ...DEFAULT_CONTEXT_CONFIG, implicitQuery: { maxWords: Number(opts["max-words"]) } };
+
+  if (opts.compare) {
+    const window = await strata.deps.archive.listMessages(DEFAULT_TENANT, session, { limit: strata.deps.settings.recentWindow });
+    const last = [...window].reverse().find((m) => m.role === "user")!;
+    const corpus = await strata.deps.keywords!.corpus(DEFAULT_TENANT, user);
+    const exclude = new Set(window.map((m) => m.id));
+    const hits = async (query: string) => (await hybridSearch(strata.deps, { tenantId: DEFAULT_TENANT, userId: user, query, limit: 80, exclude })).hits.map((h) => h.message.id);
+    const whole = await hits(last.content);
+    process.stdout.write(`last user turn: ${last.content.length} characters, ${new Set(terms(last.content)).size} distinct terms\n`);
+    for (const n of opts.compare.split(",").map(Number)) {
+      const q = implicitQuery(last, corpus, n);
+      const got = await hits(q);
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < 20; i++) await hits(q);
+      const cpu = process.cpuUsage(c0);
+      const shared = (k: number) => got.slice(0, k).filter((id) => whole.slice(0, k).includes(id)).length;
+      process.stdout.write(
+        `max ${n}: ${q.split(" ").length} words; of the whole turn's first 10/40/80 hits it returns ${shared(10)}/${shared(40)}/${shared(80)}; search CPU ${((cpu.user + cpu.system) / 1000 / 20).toFixed(2)} ms\n`,
+      );
+    }
+  }
+
+  for (let i = 0; i < 20; i++) await assembleContext(strata.deps, input, config);
   const ms: number[] = [];
   const tiers = new Map<string, number[]>();
   let recalled = "";
@@ -71,7 +103,7 @@ try {
   const c0 = process.cpuUsage();
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
-    const out = await assembleContext(strata.deps, input);
+    const out = await assembleContext(strata.deps, input, config);
     ms.push(performance.now() - t);
     for (const [k, v] of Object.entries(out.timings)) tiers.set(k, [...(tiers.get(k) ?? []), v]);
     recalled = out.recalled.map((m) => m.id).join(",");
