@@ -437,8 +437,17 @@ async function main(): Promise<void> {
         await Promise.all(adds);
         await waitDrained();
         for (let i = 0; i < 10; i++) await expectOk("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`, undefined, 200);
-        const res = await drive(1, n, () => expectOk("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`, undefined, 200));
+        // The per-tier timings each answer reports, to print their medians beside the latencies.
+        const tiers = new Map<string, number[]>();
+        const res = await drive(1, n, async () => {
+          const r = await call("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`);
+          if (r.status !== 200) throw new Error(`context answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
+          for (const [k, v] of Object.entries((r.json as { timings?: Record<string, number> }).timings ?? {})) tiers.set(k, [...(tiers.get(k) ?? []), v]);
+          return r.ms;
+        });
         report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpuMs);
+        const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+        process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
       }
     }
   } finally {

@@ -13,6 +13,12 @@ export interface KeywordIndex {
   readonly adapter: string;
   /** The user's corpus, loaded from the archive on first use and kept current after. */
   corpus(tenantId: string, userId: string): Promise<Bm25Corpus>;
+  /**
+   * The stored messages among `ids` that the user's loaded corpus holds, by id (none when the
+   * user is not loaded). As current as the corpus: call it after corpus() for the same user,
+   * and read what it lacks from the archive.
+   */
+  messages(tenantId: string, userId: string, ids: readonly string[]): Map<string, Message>;
   /** Stored messages to add (after their archive transaction committed). */
   add(messages: Message[]): void;
   /** Forgets messages, whole sessions of a user, or a whole user (after the archive did). */

@@ -80,6 +80,9 @@ describe("forget", () => {
     const mentionsBefore = (await strata.deps.graph.counts(T, u)).mentions;
     // Read once before the forget, so the graph's index holds the user when it lands.
     expect(await graphIds(u)).toContain(ids[1]);
+    // A search loads the user's keyword index, which then holds the message whole for hydration.
+    const held = await call(strata, "POST", "/v1/search", { userId: u, query: "Message 1: trip to Lisbon", limit: 10 });
+    expect(held.body.results.map((m: { id: string }) => m.id)).toContain(ids[1]);
 
     const r = await call(strata, "DELETE", `/v1/messages/${encodeURIComponent(ids[1]!)}`);
     expect(r.status).toBe(202);
@@ -89,6 +92,14 @@ describe("forget", () => {
     // Reads never show it, even before the purge job ran.
     const search = await call(strata, "POST", "/v1/search", { userId: u, query: "Message 1: trip to Lisbon", limit: 10 });
     expect(search.body.results.map((m: { id: string }) => m.id)).not.toContain(ids[1]);
+    // Its vector is still indexed (the purge job has not run), so vector recall finds the id; hydration must not bring it back.
+    expect(await strata.deps.vectors.count(T, u)).toBe(4);
+    const other = uid("s");
+    const context = await call(strata, "GET", `/v1/sessions/${other}/context?userId=${u}&query=${encodeURIComponent("Message 1: trip to Lisbon")}&budget=4000`);
+    expect(context.status).toBe(200);
+    expect(context.body.recalled.map((m: { id: string }) => m.id)).toEqual(expect.arrayContaining([ids[0], ids[2], ids[3]]));
+    expect(context.body.recalled.map((m: { id: string }) => m.id)).not.toContain(ids[1]);
+    expect(context.body.prompt).not.toContain("Message 1:");
 
     await drain();
     const receipt = await call(strata, "GET", `/v1/forget/${r.body.receipt}`);

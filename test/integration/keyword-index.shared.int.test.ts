@@ -91,6 +91,29 @@ describe("keyword index shared by instances over one archive", () => {
     expect(await found(a, user, "blue")).toEqual([`${s}/2`]);
   });
 
+  it("hands out for hydration only what the archive holds as of its last version check", async () => {
+    const user = uid("u");
+    const s = uid("s");
+    const s2 = uid("s");
+    await ingest(a, user, s, [say(`${s}/1`, "The ferry leaves at noon"), say(`${s}/2`, "The ferry is late")]);
+    await ingest(a, user, s2, [say(`${s2}/1`, "Ferry tickets are in the drawer")]);
+    const ids = [`${s}/1`, `${s}/2`, `${s2}/1`, `${s}/3`];
+    await b.index.corpus(T, user);
+    expect([...b.index.messages(T, user, ids).keys()].sort()).toEqual(ids.slice(0, 3).sort());
+    expect(b.index.messages(T, user, [`${s}/1`]).get(`${s}/1`)).toEqual((await a.archive.getMessages(T, [`${s}/1`]))[0]);
+
+    // Another instance stores one, forgets one and forgets a session: after b's next check, b holds exactly the survivors.
+    await ingest(a, user, s, [say(`${s}/3`, "Ferry cancelled")]);
+    await a.archive.forget({ tenantId: T, scope: "message", id: `${s}/1` });
+    await a.archive.forget({ tenantId: T, scope: "session", id: s2 });
+    await b.index.corpus(T, user);
+    expect([...b.index.messages(T, user, ids).keys()].sort()).toEqual([`${s}/2`, `${s}/3`]);
+
+    await a.archive.forget({ tenantId: T, scope: "user", id: user });
+    await b.index.corpus(T, user);
+    expect(b.index.messages(T, user, ids).size).toBe(0);
+  });
+
   it("starts afresh when another instance forgot the user and the user came back", async () => {
     const user = uid("u");
     await ingest(a, user, uid("s"), [say(uid("m"), "Old secret about the garden shed")]);

@@ -87,4 +87,63 @@ describe("local keyword index", () => {
     expect(again).not.toBe(ann);
     expect(again.size).toBe(3);
   });
+
+  it("holds each message whole, as stored, for loaded and newly ingested turns", async () => {
+    const t = await tenant();
+    const s = uid("s");
+    const before = await ingest(raw, t, "ann", s, ["the old turn"]);
+    const index = createLocalKeywordIndex({ sql });
+    const archive = withKeywordIndex(raw, index);
+    const unknown = uid("m");
+    // Not loaded yet: nothing is held, so search reads the archive.
+    expect(index.messages(t, "ann", [before.messages[0]!.id]).size).toBe(0);
+    await index.corpus(t, "ann");
+    const after = await ingest(archive, t, "ann", s, ["the new turn"]);
+    const ids = [before.messages[0]!.id, after.messages[0]!.id];
+    const held = index.messages(t, "ann", [...ids, unknown]);
+    expect([...held.keys()].sort()).toEqual([...ids].sort());
+    // Exactly what the archive answers for the same ids.
+    const stored = await raw.getMessages(t, ids);
+    for (const m of stored) expect(held.get(m.id)).toEqual(m);
+    // Another user's view holds none of them.
+    expect(index.messages(t, "bob", ids).size).toBe(0);
+  });
+
+  it("never hands out a forgotten message, session or user", async () => {
+    const t = await tenant();
+    const index = createLocalKeywordIndex({ sql });
+    const archive = withKeywordIndex(raw, index);
+    const s1 = uid("s");
+    const s2 = uid("s");
+    const a = await ingest(archive, t, "ann", s1, ["first", "second"]);
+    const b = await ingest(archive, t, "ann", s2, ["third"]);
+    await index.corpus(t, "ann");
+    const all = [...a.messages, ...b.messages].map((m) => m.id);
+    expect(index.messages(t, "ann", all).size).toBe(3);
+
+    await archive.forget({ tenantId: t, scope: "message", id: all[0]! });
+    expect([...index.messages(t, "ann", all).keys()].sort()).toEqual([all[1]!, all[2]!].sort());
+    await archive.forget({ tenantId: t, scope: "session", id: s2 });
+    expect([...index.messages(t, "ann", all).keys()]).toEqual([all[1]]);
+    await archive.forget({ tenantId: t, scope: "user", id: "ann" });
+    expect(index.messages(t, "ann", all).size).toBe(0);
+    // Loaded again after the forget, the user's turns are gone from what it reads too.
+    await index.corpus(t, "ann");
+    expect(index.messages(t, "ann", all).size).toBe(0);
+  });
+
+  it("counts held text in its budget, evicting whole users past it", async () => {
+    const t = await tenant();
+    const ann = await ingest(raw, t, "ann", uid("s"), ["x".repeat(60)]);
+    await ingest(raw, t, "bob", uid("s"), ["y".repeat(60)]);
+    const index = createLocalKeywordIndex({ sql, maxChars: 100 });
+    const held = await index.corpus(t, "ann");
+    const id = ann.messages[0]!.id;
+    expect(index.messages(t, "ann", [id]).size).toBe(1);
+    await index.corpus(t, "bob");
+    // Ann's 60 characters and Bob's 60 exceed 100: Ann, used least recently, went.
+    expect(index.messages(t, "ann", [id]).size).toBe(0);
+    expect(await index.corpus(t, "ann")).not.toBe(held);
+    expect(index.messages(t, "ann", [id]).size).toBe(1);
+  });
 });

@@ -13,18 +13,29 @@
 // above it; when one forgot some, or the user was forgotten and came back, it reloads the
 // user whole. Without `shared` the process owns the archive and its own writes keep the
 // index current, so no check is made.
+//
+// The select that builds a corpus reads every row of the user anyway, so the index also keeps
+// each message whole (`messages()`): search hydrates its recalled turns from it instead of a
+// second select of the same rows, which on PGlite queued behind every other statement of the
+// request (48 ms median of a context call, bench/strata-load.ts). The text costs memory, so
+// the eviction budget counts its characters as well as turns. What the index holds is as
+// current as the corpus: a forget removes both, and in shared mode the version check of
+// corpus() covers both.
 
 import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { KeywordIndex } from "../../core/keyword-index.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { Message } from "../../core/types.ts";
+import { MESSAGE_COLUMNS, toMessage } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 
 export interface LocalKeywordIndexOptions {
   sql: SqlClient;
   /** Turns kept in memory across users before whole users are evicted (default 150,000). */
   maxTurns?: number;
+  /** Characters of message text kept across users before whole users are evicted (default 200 million). */
+  maxChars?: number;
   /** Other processes write the same archive: check the user's version before each search. */
   shared?: boolean;
 }
@@ -40,37 +51,74 @@ type Head = { messages_version: unknown; forgot_version: unknown; created_at: un
 // A loaded turn costs about 1.5 KB of heap (its term counts and postings), so the default
 // holds about 230 MB, the same order as the vector index's budget.
 const DEFAULT_MAX_TURNS = 150_000;
+// Message text is held as the rows arrive (one byte a character for ASCII text): 200 M
+// characters is 55k turns of a coding session (3.6 KB each), 500k turns of chat (400 bytes).
+const DEFAULT_MAX_CHARS = 200_000_000;
+
+/** One user's turns as held: the BM25 corpus, and each message whole (for hydration). */
+interface Turns {
+  corpus: Bm25Corpus;
+  messages: Map<string, Message>;
+  /** Characters of content held. */
+  chars: number;
+}
+
+const emptyTurns = (): Turns => ({ corpus: new Bm25Corpus(), messages: new Map(), chars: 0 });
+
+function addTurn(t: Turns, m: Message): void {
+  const before = t.messages.get(m.id);
+  if (before) t.chars -= before.content.length;
+  t.corpus.add({ id: m.id, sessionId: m.sessionId, seq: m.seq, name: m.name, createdAt: Date.parse(m.createdAt) }, m.content);
+  t.messages.set(m.id, m);
+  t.chars += m.content.length;
+}
+
+function removeTurn(t: Turns, id: string): void {
+  t.corpus.remove(id);
+  const m = t.messages.get(id);
+  if (!m) return;
+  t.messages.delete(id);
+  t.chars -= m.content.length;
+}
+
+function removeSessionTurns(t: Turns, sessionId: string): void {
+  t.corpus.removeSession(sessionId);
+  for (const [id, m] of t.messages) {
+    if (m.sessionId !== sessionId) continue;
+    t.messages.delete(id);
+    t.chars -= m.content.length;
+  }
+}
 
 interface Load {
-  promise: Promise<Bm25Corpus>;
+  promise: Promise<Turns>;
   /** Writes that landed while the select ran, replayed on what it read. */
-  writes: ((c: Bm25Corpus) => void)[];
+  writes: ((t: Turns) => void)[];
   /** Set when the user was forgotten meanwhile: what the select read is not kept. */
   cancelled: boolean;
 }
 
-type Row = { id: string; session_id: string; seq: number; name: string | null; content: string; created_at: unknown };
+type Row = Record<string, unknown>;
 
 const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
-const ROW_COLUMNS = "id, session_id, seq, name, content, created_at";
 
-function addRows(corpus: Bm25Corpus, rows: Row[]): void {
-  for (const r of rows) {
-    corpus.add({ id: String(r.id), sessionId: String(r.session_id), seq: Number(r.seq), name: r.name == null ? null : String(r.name), createdAt: millis(r.created_at) }, String(r.content));
-  }
+function addRows(t: Turns, rows: Row[]): void {
+  for (const r of rows) addTurn(t, toMessage(r));
 }
 
 export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): KeywordIndex {
   const { sql } = options;
   const maxTurns = options.maxTurns ?? DEFAULT_MAX_TURNS;
   if (!(maxTurns >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxTurns must be ≥ 0, got ${maxTurns}`);
+  const maxChars = options.maxChars ?? DEFAULT_MAX_CHARS;
+  if (!(maxChars >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxChars must be ≥ 0, got ${maxChars}`);
   const adapter = "local-bm25";
   // Loaded users, least recently used first (a Map keeps insertion order).
-  const loaded = new Map<string, Bm25Corpus>();
+  const loaded = new Map<string, Turns>();
   const loading = new Map<string, Load>();
   const key = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
-  // Shared mode: the archive version each loaded corpus reflects, and one refresh per user at a time.
-  const held = new WeakMap<Bm25Corpus, Held>();
+  // Shared mode: the archive version each loaded user reflects, and one refresh per user at a time.
+  const held = new WeakMap<Turns, Held>();
   const queues = new Map<string, Promise<unknown>>();
 
   async function query<T>(text: string, params: unknown[]): Promise<T[]> {
@@ -92,12 +140,12 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   }
 
   /** The user's corpus as of a version read now: what other processes wrote is loaded first. */
-  async function sharedCorpus(k: string, tenantId: string, userId: string): Promise<Bm25Corpus> {
+  async function sharedTurns(k: string, tenantId: string, userId: string): Promise<Turns> {
     return serialised(k, async () => {
       const [head] = await query<Head>("select messages_version, forgot_version, created_at from users where tenant_id = $1 and id = $2", [tenantId, userId]);
       if (!head) {
         loaded.delete(k);
-        return new Bm25Corpus();
+        return emptyTurns();
       }
       const epoch = String(millis(head.created_at));
       const version = Number(head.messages_version);
@@ -110,80 +158,102 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
           // Rows stamped above the held version: stamps commit in order per user, so these are
           // exactly the messages stored since. Rows of a later version may come along; they are
           // read again next time (adding a turn again replaces it).
-          addRows(have, await query<Row>(`select ${ROW_COLUMNS} from messages where tenant_id = $1 and user_id = $2 and user_version > $3`, [tenantId, userId, at.version]));
+          addRows(have, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2 and user_version > $3`, [tenantId, userId, at.version]));
           held.set(have, { epoch, version });
         }
         return have;
       }
-      const corpus = new Bm25Corpus();
-      addRows(corpus, await query<Row>(`select ${ROW_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]));
-      held.set(corpus, { epoch, version });
+      const turns = emptyTurns();
+      addRows(turns, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]));
+      held.set(turns, { epoch, version });
       loaded.delete(k);
-      loaded.set(k, corpus);
+      loaded.set(k, turns);
       enforceBudget(k);
-      return corpus;
+      return turns;
     });
   }
 
   function enforceBudget(keep: string): void {
-    let total = 0;
-    for (const c of loaded.values()) total += c.size;
-    for (const [k, c] of loaded) {
-      if (total <= maxTurns) break;
+    let turns = 0;
+    let chars = 0;
+    for (const t of loaded.values()) {
+      turns += t.corpus.size;
+      chars += t.chars;
+    }
+    for (const [k, t] of loaded) {
+      if (turns <= maxTurns && chars <= maxChars) break;
       if (k === keep) continue;
       loaded.delete(k);
-      total -= c.size;
+      turns -= t.corpus.size;
+      chars -= t.chars;
     }
   }
 
-  function apply(k: string, write: (c: Bm25Corpus) => void): void {
+  function apply(k: string, write: (t: Turns) => void): void {
     const c = loaded.get(k);
     if (c) write(c);
     loading.get(k)?.writes.push(write);
   }
 
-  async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Bm25Corpus> {
-    const rows = await query<Row>(`select ${ROW_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]);
-    const corpus = new Bm25Corpus();
-    addRows(corpus, rows);
+  async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Turns> {
+    const rows = await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]);
+    const turns = emptyTurns();
+    addRows(turns, rows);
     if (loading.get(k) === entry) loading.delete(k);
-    if (entry.cancelled) return new Bm25Corpus();
-    for (const write of entry.writes) write(corpus);
+    if (entry.cancelled) return emptyTurns();
+    for (const write of entry.writes) write(turns);
     loaded.delete(k);
-    loaded.set(k, corpus);
+    loaded.set(k, turns);
     enforceBudget(k);
-    return corpus;
+    return turns;
+  }
+
+  async function turnsOf(tenantId: string, userId: string): Promise<Turns> {
+    const k = key(tenantId, userId);
+    if (options.shared) return sharedTurns(k, tenantId, userId);
+    const have = loaded.get(k);
+    if (have) {
+      loaded.delete(k);
+      loaded.set(k, have);
+      return have;
+    }
+    let entry = loading.get(k);
+    if (!entry) {
+      const fresh: Load = { writes: [], cancelled: false, promise: Promise.resolve(emptyTurns()) };
+      loading.set(k, fresh);
+      fresh.promise = load(k, fresh, tenantId, userId);
+      fresh.promise.catch(() => loading.get(k) === fresh && loading.delete(k));
+      entry = fresh;
+    }
+    return entry.promise;
   }
 
   return {
     adapter,
 
     async corpus(tenantId, userId) {
-      const k = key(tenantId, userId);
-      if (options.shared) return sharedCorpus(k, tenantId, userId);
-      const have = loaded.get(k);
-      if (have) {
-        loaded.delete(k);
-        loaded.set(k, have);
-        return have;
+      return (await turnsOf(tenantId, userId)).corpus;
+    },
+
+    messages(tenantId, userId, ids) {
+      const out = new Map<string, Message>();
+      const t = loaded.get(key(tenantId, userId));
+      if (!t) return out;
+      for (const id of ids) {
+        const m = t.messages.get(id);
+        if (m) out.set(id, m);
       }
-      let entry = loading.get(k);
-      if (!entry) {
-        const fresh: Load = { writes: [], cancelled: false, promise: Promise.resolve(new Bm25Corpus()) };
-        loading.set(k, fresh);
-        fresh.promise = load(k, fresh, tenantId, userId);
-        fresh.promise.catch(() => loading.get(k) === fresh && loading.delete(k));
-        entry = fresh;
-      }
-      return entry.promise;
+      return out;
     },
 
     add(messages: Message[]) {
+      const touched = new Set<string>();
       for (const m of messages) {
-        apply(key(m.tenantId, m.userId), (c) =>
-          c.add({ id: m.id, sessionId: m.sessionId, seq: m.seq, name: m.name, createdAt: Date.parse(m.createdAt) }, m.content),
-        );
+        const k = key(m.tenantId, m.userId);
+        apply(k, (t) => addTurn(t, m));
+        touched.add(k);
       }
+      for (const k of touched) if (loaded.has(k)) enforceBudget(k);
     },
 
     remove({ tenantId, userId, messageIds = [], sessionIds = [], wholeUser = false }) {
@@ -197,9 +267,9 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
           if (l) l.cancelled = true;
           continue;
         }
-        apply(k, (c) => {
-          for (const id of messageIds) c.remove(id);
-          for (const s of sessionIds) c.removeSession(s);
+        apply(k, (t) => {
+          for (const id of messageIds) removeTurn(t, id);
+          for (const s of sessionIds) removeSessionTurns(t, s);
         });
       }
     },

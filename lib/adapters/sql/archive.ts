@@ -20,7 +20,8 @@ type Row = Record<string, unknown>;
 
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
 
-function toMessage(r: Row): Message {
+/** A messages row (MESSAGE_COLUMNS) as a Message. */
+export function toMessage(r: Row): Message {
   return {
     tenantId: String(r.tenant_id),
     id: String(r.id),
@@ -73,7 +74,7 @@ function toReceipt(r: Row): ForgetReceipt {
   };
 }
 
-const MESSAGE_COLUMNS = "tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at";
+export const MESSAGE_COLUMNS = "tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at";
 
 /**
  * The keyword query: every word of the question OR-ed, so a question matches the turns

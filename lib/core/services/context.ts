@@ -17,10 +17,12 @@
 // carries its provenance: the tier it came from, its score (comparable within its part)
 // and `why`, machine-readable reasons it was chosen.
 
+import type { Bm25Corpus } from "../bm25.ts";
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
+import { stem, STOPWORDS, words } from "../text.ts";
 import type { Fact, Memory, Message, Session, Summary } from "../types.ts";
-import { DEFAULT_SEARCH_CONFIG, hybridSearch, queryTerms, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
+import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
 export interface ContextInput {
@@ -102,6 +104,11 @@ export interface ContextConfig {
   recency: { weight: number; halfLifeDays: number };
   /** A recalled turn that stated a memory is multiplied by 1 + weight × priority / 10. 0: off. */
   priority: { weight: number };
+  /**
+   * Without a query the last user turn is the query: at most `maxWords` of its words are
+   * kept, the rarest in the user's turns (implicitQuery). 0: the whole turn.
+   */
+  implicitQuery: { maxWords: number };
 }
 
 export const DEFAULT_CONTEXT_CONFIG: ContextConfig = {
@@ -111,6 +118,7 @@ export const DEFAULT_CONTEXT_CONFIG: ContextConfig = {
   layout: "by-day",
   recency: { weight: 0.1, halfLifeDays: 30 },
   priority: { weight: 0.1 },
+  implicitQuery: { maxWords: 32 },
 };
 
 /** The strongest facts of the user, in the stable prefix. */
@@ -268,6 +276,39 @@ async function recentWindow(deps: StrataDeps, session: Session, degraded: string
   return { messages: fromArchive, tier: "archive" };
 }
 
+const LETTER = /\p{L}/u;
+
+/**
+ * The last user turn as a query. In a coding session that turn can be kilobytes of pasted
+ * trace or code, hundreds of words, and every word costs: a BM25 posting list, graph lookups
+ * (each word is matched against the user's entities and facts), vector dimensions. BM25
+ * weighs a word by its IDF, so the rarest words carry the ranking anyway: the query keeps the
+ * `max` distinct words of highest IDF in the user's corpus (fewest turns holding them), in
+ * their order in the turn. Numbers come after words: the rarest tokens of a pasted trace or
+ * log are its line numbers, ports and counts, which say little about what the turn is about.
+ * A word no other turn holds is left out, as it can only find the turn itself, which the
+ * recent window already has. A turn of `max` words or fewer, or no corpus to weigh them by,
+ * leaves the turn as it is.
+ */
+export function implicitQuery(turn: Pick<Message, "id" | "content">, corpus: Bm25Corpus | null, max: number): string {
+  if (!corpus || max <= 0) return turn.content;
+  const distinct = [...new Set(words(turn.content).filter((w) => !STOPWORDS.has(w)))];
+  if (distinct.length <= max) return turn.content;
+  const self = corpus.has(turn.id) ? 1 : 0;
+  const byTerm = new Map<string, { word: string; at: number; df: number; number: boolean }>();
+  distinct.forEach((word, at) => {
+    const term = stem(word);
+    if (byTerm.has(term)) return;
+    const df = corpus.docFrequency(term) - self;
+    if (df > 0) byTerm.set(term, { word, at, df, number: !LETTER.test(word) });
+  });
+  const kept = [...byTerm.values()].sort((a, b) => Number(a.number) - Number(b.number) || a.df - b.df || a.at - b.at).slice(0, max);
+  return kept
+    .sort((a, b) => a.at - b.at)
+    .map((k) => k.word)
+    .join(" ");
+}
+
 /** The strongest facts in a fixed order (weight, then text), so the prefix they open is stable. */
 function stableOrder(facts: readonly Fact[]): Fact[] {
   const key = (f: Fact) => factKey(f);
@@ -297,6 +338,9 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   const scope = { tenantId: input.tenantId, userId: session.userId };
 
   const recentP = recentWindow(deps, session, degraded, timings);
+  // The user's keyword corpus weighs the words of an implicit query (a failure leaves the query whole; search degrades on its own).
+  const index = config.search.keyword === "bm25" && !input.query?.trim() ? deps.keywords : undefined;
+  const corpusP = index ? index.corpus(input.tenantId, session.userId).catch(() => null) : Promise.resolve(null);
   const summaryP = stored
     ? timed("summary", timings, degraded, limitMs, deps.log, () => deps.archive.latestSummary(input.tenantId, input.sessionId))
     : Promise.resolve(null as Summary | null);
@@ -304,7 +348,12 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   const memoriesP = timed("memories", timings, degraded, limitMs, deps.log, () => deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }));
   const window = await recentP;
   const recent = window.messages;
-  const query = input.query?.trim() || [...recent].reverse().find((m) => m.role === "user")?.content || "";
+  const lastTurn = input.query?.trim() ? undefined : [...recent].reverse().find((m) => m.role === "user");
+  const t2 = performance.now();
+  const query = input.query?.trim() || (lastTurn ? implicitQuery(lastTurn, await corpusP, config.implicitQuery.maxWords) : "");
+  if (lastTurn) timings.implicit_query = performance.now() - t2;
+  // A semantic embedder reads the whole turn; the lexical one is a bag of the words kept.
+  const embedText = lastTurn && query !== lastTurn.content && !lexicalEmbedder(deps.embedder.model) ? lastTurn.content : undefined;
   const qTerms = query ? queryTerms(query) : [];
   const recentIds = new Set(recent.map((m) => m.id));
   const [summary, recall, coreFacts, related, memories] = await Promise.all([
@@ -318,6 +367,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
             query,
             limit: Math.min(100, Math.max(config.recall.min, Math.ceil(input.budget / config.recall.tokensPer))),
             exclude: recentIds,
+            ...(embedText ? { embedText } : {}),
           },
           config.search,
         )

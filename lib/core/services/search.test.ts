@@ -155,7 +155,7 @@ describe("boostSpeakers", () => {
 /** Services over in-memory fakes: the keyword index holds `messages`; vectors and graph find nothing. */
 function fakeDeps(corpus: Bm25Corpus, messages: Message[], vectorHits: ScoredId[] = []): SearchDeps {
   const byId = new Map(messages.map((m) => [m.id, m]));
-  const keywords: KeywordIndex = { adapter: "fake", corpus: async () => corpus, add() {}, remove() {}, close: async () => {} };
+  const keywords: KeywordIndex = { adapter: "fake", corpus: async () => corpus, messages: () => new Map(), add() {}, remove() {}, close: async () => {} };
   return {
     archive: {
       getMessages: async (_t: string, ids: string[]) => ids.map((id) => byId.get(id)).filter((m): m is Message => m !== undefined),

@@ -38,6 +38,8 @@ export interface SearchInput {
   exclude?: ReadonlySet<string>;
   /** Also return each retriever's own ranking (benchmarks, debugging). */
   explain?: boolean;
+  /** Text to embed instead of `query` (the context's implicit query: a semantic embedder reads the whole turn). */
+  embedText?: string;
 }
 
 /** Where a hit came from: a retriever, or next to a hit of one. */
@@ -280,7 +282,7 @@ export function boostAnswerType(fused: Fused[], corpus: Bm25Corpus, type: Answer
 }
 
 /** Whether the embedder is the local hashing one, whose cosine is lexical rather than semantic. */
-function lexicalEmbedder(model: string): boolean {
+export function lexicalEmbedder(model: string): boolean {
   return model.startsWith("strata-hash");
 }
 
@@ -314,7 +316,7 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     }),
     timed("vector", timings, degraded, limitMs, deps.log, async () => {
       if (vectorWeight === 0 && !input.explain) return [];
-      const [vec] = await deps.embedder.embed([input.query]);
+      const [vec] = await deps.embedder.embed([input.embedText ?? input.query]);
       const matches = await deps.vectors.query({ ...scope, vector: vec!, topK: depth, sessionId: input.sessionId, kinds: ["message"] });
       return matches.map((m) => ({ id: m.id, score: m.score }));
     }),
@@ -348,12 +350,13 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
   // Hydrate a little more than asked: graph hits outside the session filter are dropped below.
   const head = fused.slice(0, input.limit + (input.sessionId ? depth : 0));
   const t0 = performance.now();
-  const messages = await deps.archive.getMessages(
-    input.tenantId,
-    head.map((f) => f.id),
-  );
+  // The keyword index that ranked this search holds its turns whole (as current as the corpus
+  // it served): only ids it lacks (e.g. vector hits it has not loaded yet) are read.
+  const ids = head.map((f) => f.id);
+  const byId = loaded && index ? index.messages(input.tenantId, input.userId, ids) : new Map<string, Message>();
+  const missing = byId.size < ids.length ? ids.filter((id) => !byId.has(id)) : [];
+  if (missing.length) for (const m of await deps.archive.getMessages(input.tenantId, missing)) byId.set(m.id, m);
   timings.hydrate = performance.now() - t0;
-  const byId = new Map(messages.map((m) => [m.id, m]));
   const hits: SearchHit[] = [];
   for (const f of head) {
     const message = byId.get(f.id);

@@ -7,10 +7,11 @@ import type { HotStore } from "../ports.ts";
 import type { Strata } from "../../runtime.ts";
 import { uid } from "../../../test/fixtures/pglite.ts";
 import { startTestStrata } from "../../../test/fixtures/strata.ts";
-import { assembleContext, DEFAULT_CONTEXT_CONFIG, rankRecalled, renderPrompt } from "./context.ts";
+import { Bm25Corpus } from "../bm25.ts";
+import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, rankRecalled, renderPrompt } from "./context.ts";
 import { forget } from "./forget.ts";
 import { ingestMessages } from "./ingest.ts";
-import { hybridSearch, type SearchHit } from "./search.ts";
+import { hybridSearch, queryTerms, type SearchHit } from "./search.ts";
 import type { Message } from "../types.ts";
 
 let strata: Strata;
@@ -118,6 +119,37 @@ describe("context", () => {
     await strata.idle();
     const ctx = await assembleContext(strata.deps, { tenantId: "default", sessionId: s, budget: 1000 });
     expect(ctx.recalled.map((m) => m.content)).toContain("My cat is called Biscuit");
+  });
+
+  it("queries a long last user turn by its rarest words, and still finds what it names", async () => {
+    const s = uid("s");
+    const user = uid("u");
+    const filler = Array.from({ length: 60 }, (_, i) => `word${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}`);
+    // Older turns: each common word in many of them, and one turn about the cat.
+    const older = Array.from({ length: 30 }, (_, i) => say(filler.filter((_, k) => (k + i) % 3 === 0).join(" ")));
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: uid("s"), userId: user, messages: [...older, say("My cat Biscuit needs a vet appointment")] });
+    const ask = `${filler.join(" ")} and what about Biscuit at the vet?`;
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: user, messages: [say("x1"), say("x2"), say(ask)] });
+    await strata.idle();
+    // The graph store as it is, recording the terms each lookup is asked for.
+    const asked: string[][] = [];
+    const graph = strata.deps.graph;
+    const deps = {
+      ...strata.deps,
+      graph: { ...graph, adapter: graph.adapter, messagesMentioning: (q: Parameters<typeof graph.messagesMentioning>[0]) => (asked.push(q.terms), graph.messagesMentioning(q)) },
+    };
+    const config = { ...DEFAULT_CONTEXT_CONFIG, implicitQuery: { maxWords: 8 } };
+    const ctx = await assembleContext(deps, { tenantId: "default", sessionId: s, budget: 1000 }, config);
+    expect(ctx.recalled.map((m) => m.content)).toContain("My cat Biscuit needs a vet appointment");
+    expect(ctx.tokens).toBeLessThanOrEqual(1000);
+    expect(asked[0]).toHaveLength(8);
+    expect(asked[0]).toEqual(expect.arrayContaining(["biscuit", "vet"]));
+    expect(ctx.timings.implicit_query).toBeGreaterThanOrEqual(0);
+    // An explicit query is used as given, however long.
+    const explicit = await assembleContext(deps, { tenantId: "default", sessionId: s, query: ask, budget: 1000 }, config);
+    expect(asked[1]).toEqual(queryTerms(ask));
+    expect(asked[1]!.length).toBeGreaterThan(60);
+    expect(explicit.timings.implicit_query).toBeUndefined();
   });
 
   it("keeps the decisions and tasks a conversation states as memories, in the context, until the message is forgotten", async () => {
@@ -246,6 +278,31 @@ describe("context: provenance, prefix, recency and budget", () => {
       const recentIds = new Set(ctx.recent.map((m) => m.id));
       expect(ctx.recalled.filter((m) => recentIds.has(m.id))).toEqual([]);
     }
+  });
+});
+
+describe("implicitQuery", () => {
+  const corpus = new Bm25Corpus();
+  const add = (id: string, content: string) => corpus.add({ id, sessionId: "s", seq: corpus.size + 1, name: null, createdAt: corpus.size }, content);
+  for (let i = 0; i < 10; i++) add(`common${i}`, `deploy failed again on the build server ${i % 2 ? "yesterday" : "today"} port 8080`);
+  add("rare1", "the flaky migration script");
+  add("rare2", "the flaky migration script broke staging");
+  add("turn", "deploy failed on the build server today, port 8080, the flaky migration script, and zebra");
+
+  it("keeps the words fewest other turns hold, in the turn's order, numbers last", () => {
+    const turn = { id: "turn", content: "deploy failed on the build server today, port 8080, the flaky migration script, and zebra" };
+    // "zebra" only the turn itself holds: it can find nothing else.
+    expect(implicitQuery(turn, corpus, 3)).toBe("flaky migration script");
+    expect(implicitQuery(turn, corpus, 4)).toBe("today flaky migration script");
+    expect(implicitQuery(turn, corpus, 9)).toBe("deploy failed build server today port flaky migration script");
+    expect(implicitQuery(turn, corpus, 10)).toBe("deploy failed build server today port 8080 flaky migration script");
+  });
+
+  it("leaves a short turn, or one with no corpus to weigh it by, as it is", () => {
+    const turn = { id: "turn", content: "deploy failed on the build server today, port 8080, the flaky migration script, and zebra" };
+    expect(implicitQuery(turn, corpus, 11)).toBe(turn.content);
+    expect(implicitQuery(turn, null, 3)).toBe(turn.content);
+    expect(implicitQuery(turn, corpus, 0)).toBe(turn.content);
   });
 });
 
