@@ -227,7 +227,23 @@ class UserMatrix {
       for (let lane = 0; lane < 4; lane++) {
         const acc = accumulators[lane]!;
         acc.fill(0, 0, count);
-        for (; k < ends[lane]!; k++) {
+        const end = ends[lane]!;
+        // Four of the lane's columns a pass, added one after another in their order: a
+        // quarter of the accumulator traffic, the same sums.
+        for (; k + 3 < end; k += 4) {
+          const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
+          const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
+          const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
+          for (let r = 0; r < count; r++) {
+            let s = acc[r]!;
+            s += data[c0 + r]! * v0;
+            s += data[c1 + r]! * v1;
+            s += data[c2 + r]! * v2;
+            s += data[c3 + r]! * v3;
+            acc[r] = s;
+          }
+        }
+        for (; k < end; k++) {
           const v = value[k]!;
           const column = index[k]! * capacity + start;
           for (let r = 0; r < count; r++) acc[r] = acc[r]! + data[column + r]! * v;
