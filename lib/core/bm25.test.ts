@@ -58,6 +58,56 @@ describe("Bm25Corpus.search", () => {
     expect(c.size).toBe(0);
     expect(c.search(["coffe"], { limit: 5 })).toEqual([]);
   });
+
+  it("scores each turn by the BM25 formula, to the bit, while turns come and go between searches", () => {
+    // Searches in between pack the searched terms' postings and the length norms; every add,
+    // replace and remove after them must show in the next search's scores.
+    const words = ["coffee", "greyhound", "piano", "jazz", "tea", "lisbon", "kyoto", "retries"];
+    let seed = 3;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const sentence = () => Array.from({ length: 1 + Math.floor(random() * 12) }, () => words[Math.floor(random() * words.length)]).join(" ");
+    const c = new Bm25Corpus();
+    const live = new Map<string, string>();
+    const params = { k1: 1.2, b: 0.3 };
+    const query = terms("coffee greyhound piano jazz tea");
+    const weights = new Map([["piano", 0.5]]);
+    /** BM25 straight from the definition, over what is live now. */
+    const expected = () => {
+      const docs = [...live].map(([id, text]) => ({ id, list: terms(`Ann ${text}`) }));
+      const avg = docs.reduce((a, d) => a + d.list.length, 0) / docs.length || 1;
+      const scored = docs.map((d) => {
+        let score = 0;
+        for (const t of new Set(query)) {
+          const df = docs.filter((x) => x.list.includes(t)).length;
+          if (df === 0) continue;
+          const tf = d.list.filter((x) => x === t).length;
+          const w = (weights.get(t) ?? 1) * Math.log(1 + (docs.length - df + 0.5) / (df + 0.5));
+          if (tf > 0) score += w * (tf * (params.k1 + 1) / (tf + params.k1 * (1 - params.b + (params.b * d.list.length) / avg)));
+        }
+        return { id: d.id, score, seq: Number(d.id.slice(1)) };
+      });
+      return scored
+        .filter((x) => x.score > 0)
+        .sort((a, b) => b.score - a.score || b.seq - a.seq)
+        .slice(0, 20)
+        .map(({ id, score }) => ({ id, score }));
+    };
+    for (let round = 0; round < 30; round++) {
+      for (let k = 0; k < 5; k++) {
+        const seq = Math.floor(random() * 60);
+        const id = `d${seq}`;
+        if (live.has(id) && random() < 0.4) {
+          c.remove(id);
+          live.delete(id);
+        } else {
+          const text = sentence();
+          c.add(doc(id, seq), text);
+          live.set(id, text);
+        }
+      }
+      expect(c.search(query, { limit: 20, params, weights })).toEqual(expected());
+    }
+  });
 });
 
 describe("Bm25Corpus.neighbours", () => {

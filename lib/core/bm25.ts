@@ -67,6 +67,15 @@ export class Bm25Corpus {
   private totalLength = 0;
   /** Per-slot score accumulator reused by search() (zeroed again before it returns). */
   private scratch = new Float64Array(0);
+  /**
+   * Searched terms' postings packed into arrays (a Map's iteration cost most of a search);
+   * a term's entry is dropped when a turn holding it is added or removed, and packed again
+   * by the next search that needs it.
+   */
+  private readonly packed = new Map<string, { slots: Int32Array; tfs: Float64Array }>();
+  /** Per slot, BM25's length term k1 × (1 − b + b × length / avg) for `normKey`'s k1, b and avg. */
+  private norms = new Float64Array(0);
+  private normKey = "";
 
   /** Turns in the corpus. */
   get size(): number {
@@ -94,7 +103,9 @@ export class Bm25Corpus {
       let p = this.postings.get(t);
       if (!p) this.postings.set(t, (p = new Map()));
       p.set(slot, n);
+      this.packed.delete(t);
     }
+    this.normKey = "";
     let s = this.sessions.get(doc.sessionId);
     if (!s) this.sessions.set(doc.sessionId, (s = { slots: [], sorted: true }));
     const last = s.slots[s.slots.length - 1];
@@ -115,7 +126,9 @@ export class Bm25Corpus {
       const p = this.postings.get(t)!;
       p.delete(slot);
       if (p.size === 0) this.postings.delete(t);
+      this.packed.delete(t);
     }
+    this.normKey = "";
     const s = this.sessions.get(e.sessionId)!;
     s.slots.splice(s.slots.indexOf(slot), 1);
     if (s.slots.length === 0) this.sessions.delete(e.sessionId);
@@ -176,6 +189,35 @@ export class Bm25Corpus {
     return Math.log(1 + (n - df + 0.5) / (df + 0.5));
   }
 
+  /** The term's postings as arrays of slots and term counts, in the postings' order. */
+  private packedPostings(term: string): { slots: Int32Array; tfs: Float64Array } | undefined {
+    let packed = this.packed.get(term);
+    if (packed) return packed;
+    const p = this.postings.get(term);
+    if (!p) return undefined;
+    packed = { slots: new Int32Array(p.size), tfs: new Float64Array(p.size) };
+    let i = 0;
+    for (const [slot, tf] of p) {
+      packed.slots[i] = slot;
+      packed.tfs[i++] = tf;
+    }
+    this.packed.set(term, packed);
+    return packed;
+  }
+
+  /** Per slot, k1 × (1 − b + b × length / avg): computed once per corpus state and parameters. */
+  private lengthNorms(k1: number, b: number, avg: number): Float64Array {
+    const key = `${k1} ${b} ${avg} ${this.entries.length}`;
+    if (key === this.normKey) return this.norms;
+    if (this.norms.length < this.entries.length) this.norms = new Float64Array(Math.max(this.entries.length, this.norms.length * 2));
+    for (let slot = 0; slot < this.entries.length; slot++) {
+      const e = this.entries[slot];
+      if (e) this.norms[slot] = k1 * (1 - b + (b * e.length) / avg);
+    }
+    this.normKey = key;
+    return this.norms;
+  }
+
   /**
    * The best `limit` turns for the query, BM25-scored. `queryTerms` are stemmed terms
    * (repeats count once); `weights` may scale a term's contribution (1 when absent).
@@ -201,14 +243,18 @@ export class Bm25Corpus {
     if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
     const scores = this.scratch;
     const touched: number[] = [];
+    const norms = this.lengthNorms(k1, b, avg);
     for (const term of new Set(queryTerms)) {
-      const p = this.postings.get(term);
+      const p = this.packedPostings(term);
       if (!p) continue;
       const w = (options.weights?.get(term) ?? 1) * this.idf(term);
       if (w === 0) continue;
-      for (const [slot, tf] of p) {
-        const e = this.entries[slot]!;
-        const norm = tf * (k1 + 1) / (tf + k1 * (1 - b + (b * e.length) / avg));
+      const { slots, tfs } = p;
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        const tf = tfs[i]!;
+        // The same expression as tf × (k1 + 1) / (tf + k1 × (1 − b + b × length / avg)).
+        const norm = tf * (k1 + 1) / (tf + norms[slot]!);
         if (scores[slot] === 0) touched.push(slot);
         scores[slot] = scores[slot]! + w * norm;
       }

@@ -44,6 +44,75 @@ describe("local vector index", () => {
     expect((await pending).map((m) => m.id).sort()).toEqual(["new", "old"]);
     expect((await index.query({ tenantId: t, userId: u, vector: v(0), topK: 10 })).map((m) => m.id).sort()).toEqual(["new", "old"]);
   });
+
+  it("scores every row exactly as a row-by-row dense dot product would, to the bit", async () => {
+    // 37 dimensions (not a multiple of 4) and more rows than one scan block, with rows
+    // removed (the last row moves into the gap) and replaced, queried both from the matrix
+    // kept by the writes and from one loaded from the table.
+    const sql = await sharedPglite();
+    const index = createLocalVectorIndex({ sql });
+    const t = uid("tenant"), u = uid("user"), s = uid("session");
+    const dims = 37;
+    let seed = 7;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    // Half the values zero: sparse rows, as a hashing embedder makes for short texts.
+    const vector = (density: number) => Float32Array.from({ length: dims }, () => (random() < density ? random() * 2 - 1 : 0));
+    const stored = new Map<string, Float32Array>();
+    const records = Array.from({ length: 2600 }, (_, i) => {
+      const v = vector(0.5);
+      stored.set(`m${i}`, v);
+      return { tenantId: t, userId: u, sessionId: i % 3 === 0 ? s : `${s}-other`, kind: "message" as const, id: `m${i}`, model: "m", vector: v };
+    });
+    await index.upsert(records);
+    const gone = records.filter((_, i) => i % 7 === 0).map((r) => r.id);
+    await index.deleteByIds(t, gone);
+    for (const id of gone) stored.delete(id);
+    const replaced = records.filter((_, i) => i % 11 === 1).map((r) => ({ ...r, vector: vector(0.5) }));
+    await index.upsert(replaced);
+    for (const r of replaced) stored.set(r.id, r.vector);
+
+    /** The unit row as the index stores it: float32 values over their float64 norm. */
+    const unit = (v: Float32Array) => {
+      const out = Float32Array.from(v);
+      let sum = 0;
+      for (let i = 0; i < dims; i++) sum += out[i]! * out[i]!;
+      const norm = Math.sqrt(sum);
+      for (let i = 0; i < dims; i++) out[i] = norm > 0 ? out[i]! / norm : 0;
+      return out;
+    };
+    const dense = (a: Float32Array, b: Float32Array) => {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let i = 0;
+      for (; i + 3 < dims; i += 4) {
+        s0 += a[i]! * b[i]!;
+        s1 += a[i + 1]! * b[i + 1]!;
+        s2 += a[i + 2]! * b[i + 2]!;
+        s3 += a[i + 3]! * b[i + 3]!;
+      }
+      for (; i < dims; i++) s0 += a[i]! * b[i]!;
+      return s0 + s1 + s2 + s3;
+    };
+    const rows = [...stored].map(([id, v]) => ({ id, v: unit(v) }));
+    const reread = createLocalVectorIndex({ sql });
+    for (const density of [0.1, 0.5, 1]) {
+      const q = vector(density);
+      const expected = rows
+        .map((r) => ({ id: r.id, score: dense(r.v, unit(q)) }))
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
+        .slice(0, 50);
+      for (const store of [index, reread]) {
+        const got = await store.query({ tenantId: t, userId: u, vector: q, topK: 50 });
+        expect(got.map((m) => ({ id: m.id, score: m.score }))).toEqual(expected);
+      }
+      const inSession = await index.query({ tenantId: t, userId: u, vector: q, topK: 5, sessionId: s });
+      const sessionRows = rows.filter((r) => Number(r.id.slice(1)) % 3 === 0);
+      const expectedInSession = sessionRows
+        .map((r) => ({ id: r.id, score: dense(r.v, unit(q)) }))
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
+        .slice(0, 5);
+      expect(inSession.map((m) => ({ id: m.id, score: m.score }))).toEqual(expectedInSession);
+    }
+  });
 });
 
 afterAll(closeSharedPglite);

@@ -146,4 +146,38 @@ describe("local keyword index", () => {
     expect(await index.corpus(t, "ann")).not.toBe(held);
     expect(index.messages(t, "ann", [id]).size).toBe(1);
   });
+
+  it("shared: searches waiting behind a version read share the next one, which sees what was stored before any of them", async () => {
+    const t = await tenant();
+    await ingest(raw, t, "ann", uid("s"), ["kayak trip"]);
+    // Counts the version reads, and holds the answer of the first search's row select until released.
+    let reads = 0;
+    let selects = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const counting: SqlClient = {
+      ...sql,
+      async query<T>(text: string, params?: unknown[]) {
+        if (text.startsWith("select messages_version")) reads++;
+        const rows = await sql.query<T>(text, params);
+        if (text.startsWith("select tenant_id, id, session_id") && ++selects === 1) await held;
+        return rows;
+      },
+    };
+    const index = createLocalKeywordIndex({ sql: counting, shared: true });
+    const first = index.corpus(t, "ann");
+    while (selects === 0) await new Promise((r) => setTimeout(r, 5));
+    // Another process stores a turn after the first search read the version and the rows;
+    // then five searches arrive: they must see it.
+    await ingest(raw, t, "ann", uid("s"), ["kayak lessons"]);
+    const later = [1, 2, 3, 4, 5].map(() => index.corpus(t, "ann"));
+    release();
+    expect((await first).search(["kayak"], { limit: 10 })).toHaveLength(1);
+    for (const corpus of await Promise.all(later)) expect(corpus.search(["kayak"], { limit: 10 })).toHaveLength(2);
+    expect(reads).toBe(2);
+    // A search after that one began reads the version again.
+    await ingest(raw, t, "ann", uid("s"), ["kayak race"]);
+    expect((await index.corpus(t, "ann")).search(["kayak"], { limit: 10 })).toHaveLength(3);
+    expect(reads).toBe(3);
+  });
 });

@@ -120,6 +120,10 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   // Shared mode: the archive version each loaded user reflects, and one refresh per user at a time.
   const held = new WeakMap<Turns, Held>();
   const queues = new Map<string, Promise<unknown>>();
+  // Shared mode: per user, the refresh queued behind another and not yet begun. Searches that
+  // arrive meanwhile join it: its version read starts after each of them arrived, so it sees
+  // every write acknowledged before any of them, with one read instead of one each.
+  const waiting = new Map<string, Promise<Turns>>();
 
   async function query<T>(text: string, params: unknown[]): Promise<T[]> {
     try {
@@ -140,8 +144,12 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   }
 
   /** The user's corpus as of a version read now: what other processes wrote is loaded first. */
-  async function sharedTurns(k: string, tenantId: string, userId: string): Promise<Turns> {
-    return serialised(k, async () => {
+  function sharedTurns(k: string, tenantId: string, userId: string): Promise<Turns> {
+    const queued = waiting.get(k);
+    if (queued) return queued;
+    const run: Promise<Turns> = serialised(k, async () => {
+      // Begun: a search arriving from now on needs a read of its own.
+      if (waiting.get(k) === run) waiting.delete(k);
       const [head] = await query<Head>("select messages_version, forgot_version, created_at from users where tenant_id = $1 and id = $2", [tenantId, userId]);
       if (!head) {
         loaded.delete(k);
@@ -171,6 +179,9 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
       enforceBudget(k);
       return turns;
     });
+    // `serialised` begins it a tick later at the earliest, so it is registered before it begins.
+    waiting.set(k, run);
+    return run;
   }
 
   function enforceBudget(keep: string): void {

@@ -46,15 +46,14 @@ function toBase64(v: Float32Array): string {
   return out.toString("base64");
 }
 
-/** Decodes a stored embedding into `target` at `offset`, scaled to unit length. */
-function readUnit(base64: string, target: Float32Array, offset: number, dims: number): void {
+/** Decodes a stored embedding into `target` (one row, `dims` long). */
+function readInto(base64: string, target: Float32Array, dims: number): void {
   const bytes = Buffer.from(base64, "base64");
   if (bytes.length !== dims * 4) {
     throw new StrataError("internal", "VECTOR_CORRUPT", `stored embedding has ${bytes.length} bytes, expected ${dims * 4}`);
   }
-  if (LITTLE_ENDIAN) new Uint8Array(target.buffer, target.byteOffset + offset * 4, dims * 4).set(bytes);
-  else for (let i = 0; i < dims; i++) target[offset + i] = bytes.readFloatLE(i * 4);
-  normaliseInPlace(target, offset, dims);
+  if (LITTLE_ENDIAN) new Uint8Array(target.buffer, target.byteOffset, dims * 4).set(bytes);
+  else for (let i = 0; i < dims; i++) target[i] = bytes.readFloatLE(i * 4);
 }
 
 /** Scales a row to unit length; a zero (or non-finite) row becomes all zeros and scores 0. */
@@ -70,14 +69,14 @@ function normaliseInPlace(a: Float32Array, offset: number, dims: number): void {
 }
 
 /**
- * The query's non-zero dimensions grouped by the accumulator the dense scan adds them to
- * (i mod 4 in its unrolled loop, the tail after it to the first), each group in increasing
- * order; null when the query is dense enough that the plain loop is faster.
+ * The query's non-zero dimensions grouped by the accumulator a row-major dense scan would
+ * add them to (i mod 4 in a four-way unrolled loop, the tail after it to the first), each
+ * group in increasing order. A skipped dimension would add exactly zero, so summing only
+ * these, group by group in this order, gives the dense loop's scores to the bit.
  */
-function sparseLanes(query: Float32Array, dims: number): { index: Int32Array; value: Float32Array; ends: number[] } | null {
+function lanesOf(query: Float32Array, dims: number): { index: Int32Array; value: Float32Array; ends: number[] } {
   let nonZero = 0;
   for (let i = 0; i < dims; i++) if (query[i] !== 0) nonZero++;
-  if (nonZero > dims / 2) return null;
   const index = new Int32Array(nonZero);
   const value = new Float32Array(nonZero);
   const ends: number[] = [];
@@ -103,19 +102,35 @@ function sparseLanes(query: Float32Array, dims: number): { index: Int32Array; va
   return { index, value, ends };
 }
 
-/** One user's vectors of one dimension, rows packed in a growable Float32Array. */
+// Rows scored per block: the four accumulators of a block (4 × 8 bytes a row) stay in cache
+// while each of the query's columns streams through them.
+const BLOCK_ROWS = 2048;
+// Shared by every search: a search runs start to end without yielding, so one at a time.
+const accumulators = Array.from({ length: 4 }, () => new Float64Array(BLOCK_ROWS));
+
+/**
+ * One user's vectors of one dimension, stored by column: dimension d of row r is at
+ * d × capacity + r. A query touches only its non-zero dimensions (a hashing-embedder query
+ * sets about a fifth of 512), and a column is contiguous, so a scan reads just those columns
+ * front to back; stored by row, nearly every cache line of every row was read instead.
+ */
 class UserMatrix {
   readonly dims: number;
   data: Float32Array;
+  capacity: number;
   size = 0;
   readonly ids: string[] = [];
   readonly kinds: VectorKind[] = [];
   readonly sessions: string[] = [];
   readonly rowOf = new Map<string, number>(); // `${kind}\0${id}` -> row
+  /** One row in row order, for normalising before it is stored. */
+  private readonly row: Float32Array;
 
   constructor(dims: number, capacity: number) {
     this.dims = dims;
-    this.data = new Float32Array(Math.max(16, capacity) * dims);
+    this.capacity = Math.max(16, capacity);
+    this.data = new Float32Array(this.capacity * dims);
+    this.row = new Float32Array(dims);
   }
 
   get bytes(): number {
@@ -128,11 +143,7 @@ class UserMatrix {
     let row = this.rowOf.get(key);
     if (row === undefined) {
       row = this.size++;
-      if (this.size * this.dims > this.data.length) {
-        const grown = new Float32Array(this.data.length * 2);
-        grown.set(this.data);
-        this.data = grown;
-      }
+      if (this.size > this.capacity) this.grow(this.capacity * 2);
       this.rowOf.set(key, row);
       this.ids[row] = id;
       this.kinds[row] = kind;
@@ -141,11 +152,32 @@ class UserMatrix {
     return row;
   }
 
+  private grow(capacity: number): void {
+    const { dims, data, capacity: old, size } = this;
+    const grown = new Float32Array(capacity * dims);
+    for (let d = 0; d < dims; d++) grown.set(data.subarray(d * old, d * old + size), d * capacity);
+    this.data = grown;
+    this.capacity = capacity;
+  }
+
+  /** Stores `this.row`, scaled to unit length, as row `row`. */
+  private storeRow(row: number): void {
+    const { dims, data, capacity } = this;
+    normaliseInPlace(this.row, 0, dims);
+    for (let d = 0; d < dims; d++) data[d * capacity + row] = this.row[d]!;
+  }
+
   set(kind: VectorKind, id: string, sessionId: string, vector: Float32Array): void {
     const row = this.slot(kind, id, sessionId);
-    const offset = row * this.dims;
-    this.data.set(vector, offset);
-    normaliseInPlace(this.data, offset, this.dims);
+    this.row.set(vector);
+    this.storeRow(row);
+  }
+
+  /** Sets a row from a stored embedding (float32 little-endian, base64). */
+  setStored(kind: VectorKind, id: string, sessionId: string, base64: string): void {
+    const row = this.slot(kind, id, sessionId);
+    readInto(base64, this.row, this.dims);
+    this.storeRow(row);
   }
 
   clear(): void {
@@ -162,7 +194,8 @@ class UserMatrix {
     this.rowOf.delete(key);
     const last = --this.size;
     if (row !== last) {
-      this.data.copyWithin(row * this.dims, last * this.dims, (last + 1) * this.dims);
+      const { dims, data, capacity } = this;
+      for (let d = 0; d < dims; d++) data[d * capacity + row] = data[d * capacity + last]!;
       this.ids[row] = this.ids[last]!;
       this.kinds[row] = this.kinds[last]!;
       this.sessions[row] = this.sessions[last]!;
@@ -173,7 +206,7 @@ class UserMatrix {
 
   /** Exact top-K by dot product (rows and query are unit length, so it is the cosine). */
   search(query: Float32Array, topK: number, sessionId?: string, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
-    const { dims, data, size, ids, sessions } = this;
+    const { data, size, capacity, ids, sessions } = this;
     // A min-heap of the best K so far, worst at the root: the score to beat. Equal scores
     // rank by id so results do not depend on row order.
     const heapRows = new Int32Array(topK);
@@ -184,54 +217,65 @@ class UserMatrix {
       heapScores[at] = score;
       heapRows[at] = row;
     };
-    // A query from the local hashing embedder has a fifth of its dimensions set. The scan
-    // then visits only those, keeping each to the accumulator (and the order) the dense loop
-    // gives it: a skipped term would have added exactly zero, so scores are bit-identical.
-    const lanes = sparseLanes(query, dims);
-    for (let row = 0; row < size; row++) {
-      if (sessionId !== undefined && sessions[row] !== sessionId) continue;
-      if (kinds !== undefined && !kinds.has(this.kinds[row]!)) continue;
-      const offset = row * dims;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      if (lanes) {
-        const { index, value, ends } = lanes;
-        let k = 0;
-        for (; k < ends[0]!; k++) s0 += data[offset + index[k]!]! * value[k]!;
-        for (; k < ends[1]!; k++) s1 += data[offset + index[k]!]! * value[k]!;
-        for (; k < ends[2]!; k++) s2 += data[offset + index[k]!]! * value[k]!;
-        for (; k < ends[3]!; k++) s3 += data[offset + index[k]!]! * value[k]!;
-      } else {
-        let i = 0;
-        for (; i + 3 < dims; i += 4) {
-          s0 += data[offset + i]! * query[i]!;
-          s1 += data[offset + i + 1]! * query[i + 1]!;
-          s2 += data[offset + i + 2]! * query[i + 2]!;
-          s3 += data[offset + i + 3]! * query[i + 3]!;
+    // Each row's four sums, each over its dimensions in increasing order, then added
+    // s0 + s1 + s2 + s3: the numbers (and order) of a row-major four-way unrolled loop.
+    const { index, value, ends } = lanesOf(query, this.dims);
+    const [a0, a1, a2, a3] = accumulators as [Float64Array, Float64Array, Float64Array, Float64Array];
+    for (let start = 0; start < size; start += BLOCK_ROWS) {
+      const count = Math.min(BLOCK_ROWS, size - start);
+      let k = 0;
+      for (let lane = 0; lane < 4; lane++) {
+        const acc = accumulators[lane]!;
+        acc.fill(0, 0, count);
+        const end = ends[lane]!;
+        // Four of the lane's columns a pass, added one after another in their order: a
+        // quarter of the accumulator traffic, the same sums.
+        for (; k + 3 < end; k += 4) {
+          const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
+          const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
+          const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
+          for (let r = 0; r < count; r++) {
+            let s = acc[r]!;
+            s += data[c0 + r]! * v0;
+            s += data[c1 + r]! * v1;
+            s += data[c2 + r]! * v2;
+            s += data[c3 + r]! * v3;
+            acc[r] = s;
+          }
         }
-        for (; i < dims; i++) s0 += data[offset + i]! * query[i]!;
+        for (; k < end; k++) {
+          const v = value[k]!;
+          const column = index[k]! * capacity + start;
+          for (let r = 0; r < count; r++) acc[r] = acc[r]! + data[column + r]! * v;
+        }
       }
-      const score = s0 + s1 + s2 + s3;
-      if (n < topK) {
-        let c = n++;
-        while (c > 0) {
-          const p = (c - 1) >> 1;
-          if (!worse(score, row, heapScores[p]!, heapRows[p]!)) break;
-          place(c, heapScores[p]!, heapRows[p]!);
-          c = p;
+      for (let r = 0; r < count; r++) {
+        const row = start + r;
+        if (sessionId !== undefined && sessions[row] !== sessionId) continue;
+        if (kinds !== undefined && !kinds.has(this.kinds[row]!)) continue;
+        const score = a0[r]! + a1[r]! + a2[r]! + a3[r]!;
+        if (n < topK) {
+          let c = n++;
+          while (c > 0) {
+            const p = (c - 1) >> 1;
+            if (!worse(score, row, heapScores[p]!, heapRows[p]!)) break;
+            place(c, heapScores[p]!, heapRows[p]!);
+            c = p;
+          }
+          place(c, score, row);
+        } else if (worse(heapScores[0]!, heapRows[0]!, score, row)) {
+          let c = 0;
+          for (;;) {
+            const l = 2 * c + 1;
+            if (l >= n) break;
+            const r2 = l + 1;
+            const w = r2 < n && worse(heapScores[r2]!, heapRows[r2]!, heapScores[l]!, heapRows[l]!) ? r2 : l;
+            if (!worse(heapScores[w]!, heapRows[w]!, score, row)) break;
+            place(c, heapScores[w]!, heapRows[w]!);
+            c = w;
+          }
+          place(c, score, row);
         }
-        place(c, score, row);
-      } else if (worse(heapScores[0]!, heapRows[0]!, score, row)) {
-        let c = 0;
-        for (;;) {
-          const l = 2 * c + 1;
-          if (l >= n) break;
-          const r = l + 1;
-          const w = r < n && worse(heapScores[r]!, heapRows[r]!, heapScores[l]!, heapRows[l]!) ? r : l;
-          if (!worse(heapScores[w]!, heapRows[w]!, score, row)) break;
-          place(c, heapScores[w]!, heapRows[w]!);
-          c = w;
-        }
-        place(c, score, row);
       }
     }
     const out: VectorMatch[] = [];
@@ -293,7 +337,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): Vector
       [tenantId, userId, dims],
     );
     const m = new UserMatrix(dims, rows.length);
-    for (const r of rows) readUnit(r.embedding, m.data, m.slot(r.kind, r.id, r.session_id) * dims, dims);
+    for (const r of rows) m.setStored(r.kind, r.id, r.session_id, r.embedding);
     for (const write of entry.writes) write(m);
     // Registered in the tick that replayed the writes, so none can fall in between.
     loading.delete(key);
