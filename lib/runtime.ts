@@ -14,6 +14,7 @@ import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { withGraphIndex } from "./adapters/local/graph-index.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
+import { withReadCache } from "./adapters/local/read-cache.ts";
 import { createLocalSummarizer } from "./adapters/local/summarizer.ts";
 import { createLocalTokenizer } from "./adapters/local/tokenizer.ts";
 import { createNeonSqlClient } from "./adapters/neon/client.ts";
@@ -172,7 +173,10 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   // processes write the same archive (Neon), by a version check before each search that
   // loads what they stored (lib/adapters/local/keyword-index.ts).
   const keywords = createLocalKeywordIndex({ sql, shared: tiers.archive.kind !== "pglite" });
-  const archive = withKeywordIndex(rawArchive, keywords);
+  const indexed = withKeywordIndex(rawArchive, keywords);
+  // An archive this process owns alone (PGlite) sees every write pass through here, so the
+  // context call's summary and memory reads can come from memory (lib/adapters/local/read-cache.ts).
+  const archive = tiers.archive.kind === "pglite" ? withReadCache(indexed) : indexed;
   if (tiers.archive.kind === "pglite" && config.workers) {
     // This process owns the embedded archive alone: jobs marked running were leased by a
     // process that died, and need not wait out their lease.
