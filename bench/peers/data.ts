@@ -8,6 +8,10 @@
 // - "chat": the same kinds of turn, with tool output cut to a few lines, for the growth series
 //   (100 … 100k messages of one user) so 100k messages stay near 40 MB instead of 270 MB.
 
+import { mulberry32 } from "../../test/fixtures/random.ts";
+
+export { mulberry32 };
+
 export interface BenchMessage {
   id: string;
   role: "user" | "assistant" | "tool";
@@ -16,16 +20,6 @@ export interface BenchMessage {
   createdAt: string;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MODULES = ["queue-worker", "ingest", "context", "billing", "auth-session", "rate-limiter", "search-index", "webhook-relay", "export-job", "tenant-config", "vector-store", "summary-cron", "mailer", "upload-handler", "cache-layer", "metrics", "scheduler", "graph-sync", "audit-log", "feature-flags"];
 const FUNCS = ["retryWithBackoff", "parseHeaders", "loadTenant", "flushBatch", "encodeCursor", "decodeCursor", "mergeEntities", "renderPrompt", "validateInput", "openPool", "drainQueue", "computeDigest", "resolveAlias", "trimWindow", "scoreHits", "packBudget", "readConfig", "writeSnapshot", "acquireLock", "releaseLock", "normaliseEmail", "splitChunks", "hashKey", "pickShard"];

@@ -5,6 +5,7 @@
 // and reloads them while writes land, and one that loads everything afresh.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { ENTITY_TYPES, type EntityType } from "../../core/types.ts";
@@ -21,17 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeSharedPglite();
 });
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = [
   "Caroline", "caroline", "  CAROLINE ", "Melanie", "Sweden", "New York", "York", "new", "Bank of America", "The Who",
