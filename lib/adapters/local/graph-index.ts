@@ -23,6 +23,7 @@ import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, ScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
+import { evictPastBudget } from "./evict.ts";
 
 export interface GraphIndexOptions {
   /** The archive the graph tables live in (read on a user's first read). */
@@ -350,16 +351,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     });
   }
 
-  function enforceBudget(keep: string): void {
-    let total = 0;
-    for (const g of loaded.values()) total += g.rows;
-    for (const [k, g] of loaded) {
-      if (total <= maxRows) break;
-      if (k === keep) continue;
-      loaded.delete(k);
-      total -= g.rows;
-    }
-  }
+  const enforceBudget = (keep: string) => evictPastBudget(loaded, [{ size: (g) => g.rows, limit: maxRows }], keep);
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<UserGraph> {
     const g = await read(tenantId, userId);

@@ -29,6 +29,7 @@ import type { Archive } from "../../core/ports.ts";
 import type { Message } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
+import { evictPastBudget, type Budget } from "./evict.ts";
 
 export interface LocalKeywordIndexOptions {
   sql: SqlClient;
@@ -184,21 +185,11 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     return run;
   }
 
-  function enforceBudget(keep: string): void {
-    let turns = 0;
-    let chars = 0;
-    for (const t of loaded.values()) {
-      turns += t.corpus.size;
-      chars += t.chars;
-    }
-    for (const [k, t] of loaded) {
-      if (turns <= maxTurns && chars <= maxChars) break;
-      if (k === keep) continue;
-      loaded.delete(k);
-      turns -= t.corpus.size;
-      chars -= t.chars;
-    }
-  }
+  const budgets: Budget<Turns>[] = [
+    { size: (t) => t.corpus.size, limit: maxTurns },
+    { size: (t) => t.chars, limit: maxChars },
+  ];
+  const enforceBudget = (keep: string) => evictPastBudget(loaded, budgets, keep);
 
   function apply(k: string, write: (t: Turns) => void): void {
     const c = loaded.get(k);

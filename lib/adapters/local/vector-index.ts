@@ -13,6 +13,7 @@
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
+import { evictPastBudget } from "./evict.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -308,16 +309,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): Vector
   }
 
   /** Evicts least recently used users until the budget holds, sparing `keep`. */
-  function enforceBudget(keep?: string): void {
-    let total = 0;
-    for (const m of loaded.values()) total += m.bytes;
-    for (const [k, m] of loaded) {
-      if (total <= budget) break;
-      if (k === keep) continue;
-      loaded.delete(k);
-      total -= m.bytes;
-    }
-  }
+  const enforceBudget = (keep?: string) => evictPastBudget(loaded, [{ size: (m) => m.bytes, limit: budget }], keep);
 
   /**
    * Applies a write that is already in the table to the user's loaded matrix, or queues it
