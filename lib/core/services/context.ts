@@ -20,7 +20,7 @@
 import type { Bm25Corpus } from "../bm25.ts";
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
-import { stem, STOPWORDS, words } from "../text.ts";
+import { stem } from "../text.ts";
 import type { Fact, Memory, Message, Session, Summary } from "../types.ts";
 import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
@@ -292,7 +292,7 @@ const LETTER = /\p{L}/u;
  */
 export function implicitQuery(turn: Pick<Message, "id" | "content">, corpus: Bm25Corpus | null, max: number): string {
   if (!corpus || max <= 0) return turn.content;
-  const distinct = [...new Set(words(turn.content).filter((w) => !STOPWORDS.has(w)))];
+  const distinct = queryTerms(turn.content);
   if (distinct.length <= max) return turn.content;
   const self = corpus.has(turn.id) ? 1 : 0;
   const byTerm = new Map<string, { word: string; at: number; df: number; number: boolean }>();
