@@ -297,9 +297,10 @@ describe("managed pipeline under faults", () => {
     for (const part of chunk(turns, 500)) expect((await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: u, messages: part })).status).toBe(201);
     expect(await tiers.archive.queueStats(T)).toMatchObject({ pending: 20, inFlight: 0 });
     expect(await queueDepth()).toBe(20);
-    // A read repairs the hot window from the archive: the forget must clear it too.
+    // A read repairs the hot window from the archive (in the background, after the answer):
+    // the forget must clear it too.
     expect((await call(strata, "GET", `/v1/sessions/${s}/context?userId=${u}&budget=500`)).status).toBe(200);
-    expect((await tiers.hot.readWindow(T, s, 100))?.length).toBeGreaterThan(0);
+    await waitFor("the context read to repair the hot window", async () => ((await tiers.hot.readWindow(T, s, 100))?.length ?? 0) > 0);
 
     const r = await call(strata, "DELETE", `/v1/users/${u}`);
     expect(r.status).toBe(202);
