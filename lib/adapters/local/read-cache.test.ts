@@ -120,9 +120,11 @@ describe("embedded read cache", () => {
     const s = await session(cache, ["renew the passport"]);
     const soon = uid("mem");
     const kept = uid("mem");
-    await cache.saveMemories([memory(s, soon, s.ids[0]!, new Date(Date.now() + 300).toISOString()), memory(s, kept, null)]);
+    // Long enough that the first read comes before the expiry on a loaded machine.
+    const expiresAt = Date.now() + 1500;
+    await cache.saveMemories([memory(s, soon, s.ids[0]!, new Date(expiresAt).toISOString()), memory(s, kept, null)]);
     expect((await cache.listMemories(s.tenantId, s.userId, { limit: 10 })).map((m) => m.id).sort()).toEqual([soon, kept].sort());
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, expiresAt + 50 - Date.now()));
     expect((await cache.listMemories(s.tenantId, s.userId, { limit: 10 })).map((m) => m.id)).toEqual([kept]);
     await cache.sweepExpired(1000);
     expect((await cache.listMemories(s.tenantId, s.userId, { limit: 10 })).map((m) => m.id)).toEqual([kept]);
