@@ -6,13 +6,18 @@
 // per-user version before each search (migration 4) and loads what other processes wrote.
 
 import type { Bm25Corpus } from "./bm25.ts";
-import type { Message } from "./types.ts";
+import type { Message, UserVersion } from "./types.ts";
 
 export interface KeywordIndex {
   /** Name of the adapter, as GET /v1/health shows it. */
   readonly adapter: string;
-  /** The user's corpus, loaded from the archive on first use and kept current after. */
-  corpus(tenantId: string, userId: string): Promise<Bm25Corpus>;
+  /**
+   * The user's corpus, loaded from the archive on first use and kept current after.
+   * `asOf`: the user's version as read from the archive after the caller's request began
+   * (Archive.readContext; null: no such user). An index that checks the archive's version
+   * before answering (shared mode) then uses it instead of reading it again.
+   */
+  corpus(tenantId: string, userId: string, asOf?: UserVersion | null): Promise<Bm25Corpus>;
   /**
    * The stored messages among `ids` that the user's loaded corpus holds, by id (none when the
    * user is not loaded). As current as the corpus: call it after corpus() for the same user,

@@ -4,6 +4,7 @@
 // read or delete.
 
 import type {
+  ContextReads,
   Extraction,
   Memory,
   MemoryKind,
@@ -113,6 +114,14 @@ export interface Archive extends Pingable {
   getMessages(tenantId: string, ids: string[]): Promise<Message[]>;
   /** Full-text search over one user's messages, best first. */
   keywordSearch(query: KeywordQuery): Promise<ScoredId[]>;
+  /**
+   * A context call's first reads in one round trip: the session, its latest summary, and for
+   * the session's user (`userId` when the session does not exist yet) up to `memoryLimit`
+   * memories (as listMemories) and the user's version. One statement, so all of it is one
+   * snapshot taken after the call began. Optional: without it a context call reads each on
+   * its own (an archive whose summaries and memories are cached in memory leaves it out).
+   */
+  readContext?(tenantId: string, sessionId: string, options: { userId?: string; memoryLimit: number }): Promise<ContextReads>;
   /** The newest summary of a session, or null. */
   latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
   /**

@@ -78,6 +78,26 @@ export interface Summary {
   createdAt: string;
 }
 
+/**
+ * Where a user's messages stand in the archive (migration 4): the version its last ingest
+ * stamped, the version of its last forget, and when the user row was created (a user
+ * forgotten and back is a new row), as text compared only for equality.
+ */
+export interface UserVersion {
+  messagesVersion: number;
+  forgotVersion: number;
+  epoch: string;
+}
+
+/** What a context call reads of the archive before anything else (Archive.readContext). */
+export interface ContextReads {
+  session: Session | null;
+  summary: Summary | null;
+  memories: Memory[];
+  /** Null when the user has no row (nothing stored for them yet, or forgotten). */
+  userVersion: UserVersion | null;
+}
+
 export const JOB_TYPES = ["embed", "extract", "summarize", "forget"] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 

@@ -317,6 +317,66 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect(await archive.latestSummary(tenantId, s)).toBeNull();
     });
 
+    maybe("reads a context's session, summary, memories and user version in one call")("reads a context's session, summary, memories and user version in one call", async () => {
+      if (!archive.readContext) return; // optional: an archive without it is read call by call
+      const read = (s: string, userId?: string, memoryLimit = 10) => archive.readContext!(tenantId, s, { userId, memoryLimit });
+      const u = uid("u");
+      const s = uid("s");
+      const ids = Array.from({ length: 4 }, () => uid("m"));
+      // Neither the session nor the user exists yet.
+      expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null });
+      expect(await read(s)).toEqual({ session: null, summary: null, memories: [], userVersion: null });
+
+      await ingest(s, u, ids.slice(0, 2).map((id, i) => msg(id, `message ${i}`)));
+      const first = await read(s, u);
+      expect(first.session).toEqual(await archive.getSession(tenantId, s));
+      expect(first.summary).toBeNull();
+      expect(first.memories).toEqual([]);
+      expect(first.userVersion).toEqual({ messagesVersion: expect.any(Number), forgotVersion: expect.any(Number), epoch: expect.any(String) });
+
+      const mem = (id: string, priority: number, expiresAt: string | null = null) => ({
+        tenantId, id, userId: u, kind: "decision" as const, content: `decision ${id}`, priority, tokens: 2, sourceMessageId: ids[0]!, expiresAt,
+      });
+      await archive.saveMemories([mem(uid("d"), 3), mem(uid("d"), 9), mem(uid("d"), 5), mem(uid("d"), 8, new Date(Date.now() - 60_000).toISOString())]);
+      await archive.saveSummary({ tenantId, sessionId: s, userId: u, upToSeq: 1, content: "so far", tokens: 2 }, null);
+      await archive.saveSummary({ tenantId, sessionId: s, userId: u, upToSeq: 2, content: "later", tokens: 1 }, 1);
+      await ingest(s, u, ids.slice(2).map((id, i) => msg(id, `message ${i + 2}`)));
+
+      // The same answers as the calls one by one; the memories' order and limit as listMemories'.
+      const now = await read(s, u, 2);
+      expect(now.session).toEqual(await archive.getSession(tenantId, s));
+      expect(now.session?.lastSeq).toBe(4);
+      expect(now.summary).toEqual(await archive.latestSummary(tenantId, s));
+      expect(now.summary).toMatchObject({ content: "later", upToSeq: 2 });
+      expect(now.memories).toEqual(await archive.listMemories(tenantId, u, { limit: 2 }));
+      expect(now.memories.map((m) => m.priority)).toEqual([9, 5]);
+      expect((await read(s, u, 10)).memories).toEqual(await archive.listMemories(tenantId, u, { limit: 10 }));
+      // An ingest moves the user's version on; the user's row (its epoch) stays.
+      expect(now.userVersion!.messagesVersion).toBeGreaterThan(first.userVersion!.messagesVersion);
+      expect(now.userVersion!.epoch).toBe(first.userVersion!.epoch);
+
+      // The session says whose memories and version are read: not the user a caller names.
+      const other = await read(s, uid("other"));
+      expect(other.session?.userId).toBe(u);
+      expect(other.memories).toEqual(await archive.listMemories(tenantId, u, { limit: 10 }));
+      expect(other.userVersion).toEqual((await read(s, u)).userVersion);
+      // No session: the named user's memories and version.
+      const elsewhere = await read(uid("s"), u, 10);
+      expect(elsewhere.session).toBeNull();
+      expect(elsewhere.summary).toBeNull();
+      expect(elsewhere.memories).toEqual(await archive.listMemories(tenantId, u, { limit: 10 }));
+      expect(elsewhere.userVersion).toEqual(now.userVersion);
+
+      // Forgetting a message moves the forget version up to the messages version.
+      await archive.forget({ tenantId, scope: "message", id: ids[3]! });
+      const after = await read(s, u);
+      expect(after.userVersion!.forgotVersion).toBeGreaterThan(now.userVersion!.forgotVersion);
+      expect(after.userVersion!.forgotVersion).toBe(after.userVersion!.messagesVersion);
+      // Forgetting the user removes the row: no version, no memories, no session.
+      await archive.forget({ tenantId, scope: "user", id: u });
+      expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null });
+    });
+
     maybe("finds sessions due for a summary")("finds sessions due for a summary", async () => {
       const t = await newTenant();
       const [long, short] = [uid("s"), uid("s")];

@@ -143,3 +143,88 @@ describe("keyword index shared by instances over one archive", () => {
     expect(await found(b, user, "kites")).toHaveLength(8);
   });
 });
+
+describe("keyword index checked against a version the caller read (Archive.readContext)", () => {
+  // A third instance whose index reads through a client that records its statements, to see
+  // which round trips a check makes (the statements run on the real Neon client).
+  let c: Instance & { statements: string[] };
+  beforeAll(async () => {
+    const sql = createNeonSqlClient((await db.get()).config());
+    const statements: string[] = [];
+    const recorded: SqlClient = Object.assign(Object.create(sql) as SqlClient, {
+      query: (text: string, params?: unknown[]) => {
+        statements.push(text);
+        return sql.query(text, params);
+      },
+    });
+    const raw = createSqlArchive({ sql, ownsClient: true });
+    const index = createLocalKeywordIndex({ sql: recorded, shared: true });
+    c = { sql, archive: withKeywordIndex(raw, index), index, statements };
+  });
+  afterAll(async () => {
+    await c?.index.close();
+    await c?.archive.close();
+  });
+
+  const version = async (userId: string) => (await c.archive.readContext!(T, uid("s"), { userId, memoryLimit: 1 })).userVersion;
+  const foundAsOf = async (userId: string, query: string) => {
+    const corpus = await c.index.corpus(T, userId, await version(userId));
+    return corpus.search(terms(query), { limit: 10 }).map((h) => h.id);
+  };
+
+  it("reads nothing more when the corpus it holds is at that version, and only the new rows when behind", async () => {
+    const user = uid("u");
+    const s = uid("s");
+    await ingest(a, user, s, [say(`${s}/1`, "The lighthouse keeper rows to town on Fridays")]);
+    expect(await foundAsOf(user, "lighthouse")).toEqual([`${s}/1`]);
+    const held = await c.index.corpus(T, user);
+
+    c.statements.length = 0;
+    expect(await foundAsOf(user, "lighthouse")).toEqual([`${s}/1`]);
+    expect(c.statements).toEqual([]);
+    // Without a version the index reads the user's version itself.
+    await c.index.corpus(T, user);
+    expect(c.statements).toHaveLength(1);
+    expect(c.statements[0]).toMatch(/from users/);
+
+    // Another instance stores a turn: the version read after it brings it in, as a delta.
+    await ingest(b, user, s, [say(`${s}/2`, "The lighthouse lamp was replaced in May")]);
+    c.statements.length = 0;
+    expect((await foundAsOf(user, "lighthouse")).sort()).toEqual([`${s}/1`, `${s}/2`]);
+    expect(c.statements).toHaveLength(1);
+    expect(c.statements[0]).toMatch(/user_version > \$3/);
+    expect(await c.index.corpus(T, user)).toBe(held);
+    expect(held.size).toBe(2);
+  });
+
+  it("answers from a corpus newer than the version given, and never from one older", async () => {
+    const user = uid("u");
+    const s = uid("s");
+    await ingest(a, user, s, [say(`${s}/1`, "Buy oat milk")]);
+    const old = await version(user);
+    await ingest(a, user, s, [say(`${s}/2`, "Buy oat flakes too")]);
+    // The index catches up past `old`; asked as of `old` it keeps what it holds.
+    expect((await found(c, user, "oat")).sort()).toEqual([`${s}/1`, `${s}/2`]);
+    c.statements.length = 0;
+    expect((await c.index.corpus(T, user, old)).size).toBe(2);
+    expect(c.statements).toEqual([]);
+  });
+
+  it("drops what another instance forgot, and a forgotten user, by the version given", async () => {
+    const user = uid("u");
+    const s = uid("s");
+    await ingest(a, user, s, [say(`${s}/1`, "The safe code is 4411"), say(`${s}/2`, "The safe is behind the painting")]);
+    expect((await foundAsOf(user, "safe")).sort()).toEqual([`${s}/1`, `${s}/2`]);
+    await b.archive.forget({ tenantId: T, scope: "message", id: `${s}/1` });
+    expect(await foundAsOf(user, "safe")).toEqual([`${s}/2`]);
+    expect([...c.index.messages(T, user, [`${s}/1`, `${s}/2`]).keys()]).toEqual([`${s}/2`]);
+
+    await b.archive.forget({ tenantId: T, scope: "user", id: user });
+    expect(await version(user)).toBeNull();
+    expect(await foundAsOf(user, "safe")).toEqual([]);
+    expect(c.index.messages(T, user, [`${s}/2`]).size).toBe(0);
+    // The user comes back: a new row, a new epoch, a corpus of the new turns alone.
+    await ingest(b, user, s, [say(`${s}/3`, "A new safe arrives on Monday")]);
+    expect(await foundAsOf(user, "safe")).toEqual([`${s}/3`]);
+  });
+});

@@ -92,4 +92,70 @@ describe("managed wiring", () => {
     }
     expect(window?.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
+
+  // The context call reads the session, summary, memories and the user's version in one
+  // statement, and its keyword index checks against that version: what another process
+  // committed before the call began must all be in it, and nothing it forgot.
+  it("answers a context call on one process with everything another committed before it, and nothing it forgot", async () => {
+    const config = loadConfig({ ...cloud.env, STRATA_WORKERS: "off", STRATA_STAGE: strata.config.stage }, { logLevel: "silent" });
+    const other = await createStrata(config, { log: createLogger("silent") });
+    try {
+      const user = uid("u");
+      const s = uid("s");
+      const ask = async (query?: string) => {
+        const r = await call(other, "GET", `/v1/sessions/${s}/context?userId=${user}&budget=4000${query ? `&query=${encodeURIComponent(query)}` : ""}`);
+        expect(r.status).toBe(200);
+        expect(r.body.degraded).toEqual([]);
+        return r.body;
+      };
+      const ids = (items: { id: string }[]) => items.map((m) => m.id);
+      // Nothing stored yet: an empty context for the user, not an error.
+      expect(await ask()).toMatchObject({ recent: [], summary: null, recalled: [], memories: [] });
+
+      const old = uid("s");
+      await call(strata, "POST", `/v1/sessions/${old}/messages`, {
+        userId: user,
+        messages: [
+          { id: `${old}/1`, role: "user", content: "I keep my kayak at the marina in Sausalito." },
+          { id: `${old}/2`, role: "assistant", content: "Noted: the kayak stays at the Sausalito marina." },
+        ],
+      });
+      await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: user, messages: turns.map((t, i) => ({ ...t, id: `${s}/${i}` })) });
+      let body = await ask("where is the kayak?");
+      expect(ids(body.recent)).toEqual([`${s}/0`, `${s}/1`, `${s}/2`]);
+      expect(ids(body.recalled)).toContain(`${old}/1`);
+      expect(body.summary).toBeNull();
+
+      // Written on the first process: a summary, a memory and a new turn in the old session.
+      await strata.deps.archive.saveSummary({ tenantId: "default", sessionId: s, userId: user, upToSeq: 2, content: "Ann plans a Tahoe hike.", tokens: 6 }, null);
+      await strata.deps.archive.saveMemories([
+        { tenantId: "default", id: `${s}/task`, userId: user, kind: "task", content: "book the Tahoe campsite", priority: 8, tokens: 4, sourceMessageId: `${s}/0` },
+      ]);
+      await call(strata, "POST", `/v1/sessions/${old}/messages`, { userId: user, messages: [{ id: `${old}/3`, role: "user", content: "The kayak paddle is in the garage." }] });
+      body = await ask("where is the kayak paddle?");
+      expect(body.summary).toMatchObject({ content: "Ann plans a Tahoe hike.", upToSeq: 2 });
+      expect(body.memories.map((m: { id: string }) => m.id)).toEqual([`${s}/task`]);
+      expect(ids(body.recalled)).toEqual(expect.arrayContaining([`${old}/1`, `${old}/3`]));
+
+      // Forgotten on the first process: gone from the next call on the other, at once.
+      expect((await call(strata, "DELETE", `/v1/messages/${encodeURIComponent(`${old}/3`)}`)).status).toBeLessThan(300);
+      expect((await call(strata, "DELETE", `/v1/messages/${encodeURIComponent(`${s}/0`)}`)).status).toBeLessThan(300);
+      body = await ask("where is the kayak paddle?");
+      expect(ids(body.recalled)).not.toContain(`${old}/3`);
+      expect(ids(body.recalled)).toContain(`${old}/1`);
+      expect(ids(body.recent)).toEqual([`${s}/1`, `${s}/2`]);
+      // The forgotten turn's memory and the summaries that may quote it went with it.
+      expect(body.memories).toEqual([]);
+      expect(body.summary).toBeNull();
+      expect(body.prompt).not.toMatch(/paddle is in the garage|Lake Tahoe in August/);
+
+      expect((await call(strata, "DELETE", `/v1/users/${user}`)).status).toBeLessThan(300);
+      expect(await ask("kayak")).toMatchObject({ recent: [], summary: null, recalled: [], memories: [] });
+      // The entity graph is a derived tier, purged by the forget job.
+      await strata.idle();
+      expect((await ask("kayak")).facts).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
 });

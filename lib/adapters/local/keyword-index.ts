@@ -11,8 +11,11 @@
 // first reads the user's version (one primary-key select, see migration 4): when another
 // process stored messages since the version the index holds, it loads just the rows stamped
 // above it; when one forgot some, or the user was forgotten and came back, it reloads the
-// user whole. Without `shared` the process owns the archive and its own writes keep the
-// index current, so no check is made.
+// user whole. A caller that already read the user's version after its request began (the
+// context call reads it with the session, Archive.readContext) passes it as `asOf`: no select
+// is made for the check, and none at all when the corpus held is at that version or past it.
+// Without `shared` the process owns the archive and its own writes keep the index current,
+// so no check is made.
 //
 // The select that builds a corpus reads every row of the user anyway, so the index also keeps
 // each message whole (`messages()`): search hydrates its recalled turns from it instead of a
@@ -26,8 +29,8 @@ import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { KeywordIndex } from "../../core/keyword-index.ts";
 import type { Archive } from "../../core/ports.ts";
-import type { Message } from "../../core/types.ts";
-import { MESSAGE_COLUMNS, toMessage } from "../sql/archive.ts";
+import type { Message, UserVersion } from "../../core/types.ts";
+import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget, type Budget } from "./evict.ts";
 
@@ -46,8 +49,6 @@ interface Held {
   epoch: string;
   version: number;
 }
-
-type Head = { messages_version: unknown; forgot_version: unknown; created_at: unknown };
 
 // A loaded turn costs about 1.5 KB of heap (its term counts and postings), so the default
 // holds about 230 MB, the same order as the vector index's budget.
@@ -101,7 +102,6 @@ interface Load {
 
 type Row = Record<string, unknown>;
 
-const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
 
 function addRows(t: Turns, rows: Row[]): void {
   for (const r of rows) addTurn(t, toMessage(r));
@@ -144,45 +144,68 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     return run;
   }
 
-  /** The user's corpus as of a version read now: what other processes wrote is loaded first. */
-  function sharedTurns(k: string, tenantId: string, userId: string): Promise<Turns> {
+  /** Whether a loaded corpus holds at least what the archive held at version `v`. */
+  function covers(at: Held | undefined, v: UserVersion): boolean {
+    return !!at && at.epoch === v.epoch && v.forgotVersion <= at.version && v.messagesVersion <= at.version;
+  }
+
+  /**
+   * The user's corpus as of a version read now, or as of `asOf` (a version the caller read
+   * after its request began): what other processes wrote is loaded first.
+   */
+  function sharedTurns(k: string, tenantId: string, userId: string, asOf?: UserVersion | null): Promise<Turns> {
+    if (asOf !== undefined) {
+      // A corpus already at or past the caller's version answers at once: whatever a refresh
+      // in flight adds is newer than the caller needs.
+      const have = loaded.get(k);
+      if (asOf && have && covers(held.get(have), asOf)) {
+        loaded.delete(k);
+        loaded.set(k, have);
+        return Promise.resolve(have);
+      }
+      return serialised(k, () => refresh(k, tenantId, userId, asOf));
+    }
     const queued = waiting.get(k);
     if (queued) return queued;
     const run: Promise<Turns> = serialised(k, async () => {
       // Begun: a search arriving from now on needs a read of its own.
       if (waiting.get(k) === run) waiting.delete(k);
-      const [head] = await query<Head>("select messages_version, forgot_version, created_at from users where tenant_id = $1 and id = $2", [tenantId, userId]);
-      if (!head) {
-        loaded.delete(k);
-        return emptyTurns();
-      }
-      const epoch = String(millis(head.created_at));
-      const version = Number(head.messages_version);
-      const have = loaded.get(k);
-      const at = have ? held.get(have) : undefined;
-      if (have && at && at.epoch === epoch && Number(head.forgot_version) <= at.version) {
-        loaded.delete(k);
-        loaded.set(k, have);
-        if (version > at.version) {
-          // Rows stamped above the held version: stamps commit in order per user, so these are
-          // exactly the messages stored since. Rows of a later version may come along; they are
-          // read again next time (adding a turn again replaces it).
-          addRows(have, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2 and user_version > $3`, [tenantId, userId, at.version]));
-          held.set(have, { epoch, version });
-        }
-        return have;
-      }
-      const turns = emptyTurns();
-      addRows(turns, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]));
-      held.set(turns, { epoch, version });
-      loaded.delete(k);
-      loaded.set(k, turns);
-      enforceBudget(k);
-      return turns;
+      const [head] = await query<Row>(`select ${USER_VERSION_COLUMNS} from users where tenant_id = $1 and id = $2`, [tenantId, userId]);
+      return refresh(k, tenantId, userId, head ? toUserVersion(head) : null);
     });
     // `serialised` begins it a tick later at the earliest, so it is registered before it begins.
     waiting.set(k, run);
     return run;
+  }
+
+  /** Brings the user's corpus up to `head` (read after the request began; null: no such user). Runs serialised per user. */
+  async function refresh(k: string, tenantId: string, userId: string, head: UserVersion | null): Promise<Turns> {
+    if (!head) {
+      loaded.delete(k);
+      return emptyTurns();
+    }
+    const { epoch, messagesVersion: version } = head;
+    const have = loaded.get(k);
+    const at = have ? held.get(have) : undefined;
+    if (have && at && at.epoch === epoch && head.forgotVersion <= at.version) {
+      loaded.delete(k);
+      loaded.set(k, have);
+      if (version > at.version) {
+        // Rows stamped above the held version: stamps commit in order per user, so these are
+        // exactly the messages stored since. Rows of a later version may come along; they are
+        // read again next time (adding a turn again replaces it).
+        addRows(have, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2 and user_version > $3`, [tenantId, userId, at.version]));
+        held.set(have, { epoch, version });
+      }
+      return have;
+    }
+    const turns = emptyTurns();
+    addRows(turns, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]));
+    held.set(turns, { epoch, version });
+    loaded.delete(k);
+    loaded.set(k, turns);
+    enforceBudget(k);
+    return turns;
   }
 
   const budgets: Budget<Turns>[] = [
@@ -210,9 +233,9 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     return turns;
   }
 
-  async function turnsOf(tenantId: string, userId: string): Promise<Turns> {
+  async function turnsOf(tenantId: string, userId: string, asOf?: UserVersion | null): Promise<Turns> {
     const k = key(tenantId, userId);
-    if (options.shared) return sharedTurns(k, tenantId, userId);
+    if (options.shared) return sharedTurns(k, tenantId, userId, asOf);
     const have = loaded.get(k);
     if (have) {
       loaded.delete(k);
@@ -233,8 +256,8 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   return {
     adapter,
 
-    async corpus(tenantId, userId) {
-      return (await turnsOf(tenantId, userId)).corpus;
+    async corpus(tenantId, userId, asOf) {
+      return (await turnsOf(tenantId, userId, asOf)).corpus;
     },
 
     messages(tenantId, userId, ids) {

@@ -55,6 +55,10 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
   }
 
   return Object.assign(Object.create(archive) as Archive, {
+    // The one-statement read of the context call would bypass the two caches below: without
+    // it the context call reads the session, then the summary and memories from here.
+    readContext: undefined,
+
     async latestSummary(tenantId: string, sessionId: string) {
       const key = `${tenantId}\u0000${sessionId}`;
       if (summaries.has(key)) return summaries.get(key)!;

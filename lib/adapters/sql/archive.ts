@@ -6,7 +6,7 @@
 import { StrataError } from "../../core/errors.ts";
 import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
 import { words } from "../../core/text.ts";
-import type { ForgetReceipt, ForgetScope, Job, JobStatus, Memory, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant } from "../../core/types.ts";
+import type { ContextReads, ForgetReceipt, ForgetScope, Job, JobStatus, Memory, JobType, Message, QueueStats, Role, ScoredId, Session, Summary, Tenant, UserVersion } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
 import { migrate } from "./migrations.ts";
 
@@ -46,6 +46,46 @@ function toSession(r: Row): Session {
     createdAt: iso(r.created_at),
   };
 }
+
+function toSummary(r: Row): Summary {
+  return {
+    tenantId: String(r.tenant_id),
+    sessionId: String(r.session_id),
+    userId: String(r.user_id),
+    content: String(r.content),
+    upToSeq: Number(r.up_to_seq),
+    tokens: Number(r.tokens),
+    createdAt: iso(r.created_at),
+  };
+}
+
+function toMemory(r: Row): Memory {
+  return {
+    tenantId: String(r.tenant_id),
+    id: String(r.id),
+    userId: String(r.user_id),
+    kind: r.kind as Memory["kind"],
+    content: String(r.content),
+    priority: Number(r.priority),
+    tokens: Number(r.tokens),
+    sourceMessageId: r.source_message_id == null ? null : String(r.source_message_id),
+    createdAt: iso(r.created_at),
+    expiresAt: r.expires_at == null ? null : iso(r.expires_at),
+  };
+}
+
+/**
+ * The columns of a users row that say where its messages stand (see UserVersion); the
+ * keyword index and readContext select them alike, so their epochs compare equal.
+ */
+export const USER_VERSION_COLUMNS = "messages_version, forgot_version, (extract(epoch from created_at) * 1000000)::bigint::text as created_us";
+
+/** A row of USER_VERSION_COLUMNS as a UserVersion. */
+export function toUserVersion(r: Row): UserVersion {
+  return { messagesVersion: Number(r.messages_version), forgotVersion: Number(r.forgot_version), epoch: String(r.created_us) };
+}
+
+const parseJson = (v: unknown): unknown => (typeof v === "string" ? JSON.parse(v) : v);
 
 function toJob(r: Row): Job {
   return {
@@ -301,22 +341,44 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return rows.map((r) => ({ id: String(r.id), score: Number(r.score) }));
     },
 
+    async readContext(tenantId, sessionId, { userId, memoryLimit }): Promise<ContextReads> {
+      // One statement: the session decides whose memories and version are read (the given
+      // user only for a session not stored yet). Rows come back as JSON, one column each.
+      const rows = await sql.query<Row>(
+        `with s as (select * from sessions where tenant_id = $1 and id = $2),
+              u as (select coalesce((select user_id from s), $3::text) as id)
+         select
+           (select row_to_json(s) from s) as session,
+           (select row_to_json(x) from (
+              select * from summaries where tenant_id = $1 and session_id = $2 order by up_to_seq desc limit 1) x) as summary,
+           (select coalesce(json_agg(m order by m.priority desc, m.created_at desc, m.id), '[]'::json) from (
+              select * from memories
+              where tenant_id = $1 and user_id = (select id from u) and (expires_at is null or expires_at > now())
+              order by priority desc, created_at desc, id
+              limit $4) m) as memories,
+           (select row_to_json(v) from (
+              select ${USER_VERSION_COLUMNS} from users where tenant_id = $1 and id = (select id from u)) v) as user_version`,
+        [tenantId, sessionId, userId ?? null, memoryLimit],
+      );
+      const r = rows[0] ?? {};
+      const session = parseJson(r.session) as Row | null;
+      const summary = parseJson(r.summary) as Row | null;
+      const memories = (parseJson(r.memories) ?? []) as Row[];
+      const version = parseJson(r.user_version) as Row | null;
+      return {
+        session: session ? toSession(session) : null,
+        summary: summary ? toSummary(summary) : null,
+        memories: memories.map(toMemory),
+        userVersion: version ? toUserVersion(version) : null,
+      };
+    },
+
     async latestSummary(tenantId, sessionId): Promise<Summary | null> {
       const rows = await sql.query<Row>(
         "select * from summaries where tenant_id = $1 and session_id = $2 order by up_to_seq desc limit 1",
         [tenantId, sessionId],
       );
-      const r = rows[0];
-      if (!r) return null;
-      return {
-        tenantId: String(r.tenant_id),
-        sessionId: String(r.session_id),
-        userId: String(r.user_id),
-        content: String(r.content),
-        upToSeq: Number(r.up_to_seq),
-        tokens: Number(r.tokens),
-        createdAt: iso(r.created_at),
-      };
+      return rows[0] ? toSummary(rows[0]) : null;
     },
 
     async saveSummary(summary, basedOn) {
@@ -388,18 +450,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
          limit $3`,
         kinds?.length ? [tenantId, userId, limit, kinds] : [tenantId, userId, limit],
       );
-      return rows.map((r) => ({
-        tenantId: String(r.tenant_id),
-        id: String(r.id),
-        userId: String(r.user_id),
-        kind: r.kind as Memory["kind"],
-        content: String(r.content),
-        priority: Number(r.priority),
-        tokens: Number(r.tokens),
-        sourceMessageId: r.source_message_id == null ? null : String(r.source_message_id),
-        createdAt: iso(r.created_at),
-        expiresAt: r.expires_at == null ? null : iso(r.expires_at),
-      }));
+      return rows.map(toMemory);
     },
 
     async deleteMemoriesFrom(tenantId, messageIds) {

@@ -21,7 +21,7 @@ import type { Bm25Corpus } from "../bm25.ts";
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
 import { stem } from "../text.ts";
-import type { Fact, Memory, Message, Session, Summary } from "../types.ts";
+import type { ContextReads, Fact, Memory, Message, Session, Summary } from "../types.ts";
 import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
@@ -256,11 +256,20 @@ export function rankRecalled(
   return ranked.map((r) => r.hit);
 }
 
-async function recentWindow(deps: StrataDeps, session: Session, degraded: string[], timings: TierTimings): Promise<{ messages: Message[]; tier: ContextTier }> {
+/** The hot tier's window of the session, read under its time limit (it needs only the session id). */
+function readHotWindow(deps: StrataDeps, input: ContextInput, degraded: string[], timings: TierTimings): Promise<Message[] | null> {
+  return timed("hot", timings, degraded, deps.settings.tierTimeoutMs, deps.log, () => deps.hot.readWindow(input.tenantId, input.sessionId, deps.settings.recentWindow));
+}
+
+async function recentWindow(
+  deps: StrataDeps,
+  session: Session,
+  hot: Promise<Message[] | null>,
+  degraded: string[],
+  timings: TierTimings,
+): Promise<{ messages: Message[]; tier: ContextTier }> {
   const n = deps.settings.recentWindow;
-  const cached = await timed("hot", timings, degraded, deps.settings.tierTimeoutMs, deps.log, () =>
-    deps.hot.readWindow(session.tenantId, session.id, n),
-  );
+  const cached = await hot;
   // A window is trusted only when it ends at the session's last message: an append that
   // failed (hot tier down at ingest) leaves it stale, and then the archive answers.
   const fresh = cached && (cached.length ? cached[cached.length - 1]!.seq === session.lastSeq : session.lastSeq === 0);
@@ -319,7 +328,20 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   const timings: TierTimings = {};
   const degraded: string[] = [];
   const t0 = performance.now();
-  const stored = await deps.archive.getSession(input.tenantId, input.sessionId);
+  const limitMs = deps.settings.tierTimeoutMs;
+  // The hot window needs only the session id: it is read while the archive answers.
+  const hotP = readHotWindow(deps, input, degraded, timings);
+  // An archive with readContext answers the session, its summary, the user's memories and
+  // the user's version in one round trip (timed as "session"); the version then spares the
+  // keyword index a read of its own. Otherwise the session is read first, the rest after.
+  let stored: Session | null;
+  let first: ContextReads | null = null;
+  if (deps.archive.readContext) {
+    first = await deps.archive.readContext(input.tenantId, input.sessionId, { userId: input.userId, memoryLimit: MEMORY_LIMIT });
+    stored = first.session;
+  } else {
+    stored = await deps.archive.getSession(input.tenantId, input.sessionId);
+  }
   timings.session = performance.now() - t0;
   if (stored && input.userId && stored.userId !== input.userId) {
     throw new StrataError("conflict", "SESSION_USER_MISMATCH", `session ${input.sessionId} belongs to another user, not ${input.userId}`);
@@ -334,18 +356,22 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
     lastSeq: 0,
     createdAt: new Date().toISOString(),
   };
-  const limitMs = deps.settings.tierTimeoutMs;
   const scope = { tenantId: input.tenantId, userId: session.userId };
+  const userVersion = first ? first.userVersion : undefined;
 
-  const recentP = recentWindow(deps, session, degraded, timings);
+  const recentP = recentWindow(deps, session, hotP, degraded, timings);
   // The user's keyword corpus weighs the words of an implicit query (a failure leaves the query whole; search degrades on its own).
   const index = config.search.keyword === "bm25" && !input.query?.trim() ? deps.keywords : undefined;
-  const corpusP = index ? index.corpus(input.tenantId, session.userId).catch(() => null) : Promise.resolve(null);
-  const summaryP = stored
-    ? timed("summary", timings, degraded, limitMs, deps.log, () => deps.archive.latestSummary(input.tenantId, input.sessionId))
-    : Promise.resolve(null as Summary | null);
+  const corpusP = index ? index.corpus(input.tenantId, session.userId, userVersion).catch(() => null) : Promise.resolve(null);
+  const summaryP = first
+    ? Promise.resolve(first.summary)
+    : stored
+      ? timed("summary", timings, degraded, limitMs, deps.log, () => deps.archive.latestSummary(input.tenantId, input.sessionId))
+      : Promise.resolve(null as Summary | null);
   const coreFactsP = timed("facts", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: [], limit: CORE_FACT_LIMIT }));
-  const memoriesP = timed("memories", timings, degraded, limitMs, deps.log, () => deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }));
+  const memoriesP = first
+    ? Promise.resolve(first.memories)
+    : timed("memories", timings, degraded, limitMs, deps.log, () => deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }));
   const window = await recentP;
   const recent = window.messages;
   const lastTurn = input.query?.trim() ? undefined : [...recent].reverse().find((m) => m.role === "user");
@@ -368,6 +394,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
             limit: Math.min(100, Math.max(config.recall.min, Math.ceil(input.budget / config.recall.tokensPer))),
             exclude: recentIds,
             ...(embedText ? { embedText } : {}),
+            ...(userVersion !== undefined ? { userVersion } : {}),
           },
           config.search,
         )

@@ -22,7 +22,7 @@ import type { Bm25Corpus, Bm25Params, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
 import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
-import type { Message, RecallSource, ScoredId } from "../types.ts";
+import type { Message, RecallSource, ScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
 /** StrataDeps plus the keyword index, which the runtime provides in the embedded build. */
@@ -40,6 +40,11 @@ export interface SearchInput {
   explain?: boolean;
   /** Text to embed instead of `query` (the context's implicit query: a semantic embedder reads the whole turn). */
   embedText?: string;
+  /**
+   * The user's version as read after the request began (the context call's Archive.readContext;
+   * null: no such user): the keyword index checks its corpus against it instead of reading it again.
+   */
+  userVersion?: UserVersion | null;
 }
 
 /** Where a hit came from: a retriever, or next to a hit of one. */
@@ -304,7 +309,7 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
   const [keyword, vector, graph] = await Promise.all([
     timed("keyword", timings, degraded, limitMs, deps.log, async () => {
       if (!index) return deps.archive.keywordSearch({ ...scope, query: keywordText, limit: depth, sessionId: input.sessionId });
-      const c = await index.corpus(input.tenantId, input.userId);
+      const c = await index.corpus(input.tenantId, input.userId, input.userVersion);
       corpus = c;
       const { terms: qTerms, weights } = c.expand(terms(keywordText), { ...config.feedback, sessionId: input.sessionId, params: config.bm25 });
       if (dates.ranges.length && config.dates.listWeight > 0) {

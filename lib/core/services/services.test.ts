@@ -3,7 +3,7 @@
 // packing rules of the context call.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { HotStore } from "../ports.ts";
+import type { Archive, HotStore } from "../ports.ts";
 import type { Strata } from "../../runtime.ts";
 import { uid } from "../../../test/fixtures/pglite.ts";
 import { startTestStrata } from "../../../test/fixtures/strata.ts";
@@ -173,6 +173,45 @@ describe("context", () => {
     expect(ctx.prompt).toContain("## Decisions and tasks\n- [decision] We decided to hold the wedding in Porto.");
     await forget(strata.deps, { tenantId: "default", scope: "message", id: out.messages[0]!.id });
     expect((await strata.deps.archive.listMemories("default", user, { limit: 10 })).map((m) => m.kind)).toEqual(["task"]);
+  });
+
+  it("assembles the same context from the archive's one-statement read as from its reads one by one", async () => {
+    // Under the embedded read cache (which leaves readContext out) is the SQL archive, which has it.
+    const direct = Object.getPrototypeOf(strata.deps.archive) as Archive;
+    expect(strata.deps.archive.readContext).toBeUndefined();
+    expect(direct.readContext).toBeTypeOf("function");
+    const oneStatement = { ...strata.deps, archive: direct };
+    const user = uid("u");
+    const s = uid("s");
+    const out = await ingestMessages(strata.deps, {
+      tenantId: "default",
+      sessionId: s,
+      userId: user,
+      messages: [say("We decided to paint the kitchen green."), say("I need to buy brushes by Sunday."), say("The paint shop is on Elm Street."), say("Where is the paint shop?")],
+    });
+    await strata.idle();
+    await strata.deps.archive.saveSummary({ tenantId: "default", sessionId: s, userId: user, upToSeq: 2, content: "Kitchen painting plans.", tokens: 4 }, null);
+    // Timings aside, and scores to 6 places: a session not stored yet ages its recalled turns from now.
+    const strip = ({ timings, ...rest }: Awaited<ReturnType<typeof assembleContext>>) => {
+      expect(timings.total).toBeGreaterThan(0);
+      return JSON.parse(JSON.stringify(rest, (k, v) => (k === "score" ? Number(v.toFixed(6)) : v)));
+    };
+    for (const input of [
+      { tenantId: "default", sessionId: s, budget: 1000 },
+      { tenantId: "default", sessionId: s, userId: user, query: "paint shop", budget: 1000 },
+      { tenantId: "default", sessionId: uid("s"), userId: user, query: "brushes", budget: 1000 },
+    ]) {
+      await assembleContext(strata.deps, input); // repairs the hot window where the archive answered it
+      const expected = strip(await assembleContext(strata.deps, input));
+      const got = strip(await assembleContext(oneStatement, input));
+      expect(got).toEqual(expected);
+    }
+    const ctx = await assembleContext(oneStatement, { tenantId: "default", sessionId: s, budget: 1000 });
+    expect(ctx.summary?.content).toBe("Kitchen painting plans.");
+    expect(ctx.memories.map((m) => m.sourceMessageId)).toEqual([out.messages[0]!.id, out.messages[1]!.id]);
+    // The same refusals.
+    await expect(assembleContext(oneStatement, { tenantId: "default", sessionId: s, userId: "someone else", budget: 500 })).rejects.toMatchObject({ code: "SESSION_USER_MISMATCH" });
+    await expect(assembleContext(oneStatement, { tenantId: "default", sessionId: uid("s"), budget: 500 })).rejects.toMatchObject({ code: "SESSION_NOT_FOUND" });
   });
 
   it("renders summary and facts before recalled and recent turns", () => {
