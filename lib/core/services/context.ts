@@ -140,8 +140,9 @@ function dayLine(m: Pick<Message, "createdAt">): string {
   return `[${m.createdAt.slice(0, 10)}]`;
 }
 
-function renderTurns(turns: Turn[], layout: TurnLayout): string {
-  if (layout === "timestamped") return turns.map((m) => line(m)).join("\n");
+/** The lines of a run of turns: one per turn, and in the "by-day" layout a date line opening each day. */
+function turnLines(turns: Turn[], layout: TurnLayout): string[] {
+  if (layout === "timestamped") return turns.map((m) => line(m));
   const out: string[] = [];
   let day = "";
   for (const m of turns) {
@@ -150,7 +151,7 @@ function renderTurns(turns: Turn[], layout: TurnLayout): string {
     day = d;
     out.push(line(m, layout));
   }
-  return out.join("\n");
+  return out;
 }
 
 function factLine(f: Fact): string {
@@ -200,25 +201,51 @@ export interface PromptParts {
   recent: Message[];
 }
 
+/** A section of the prompt: its header, then its lines. */
+type Section = string[];
+
 /** The stable prefix (summary, strongest facts, decisions and tasks) and the rest, as sections. */
-function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: string[]; rest: string[] } {
-  const prefix: string[] = [];
-  const rest: string[] = [];
-  if (parts.summary) prefix.push(`${SECTION.summary}\n${parts.summary}`);
-  if (parts.facts.length) prefix.push(`${SECTION.facts}\n${parts.facts.map(factLine).join("\n")}`);
-  if (parts.memories?.length) prefix.push(`${SECTION.memories}\n${parts.memories.map(memoryLine).join("\n")}`);
-  if (parts.related?.length) rest.push(`${SECTION.related}\n${parts.related.map(factLine).join("\n")}`);
+function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: Section[]; rest: Section[] } {
+  const prefix: Section[] = [];
+  const rest: Section[] = [];
+  if (parts.summary) prefix.push([SECTION.summary, parts.summary]);
+  if (parts.facts.length) prefix.push([SECTION.facts, ...parts.facts.map(factLine)]);
+  if (parts.memories?.length) prefix.push([SECTION.memories, ...parts.memories.map(memoryLine)]);
+  if (parts.related?.length) rest.push([SECTION.related, ...parts.related.map(factLine)]);
   if (parts.recalled.length) {
     const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
-    rest.push(`${SECTION.recalled}\n${renderTurns(chronological, layout)}`);
+    rest.push([SECTION.recalled, ...turnLines(chronological, layout)]);
   }
-  if (parts.recent.length) rest.push(`${SECTION.recent}\n${renderTurns(parts.recent, layout)}`);
+  if (parts.recent.length) rest.push([SECTION.recent, ...turnLines(parts.recent, layout)]);
   return { prefix, rest };
+}
+
+/**
+ * The prompt as pieces whose concatenation is the prompt: lines within a section are joined
+ * by "\n" and sections by "\n\n", and each piece is one line with the separator after it.
+ * Lines recur from call to call (a turn's line never changes), which lets the tokenizer
+ * count the prompt from cached counts of its pieces (Tokenizer.countJoined).
+ */
+function promptPieces(sections: readonly Section[]): string[] {
+  const pieces: string[] = [];
+  sections.forEach((section, i) => {
+    const lastSection = i === sections.length - 1;
+    section.forEach((l, j) => pieces.push(j < section.length - 1 ? `${l}\n` : lastSection ? l : `${l}\n\n`));
+  });
+  return pieces;
+}
+
+/** Length of the sections once rendered (lines joined by "\n", sections by "\n\n"). */
+function renderedLength(sections: readonly Section[]): number {
+  if (!sections.length) return 0;
+  let n = 2 * (sections.length - 1);
+  for (const section of sections) for (const l of section) n += l.length + 1;
+  return n - sections.length;
 }
 
 export function renderPrompt(parts: PromptParts, layout: TurnLayout = DEFAULT_CONTEXT_CONFIG.layout): string {
   const { prefix, rest } = promptSections(parts, layout);
-  return [...prefix, ...rest].join("\n\n");
+  return promptPieces([...prefix, ...rest]).join("");
 }
 
 /** A recalled turn, rescored for the context. */
@@ -548,8 +575,11 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     recalled: recalled.map((h) => h.message),
     recent,
   });
-  let prompt = renderPrompt(parts(), layout);
-  let tokens = tok.count(prompt);
+  // Exact, and cheap where the tokenizer caches the counts of lines it has seen before.
+  const countPieces = (pieces: string[]) => (tok.countJoined ? tok.countJoined(pieces) : tok.count(pieces.join("")));
+  let sections = promptSections(parts(), layout);
+  let pieces = promptPieces([...sections.prefix, ...sections.rest]);
+  let tokens = countPieces(pieces);
   while (tokens > budget) {
     if (recalled.length) recalled.pop();
     else if (recent.length) recent.shift();
@@ -557,11 +587,12 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     else if (memories.length) memories.pop();
     else if (core > 0) facts.splice(--core, 1);
     else summary = null;
-    prompt = renderPrompt(parts(), layout);
-    tokens = tok.count(prompt);
+    sections = promptSections(parts(), layout);
+    pieces = promptPieces([...sections.prefix, ...sections.rest]);
+    tokens = countPieces(pieces);
   }
-  const { prefix } = promptSections(parts(), layout);
-  const stablePrefixChars = prefix.length ? prefix.join("\n\n").length : 0;
+  const prompt = pieces.join("");
+  const stablePrefixChars = renderedLength(sections.prefix);
 
   return {
     recent: recent.map((m) => toItem(m, { tier: c.recentTier, score: 1, why: ["recent window"] }, ["recent"])),
