@@ -467,12 +467,21 @@ function namedTerms(f: Fact, terms: readonly string[]): string[] {
 function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candidates) {
   const { shares: SHARES, layout } = config;
   const tok = deps.tokenizer;
+  // The short texts the estimate counts (a turn's speaker prefix, a date line, the headers, a
+  // fact or memory line) recur from line to line and from call to call: each is counted once
+  // per call, and by the tokenizer's cache where it has one (countJoined of one piece is its count).
+  const counted = new Map<string, number>();
+  const countShort = (text: string) => {
+    let n = counted.get(text);
+    if (n === undefined) counted.set(text, (n = tok.countJoined ? tok.countJoined([text]) : tok.count(text)));
+    return n;
+  };
   // Headers and separators, counted once; the per-line cost adds the line's own prefix.
-  const overhead = tok.count(`${Object.values(SECTION).join("\n")}${"\n".repeat(10)}`);
+  const overhead = countShort(`${Object.values(SECTION).join("\n")}${"\n".repeat(10)}`);
   let left = budget - overhead;
-  const lineCost = (m: Message) => tok.count(line({ ...m, content: "" }, layout)) + m.tokens + 1;
+  const lineCost = (m: Message) => countShort(line({ ...m, content: "" }, layout)) + m.tokens + 1;
   // In the "by-day" layout a turn of a day not yet in its section also pays for the day's line.
-  const dayCost = (m: Message, days: Set<string>) => (layout === "by-day" && !days.has(m.createdAt.slice(0, 10)) ? tok.count(dayLine(m)) + 1 : 0);
+  const dayCost = (m: Message, days: Set<string>) => (layout === "by-day" && !days.has(m.createdAt.slice(0, 10)) ? countShort(dayLine(m)) + 1 : 0);
   const recentDays = new Set<string>();
   const recalledDays = new Set<string>();
 
@@ -488,7 +497,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   const facts: ContextFact[] = [];
   let factRoom = Math.min(left, budget * SHARES.facts);
   for (const f of c.coreFacts) {
-    const t = tok.count(factLine(f)) + 1;
+    const t = countShort(factLine(f)) + 1;
     if (t > factRoom) continue;
     facts.push({ ...f, tokens: t, tier: "graph", score: f.weight, why: ["strongest fact"] });
     factRoom -= t;
@@ -498,7 +507,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   // Decisions and tasks share the facts' allowance: both are short, durable statements.
   const memories: ContextMemory[] = [];
   for (const m of c.memories) {
-    const t = tok.count(memoryLine(m)) + 1;
+    const t = countShort(memoryLine(m)) + 1;
     if (t > factRoom) continue;
     memories.push({
       id: m.id,
@@ -520,7 +529,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   const inPrefix = new Set(facts.map(factKey));
   for (const f of c.related) {
     if (inPrefix.has(factKey(f))) continue;
-    const t = tok.count(factLine(f)) + 1;
+    const t = countShort(factLine(f)) + 1;
     if (t > factRoom) continue;
     const named = namedTerms(f, c.terms);
     facts.push({ ...f, tokens: t, tier: "graph", score: f.weight, why: named.length ? named.map((n) => `names ${n}`) : ["about the query"] });
