@@ -33,6 +33,7 @@ import { openHotStore, openVectorIndex } from "./fetch-tiers.ts";
 
 export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
+import { createTurns } from "./http/turns.ts";
 
 const ANALYZE_EVERY_MS = 5 * 60_000;
 
@@ -204,7 +205,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   await archive.ensureTenant({ id: DEFAULT_TENANT, name: "Default tenant" });
   if (config.apiKey) await archive.addApiKey({ tenantId: DEFAULT_TENANT, keyHash: await hashApiKey(config.apiKey), label: "STRATA_API_KEY" });
 
-  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate });
+  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate, turns: createTurns() });
   if (config.workers) queue.start(createJobHandler(deps));
 
   // PGlite has no autovacuum, so without this its planner never has statistics and picks

@@ -378,4 +378,9 @@ export interface Summarizer {
 export interface Tokenizer {
   readonly name: string;
   count(text: string): number;
+  /**
+   * Exactly count(pieces.join("")), where a tokenizer can do it faster (e.g. from cached
+   * counts of pieces it has seen: a prompt's lines recur from call to call).
+   */
+  countJoined?(pieces: readonly string[]): number;
 }

@@ -18,6 +18,7 @@ import { health, queueStatus } from "../core/services/status.ts";
 import { forget } from "../core/services/forget.ts";
 import type { ForgetReceipt, ForgetScope } from "../core/types.ts";
 import { serverTimingHeader } from "../core/services/timing.ts";
+import type { Turns } from "./turns.ts";
 import {
   ContextQuery,
   ContextResponse,
@@ -99,7 +100,18 @@ function toWire(m: Message, extra: { score?: number; sources?: string[]; why?: s
   };
 }
 
-export function createApp(deps: StrataDeps, auth: AuthMode, options: { gate?: RequestGate } = {}) {
+export interface AppOptions {
+  /** Requests in flight, for the in-process job runner. */
+  gate?: RequestGate;
+  /**
+   * Start one request handler per event-loop turn (lib/http/turns.ts): for a long-running
+   * server, so new connections are accepted between requests under load. A Lambda function
+   * serves one request at a time and has no use for it.
+   */
+  turns?: Turns;
+}
+
+export function createApp(deps: StrataDeps, auth: AuthMode, options: AppOptions = {}) {
   const app = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues);
@@ -116,6 +128,13 @@ export function createApp(deps: StrataDeps, auth: AuthMode, options: { gate?: Re
       } finally {
         gate.leave();
       }
+    });
+  }
+  const turns = options.turns;
+  if (turns) {
+    app.use("*", async (_c, next) => {
+      await turns.next();
+      await next();
     });
   }
 

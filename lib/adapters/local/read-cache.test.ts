@@ -18,12 +18,18 @@ afterAll(async () => {
 
 /** The real archive, counting the reads that reach it and able to hold them until released. */
 function counted() {
-  const reads = { summary: 0, memories: 0 };
+  const reads = { summary: 0, memories: 0, session: 0 };
   let gate: Promise<void> | null = null;
   const archive = Object.assign(Object.create(raw) as Archive, {
     async latestSummary(tenantId: string, sessionId: string) {
       reads.summary++;
       const out = await raw.latestSummary(tenantId, sessionId);
+      if (gate) await gate;
+      return out;
+    },
+    async getSession(tenantId: string, sessionId: string) {
+      reads.session++;
+      const out = await raw.getSession(tenantId, sessionId);
       if (gate) await gate;
       return out;
     },
@@ -77,7 +83,7 @@ describe("embedded read cache", () => {
     expect(list).toEqual(await raw.listMemories(s.tenantId, s.userId, { limit: 10 }));
     expect(await cache.latestSummary(s.tenantId, s.sessionId)).toEqual(summary);
     expect(await cache.listMemories(s.tenantId, s.userId, { limit: 10 })).toEqual(list);
-    expect(reads).toEqual({ summary: 1, memories: 1 });
+    expect(reads).toEqual({ summary: 1, memories: 1, session: 0 });
     // Another limit or kind filter is another read.
     expect(await cache.listMemories(s.tenantId, s.userId, { limit: 10, kinds: ["decision"] })).toEqual([]);
     expect(reads.memories).toBe(2);
@@ -158,5 +164,66 @@ describe("embedded read cache", () => {
     expect(reads.summary).toBe(3);
     await cache.latestSummary(sessions[0]!.tenantId, sessions[0]!.sessionId);
     expect(reads.summary).toBe(4);
+  });
+
+  it("answers a repeated session read from memory, and reads again after an ingest or a forget", async () => {
+    const { archive, reads } = counted();
+    const cache = withReadCache(archive);
+    const s = await session(cache, ["one", "two"]);
+    const first = await cache.getSession(s.tenantId, s.sessionId);
+    expect(first).toEqual(await raw.getSession(s.tenantId, s.sessionId));
+    expect(first?.lastSeq).toBe(2);
+    expect(await cache.getSession(s.tenantId, s.sessionId)).toEqual(first);
+    expect(reads.session).toBe(1);
+    // A caller changing what it got does not change what the cache holds.
+    first!.lastSeq = 99;
+    expect((await cache.getSession(s.tenantId, s.sessionId))?.lastSeq).toBe(2);
+
+    await cache.ingest({
+      tenantId: s.tenantId,
+      sessionId: s.sessionId,
+      userId: s.userId,
+      messages: [{ id: uid("m"), role: "user", name: "Ann", content: "three", createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }],
+      jobsFor: () => [],
+    });
+    expect((await cache.getSession(s.tenantId, s.sessionId))?.lastSeq).toBe(3);
+    expect(reads.session).toBe(2);
+
+    // A session not there yet is cached as absent until an ingest creates it.
+    const other = uid("s");
+    expect(await cache.getSession(s.tenantId, other)).toBeNull();
+    expect(await cache.getSession(s.tenantId, other)).toBeNull();
+    expect(reads.session).toBe(3);
+    await cache.ingest({
+      tenantId: s.tenantId,
+      sessionId: other,
+      userId: s.userId,
+      messages: [{ id: uid("m"), role: "user", name: "Ann", content: "new", createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }],
+      jobsFor: () => [],
+    });
+    expect((await cache.getSession(s.tenantId, other))?.lastSeq).toBe(1);
+
+    await cache.forget({ tenantId: s.tenantId, scope: "session", id: s.sessionId });
+    expect(await cache.getSession(s.tenantId, s.sessionId)).toEqual(await raw.getSession(s.tenantId, s.sessionId));
+    expect(await cache.getSession(s.tenantId, s.sessionId)).toBeNull();
+  });
+
+  it("does not keep a session read that an ingest overlapped", async () => {
+    const { archive, reads, hold } = counted();
+    const cache = withReadCache(archive);
+    const s = await session(cache, ["one"]);
+    const release = hold();
+    const stale = cache.getSession(s.tenantId, s.sessionId);
+    while (reads.session === 0) await new Promise((r) => setTimeout(r, 1));
+    await cache.ingest({
+      tenantId: s.tenantId,
+      sessionId: s.sessionId,
+      userId: s.userId,
+      messages: [{ id: uid("m"), role: "user", name: "Ann", content: "two", createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }],
+      jobsFor: () => [],
+    });
+    release();
+    expect((await stale)?.lastSeq).toBe(1);
+    expect((await cache.getSession(s.tenantId, s.sessionId))?.lastSeq).toBe(2);
   });
 });

@@ -8,9 +8,14 @@
 // deleteMemoriesFrom, sweepExpired, forget) drops everything cached, before and after it runs;
 // a read that overlapped a write keeps its answer to itself. A cached memory list also lapses
 // when the first of its memories expires, so an expired memory is never handed out.
+//
+// The session row (owner, last seq), which every context call reads first, is cached the same
+// way: an ingest (the only write that creates a session or moves its last seq) drops every
+// cached session before and after it runs, and so does every write that drops the rest (a
+// forget deletes sessions).
 
 import type { Archive } from "../../core/ports.ts";
-import type { Memory, Summary } from "../../core/types.ts";
+import type { Memory, Session, Summary } from "../../core/types.ts";
 
 /** Entries kept per cache before the oldest are dropped (they are small: one row or ten). */
 const MAX_ENTRIES = 10_000;
@@ -25,10 +30,18 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
   const maxEntries = options.maxEntries ?? MAX_ENTRIES;
   const summaries = new Map<string, Summary | null>();
   const memories = new Map<string, CachedMemories>();
+  const sessions = new Map<string, Session | null>();
   // Bumped by every write before and after it runs; a read stores its answer only when no
   // write began or ended while it ran and none is running.
   let generation = 0;
   let writing = 0;
+  // The same for sessions, which ingests change too.
+  let sessionGeneration = 0;
+  let ingesting = 0;
+  const dropSessions = () => {
+    sessionGeneration++;
+    sessions.clear();
+  };
 
   const put = <V>(map: Map<string, V>, key: string, value: V) => {
     map.delete(key);
@@ -39,6 +52,7 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
     generation++;
     summaries.clear();
     memories.clear();
+    dropSessions();
   };
 
   function write<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
@@ -55,9 +69,31 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
   }
 
   return Object.assign(Object.create(archive) as Archive, {
-    // The one-statement read of the context call would bypass the two caches below: without
-    // it the context call reads the session, then the summary and memories from here.
+    // The one-statement read of the context call would bypass the caches below: without it
+    // the context call reads the session, the summary and the memories from here.
     readContext: undefined,
+    async getSession(tenantId: string, sessionId: string) {
+      const key = `${tenantId}\u0000${sessionId}`;
+      if (sessions.has(key)) {
+        const hit = sessions.get(key)!;
+        return hit && { ...hit };
+      }
+      const at = sessionGeneration;
+      const session = await archive.getSession(tenantId, sessionId);
+      if (at === sessionGeneration && ingesting === 0 && writing === 0) put(sessions, key, session && { ...session });
+      return session;
+    },
+
+    async ingest(...args: Parameters<Archive["ingest"]>) {
+      ingesting++;
+      dropSessions();
+      try {
+        return await archive.ingest(...args);
+      } finally {
+        ingesting--;
+        dropSessions();
+      }
+    },
 
     async latestSummary(tenantId: string, sessionId: string) {
       const key = `${tenantId}\u0000${sessionId}`;

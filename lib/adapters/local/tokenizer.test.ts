@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { generateMessages, rehydrationSession } from "../../../bench/peers/data.ts";
+import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { createLocalTokenizer } from "./tokenizer.ts";
 
 describe("local tokenizer (o200k_base)", () => {
@@ -40,5 +42,74 @@ describe("local tokenizer (o200k_base)", () => {
     const b = "Melanie painted a sunrise by the lake last summer.";
     const joined = tokenizer.count(`${a}\n${b}`);
     expect(Math.abs(joined - (tokenizer.count(a) + tokenizer.count(b)))).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("local tokenizer: countJoined", () => {
+  const tokenizer = createLocalTokenizer();
+  const joined = (pieces: string[]) => tokenizer.count(pieces.join(""));
+
+  it("equals the count of the joined text where the pieces' own counts do not add up", () => {
+    // ".\n\n", "  \n" and "\n\n" are one pre-token each: counting these pieces apart would be wrong.
+    for (const pieces of [["ok.\n", "\nnext"], ["a  ", "\nb"], ["a\n", "\nb"], ["end.", "\n\n## H"]]) {
+      expect(tokenizer.count(pieces[0]!) + tokenizer.count(pieces[1]!)).not.toBe(joined(pieces));
+      expect(tokenizer.countJoined!(pieces)).toBe(joined(pieces));
+    }
+    for (const pieces of [["done.\n", "/tmp/x"], ["x\n", " y"], ["x", "y\n", "z"], ["a\r", "\nb"]]) {
+      expect(tokenizer.countJoined!(pieces)).toBe(joined(pieces));
+    }
+  });
+
+  it("counts nothing as 0 and skips empty pieces", () => {
+    expect(tokenizer.countJoined!([])).toBe(0);
+    expect(tokenizer.countJoined!(["", ""])).toBe(0);
+    expect(tokenizer.countJoined!(["", "a\n", "", "b"])).toBe(joined(["a\n", "b"]));
+  });
+
+  it("is exact on random joins of the fragments where o200k's pre-tokenizer could merge across pieces", () => {
+    const fragments = [
+      "\n", "\n\n", "\r\n", "\r", " ", "  ", "\t", " \n", "  \n", ".", ".\n", "!\n\n", "/", "//", "\n/", "/\n", "a", "Ab", "ABC", "x's", "'s", "'LL",
+      "1", "12", "1234", "3.14", "é", "e\u0301", "\u0301", "日本語", "🙂", "👍🏽", "#", "## Recent messages", "-", "- ", "[", "[2026-01-05]", ":", "Ann: ",
+      "dev: ", "tool: ", "<|endoftext|>", "\u00a0", "\u2028", "`", "```ts", "=>", "{}", "a.b", "_", "$ ",
+    ];
+    const r = mulberry32(8);
+    const pick = () => fragments[Math.floor(r() * fragments.length)]!;
+    for (let trial = 0; trial < 5_000; trial++) {
+      const pieces = Array.from({ length: 1 + Math.floor(r() * 8) }, () => Array.from({ length: Math.floor(r() * 6) }, pick).join(""));
+      const want = joined(pieces);
+      const got = tokenizer.countJoined!(pieces);
+      if (got !== want) expect({ pieces, got }).toEqual({ pieces, got: want });
+    }
+  });
+
+  it("is exact on prompts of the benchmark sessions' turns, cached or not", () => {
+    const uncached = createLocalTokenizer({ cacheEntries: 0 });
+    const tiny = createLocalTokenizer({ cacheEntries: 3, cacheChars: 5_000 });
+    const turns = [
+      ...rehydrationSession(),
+      ...generateMessages({ seed: 1000, count: 2_000, profile: "chat", prefix: "g" }),
+      ...generateMessages({ seed: 7, count: 300, profile: "coding", prefix: "c" }),
+    ];
+    const r = mulberry32(9);
+    for (let trial = 0; trial < 100; trial++) {
+      // A prompt the way the context renders one: sections of lines, "\n" within and "\n\n" between.
+      const sections: string[][] = [];
+      for (let s = 0, n = 1 + Math.floor(r() * 4); s < n; s++) {
+        const at = Math.floor(r() * turns.length);
+        const lines = [`## Section ${s}`];
+        for (const m of turns.slice(at, at + 1 + Math.floor(r() * 40))) {
+          if (r() < 0.2) lines.push(`[${m.createdAt.slice(0, 10)}]`);
+          lines.push(`${m.name ?? m.role}: ${m.content}`);
+        }
+        sections.push(lines);
+      }
+      const pieces = sections.flatMap((lines, i) => lines.map((l, j) => (j < lines.length - 1 ? `${l}\n` : i < sections.length - 1 ? `${l}\n\n` : l)));
+      const want = joined(pieces);
+      expect(tokenizer.countJoined!(pieces)).toBe(want);
+      // Again, now from the cache.
+      expect(tokenizer.countJoined!(pieces)).toBe(want);
+      expect(uncached.countJoined!(pieces)).toBe(want);
+      expect(tiny.countJoined!(pieces)).toBe(want);
+    }
   });
 });

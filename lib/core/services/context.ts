@@ -140,8 +140,9 @@ function dayLine(m: Pick<Message, "createdAt">): string {
   return `[${m.createdAt.slice(0, 10)}]`;
 }
 
-function renderTurns(turns: Turn[], layout: TurnLayout): string {
-  if (layout === "timestamped") return turns.map((m) => line(m)).join("\n");
+/** The lines of a run of turns: one per turn, and in the "by-day" layout a date line opening each day. */
+function turnLines(turns: Turn[], layout: TurnLayout): string[] {
+  if (layout === "timestamped") return turns.map((m) => line(m));
   const out: string[] = [];
   let day = "";
   for (const m of turns) {
@@ -150,7 +151,7 @@ function renderTurns(turns: Turn[], layout: TurnLayout): string {
     day = d;
     out.push(line(m, layout));
   }
-  return out.join("\n");
+  return out;
 }
 
 function factLine(f: Fact): string {
@@ -200,25 +201,51 @@ export interface PromptParts {
   recent: Message[];
 }
 
+/** A section of the prompt: its header, then its lines. */
+type Section = string[];
+
 /** The stable prefix (summary, strongest facts, decisions and tasks) and the rest, as sections. */
-function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: string[]; rest: string[] } {
-  const prefix: string[] = [];
-  const rest: string[] = [];
-  if (parts.summary) prefix.push(`${SECTION.summary}\n${parts.summary}`);
-  if (parts.facts.length) prefix.push(`${SECTION.facts}\n${parts.facts.map(factLine).join("\n")}`);
-  if (parts.memories?.length) prefix.push(`${SECTION.memories}\n${parts.memories.map(memoryLine).join("\n")}`);
-  if (parts.related?.length) rest.push(`${SECTION.related}\n${parts.related.map(factLine).join("\n")}`);
+function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: Section[]; rest: Section[] } {
+  const prefix: Section[] = [];
+  const rest: Section[] = [];
+  if (parts.summary) prefix.push([SECTION.summary, parts.summary]);
+  if (parts.facts.length) prefix.push([SECTION.facts, ...parts.facts.map(factLine)]);
+  if (parts.memories?.length) prefix.push([SECTION.memories, ...parts.memories.map(memoryLine)]);
+  if (parts.related?.length) rest.push([SECTION.related, ...parts.related.map(factLine)]);
   if (parts.recalled.length) {
     const chronological = [...parts.recalled].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
-    rest.push(`${SECTION.recalled}\n${renderTurns(chronological, layout)}`);
+    rest.push([SECTION.recalled, ...turnLines(chronological, layout)]);
   }
-  if (parts.recent.length) rest.push(`${SECTION.recent}\n${renderTurns(parts.recent, layout)}`);
+  if (parts.recent.length) rest.push([SECTION.recent, ...turnLines(parts.recent, layout)]);
   return { prefix, rest };
+}
+
+/**
+ * The prompt as pieces whose concatenation is the prompt: lines within a section are joined
+ * by "\n" and sections by "\n\n", and each piece is one line with the separator after it.
+ * Lines recur from call to call (a turn's line never changes), which lets the tokenizer
+ * count the prompt from cached counts of its pieces (Tokenizer.countJoined).
+ */
+function promptPieces(sections: readonly Section[]): string[] {
+  const pieces: string[] = [];
+  sections.forEach((section, i) => {
+    const lastSection = i === sections.length - 1;
+    section.forEach((l, j) => pieces.push(j < section.length - 1 ? `${l}\n` : lastSection ? l : `${l}\n\n`));
+  });
+  return pieces;
+}
+
+/** Length of the sections once rendered (lines joined by "\n", sections by "\n\n"). */
+function renderedLength(sections: readonly Section[]): number {
+  if (!sections.length) return 0;
+  let n = 2 * (sections.length - 1);
+  for (const section of sections) for (const l of section) n += l.length + 1;
+  return n - sections.length;
 }
 
 export function renderPrompt(parts: PromptParts, layout: TurnLayout = DEFAULT_CONTEXT_CONFIG.layout): string {
   const { prefix, rest } = promptSections(parts, layout);
-  return [...prefix, ...rest].join("\n\n");
+  return promptPieces([...prefix, ...rest]).join("");
 }
 
 /** A recalled turn, rescored for the context. */
@@ -467,12 +494,21 @@ function namedTerms(f: Fact, terms: readonly string[]): string[] {
 function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candidates) {
   const { shares: SHARES, layout } = config;
   const tok = deps.tokenizer;
+  // The short texts the estimate counts (a turn's speaker prefix, a date line, the headers, a
+  // fact or memory line) recur from line to line and from call to call: each is counted once
+  // per call, and by the tokenizer's cache where it has one (countJoined of one piece is its count).
+  const counted = new Map<string, number>();
+  const countShort = (text: string) => {
+    let n = counted.get(text);
+    if (n === undefined) counted.set(text, (n = tok.countJoined ? tok.countJoined([text]) : tok.count(text)));
+    return n;
+  };
   // Headers and separators, counted once; the per-line cost adds the line's own prefix.
-  const overhead = tok.count(`${Object.values(SECTION).join("\n")}${"\n".repeat(10)}`);
+  const overhead = countShort(`${Object.values(SECTION).join("\n")}${"\n".repeat(10)}`);
   let left = budget - overhead;
-  const lineCost = (m: Message) => tok.count(line({ ...m, content: "" }, layout)) + m.tokens + 1;
+  const lineCost = (m: Message) => countShort(line({ ...m, content: "" }, layout)) + m.tokens + 1;
   // In the "by-day" layout a turn of a day not yet in its section also pays for the day's line.
-  const dayCost = (m: Message, days: Set<string>) => (layout === "by-day" && !days.has(m.createdAt.slice(0, 10)) ? tok.count(dayLine(m)) + 1 : 0);
+  const dayCost = (m: Message, days: Set<string>) => (layout === "by-day" && !days.has(m.createdAt.slice(0, 10)) ? countShort(dayLine(m)) + 1 : 0);
   const recentDays = new Set<string>();
   const recalledDays = new Set<string>();
 
@@ -488,7 +524,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   const facts: ContextFact[] = [];
   let factRoom = Math.min(left, budget * SHARES.facts);
   for (const f of c.coreFacts) {
-    const t = tok.count(factLine(f)) + 1;
+    const t = countShort(factLine(f)) + 1;
     if (t > factRoom) continue;
     facts.push({ ...f, tokens: t, tier: "graph", score: f.weight, why: ["strongest fact"] });
     factRoom -= t;
@@ -498,7 +534,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   // Decisions and tasks share the facts' allowance: both are short, durable statements.
   const memories: ContextMemory[] = [];
   for (const m of c.memories) {
-    const t = tok.count(memoryLine(m)) + 1;
+    const t = countShort(memoryLine(m)) + 1;
     if (t > factRoom) continue;
     memories.push({
       id: m.id,
@@ -520,7 +556,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   const inPrefix = new Set(facts.map(factKey));
   for (const f of c.related) {
     if (inPrefix.has(factKey(f))) continue;
-    const t = tok.count(factLine(f)) + 1;
+    const t = countShort(factLine(f)) + 1;
     if (t > factRoom) continue;
     const named = namedTerms(f, c.terms);
     facts.push({ ...f, tokens: t, tier: "graph", score: f.weight, why: named.length ? named.map((n) => `names ${n}`) : ["about the query"] });
@@ -575,8 +611,11 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     recalled: recalled.map((h) => h.message),
     recent,
   });
-  let prompt = renderPrompt(parts(), layout);
-  let tokens = tok.count(prompt);
+  // Exact, and cheap where the tokenizer caches the counts of lines it has seen before.
+  const countPieces = (pieces: string[]) => (tok.countJoined ? tok.countJoined(pieces) : tok.count(pieces.join("")));
+  let sections = promptSections(parts(), layout);
+  let pieces = promptPieces([...sections.prefix, ...sections.rest]);
+  let tokens = countPieces(pieces);
   while (tokens > budget) {
     if (recalled.length) recalled.pop();
     else if (recent.length) recent.shift();
@@ -584,11 +623,12 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     else if (memories.length) memories.pop();
     else if (core > 0) facts.splice(--core, 1);
     else summary = null;
-    prompt = renderPrompt(parts(), layout);
-    tokens = tok.count(prompt);
+    sections = promptSections(parts(), layout);
+    pieces = promptPieces([...sections.prefix, ...sections.rest]);
+    tokens = countPieces(pieces);
   }
-  const { prefix } = promptSections(parts(), layout);
-  const stablePrefixChars = prefix.length ? prefix.join("\n\n").length : 0;
+  const prompt = pieces.join("");
+  const stablePrefixChars = renderedLength(sections.prefix);
 
   return {
     recent: recent.map((m) => toItem(m, { tier: c.recentTier, score: 1, why: ["recent window"] }, ["recent"])),

@@ -1,0 +1,46 @@
+// One request handler started per event-loop turn, in arrival order.
+//
+// Node accepts at most one new connection per turn of its event loop while it has other work
+// (measured: a server answering 32 clients, of which 24 had just connected, accepted them
+// about one per turn), and a turn runs every request whose bytes arrived in its poll phase
+// to its end when, as in the embedded server, nothing in it waits on I/O. Under 32
+// concurrent searches a turn then served about 32 of them, well over 100 ms, and the 24th
+// new connection waited 24 such turns: seconds, the whole p99 of the search benchmark
+// (BENCHMARKS.md, issue 8). Starting one handler per turn keeps each turn to one request's
+// work, so connections are accepted, and requests read, between requests; handlers still
+// run concurrently wherever they wait on I/O, and start in the order they arrived.
+
+export interface Turns {
+  /** Resolves on a later turn of the event loop, after every earlier caller's. */
+  next(): Promise<void>;
+  /** Callers waiting for their turn. */
+  readonly waiting: number;
+}
+
+export function createTurns(): Turns {
+  const queue: (() => void)[] = [];
+  let scheduled = false;
+  const release = () => {
+    scheduled = false;
+    const resolve = queue.shift();
+    if (queue.length) {
+      scheduled = true;
+      setImmediate(release);
+    }
+    resolve?.();
+  };
+  return {
+    next() {
+      return new Promise<void>((resolve) => {
+        queue.push(resolve);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(release);
+        }
+      });
+    },
+    get waiting() {
+      return queue.length;
+    },
+  };
+}
