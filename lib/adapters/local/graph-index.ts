@@ -275,6 +275,66 @@ class UserGraph {
   }
 }
 
+/**
+ * The best `limit` messages by the sum of the weights of the lists that hold them (score
+ * descending, then id descending in code point order, as the SQL's `order by`), without
+ * scoring every message of every list: lists are read rarest first (highest weight), each
+ * message met for the first time gets its whole score from membership tests on the lists
+ * after it, and reading stops once the weights of the lists not yet read add up to less than
+ * the limit-th best score, since a message met in none of the lists read so far can score no
+ * more than that. With a speaker's or a common topic's entity among the terms (tens of
+ * thousands of mentions for a long-lived user) that list is then never walked. Weights are
+ * multiples of 2^-40 (MENTION_WEIGHT), so every sum and comparison here is exact and the
+ * answer is the full scan's, ties included.
+ */
+export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): ScoredId[] {
+  if (limit <= 0 || lists.length === 0) return [];
+  const sorted = [...lists].sort((a, b) => b.weight - a.weight);
+  // rest[i]: the most a message first met in list i or later can score.
+  const rest = new Float64Array(sorted.length + 1);
+  for (let i = sorted.length - 1; i >= 0; i--) rest[i] = rest[i + 1]! + sorted[i]!.weight;
+  // A min-heap on rank, the worst of the best so far at the root.
+  const heap: ScoredId[] = [];
+  const worse = (a: ScoredId, b: ScoredId) => a.score < b.score || (a.score === b.score && compareText(a.id, b.id) < 0);
+  const seen = new Set<string>();
+  for (let i = 0; i < sorted.length; i++) {
+    if (heap.length === limit && rest[i]! < heap[0]!.score) break;
+    const w = sorted[i]!.weight;
+    for (const id of sorted[i]!.messages) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      // Lists before i do not hold it (it would have been met there).
+      let score = w;
+      for (let j = i + 1; j < sorted.length; j++) if (sorted[j]!.messages.has(id)) score += sorted[j]!.weight;
+      const hit = { id, score };
+      if (heap.length < limit) {
+        let c = heap.length;
+        heap.push(hit);
+        while (c > 0) {
+          const p = (c - 1) >> 1;
+          if (!worse(hit, heap[p]!)) break;
+          heap[c] = heap[p]!;
+          c = p;
+        }
+        heap[c] = hit;
+      } else if (worse(heap[0]!, hit)) {
+        let c = 0;
+        for (;;) {
+          const l = 2 * c + 1;
+          if (l >= heap.length) break;
+          const r = l + 1;
+          const m = r < heap.length && worse(heap[r]!, heap[l]!) ? r : l;
+          if (!worse(heap[m]!, hit)) break;
+          heap[c] = heap[m]!;
+          c = m;
+        }
+        heap[c] = hit;
+      }
+    }
+  }
+  return heap.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
+}
+
 interface Load {
   promise: Promise<UserGraph>;
   /** Writes that landed while the tables were read, replayed on what was read. */
@@ -438,19 +498,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       if (matched.some((e) => weights[Math.max(e.mentions, 1)] === undefined)) {
         await readWeights(sql, matched.map((e) => Math.max(e.mentions, 1)));
       }
-      // Exact sums (see MENTION_WEIGHT): the order of addition does not matter.
-      const scores = new Map<string, number>();
-      for (const e of matched) {
-        const w = weights[Math.max(e.mentions, 1)]!;
-        for (const m of e.messages) {
-          const s = scores.get(m);
-          scores.set(m, s === undefined ? w : s + w);
-        }
-      }
-      const ranked: ScoredId[] = [];
-      for (const [id, score] of scores) ranked.push({ id, score });
-      ranked.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
-      return ranked.slice(0, Math.floor(limit));
+      return topMentioning(matched.map((e) => ({ messages: e.messages, weight: weights[Math.max(e.mentions, 1)]! })), Math.floor(limit));
     },
 
     async facts({ tenantId, userId, terms, limit }) {
