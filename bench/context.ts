@@ -148,3 +148,5 @@ try {
 } finally {
   await strata.close();
 }
+// The local extractor's worker thread outlives close(): leave once done.
+process.exit(0);

@@ -63,6 +63,8 @@ interface Entity {
   norm: string;
   name: string;
   words: string[];
+  /** The word of its name it is found by (see UserGraph.byKeyWord); null for a name without words. */
+  keyWord: string | null;
   mentions: number;
   messages: Set<string>;
 }
@@ -74,6 +76,13 @@ interface Relation {
   to: string;
   weight: number;
   evidence: Set<string>;
+  /**
+   * The FACT_EVIDENCE greatest evidence ids (code point order, greatest first), kept as
+   * evidence is added; null once one of them is deleted, until the next describe() finds
+   * them again. A strong relation has tens of thousands of evidence rows in a long-lived
+   * user's graph: sorting them all for every fact cost most of a context call.
+   */
+  latest: string[] | null;
 }
 
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
@@ -86,8 +95,16 @@ function byStrength(a: Relation, b: Relation): number {
 /** One user's graph. Every mutation mirrors a statement of the SQL store. */
 class UserGraph {
   readonly entities = new Map<string, Entity>();
-  /** Entities by each word of their name and by their normalised name: the only ones a term can match. */
-  private readonly byWord = new Map<string, Set<Entity>>();
+  /**
+   * Entities by one word of their name, and by their normalised name: the only ones a term can
+   * match. A name's words must all be among the terms for it to match, so one word of it finds
+   * it: the word fewest entities held when it was added. Indexed by every word, a term such as
+   * "src" or "app" (in every stack frame entity of a long-lived coding user, tens of thousands)
+   * had each of those entities' words checked on every read.
+   */
+  private readonly byKeyWord = new Map<string, Set<Entity>>();
+  /** How many entities hold each word. */
+  private readonly wordCounts = new Map<string, number>();
   private readonly byNorm = new Map<string, Set<Entity>>();
   readonly relations = new Map<string, Relation>();
   /** Relations by either end. */
@@ -113,16 +130,32 @@ class UserGraph {
   }
 
   addEntity(id: string, name: string, words: string[], mentions: number): Entity {
-    const e: Entity = { id, norm: normOf(id), name, words, mentions, messages: new Set() };
+    let keyWord: string | null = null;
+    let fewest = Infinity;
+    for (const w of new Set(words)) {
+      const n = this.wordCounts.get(w) ?? 0;
+      // Of words held equally often, the longer (less likely a common query word).
+      if (n < fewest || (n === fewest && w.length > keyWord!.length)) {
+        keyWord = w;
+        fewest = n;
+      }
+      this.wordCounts.set(w, n + 1);
+    }
+    const e: Entity = { id, norm: normOf(id), name, words, keyWord, mentions, messages: new Set() };
     this.entities.set(id, e);
-    for (const w of new Set(words)) UserGraph.link(this.byWord, w, e);
+    if (keyWord !== null) UserGraph.link(this.byKeyWord, keyWord, e);
     UserGraph.link(this.byNorm, e.norm, e);
     return e;
   }
 
   private dropEntity(e: Entity): void {
     this.entities.delete(e.id);
-    for (const w of new Set(e.words)) UserGraph.unlink(this.byWord, w, e);
+    if (e.keyWord !== null) UserGraph.unlink(this.byKeyWord, e.keyWord, e);
+    for (const w of new Set(e.words)) {
+      const n = this.wordCounts.get(w)! - 1;
+      if (n > 0) this.wordCounts.set(w, n);
+      else this.wordCounts.delete(w);
+    }
     UserGraph.unlink(this.byNorm, e.norm, e);
     for (const m of e.messages) UserGraph.unlink(this.messageEntities, m, e.id);
     this.rows -= e.messages.size;
@@ -138,7 +171,7 @@ class UserGraph {
   }
 
   addRelation(from: string, type: string, to: string, weight: number): Relation {
-    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: new Set() };
+    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: new Set(), latest: [] };
     this.relations.set(r.key, r);
     UserGraph.link(this.ends, from, r);
     UserGraph.link(this.ends, to, r);
@@ -158,6 +191,13 @@ class UserGraph {
   addEvidence(r: Relation, messageId: string): boolean {
     if (r.evidence.has(messageId)) return false;
     r.evidence.add(messageId);
+    const latest = r.latest;
+    if (latest && (latest.length < FACT_EVIDENCE || compareText(messageId, latest[latest.length - 1]!) > 0)) {
+      let i = latest.length;
+      while (i > 0 && compareText(messageId, latest[i - 1]!) > 0) i--;
+      latest.splice(i, 0, messageId);
+      if (latest.length > FACT_EVIDENCE) latest.pop();
+    }
     UserGraph.link(this.messageRelations, messageId, r.key);
     this.rows++;
     return true;
@@ -224,6 +264,7 @@ class UserGraph {
       for (const k of this.messageRelations.get(m) ?? []) {
         const r = this.relations.get(k)!;
         r.evidence.delete(m);
+        if (r.latest?.includes(m)) r.latest = null;
         this.rows--;
         weakened.set(r, (weakened.get(r) ?? 0) + 1);
       }
@@ -245,7 +286,7 @@ class UserGraph {
     const out = new Set<Entity>();
     for (const t of terms) {
       for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
-      for (const e of this.byWord.get(t) ?? []) {
+      for (const e of this.byKeyWord.get(t) ?? []) {
         if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
       }
     }
@@ -257,10 +298,35 @@ class UserGraph {
     return this.strongest;
   }
 
-  relationsTouching(entities: Entity[]): Relation[] {
-    const out = new Set<Relation>();
-    for (const e of entities) for (const r of this.ends.get(e.id) ?? []) out.add(r);
-    return [...out].sort(byStrength);
+  /** The `limit` strongest relations at either end of the entities (byStrength order), without sorting them all. */
+  relationsTouching(entities: Entity[], limit: number): Relation[] {
+    const seen = new Set<Relation>();
+    const best: Relation[] = [];
+    for (const e of entities) {
+      for (const r of this.ends.get(e.id) ?? []) {
+        if (seen.has(r)) continue;
+        seen.add(r);
+        if (best.length === limit && byStrength(r, best[limit - 1]!) >= 0) continue;
+        let i = best.length;
+        while (i > 0 && byStrength(r, best[i - 1]!) < 0) i--;
+        best.splice(i, 0, r);
+        if (best.length > limit) best.pop();
+      }
+    }
+    return best;
+  }
+
+  /** The FACT_EVIDENCE greatest ids in code point order, greatest first, in one pass. */
+  private static greatest(ids: Iterable<string>): string[] {
+    const out: string[] = [];
+    for (const id of ids) {
+      if (out.length === FACT_EVIDENCE && compareText(id, out[out.length - 1]!) <= 0) continue;
+      let i = out.length;
+      while (i > 0 && compareText(id, out[i - 1]!) > 0) i--;
+      out.splice(i, 0, id);
+      if (out.length > FACT_EVIDENCE) out.pop();
+    }
+    return out;
   }
 
   describe(relations: Relation[]): Fact[] {
@@ -270,7 +336,7 @@ class UserGraph {
       predicate: r.type,
       object: this.entities.get(r.to)?.name ?? (null as unknown as string),
       weight: r.weight,
-      messageIds: [...r.evidence].sort((a, b) => compareText(b, a)).slice(0, FACT_EVIDENCE),
+      messageIds: [...(r.latest ??= UserGraph.greatest(r.evidence))],
     }));
   }
 }
@@ -506,8 +572,10 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       const wanted = cleanTerms(terms);
       if (terms.length > 0 && wanted.length === 0) return [];
       const g = await graph(tenantId, userId);
-      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted))) : g.strongestRelations();
-      return g.describe(picked.slice(0, Math.floor(limit)));
+      const n = Math.floor(limit);
+      if (n <= 0) return [];
+      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted)), n) : g.strongestRelations().slice(0, n);
+      return g.describe(picked);
     },
 
     counts: (tenantId, userId) => store.counts(tenantId, userId),
