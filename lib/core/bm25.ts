@@ -68,8 +68,11 @@ interface Cursor {
   p: Packed;
   w: number;
   bound: number;
-  /** Next posting to read. */
+  /** Next posting to read, and the end of the current block's postings. */
   at: number;
+  end: number;
+  /** Read in full when pruning (not left out). */
+  essential: boolean;
 }
 
 // Slots scored per block of a pruned search: the block's accumulators stay in cache.
@@ -309,7 +312,7 @@ export class Bm25Corpus {
       const w = (options.weights?.get(term) ?? 1) * this.idf(term);
       if (w === 0) continue;
       if (!(w > 0) || !Number.isFinite(w)) prunable = false;
-      cursors.push({ p, w, bound: 0, at: 0 });
+      cursors.push({ p, w, bound: 0, at: 0, end: 0, essential: true });
     }
     const heap = new TopK(options.limit, this.entries);
     const accept = (slot: number): boolean => {
@@ -353,7 +356,10 @@ export class Bm25Corpus {
    * are read, and a turn they reach is scored in full (each term's count found by binary
    * search) only when its essential part plus those bounds can still reach the limit-th score.
    * The limit-th score only rises, so a term once left out stays out. A full score is summed
-   * in query order as scoreAll sums it: the same number, and the same best `limit`.
+   * in query order as scoreAll sums it: the same number, and the same best `limit`. Where the
+   * bounds prune little (every query word common, as in a small vocabulary) most reached
+   * turns would need the lookups, and a block is then scored exhaustively instead, as
+   * scoreAll does, until more terms are left out.
    */
   private scorePruned(cursors: Cursor[], heap: TopK, norms: Float64Array, k1: number, b: number, avg: number, accept: (slot: number) => boolean): void {
     for (const c of cursors) {
@@ -370,58 +376,72 @@ export class Bm25Corpus {
     const byBound = [...cursors].sort((x, y) => x.bound - y.bound);
     const below = new Float64Array(byBound.length + 1);
     for (let i = 0; i < byBound.length; i++) below[i + 1] = below[i]! + byBound[i]!.bound;
-    const essential = new Set(cursors);
     let left = 0; // how many of byBound are left out
+    for (const c of byBound) c.essential = true;
     if (this.scratch.length < BLOCK) this.scratch = new Float64Array(BLOCK);
     const acc = this.scratch;
     const touched: number[] = [];
     const end = this.entries.length;
+    /** The slot's full score, each term's count found by binary search in its postings of the block. */
     const exact = (slot: number): number => {
       let score = 0;
       for (const c of cursors) {
         const { slots, tfs } = c.p;
-        const i = lowerBound(slots, slot, 0, slots.length);
-        if (i === slots.length || slots[i] !== slot) continue;
+        const i = lowerBound(slots, slot, c.at, c.end);
+        if (i === c.end || slots[i] !== slot) continue;
         const tf = tfs[i]!;
         score = score + c.w * (tf * (k1 + 1) / (tf + norms[slot]!));
       }
       return score;
     };
+    // Of the turns the essential terms reached in the last pruned block, the share scored in
+    // full: when most are, looking their terms up costs more than reading every posting, and
+    // blocks are scored exhaustively until more terms are left out.
+    let fullShare = 0;
+    let triedAt = -1;
     for (let lo = 0; lo < end; lo += BLOCK) {
       const hi = Math.min(end, lo + BLOCK);
-      // Essential terms, in query order, into the block's accumulators.
+      for (const c of cursors) c.end = lowerBound(c.p.slots, hi, c.at, c.p.slots.length);
+      const pruned = left > 0 && (fullShare < 0.1 || left > triedAt);
+      // In query order: every term (exhaustive block), or the essential ones.
       for (const c of cursors) {
-        if (!essential.has(c)) continue;
+        if (pruned && !c.essential) continue;
         const { slots, tfs } = c.p;
         const w = c.w;
-        let i = c.at;
-        for (; i < slots.length; i++) {
+        for (let i = c.at; i < c.end; i++) {
           const slot = slots[i]!;
-          if (slot >= hi) break;
           const tf = tfs[i]!;
           const at = slot - lo;
           if (acc[at] === 0) touched.push(slot);
           acc[at] = acc[at]! + w * (tf * (k1 + 1) / (tf + norms[slot]!));
         }
-        c.at = i;
       }
-      const rest = below[left]!;
-      for (const slot of touched) {
-        const partial = acc[slot - lo]!;
-        acc[slot - lo] = 0;
-        if (left === 0) {
-          // Every term was read: the partial score is the full one.
-          if (accept(slot)) heap.offer(slot, partial);
-          continue;
+      if (!pruned) {
+        // Every term was read in query order: the sums are the full scores.
+        for (const slot of touched) {
+          const score = acc[slot - lo]!;
+          acc[slot - lo] = 0;
+          if (accept(slot)) heap.offer(slot, score);
         }
-        if (heap.full && (partial + rest) * BOUND_SLACK < heap.worstScore) continue;
-        if (!accept(slot)) continue;
-        heap.offer(slot, exact(slot));
+      } else {
+        const rest = below[left]!;
+        let full = 0;
+        for (const slot of touched) {
+          const partial = acc[slot - lo]!;
+          acc[slot - lo] = 0;
+          if (heap.full && (partial + rest) * BOUND_SLACK < heap.worstScore) continue;
+          if (!accept(slot)) continue;
+          full++;
+          heap.offer(slot, exact(slot));
+        }
+        fullShare = touched.length ? full / touched.length : 0;
+        triedAt = left;
       }
       touched.length = 0;
+      for (const c of cursors) c.at = c.end;
       // Leave out more terms while their bounds still sum below the score to beat.
       if (heap.full) {
-        while (left < byBound.length - 1 && below[left + 1]! * BOUND_SLACK < heap.worstScore) essential.delete(byBound[left++]!);
+        while (left < byBound.length - 1 && below[left + 1]! * BOUND_SLACK < heap.worstScore) byBound[left++]!.essential = false;
       }
     }
   }
