@@ -369,9 +369,19 @@ export function topMentioning(lists: readonly { messages: ReadonlySet<string>; w
     for (const id of sorted[i]!.messages) {
       if (seen.has(id)) continue;
       seen.add(id);
-      // Lists before i do not hold it (it would have been met there).
+      // Lists before i do not hold it (it would have been met there). Once even every list
+      // left could not lift it to the limit-th score, it is out (it can only tie at best
+      // when equal, and a tie may still win on its id: only "less" gives up).
       let score = w;
-      for (let j = i + 1; j < sorted.length; j++) if (sorted[j]!.messages.has(id)) score += sorted[j]!.weight;
+      let out = false;
+      for (let j = i + 1; j < sorted.length; j++) {
+        if (heap.length === limit && score + rest[j]! < heap[0]!.score) {
+          out = true;
+          break;
+        }
+        if (sorted[j]!.messages.has(id)) score += sorted[j]!.weight;
+      }
+      if (out) continue;
       const hit = { id, score };
       if (heap.length < limit) {
         let c = heap.length;
