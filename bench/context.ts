@@ -9,9 +9,17 @@
 // --compare, the recall of each cap is compared to that of the whole turn: how many of the
 // whole turn's first 10 / 40 / 80 search hits the capped query also returns.
 //
+// --data-dir keeps the embedded data (PGlite) in DIR instead of memory: a later run with the same
+// DIR, --size and --seed skips the ingest and the derived work (minutes at 100k) and loads the
+// in-process indexes from what is stored. --cpu-prof writes a V8 profile of the timed calls
+// alone (not the ingest) to FILE (bench/cpuprofile-top.ts summarises it).
+//
 //   node_modules/.bin/node bench/context.ts [--size 1000] [--calls 200] [--budget 2000] [--query TEXT]
-//     [--max-words 32] [--compare 8,16,32,64] [--seed 42]
+//     [--max-words 32] [--compare 8,16,32,64] [--seed 42] [--data-dir DIR] [--cpu-prof FILE]
 
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
 import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, type ContextConfig } from "../lib/core/services/context.ts";
@@ -30,6 +38,8 @@ const { values: opts } = parseArgs({
     "max-words": { type: "string" },
     compare: { type: "string" },
     seed: { type: "string", default: "42" },
+    "data-dir": { type: "string" },
+    "cpu-prof": { type: "string" },
   },
 });
 
@@ -41,8 +51,14 @@ const day0 = Date.UTC(2026, 4, 1);
 const user = "ctx";
 const session = "long";
 
-const strata = await createStrata(loadConfig({}, { dataDir: "memory://", logLevel: "silent", workers: true }));
+const dataDir = opts["data-dir"];
+const marker = dataDir ? join(dataDir, "context-bench.json") : null;
+const built = JSON.stringify({ size, seed });
+const reuse = marker !== null && existsSync(marker) && readFileSync(marker, "utf8") === built;
+if (dataDir) mkdirSync(dataDir, { recursive: true });
+const strata = await createStrata(loadConfig({}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
 try {
+  if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
   // The same long session as strata-load's context phase (same generator, same seed).
   const r = rng(seed + 4);
   const long = [];
@@ -53,11 +69,11 @@ try {
     long.push({ id: `long-${i}`, ...t, content, createdAt: new Date(day0 + i * 60_000).toISOString() });
   }
   const t0 = performance.now();
-  for (let k = 0; k < long.length; k += 100) {
+  for (let k = 0; !reuse && k < long.length; k += 100) {
     await ingestMessages(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: session, userId: user, messages: long.slice(k, k + 100) });
   }
   const grow = rng(seed + 5 + size);
-  for (let have = long.length, s = 0; have < size; s++) {
+  for (let have = long.length, s = 0; !reuse && have < size; s++) {
     const len = Math.min(size - have, 200);
     const sid = `ctx-${size}-s${s}`;
     await ingestMessages(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: sid, userId: user, messages: messagesFor(grow, sid, 0, len, "Ann", day0 - (s + 1) * 86_400_000) });
@@ -69,7 +85,8 @@ try {
     if (stats.pending === 0) break;
     await new Promise((res) => setTimeout(res, 100));
   }
-  process.stdout.write(`user of ${Math.max(size, long.length)} messages ingested and derived in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  if (marker && !reuse) writeFileSync(marker, built);
+  process.stdout.write(`user of ${Math.max(size, long.length)} messages ${reuse ? `reused from ${dataDir}` : "ingested and derived"} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const input = { tenantId: DEFAULT_TENANT, sessionId: session, userId: user, budget, ...(opts.query ? { query: opts.query } : {}) };
   const config: ContextConfig = opts["max-words"] === undefined ? DEFAULT_CONTEXT_CONFIG : { ...DEFAULT_CONTEXT_CONFIG, implicitQuery: { maxWords: Number(opts["max-words"]) } };
@@ -100,6 +117,12 @@ try {
   const tiers = new Map<string, number[]>();
   let recalled = "";
   let tokens = 0;
+  const profiler = opts["cpu-prof"] ? new Session() : null;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+  }
   const c0 = process.cpuUsage();
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
@@ -110,6 +133,11 @@ try {
     tokens = out.tokens;
   }
   const cpu = process.cpuUsage(c0);
+  if (profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    writeFileSync(opts["cpu-prof"]!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
   process.stdout.write(
     `context, ${calls} calls, budget ${budget}: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(2)} ms/call; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms; ${tokens} tokens\n`,
@@ -120,3 +148,5 @@ try {
 } finally {
   await strata.close();
 }
+// The local extractor's worker thread outlives close(): leave once done.
+process.exit(0);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Bm25Corpus, type CorpusDoc } from "./bm25.ts";
+import { mulberry32 } from "../../test/fixtures/random.ts";
 import { terms } from "./text.ts";
 
 const doc = (id: string, seq: number, name = "Ann", sessionId = "s1"): CorpusDoc => ({ id, sessionId, seq, name, createdAt: seq * 1000 });
@@ -108,6 +109,69 @@ describe("Bm25Corpus.search", () => {
       expect(c.search(query, { limit: 20, params, weights })).toEqual(expected());
     }
   });
+});
+
+describe("Bm25Corpus.search, pruned", () => {
+  // Chat-like corpora: a small vocabulary drawn with a skew (a few words in most turns, as in
+  // the benchmark's generator), turns of one word to long pastes, exact duplicates said at the
+  // same moment (ties broken by slot), and removals between searches so that reused slots
+  // leave postings out of slot order. The pruned search must give the exhaustive one's answer.
+  for (const seed of [1, 2, 3, 4]) {
+    it(`returns the exhaustive scan's best turns and scores, ties included (seed ${seed})`, () => {
+      const r = mulberry32(seed);
+      const vocabulary = Array.from({ length: 60 }, (_, i) => `w${i}x`);
+      // Word i is drawn with weight 1 / (i + 1): w0x is in most turns, w59x in few.
+      const word = () => vocabulary[Math.min(vocabulary.length - 1, Math.floor(Math.exp(r() * Math.log(vocabulary.length + 1)) - 1))]!;
+      const sentence = () => Array.from({ length: 1 + Math.floor(r() < 0.1 ? r() * 80 : r() * 12) }, word).join(" ");
+      const c = new Bm25Corpus();
+      const live: string[] = [];
+      let next = 0;
+      const addTurn = () => {
+        const id = `t${next++}`;
+        const session = `s${Math.floor(r() * 8)}`;
+        const text = sentence();
+        const at = Math.floor(r() * 500);
+        c.add({ id, sessionId: session, seq: next, name: r() < 0.5 ? "Ann" : "Bo", createdAt: at * 1000 }, text);
+        live.push(id);
+        // A duplicate said at the same moment: the same score, the same time.
+        if (r() < 0.2) {
+          const twin = `t${next++}`;
+          c.add({ id: twin, sessionId: session, seq: next, name: "Ann", createdAt: at * 1000 }, text);
+          live.push(twin);
+        }
+      };
+      for (let i = 0; i < 6000; i++) addTurn();
+      let compared = 0;
+      // More turns than a block of the pruned scan (1,024 slots): later blocks are pruned.
+      for (let round = 0; round < 8; round++) {
+        for (let k = 0; k < 150; k++) {
+          const at = Math.floor(r() * live.length);
+          c.remove(live[at]!);
+          live.splice(at, 1);
+        }
+        for (let k = 0; k < 150; k++) addTurn();
+        for (let q = 0; q < 8; q++) {
+          const query = Array.from({ length: 1 + Math.floor(r() * 30) }, word);
+          const weights = new Map(query.filter(() => r() < 0.3).map((t) => [t, r() < 0.1 ? 0 : r()] as [string, number]));
+          const params = r() < 0.5 ? { k1: 1.2, b: 0.3 } : { k1: 0.9, b: 0.75 };
+          for (const limit of [1, 3, 10, 50, 100]) {
+            const options = [
+              { limit, params },
+              { limit, params, weights },
+              { limit, params, sessionId: "s3" },
+              { limit, params, filter: (d: CorpusDoc) => d.createdAt % 3000 !== 0 },
+            ];
+            for (const o of options) {
+              const want = c.search(query, { ...o, exhaustive: true });
+              expect(c.search(query, o)).toEqual(want);
+              compared += want.length;
+            }
+          }
+        }
+      }
+      expect(compared).toBeGreaterThan(10_000);
+    });
+  }
 });
 
 describe("Bm25Corpus.neighbours", () => {

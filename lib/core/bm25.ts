@@ -51,6 +51,48 @@ export interface FeedbackParams {
   weight: number;
 }
 
+/**
+ * A term's postings packed for search: slots in increasing order with their term counts, and
+ * per distinct term count the shortest turn holding the term that often, from which the most
+ * the term can add to any turn's score follows for any length normalisation.
+ */
+interface Packed {
+  slots: Int32Array;
+  tfs: Float64Array;
+  boundTfs: Float64Array;
+  boundLengths: Float64Array;
+}
+
+/** One searched term: its postings, its weight (IDF × query weight) and, when pruning, how much it can add. */
+interface Cursor {
+  p: Packed;
+  w: number;
+  bound: number;
+  /** Next posting to read, and the end of the current block's postings. */
+  at: number;
+  end: number;
+  /** Read in full when pruning (not left out). */
+  essential: boolean;
+}
+
+// Slots scored per block of a pruned search: the block's accumulators stay in cache.
+const BLOCK = 1024;
+// A turn is skipped only when its bound, scaled up by this, is still below the score to beat:
+// bounds are summed in another order than scores, so each may round differently (by far less).
+const BOUND_SLACK = 1 + 1e-9;
+
+/** First index in `a[from, to)` holding a value ≥ x (`to` when none). */
+function lowerBound(a: Int32Array, x: number, from: number, to: number): number {
+  let lo = from;
+  let hi = to;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** The words a turn is indexed by: its speaker's name and its content, stemmed, stopwords out. */
 export function docTerms(name: string | null, content: string): string[] {
   return terms(name ? `${name} ${content}` : content);
@@ -72,7 +114,7 @@ export class Bm25Corpus {
    * a term's entry is dropped when a turn holding it is added or removed, and packed again
    * by the next search that needs it.
    */
-  private readonly packed = new Map<string, { slots: Int32Array; tfs: Float64Array }>();
+  private readonly packed = new Map<string, Packed>();
   /** Per slot, BM25's length term k1 × (1 − b + b × length / avg) for `normKey`'s k1, b and avg. */
   private norms = new Float64Array(0);
   private normKey = "";
@@ -189,18 +231,34 @@ export class Bm25Corpus {
     return Math.log(1 + (n - df + 0.5) / (df + 0.5));
   }
 
-  /** The term's postings as arrays of slots and term counts, in the postings' order. */
-  private packedPostings(term: string): { slots: Int32Array; tfs: Float64Array } | undefined {
+  /** The term's postings as arrays of slots (increasing) and term counts, with what bounds its contribution. */
+  private packedPostings(term: string): Packed | undefined {
     let packed = this.packed.get(term);
     if (packed) return packed;
     const p = this.postings.get(term);
     if (!p) return undefined;
-    packed = { slots: new Int32Array(p.size), tfs: new Float64Array(p.size) };
+    const slots = new Int32Array(p.size);
+    const tfs = new Float64Array(p.size);
+    const shortest = new Map<number, number>();
     let i = 0;
+    let sorted = true;
     for (const [slot, tf] of p) {
-      packed.slots[i] = slot;
-      packed.tfs[i++] = tf;
+      if (i > 0 && slot < slots[i - 1]!) sorted = false;
+      slots[i] = slot;
+      tfs[i++] = tf;
+      const length = this.entries[slot]!.length;
+      const had = shortest.get(tf);
+      if (had === undefined || length < had) shortest.set(tf, length);
     }
+    // Slots are mostly added in increasing order; reused ones (after removals) are not.
+    if (!sorted) {
+      const order = Array.from(slots.keys()).sort((a, b) => slots[a]! - slots[b]!);
+      const s2 = Int32Array.from(order, (k) => slots[k]!);
+      const t2 = Float64Array.from(order, (k) => tfs[k]!);
+      slots.set(s2);
+      tfs.set(t2);
+    }
+    packed = { slots, tfs, boundTfs: Float64Array.from(shortest.keys()), boundLengths: Float64Array.from(shortest.values()) };
     this.packed.set(term, packed);
     return packed;
   }
@@ -232,23 +290,47 @@ export class Bm25Corpus {
       weights?: ReadonlyMap<string, number>;
       /** Only turns this accepts. */
       filter?: (doc: CorpusDoc) => boolean;
+      /**
+       * Score every turn holding a query term (the reference the pruned search is tested
+       * against) instead of skipping turns that cannot reach the best `limit`. Same answer.
+       */
+      exhaustive?: boolean;
     },
   ): ScoredId[] {
     const { k1, b } = options.params ?? DEFAULT_BM25;
     const n = this.size;
     if (n === 0 || options.limit <= 0) return [];
     const avg = this.totalLength / n || 1;
-    // Scores in a dense array by slot (a Map cost most of a search over a 10k-turn user);
-    // each slot still adds its terms in the same order, so the sums are the same numbers.
-    if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
-    const scores = this.scratch;
-    const touched: number[] = [];
     const norms = this.lengthNorms(k1, b, avg);
+    // The searched terms in query order: every turn adds its terms' contributions in this
+    // order, whichever way it is scored, so its score is the same number.
+    const cursors: Cursor[] = [];
+    let prunable = !options.exhaustive;
     for (const term of new Set(queryTerms)) {
       const p = this.packedPostings(term);
       if (!p) continue;
       const w = (options.weights?.get(term) ?? 1) * this.idf(term);
       if (w === 0) continue;
+      if (!(w > 0) || !Number.isFinite(w)) prunable = false;
+      cursors.push({ p, w, bound: 0, at: 0, end: 0, essential: true });
+    }
+    const heap = new TopK(options.limit, this.entries);
+    const accept = (slot: number): boolean => {
+      const e = this.entries[slot]!;
+      return (options.sessionId === undefined || e.sessionId === options.sessionId) && (!options.filter || options.filter(e));
+    };
+    if (prunable && cursors.length > 1) this.scorePruned(cursors, heap, norms, k1, b, avg, accept);
+    else this.scoreAll(cursors, heap, norms, k1, accept);
+    return heap.sorted().map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
+  }
+
+  /** Every turn holding a query term, term by term into one score per slot. */
+  private scoreAll(cursors: Cursor[], heap: TopK, norms: Float64Array, k1: number, accept: (slot: number) => boolean): void {
+    // Scores in a dense array by slot (a Map cost most of a search over a 10k-turn user).
+    if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
+    const scores = this.scratch;
+    const touched: number[] = [];
+    for (const { p, w } of cursors) {
       const { slots, tfs } = p;
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i]!;
@@ -259,53 +341,109 @@ export class Bm25Corpus {
         scores[slot] = scores[slot]! + w * norm;
       }
     }
-    // The best `limit` by (score desc, newer first, higher slot first), a total order, so
-    // keeping a bounded heap of them gives exactly what sorting every hit would.
-    const better = (xs: number, xSlot: number, ys: number, ySlot: number) =>
-      xs > ys || (xs === ys && (this.entries[xSlot]!.createdAt > this.entries[ySlot]!.createdAt || (this.entries[xSlot]!.createdAt === this.entries[ySlot]!.createdAt && xSlot > ySlot)));
-    const limit = options.limit;
-    const heapSlot: number[] = [];
-    const heapScore: number[] = [];
     for (const slot of touched) {
       const score = scores[slot]!;
       scores[slot] = 0;
-      const e = this.entries[slot]!;
-      if (options.sessionId !== undefined && e.sessionId !== options.sessionId) continue;
-      if (options.filter && !options.filter(e)) continue;
-      // Min-heap on `better`: the root is the worst of the best so far.
-      if (heapSlot.length < limit) {
-        let c = heapSlot.length;
-        heapSlot.push(slot);
-        heapScore.push(score);
-        while (c > 0) {
-          const p = (c - 1) >> 1;
-          if (!better(heapScore[p]!, heapSlot[p]!, score, slot)) break;
-          heapSlot[c] = heapSlot[p]!;
-          heapScore[c] = heapScore[p]!;
-          c = p;
+      if (accept(slot)) heap.offer(slot, score);
+    }
+  }
+
+  /**
+   * MaxScore over blocks of slots: each term's bound is the most it adds to any turn (its
+   * weight × its best term count and length pair). Once the best `limit` so far are found,
+   * the terms of smallest bounds whose bounds sum below the limit-th score cannot lift a turn
+   * that holds none of the other terms into them: only the other ("essential") terms' postings
+   * are read, and a turn they reach is scored in full (each term's count found by binary
+   * search) only when its essential part plus those bounds can still reach the limit-th score.
+   * The limit-th score only rises, so a term once left out stays out. A full score is summed
+   * in query order as scoreAll sums it: the same number, and the same best `limit`. Where the
+   * bounds prune little (every query word common, as in a small vocabulary) most reached
+   * turns would need the lookups, and a block is then scored exhaustively instead, as
+   * scoreAll does, until more terms are left out.
+   */
+  private scorePruned(cursors: Cursor[], heap: TopK, norms: Float64Array, k1: number, b: number, avg: number, accept: (slot: number) => boolean): void {
+    for (const c of cursors) {
+      const { boundTfs, boundLengths } = c.p;
+      let most = 0;
+      for (let i = 0; i < boundTfs.length; i++) {
+        const tf = boundTfs[i]!;
+        const v = tf * (k1 + 1) / (tf + k1 * (1 - b + (b * boundLengths[i]!) / avg));
+        if (v > most) most = v;
+      }
+      c.bound = c.w * most;
+    }
+    // Terms by bound, smallest first; below[i]: the bounds of the first i summed.
+    const byBound = [...cursors].sort((x, y) => x.bound - y.bound);
+    const below = new Float64Array(byBound.length + 1);
+    for (let i = 0; i < byBound.length; i++) below[i + 1] = below[i]! + byBound[i]!.bound;
+    let left = 0; // how many of byBound are left out
+    for (const c of byBound) c.essential = true;
+    if (this.scratch.length < BLOCK) this.scratch = new Float64Array(BLOCK);
+    const acc = this.scratch;
+    const touched: number[] = [];
+    const end = this.entries.length;
+    /** The slot's full score, each term's count found by binary search in its postings of the block. */
+    const exact = (slot: number): number => {
+      let score = 0;
+      for (const c of cursors) {
+        const { slots, tfs } = c.p;
+        const i = lowerBound(slots, slot, c.at, c.end);
+        if (i === c.end || slots[i] !== slot) continue;
+        const tf = tfs[i]!;
+        score = score + c.w * (tf * (k1 + 1) / (tf + norms[slot]!));
+      }
+      return score;
+    };
+    // Of the turns the essential terms reached in the last pruned block, the share scored in
+    // full: when most are, looking their terms up costs more than reading every posting, and
+    // blocks are scored exhaustively until more terms are left out.
+    let fullShare = 0;
+    let triedAt = -1;
+    for (let lo = 0; lo < end; lo += BLOCK) {
+      const hi = Math.min(end, lo + BLOCK);
+      for (const c of cursors) c.end = lowerBound(c.p.slots, hi, c.at, c.p.slots.length);
+      const pruned = left > 0 && (fullShare < 0.1 || left > triedAt);
+      // In query order: every term (exhaustive block), or the essential ones.
+      for (const c of cursors) {
+        if (pruned && !c.essential) continue;
+        const { slots, tfs } = c.p;
+        const w = c.w;
+        for (let i = c.at; i < c.end; i++) {
+          const slot = slots[i]!;
+          const tf = tfs[i]!;
+          const at = slot - lo;
+          if (acc[at] === 0) touched.push(slot);
+          acc[at] = acc[at]! + w * (tf * (k1 + 1) / (tf + norms[slot]!));
         }
-        heapSlot[c] = slot;
-        heapScore[c] = score;
-      } else if (better(score, slot, heapScore[0]!, heapSlot[0]!)) {
-        let c = 0;
-        const size = heapSlot.length;
-        for (;;) {
-          const l = 2 * c + 1;
-          if (l >= size) break;
-          const r = l + 1;
-          const w = r < size && better(heapScore[l]!, heapSlot[l]!, heapScore[r]!, heapSlot[r]!) ? r : l;
-          if (!better(score, slot, heapScore[w]!, heapSlot[w]!)) break;
-          heapSlot[c] = heapSlot[w]!;
-          heapScore[c] = heapScore[w]!;
-          c = w;
+      }
+      if (!pruned) {
+        // Every term was read in query order: the sums are the full scores.
+        for (const slot of touched) {
+          const score = acc[slot - lo]!;
+          acc[slot - lo] = 0;
+          if (accept(slot)) heap.offer(slot, score);
         }
-        heapSlot[c] = slot;
-        heapScore[c] = score;
+      } else {
+        const rest = below[left]!;
+        let full = 0;
+        for (const slot of touched) {
+          const partial = acc[slot - lo]!;
+          acc[slot - lo] = 0;
+          if (heap.full && (partial + rest) * BOUND_SLACK < heap.worstScore) continue;
+          if (!accept(slot)) continue;
+          full++;
+          heap.offer(slot, exact(slot));
+        }
+        fullShare = touched.length ? full / touched.length : 0;
+        triedAt = left;
+      }
+      touched.length = 0;
+      for (const c of cursors) c.at = c.end;
+      // Leave out more terms while their bounds still sum below the score to beat.
+      if (heap.full) {
+        while (left < byBound.length - 1 && below[left + 1]! * BOUND_SLACK < heap.worstScore) byBound[left++]!.essential = false;
       }
     }
-    const hits = heapSlot.map((slot, i) => ({ slot, score: heapScore[i]! }));
-    hits.sort((x, y) => y.score - x.score || this.entries[y.slot]!.createdAt - this.entries[x.slot]!.createdAt || y.slot - x.slot);
-    return hits.map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
   }
 
   /**
@@ -363,5 +501,73 @@ export class Bm25Corpus {
       if (before !== undefined) out.push({ id: this.entries[before]!.id, offset: -d });
     }
     return out;
+  }
+}
+
+/** The best `limit` slots by (score desc, newer first, higher slot first): a total order, so the result does not depend on the order slots are offered in. */
+class TopK {
+  private readonly slots: number[] = [];
+  private readonly scores: number[] = [];
+  private readonly limit: number;
+  private readonly entries: readonly ({ createdAt: number } | undefined)[];
+  constructor(limit: number, entries: readonly ({ createdAt: number } | undefined)[]) {
+    this.limit = limit;
+    this.entries = entries;
+  }
+
+  get full(): boolean {
+    return this.slots.length >= this.limit;
+  }
+
+  /** The score of the worst of the best so far (meaningful once full). */
+  get worstScore(): number {
+    return this.scores[0]!;
+  }
+
+  private better(xs: number, xSlot: number, ys: number, ySlot: number): boolean {
+    if (xs !== ys) return xs > ys;
+    const xt = this.entries[xSlot]!.createdAt;
+    const yt = this.entries[ySlot]!.createdAt;
+    return xt > yt || (xt === yt && xSlot > ySlot);
+  }
+
+  offer(slot: number, score: number): void {
+    const { slots, scores } = this;
+    // Min-heap on `better`: the root is the worst of the best so far.
+    if (slots.length < this.limit) {
+      let c = slots.length;
+      slots.push(slot);
+      scores.push(score);
+      while (c > 0) {
+        const p = (c - 1) >> 1;
+        if (!this.better(scores[p]!, slots[p]!, score, slot)) break;
+        slots[c] = slots[p]!;
+        scores[c] = scores[p]!;
+        c = p;
+      }
+      slots[c] = slot;
+      scores[c] = score;
+    } else if (this.better(score, slot, scores[0]!, slots[0]!)) {
+      let c = 0;
+      const size = slots.length;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= size) break;
+        const r = l + 1;
+        const w = r < size && this.better(scores[l]!, slots[l]!, scores[r]!, slots[r]!) ? r : l;
+        if (!this.better(score, slot, scores[w]!, slots[w]!)) break;
+        slots[c] = slots[w]!;
+        scores[c] = scores[w]!;
+        c = w;
+      }
+      slots[c] = slot;
+      scores[c] = score;
+    }
+  }
+
+  /** Best first. */
+  sorted(): { slot: number; score: number }[] {
+    const hits = this.slots.map((slot, i) => ({ slot, score: this.scores[i]! }));
+    return hits.sort((x, y) => (this.better(x.score, x.slot, y.score, y.slot) ? -1 : this.better(y.score, y.slot, x.score, x.slot) ? 1 : 0));
   }
 }

@@ -94,7 +94,9 @@ describe("local vector index", () => {
     };
     const rows = [...stored].map(([id, v]) => ({ id, v: unit(v) }));
     const reread = createLocalVectorIndex({ sql });
-    for (const density of [0.1, 0.5, 1]) {
+    // Query densities that leave each of the four lanes a few columns, and eight or more (the
+    // scan adds eight a pass, then four, then one).
+    for (const density of [0.1, 0.5, 0.8, 1]) {
       const q = vector(density);
       const expected = rows
         .map((r) => ({ id: r.id, score: dense(r.v, unit(q)) }))

@@ -11,7 +11,7 @@ import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { ENTITY_TYPES, type EntityType } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlGraphStore } from "../sql/graph-store.ts";
-import { compareText, withGraphIndex } from "./graph-index.ts";
+import { compareText, topMentioning, withGraphIndex } from "./graph-index.ts";
 
 let sql: SqlClient;
 let reference: GraphStore;
@@ -152,5 +152,32 @@ describe("in-process graph index", () => {
     expect(await writer.facts(q)).toEqual(await reference.facts(q));
     expect(await writer.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
     expect((await writer.messagesMentioning(q)).length).toBeGreaterThan(0);
+  });
+
+  it("ranks mentions by their best lists first as a full scan would, ties included", () => {
+    // Skewed lists, as a long-lived user has: a few entities in most messages (speakers,
+    // common topics), many rare ones; weights from a handful of values (multiples of 2^-40),
+    // so many messages tie on score and the id decides.
+    const r = mulberry32(5);
+    let truncated = 0;
+    for (let round = 0; round < 200; round++) {
+      const ids = Array.from({ length: 50 + Math.floor(r() * 600) }, (_, i) => `m${["", "\uE000", "\u{1F600}"][i % 3]}${Math.floor(r() * 1e6)}`);
+      const lists = Array.from({ length: 1 + Math.floor(r() * 12) }, () => {
+        const share = r() < 0.3 ? 0.5 + r() * 0.5 : r() * 0.05;
+        const messages = new Set(ids.filter(() => r() < share));
+        const weight = Math.floor((1 / (1 + Math.log(1 + Math.floor(r() * 4) * 40))) * 2 ** 40) / 2 ** 40;
+        return { messages, weight };
+      });
+      const scores = new Map<string, number>();
+      for (const l of lists) for (const m of l.messages) scores.set(m, (scores.get(m) ?? 0) + l.weight);
+      const full = [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score || compareText(b.id, a.id));
+      for (const limit of [1, 3, 10, 50, 100, 1000]) {
+        expect(topMentioning(lists, limit)).toEqual(full.slice(0, limit));
+        if (limit < full.length && lists.length > 1) truncated++;
+      }
+    }
+    expect(truncated).toBeGreaterThan(100);
+    expect(topMentioning([], 10)).toEqual([]);
+    expect(topMentioning([{ messages: new Set(["a"]), weight: 0.5 }], 0)).toEqual([]);
   });
 });

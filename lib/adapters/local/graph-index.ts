@@ -63,6 +63,8 @@ interface Entity {
   norm: string;
   name: string;
   words: string[];
+  /** The word of its name it is found by (see UserGraph.byKeyWord); null for a name without words. */
+  keyWord: string | null;
   mentions: number;
   messages: Set<string>;
 }
@@ -74,6 +76,13 @@ interface Relation {
   to: string;
   weight: number;
   evidence: Set<string>;
+  /**
+   * The FACT_EVIDENCE greatest evidence ids (code point order, greatest first), kept as
+   * evidence is added; null once one of them is deleted, until the next describe() finds
+   * them again. A strong relation has tens of thousands of evidence rows in a long-lived
+   * user's graph: sorting them all for every fact cost most of a context call.
+   */
+  latest: string[] | null;
 }
 
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
@@ -86,8 +95,16 @@ function byStrength(a: Relation, b: Relation): number {
 /** One user's graph. Every mutation mirrors a statement of the SQL store. */
 class UserGraph {
   readonly entities = new Map<string, Entity>();
-  /** Entities by each word of their name and by their normalised name: the only ones a term can match. */
-  private readonly byWord = new Map<string, Set<Entity>>();
+  /**
+   * Entities by one word of their name, and by their normalised name: the only ones a term can
+   * match. A name's words must all be among the terms for it to match, so one word of it finds
+   * it: the word fewest entities held when it was added. Indexed by every word, a term such as
+   * "src" or "app" (in every stack frame entity of a long-lived coding user, tens of thousands)
+   * had each of those entities' words checked on every read.
+   */
+  private readonly byKeyWord = new Map<string, Set<Entity>>();
+  /** How many entities hold each word. */
+  private readonly wordCounts = new Map<string, number>();
   private readonly byNorm = new Map<string, Set<Entity>>();
   readonly relations = new Map<string, Relation>();
   /** Relations by either end. */
@@ -113,16 +130,32 @@ class UserGraph {
   }
 
   addEntity(id: string, name: string, words: string[], mentions: number): Entity {
-    const e: Entity = { id, norm: normOf(id), name, words, mentions, messages: new Set() };
+    let keyWord: string | null = null;
+    let fewest = Infinity;
+    for (const w of new Set(words)) {
+      const n = this.wordCounts.get(w) ?? 0;
+      // Of words held equally often, the longer (less likely a common query word).
+      if (n < fewest || (n === fewest && w.length > keyWord!.length)) {
+        keyWord = w;
+        fewest = n;
+      }
+      this.wordCounts.set(w, n + 1);
+    }
+    const e: Entity = { id, norm: normOf(id), name, words, keyWord, mentions, messages: new Set() };
     this.entities.set(id, e);
-    for (const w of new Set(words)) UserGraph.link(this.byWord, w, e);
+    if (keyWord !== null) UserGraph.link(this.byKeyWord, keyWord, e);
     UserGraph.link(this.byNorm, e.norm, e);
     return e;
   }
 
   private dropEntity(e: Entity): void {
     this.entities.delete(e.id);
-    for (const w of new Set(e.words)) UserGraph.unlink(this.byWord, w, e);
+    if (e.keyWord !== null) UserGraph.unlink(this.byKeyWord, e.keyWord, e);
+    for (const w of new Set(e.words)) {
+      const n = this.wordCounts.get(w)! - 1;
+      if (n > 0) this.wordCounts.set(w, n);
+      else this.wordCounts.delete(w);
+    }
     UserGraph.unlink(this.byNorm, e.norm, e);
     for (const m of e.messages) UserGraph.unlink(this.messageEntities, m, e.id);
     this.rows -= e.messages.size;
@@ -138,7 +171,7 @@ class UserGraph {
   }
 
   addRelation(from: string, type: string, to: string, weight: number): Relation {
-    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: new Set() };
+    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: new Set(), latest: [] };
     this.relations.set(r.key, r);
     UserGraph.link(this.ends, from, r);
     UserGraph.link(this.ends, to, r);
@@ -158,6 +191,13 @@ class UserGraph {
   addEvidence(r: Relation, messageId: string): boolean {
     if (r.evidence.has(messageId)) return false;
     r.evidence.add(messageId);
+    const latest = r.latest;
+    if (latest && (latest.length < FACT_EVIDENCE || compareText(messageId, latest[latest.length - 1]!) > 0)) {
+      let i = latest.length;
+      while (i > 0 && compareText(messageId, latest[i - 1]!) > 0) i--;
+      latest.splice(i, 0, messageId);
+      if (latest.length > FACT_EVIDENCE) latest.pop();
+    }
     UserGraph.link(this.messageRelations, messageId, r.key);
     this.rows++;
     return true;
@@ -224,6 +264,7 @@ class UserGraph {
       for (const k of this.messageRelations.get(m) ?? []) {
         const r = this.relations.get(k)!;
         r.evidence.delete(m);
+        if (r.latest?.includes(m)) r.latest = null;
         this.rows--;
         weakened.set(r, (weakened.get(r) ?? 0) + 1);
       }
@@ -245,7 +286,7 @@ class UserGraph {
     const out = new Set<Entity>();
     for (const t of terms) {
       for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
-      for (const e of this.byWord.get(t) ?? []) {
+      for (const e of this.byKeyWord.get(t) ?? []) {
         if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
       }
     }
@@ -257,10 +298,35 @@ class UserGraph {
     return this.strongest;
   }
 
-  relationsTouching(entities: Entity[]): Relation[] {
-    const out = new Set<Relation>();
-    for (const e of entities) for (const r of this.ends.get(e.id) ?? []) out.add(r);
-    return [...out].sort(byStrength);
+  /** The `limit` strongest relations at either end of the entities (byStrength order), without sorting them all. */
+  relationsTouching(entities: Entity[], limit: number): Relation[] {
+    const seen = new Set<Relation>();
+    const best: Relation[] = [];
+    for (const e of entities) {
+      for (const r of this.ends.get(e.id) ?? []) {
+        if (seen.has(r)) continue;
+        seen.add(r);
+        if (best.length === limit && byStrength(r, best[limit - 1]!) >= 0) continue;
+        let i = best.length;
+        while (i > 0 && byStrength(r, best[i - 1]!) < 0) i--;
+        best.splice(i, 0, r);
+        if (best.length > limit) best.pop();
+      }
+    }
+    return best;
+  }
+
+  /** The FACT_EVIDENCE greatest ids in code point order, greatest first, in one pass. */
+  private static greatest(ids: Iterable<string>): string[] {
+    const out: string[] = [];
+    for (const id of ids) {
+      if (out.length === FACT_EVIDENCE && compareText(id, out[out.length - 1]!) <= 0) continue;
+      let i = out.length;
+      while (i > 0 && compareText(id, out[i - 1]!) > 0) i--;
+      out.splice(i, 0, id);
+      if (out.length > FACT_EVIDENCE) out.pop();
+    }
+    return out;
   }
 
   describe(relations: Relation[]): Fact[] {
@@ -270,9 +336,79 @@ class UserGraph {
       predicate: r.type,
       object: this.entities.get(r.to)?.name ?? (null as unknown as string),
       weight: r.weight,
-      messageIds: [...r.evidence].sort((a, b) => compareText(b, a)).slice(0, FACT_EVIDENCE),
+      messageIds: [...(r.latest ??= UserGraph.greatest(r.evidence))],
     }));
   }
+}
+
+/**
+ * The best `limit` messages by the sum of the weights of the lists that hold them (score
+ * descending, then id descending in code point order, as the SQL's `order by`), without
+ * scoring every message of every list: lists are read rarest first (highest weight), each
+ * message met for the first time gets its whole score from membership tests on the lists
+ * after it, and reading stops once the weights of the lists not yet read add up to less than
+ * the limit-th best score, since a message met in none of the lists read so far can score no
+ * more than that. With a speaker's or a common topic's entity among the terms (tens of
+ * thousands of mentions for a long-lived user) that list is then never walked. Weights are
+ * multiples of 2^-40 (MENTION_WEIGHT), so every sum and comparison here is exact and the
+ * answer is the full scan's, ties included.
+ */
+export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): ScoredId[] {
+  if (limit <= 0 || lists.length === 0) return [];
+  const sorted = [...lists].sort((a, b) => b.weight - a.weight);
+  // rest[i]: the most a message first met in list i or later can score.
+  const rest = new Float64Array(sorted.length + 1);
+  for (let i = sorted.length - 1; i >= 0; i--) rest[i] = rest[i + 1]! + sorted[i]!.weight;
+  // A min-heap on rank, the worst of the best so far at the root.
+  const heap: ScoredId[] = [];
+  const worse = (a: ScoredId, b: ScoredId) => a.score < b.score || (a.score === b.score && compareText(a.id, b.id) < 0);
+  const seen = new Set<string>();
+  for (let i = 0; i < sorted.length; i++) {
+    if (heap.length === limit && rest[i]! < heap[0]!.score) break;
+    const w = sorted[i]!.weight;
+    for (const id of sorted[i]!.messages) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      // Lists before i do not hold it (it would have been met there). Once even every list
+      // left could not lift it to the limit-th score, it is out (it can only tie at best
+      // when equal, and a tie may still win on its id: only "less" gives up).
+      let score = w;
+      let out = false;
+      for (let j = i + 1; j < sorted.length; j++) {
+        if (heap.length === limit && score + rest[j]! < heap[0]!.score) {
+          out = true;
+          break;
+        }
+        if (sorted[j]!.messages.has(id)) score += sorted[j]!.weight;
+      }
+      if (out) continue;
+      const hit = { id, score };
+      if (heap.length < limit) {
+        let c = heap.length;
+        heap.push(hit);
+        while (c > 0) {
+          const p = (c - 1) >> 1;
+          if (!worse(hit, heap[p]!)) break;
+          heap[c] = heap[p]!;
+          c = p;
+        }
+        heap[c] = hit;
+      } else if (worse(heap[0]!, hit)) {
+        let c = 0;
+        for (;;) {
+          const l = 2 * c + 1;
+          if (l >= heap.length) break;
+          const r = l + 1;
+          const m = r < heap.length && worse(heap[r]!, heap[l]!) ? r : l;
+          if (!worse(heap[m]!, hit)) break;
+          heap[c] = heap[m]!;
+          c = m;
+        }
+        heap[c] = hit;
+      }
+    }
+  }
+  return heap.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
 }
 
 interface Load {
@@ -438,19 +574,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       if (matched.some((e) => weights[Math.max(e.mentions, 1)] === undefined)) {
         await readWeights(sql, matched.map((e) => Math.max(e.mentions, 1)));
       }
-      // Exact sums (see MENTION_WEIGHT): the order of addition does not matter.
-      const scores = new Map<string, number>();
-      for (const e of matched) {
-        const w = weights[Math.max(e.mentions, 1)]!;
-        for (const m of e.messages) {
-          const s = scores.get(m);
-          scores.set(m, s === undefined ? w : s + w);
-        }
-      }
-      const ranked: ScoredId[] = [];
-      for (const [id, score] of scores) ranked.push({ id, score });
-      ranked.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
-      return ranked.slice(0, Math.floor(limit));
+      return topMentioning(matched.map((e) => ({ messages: e.messages, weight: weights[Math.max(e.mentions, 1)]! })), Math.floor(limit));
     },
 
     async facts({ tenantId, userId, terms, limit }) {
@@ -458,8 +582,10 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       const wanted = cleanTerms(terms);
       if (terms.length > 0 && wanted.length === 0) return [];
       const g = await graph(tenantId, userId);
-      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted))) : g.strongestRelations();
-      return g.describe(picked.slice(0, Math.floor(limit)));
+      const n = Math.floor(limit);
+      if (n <= 0) return [];
+      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted)), n) : g.strongestRelations().slice(0, n);
+      return g.describe(picked);
     },
 
     counts: (tenantId, userId) => store.counts(tenantId, userId),
