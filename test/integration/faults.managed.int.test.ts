@@ -257,10 +257,13 @@ describe("managed pipeline under faults", () => {
     await waitFor("the queue to be empty", async () => (await queueDepth()) === 0);
     await queue.stop();
 
-    // Every copy was received; the archive counts the runs of a job, however many copies.
+    // Every copy was received (a copy can come again when a batch outlasts the 2 s visibility
+    // timeout on a loaded machine: SQS delivers at least once); the archive counts the runs of
+    // a job, however many copies.
     const copies = new Map<string, number>();
     for (const id of received) copies.set(id, (copies.get(id) ?? 0) + 1);
-    expect([...copies.entries()].sort()).toEqual(jobs.map((j) => [j.id, 2] as [string, number]).sort());
+    expect([...copies.keys()].sort()).toEqual(jobs.map((j) => j.id).sort());
+    expect([...copies.values()].every((n) => n >= 2)).toBe(true);
     expect((await jobsOf(u)).every((j) => j.status === "done" && Number(j.attempts) >= 1 && Number(j.attempts) <= 2)).toBe(true);
     expect(await tiers.archive.queueStats(T)).toMatchObject({ pending: 0, failed: 0 });
     await expectExactlyOnce(handles, { tenantId: T, userId: u, sessionId: s, turns, reference });
@@ -284,8 +287,10 @@ describe("managed pipeline under faults", () => {
     await drained("the shuffled jobs");
     await queue.stop();
 
-    expect([...received].sort()).toEqual(jobs.map((j) => j.id).sort());
-    expect((await jobsOf(u)).map((j) => [j.status, Number(j.attempts)])).toEqual(Array(20).fill(["done", 1]));
+    // Each job was received (again, if a batch outlasted the 2 s visibility timeout: SQS
+    // delivers at least once) and run to done, its effects once.
+    expect([...new Set(received)].sort()).toEqual(jobs.map((j) => j.id).sort());
+    expect((await jobsOf(u)).every((j) => j.status === "done" && Number(j.attempts) >= 1 && Number(j.attempts) <= 2)).toBe(true);
     await expectExactlyOnce(handles, { tenantId: T, userId: u, sessionId: s, turns, reference });
   });
 
