@@ -6,8 +6,8 @@
 // as the query: hundreds of terms, most of the user's entities matched) took 20–90 ms there;
 // here they are a few map lookups and a sort.
 //
-// Only for an archive one process owns (PGlite): other processes' writes never reach this
-// memory. Answers are the SQL store's, row for row, order and tie-breaks included:
+// Without `shared`, only for an archive one process owns (PGlite): other processes' writes
+// never reach this memory. Answers are the SQL store's, row for row, order and tie-breaks included:
 //  - text order is the archive's collation, C (code point order), not JavaScript's `<`;
 //  - a message's score sums the same weights as the SQL, each a multiple of 2^-40 so that the
 //    sum is exact in any order; the weights are computed by the archive (`ln` in PGlite's libm
@@ -17,6 +17,17 @@
 //    counts once, one absent is not removed twice. So a write that lands while a load reads
 //    the tables is applied again to what the load read, whether the snapshot saw it or not.
 // Whole users are evicted, least recently used first, past a budget of rows.
+//
+// With `shared` (the managed wiring: API and worker Lambdas write one archive) other
+// processes' writes never pass through here, so every read first reads the user's graph
+// version (one primary-key select of graph_versions, migration 6; reads arriving while a check
+// is queued share it). Unchanged: the answer comes from memory. Moved, with no delete since the
+// version held: one statement reads, in one snapshot, the version again and the mention and
+// evidence rows stamped above the held version, each with its entity's or relation's current
+// row, and applies them (merges only ever add such rows and raise those counts, so that is
+// exactly what changed). A delete since (reset_version above the version held), a version
+// gone backwards, or a user not held: the user is loaded whole, version included, in one
+// statement. This process's own writes are not applied here: the next read's check finds them.
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
@@ -30,6 +41,8 @@ export interface GraphIndexOptions {
   sql: SqlClient;
   /** Mention and evidence rows kept in memory across users before whole users are evicted (default 1,000,000). */
   maxRows?: number;
+  /** Other processes write the same graph tables: check the user's graph version before each read. */
+  shared?: boolean;
 }
 
 // A row costs roughly 150 bytes here (a Set entry on each side and its share of the maps),
@@ -98,6 +111,8 @@ class UserGraph {
   private strongest: Relation[] | null = null;
   /** Mention and evidence rows held. */
   rows = 0;
+  /** Shared mode: the graph version (migration 6) this reflects. */
+  version = 0;
 
   private static link<T>(map: Map<string, Set<T>>, k: string, v: T): void {
     const s = map.get(k);
@@ -209,6 +224,29 @@ class UserGraph {
     }
   }
 
+  /**
+   * Shared mode: what merges of other processes added since the version held, as read in one
+   * snapshot: mention rows with their entity's current row, evidence rows with their
+   * relation's current weight. Merges only add such rows and raise those counts, and an
+   * entity's name and words never change once it is stored, so this is exactly what changed.
+   */
+  catchUp(mentions: { entity: string; message: string; name: string; words: string[]; mentions: number }[], evidence: { from: string; type: string; to: string; message: string; weight: number }[]): void {
+    for (const m of mentions) {
+      let e = this.entities.get(m.entity);
+      if (e) e.mentions = m.mentions;
+      else e = this.addEntity(m.entity, m.name, m.words, m.mentions);
+      this.addMention(e, m.message);
+    }
+    for (const v of evidence) {
+      let r = this.relations.get(relKey(v.from, v.type, v.to));
+      if (r) {
+        r.weight = v.weight;
+        this.strongest = null;
+      } else r = this.addRelation(v.from, v.type, v.to, v.weight);
+      this.addEvidence(r, v.message);
+    }
+  }
+
   /** As DELETE_BY_MESSAGES: rows of these messages go, and entities and relations whose count they used up. */
   deleteMessages(messageIds: Iterable<string>): void {
     const lost = new Map<Entity, number>();
@@ -283,6 +321,58 @@ interface Load {
   cancelled: boolean;
 }
 
+// Shared mode's statements (migration 6). Each reads in one snapshot, so what it answers is
+// the graph as of one moment together with the version that moment carries.
+const VERSION_HEAD = "select version, reset_version from graph_versions where tenant_id = $1 and user_id = $2";
+
+/** One row of WHOLE or DELTA: `k` says which table it comes from ('v' is the version row). */
+interface GraphRow {
+  k: "v" | "e" | "m" | "r" | "x";
+  a: string | null;
+  b: string | null;
+  c: string | null;
+  d: string | null;
+  w: string[] | null;
+  n: unknown;
+  r: unknown;
+}
+
+const WHOLE = `
+select 'v' as k, null::text as a, null::text as b, null::text as c, null::text as d, null::text[] as w, version as n, reset_version as r
+  from graph_versions where tenant_id = $1 and user_id = $2
+union all
+select 'e', id, name, null, null, words, mentions, null from entities where tenant_id = $1 and user_id = $2
+union all
+select 'm', entity_id, message_id, null, null, null, null, null from mentions where tenant_id = $1 and user_id = $2
+union all
+select 'r', from_id, type, to_id, null, null, weight, null from relations where tenant_id = $1 and user_id = $2
+union all
+select 'x', from_id, type, to_id, message_id, null, null, null from relation_evidence where tenant_id = $1 and user_id = $2`;
+
+// Rows stamped above the version held ($3), unless a delete came since (then nothing but the
+// version row: the caller loads the user whole).
+const DELTA = `
+select 'v' as k, null::text as a, null::text as b, null::text as c, null::text as d, null::text[] as w, version as n, reset_version as r
+  from graph_versions where tenant_id = $1 and user_id = $2
+union all
+select 'm', m.entity_id, m.message_id, e.name, null, e.words, e.mentions, null
+  from mentions m
+  join entities e on e.tenant_id = m.tenant_id and e.user_id = m.user_id and e.id = m.entity_id
+  where m.tenant_id = $1 and m.user_id = $2 and m.graph_version > $3::bigint
+    and not exists (select 1 from graph_versions where tenant_id = $1 and user_id = $2 and reset_version > $3::bigint)
+union all
+select 'x', v.from_id, v.type, v.to_id, v.message_id, null, r.weight, null
+  from relation_evidence v
+  join relations r on r.tenant_id = v.tenant_id and r.user_id = v.user_id and r.from_id = v.from_id and r.type = v.type and r.to_id = v.to_id
+  where v.tenant_id = $1 and v.user_id = $2 and v.graph_version > $3::bigint
+    and not exists (select 1 from graph_versions where tenant_id = $1 and user_id = $2 and reset_version > $3::bigint)`;
+
+/** The version and reset version a WHOLE or DELTA answer carries (no row: never written since migration 6). */
+function versionOf(rows: GraphRow[]): { version: number; reset: number } {
+  const v = rows.find((row) => row.k === "v");
+  return v ? { version: Number(v.n), reset: Number(v.r) } : { version: 0, reset: 0 };
+}
+
 function cleanTerms(terms: string[]): string[] {
   return [...new Set(terms.map(normaliseName).filter((t) => t.length > 0))];
 }
@@ -295,7 +385,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
   const { sql } = options;
   const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
   if (!(maxRows >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxRows must be ≥ 0, got ${maxRows}`);
-  const adapter = `${store.adapter}+memory`;
+  const shared = options.shared ?? false;
+  const adapter = `${store.adapter}+memory${shared ? " (shared)" : ""}`;
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, UserGraph>();
   const loading = new Map<string, Load>();
@@ -353,6 +444,84 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
 
   const enforceBudget = (keep: string) => evictPastBudget(loaded, [{ size: (g) => g.rows, limit: maxRows }], keep);
 
+  /** Shared mode: the user's graph whole, with the version it reflects. */
+  async function readWhole(tenantId: string, userId: string): Promise<UserGraph> {
+    const rows = await query<GraphRow>(sql, WHOLE, [tenantId, userId]);
+    if (weights.length === 0) await readWeights(sql, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
+    const g = new UserGraph();
+    g.version = versionOf(rows).version;
+    for (const e of rows) if (e.k === "e") g.addEntity(String(e.a), String(e.b), (e.w ?? []).map(String), Number(e.n));
+    for (const m of rows) {
+      if (m.k !== "m") continue;
+      const e = g.entities.get(String(m.a));
+      if (e) g.addMention(e, String(m.b));
+    }
+    for (const r of rows) if (r.k === "r") g.addRelation(String(r.a), String(r.b), String(r.c), Number(r.n));
+    for (const v of rows) {
+      if (v.k !== "x") continue;
+      const r = g.relations.get(relKey(String(v.a), String(v.b), String(v.c)));
+      if (r) g.addEvidence(r, String(v.d));
+    }
+    return g;
+  }
+
+  /** Shared mode: brings `g` up to the user's version by the rows merged since; false when a delete came since. */
+  async function catchUp(g: UserGraph, tenantId: string, userId: string): Promise<boolean> {
+    const rows = await query<GraphRow>(sql, DELTA, [tenantId, userId, g.version]);
+    const { version, reset } = versionOf(rows);
+    if (reset > g.version || version < g.version) return false;
+    g.catchUp(
+      rows.filter((row) => row.k === "m").map((row) => ({ entity: String(row.a), message: String(row.b), name: String(row.c), words: (row.w ?? []).map(String), mentions: Number(row.n) })),
+      rows.filter((row) => row.k === "x").map((row) => ({ from: String(row.a), type: String(row.b), to: String(row.c), message: String(row.d), weight: Number(row.n) })),
+    );
+    g.version = version;
+    return true;
+  }
+
+  // Shared mode: one refresh per user at a time, and the refresh queued behind another and not
+  // yet begun, which reads arriving meanwhile join: its version read starts after each of them
+  // arrived, so it sees every write acknowledged before any of them, with one read instead of
+  // one each (as the keyword index's shared mode).
+  const queues = new Map<string, Promise<unknown>>();
+  const waiting = new Map<string, Promise<UserGraph>>();
+
+  /** Runs `fn` after every earlier refresh of the same user. */
+  function serialised<T>(k: string, fn: () => Promise<T>): Promise<T> {
+    const before = queues.get(k) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    queues.set(k, tail);
+    void tail.then(() => queues.get(k) === tail && queues.delete(k));
+    return run;
+  }
+
+  /** Shared mode: the user's graph as of a version read begun after the call. */
+  function sharedGraph(k: string, tenantId: string, userId: string): Promise<UserGraph> {
+    const queued = waiting.get(k);
+    if (queued) return queued;
+    const run: Promise<UserGraph> = serialised(k, async () => {
+      // Begun: a read arriving from now on needs a version read of its own.
+      if (waiting.get(k) === run) waiting.delete(k);
+      const [head] = await query<{ version: unknown; reset_version: unknown }>(sql, VERSION_HEAD, [tenantId, userId]);
+      const version = head ? Number(head.version) : 0;
+      const reset = head ? Number(head.reset_version) : 0;
+      let g = loaded.get(k);
+      if (g && version !== g.version) {
+        // Merges only since the version held: read what they added. Anything else: load whole.
+        const merged = version > g.version && reset <= g.version && (await catchUp(g, tenantId, userId));
+        if (!merged) g = undefined;
+      }
+      g ??= await readWhole(tenantId, userId);
+      loaded.delete(k);
+      loaded.set(k, g);
+      enforceBudget(k);
+      return g;
+    });
+    // `serialised` begins it a tick later at the earliest, so it is registered before it begins.
+    waiting.set(k, run);
+    return run;
+  }
+
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<UserGraph> {
     const g = await read(tenantId, userId);
     if (loading.get(k) === entry) loading.delete(k);
@@ -366,6 +535,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
 
   function graph(tenantId: string, userId: string): Promise<UserGraph> {
     const k = key(tenantId, userId);
+    if (shared) return sharedGraph(k, tenantId, userId);
     const have = loaded.get(k);
     if (have) {
       loaded.delete(k);
@@ -412,6 +582,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     ping: () => store.ping(),
 
     async merge(items) {
+      if (shared) return store.merge(items); // the next read's version check finds it
       const byUser = new Map<string, GraphMerge[]>();
       for (const item of items) {
         const k = key(item.tenantId, item.userId);
@@ -465,7 +636,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     counts: (tenantId, userId) => store.counts(tenantId, userId),
 
     async deleteByMessages(tenantId, messageIds) {
-      if (messageIds.length === 0) return store.deleteByMessages(tenantId, messageIds);
+      if (messageIds.length === 0 || shared) return store.deleteByMessages(tenantId, messageIds);
       try {
         await store.deleteByMessages(tenantId, messageIds);
       } catch (e) {
