@@ -7,7 +7,7 @@
 // migration 6 (no stamp, no version row) are read too.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withGraphIndex } from "../../lib/adapters/local/graph-index.ts";
+import { withGraphIndex, type IndexedGraphStore } from "../../lib/adapters/local/graph-index.ts";
 import { createNeonSqlClient } from "../../lib/adapters/neon/client.ts";
 import { createSqlArchive } from "../../lib/adapters/sql/archive.ts";
 import type { SqlClient } from "../../lib/adapters/sql/client.ts";
@@ -23,7 +23,7 @@ const T = "default";
 
 interface Instance {
   sql: SqlClient;
-  graph: GraphStore;
+  graph: IndexedGraphStore;
   /** Statements the index sent, by kind: the version check, a catch-up, a whole load. */
   counts: { head: number; delta: number; whole: number };
 }
@@ -119,6 +119,10 @@ describe("graph index shared by instances over one archive", () => {
     expect(await b.graph.facts({ tenantId: T, userId: OLD_USER, terms: ["oslo"], limit: 10 })).toEqual([
       { subject: "Ann", predicate: "visited", object: "Oslo", weight: 1, messageIds: ["old-2"] },
     ]);
+    await b.graph.loads();
+    expect(await b.graph.facts({ tenantId: T, userId: OLD_USER, terms: ["oslo"], limit: 10 })).toEqual([
+      { subject: "Ann", predicate: "visited", object: "Oslo", weight: 1, messageIds: ["old-2"] },
+    ]);
     await a.graph.merge([{ tenantId: T, userId: OLD_USER, sessionId: "s", messageId: "new-1", extraction: { entities: [{ name: "ann", type: "person" }, { name: "Oslo", type: "place" }], relations: [{ from: "Ann", type: "visited", to: "Oslo" }] } }]);
     const delta = b.counts.delta;
     expect(await b.graph.facts({ tenantId: T, userId: OLD_USER, terms: ["oslo"], limit: 10 })).toEqual([
@@ -137,6 +141,7 @@ describe("graph index shared by instances over one archive", () => {
     const user = uid("u");
     await a.graph.merge(merges(user, 0, 20));
     expect(await expectSame(b, user)).toBeGreaterThan(0);
+    await b.graph.loads();
     const { whole, delta } = b.counts;
     await a.graph.merge(merges(user, 20, 20));
     expect(await expectSame(b, user)).toBeGreaterThan(0);
@@ -171,6 +176,8 @@ describe("graph index shared by instances over one archive", () => {
     const q = { tenantId: T, userId: user, terms: TERMS, limit: 100 };
     await b.graph.facts(q);
     for (let round = 0; round < 12; round++) {
+      // Half the rounds with the user held (caught up or reloaded), half loading meanwhile.
+      if (round % 2) await b.graph.loads();
       const before = { facts: await reference.facts(q), ranked: await reference.messagesMentioning(q) };
       const write = round % 4 === 3 ? a.graph.deleteByMessages(T, [`m${String(round * 3).padStart(4, "0")}`]) : a.graph.merge(merges(user, 10 + round * 5, 5));
       const [facts, ranked] = await Promise.all([b.graph.facts(q), b.graph.messagesMentioning(q), write]);

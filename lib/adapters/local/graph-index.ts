@@ -21,13 +21,16 @@
 // With `shared` (the managed wiring: API and worker Lambdas write one archive) other
 // processes' writes never pass through here, so every read first reads the user's graph
 // version (one primary-key select of graph_versions, migration 6; reads arriving while a check
-// is queued share it). Unchanged: the answer comes from memory. Moved, with no delete since the
-// version held: one statement reads, in one snapshot, the version again and the mention and
-// evidence rows stamped above the held version, each with its entity's or relation's current
-// row, and applies them (merges only ever add such rows and raise those counts, so that is
-// exactly what changed). A delete since (reset_version above the version held), a version
-// gone backwards, or a user not held: the user is loaded whole, version included, in one
-// statement. This process's own writes are not applied here: the next read's check finds them.
+// is queued share it). Unchanged: the answer comes from memory. Moved by a few merges, with no
+// delete since the version held: one statement reads, in one snapshot, the version again and
+// the mention and evidence rows stamped above the held version, each with its entity's or
+// relation's current row, and applies them (merges only ever add such rows and raise those
+// counts, so that is exactly what changed). A user not held, a delete since (reset_version
+// above the version held), a version gone backwards or more than `maxCatchUp` merges since:
+// the user is loaded whole, version included, in one statement, in the background, and reads
+// are answered by the SQL store until it is in (the same answers: a 10k-message user is
+// ~100k rows, seconds through the Neon driver, longer than a context call's tier limit).
+// This process's own writes are not applied here: the next read's check finds them.
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
@@ -43,13 +46,24 @@ export interface GraphIndexOptions {
   maxRows?: number;
   /** Other processes write the same graph tables: check the user's graph version before each read. */
   shared?: boolean;
+  /**
+   * Shared mode: the most merges since the version held that a read catches up on before it
+   * answers (default 16); further behind, the user is loaded whole in the background instead.
+   */
+  maxCatchUp?: number;
 }
+
+/** The graph store with its read index; `loads()` resolves once no whole load runs in the background (tests). */
+export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 
 // A row costs roughly 150 bytes here (a Set entry on each side and its share of the maps),
 // so the default holds about 150 MB, the order of the keyword and vector indexes' budgets.
 const DEFAULT_MAX_ROWS = 1_000_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
+// Shared mode: merges a read catches up on before answering (a merge is one extract run, at
+// most 100 messages); further behind, a whole load in the background.
+const DEFAULT_MAX_CATCH_UP = 16;
 // Weights read with the first load: mention counts up to this need no further statement.
 const WEIGHTS_PREFETCH = 4096;
 
@@ -381,11 +395,13 @@ function cleanTerms(terms: string[]): string[] {
  * The SQL graph store with an in-process read index: merge and the deletes go to the store
  * first, then to the index; messagesMentioning and facts are answered from the index.
  */
-export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): GraphStore {
+export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): IndexedGraphStore {
   const { sql } = options;
   const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
   if (!(maxRows >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxRows must be ≥ 0, got ${maxRows}`);
   const shared = options.shared ?? false;
+  const maxCatchUp = options.maxCatchUp ?? DEFAULT_MAX_CATCH_UP;
+  if (!(maxCatchUp >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxCatchUp must be ≥ 0, got ${maxCatchUp}`);
   const adapter = `${store.adapter}+memory${shared ? " (shared)" : ""}`;
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, UserGraph>();
@@ -483,7 +499,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
   // arrived, so it sees every write acknowledged before any of them, with one read instead of
   // one each (as the keyword index's shared mode).
   const queues = new Map<string, Promise<unknown>>();
-  const waiting = new Map<string, Promise<UserGraph>>();
+  const waiting = new Map<string, Promise<UserGraph | null>>();
 
   /** Runs `fn` after every earlier refresh of the same user. */
   function serialised<T>(k: string, fn: () => Promise<T>): Promise<T> {
@@ -495,26 +511,51 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     return run;
   }
 
-  /** Shared mode: the user's graph as of a version read begun after the call. */
-  function sharedGraph(k: string, tenantId: string, userId: string): Promise<UserGraph> {
+  // Shared mode: whole loads running in the background, by user.
+  const wholeLoads = new Map<string, Promise<void>>();
+
+  /** Shared mode: loads the user whole in the background (once at a time per user) and registers it. */
+  function loadInBackground(k: string, tenantId: string, userId: string): void {
+    if (wholeLoads.has(k)) return;
+    const run = readWhole(tenantId, userId).then(
+      (g) => {
+        // Whatever registered meanwhile, this is consistent with its version, and every read
+        // checks the version before it answers from it.
+        loaded.delete(k);
+        loaded.set(k, g);
+        enforceBudget(k);
+      },
+      () => undefined, // the next read that needs it starts another
+    );
+    const done = run.finally(() => wholeLoads.get(k) === done && wholeLoads.delete(k));
+    wholeLoads.set(k, done);
+  }
+
+  /**
+   * Shared mode: the user's graph as of a version read begun after the call, or null when it
+   * is not held current (a whole load is then under way): the caller answers from the store.
+   */
+  function sharedGraph(k: string, tenantId: string, userId: string): Promise<UserGraph | null> {
     const queued = waiting.get(k);
     if (queued) return queued;
-    const run: Promise<UserGraph> = serialised(k, async () => {
+    const run: Promise<UserGraph | null> = serialised(k, async () => {
       // Begun: a read arriving from now on needs a version read of its own.
       if (waiting.get(k) === run) waiting.delete(k);
       const [head] = await query<{ version: unknown; reset_version: unknown }>(sql, VERSION_HEAD, [tenantId, userId]);
       const version = head ? Number(head.version) : 0;
       const reset = head ? Number(head.reset_version) : 0;
-      let g = loaded.get(k);
-      if (g && version !== g.version) {
-        // Merges only since the version held: read what they added. Anything else: load whole.
-        const merged = version > g.version && reset <= g.version && (await catchUp(g, tenantId, userId));
-        if (!merged) g = undefined;
+      const g = loaded.get(k);
+      // Current, or a few merges only since the version held (then read what they added).
+      const current =
+        g !== undefined &&
+        (version === g.version ||
+          (version > g.version && version - g.version <= maxCatchUp && reset <= g.version && (await catchUp(g, tenantId, userId))));
+      if (!current) {
+        loadInBackground(k, tenantId, userId);
+        return null;
       }
-      g ??= await readWhole(tenantId, userId);
       loaded.delete(k);
       loaded.set(k, g);
-      enforceBudget(k);
       return g;
     });
     // `serialised` begins it a tick later at the earliest, so it is registered before it begins.
@@ -533,7 +574,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
     return g;
   }
 
-  function graph(tenantId: string, userId: string): Promise<UserGraph> {
+  function graph(tenantId: string, userId: string): Promise<UserGraph | null> {
     const k = key(tenantId, userId);
     if (shared) return sharedGraph(k, tenantId, userId);
     const have = loaded.get(k);
@@ -604,6 +645,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       const wanted = cleanTerms(terms);
       if (wanted.length === 0 || limit <= 0) return [];
       const g = await graph(tenantId, userId);
+      if (!g) return store.messagesMentioning({ tenantId, userId, terms, limit });
       const matched = g.matched(new Set(wanted));
       if (matched.length === 0) return [];
       if (matched.some((e) => weights[Math.max(e.mentions, 1)] === undefined)) {
@@ -629,6 +671,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       const wanted = cleanTerms(terms);
       if (terms.length > 0 && wanted.length === 0) return [];
       const g = await graph(tenantId, userId);
+      if (!g) return store.facts({ tenantId, userId, terms, limit });
       const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted))) : g.strongestRelations();
       return g.describe(picked.slice(0, Math.floor(limit)));
     },
@@ -655,7 +698,12 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): G
       }
     },
 
+    async loads() {
+      while (wholeLoads.size) await Promise.all(wholeLoads.values());
+    },
+
     async close() {
+      await this.loads();
       loaded.clear();
       await store.close();
     },
