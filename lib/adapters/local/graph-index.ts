@@ -364,20 +364,26 @@ union all
 select 'x', from_id, type, to_id, message_id, null, null, null from relation_evidence where tenant_id = $1 and user_id = $2`;
 
 // Rows stamped above the version held ($3), unless a delete came since (then nothing but the
-// version row: the caller loads the user whole).
+// version row: the caller loads the user whole). Each row's entity or relation is looked up by
+// its primary key through a lateral subquery that `offset 0` keeps from being flattened: as a
+// join, an unanalysed table got a nested loop rescanning all the user's entities per row
+// (1.9 s for 947 rows at 10k messages, instead of ~5 ms).
+
 const DELTA = `
 select 'v' as k, null::text as a, null::text as b, null::text as c, null::text as d, null::text[] as w, version as n, reset_version as r
   from graph_versions where tenant_id = $1 and user_id = $2
 union all
 select 'm', m.entity_id, m.message_id, e.name, null, e.words, e.mentions, null
   from mentions m
-  join entities e on e.tenant_id = m.tenant_id and e.user_id = m.user_id and e.id = m.entity_id
+  cross join lateral (select name, words, mentions from entities where tenant_id = $1 and user_id = $2 and id = m.entity_id offset 0) e
   where m.tenant_id = $1 and m.user_id = $2 and m.graph_version > $3::bigint
     and not exists (select 1 from graph_versions where tenant_id = $1 and user_id = $2 and reset_version > $3::bigint)
 union all
 select 'x', v.from_id, v.type, v.to_id, v.message_id, null, r.weight, null
   from relation_evidence v
-  join relations r on r.tenant_id = v.tenant_id and r.user_id = v.user_id and r.from_id = v.from_id and r.type = v.type and r.to_id = v.to_id
+  cross join lateral (
+    select weight from relations where tenant_id = $1 and user_id = $2 and from_id = v.from_id and type = v.type and to_id = v.to_id offset 0
+  ) r
   where v.tenant_id = $1 and v.user_id = $2 and v.graph_version > $3::bigint
     and not exists (select 1 from graph_versions where tenant_id = $1 and user_id = $2 and reset_version > $3::bigint)`;
 
