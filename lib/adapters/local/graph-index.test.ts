@@ -12,7 +12,7 @@ import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { ENTITY_TYPES, type EntityType } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlGraphStore } from "../sql/graph-store.ts";
-import { compareText, withGraphIndex } from "./graph-index.ts";
+import { compareText, firstInOrder, withGraphIndex } from "./graph-index.ts";
 
 let sql: SqlClient;
 let reference: GraphStore;
@@ -295,6 +295,19 @@ describe("in-process graph index, shared by processes", () => {
     for (const index of [a.index, b.index]) {
       expect(await index.facts(q)).toEqual(await reference.facts(q));
       expect(await index.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    }
+  });
+});
+
+describe("firstInOrder", () => {
+  it("gives what a full sort and a slice give, for every k", () => {
+    const r = mulberry32(5);
+    const cmp = (a: { n: number; id: string }, b: { n: number; id: string }) => b.n - a.n || compareText(a.id, b.id);
+    for (const size of [0, 1, 5, 70, 300]) {
+      const items = Array.from({ length: size }, (_, i) => ({ n: Math.floor(r() * 5), id: `m${i}\u{1F600}`.slice(0, 1 + Math.floor(r() * 4)) + i }));
+      for (const k of [0, 1, 3, 10, 64, 65, 200, 1000, Infinity]) {
+        expect(firstInOrder(items, k, cmp)).toEqual([...items].sort(cmp).slice(0, k));
+      }
     }
   });
 });

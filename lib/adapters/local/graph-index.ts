@@ -84,6 +84,42 @@ export function compareText(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/**
+ * The first `k` of `items` in `cmp` order, as `[...items].sort(cmp).slice(0, k)` gives them for
+ * a total order, without sorting them all: a context call wants 10 facts of the thousands of
+ * relations touching a user's main entities, and 3 evidence ids of thousands.
+ */
+export function firstInOrder<T>(items: Iterable<T>, k: number, cmp: (a: T, b: T) => number): T[] {
+  if (!(k > 0)) return [];
+  // Many wanted: inserting each into a long sorted list would cost more than one sort.
+  if (k > 64) return [...items].sort(cmp).slice(0, k);
+  const out: T[] = [];
+  for (const x of items) {
+    if (out.length >= k && cmp(x, out[out.length - 1]!) >= 0) continue;
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(out[mid]!, x) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, x);
+    if (out.length > k) out.pop();
+  }
+  return out;
+}
+
+/**
+ * The one word of a name an entity is found by: an entity matches only when all its words are
+ * among the terms, so any one of them finds every match; the longest (the first of equal
+ * length) is the rarest as a rule, so a common word ("new", "group") brings few candidates.
+ */
+function keyWord(words: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const w of words) if (best === undefined || w.length > best.length) best = w;
+  return best;
+}
+
 interface Entity {
   id: string;
   /** The normalised name, read back out of the id as the SQL does. */
@@ -113,7 +149,7 @@ function byStrength(a: Relation, b: Relation): number {
 /** One user's graph. Every mutation mirrors a statement of the SQL store. */
 class UserGraph {
   readonly entities = new Map<string, Entity>();
-  /** Entities by each word of their name and by their normalised name: the only ones a term can match. */
+  /** Entities by one word of their name (keyWord) and by their normalised name: the only ones a term can match. */
   private readonly byWord = new Map<string, Set<Entity>>();
   private readonly byNorm = new Map<string, Set<Entity>>();
   readonly relations = new Map<string, Relation>();
@@ -144,14 +180,16 @@ class UserGraph {
   addEntity(id: string, name: string, words: string[], mentions: number): Entity {
     const e: Entity = { id, norm: normOf(id), name, words, mentions, messages: new Set() };
     this.entities.set(id, e);
-    for (const w of new Set(words)) UserGraph.link(this.byWord, w, e);
+    const w = keyWord(words);
+    if (w !== undefined) UserGraph.link(this.byWord, w, e);
     UserGraph.link(this.byNorm, e.norm, e);
     return e;
   }
 
   private dropEntity(e: Entity): void {
     this.entities.delete(e.id);
-    for (const w of new Set(e.words)) UserGraph.unlink(this.byWord, w, e);
+    const w = keyWord(e.words);
+    if (w !== undefined) UserGraph.unlink(this.byWord, w, e);
     UserGraph.unlink(this.byNorm, e.norm, e);
     for (const m of e.messages) UserGraph.unlink(this.messageEntities, m, e.id);
     this.rows -= e.messages.size;
@@ -298,7 +336,7 @@ class UserGraph {
     for (const t of terms) {
       for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
       for (const e of this.byWord.get(t) ?? []) {
-        if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
+        if (e.mentions > 0 && !out.has(e) && e.words.every((w) => terms.has(w))) out.add(e);
       }
     }
     return [...out].sort((a, b) => compareText(a.id, b.id));
@@ -309,10 +347,11 @@ class UserGraph {
     return this.strongest;
   }
 
-  relationsTouching(entities: Entity[]): Relation[] {
+  /** The first `limit` relations with an end among `entities`, strongest first. */
+  relationsTouching(entities: Entity[], limit: number): Relation[] {
     const out = new Set<Relation>();
     for (const e of entities) for (const r of this.ends.get(e.id) ?? []) out.add(r);
-    return [...out].sort(byStrength);
+    return firstInOrder(out, limit, byStrength);
   }
 
   describe(relations: Relation[]): Fact[] {
@@ -322,7 +361,7 @@ class UserGraph {
       predicate: r.type,
       object: this.entities.get(r.to)?.name ?? (null as unknown as string),
       weight: r.weight,
-      messageIds: [...r.evidence].sort((a, b) => compareText(b, a)).slice(0, FACT_EVIDENCE),
+      messageIds: firstInOrder(r.evidence, FACT_EVIDENCE, (a, b) => compareText(b, a)),
     }));
   }
 }
@@ -668,8 +707,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       }
       const ranked: ScoredId[] = [];
       for (const [id, score] of scores) ranked.push({ id, score });
-      ranked.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
-      return ranked.slice(0, Math.floor(limit));
+      return firstInOrder(ranked, Math.floor(limit), (a, b) => b.score - a.score || compareText(b.id, a.id));
     },
 
     async facts({ tenantId, userId, terms, limit }) {
@@ -678,8 +716,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       if (terms.length > 0 && wanted.length === 0) return [];
       const g = await graph(tenantId, userId);
       if (!g) return store.facts({ tenantId, userId, terms, limit });
-      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted))) : g.strongestRelations();
-      return g.describe(picked.slice(0, Math.floor(limit)));
+      const n = Math.floor(limit);
+      return g.describe(wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted)), n) : g.strongestRelations().slice(0, n));
     },
 
     counts: (tenantId, userId) => store.counts(tenantId, userId),
