@@ -125,12 +125,12 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           },
           labelPrefix: neo4jLabelPrefix(config),
         })
-      : tiers.archive.kind === "pglite"
-        ? // This process alone writes the embedded archive, so the graph's reads can come from
-          // memory kept in step by its own writes (lib/adapters/local/graph-index.ts) instead
-          // of queueing on PGlite's one thread.
-          withGraphIndex(createSqlGraphStore({ sql }), { sql })
-        : createSqlGraphStore({ sql });
+      : // The graph's reads come from memory (lib/adapters/local/graph-index.ts) instead of
+        // SQL over the graph tables. This process alone writes the embedded archive (PGlite),
+        // so there its own writes keep the index current. Other processes write a Neon
+        // archive (API and worker Lambdas): there each read first checks the user's graph
+        // version (migration 6) and loads what they merged, or the user whole after a delete.
+        withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: tiers.archive.kind !== "pglite" });
   const gate = createRequestGate();
   const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
     log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });

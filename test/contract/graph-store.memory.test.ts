@@ -16,4 +16,16 @@ graphStoreContract("pglite + in-process read index, evicting", async () => {
   return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 1 }) };
 });
 
+// Shared mode (the managed wiring's): every read checks the user's graph version first and
+// catches up from the tables, its own writes included.
+graphStoreContract("pglite + in-process read index, shared", async () => {
+  const sql = await sharedPglite();
+  return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: true }) };
+});
+
+graphStoreContract("pglite + in-process read index, shared, evicting", async () => {
+  const sql = await sharedPglite();
+  return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: true, maxRows: 1 }) };
+});
+
 afterAll(closeSharedPglite);

@@ -4,6 +4,7 @@
 // pooled WebSocket session (the default transport mixes the two: see archive.neon.int.test.ts).
 
 import { afterAll } from "vitest";
+import { withGraphIndex } from "../../lib/adapters/local/graph-index.ts";
 import { createLocalJobQueue } from "../../lib/adapters/local/job-queue.ts";
 import { createLocalVectorIndex } from "../../lib/adapters/local/vector-index.ts";
 import { createNeonArchive } from "../../lib/adapters/neon/archive.ts";
@@ -39,6 +40,11 @@ afterAll(async () => {
 
 for (const transport of ["http", "websocket"] as const) {
   graphStoreContract(`neon (${transport})`, async () => ({ store: createSqlGraphStore({ sql: await neonSql(transport) }) }));
+  // The managed wiring's graph: the same tables read through the shared in-process index.
+  graphStoreContract(`neon (${transport}) + shared in-process read index`, async () => {
+    const sql = await neonSql(transport);
+    return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: true }) };
+  });
   vectorIndexContract(`local over neon (${transport})`, async () => ({ store: createLocalVectorIndex({ sql: await neonSql(transport) }) }));
 }
 

@@ -2,9 +2,12 @@
 // Pinecone) pointed at its local counterpart, Strata built from the environment exactly as a
 // deployment would build it. Then the hot tier's Redis is killed mid-run: reads fall back to
 // the archive and say so in `degraded`, writes keep being acknowledged, and once Redis is
-// back the hot window repairs itself.
+// back the hot window repairs itself. A second API process reads the entity graph through
+// its shared in-process index, current with what the first process's workers merge and purge.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNeonSqlClient } from "../../lib/adapters/neon/client.ts";
+import { createSqlGraphStore } from "../../lib/adapters/sql/graph-store.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { createLogger } from "../../lib/core/log.ts";
 import { createStrata, type Strata } from "../../lib/runtime.ts";
@@ -16,12 +19,14 @@ import { startRedisServer, type RedisServer } from "../stand-ins/redis-server.ts
 let redis: RedisServer;
 let cloud: CloudStandIns;
 let strata: Strata;
+let env: Record<string, string>;
 const database = `strata_test_${uid("wiring").replace(/-/g, "_")}`;
 
 beforeAll(async () => {
   redis = await startRedisServer();
   cloud = await startCloudStandIns({ database, fresh: true, redisUrl: redis.url });
-  const config = loadConfig({ ...cloud.env, STRATA_QUEUE_WAIT_SECONDS: "1", STRATA_STAGE: uid("t") }, { logLevel: "silent" });
+  env = { ...cloud.env, STRATA_QUEUE_WAIT_SECONDS: "1", STRATA_STAGE: uid("t") };
+  const config = loadConfig(env, { logLevel: "silent" });
   strata = await createStrata(config, { log: createLogger("silent") });
 });
 
@@ -61,6 +66,58 @@ describe("managed wiring", () => {
     const search = await call(strata, "POST", "/v1/search", { userId: "ann", query: "who is allergic to peanuts?", limit: 3 });
     expect(search.body.results[0].id).toBe(`${s}/2`);
     expect(search.body.results[0].sources).toEqual(expect.arrayContaining(["keyword", "vector"]));
+  });
+
+  it("answers graph reads in a second process from memory, current with what the first one's workers merged and purged", async () => {
+    // Another API process over the same services, consuming nothing: the graph it reads is
+    // written by `strata`'s job consumer (extract and forget jobs), never through it.
+    const reader = await createStrata(loadConfig(env, { logLevel: "silent", workers: false }), { log: createLogger("silent") });
+    const sql = createNeonSqlClient({ connectionString: env.DATABASE_URL!, wsProxy: env.STRATA_NEON_WS_PROXY!, fetchEndpoint: env.STRATA_NEON_FETCH_ENDPOINT! });
+    const tables = createSqlGraphStore({ sql });
+    try {
+      expect(reader.deps.graph.adapter).toMatch(/\+memory \(shared\)$/);
+      const u = uid("graph");
+      const s = uid("s");
+      const said = [
+        "My sister Maria moved to Lisbon last spring.",
+        "Maria works at Acme with Jonas in Lisbon.",
+        "Jonas visited Kyoto with Maria in April.",
+      ].map((content, i) => ({ id: `${s}/${i}`, role: "user", name: "Ann", content }));
+      const q = { tenantId: "default", userId: u, terms: ["maria", "lisbon", "acme", "jonas", "kyoto"], limit: 50 };
+      const expectAsTables = async () => {
+        expect(await reader.deps.graph.facts(q)).toEqual(await tables.facts(q));
+        expect(await reader.deps.graph.facts({ ...q, terms: [] })).toEqual(await tables.facts({ ...q, terms: [] }));
+        expect(await reader.deps.graph.messagesMentioning(q)).toEqual(await tables.messagesMentioning(q));
+        return (await reader.deps.graph.messagesMentioning(q)).map((r) => r.id);
+      };
+
+      expect((await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: u, messages: said.slice(0, 2) })).status).toBe(201);
+      await strata.idle();
+      expect(await expectAsTables()).toEqual(expect.arrayContaining([`${s}/0`, `${s}/1`]));
+      const context = await call(reader, "GET", `/v1/sessions/${s}/context?userId=${u}&query=${encodeURIComponent("Where does Maria live?")}&budget=800`);
+      expect(context.status).toBe(200);
+      expect(context.body.facts.length).toBeGreaterThan(0);
+
+      // Merged after the reader loaded the user.
+      expect((await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: u, messages: said.slice(2) })).status).toBe(201);
+      await strata.idle();
+      expect(await expectAsTables()).toContain(`${s}/2`);
+
+      // Forgotten through the reader; purged from the graph by the first process's consumer.
+      expect((await call(reader, "DELETE", `/v1/messages/${encodeURIComponent(`${s}/1`)}`)).status).toBe(202);
+      await strata.idle();
+      const left = await expectAsTables();
+      expect(left).not.toContain(`${s}/1`);
+      expect(left).toContain(`${s}/2`);
+
+      expect((await call(reader, "DELETE", `/v1/users/${u}`)).status).toBe(202);
+      await strata.idle();
+      expect(await expectAsTables()).toEqual([]);
+      expect(await reader.deps.graph.facts({ ...q, terms: [] })).toEqual([]);
+    } finally {
+      await reader.close();
+      await sql.close();
+    }
   });
 
   it("serves reads from the archive while Redis is down, keeps acknowledging writes, and repairs the hot window after", async () => {

@@ -2,7 +2,8 @@
 // random merges (re-merges, repeats within a batch, same names under two types, unicode and
 // stopword names) and deletes, compared after every round on facts and messagesMentioning,
 // scores and order included; through the index that did the writes, one that evicts users
-// and reloads them while writes land, and one that loads everything afresh.
+// and reloads them while writes land, and one that loads everything afresh; and in shared
+// mode, two indexes over the same tables (two processes) each writing and reading the other's writes.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
@@ -179,5 +180,148 @@ describe("in-process graph index", () => {
     expect(truncated).toBeGreaterThan(100);
     expect(topMentioning([], 10)).toEqual([]);
     expect(topMentioning([{ messages: new Set(["a"]), weight: 0.5 }], 0)).toEqual([]);
+  });
+});
+
+/** The archive's client with its statements counted by what the shared index asks. */
+function counting(inner: SqlClient) {
+  const counts = { head: 0, delta: 0, whole: 0 };
+  const client: SqlClient = {
+    driver: inner.driver,
+    query(text, params) {
+      if (text.startsWith("select version, reset_version from graph_versions")) counts.head++;
+      else if (text.includes("m.graph_version > $3")) counts.delta++;
+      else if (text.includes("union all") && text.includes("from relation_evidence where")) counts.whole++;
+      return inner.query(text, params);
+    },
+    exec: (text) => inner.exec(text),
+    transaction: (fn) => inner.transaction(fn),
+    ping: () => inner.ping(),
+    close: () => inner.close(),
+  };
+  return { client, counts };
+}
+
+/** A shared index with its own SQL store over the same tables: another process, as far as the graph knows. */
+function process(options: { maxRows?: number; maxCatchUp?: number } = {}) {
+  const { client, counts } = counting(sql);
+  return { index: withGraphIndex(createSqlGraphStore({ sql: client }), { sql: client, shared: true, ...options }), counts };
+}
+
+describe("in-process graph index, shared by processes", () => {
+  for (const seed of [1, 2, 3]) {
+    it(`two indexes each writing answer as the SQL store after every round (seed ${seed})`, async () => {
+      const s = scenario(seed + 100);
+      const a = process();
+      const b = process();
+      const writer = () => (s.r() < 0.5 ? a.index : b.index);
+      let answered = 0;
+      for (let round = 0; round < 12; round++) {
+        await writer().merge(s.merge());
+        if (s.r() < 0.3) await writer().deleteByMessages(s.pick(s.tenants), Array.from({ length: 1 + Math.floor(s.r() * 15) }, () => s.pick(s.messages)));
+        if (s.r() < 0.1) {
+          const { tenantId, userId } = s.pick(s.scopes);
+          await writer().deleteByUser(tenantId, userId);
+        }
+        const qs = s.queries();
+        answered += await expectSame(a.index, qs);
+        await expectSame(b.index, qs);
+        // Users loading in the background are answered by the store meanwhile; every other round, held.
+        if (round % 2) await Promise.all([a.index.loads(), b.index.loads()]);
+      }
+      expect(answered).toBeGreaterThan(12 * 14);
+      // Most rounds only merged: those were caught up on, not reloaded.
+      expect(a.counts.delta + b.counts.delta).toBeGreaterThan(12);
+    });
+  }
+
+  it("catches up on another's merges, reloads after its deletes, and reads nothing more while nothing changed", async () => {
+    const s = scenario(21);
+    const a = process();
+    const b = process({ maxCatchUp: 2 });
+    const { tenantId, userId } = s.scopes[0]!;
+    const mine = () => s.merge().map((item) => ({ ...item, tenantId, userId }));
+    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    const same = async () => {
+      expect(await b.index.facts(q)).toEqual(await reference.facts(q));
+      expect(await b.index.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    };
+
+    await a.index.merge(mine());
+    // Not held: answered by the SQL store while the user loads in the background, once.
+    await same();
+    expect(b.counts).toEqual({ head: 2, delta: 0, whole: 1 });
+    await b.index.loads();
+    // Nothing written: each read is the version check alone.
+    await same();
+    expect(b.counts).toEqual({ head: 4, delta: 0, whole: 1 });
+
+    await a.index.merge(mine());
+    await same();
+    expect(b.counts).toMatchObject({ delta: 1, whole: 1 });
+    expect((await b.index.messagesMentioning(q)).length).toBeGreaterThan(0);
+
+    // More merges since than it catches up on: loaded whole (in the background) instead.
+    for (let i = 0; i < 3; i++) await a.index.merge(mine());
+    await same();
+    expect(b.counts).toMatchObject({ delta: 1, whole: 2 });
+    await b.index.loads();
+    await same();
+    expect(b.counts).toMatchObject({ delta: 1, whole: 2 });
+
+    // A delete by messages, and one of the user: the next read loads the user whole.
+    await a.index.deleteByMessages(tenantId, s.messages.slice(0, 40));
+    await same();
+    expect(b.counts).toMatchObject({ delta: 1, whole: 3 });
+    await b.index.loads();
+    await a.index.deleteByUser(tenantId, userId);
+    expect(await b.index.facts({ ...q, terms: [] })).toEqual([]);
+    expect(await b.index.messagesMentioning(q)).toEqual([]);
+    // Merged again after the user's delete: seen.
+    await a.index.merge([{ tenantId, userId, sessionId: "s", messageId: "again", extraction: { entities: [{ name: "Ann", type: "person" }, { name: "Lisbon", type: "place" }], relations: [{ from: "Ann", type: "moved to", to: "Lisbon" }] } }]);
+    await same();
+    expect(await b.index.facts({ ...q, terms: ["lisbon"] })).toEqual([{ subject: "Ann", predicate: "moved to", object: "Lisbon", weight: 1, messageIds: ["again"] }]);
+  });
+
+  it("a read racing another's write answers the graph before or after it, and a read begun after the write's answer sees it", async () => {
+    const s = scenario(31);
+    const a = process();
+    const b = process({ maxRows: 60 });
+    for (let round = 0; round < 20; round++) {
+      const { tenantId, userId } = s.pick(s.scopes);
+      const q = { tenantId, userId, terms: TERMS, limit: 100 };
+      if (round % 3 === 0) await b.index.facts(q); // held, so the racing read may catch up or reload
+      const before = { facts: await reference.facts(q), ranked: await reference.messagesMentioning(q) };
+      const write =
+        round % 4 === 3
+          ? a.index.deleteByMessages(tenantId, Array.from({ length: 10 }, () => s.pick(s.messages)))
+          : a.index.merge(s.merge().map((item) => ({ ...item, tenantId, userId })));
+      const [facts, ranked] = await Promise.all([b.index.facts(q), b.index.messagesMentioning(q), write]);
+      const after = { facts: await reference.facts(q), ranked: await reference.messagesMentioning(q) };
+      expect([before.facts, after.facts]).toContainEqual(facts);
+      expect([before.ranked, after.ranked]).toContainEqual(ranked);
+      expect(await b.index.facts(q)).toEqual(after.facts);
+      expect(await b.index.messagesMentioning(q)).toEqual(after.ranked);
+    }
+  });
+
+  it("holds every write when both write one user at once while reads land", async () => {
+    const s = scenario(41);
+    const a = process();
+    const b = process();
+    const { tenantId, userId } = s.scopes[1]!;
+    const q = { tenantId, userId, terms: TERMS, limit: 200 };
+    await Promise.all([a.index.facts(q), b.index.facts(q)]);
+    const work: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      const on = i % 2 ? a.index : b.index;
+      work.push(on.merge(s.merge().map((item) => ({ ...item, tenantId, userId }))));
+      work.push(on.messagesMentioning(q), (i % 2 ? b.index : a.index).facts(q));
+    }
+    await Promise.all(work);
+    for (const index of [a.index, b.index]) {
+      expect(await index.facts(q)).toEqual(await reference.facts(q));
+      expect(await index.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    }
   });
 });

@@ -89,10 +89,29 @@ const MATCHED = `
   where e.tenant_id = $1 and e.user_id = $2 and e.mentions > 0
     and ((cardinality(e.words) > 0 and e.words <@ $3::text[]) or substr(e.id, strpos(e.id, ':') + 1) = any($3::text[]))`;
 
+// Every write statement below first bumps the version of each user it writes (migration 6:
+// graph indexes in other processes learn from it what changed), and a merge stamps the
+// mention and evidence rows it inserts with their user's new version. The bump comes first,
+// in users' order, gated by a one-time filter (`(select count(*) from ver) ...`, an InitPlan
+// run before the scan it guards): a statement takes the version rows it needs before any
+// graph row, so a merge and a delete of one user cannot each hold a lock the other waits for.
+// Correctness does not depend on that order, only on the bump committing with the rows.
+const BUMP_FOR_MERGE = `
+ver as (
+  insert into graph_versions as g (tenant_id, user_id, version)
+  select t, u, 1 from unnest($18::text[], $19::text[]) as x(t, u) order by t, u
+  on conflict (tenant_id, user_id) do update set version = g.version + 1
+  returning tenant_id, user_id, version
+)`;
+
 const MERGE = `
-with m_new as (
-  insert into mentions (tenant_id, user_id, entity_id, message_id, session_id)
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+with ${BUMP_FOR_MERGE},
+m_new as (
+  insert into mentions (tenant_id, user_id, entity_id, message_id, session_id, graph_version)
+  select m.tenant_id, m.user_id, m.entity_id, m.message_id, m.session_id, v.version
+  from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) as m(tenant_id, user_id, entity_id, message_id, session_id)
+  join ver v on v.tenant_id = m.tenant_id and v.user_id = m.user_id
+  where (select count(*) from ver) > 0
   on conflict do nothing
   returning tenant_id, user_id, entity_id
 ),
@@ -109,8 +128,11 @@ e_up as (
   returning 1
 ),
 r_new as (
-  insert into relation_evidence (tenant_id, user_id, from_id, type, to_id, message_id)
-  select * from unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+  insert into relation_evidence (tenant_id, user_id, from_id, type, to_id, message_id, graph_version)
+  select r.tenant_id, r.user_id, r.from_id, r.type, r.to_id, r.message_id, v.version
+  from unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) as r(tenant_id, user_id, from_id, type, to_id, message_id)
+  join ver v on v.tenant_id = r.tenant_id and v.user_id = r.user_id
+  where (select count(*) from ver) > 0
   on conflict do nothing
   returning tenant_id, user_id, from_id, type, to_id
 ),
@@ -122,9 +144,22 @@ r_up as (
 )
 select (select count(*) from e_up)::int as entities, (select count(*) from r_up)::int as relations`;
 
+// The users a delete by messages reaches are read from the statement's snapshot, which is
+// also what the deletes below see: every user losing a row has its version bumped.
 const DELETE_BY_MESSAGES = `
-with m_gone as (
-  delete from mentions where tenant_id = $1 and message_id = any($2::text[])
+with hit as (
+  select user_id from mentions where tenant_id = $1 and message_id = any($2::text[])
+  union
+  select user_id from relation_evidence where tenant_id = $1 and message_id = any($2::text[])
+),
+ver as (
+  insert into graph_versions as g (tenant_id, user_id, version, reset_version)
+  select $1, user_id, 1, 1 from hit order by user_id
+  on conflict (tenant_id, user_id) do update set version = g.version + 1, reset_version = g.version + 1
+  returning 1
+),
+m_gone as (
+  delete from mentions where tenant_id = $1 and message_id = any($2::text[]) and (select count(*) from ver) >= 0
   returning user_id, entity_id
 ),
 m_count as (select user_id, entity_id, count(*)::int as n from m_gone group by 1, 2),
@@ -139,7 +174,7 @@ e_fix as (
   returning 1
 ),
 r_gone as (
-  delete from relation_evidence where tenant_id = $1 and message_id = any($2::text[])
+  delete from relation_evidence where tenant_id = $1 and message_id = any($2::text[]) and (select count(*) from ver) >= 0
   returning user_id, from_id, type, to_id
 ),
 r_count as (select user_id, from_id, type, to_id, count(*)::int as n from r_gone group by 1, 2, 3, 4),
@@ -157,11 +192,17 @@ rel_fix as (
 )
 select (select count(*) from e_gone)::int as entities, (select count(*) from rel_gone)::int as relations`;
 
+// The user's version row stays (bumped): a version is never handed out twice for one user.
 const DELETE_BY_USER = `
-with a as (delete from mentions where tenant_id = $1 and user_id = $2 returning 1),
-b as (delete from relation_evidence where tenant_id = $1 and user_id = $2 returning 1),
-c as (delete from entities where tenant_id = $1 and user_id = $2 returning 1),
-d as (delete from relations where tenant_id = $1 and user_id = $2 returning 1)
+with ver as (
+  insert into graph_versions as g (tenant_id, user_id, version, reset_version) values ($1, $2, 1, 1)
+  on conflict (tenant_id, user_id) do update set version = g.version + 1, reset_version = g.version + 1
+  returning version
+),
+a as (delete from mentions where tenant_id = $1 and user_id = $2 and (select version from ver) > 0 returning 1),
+b as (delete from relation_evidence where tenant_id = $1 and user_id = $2 and (select version from ver) > 0 returning 1),
+c as (delete from entities where tenant_id = $1 and user_id = $2 and (select version from ver) > 0 returning 1),
+d as (delete from relations where tenant_id = $1 and user_id = $2 and (select version from ver) > 0 returning 1)
 select (select count(*) from c)::int as entities`;
 
 // Plans here must not depend on statistics: PGlite runs no autovacuum, so its tables go
@@ -269,7 +310,9 @@ function mergeColumns(items: GraphMerge[]): unknown[] {
       add(evidence, [tenantId, userId, from, type, to, messageId], [tenantId, userId, from, type, to, messageId]);
     }
   }
-  return [...mentions.cols, ...entities.cols, ...evidence.cols];
+  // The users written, for the version bump ($18, $19), in the order their rows are locked.
+  const users = [...new Set(mentions.cols[0]!.map((t, i) => `${t}\u0000${mentions.cols[1]![i]}`))].sort().map((k) => k.split("\u0000"));
+  return [...mentions.cols, ...entities.cols, ...evidence.cols, users.map((u) => u[0]!), users.map((u) => u[1]!)];
 }
 
 export function createSqlGraphStore(options: SqlGraphStoreOptions): GraphStore {

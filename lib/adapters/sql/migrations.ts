@@ -260,6 +260,35 @@ drop index if exists messages_search;
 alter table messages drop column if exists search;
 `,
   },
+  {
+    version: 6,
+    name: "per-user graph versions for graph indexes in other processes",
+    // A graph index kept in a process's memory (lib/adapters/local/graph-index.ts, shared
+    // mode) must learn what other processes wrote to the graph tables. Every graph write
+    // statement (lib/adapters/sql/graph-store.ts) bumps its users' version here, in the same
+    // statement: a merge stamps the mention and evidence rows it inserts with it, a delete
+    // (by messages or of a user) also sets reset_version to it. The bump locks the user's row
+    // until commit, so one user's versions commit in order and, in one snapshot, the rows
+    // stamped above v are exactly what merges added since v; an index older than
+    // reset_version reloads the user whole. A table of its own rather than columns of users:
+    // graph rows are keyed by (tenant, user) with no users row required (a forgotten user's
+    // graph is purged by a later job, after the users row is gone), and a row here is never
+    // deleted, so a version is never handed out twice for one user. No row means version 0:
+    // rows written before this migration carry stamp 0 and are read by whole loads.
+    sql: `
+create table graph_versions (
+  tenant_id text not null,
+  user_id text not null,
+  version bigint not null default 0,
+  reset_version bigint not null default 0,
+  primary key (tenant_id, user_id)
+);
+alter table mentions add column graph_version bigint not null default 0;
+alter table relation_evidence add column graph_version bigint not null default 0;
+create index mentions_user_version on mentions (tenant_id, user_id, graph_version);
+create index relation_evidence_user_version on relation_evidence (tenant_id, user_id, graph_version);
+`,
+  },
 ];
 
 // Two processes starting at once (Lambdas after a deploy) would both find a version missing
