@@ -162,6 +162,9 @@ function lazyLocalExtractor(options: { thread: boolean }): Extractor {
       made ??= import("./adapters/local/extractor.ts").then((m) => m.createLocalExtractor(options));
       return (await made).extract(messages);
     },
+    async close() {
+      await (await made)?.close?.();
+    },
   };
 }
 
@@ -253,7 +256,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
       if (analyzeTimer) clearInterval(analyzeTimer);
       for (const t of timers) clearInterval(t);
       await queue.stop();
-      await Promise.all([hot.close(), vectors.close(), graph.close(), keywords.close()]);
+      await Promise.all([hot.close(), vectors.close(), graph.close(), keywords.close(), deps.extractor.close?.()]);
       await archive.close();
     },
   };

@@ -355,6 +355,8 @@ export interface Extractor {
   readonly version: string;
   /** One extraction per message, in order. `name` is the speaker, when known. */
   extract(messages: { content: string; name: string | null; createdAt: string }[]): Promise<Extraction[]>;
+  /** Releases what it holds (the local extractor's thread); extract may not be called after. */
+  close?(): Promise<void>;
 }
 
 export interface SummaryInput {

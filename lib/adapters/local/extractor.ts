@@ -406,11 +406,14 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
       }
       return inThread(messages);
     },
+    async close() {
+      await pool?.close();
+    },
   };
 }
 
 /** One worker thread running extractAll; null answers mean "could not run there, do it here". */
-function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null> } {
+function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null>; close(): Promise<void> } {
   let worker: Worker | null = null;
   let broken = false;
   let next = 0;
@@ -457,6 +460,17 @@ function createExtractorThread(script: URL): { run(messages: Parameters<Extracto
         pending.set(id, { resolve, reject });
         w.postMessage({ id, messages: messages.map((m) => ({ content: m.content, name: m.name, createdAt: m.createdAt })) });
       });
+    },
+    async close() {
+      const w = worker;
+      // A closed extractor does not start another thread; what was still running there is
+      // failed (its jobs are retried by whoever runs them next).
+      broken = true;
+      answered = true;
+      worker = null;
+      if (!w) return;
+      failAll(new Error("the extractor was closed"));
+      await w.terminate();
     },
   };
 }
