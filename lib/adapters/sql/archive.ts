@@ -694,7 +694,12 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
 
     async markDispatched(ids) {
       if (!ids.length) return;
-      await sql.query("update jobs set status = 'dispatched', dispatched_at = now() where id = any($1::text[]) and status = 'pending'", [ids]);
+      // A job can be received and started, even finished, before its sender records the send:
+      // it keeps its status then, but the send is still recorded.
+      await sql.query(
+        "update jobs set status = case when status = 'pending' then 'dispatched' else status end, dispatched_at = coalesce(dispatched_at, now()) where id = any($1::text[])",
+        [ids],
+      );
     },
 
     async completeJobs(ids) {
