@@ -38,6 +38,7 @@ import type { Fact, ScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
+import { perKey } from "./serialised.ts";
 
 export interface GraphIndexOptions {
   /** The archive the graph tables live in (read on a user's first read). */
@@ -640,18 +641,10 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
   // yet begun, which reads arriving meanwhile join: its version read starts after each of them
   // arrived, so it sees every write acknowledged before any of them, with one read instead of
   // one each (as the keyword index's shared mode).
-  const queues = new Map<string, Promise<unknown>>();
+  /** Runs a refresh after every earlier refresh of the same user. */
+  const serialised = perKey();
   const waiting = new Map<string, Promise<UserGraph | null>>();
 
-  /** Runs `fn` after every earlier refresh of the same user. */
-  function serialised<T>(k: string, fn: () => Promise<T>): Promise<T> {
-    const before = queues.get(k) ?? Promise.resolve();
-    const run = before.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    queues.set(k, tail);
-    void tail.then(() => queues.get(k) === tail && queues.delete(k));
-    return run;
-  }
 
   // Shared mode: whole loads running in the background, by user.
   const wholeLoads = new Map<string, Promise<void>>();

@@ -33,6 +33,7 @@ import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget, type Budget } from "./evict.ts";
+import { perKey } from "./serialised.ts";
 
 export interface LocalKeywordIndexOptions {
   sql: SqlClient;
@@ -120,7 +121,8 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   const key = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
   // Shared mode: the archive version each loaded user reflects, and one refresh per user at a time.
   const held = new WeakMap<Turns, Held>();
-  const queues = new Map<string, Promise<unknown>>();
+  /** Runs a refresh after every earlier refresh of the same user. */
+  const serialised = perKey();
   // Shared mode: per user, the refresh queued behind another and not yet begun. Searches that
   // arrive meanwhile join it: its version read starts after each of them arrived, so it sees
   // every write acknowledged before any of them, with one read instead of one each.
@@ -134,15 +136,6 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     }
   }
 
-  /** Runs `fn` after every earlier refresh of the same user. */
-  function serialised<T>(k: string, fn: () => Promise<T>): Promise<T> {
-    const before = queues.get(k) ?? Promise.resolve();
-    const run = before.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    queues.set(k, tail);
-    void tail.then(() => queues.get(k) === tail && queues.delete(k));
-    return run;
-  }
 
   /** Whether a loaded corpus holds at least what the archive held at version `v`. */
   function covers(at: Held | undefined, v: UserVersion): boolean {
