@@ -15,6 +15,7 @@ import { createSqlGraphStore } from "../../lib/adapters/sql/graph-store.ts";
 import { MIGRATIONS, migrate } from "../../lib/adapters/sql/migrations.ts";
 import type { GraphMerge, GraphStore } from "../../lib/core/ports.ts";
 import type { EntityType } from "../../lib/core/types.ts";
+import { countingGraphStatements } from "../fixtures/graph-statements.ts";
 import { neonDatabase } from "../fixtures/neon.ts";
 import { uid } from "../fixtures/pglite.ts";
 
@@ -38,20 +39,7 @@ const OLD_USER = "written-before-migration-6";
 async function open(): Promise<Instance> {
   const inner = createNeonSqlClient((await db.get()).config());
   await createSqlArchive({ sql: inner }).migrate();
-  const counts = { head: 0, delta: 0, whole: 0 };
-  const sql: SqlClient = {
-    driver: inner.driver,
-    query(text, params) {
-      if (text.startsWith("select version, reset_version from graph_versions")) counts.head++;
-      else if (text.includes("m.graph_version > $3")) counts.delta++;
-      else if (text.includes("union all") && text.includes("from relation_evidence where")) counts.whole++;
-      return inner.query(text, params);
-    },
-    exec: (text) => inner.exec(text),
-    transaction: (fn) => inner.transaction(fn),
-    ping: () => inner.ping(),
-    close: () => inner.close(),
-  };
+  const { client: sql, counts } = countingGraphStatements(inner);
   return { sql, counts, graph: withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: true }) };
 }
 

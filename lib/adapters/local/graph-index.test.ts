@@ -6,6 +6,7 @@
 // mode, two indexes over the same tables (two processes) each writing and reading the other's writes.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { countingGraphStatements } from "../../../test/fixtures/graph-statements.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
@@ -183,28 +184,9 @@ describe("in-process graph index", () => {
   });
 });
 
-/** The archive's client with its statements counted by what the shared index asks. */
-function counting(inner: SqlClient) {
-  const counts = { head: 0, delta: 0, whole: 0 };
-  const client: SqlClient = {
-    driver: inner.driver,
-    query(text, params) {
-      if (text.startsWith("select version, reset_version from graph_versions")) counts.head++;
-      else if (text.includes("m.graph_version > $3")) counts.delta++;
-      else if (text.includes("union all") && text.includes("from relation_evidence where")) counts.whole++;
-      return inner.query(text, params);
-    },
-    exec: (text) => inner.exec(text),
-    transaction: (fn) => inner.transaction(fn),
-    ping: () => inner.ping(),
-    close: () => inner.close(),
-  };
-  return { client, counts };
-}
-
 /** A shared index with its own SQL store over the same tables: another process, as far as the graph knows. */
 function process(options: { maxRows?: number; maxCatchUp?: number } = {}) {
-  const { client, counts } = counting(sql);
+  const { client, counts } = countingGraphStatements(sql);
   return { index: withGraphIndex(createSqlGraphStore({ sql: client }), { sql: client, shared: true, ...options }), counts };
 }
 
