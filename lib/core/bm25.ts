@@ -117,6 +117,12 @@ export class Bm25Corpus {
   private readonly packed = new Map<string, Packed>();
   /** Per slot, BM25's length term k1 × (1 − b + b × length / avg) for `normKey`'s k1, b and avg. */
   private norms = new Float64Array(0);
+  /**
+   * Per slot, what a term found once in the turn scores before its weight, (k1 + 1) / (1 + norm):
+   * the same number as tf × (k1 + 1) / (tf + norm) for tf = 1, without a division per posting
+   * (most postings: chat turns rarely repeat a word).
+   */
+  private units = new Float64Array(0);
   private normKey = "";
 
   /** Turns in the corpus. */
@@ -267,10 +273,16 @@ export class Bm25Corpus {
   private lengthNorms(k1: number, b: number, avg: number): Float64Array {
     const key = `${k1} ${b} ${avg} ${this.entries.length}`;
     if (key === this.normKey) return this.norms;
-    if (this.norms.length < this.entries.length) this.norms = new Float64Array(Math.max(this.entries.length, this.norms.length * 2));
+    if (this.norms.length < this.entries.length) {
+      this.norms = new Float64Array(Math.max(this.entries.length, this.norms.length * 2));
+      this.units = new Float64Array(this.norms.length);
+    }
     for (let slot = 0; slot < this.entries.length; slot++) {
       const e = this.entries[slot];
-      if (e) this.norms[slot] = k1 * (1 - b + (b * e.length) / avg);
+      if (!e) continue;
+      const norm = k1 * (1 - b + (b * e.length) / avg);
+      this.norms[slot] = norm;
+      this.units[slot] = (k1 + 1) / (1 + norm);
     }
     this.normKey = key;
     return this.norms;
@@ -329,6 +341,7 @@ export class Bm25Corpus {
     // Scores in a dense array by slot (a Map cost most of a search over a 10k-turn user).
     if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
     const scores = this.scratch;
+    const units = this.units;
     const touched: number[] = [];
     for (const { p, w } of cursors) {
       const { slots, tfs } = p;
@@ -336,7 +349,7 @@ export class Bm25Corpus {
         const slot = slots[i]!;
         const tf = tfs[i]!;
         // The same expression as tf × (k1 + 1) / (tf + k1 × (1 − b + b × length / avg)).
-        const norm = tf * (k1 + 1) / (tf + norms[slot]!);
+        const norm = tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!);
         if (scores[slot] === 0) touched.push(slot);
         scores[slot] = scores[slot]! + w * norm;
       }
@@ -344,7 +357,7 @@ export class Bm25Corpus {
     for (const slot of touched) {
       const score = scores[slot]!;
       scores[slot] = 0;
-      if (accept(slot)) heap.offer(slot, score);
+      if ((!heap.full || score >= heap.worstScore) && accept(slot)) heap.offer(slot, score);
     }
   }
 
@@ -380,7 +393,11 @@ export class Bm25Corpus {
     for (const c of byBound) c.essential = true;
     if (this.scratch.length < BLOCK) this.scratch = new Float64Array(BLOCK);
     const acc = this.scratch;
-    const touched: number[] = [];
+    const units = this.units;
+    // The block's slots reached, in a typed array (a JS array emptied and refilled per block
+    // cost more than the sums).
+    const touched = new Int32Array(BLOCK);
+    let reached = 0;
     const end = this.entries.length;
     /** The slot's full score, each term's count found by binary search in its postings of the block. */
     const exact = (slot: number): number => {
@@ -390,7 +407,7 @@ export class Bm25Corpus {
         const i = lowerBound(slots, slot, c.at, c.end);
         if (i === c.end || slots[i] !== slot) continue;
         const tf = tfs[i]!;
-        score = score + c.w * (tf * (k1 + 1) / (tf + norms[slot]!));
+        score = score + c.w * (tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!));
       }
       return score;
     };
@@ -412,21 +429,23 @@ export class Bm25Corpus {
           const slot = slots[i]!;
           const tf = tfs[i]!;
           const at = slot - lo;
-          if (acc[at] === 0) touched.push(slot);
-          acc[at] = acc[at]! + w * (tf * (k1 + 1) / (tf + norms[slot]!));
+          if (acc[at] === 0) touched[reached++] = slot;
+          acc[at] = acc[at]! + w * (tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!));
         }
       }
       if (!pruned) {
         // Every term was read in query order: the sums are the full scores.
-        for (const slot of touched) {
+        for (let t = 0; t < reached; t++) {
+          const slot = touched[t]!;
           const score = acc[slot - lo]!;
           acc[slot - lo] = 0;
-          if (accept(slot)) heap.offer(slot, score);
+          if ((!heap.full || score >= heap.worstScore) && accept(slot)) heap.offer(slot, score);
         }
       } else {
         const rest = below[left]!;
         let full = 0;
-        for (const slot of touched) {
+        for (let t = 0; t < reached; t++) {
+          const slot = touched[t]!;
           const partial = acc[slot - lo]!;
           acc[slot - lo] = 0;
           if (heap.full && (partial + rest) * BOUND_SLACK < heap.worstScore) continue;
@@ -434,10 +453,10 @@ export class Bm25Corpus {
           full++;
           heap.offer(slot, exact(slot));
         }
-        fullShare = touched.length ? full / touched.length : 0;
+        fullShare = reached ? full / reached : 0;
         triedAt = left;
       }
-      touched.length = 0;
+      reached = 0;
       for (const c of cursors) c.at = c.end;
       // Leave out more terms while their bounds still sum below the score to beat.
       if (heap.full) {
