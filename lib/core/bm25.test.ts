@@ -142,6 +142,7 @@ describe("Bm25Corpus.search, pruned", () => {
       };
       for (let i = 0; i < 6000; i++) addTurn();
       let compared = 0;
+      let expandedCompared = 0;
       // More turns than a block of the pruned scan (1,024 slots): later blocks are pruned.
       for (let round = 0; round < 8; round++) {
         for (let k = 0; k < 150; k++) {
@@ -166,10 +167,19 @@ describe("Bm25Corpus.search, pruned", () => {
               expect(c.search(query, o)).toEqual(want);
               compared += want.length;
             }
+            // expand() then search() in one, each posting read once: the same terms, weights, hits.
+            for (const sessionId of [undefined, "s3"]) {
+              const feedback = r() < 0.2 ? { docs: 0, terms: 10, weight: 0.5 } : { docs: 1 + Math.floor(r() * 5), terms: 1 + Math.floor(r() * 12), weight: r() };
+              const { terms: expanded, weights: added } = c.expand(query, { ...feedback, sessionId, params });
+              const hits = c.search(expanded, { limit, sessionId, params, weights: added, exhaustive: true });
+              expect(c.searchExpanded(query, { ...feedback, limit, sessionId, params })).toEqual({ terms: expanded, weights: added, hits });
+              expandedCompared += hits.length;
+            }
           }
         }
       }
       expect(compared).toBeGreaterThan(10_000);
+      expect(expandedCompared).toBeGreaterThan(2_000);
     });
   }
 });

@@ -311,13 +311,14 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       if (!index) return deps.archive.keywordSearch({ ...scope, query: keywordText, limit: depth, sessionId: input.sessionId });
       const c = await index.corpus(input.tenantId, input.userId, input.userVersion);
       corpus = c;
-      const { terms: qTerms, weights } = c.expand(terms(keywordText), { ...config.feedback, sessionId: input.sessionId, params: config.bm25 });
+      // The feedback-expanded query's hits (expand() then search(), each posting read once).
+      const { terms: qTerms, weights, hits } = c.searchExpanded(terms(keywordText), { ...config.feedback, limit: depth, sessionId: input.sessionId, params: config.bm25 });
       if (dates.ranges.length && config.dates.listWeight > 0) {
         const slack = config.dates.slackDays * DAY_MS;
         const filter = (d: { createdAt: number }) => dateFit(d.createdAt, dates.ranges, slack) > 0;
         dated = c.search(qTerms, { limit: depth, sessionId: input.sessionId, params: config.bm25, weights, filter });
       }
-      return c.search(qTerms, { limit: depth, sessionId: input.sessionId, params: config.bm25, weights });
+      return hits;
     }),
     timed("vector", timings, degraded, limitMs, deps.log, async () => {
       if (vectorWeight === 0 && !input.explain) return [];
