@@ -93,6 +93,11 @@ function lowerBound(a: Int32Array, x: number, from: number, to: number): number 
   return lo;
 }
 
+// searchExpanded's per-slot sums (zeroed again before it returns) and the slots it reached:
+// one pair for every corpus, searches being synchronous.
+let expandedScores = new Float64Array(0);
+let expandedReached = new Int32Array(0);
+
 /** The words a turn is indexed by: its speaker's name and its content, stemmed, stopwords out. */
 export function docTerms(name: string | null, content: string): string[] {
   return terms(name ? `${name} ${content}` : content);
@@ -109,8 +114,6 @@ export class Bm25Corpus {
   private totalLength = 0;
   /** Per-slot score accumulator reused by search() (zeroed again before it returns). */
   private scratch = new Float64Array(0);
-  /** The slots searchExpanded() reached. */
-  private reached = new Int32Array(0);
   /**
    * Searched terms' postings packed into arrays (a Map's iteration cost most of a search);
    * a term's entry is dropped when a turn holding it is added or removed, and packed again
@@ -533,10 +536,12 @@ export class Bm25Corpus {
     const avg = this.totalLength / n || 1;
     const norms = this.lengthNorms(k1, b, avg);
     const units = this.units;
-    if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
-    const scores = this.scratch;
-    if (this.reached.length < this.entries.length) this.reached = new Int32Array(Math.max(this.entries.length, this.reached.length * 2));
-    const touched = this.reached;
+    if (expandedScores.length < this.entries.length) {
+      expandedScores = new Float64Array(Math.max(this.entries.length, expandedScores.length * 2));
+      expandedReached = new Int32Array(expandedScores.length);
+    }
+    const scores = expandedScores;
+    const touched = expandedReached;
     let count = 0;
     /** Adds the term's contributions (weight × its BM25 part) to every slot holding it. */
     const add = (term: string, weight: number | undefined): void => {
