@@ -185,7 +185,8 @@ class UserMatrix {
       if (this.size > this.capacity) this.grow(this.capacity * 2);
       this.rowOf.set(key, row);
       this.ids[row] = id;
-      this.kinds[row] = kind;
+      // The constant's own string, so that a kinds filter compares by identity.
+      this.kinds[row] = KINDS[KINDS.indexOf(kind)] ?? kind;
     }
     this.sessions[row] = sessionId;
     return row;
@@ -344,7 +345,16 @@ class UserMatrix {
     const { index, value, ends } = lanesOf(query, this.dims);
     const probe = Math.min(ivf.lists, Math.max(MIN_PROBE, Math.ceil(ivf.lists * approx.probeFraction)));
     const rowKinds = this.kinds;
-    const keep = kinds === undefined ? undefined : (row: number) => kinds.has(rowKinds[row]!);
+    // At most three kinds, compared by identity with the stored constants (see slot()).
+    const allowed = kinds === undefined ? [] : KINDS.filter((k) => kinds.has(k));
+    const [k0, k1, k2] = allowed;
+    const keep =
+      kinds === undefined || allowed.length === KINDS.length
+        ? undefined
+        : (row: number) => {
+            const kind = rowKinds[row];
+            return kind === k0 || kind === k1 || kind === k2;
+          };
     // The rows of the probed lists that pass the kinds filter, in row order.
     const rows = ivf.candidates(index, value, probe, topK, keep);
     const count = rows.length;
