@@ -14,11 +14,38 @@ import { StrataError, upstream } from "../../core/errors.ts";
 import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
+import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
   /** Memory the loaded matrices may use before whole users are evicted (default 256 MB). */
   memoryBudgetBytes?: number;
+  /**
+   * Users with fewer rows than this are searched exactly; larger ones from an inverted-file
+   * index (ivf.ts) once it is built, exactly until then (default 20000, or the
+   * STRATA_VECTOR_EXACT_ROWS environment variable; 0 puts every user on the index).
+   */
+  exactBelowRows?: number;
+  /**
+   * Lists an approximate search scores at the least, as a fraction of the user's lists
+   * (default 0.025, and never fewer than 8).
+   */
+  probeFraction?: number;
+}
+
+const DEFAULT_EXACT_BELOW = 20_000;
+const DEFAULT_PROBE_FRACTION = 0.025;
+const MIN_PROBE = 8;
+// An index for at most this many rows is built on the spot (a few milliseconds); a larger
+// one in slices between event-loop turns while the exact scan answers.
+const BUILD_INLINE_ROWS = 5_000;
+// Rows assigned to lists per slice of a background build.
+const ASSIGN_SLICE = 500;
+
+/** The approximate tier's knobs, as one matrix sees them. */
+interface Approx {
+  exactBelow: number;
+  probeFraction: number;
 }
 
 const DEFAULT_BUDGET = 256 * 1024 * 1024;
@@ -108,6 +135,8 @@ function lanesOf(query: Float32Array, dims: number): { index: Int32Array; value:
 const BLOCK_ROWS = 2048;
 // Shared by every search: a search runs start to end without yielding, so one at a time.
 const accumulators = Array.from({ length: 4 }, () => new Float64Array(BLOCK_ROWS));
+// The approximate search's four sums per candidate, likewise shared.
+let scratch = new Float64Array(4096);
 
 /**
  * One user's vectors of one dimension, stored by column: dimension d of row r is at
@@ -124,6 +153,15 @@ class UserMatrix {
   readonly kinds: VectorKind[] = [];
   readonly sessions: string[] = [];
   readonly rowOf = new Map<string, number>(); // `${kind}\0${id}` -> row
+  /** The inverted-file index answering once built; one being built to replace it (or to be the first). */
+  ivf: IvfIndex | null = null;
+  private next: IvfIndex | null = null;
+  private building = false;
+  /** Settles when the build in flight (if any) ends. */
+  built: Promise<void> = Promise.resolve();
+  private done: () => void = () => {};
+  /** Bumped by clear(): a build started before it stops. */
+  private generation = 0;
   /** One row in row order, for normalising before it is stored. */
   private readonly row: Float32Array;
 
@@ -135,7 +173,7 @@ class UserMatrix {
   }
 
   get bytes(): number {
-    return this.data.byteLength + this.size * ROW_OVERHEAD;
+    return this.data.byteLength + this.size * ROW_OVERHEAD + (this.ivf?.bytes ?? 0) + (this.next?.bytes ?? 0);
   }
 
   /** Claims the row for (kind, id), appending when new. */
@@ -147,7 +185,8 @@ class UserMatrix {
       if (this.size > this.capacity) this.grow(this.capacity * 2);
       this.rowOf.set(key, row);
       this.ids[row] = id;
-      this.kinds[row] = kind;
+      // The constant's own string, so that a kinds filter compares by identity.
+      this.kinds[row] = KINDS[KINDS.indexOf(kind)] ?? kind;
     }
     this.sessions[row] = sessionId;
     return row;
@@ -172,6 +211,8 @@ class UserMatrix {
     const row = this.slot(kind, id, sessionId);
     this.row.set(vector);
     this.storeRow(row);
+    this.ivf?.rowSet(this, row);
+    this.next?.rowSet(this, row);
   }
 
   /** Sets a row from a stored embedding (float32 little-endian, base64). */
@@ -179,12 +220,16 @@ class UserMatrix {
     const row = this.slot(kind, id, sessionId);
     readInto(base64, this.row, this.dims);
     this.storeRow(row);
+    this.ivf?.rowSet(this, row);
+    this.next?.rowSet(this, row);
   }
 
   clear(): void {
     this.size = 0;
     this.rowOf.clear();
     this.ids.length = this.kinds.length = this.sessions.length = 0;
+    this.ivf = this.next = null;
+    this.generation++;
   }
 
   /** Removes a row by moving the last row into its place. */
@@ -203,6 +248,170 @@ class UserMatrix {
       this.rowOf.set(`${this.kinds[row]}\u0000${this.ids[row]}`, row);
     }
     this.ids.length = this.kinds.length = this.sessions.length = last;
+    this.ivf?.rowRemoved(this, row, last);
+    this.next?.rowRemoved(this, row, last);
+  }
+
+  /**
+   * Starts building the inverted-file index when the matrix is large enough and has none,
+   * or retraining it once the rows have doubled or halved since it was trained. Small
+   * builds run on the spot; large ones in slices between event-loop turns, stopping if
+   * `wanted` turns false (the user was evicted) or the matrix is cleared.
+   */
+  maybeIndex(approx: Approx, wanted: () => boolean): void {
+    if (this.building || this.size === 0 || this.size < approx.exactBelow) return;
+    const ivf = this.ivf;
+    if (ivf && this.size < 2 * ivf.trainedRows && 2 * this.size > ivf.trainedRows) return;
+    this.building = true;
+    this.built = new Promise((resolve) => (this.done = resolve));
+    const generation = this.generation;
+    const lists = listCount(this.size);
+    const rows = this.size;
+    const train = trainCentroids(this, lists);
+    const inline = rows <= BUILD_INLINE_ROWS;
+    const live = () => generation === this.generation && wanted();
+    const finish = (centroids: Float32Array) => {
+      const index = new IvfIndex(centroids, lists, this.dims, rows);
+      this.next = index;
+      const step = () => {
+        if (!live()) return this.stop(index);
+        if (!index.assignSome(this, inline ? Infinity : ASSIGN_SLICE)) return void setImmediate(step);
+        this.ivf = index;
+        this.next = null;
+        this.cluster(index);
+        this.building = false;
+        this.done();
+      };
+      step();
+    };
+    const run = () => {
+      if (!live()) return this.stop(null);
+      for (let i = 0; ; i++) {
+        const r = train.next();
+        if (r.done) return finish(r.value);
+        if (!inline) return void setImmediate(run);
+      }
+    };
+    run();
+  }
+
+  /**
+   * Reorders the rows so that each list's rows sit together: a search then reads the
+   * columns of its probed lists in runs, as the exact scan reads them whole, where rows
+   * scattered over the matrix cost a cache miss per dimension each.
+   */
+  private cluster(index: IvfIndex): void {
+    const order = index.listOrder();
+    const { dims, data, capacity, size } = this;
+    const column = new Float32Array(size);
+    for (let d = 0; d < dims; d++) {
+      const at = d * capacity;
+      column.set(data.subarray(at, at + size));
+      for (let i = 0; i < size; i++) data[at + i] = column[order[i]!]!;
+    }
+    const oldIds = this.ids.slice(), oldKinds = this.kinds.slice(), oldSessions = this.sessions.slice();
+    for (let i = 0; i < size; i++) {
+      const from = order[i]!;
+      this.ids[i] = oldIds[from]!;
+      this.kinds[i] = oldKinds[from]!;
+      this.sessions[i] = oldSessions[from]!;
+      this.rowOf.set(`${this.kinds[i]}\u0000${this.ids[i]}`, i);
+    }
+    index.renumber(order);
+  }
+
+  private stop(index: IvfIndex | null): void {
+    if (index && this.next === index) this.next = null;
+    this.building = false;
+    this.done();
+  }
+
+  /** Top-K from the inverted-file index when it may answer, else from the exact scan. */
+  query(query: Float32Array, topK: number, approx: Approx, sessionId?: string, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
+    const ivf = this.ivf;
+    // A session's rows are few and spread over every list: those searches stay exact.
+    if (ivf && sessionId === undefined && this.size >= approx.exactBelow && ivf.assigned >= this.size) {
+      return this.searchApprox(ivf, query, topK, approx, kinds);
+    }
+    return this.search(query, topK, sessionId, kinds);
+  }
+
+  /**
+   * Top-K among the rows of the lists nearest to the query, scored as the exact scan scores
+   * them (the same sums in the same order, so a row found has its exact score).
+   */
+  searchApprox(ivf: IvfIndex, query: Float32Array, topK: number, approx: Approx, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
+    const { data, capacity, ids, sessions } = this;
+    const { index, value, ends } = lanesOf(query, this.dims);
+    const probe = Math.min(ivf.lists, Math.max(MIN_PROBE, Math.ceil(ivf.lists * approx.probeFraction)));
+    const rowKinds = this.kinds;
+    // At most three kinds, compared by identity with the stored constants (see slot()).
+    const allowed = kinds === undefined ? [] : KINDS.filter((k) => kinds.has(k));
+    const [k0, k1, k2] = allowed;
+    const keep =
+      kinds === undefined || allowed.length === KINDS.length
+        ? undefined
+        : (row: number) => {
+            const kind = rowKinds[row];
+            return kind === k0 || kind === k1 || kind === k2;
+          };
+    // The rows of the probed lists that pass the kinds filter, in row order.
+    const rows = ivf.candidates(index, value, probe, topK, keep);
+    const count = rows.length;
+    if (scratch.length < count * 4) scratch = new Float64Array(count * 8);
+    const sums = scratch;
+    sums.fill(0, 0, count * 4);
+    let k = 0;
+    for (let lane = 0; lane < 4; lane++) {
+      const end = ends[lane]!;
+      const at = lane * count;
+      for (; k < end; k++) {
+        const v = value[k]!;
+        const column = index[k]! * capacity;
+        for (let i = 0; i < count; i++) sums[at + i] = sums[at + i]! + data[column + rows[i]!]! * v;
+      }
+    }
+    // A min-heap of the best K, worst at the root; equal scores rank by id.
+    const heapRows = new Int32Array(topK);
+    const heapScores = new Float64Array(topK);
+    let n = 0;
+    const worse = (sa: number, ra: number, sb: number, rb: number) => sa < sb || (sa === sb && ids[ra]! > ids[rb]!);
+    for (let i = 0; i < count; i++) {
+      const row = rows[i]!;
+      const score = sums[i]! + sums[count + i]! + sums[2 * count + i]! + sums[3 * count + i]!;
+      if (n < topK) {
+        let c = n++;
+        while (c > 0) {
+          const p = (c - 1) >> 1;
+          if (!worse(score, row, heapScores[p]!, heapRows[p]!)) break;
+          heapScores[c] = heapScores[p]!;
+          heapRows[c] = heapRows[p]!;
+          c = p;
+        }
+        heapScores[c] = score;
+        heapRows[c] = row;
+      } else if (worse(heapScores[0]!, heapRows[0]!, score, row)) {
+        let c = 0;
+        for (;;) {
+          const l = 2 * c + 1;
+          if (l >= n) break;
+          const r2 = l + 1;
+          const w = r2 < n && worse(heapScores[r2]!, heapRows[r2]!, heapScores[l]!, heapRows[l]!) ? r2 : l;
+          if (!worse(heapScores[w]!, heapRows[w]!, score, row)) break;
+          heapScores[c] = heapScores[w]!;
+          heapRows[c] = heapRows[w]!;
+          c = w;
+        }
+        heapScores[c] = score;
+        heapRows[c] = row;
+      }
+    }
+    const out: VectorMatch[] = [];
+    for (let j = 0; j < n; j++) {
+      const row = heapRows[j]!;
+      out.push({ id: ids[row]!, kind: rowKinds[row]!, sessionId: sessions[row]!, score: heapScores[j]! });
+    }
+    return out.sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   }
 
   /** Exact top-K by dot product (rows and query are unit length, so it is the cosine). */
@@ -308,11 +517,29 @@ class UserMatrix {
   }
 }
 
-export function createLocalVectorIndex(options: LocalVectorIndexOptions): VectorIndex {
+/** The embedded index, with a hook for tests and benchmarks. */
+export interface LocalVectorIndex extends VectorIndex {
+  /**
+   * Loads the user (if need be), starts their approximate index if they are large enough,
+   * and settles once no build of it is in flight; says whether it now answers their queries.
+   */
+  indexed(tenantId: string, userId: string, dims: number): Promise<boolean>;
+}
+
+export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalVectorIndex {
   const { sql } = options;
   const budget = options.memoryBudgetBytes ?? DEFAULT_BUDGET;
   if (!(budget >= 0)) throw new StrataError("config", "CONFIG_INVALID", `memoryBudgetBytes must be ≥ 0, got ${budget}`);
   const adapter = "local-vector";
+  const fromEnv = typeof process === "undefined" ? undefined : process.env?.STRATA_VECTOR_EXACT_ROWS;
+  const approx: Approx = {
+    exactBelow: options.exactBelowRows ?? (fromEnv !== undefined && fromEnv !== "" ? Number(fromEnv) : DEFAULT_EXACT_BELOW),
+    probeFraction: options.probeFraction ?? DEFAULT_PROBE_FRACTION,
+  };
+  if (!(approx.exactBelow >= 0)) throw new StrataError("config", "CONFIG_INVALID", `exactBelowRows must be ≥ 0, got ${approx.exactBelow}`);
+  if (!(approx.probeFraction > 0 && approx.probeFraction <= 1)) {
+    throw new StrataError("config", "CONFIG_INVALID", `probeFraction must be in (0, 1], got ${approx.probeFraction}`);
+  }
 
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, UserMatrix>();
@@ -453,7 +680,9 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): Vector
       const unit = Float32Array.from(q.vector);
       normaliseInPlace(unit, 0, unit.length);
       const kinds = q.kinds && q.kinds.length > 0 ? new Set(q.kinds) : undefined;
-      return m.search(unit, Math.floor(q.topK), q.sessionId, kinds);
+      const key = userKey(q.tenantId, q.userId);
+      m.maybeIndex(approx, () => loaded.get(key) === m);
+      return m.query(unit, Math.floor(q.topK), approx, q.sessionId, kinds);
     },
 
     async deleteByIds(tenantId, ids) {
@@ -482,6 +711,14 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): Vector
               userId,
             ]);
       return Number(row?.n ?? 0);
+    },
+
+    async indexed(tenantId, userId, dims) {
+      const m = await matrixFor(tenantId, userId, dims);
+      const key = userKey(tenantId, userId);
+      m.maybeIndex(approx, () => loaded.get(key) === m);
+      await m.built;
+      return m.ivf !== null && m.size >= approx.exactBelow && m.ivf.assigned >= m.size;
     },
 
     // Drops the memory; the SqlClient was given to us and stays open.

@@ -1,0 +1,409 @@
+// An inverted-file (IVF) index over one user's column-major matrix (vector-index.ts): the
+// rows are split into about √N lists by spherical k-means, and a query scores only the rows
+// of the lists whose centroids are nearest to it, instead of every row. It answers for
+// users above a row threshold; below it, and until it is built, the exact scan answers.
+//
+// Everything is deterministic for a given set of rows: the training sample and the first
+// centroids are picked by a hash of each row's kind and id (not by row order, which depends
+// on load order), the sample is visited in that order, and ties go to the lower list.
+//
+// Kept in step with writes: a new or changed row goes to its nearest list, a removed row
+// leaves its list (and the row moved into its place takes over the moved row's entry).
+// Lists drift as rows arrive after training; the owner retrains once the rows have
+// doubled or halved since.
+
+/** The part of a user's matrix the index reads. */
+export interface MatrixView {
+  readonly dims: number;
+  readonly data: Float32Array;
+  readonly capacity: number;
+  readonly size: number;
+  readonly ids: readonly string[];
+  readonly kinds: readonly string[];
+}
+
+/** FNV-1a of a row's key, then a murmur3 finaliser: a row-order-free position for sampling. */
+function keyHash(kind: string, id: string): number {
+  let h = 0x811c9dc5;
+  const s = `${kind}\u0000${id}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Number of lists for `rows` rows: about √rows. */
+export function listCount(rows: number): number {
+  return Math.max(1, Math.round(Math.sqrt(rows)));
+}
+
+// Training rows per list (the sample is capped at this many times the list count) and
+// k-means rounds over the sample.
+const SAMPLE_PER_LIST = 40;
+const ROUNDS = 5;
+
+/** A sparse copy of some rows: row i's non-zero dims are dim[start[i]..start[i+1]). */
+interface Sparse {
+  start: Int32Array;
+  dim: Uint16Array;
+  value: Float32Array;
+}
+
+function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
+  const { dims, data, capacity } = m;
+  const start = new Int32Array(rows.length + 1);
+  let dim = new Uint16Array(Math.max(16, rows.length * 64));
+  let value = new Float32Array(dim.length);
+  let k = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (k + dims > dim.length) {
+      const d2 = new Uint16Array(Math.max(dim.length * 2, k + dims));
+      d2.set(dim);
+      dim = d2;
+      const v2 = new Float32Array(d2.length);
+      v2.set(value);
+      value = v2;
+    }
+    for (let d = 0; d < dims; d++) {
+      const x = data[d * capacity + row]!;
+      if (x !== 0) {
+        dim[k] = d;
+        value[k++] = x;
+      }
+    }
+    start[i + 1] = k;
+  }
+  return { start, dim, value };
+}
+
+/**
+ * Trains the centroids, dims-major (dimension d of list c at d × lists + c), on a sample of
+ * the matrix's rows. A generator: it yields between slices of work so that a caller may
+ * spread it over event-loop turns (or run it straight through); its return value is the
+ * centroids.
+ */
+export function* trainCentroids(m: MatrixView, lists: number): Generator<void, Float32Array, void> {
+  const { dims, size } = m;
+  // The sample: the rows of lowest key hash, in key-hash order (ties by key).
+  const order: { row: number; h: number; key: string }[] = [];
+  for (let row = 0; row < size; row++) order.push({ row, h: keyHash(m.kinds[row]!, m.ids[row]!), key: `${m.kinds[row]}\u0000${m.ids[row]}` });
+  order.sort((a, b) => a.h - b.h || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const n = Math.min(size, lists * SAMPLE_PER_LIST);
+  const sample = sparseRows(
+    m,
+    order.slice(0, n).map((o) => o.row),
+  );
+  yield;
+  const centroids = new Float32Array(dims * lists);
+  // Initial centroids: the first `lists` sample rows (spread by the hash).
+  for (let c = 0; c < Math.min(lists, n); c++) {
+    for (let k = sample.start[c]!; k < sample.start[c + 1]!; k++) centroids[sample.dim[k]! * lists + c] = sample.value[k]!;
+  }
+  const scores = new Float64Array(lists);
+  const sums = new Float64Array(dims * lists);
+  const counts = new Int32Array(lists);
+  // About two million multiply-adds (a few milliseconds) between yields.
+  const slice = Math.max(1, Math.floor(2_000_000 / Math.max(1, lists * 200)));
+  for (let round = 0; round < ROUNDS; round++) {
+    sums.fill(0);
+    counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      if (i % slice === slice - 1) yield;
+      const best = nearestSparse(sample, i, centroids, lists, scores);
+      counts[best]!++;
+      for (let k = sample.start[i]!; k < sample.start[i + 1]!; k++) { const at = sample.dim[k]! * lists + best; sums[at] = sums[at]! + sample.value[k]!; }
+    }
+    for (let c = 0; c < lists; c++) {
+      if (counts[c] === 0) continue; // an empty list keeps its centroid
+      let norm = 0;
+      for (let d = 0; d < dims; d++) norm += sums[d * lists + c]! * sums[d * lists + c]!;
+      norm = Math.sqrt(norm);
+      if (!(norm > 0)) continue;
+      for (let d = 0; d < dims; d++) centroids[d * lists + c] = sums[d * lists + c]! / norm;
+    }
+  }
+  return centroids;
+}
+
+function nearestSparse(s: Sparse, i: number, centroids: Float32Array, lists: number, scores: Float64Array): number {
+  scores.fill(0);
+  for (let k = s.start[i]!; k < s.start[i + 1]!; k++) {
+    const v = s.value[k]!;
+    const base = s.dim[k]! * lists;
+    for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
+  }
+  let best = 0;
+  for (let c = 1; c < lists; c++) if (scores[c]! > scores[best]!) best = c;
+  return best;
+}
+
+const ASSIGN_BLOCK = 64;
+
+/** The non-zero values of a block of rows, each row's in its own fixed-size slot. */
+class Sparse64 {
+  readonly dims: Int32Array;
+  readonly values: Float32Array;
+  readonly length: Int32Array;
+  private readonly width: number;
+  constructor(rows: number, width: number) {
+    this.width = width;
+    this.dims = new Int32Array(rows * width);
+    this.values = new Float32Array(rows * width);
+    this.length = new Int32Array(rows);
+  }
+  reset(count: number): void {
+    this.length.fill(0, 0, count);
+  }
+  push(r: number, d: number, x: number): void {
+    const at = r * this.width + this.length[r]!++;
+    this.dims[at] = d;
+    this.values[at] = x;
+  }
+  dimsOf(r: number): Int32Array {
+    return this.dims.subarray(r * this.width, (r + 1) * this.width);
+  }
+  valuesOf(r: number): Float32Array {
+    return this.values.subarray(r * this.width, (r + 1) * this.width);
+  }
+}
+
+/** Row lists over trained centroids, kept in step with the matrix by its owner. */
+export class IvfIndex {
+  readonly lists: number;
+  readonly centroids: Float32Array;
+  /** Rows the centroids were trained on (the owner retrains when the matrix drifts far from it). */
+  readonly trainedRows: number;
+  /** Each list's rows, unordered: members[c][0..length[c]). */
+  private members: Int32Array[];
+  private length: Int32Array;
+  /** Each row's list, -1 while unassigned; its position in that list. */
+  private listOf: Int32Array;
+  private posOf: Int32Array;
+  /** Rows below this are assigned (assignment runs front to back). */
+  cursor = 0;
+  private readonly scores: Float64Array;
+  private readonly rowDims: Int32Array;
+  private readonly rowValues: Float32Array;
+
+  constructor(centroids: Float32Array, lists: number, dims: number, trainedRows: number) {
+    this.lists = lists;
+    this.centroids = centroids;
+    this.trainedRows = trainedRows;
+    this.members = Array.from({ length: lists }, () => new Int32Array(8));
+    this.length = new Int32Array(lists);
+    this.listOf = new Int32Array(16).fill(-1);
+    this.posOf = new Int32Array(16);
+    this.scores = new Float64Array(lists);
+    this.rowDims = new Int32Array(dims);
+    this.rowValues = new Float32Array(dims);
+  }
+
+  get bytes(): number {
+    return this.centroids.byteLength + this.listOf.byteLength * 2 + this.members.reduce((s, l) => s + l.byteLength, 0);
+  }
+
+  get assigned(): number {
+    return this.cursor;
+  }
+
+  /** The list nearest to row `row` of `m`. */
+  private nearest(m: MatrixView, row: number): number {
+    const { dims, data, capacity } = m;
+    let n = 0;
+    for (let d = 0; d < dims; d++) {
+      const x = data[d * capacity + row]!;
+      if (x !== 0) {
+        this.rowDims[n] = d;
+        this.rowValues[n++] = x;
+      }
+    }
+    const { scores, lists, centroids } = this;
+    scores.fill(0);
+    for (let k = 0; k < n; k++) {
+      const v = this.rowValues[k]!;
+      const base = this.rowDims[k]! * lists;
+      for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
+    }
+    let best = 0;
+    for (let c = 1; c < lists; c++) if (scores[c]! > scores[best]!) best = c;
+    return best;
+  }
+
+  private ensureRows(rows: number): void {
+    if (rows <= this.listOf.length) return;
+    const cap = Math.max(rows, this.listOf.length * 2);
+    const l = new Int32Array(cap).fill(-1);
+    l.set(this.listOf);
+    this.listOf = l;
+    const p = new Int32Array(cap);
+    p.set(this.posOf);
+    this.posOf = p;
+  }
+
+  private add(c: number, row: number): void {
+    let list = this.members[c]!;
+    const at = this.length[c]!;
+    if (at === list.length) {
+      const grown = new Int32Array(list.length * 2);
+      grown.set(list);
+      this.members[c] = list = grown;
+    }
+    list[at] = row;
+    this.length[c] = at + 1;
+    this.listOf[row] = c;
+    this.posOf[row] = at;
+  }
+
+  private drop(row: number): void {
+    const c = this.listOf[row]!;
+    if (c < 0) return;
+    const list = this.members[c]!;
+    const at = this.posOf[row]!;
+    const last = --this.length[c]!;
+    if (at !== last) {
+      const moved = list[last]!;
+      list[at] = moved;
+      this.posOf[moved] = at;
+    }
+    this.listOf[row] = -1;
+  }
+
+  /**
+   * Assigns rows from the cursor on, at most `limit` of them; true once every row is
+   * assigned. Rows are read a block at a time, column by column (contiguous reads).
+   */
+  assignSome(m: MatrixView, limit: number): boolean {
+    this.ensureRows(m.size);
+    const end = Math.min(m.size, this.cursor + limit);
+    const { dims, data, capacity } = m;
+    const block = new Sparse64(ASSIGN_BLOCK, dims);
+    for (let start = this.cursor; start < end; start += ASSIGN_BLOCK) {
+      const count = Math.min(ASSIGN_BLOCK, end - start);
+      block.reset(count);
+      for (let d = 0; d < dims; d++) {
+        const column = d * capacity + start;
+        for (let r = 0; r < count; r++) {
+          const x = data[column + r]!;
+          if (x !== 0) block.push(r, d, x);
+        }
+      }
+      for (let r = 0; r < count; r++) {
+        const row = start + r;
+        this.drop(row);
+        this.add(this.nearestOf(block.dimsOf(r), block.valuesOf(r), block.length[r]!), row);
+      }
+    }
+    this.cursor = end;
+    return this.cursor >= m.size;
+  }
+
+  private nearestOf(index: ArrayLike<number>, value: ArrayLike<number>, n: number): number {
+    const { scores, lists, centroids } = this;
+    scores.fill(0);
+    for (let k = 0; k < n; k++) {
+      const v = value[k]!;
+      const base = index[k]! * lists;
+      for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
+    }
+    let best = 0;
+    for (let c = 1; c < lists; c++) if (scores[c]! > scores[best]!) best = c;
+    return best;
+  }
+
+  /**
+   * The matrix reordered its rows, row `order[i]` becoming row i (so that each list's rows
+   * sit together); every row is assigned.
+   */
+  renumber(order: Int32Array): void {
+    const newOf = new Int32Array(order.length);
+    for (let i = 0; i < order.length; i++) newOf[order[i]!] = i;
+    for (let c = 0; c < this.lists; c++) {
+      const list = this.members[c]!;
+      const len = this.length[c]!;
+      for (let i = 0; i < len; i++) list[i] = newOf[list[i]!]!;
+      list.subarray(0, len).sort();
+      for (let i = 0; i < len; i++) {
+        this.listOf[list[i]!] = c;
+        this.posOf[list[i]!] = i;
+      }
+    }
+  }
+
+  /** Rows in list order (each list's rows in row order): the order renumber() expects. */
+  listOrder(): Int32Array {
+    const out = new Int32Array(this.cursor);
+    let k = 0;
+    for (let c = 0; c < this.lists; c++) {
+      const rows = this.members[c]!.subarray(0, this.length[c]!).slice().sort();
+      out.set(rows, k);
+      k += rows.length;
+    }
+    return out;
+  }
+
+  /** Row `row` was set (new or changed): it goes to its nearest list, if assignment has reached it. */
+  rowSet(m: MatrixView, row: number): void {
+    this.ensureRows(row + 1);
+    // A new row at the end joins the assigned rows when they were all assigned.
+    if (row === this.cursor && row === m.size - 1) this.cursor = m.size;
+    if (row >= this.cursor) return;
+    const c = this.nearest(m, row);
+    if (this.listOf[row] === c) return;
+    this.drop(row);
+    this.add(c, row);
+  }
+
+  /**
+   * The matrix moved row `last` into row `row` (or dropped `row`, when it was the last) and
+   * shrank by one; `m.size` is already the new size.
+   */
+  rowRemoved(m: MatrixView, row: number, last: number): void {
+    this.drop(row);
+    if (row !== last) {
+      const c = this.listOf[last]!;
+      this.drop(last);
+      if (c >= 0) this.add(c, row);
+      else if (row < this.cursor) this.add(this.nearest(m, row), row);
+    }
+    if (this.cursor > m.size) this.cursor = m.size;
+  }
+
+  clear(): void {
+    this.length.fill(0);
+    this.listOf.fill(-1);
+    this.cursor = 0;
+  }
+
+  /**
+   * The rows that pass `keep` of the lists nearest to the query (its non-zero dims and
+   * their values), in row order: from at least `probe` lists, and more until there are
+   * `enough` of them (or every list is taken).
+   */
+  candidates(index: Int32Array, value: Float32Array, probe: number, enough: number, keep?: (row: number) => boolean): Int32Array {
+    const { lists, centroids, scores } = this;
+    scores.fill(0);
+    for (let k = 0; k < index.length; k++) {
+      const v = value[k]!;
+      const base = index[k]! * lists;
+      for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
+    }
+    const order = Array.from({ length: lists }, (_, c) => c).sort((a, b) => scores[b]! - scores[a]! || a - b);
+    const out: number[] = [];
+    let taken = 0;
+    for (; taken < lists; taken++) {
+      if (taken >= probe && out.length >= enough) break;
+      const c = order[taken]!;
+      const list = this.members[c]!;
+      const len = this.length[c]!;
+      for (let i = 0; i < len; i++) if (!keep || keep(list[i]!)) out.push(list[i]!);
+    }
+    return Int32Array.from(out).sort();
+  }
+}

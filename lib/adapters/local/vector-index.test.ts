@@ -1,0 +1,202 @@
+// The embedded vector index's approximate tier (ivf.ts): recall against the exact scan on a
+// seeded corpus, and its lists kept in step with writes, removes, clears and reloads.
+// (The port's behaviour is covered by test/contract/vector-index.local.test.ts, which also
+// runs the contract with the approximate tier on for every user.)
+
+import { afterAll, describe, expect, it } from "vitest";
+import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
+import type { VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
+import { createLocalEmbedder } from "./embedder.ts";
+import { createLocalVectorIndex, type LocalVectorIndexOptions } from "./vector-index.ts";
+
+afterAll(closeSharedPglite);
+
+const embedder = createLocalEmbedder();
+
+/** mulberry32: seeded, so the corpus (and the recall measured on it) is the same every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const TOPICS = [
+  "postgres pool exhausted under load after the deploy",
+  "redis cache misses spike when the ttl expires",
+  "kafka consumer lag grows on the payments topic",
+  "the react build fails on a missing peer dependency",
+  "terraform plan wants to recreate the load balancer",
+  "my sister is allergic to peanuts and shellfish",
+  "we hiked the ridge trail near the lake in june",
+  "the dog needs a vet appointment for vaccines",
+  "booked flights to lisbon for the conference",
+  "the budget spreadsheet double counts the invoices",
+  "kubernetes pods restart with out of memory errors",
+  "retry the webhook with exponential backoff and jitter",
+];
+const WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu".split(" ");
+
+function sentence(r: () => number): string {
+  const topic = TOPICS[Math.floor(r() * TOPICS.length)]!.split(" ");
+  const out: string[] = [];
+  for (const w of topic) if (r() < 0.7) out.push(w);
+  const extra = 1 + Math.floor(r() * 6);
+  for (let i = 0; i < extra; i++) out.splice(Math.floor(r() * (out.length + 1)), 0, WORDS[Math.floor(r() * WORDS.length)]!);
+  return out.join(" ");
+}
+
+async function corpus(tenantId: string, userId: string, n: number, seed: number, idPrefix = "m"): Promise<VectorRecord[]> {
+  const r = rng(seed);
+  const texts = Array.from({ length: n }, () => sentence(r));
+  const vectors = await embedder.embed(texts);
+  return vectors.map((vector, i) => ({
+    tenantId,
+    userId,
+    sessionId: `s${i % 17}`,
+    kind: (i % 10 === 9 ? "summary" : "message") as VectorKind,
+    id: `${idPrefix}${i}`,
+    model: embedder.model,
+    vector,
+  }));
+}
+
+async function pair(options: Partial<LocalVectorIndexOptions> = {}) {
+  const sql = await sharedPglite();
+  return {
+    exact: createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER }),
+    approx: createLocalVectorIndex({ sql, exactBelowRows: 0, ...options }),
+  };
+}
+
+const ids = (ms: VectorMatch[]) => ms.map((m) => m.id);
+
+async function queryVectors(n: number, seed: number): Promise<Float32Array[]> {
+  const r = rng(seed);
+  return embedder.embed(Array.from({ length: n }, () => sentence(r)));
+}
+
+describe("local vector index, approximate tier", () => {
+  it("finds most of the exact top 10 and top 40 on a seeded corpus, with exact scores", async () => {
+    const { exact, approx } = await pair();
+    const t = uid("tenant");
+    await exact.upsert(await corpus(t, "u", 4000, 1));
+    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+    let r10 = 0, r40 = 0;
+    const queries = await queryVectors(100, 2);
+    for (const vector of queries) {
+      const e = await exact.query({ tenantId: t, userId: "u", vector, topK: 40 });
+      const a = await approx.query({ tenantId: t, userId: "u", vector, topK: 40 });
+      expect(a).toHaveLength(40);
+      const exactScore = new Map(e.map((m) => [m.id, m.score]));
+      for (const m of a) if (exactScore.has(m.id)) expect(m.score).toBe(exactScore.get(m.id));
+      const top10 = new Set(ids(e.slice(0, 10)));
+      r10 += a.slice(0, 10).filter((m) => top10.has(m.id)).length / 10;
+      r40 += a.filter((m) => exactScore.has(m.id)).length / 40;
+    }
+    // Measured on this corpus at the default probe (8 of 63 lists): 0.978 / 0.969. The floors
+    // leave a little room; bench/vector-recall.ts measures the synthetic chat at 10k and 100k.
+    expect(r10 / queries.length).toBeGreaterThanOrEqual(0.95);
+    expect(r40 / queries.length).toBeGreaterThanOrEqual(0.94);
+  });
+
+  it("keeps every row in exactly one list through upserts, moves, removes and clears (probing every list = exact)", async () => {
+    const { exact, approx } = await pair({ probeFraction: 1 });
+    const t = uid("tenant");
+    const rows = await corpus(t, "u", 1500, 3);
+    await exact.upsert(rows.slice(0, 1000));
+    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+    const queries = await queryVectors(20, 4);
+    // A fresh exact index each time: one instance does not see another's later writes.
+    const same = async () => {
+      const exact = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: Number.MAX_SAFE_INTEGER });
+      for (const vector of queries) {
+        for (const kinds of [undefined, ["summary" as const]]) {
+          const q = { tenantId: t, userId: "u", vector, topK: 30, ...(kinds ? { kinds } : {}) };
+          expect(await approx.query(q)).toEqual(await exact.query(q));
+        }
+      }
+    };
+    await same();
+    // New rows (through the approximate index itself), changed vectors, deletes that move
+    // the last row into the hole, a row moved to another user, then the user forgotten.
+    await approx.upsert(rows.slice(1000, 1500));
+    await approx.upsert(rows.slice(0, 200).map((r, i) => ({ ...r, vector: rows[1499 - i]!.vector })));
+    await approx.deleteByIds(t, rows.filter((_, i) => i % 7 === 0).map((r) => r.id));
+    await approx.upsert([{ ...rows[1]!, userId: "other" }]);
+    await same();
+    await approx.deleteByUser(t, "u");
+    expect(await approx.query({ tenantId: t, userId: "u", vector: queries[0]!, topK: 5 })).toEqual([]);
+    await approx.upsert(rows.slice(0, 300));
+    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+    await same();
+  });
+
+  it("finds a stored vector first when queried with it, at the default probe", async () => {
+    const { approx } = await pair();
+    const t = uid("tenant");
+    const rows = await corpus(t, "u", 2000, 5);
+    await approx.upsert(rows.slice(0, 1500));
+    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+    await approx.upsert(rows.slice(1500));
+    for (const r of rows.filter((_, i) => i % 50 === 0 || i >= 1990)) {
+      const [top] = await approx.query({ tenantId: t, userId: "u", vector: r.vector, topK: 1, kinds: [r.kind] });
+      expect(top!.score).toBeCloseTo(1, 5);
+    }
+  });
+
+  it("keeps session-filtered searches exact", async () => {
+    const { exact, approx } = await pair({ probeFraction: 0.01 });
+    const t = uid("tenant");
+    await exact.upsert(await corpus(t, "u", 2000, 6));
+    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+    for (const vector of await queryVectors(10, 7)) {
+      const q = { tenantId: t, userId: "u", vector, topK: 20, sessionId: "s3" };
+      const a = await approx.query(q);
+      expect(a).toEqual(await exact.query(q));
+      expect(a.every((m) => m.sessionId === "s3")).toBe(true);
+    }
+  });
+
+  it("gives the same answers whatever order the rows were loaded in", async () => {
+    const sql = await sharedPglite();
+    const t1 = uid("tenant"), t2 = uid("tenant");
+    const rows = await corpus(t1, "u", 1200, 8);
+    const writer = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
+    await writer.upsert(rows);
+    // The same rows under another tenant, written (and so loaded) in reverse order.
+    await writer.upsert([...rows].reverse().map((r) => ({ ...r, tenantId: t2 })));
+    const index = createLocalVectorIndex({ sql, exactBelowRows: 0, probeFraction: 0.05 });
+    expect(await index.indexed(t1, "u", embedder.dimensions)).toBe(true);
+    expect(await index.indexed(t2, "u", embedder.dimensions)).toBe(true);
+    for (const vector of await queryVectors(20, 9)) {
+      const a = await index.query({ tenantId: t1, userId: "u", vector, topK: 20 });
+      expect(a).toHaveLength(20);
+      expect(await index.query({ tenantId: t2, userId: "u", vector, topK: 20 })).toEqual(a);
+    }
+  });
+
+  it("answers exactly while a large index builds in the background, and keeps writes made meanwhile", async () => {
+    const { exact } = await pair();
+    const sql = await sharedPglite();
+    const big = createLocalVectorIndex({ sql, exactBelowRows: 6000, probeFraction: 1 });
+    const t = uid("tenant");
+    const rows = await corpus(t, "u", 6600, 10);
+    await exact.upsert(rows.slice(0, 6200));
+    const queries = await queryVectors(10, 11);
+    const q = (vector: Float32Array) => ({ tenantId: t, userId: "u", vector, topK: 25 });
+    // The first query loads the user and starts the build; it answers from the exact scan.
+    expect(await big.query(q(queries[0]!))).toEqual(await exact.query(q(queries[0]!)));
+    const built = big.indexed(t, "u", embedder.dimensions);
+    await big.upsert(rows.slice(6200));
+    await big.deleteByIds(t, rows.filter((_, i) => i % 11 === 0).map((r) => r.id));
+    await big.upsert(rows.slice(100, 150).map((r, i) => ({ ...r, vector: rows[6000 + i]!.vector })));
+    expect(await built).toBe(true);
+    const fresh = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
+    for (const vector of queries) expect(await big.query(q(vector))).toEqual(await fresh.query(q(vector)));
+  });
+});
