@@ -21,7 +21,10 @@
 // With `shared` (the managed wiring: API and worker Lambdas write one archive) other
 // processes' writes never pass through here, so every read first reads the user's graph
 // version (one primary-key select of graph_versions, migration 6; reads arriving while a check
-// is queued share it). Unchanged: the answer comes from memory. Moved by a few merges, with no
+// is queued share it), unless the caller passes one it read after its request began (`asOf`:
+// the context call reads it with the session, Archive.readContext), which then stands for it:
+// no select is made when the graph held is at that version or past it. Unchanged: the answer
+// comes from memory. Moved by a few merges, with no
 // delete since the version held: one statement reads, in one snapshot, the version again and
 // the mention and evidence rows stamped above the held version, each with its entity's or
 // relation's current row, and applies them (merges only ever add such rows and raise those
@@ -34,7 +37,7 @@
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
-import type { Fact, ScoredId } from "../../core/types.ts";
+import type { Fact, GraphVersion, ScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
@@ -670,32 +673,55 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
    * Shared mode: the user's graph as of a version read begun after the call, or null when it
    * is not held current (a whole load is then under way): the caller answers from the store.
    */
-  function sharedGraph(k: string, tenantId: string, userId: string): Promise<UserGraph | null> {
+  function sharedGraph(k: string, tenantId: string, userId: string, asOf?: GraphVersion): Promise<UserGraph | null> {
+    if (asOf) {
+      // A graph already at or past the caller's version answers at once (versions never go
+      // back, and whatever a refresh in flight adds is newer than the caller needs); else it
+      // is brought up to that version, with no version read of its own.
+      const have = loaded.get(k);
+      if (have && have.version >= asOf.version) {
+        loaded.delete(k);
+        loaded.set(k, have);
+        return Promise.resolve(have);
+      }
+      return serialised(k, () => refresh(k, tenantId, userId, asOf, true));
+    }
     const queued = waiting.get(k);
     if (queued) return queued;
     const run: Promise<UserGraph | null> = serialised(k, async () => {
       // Begun: a read arriving from now on needs a version read of its own.
       if (waiting.get(k) === run) waiting.delete(k);
       const [head] = await query<{ version: unknown; reset_version: unknown }>(sql, VERSION_HEAD, [tenantId, userId]);
-      const version = head ? Number(head.version) : 0;
-      const reset = head ? Number(head.reset_version) : 0;
-      const g = loaded.get(k);
-      // Current, or a few merges only since the version held (then read what they added).
-      const current =
-        g !== undefined &&
-        (version === g.version ||
-          (version > g.version && version - g.version <= maxCatchUp && reset <= g.version && (await catchUp(g, tenantId, userId))));
-      if (!current) {
-        loadInBackground(k, tenantId, userId);
-        return null;
-      }
-      loaded.delete(k);
-      loaded.set(k, g);
-      return g;
+      return refresh(k, tenantId, userId, head ? { version: Number(head.version), reset: Number(head.reset_version) } : { version: 0, reset: 0 }, false);
     });
     // `serialised` begins it a tick later at the earliest, so it is registered before it begins.
     waiting.set(k, run);
     return run;
+  }
+
+  /**
+   * Shared mode: the user's graph brought up to `head` (a version read after the caller's
+   * request began), or null when it is not held current (a whole load is then under way).
+   * `behind`: the head may be older than what is held (the caller read it before a refresh
+   * since moved the graph on); otherwise a version below the one held has gone backwards.
+   * Runs serialised per user.
+   */
+  async function refresh(k: string, tenantId: string, userId: string, head: GraphVersion, behind: boolean): Promise<UserGraph | null> {
+    const { version, reset } = head;
+    const g = loaded.get(k);
+    // Current, or a few merges only since the version held (then read what they added).
+    const current =
+      g !== undefined &&
+      (version === g.version ||
+        (behind && version < g.version) ||
+        (version > g.version && version - g.version <= maxCatchUp && reset <= g.version && (await catchUp(g, tenantId, userId))));
+    if (!current) {
+      loadInBackground(k, tenantId, userId);
+      return null;
+    }
+    loaded.delete(k);
+    loaded.set(k, g);
+    return g;
   }
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<UserGraph> {
@@ -709,9 +735,9 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     return g;
   }
 
-  function graph(tenantId: string, userId: string): Promise<UserGraph | null> {
+  function graph(tenantId: string, userId: string, asOf?: GraphVersion): Promise<UserGraph | null> {
     const k = key(tenantId, userId);
-    if (shared) return sharedGraph(k, tenantId, userId);
+    if (shared) return sharedGraph(k, tenantId, userId, asOf);
     const have = loaded.get(k);
     if (have) {
       loaded.delete(k);
@@ -776,10 +802,10 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       for (const [k, list] of byUser) apply(k, (g) => g.merge(list));
     },
 
-    async messagesMentioning({ tenantId, userId, terms, limit }) {
+    async messagesMentioning({ tenantId, userId, terms, limit, asOf }) {
       const wanted = cleanTerms(terms);
       if (wanted.length === 0 || limit <= 0) return [];
-      const g = await graph(tenantId, userId);
+      const g = await graph(tenantId, userId, asOf);
       if (!g) return store.messagesMentioning({ tenantId, userId, terms, limit });
       const matched = g.matched(new Set(wanted));
       if (matched.length === 0) return [];
@@ -789,11 +815,11 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       return topMentioning(matched.map((e) => ({ messages: e.messages, weight: weights[Math.max(e.mentions, 1)]! })), Math.floor(limit));
     },
 
-    async facts({ tenantId, userId, terms, limit }) {
+    async facts({ tenantId, userId, terms, limit, asOf }) {
       if (limit <= 0) return [];
       const wanted = cleanTerms(terms);
       if (terms.length > 0 && wanted.length === 0) return [];
-      const g = await graph(tenantId, userId);
+      const g = await graph(tenantId, userId, asOf);
       if (!g) return store.facts({ tenantId, userId, terms, limit });
       const n = Math.floor(limit);
       if (n <= 0) return [];
