@@ -493,31 +493,29 @@ interface GraphRow {
   ids?: unknown;
 }
 
-// One row per entity and per relation, each with its mention or evidence rows' message ids as
-// one JSON array (aggregated in the primary key's order, no sort), not one row per mention
-// and evidence row. The bench's 100k-message user (45k entities, 488k mentions, 50k relations,
-// 450k evidence rows) took 8–10 s to load that way through the Neon stand-in, most of it the
-// driver's and the endpoint's work per row, not the bytes or Postgres; this way 4.8–5.5 s, and
-// half the memory while loading (a JSON array is parsed natively, in one call). An
-// entity or relation without rows comes with none, as each row without its entity or relation
-// row is left out, as before.
+// Each entity's mention rows, and each relation's evidence rows, come as one row with their
+// message ids in one JSON array, not one row per mention and evidence row. The bench's
+// 100k-message user (45k entities, 488k mentions, 50k relations, 450k evidence rows) took
+// 8–10 s to load that way through the Neon stand-in, most of it the driver's and the
+// endpoint's work per row, not the bytes or Postgres (a JSON array is parsed natively, in one
+// call). The ids are
+// matched to their entity or relation here, not joined in SQL: without statistics (PGlite, or
+// tables just filled) the planner took the grouped rows for one and joined them in a nested
+// loop, which at 1k messages took 10 s. Rows without their entity or relation row are left out,
+// as the SQL store cannot match them either.
 const WHOLE = `
 select 'v' as k, null::text as a, null::text as b, null::text as c, null::text as d, null::text[] as w, version as n, reset_version as r, null::json as ids
   from graph_versions where tenant_id = $1 and user_id = $2
 union all
-select 'e', e.id, e.name, null, null, e.words, e.mentions, null, m.ids
-  from entities e
-  left join (
-    select entity_id, json_agg(message_id) as ids from mentions where tenant_id = $1 and user_id = $2 group by entity_id
-  ) m on m.entity_id = e.id
-  where e.tenant_id = $1 and e.user_id = $2
+select 'e', id, name, null, null, words, mentions, null, null from entities where tenant_id = $1 and user_id = $2
 union all
-select 'r', r.from_id, r.type, r.to_id, null, null, r.weight, null, x.ids
-  from relations r
-  left join (
-    select from_id, type, to_id, json_agg(message_id) as ids from relation_evidence where tenant_id = $1 and user_id = $2 group by from_id, type, to_id
-  ) x on x.from_id = r.from_id and x.type = r.type and x.to_id = r.to_id
-  where r.tenant_id = $1 and r.user_id = $2`;
+select 'm', entity_id, null, null, null, null, null, null, json_agg(message_id)
+  from mentions where tenant_id = $1 and user_id = $2 group by entity_id
+union all
+select 'r', from_id, type, to_id, null, null, weight, null, null from relations where tenant_id = $1 and user_id = $2
+union all
+select 'x', from_id, type, to_id, null, null, null, null, json_agg(message_id)
+  from relation_evidence where tenant_id = $1 and user_id = $2 group by from_id, type, to_id`;
 
 // Rows stamped above the version held ($3), unless a delete came since (then nothing but the
 // version row: the caller loads the user whole). Each row's entity or relation is looked up by
@@ -636,12 +634,16 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     const g = new UserGraph();
     g.version = versionOf(rows).version;
     for (const row of rows) {
-      if (row.k === "e") {
-        const e = g.addEntity(String(row.a), String(row.b), (row.w ?? []).map(String), Number(row.n));
-        for (const m of messageIds(row.ids)) g.addMention(e, m);
-      } else if (row.k === "r") {
-        const r = g.addRelation(String(row.a), String(row.b), String(row.c), Number(row.n));
-        for (const m of messageIds(row.ids)) g.addEvidence(r, m);
+      if (row.k === "e") g.addEntity(String(row.a), String(row.b), (row.w ?? []).map(String), Number(row.n));
+      else if (row.k === "r") g.addRelation(String(row.a), String(row.b), String(row.c), Number(row.n));
+    }
+    for (const row of rows) {
+      if (row.k === "m") {
+        const e = g.entities.get(String(row.a));
+        if (e) for (const m of messageIds(row.ids)) g.addMention(e, m);
+      } else if (row.k === "x") {
+        const r = g.relations.get(relKey(String(row.a), String(row.b), String(row.c)));
+        if (r) for (const m of messageIds(row.ids)) g.addEvidence(r, m);
       }
     }
     return g;
