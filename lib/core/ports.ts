@@ -12,6 +12,7 @@ import type {
   ForgetScope,
   ForgetTier,
   Fact,
+  GraphVersion,
   Job,
   JobType,
   Message,
@@ -304,9 +305,14 @@ export interface GraphStore extends Pingable {
    * words are all among the terms), best first: a message scores more for each matched
    * entity it mentions, and more for rarer ones.
    */
-  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number }): Promise<ScoredId[]>;
-  /** Facts (relations, strongest first) about entities named in `terms`, or the user's strongest when terms is empty. */
-  facts(input: { tenantId: string; userId: string; terms: string[]; limit: number }): Promise<Fact[]>;
+  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<ScoredId[]>;
+  /**
+   * Facts (relations, strongest first) about entities named in `terms`, or the user's strongest when terms is empty.
+   * `asOf` (both reads): the user's graph version as read after the caller's request began
+   * (ContextReads.graphVersion); a store that checks a version before answering may use it
+   * instead of reading it again. Others ignore it.
+   */
+  facts(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<Fact[]>;
   /** Counts for tests and status: entities, relations, mentions of one user. */
   counts(tenantId: string, userId: string): Promise<{ entities: number; relations: number; mentions: number }>;
   /** Removes mentions and evidence of these messages, and entities/relations left without any. */

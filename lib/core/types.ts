@@ -89,6 +89,15 @@ export interface UserVersion {
   epoch: string;
 }
 
+/**
+ * A user's graph version (migration 6): bumped by every graph write, and set as reset_version
+ * too by every delete. Never goes back: a user without a row is at 0.
+ */
+export interface GraphVersion {
+  version: number;
+  reset: number;
+}
+
 /** What a context call reads of the archive before anything else (Archive.readContext). */
 export interface ContextReads {
   session: Session | null;
@@ -96,6 +105,11 @@ export interface ContextReads {
   memories: Memory[];
   /** Null when the user has no row (nothing stored for them yet, or forgotten). */
   userVersion: UserVersion | null;
+  /**
+   * The user's graph version, read in the same statement (an archive that holds the graph
+   * tables): the graph index checks what it holds against it instead of reading it again.
+   */
+  graphVersion?: GraphVersion;
 }
 
 export const JOB_TYPES = ["embed", "extract", "summarize", "forget"] as const;

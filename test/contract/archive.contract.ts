@@ -324,8 +324,8 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       const s = uid("s");
       const ids = Array.from({ length: 4 }, () => uid("m"));
       // Neither the session nor the user exists yet.
-      expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null });
-      expect(await read(s)).toEqual({ session: null, summary: null, memories: [], userVersion: null });
+      expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null, graphVersion: { version: 0, reset: 0 } });
+      expect(await read(s)).toEqual({ session: null, summary: null, memories: [], userVersion: null, graphVersion: { version: 0, reset: 0 } });
 
       await ingest(s, u, ids.slice(0, 2).map((id, i) => msg(id, `message ${i}`)));
       const first = await read(s, u);
@@ -374,7 +374,7 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect(after.userVersion!.forgotVersion).toBe(after.userVersion!.messagesVersion);
       // Forgetting the user removes the row: no version, no memories, no session.
       await archive.forget({ tenantId, scope: "user", id: u });
-      expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null });
+      expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null, graphVersion: { version: 0, reset: 0 } });
     });
 
     maybe("finds sessions due for a summary")("finds sessions due for a summary", async () => {

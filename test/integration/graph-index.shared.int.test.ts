@@ -142,6 +142,45 @@ describe("graph index shared by instances over one archive", () => {
     expect(b.counts.head).toBeGreaterThan(head);
   });
 
+  it("with the graph version the context's archive statement read (asOf), makes no version select of its own, and sees the other's writes through it", async () => {
+    const user = uid("u");
+    const archive = createSqlArchive({ sql: b.sql });
+    const asOf = async () => (await archive.readContext!(T, uid("s"), { userId: user, memoryLimit: 10 })).graphVersion!;
+    const same = async (v: { version: number; reset: number }) => {
+      for (const terms of [[], TERMS, ["kyoto", "acme"]]) {
+        const q = { tenantId: T, userId: user, terms, limit: 100 };
+        expect(await b.graph.facts({ ...q, asOf: v })).toEqual(await reference.facts(q));
+        if (terms.length) expect(await b.graph.messagesMentioning({ ...q, asOf: v })).toEqual(await reference.messagesMentioning(q));
+      }
+    };
+    await a.graph.merge(merges(user, 0, 20));
+    await same(await asOf());
+    await b.graph.loads();
+    const start = { ...b.counts };
+    // Held and current: no statement of the index's own.
+    await same(await asOf());
+    expect(b.counts).toEqual(start);
+    // The other's merge, seen through the version read after it: one catch-up, no version select.
+    await a.graph.merge(merges(user, 20, 20));
+    await same(await asOf());
+    expect(b.counts).toEqual({ ...start, delta: start.delta + 1 });
+    // The other's delete by messages: the user is loaded whole again, still no version select.
+    await a.graph.deleteByMessages(T, merges(user, 0, 12).map((m) => m.messageId));
+    const v = await asOf();
+    expect(v.reset).toBe(v.version);
+    await same(v);
+    await b.graph.loads();
+    await same(v);
+    expect(b.counts).toEqual({ ...start, delta: start.delta + 1, whole: start.whole + 1 });
+    expect((await b.graph.messagesMentioning({ tenantId: T, userId: user, terms: TERMS, limit: 100, asOf: v })).map((r) => r.id)).not.toContain("m0003");
+    // The other forgets the user: seen through the version too.
+    await a.graph.deleteByUser(T, user);
+    const gone = await asOf();
+    expect(await b.graph.facts({ tenantId: T, userId: user, terms: [], limit: 100, asOf: gone })).toEqual([]);
+    expect(await b.graph.messagesMentioning({ tenantId: T, userId: user, terms: TERMS, limit: 100, asOf: gone })).toEqual([]);
+    expect(b.counts.head).toBe(start.head);
+  });
+
   it("drops what the other deleted by message, and a user the other deleted, and sees the user come back", async () => {
     const user = uid("u");
     await a.graph.merge(merges(user, 0, 30));

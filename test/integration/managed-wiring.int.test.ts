@@ -6,6 +6,7 @@
 // its shared in-process index, current with what the first process's workers merge and purge.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { IndexedGraphStore } from "../../lib/adapters/local/graph-index.ts";
 import { createNeonSqlClient } from "../../lib/adapters/neon/client.ts";
 import { createSqlGraphStore } from "../../lib/adapters/sql/graph-store.ts";
 import { loadConfig } from "../../lib/config.ts";
@@ -98,9 +99,16 @@ describe("managed wiring", () => {
       expect(context.status).toBe(200);
       expect(context.body.facts.length).toBeGreaterThan(0);
 
-      // Merged after the reader loaded the user.
+      // Merged after the reader loaded the user: its next context call sees it through the graph
+      // version read with the session (Archive.readContext), with no version read of its own.
+      await (reader.deps.graph as IndexedGraphStore).loads();
       expect((await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: u, messages: said.slice(2) })).status).toBe(201);
       await strata.idle();
+      // (Another session of the user: this one's recent window would hold the turn.)
+      const after = await call(reader, "GET", `/v1/sessions/${uid("s")}/context?userId=${u}&query=${encodeURIComponent("Jonas Kyoto April")}&budget=800`);
+      expect(after.status).toBe(200);
+      const hit = after.body.recalled.find((m: { id: string }) => m.id === `${s}/2`);
+      expect(hit?.sources).toContain("graph");
       expect(await expectAsTables()).toContain(`${s}/2`);
 
       // Forgotten through the reader; purged from the graph by the first process's consumer.

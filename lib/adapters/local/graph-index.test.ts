@@ -10,7 +10,8 @@ import { countingGraphStatements } from "../../../test/fixtures/graph-statements
 import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
-import { ENTITY_TYPES, type EntityType } from "../../core/types.ts";
+import { ENTITY_TYPES, type EntityType, type GraphVersion } from "../../core/types.ts";
+import { createSqlArchive } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlGraphStore } from "../sql/graph-store.ts";
 import { compareText, topMentioning, withGraphIndex } from "./graph-index.ts";
@@ -277,6 +278,59 @@ describe("in-process graph index, shared by processes", () => {
     await a.index.merge([{ tenantId, userId, sessionId: "s", messageId: "again", extraction: { entities: [{ name: "Ann", type: "person" }, { name: "Lisbon", type: "place" }], relations: [{ from: "Ann", type: "moved to", to: "Lisbon" }] } }]);
     await same();
     expect(await b.index.facts({ ...q, terms: ["lisbon"] })).toEqual([{ subject: "Ann", predicate: "moved to", object: "Lisbon", weight: 1, messageIds: ["again"] }]);
+  });
+
+  it("a graph version read with the context's archive statement (asOf) stands for the version check, and shows another's writes", async () => {
+    const s = scenario(31);
+    const a = process();
+    const b = process({ maxCatchUp: 2 });
+    const archive = createSqlArchive({ sql });
+    const { tenantId, userId } = s.scopes[0]!;
+    const mine = () => s.merge().map((item) => ({ ...item, tenantId, userId }));
+    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    const asOf = async () => (await archive.readContext!(tenantId, uid("s"), { userId, memoryLimit: 10 })).graphVersion!;
+    const same = async (v: GraphVersion) => {
+      expect(await b.index.facts({ ...q, asOf: v })).toEqual(await reference.facts(q));
+      expect(await b.index.facts({ ...q, terms: [], asOf: v })).toEqual(await reference.facts({ ...q, terms: [] }));
+      expect(await b.index.messagesMentioning({ ...q, asOf: v })).toEqual(await reference.messagesMentioning(q));
+    };
+
+    // Never written: version 0, no row.
+    expect(await asOf()).toEqual({ version: 0, reset: 0 });
+    await a.index.merge(mine());
+    const v1 = await asOf();
+    expect(v1.version).toBeGreaterThan(0);
+    // Not held: the store answers while the user loads in the background, once; no version select.
+    await same(v1);
+    expect(b.counts).toEqual({ head: 0, delta: 0, whole: 1 });
+    await b.index.loads();
+    // Held at that version: answered from memory with no statement at all.
+    await same(v1);
+    expect(b.counts).toEqual({ head: 0, delta: 0, whole: 1 });
+
+    // Another's merge, seen through the version read after it: a catch-up, still no version select.
+    await a.index.merge(mine());
+    const v2 = await asOf();
+    await same(v2);
+    expect(b.counts).toEqual({ head: 0, delta: 1, whole: 1 });
+    // A version older than the one held (read before that catch-up): answered from memory.
+    await same(v1);
+    expect(b.counts).toEqual({ head: 0, delta: 1, whole: 1 });
+
+    // Another's delete by messages: reset above the version held, so a whole load.
+    await a.index.deleteByMessages(tenantId, s.messages.slice(0, 40));
+    const v3 = await asOf();
+    expect(v3.reset).toBeGreaterThan(v2.version);
+    await same(v3);
+    expect(b.counts).toEqual({ head: 0, delta: 1, whole: 2 });
+    await b.index.loads();
+    await same(v3);
+    expect(b.counts).toEqual({ head: 0, delta: 1, whole: 2 });
+
+    // Without asOf (search, other callers): the version check as before.
+    await same(undefined as unknown as GraphVersion);
+    expect(b.counts).toMatchObject({ delta: 1, whole: 2 });
+    expect(b.counts.head).toBeGreaterThan(0);
   });
 
   it("a read racing another's write answers the graph before or after it, and a read begun after the write's answer sees it", async () => {

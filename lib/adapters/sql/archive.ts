@@ -342,8 +342,9 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
     },
 
     async readContext(tenantId, sessionId, { userId, memoryLimit }): Promise<ContextReads> {
-      // One statement: the session decides whose memories and version are read (the given
-      // user only for a session not stored yet). Rows come back as JSON, one column each.
+      // One statement: the session decides whose memories and versions are read (the given
+      // user only for a session not stored yet). Rows come back as JSON, one column each. The
+      // graph version (migration 6) spares a shared graph index its own version read.
       const rows = await sql.query<Row>(
         `with s as (select * from sessions where tenant_id = $1 and id = $2),
               u as (select coalesce((select user_id from s), $3::text) as id)
@@ -357,7 +358,9 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
               order by priority desc, created_at desc, id
               limit $4) m) as memories,
            (select row_to_json(v) from (
-              select ${USER_VERSION_COLUMNS} from users where tenant_id = $1 and id = (select id from u)) v) as user_version`,
+              select ${USER_VERSION_COLUMNS} from users where tenant_id = $1 and id = (select id from u)) v) as user_version,
+           (select row_to_json(g) from (
+              select version, reset_version from graph_versions where tenant_id = $1 and user_id = (select id from u)) g) as graph_version`,
         [tenantId, sessionId, userId ?? null, memoryLimit],
       );
       const r = rows[0] ?? {};
@@ -365,11 +368,14 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       const summary = parseJson(r.summary) as Row | null;
       const memories = (parseJson(r.memories) ?? []) as Row[];
       const version = parseJson(r.user_version) as Row | null;
+      const graph = parseJson(r.graph_version) as Row | null;
       return {
         session: session ? toSession(session) : null,
         summary: summary ? toSummary(summary) : null,
         memories: memories.map(toMemory),
         userVersion: version ? toUserVersion(version) : null,
+        // No row: never written since migration 6 (a row is never deleted), version 0.
+        graphVersion: graph ? { version: Number(graph.version), reset: Number(graph.reset_version) } : { version: 0, reset: 0 },
       };
     },
 

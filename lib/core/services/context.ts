@@ -360,7 +360,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   const hotP = readHotWindow(deps, input, degraded, timings);
   // An archive with readContext answers the session, its summary, the user's memories and
   // the user's version in one round trip (timed as "session"); the version then spares the
-  // keyword index a read of its own. Otherwise the session is read first, the rest after.
+  // keyword index a read of its own, and the graph version the graph index (shared mode) one. Otherwise the session is read first, the rest after.
   let stored: Session | null;
   let first: ContextReads | null = null;
   if (deps.archive.readContext) {
@@ -385,6 +385,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   };
   const scope = { tenantId: input.tenantId, userId: session.userId };
   const userVersion = first ? first.userVersion : undefined;
+  const graphAsOf = first?.graphVersion ? { asOf: first.graphVersion } : {};
 
   const recentP = recentWindow(deps, session, hotP, degraded, timings);
   // The user's keyword corpus weighs the words of an implicit query (a failure leaves the query whole; search degrades on its own).
@@ -395,7 +396,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
     : stored
       ? timed("summary", timings, degraded, limitMs, deps.log, () => deps.archive.latestSummary(input.tenantId, input.sessionId))
       : Promise.resolve(null as Summary | null);
-  const coreFactsP = timed("facts", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: [], limit: CORE_FACT_LIMIT }));
+  const coreFactsP = timed("facts", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: [], limit: CORE_FACT_LIMIT, ...graphAsOf }));
   const memoriesP = first
     ? Promise.resolve(first.memories)
     : timed("memories", timings, degraded, limitMs, deps.log, () => deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }));
@@ -422,13 +423,14 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
             exclude: recentIds,
             ...(embedText ? { embedText } : {}),
             ...(userVersion !== undefined ? { userVersion } : {}),
+            ...(first?.graphVersion ? { graphVersion: first.graphVersion } : {}),
           },
           config.search,
         )
       : Promise.resolve(null),
     coreFactsP,
     qTerms.length
-      ? timed("facts_related", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: qTerms, limit: RELATED_FACT_LIMIT }))
+      ? timed("facts_related", timings, degraded, limitMs, deps.log, () => deps.graph.facts({ ...scope, terms: qTerms, limit: RELATED_FACT_LIMIT, ...graphAsOf }))
       : Promise.resolve([] as Fact[]),
     memoriesP,
   ]);

@@ -22,7 +22,7 @@ import type { Bm25Corpus, Bm25Params, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
 import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
-import type { Message, RecallSource, ScoredId, UserVersion } from "../types.ts";
+import type { GraphVersion, Message, RecallSource, ScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
 /** StrataDeps plus the keyword index, which the runtime provides in the embedded build. */
@@ -45,6 +45,8 @@ export interface SearchInput {
    * null: no such user): the keyword index checks its corpus against it instead of reading it again.
    */
   userVersion?: UserVersion | null;
+  /** The user's graph version as read after the request began (ContextReads.graphVersion), for the graph store likewise. */
+  graphVersion?: GraphVersion;
 }
 
 /** Where a hit came from: a retriever, or next to a hit of one. */
@@ -329,7 +331,7 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     timed("graph", timings, degraded, limitMs, deps.log, () =>
       config.weights.graph === 0 && !input.explain
         ? Promise.resolve([])
-        : deps.graph.messagesMentioning({ ...scope, terms: queryTerms(input.query), limit: depth }),
+        : deps.graph.messagesMentioning({ ...scope, terms: queryTerms(input.query), limit: depth, ...(input.graphVersion ? { asOf: input.graphVersion } : {}) }),
     ),
   ]);
 
