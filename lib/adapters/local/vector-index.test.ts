@@ -199,4 +199,24 @@ describe("local vector index, approximate tier", () => {
     const fresh = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
     for (const vector of queries) expect(await big.query(q(vector))).toEqual(await fresh.query(q(vector)));
   });
+  it("starts a loaded user's build when writes take it past the threshold, before any query asks", async () => {
+    const { exact } = await pair();
+    const index = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 3000 });
+    const t = uid("tenant");
+    const rows = await corpus(t, "u", 3500, 20);
+    const [query] = await queryVectors(1, 21);
+    const q = { tenantId: t, userId: "u", vector: query!, topK: 10 };
+    expect(index.indexState(t, "u")).toBe("not loaded");
+    await index.upsert(rows.slice(0, 2000));
+    // Loaded by a query below the threshold: exact, no build.
+    expect(await index.query(q)).toEqual(await exact.query(q));
+    expect(index.indexState(t, "u")).toBe("exact");
+    await index.upsert(rows.slice(2000));
+    expect(["building", "ready"]).toContain(index.indexState(t, "u"));
+    // Another user's writes, not loaded here, load nothing.
+    await exact.upsert(await corpus(t, "other", 3100, 22));
+    expect(index.indexState(t, "other")).toBe("not loaded");
+    expect(await index.indexed(t, "u", embedder.dimensions)).toBe(true);
+    expect(index.indexState(t, "u")).toBe("ready");
+  });
 });

@@ -157,6 +157,9 @@ class UserMatrix {
   ivf: IvfIndex | null = null;
   private next: IvfIndex | null = null;
   private building = false;
+  get isBuilding(): boolean {
+    return this.building;
+  }
   /** Settles when the build in flight (if any) ends. */
   built: Promise<void> = Promise.resolve();
   private done: () => void = () => {};
@@ -524,6 +527,8 @@ export interface LocalVectorIndex extends VectorIndex {
    * and settles once no build of it is in flight; says whether it now answers their queries.
    */
   indexed(tenantId: string, userId: string, dims: number): Promise<boolean>;
+  /** Where a loaded user's approximate index stands, without loading or starting anything. */
+  indexState(tenantId: string, userId: string): "not loaded" | "exact" | "building" | "ready";
 }
 
 export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalVectorIndex {
@@ -672,6 +677,14 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
         }
       }
       enforceBudget();
+      // A loaded user grown past the threshold (or to twice the rows the lists were trained
+      // on) starts its build now, in the background, rather than on the next query: a user's
+      // history grows through these writes, and the first query after the growth should not
+      // be the one that waits on, or answers exactly during, a build of tens of seconds.
+      for (const key of new Set(batch.map((r) => userKey(r.tenantId, r.userId)))) {
+        const m = loaded.get(key);
+        m?.maybeIndex(approx, () => loaded.get(key) === m);
+      }
     },
 
     async query(q) {
@@ -711,6 +724,13 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
               userId,
             ]);
       return Number(row?.n ?? 0);
+    },
+
+    indexState(tenantId, userId) {
+      const m = loaded.get(userKey(tenantId, userId));
+      if (!m) return "not loaded";
+      if (m.ivf !== null && m.size >= approx.exactBelow && m.ivf.assigned >= m.size) return "ready";
+      return m.isBuilding ? "building" : "exact";
     },
 
     async indexed(tenantId, userId, dims) {
