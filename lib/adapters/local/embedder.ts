@@ -8,6 +8,7 @@
 
 import type { Embedder } from "../../core/ports.ts";
 import { STOPWORDS, stem, words } from "../../core/text.ts";
+import { fnv1a, mix } from "./hash.ts";
 
 export interface LocalEmbedderOptions {
   /** Vector size; default 512 (see bench/embedder.ts). */
@@ -30,26 +31,6 @@ const SCHEME = "strata-hash-v1";
 const SEED_TERM = 0x811c9dc5;
 const SEED_BIGRAM = 0x5bd1e995;
 const SEED_CHAR = 0x27d4eb2f;
-
-/** FNV-1a over the UTF-16 code units of s[start, end), from a seed. */
-function fnv1a(s: string, start: number, end: number, seed: number): number {
-  let h = seed;
-  for (let i = start; i < end; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h;
-}
-
-/** murmur3 finaliser: spreads FNV's weak low bits before they pick a dimension. */
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /**
  * Builds the embedder. Vectors are unit length; a text with no content word (empty,

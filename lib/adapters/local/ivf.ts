@@ -12,6 +12,8 @@
 // Lists drift as rows arrive after training; the owner retrains once the rows have
 // doubled or halved since.
 
+import { fnv1a, mix } from "./hash.ts";
+
 /** The part of a user's matrix the index reads. */
 export interface MatrixView {
   readonly dims: number;
@@ -24,18 +26,8 @@ export interface MatrixView {
 
 /** FNV-1a of a row's key, then a murmur3 finaliser: a row-order-free position for sampling. */
 function keyHash(kind: string, id: string): number {
-  let h = 0x811c9dc5;
   const s = `${kind}\u0000${id}`;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return mix(fnv1a(s, 0, s.length, 0x811c9dc5));
 }
 
 /** Number of lists for `rows` rows: about √rows. */

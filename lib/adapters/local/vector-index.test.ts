@@ -7,23 +7,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
 import type { VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import { createLocalEmbedder } from "./embedder.ts";
+import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { createLocalVectorIndex, type LocalVectorIndexOptions } from "./vector-index.ts";
 
 afterAll(closeSharedPglite);
 
 const embedder = createLocalEmbedder();
 
-/** mulberry32: seeded, so the corpus (and the recall measured on it) is the same every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+// Seeded, so the corpus (and the recall measured on it) is the same every run.
+const rng = mulberry32;
 
 const TOPICS = [
   "postgres pool exhausted under load after the deploy",

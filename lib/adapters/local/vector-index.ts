@@ -130,6 +130,70 @@ function lanesOf(query: Float32Array, dims: number): { index: Int32Array; value:
   return { index, value, ends };
 }
 
+/**
+ * The best K rows by score as they are offered: a min-heap, worst at the root (the score to
+ * beat). Equal scores rank by id, so results do not depend on row order.
+ */
+class BestRows {
+  private readonly rows: Int32Array;
+  private readonly scores: Float64Array;
+  private readonly k: number;
+  private readonly ids: readonly string[];
+  private n = 0;
+
+  constructor(k: number, ids: readonly string[]) {
+    this.k = k;
+    this.ids = ids;
+    this.rows = new Int32Array(k);
+    this.scores = new Float64Array(k);
+  }
+
+  private worse(sa: number, ra: number, sb: number, rb: number): boolean {
+    return sa < sb || (sa === sb && this.ids[ra]! > this.ids[rb]!);
+  }
+
+  offer(score: number, row: number): void {
+    const { rows, scores } = this;
+    if (this.n < this.k) {
+      let c = this.n++;
+      while (c > 0) {
+        const p = (c - 1) >> 1;
+        if (!this.worse(score, row, scores[p]!, rows[p]!)) break;
+        scores[c] = scores[p]!;
+        rows[c] = rows[p]!;
+        c = p;
+      }
+      scores[c] = score;
+      rows[c] = row;
+    } else if (this.k > 0 && this.worse(scores[0]!, rows[0]!, score, row)) {
+      const n = this.n;
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const w = r < n && this.worse(scores[r]!, rows[r]!, scores[l]!, rows[l]!) ? r : l;
+        if (!this.worse(scores[w]!, rows[w]!, score, row)) break;
+        scores[c] = scores[w]!;
+        rows[c] = rows[w]!;
+        c = w;
+      }
+      scores[c] = score;
+      rows[c] = row;
+    }
+  }
+
+  /** The rows held, best first (score descending, then id ascending). */
+  matches(kinds: readonly VectorKind[], sessions: readonly string[]): VectorMatch[] {
+    const out: VectorMatch[] = [];
+    for (let j = 0; j < this.n; j++) {
+      const row = this.rows[j]!;
+      out.push({ id: this.ids[row]!, kind: kinds[row]!, sessionId: sessions[row]!, score: this.scores[j]! });
+    }
+    return out.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+}
+
 // Rows scored per block: the four accumulators of a block (4 × 8 bytes a row) stay in cache
 // while each of the query's columns streams through them.
 const BLOCK_ROWS = 2048;
@@ -374,62 +438,17 @@ class UserMatrix {
         for (let i = 0; i < count; i++) sums[at + i] = sums[at + i]! + data[column + rows[i]!]! * v;
       }
     }
-    // A min-heap of the best K, worst at the root; equal scores rank by id.
-    const heapRows = new Int32Array(topK);
-    const heapScores = new Float64Array(topK);
-    let n = 0;
-    const worse = (sa: number, ra: number, sb: number, rb: number) => sa < sb || (sa === sb && ids[ra]! > ids[rb]!);
+    const best = new BestRows(topK, ids);
     for (let i = 0; i < count; i++) {
-      const row = rows[i]!;
-      const score = sums[i]! + sums[count + i]! + sums[2 * count + i]! + sums[3 * count + i]!;
-      if (n < topK) {
-        let c = n++;
-        while (c > 0) {
-          const p = (c - 1) >> 1;
-          if (!worse(score, row, heapScores[p]!, heapRows[p]!)) break;
-          heapScores[c] = heapScores[p]!;
-          heapRows[c] = heapRows[p]!;
-          c = p;
-        }
-        heapScores[c] = score;
-        heapRows[c] = row;
-      } else if (worse(heapScores[0]!, heapRows[0]!, score, row)) {
-        let c = 0;
-        for (;;) {
-          const l = 2 * c + 1;
-          if (l >= n) break;
-          const r2 = l + 1;
-          const w = r2 < n && worse(heapScores[r2]!, heapRows[r2]!, heapScores[l]!, heapRows[l]!) ? r2 : l;
-          if (!worse(heapScores[w]!, heapRows[w]!, score, row)) break;
-          heapScores[c] = heapScores[w]!;
-          heapRows[c] = heapRows[w]!;
-          c = w;
-        }
-        heapScores[c] = score;
-        heapRows[c] = row;
-      }
+      best.offer(sums[i]! + sums[count + i]! + sums[2 * count + i]! + sums[3 * count + i]!, rows[i]!);
     }
-    const out: VectorMatch[] = [];
-    for (let j = 0; j < n; j++) {
-      const row = heapRows[j]!;
-      out.push({ id: ids[row]!, kind: rowKinds[row]!, sessionId: sessions[row]!, score: heapScores[j]! });
-    }
-    return out.sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    return best.matches(rowKinds, sessions);
   }
 
   /** Exact top-K by dot product (rows and query are unit length, so it is the cosine). */
   search(query: Float32Array, topK: number, sessionId?: string, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
     const { data, size, capacity, ids, sessions } = this;
-    // A min-heap of the best K so far, worst at the root: the score to beat. Equal scores
-    // rank by id so results do not depend on row order.
-    const heapRows = new Int32Array(topK);
-    const heapScores = new Float64Array(topK);
-    let n = 0;
-    const worse = (sa: number, ra: number, sb: number, rb: number) => sa < sb || (sa === sb && ids[ra]! > ids[rb]!);
-    const place = (at: number, score: number, row: number) => {
-      heapScores[at] = score;
-      heapRows[at] = row;
-    };
+    const best = new BestRows(topK, ids);
     // Each row's four sums, each over its dimensions in increasing order, then added
     // s0 + s1 + s2 + s3: the numbers (and order) of a row-major four-way unrolled loop.
     const { index, value, ends } = lanesOf(query, this.dims);
@@ -486,37 +505,10 @@ class UserMatrix {
         const row = start + r;
         if (sessionId !== undefined && sessions[row] !== sessionId) continue;
         if (kinds !== undefined && !kinds.has(this.kinds[row]!)) continue;
-        const score = a0[r]! + a1[r]! + a2[r]! + a3[r]!;
-        if (n < topK) {
-          let c = n++;
-          while (c > 0) {
-            const p = (c - 1) >> 1;
-            if (!worse(score, row, heapScores[p]!, heapRows[p]!)) break;
-            place(c, heapScores[p]!, heapRows[p]!);
-            c = p;
-          }
-          place(c, score, row);
-        } else if (worse(heapScores[0]!, heapRows[0]!, score, row)) {
-          let c = 0;
-          for (;;) {
-            const l = 2 * c + 1;
-            if (l >= n) break;
-            const r2 = l + 1;
-            const w = r2 < n && worse(heapScores[r2]!, heapRows[r2]!, heapScores[l]!, heapRows[l]!) ? r2 : l;
-            if (!worse(heapScores[w]!, heapRows[w]!, score, row)) break;
-            place(c, heapScores[w]!, heapRows[w]!);
-            c = w;
-          }
-          place(c, score, row);
-        }
+        best.offer(a0[r]! + a1[r]! + a2[r]! + a3[r]!, row);
       }
     }
-    const out: VectorMatch[] = [];
-    for (let k = 0; k < n; k++) {
-      const row = heapRows[k]!;
-      out.push({ id: ids[row]!, kind: this.kinds[row]!, sessionId: sessions[row]!, score: heapScores[k]! });
-    }
-    return out.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return best.matches(this.kinds, sessions);
   }
 }
 
