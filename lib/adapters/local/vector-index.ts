@@ -18,7 +18,10 @@ import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
-  /** Memory the loaded matrices may use before whole users are evicted (default 256 MB). */
+  /**
+   * Memory the loaded matrices may use before whole users are evicted (default 1 GiB: a user of
+   * 100k 512-dimension vectors takes 205 MB, and up to twice that while its matrix grows).
+   */
   memoryBudgetBytes?: number;
   /**
    * Users with fewer rows than this are searched exactly; larger ones from an inverted-file
@@ -48,7 +51,7 @@ interface Approx {
   probeFraction: number;
 }
 
-const DEFAULT_BUDGET = 256 * 1024 * 1024;
+const DEFAULT_BUDGET = 1024 * 1024 * 1024;
 const KINDS: readonly VectorKind[] = ["message", "summary", "memory"];
 // Rough cost of a row's id, session id and map entry beside its floats.
 const ROW_OVERHEAD = 160;
