@@ -88,6 +88,26 @@ describe("Pinecone stand-in", () => {
     expect((await index.query({ vector: [1, 0, 0, 0], topK: 5, namespace: "empty" })).matches).toEqual([]);
   });
 
+  it("returns the best topK of many, ties in id byte order, as a full sort would", async () => {
+    // 600 vectors on 7 directions (many exact ties), every third one filtered out.
+    const dirs = [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 1, 0], [2, 1, 1, 0], [0, 0, 0, 1], [-1, 0, 0, 0]];
+    const records: PineconeRecord[] = Array.from({ length: 600 }, (_, i) => ({ id: `v${(i * 7919) % 600}-${i % 13}`, values: dirs[(i * 31) % 7]!, metadata: { keep: i % 3 !== 0 } }));
+    for (let i = 0; i < records.length; i += 200) await index.upsert({ records: records.slice(i, i + 200), namespace: "many" });
+    const q = [1, 0.5, 0.25, 0];
+    const norm = (v: number[]) => Math.hypot(...v);
+    const cos = (v: number[]) => v.reduce((a, x, i) => a + x * q[i]!, 0) / (norm(v) * norm(q));
+    const bytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const expected = records
+      .filter((r) => r.metadata!.keep)
+      .map((r) => ({ id: r.id, score: cos(r.values as number[]) }))
+      .sort((a, b) => b.score - a.score || bytes(a.id, b.id));
+    for (const topK of [1, 7, 50, 399, 400, 1000]) {
+      const r = await index.query({ vector: q, topK, namespace: "many", filter: { keep: true } });
+      expect(r.matches.map((m) => m.id)).toEqual(expected.slice(0, topK).map((e) => e.id));
+      r.matches.forEach((m, i) => expect(m.score).toBeCloseTo(expected[i]!.score, 5));
+    }
+  });
+
   it("implements the metadata filter language", async () => {
     const records: PineconeRecord[] = [
       { id: "a", values: [1, 0, 0, 0], metadata: { genre: "drama", year: 2019, tags: ["x", "y"], live: true } },

@@ -256,6 +256,39 @@ function normOf(v: Float32Array): number {
 /** Bitwise ("C" collation) order of ids, as list returns them. */
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
+interface Scored {
+  v: StoredVector;
+  s: number;
+}
+
+/** Adds `c` to a heap ordered so that its root is the last by `order` (the worst kept). */
+function siftUp(heap: Scored[], c: Scored, order: (a: Scored, b: Scored) => number): void {
+  let i = heap.length;
+  heap.push(c);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (order(heap[parent]!, c) >= 0) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = c;
+}
+
+/** Replaces the heap's root (its worst) with `c` and restores the order. */
+function siftDown(heap: Scored[], c: Scored, order: (a: Scored, b: Scored) => number): void {
+  const n = heap.length;
+  let i = 0;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && order(heap[child + 1]!, heap[child]!) > 0) child++;
+    if (order(heap[child]!, c) <= 0) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = c;
+}
+
 const encodeToken = (lastId: string) => Buffer.from(JSON.stringify({ skip_past: lastId })).toString("base64");
 function decodeToken(token: string | null | undefined): string | undefined {
   if (!token) return undefined;
@@ -290,13 +323,28 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
   const stats: PineconeServerStats = { requests: {}, apiVersions: [], upsertSizes: [], upsertBytes: [], queryFilters: [], namespaces: {} };
   let host = "";
 
-  const score = (q: Float32Array, qNorm: number, v: StoredVector): number => {
+  /**
+   * The query's non-zero dimensions, in order: a dot product over them alone adds the same
+   * terms in the same order as one over every dimension (the others add zeros), so the score
+   * is the same number, and a sparse query (the local hashing embedder's) costs a fraction.
+   */
+  const nonZero = (q: Float32Array): Uint32Array => {
+    const at: number[] = [];
+    for (let i = 0; i < q.length; i++) if (q[i] !== 0) at.push(i);
+    return Uint32Array.from(at);
+  };
+
+  const score = (q: Float32Array, qNorm: number, qAt: Uint32Array, v: StoredVector): number => {
+    const values = v.values;
     let dot = 0;
     if (metric === "euclidean") {
-      for (let i = 0; i < q.length; i++) dot += (q[i]! - v.values[i]!) ** 2;
+      for (let i = 0; i < q.length; i++) dot += (q[i]! - values[i]!) ** 2;
       return dot;
     }
-    for (let i = 0; i < q.length; i++) dot += q[i]! * v.values[i]!;
+    for (let k = 0; k < qAt.length; k++) {
+      const i = qAt[k]!;
+      dot += q[i]! * values[i]!;
+    }
     if (metric === "dotproduct") return dot;
     return qNorm === 0 || v.norm === 0 ? 0 : dot / (qNorm * v.norm);
   };
@@ -370,15 +418,26 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
       throw invalid("a query needs a vector or an id");
     }
     const qNorm = normOf(q);
-    const candidates = ns ? [...ns.vectors.values()].filter((v) => !filter || filter(v.metadata)) : [];
-    const scored = candidates.map((v) => ({ v, s: score(q, qNorm, v) }));
+    const qAt = nonZero(q);
+    // Every matching vector is scored; the best topK are kept in a heap whose root is the
+    // worst kept (by score, then id byte order: the order a full sort gives), so the ids are
+    // compared only on tied scores and nothing is sorted but what is returned.
     const better = metric === "euclidean" ? (a: number, b: number) => a - b : (a: number, b: number) => b - a;
-    scored.sort((a, b) => better(a.s, b.s) || byteOrder(a.v.id, b.v.id));
-    const matches = scored.slice(0, topK).map(({ v, s }) => ({
+    const order = (a: Scored, b: Scored) => better(a.s, b.s) || byteOrder(a.v.id, b.v.id);
+    const kept: Scored[] = [];
+    let candidates = 0;
+    for (const v of ns ? ns.vectors.values() : []) {
+      if (filter && !filter(v.metadata)) continue;
+      candidates++;
+      const c = { v, s: score(q, qNorm, qAt, v) };
+      if (kept.length < topK) siftUp(kept, c, order);
+      else if (order(c, kept[0]!) < 0) siftDown(kept, c, order);
+    }
+    const matches = kept.sort(order).map(({ v, s }) => ({
       ...record(v, body.includeValues === true, body.includeMetadata === true),
       score: s,
     }));
-    return { matches, namespace: name, usage: { readUnits: Math.max(1, Math.ceil(candidates.length / 1000)) } };
+    return { matches, namespace: name, usage: { readUnits: Math.max(1, Math.ceil(candidates / 1000)) } };
   }
 
   function fetchIds(url: URL): unknown {

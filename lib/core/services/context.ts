@@ -22,7 +22,7 @@ import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
 import { stem } from "../text.ts";
 import type { ContextReads, Fact, Memory, Message, Session, Summary } from "../types.ts";
-import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
+import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, vectorRanking, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
 
 export interface ContextInput {
@@ -358,6 +358,18 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   const limitMs = deps.settings.tierTimeoutMs;
   // The hot window needs only the session id: it is read while the archive answers.
   const hotP = readHotWindow(deps, input, degraded, timings);
+  // A query and a user named by the caller are all the vector tier needs: its embedding and
+  // nearest-neighbour query (a round trip of its own in the managed wiring) start now, beside
+  // the first reads, instead of after them. A session found to belong to someone else below
+  // discards it unread.
+  const explicitQuery = input.query?.trim() ?? "";
+  const recallLimit = Math.min(100, Math.max(config.recall.min, Math.ceil(input.budget / config.recall.tokensPer)));
+  const earlyVectors =
+    explicitQuery && input.userId
+      ? timed("vector", timings, degraded, limitMs, deps.log, () =>
+          vectorRanking(deps, { tenantId: input.tenantId, userId: input.userId!, query: explicitQuery, limit: recallLimit }, config.search),
+        )
+      : undefined;
   // An archive with readContext answers the session, its summary, the user's memories and
   // the user's version in one round trip (timed as "session"); the version then spares the
   // keyword index a read of its own, and the graph version the graph index (shared mode) one. Otherwise the session is read first, the rest after.
@@ -419,11 +431,12 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
             tenantId: input.tenantId,
             userId: session.userId,
             query,
-            limit: Math.min(100, Math.max(config.recall.min, Math.ceil(input.budget / config.recall.tokensPer))),
+            limit: recallLimit,
             exclude: recentIds,
             ...(embedText ? { embedText } : {}),
             ...(userVersion !== undefined ? { userVersion } : {}),
             ...(first?.graphVersion ? { graphVersion: first.graphVersion } : {}),
+            ...(earlyVectors && query === explicitQuery ? { vectorRanking: earlyVectors } : {}),
           },
           config.search,
         )

@@ -47,6 +47,12 @@ export interface SearchInput {
   userVersion?: UserVersion | null;
   /** The user's graph version as read after the request began (ContextReads.graphVersion), for the graph store likewise. */
   graphVersion?: GraphVersion;
+  /**
+   * The vector retriever's ranking, already started by the caller with `vectorRanking` on this
+   * same input (the context call starts it beside its first reads when the query and the user
+   * are known up front); the caller times it and records its failure.
+   */
+  vectorRanking?: Promise<ScoredId[] | null>;
 }
 
 /** Where a hit came from: a retriever, or next to a hit of one. */
@@ -293,14 +299,48 @@ export function lexicalEmbedder(model: string): boolean {
   return model.startsWith("strata-hash");
 }
 
+/** The vector retriever's weight in the fusion: the lexical one for the local hashing embedder. */
+function vectorWeightOf(deps: SearchDeps, config: SearchConfig): number {
+  return lexicalEmbedder(deps.embedder.model) ? config.lexicalVectorWeight : config.weights.vector;
+}
+
+/** How deep each retriever ranks for a search of `limit` hits. */
+function recallDepth(limit: number): number {
+  return Math.max(50, limit * 2);
+}
+
+/**
+ * The vector retriever's ranking for a search (hybridSearch's vector tier): the query (or
+ * `embedText`) embedded, then the user's nearest messages. It needs only the input, nothing
+ * another read answers, so a caller can start it before the rest (SearchInput.vectorRanking).
+ */
+export async function vectorRanking(
+  deps: SearchDeps,
+  input: Pick<SearchInput, "tenantId" | "userId" | "query" | "limit" | "sessionId" | "embedText" | "explain">,
+  config: SearchConfig = DEFAULT_SEARCH_CONFIG,
+): Promise<ScoredId[]> {
+  const vectorWeight = vectorWeightOf(deps, config);
+  if (vectorWeight === 0 && !input.explain) return [];
+  const [vec] = await deps.embedder.embed([input.embedText ?? input.query]);
+  const matches = await deps.vectors.query({
+    tenantId: input.tenantId,
+    userId: input.userId,
+    vector: vec!,
+    topK: recallDepth(input.limit),
+    sessionId: input.sessionId,
+    kinds: ["message"],
+  });
+  return matches.map((m) => ({ id: m.id, score: m.score }));
+}
+
 export async function hybridSearch(deps: SearchDeps, input: SearchInput, config: SearchConfig = DEFAULT_SEARCH_CONFIG): Promise<SearchOutput> {
-  const depth = Math.max(50, input.limit * 2);
+  const depth = recallDepth(input.limit);
   const timings: TierTimings = {};
   const degraded: string[] = [];
   const limitMs = deps.settings.tierTimeoutMs;
   const scope = { tenantId: input.tenantId, userId: input.userId };
   const index = config.keyword === "bm25" ? deps.keywords : undefined;
-  const vectorWeight = lexicalEmbedder(deps.embedder.model) ? config.lexicalVectorWeight : config.weights.vector;
+  const vectorWeight = vectorWeightOf(deps, config);
   const useDates = config.dates.boost > 0 || config.dates.listWeight > 0;
   const dates = useDates ? queryDates(input.query) : { ranges: [], rest: input.query };
   // The date phrase leaves the keyword query when dates are used: "2023" matches nothing useful.
@@ -322,12 +362,7 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       }
       return hits;
     }),
-    timed("vector", timings, degraded, limitMs, deps.log, async () => {
-      if (vectorWeight === 0 && !input.explain) return [];
-      const [vec] = await deps.embedder.embed([input.embedText ?? input.query]);
-      const matches = await deps.vectors.query({ ...scope, vector: vec!, topK: depth, sessionId: input.sessionId, kinds: ["message"] });
-      return matches.map((m) => ({ id: m.id, score: m.score }));
-    }),
+    input.vectorRanking ?? timed("vector", timings, degraded, limitMs, deps.log, () => vectorRanking(deps, input, config)),
     timed("graph", timings, degraded, limitMs, deps.log, () =>
       config.weights.graph === 0 && !input.explain
         ? Promise.resolve([])

@@ -214,6 +214,68 @@ describe("context", () => {
     await expect(assembleContext(oneStatement, { tenantId: "default", sessionId: uid("s"), budget: 500 })).rejects.toMatchObject({ code: "SESSION_NOT_FOUND" });
   });
 
+  it("starts the vector query beside the first reads when the caller names the query and the user, with the same answer", async () => {
+    const direct = Object.getPrototypeOf(strata.deps.archive) as Archive;
+    const user = uid("u");
+    const s = uid("s");
+    // What is recalled comes from an earlier session: the current one fits in the recent window.
+    await ingestMessages(strata.deps, {
+      tenantId: "default",
+      sessionId: uid("s"),
+      userId: user,
+      messages: [say("The ferry to the island leaves at nine."), say("Bring the red kayak and two paddles."), say("Lunch is at the harbour cafe.")],
+    });
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: user, messages: [say("What time is the ferry?")] });
+    await strata.idle();
+    // The session read waits until the vector query has begun (or 2 s, and says so): the
+    // call finishes only because that query starts before the read answers.
+    const events: string[] = [];
+    let vectorStarted!: () => void;
+    const vectorBegun = new Promise<void>((resolve) => (vectorStarted = resolve));
+    const gated: Archive = Object.create(direct);
+    gated.readContext = async (...args) => {
+      events.push("readContext");
+      const waited = await Promise.race([vectorBegun.then(() => "vector first"), new Promise<string>((r) => setTimeout(() => r("timed out"), 2000))]);
+      events.push(waited);
+      return direct.readContext!.apply(strata.deps.archive, args);
+    };
+    const vectors = Object.create(strata.deps.vectors) as typeof strata.deps.vectors;
+    let failVectors = false;
+    vectors.query = async (q) => {
+      events.push("vectors.query");
+      vectorStarted();
+      if (failVectors) throw new Error("vector tier down");
+      return strata.deps.vectors.query(q);
+    };
+    const early = { ...strata.deps, archive: gated, vectors };
+    const late = { ...strata.deps, archive: direct };
+    const input = { tenantId: "default", sessionId: s, userId: user, query: "ferry time", budget: 1000 };
+    const strip = ({ timings, ...rest }: Awaited<ReturnType<typeof assembleContext>>) => {
+      expect(timings.vector).toBeGreaterThanOrEqual(0);
+      return rest;
+    };
+    await assembleContext(late, input); // repairs the hot window where the archive answered it
+    const got = await assembleContext(early, input);
+    expect(events).toEqual(["readContext", "vectors.query", "vector first"]);
+    expect(got.recalled.length).toBeGreaterThan(0);
+    expect(strip(got)).toEqual(strip(await assembleContext(late, input)));
+
+    // Without a named user (or query) it waits for the session as before: one query, after the read.
+    events.length = 0;
+    await assembleContext({ ...early, archive: Object.assign(Object.create(direct), { readContext: direct.readContext }) }, { ...input, userId: undefined });
+    expect(events).toEqual(["vectors.query"]);
+
+    // A vector query that fails early degrades the tier and nothing else.
+    failVectors = true;
+    events.length = 0;
+    const degraded = await assembleContext(early, input);
+    expect(degraded.degraded).toEqual(["vector"]);
+    expect(degraded.recent.map((m) => m.content)).toEqual(got.recent.map((m) => m.content));
+    // A session of another user is refused, with the query it started discarded.
+    failVectors = false;
+    await expect(assembleContext(early, { ...input, userId: "someone else" })).rejects.toMatchObject({ code: "SESSION_USER_MISMATCH" });
+  });
+
   it("renders summary and facts before recalled and recent turns", () => {
     const m = { createdAt: "2024-01-02T03:04:05.000Z", seq: 1, name: "Ann", role: "user" as const, content: "hi" };
     const prompt = renderPrompt({
