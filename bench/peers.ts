@@ -213,6 +213,24 @@ async function waitUp(base: string, path: string, child: ChildProcess, what: str
   }
 }
 
+/** Starts a stand-in process (kept in `started` to stop later) and returns the environment its READY line prints. */
+async function startStandIn(name: string, argv: string[], started: ChildProcess[]): Promise<Record<string, string>> {
+  const s = startChild(name, argv, baseEnv());
+  started.push(s.child);
+  return new Promise<Record<string, string>>((resolve, reject) => {
+    const t = setInterval(() => {
+      const m = /READY (\{.*\})/.exec(s.tail());
+      if (m) {
+        clearInterval(t);
+        resolve(JSON.parse(m[1]!));
+      } else if (s.child.exitCode !== null) {
+        clearInterval(t);
+        reject(new Error(`${name} exited: ${s.tail()}`));
+      }
+    }, 100);
+  });
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -591,13 +609,13 @@ async function main(): Promise<void> {
   await admin.query(`create database "${pgDb}"`);
   await admin.end();
   const needCloud = systems.some((s) => s === "strata-managed" || s === "floor-managed" || s === "langchain-upstash");
-  let standIns: { child: ChildProcess } | null = null;
+  const standIns: ChildProcess[] = [];
   let cloudEnv: Record<string, string> | null = null;
   const results: Partial<Record<SystemName, SystemResult>> = {};
   let running: Running | null = null;
   const cleanup = async () => {
     if (running) await running.stop();
-    if (standIns) await stopChild(standIns.child);
+    await Promise.all(standIns.map(stopChild));
     const redis = new IoRedis(REDIS_URL);
     for (const pattern of [`${prefix}*`, `strata:bench${runId}:*`]) {
       let cursor = "0";
@@ -620,21 +638,13 @@ async function main(): Promise<void> {
   });
   try {
     if (needCloud) {
-      const s = startChild("stand-ins", ["bench/peers/stand-ins.ts", "--database", cloudDb], baseEnv());
-      standIns = s;
-      cloudEnv = await new Promise<Record<string, string>>((resolve, reject) => {
-        const t = setInterval(() => {
-          const m = /READY (\{.*\})/.exec(s.tail());
-          if (m) {
-            clearInterval(t);
-            resolve(JSON.parse(m[1]!));
-          } else if (s.child.exitCode !== null) {
-            clearInterval(t);
-            reject(new Error(`stand-ins exited: ${s.tail()}`));
-          }
-        }, 100);
-      });
-      log("stand-ins up (Upstash bridge, Neon proxy, SQS, Pinecone)");
+      const pinecone = await startStandIn("pinecone stand-in", ["bench/peers/stand-ins.ts", "--only", "pinecone"], standIns);
+      cloudEnv = await startStandIn(
+        "stand-ins",
+        ["bench/peers/stand-ins.ts", "--database", cloudDb, "--pinecone-host", pinecone.PINECONE_HOST!, "--pinecone-key", pinecone.PINECONE_API_KEY!],
+        standIns,
+      );
+      log("stand-ins up (Upstash bridge, Neon proxy and SQS in one process, Pinecone in another)");
     }
     const shared: Shared = { pgUrl: `${PG_BASE}/${pgDb}`, prefix, cloudEnv, tmp };
     let port = basePort;

@@ -25,7 +25,14 @@ export interface CloudStandIns {
 }
 
 /** Starts every counterpart and returns the environment that points Strata at them. */
-export async function startCloudStandIns(options: { database: string; fresh?: boolean; postgresUrl?: string; redisUrl?: string }): Promise<CloudStandIns> {
+export async function startCloudStandIns(options: {
+  database: string;
+  fresh?: boolean;
+  postgresUrl?: string;
+  redisUrl?: string;
+  /** A Pinecone stand-in already running elsewhere (its own process, as the benchmarks start it) instead of one in this process. */
+  pinecone?: { host: string; apiKey: string };
+}): Promise<CloudStandIns> {
   const pgBase = options.postgresUrl ?? "postgres://postgres@127.0.0.1:5432";
   const admin = new pg.Client({ connectionString: `${pgBase}/postgres` });
   await admin.connect();
@@ -38,13 +45,18 @@ export async function startCloudStandIns(options: { database: string; fresh?: bo
   }
 
   const token = randomBytes(16).toString("hex");
-  const pineconeKey = randomBytes(16).toString("hex");
   const upstash = await startUpstashBridge({ token, ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}) });
   const neon = await startNeonStandIn({ postgresUrl: `${pgBase}/${options.database}` });
   const sqs = await startSqsStandIn();
   const queueName = `strata-jobs-${randomBytes(4).toString("hex")}`;
   const queue = sqs.createQueue(queueName, { maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
-  const pinecone = await startPineconeServer({ apiKey: pineconeKey });
+  const pinecone = options.pinecone
+    ? { ...options.pinecone, close: async () => {} }
+    : await (async () => {
+        const apiKey = randomBytes(16).toString("hex");
+        const server = await startPineconeServer({ apiKey });
+        return { host: server.host, apiKey, close: () => server.close() };
+      })();
 
   const env: Record<string, string> = {
     UPSTASH_REDIS_REST_URL: upstash.url,
@@ -58,7 +70,7 @@ export async function startCloudStandIns(options: { database: string; fresh?: bo
     AWS_ENDPOINT_URL_SQS: sqs.endpoint,
     AWS_ACCESS_KEY_ID: "local",
     AWS_SECRET_ACCESS_KEY: "local",
-    PINECONE_API_KEY: pineconeKey,
+    PINECONE_API_KEY: pinecone.apiKey,
     PINECONE_HOST: pinecone.host,
     STRATA_STAGE: "dev",
   };
