@@ -401,7 +401,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
 
   const recentP = recentWindow(deps, session, hotP, degraded, timings);
   // The user's keyword corpus weighs the words of an implicit query (a failure leaves the query whole; search degrades on its own).
-  const index = config.search.keyword === "bm25" && !input.query?.trim() ? deps.keywords : undefined;
+  const index = config.search.keyword === "bm25" && !explicitQuery ? deps.keywords : undefined;
   const corpusP = index ? index.corpus(input.tenantId, session.userId, userVersion).catch(() => null) : Promise.resolve(null);
   const summaryP = first
     ? Promise.resolve(first.summary)
@@ -414,9 +414,9 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
     : timed("memories", timings, degraded, limitMs, deps.log, () => deps.archive.listMemories(input.tenantId, session.userId, { limit: MEMORY_LIMIT }));
   const window = await recentP;
   const recent = window.messages;
-  const lastTurn = input.query?.trim() ? undefined : [...recent].reverse().find((m) => m.role === "user");
+  const lastTurn = explicitQuery ? undefined : [...recent].reverse().find((m) => m.role === "user");
   const t2 = performance.now();
-  const query = input.query?.trim() || (lastTurn ? implicitQuery(lastTurn, await corpusP, config.implicitQuery.maxWords) : "");
+  const query = explicitQuery || (lastTurn ? implicitQuery(lastTurn, await corpusP, config.implicitQuery.maxWords) : "");
   if (lastTurn) timings.implicit_query = performance.now() - t2;
   // A semantic embedder reads the whole turn; the lexical one is a bag of the words kept.
   const embedText = lastTurn && query !== lastTurn.content && !lexicalEmbedder(deps.embedder.model) ? lastTurn.content : undefined;
@@ -436,7 +436,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
             ...(embedText ? { embedText } : {}),
             ...(userVersion !== undefined ? { userVersion } : {}),
             ...(first?.graphVersion ? { graphVersion: first.graphVersion } : {}),
-            ...(earlyVectors && query === explicitQuery ? { vectorRanking: earlyVectors } : {}),
+            ...(earlyVectors ? { vectorRanking: earlyVectors } : {}),
           },
           config.search,
         )
