@@ -1,0 +1,140 @@
+// Search in process, without HTTP (issue 8): an embedded Strata holds the growth user of
+// bench/peers.ts (the same generator, seeds and sessions of 100 "chat" messages) at --size
+// messages; once the derived tiers are idle, hybridSearch answers the peers' search queries
+// --calls times (limit 10, as the peers' search workload asks) and the CPU per call, the
+// wall-clock percentiles and the median of each tier's timing are printed. CPU is this
+// process' own (process.cpuUsage), which other load on the machine moves far less than
+// wall-clock time; the HTTP server adds its own share on top (routing, JSON).
+//
+// --concurrency N keeps N calls in flight at once (calls/s is then the throughput of the
+// process, as the HTTP server's would be without HTTP).
+//
+// --context times the context call instead, as the peers' growth workload makes it: on the
+// user's last session, with the peers' queries and a budget of 4000 tokens.
+//
+// --data-dir keeps the embedded data (PGlite) in DIR instead of memory, so a later run with the
+// same DIR and --size skips the ingest and the derived work. --cpu-prof writes a V8 profile of
+// the timed calls alone to FILE (bench/cpuprofile-top.ts summarises it).
+//
+//   node_modules/.bin/node bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1] [--data-dir DIR] [--cpu-prof FILE]
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { LocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
+import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
+import { assembleContext } from "../lib/core/services/context.ts";
+import { ingestMessages } from "../lib/core/services/ingest.ts";
+import { hybridSearch } from "../lib/core/services/search.ts";
+import { createStrata } from "../lib/runtime.ts";
+import { generateMessages, generateQueries } from "./peers/data.ts";
+
+const { values: opts } = parseArgs({
+  options: {
+    size: { type: "string", default: "10000" },
+    calls: { type: "string", default: "1000" },
+    limit: { type: "string", default: "10" },
+    context: { type: "boolean", default: false },
+    concurrency: { type: "string", default: "1" },
+    "data-dir": { type: "string" },
+    "cpu-prof": { type: "string" },
+  },
+});
+
+const size = Number(opts.size);
+const calls = Number(opts.calls);
+const limit = Number(opts.limit);
+const concurrency = Number(opts.concurrency);
+const user = "u-growth";
+const SESSION_SIZE = 100;
+
+const dataDir = opts["data-dir"];
+const marker = dataDir ? join(dataDir, "search-bench.json") : null;
+const built = JSON.stringify({ size });
+const reuse = marker !== null && existsSync(marker) && readFileSync(marker, "utf8") === built;
+if (dataDir) mkdirSync(dataDir, { recursive: true });
+const strata = await createStrata(loadConfig({}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
+try {
+  if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
+  const t0 = performance.now();
+  let lastLog = Date.now();
+  for (let s = 0; !reuse && s * SESSION_SIZE < size; s++) {
+    const from = s * SESSION_SIZE;
+    const messages = generateMessages({ seed: 1000 + s, count: Math.min(size, from + SESSION_SIZE) - from, profile: "chat", prefix: "g", start: from });
+    await ingestMessages(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: `g-${s}`, userId: user, messages });
+    if (Date.now() - lastLog > 10_000) {
+      process.stdout.write(`ingested ${Math.min(size, from + SESSION_SIZE).toLocaleString()} / ${size.toLocaleString()}\n`);
+      lastLog = Date.now();
+    }
+  }
+  for (;;) {
+    await strata.idle();
+    const stats = await strata.deps.archive.queueStats(DEFAULT_TENANT);
+    if (stats.pending === 0) break;
+    if (Date.now() - lastLog > 10_000) {
+      process.stdout.write(`derived work pending: ${stats.pending}\n`);
+      lastLog = Date.now();
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  if (marker && !reuse) writeFileSync(marker, built);
+  process.stdout.write(`user of ${size} messages ${reuse ? `reused from ${dataDir}` : "ingested and derived"} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+
+  const queries = generateQueries(8, 400);
+  const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
+  const search = opts.context
+    ? async (i: number) => {
+        const out = await assembleContext(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: lastSession, userId: user, query: queries[i % queries.length]!, budget: 4000 });
+        return { timings: out.timings, hits: out.recalled.map((m) => ({ message: m })) };
+      }
+    : (i: number) => hybridSearch(strata.deps, { tenantId: DEFAULT_TENANT, userId: user, query: queries[i % queries.length]!, limit });
+  for (let i = 0; i < 50; i++) await search(i);
+  // A large user's vector queries are answered by the approximate index once it is built in
+  // the background: time the steady state, after the build.
+  const vectors = strata.deps.vectors as Partial<LocalVectorIndex>;
+  if (vectors.indexed) {
+    const t = performance.now();
+    const approximate = await vectors.indexed(DEFAULT_TENANT, user, strata.deps.embedder.dimensions);
+    process.stdout.write(`vector index: ${approximate ? `approximate, ready after ${((performance.now() - t) / 1000).toFixed(1)} s more` : "exact"}\n`);
+  }
+  const ms: number[] = [];
+  const tiers = new Map<string, number[]>();
+  let first = "";
+  const profiler = opts["cpu-prof"] ? new Session() : null;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+  }
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < calls; i = next++) {
+        const t = performance.now();
+        const out = await search(i);
+        ms.push(performance.now() - t);
+        for (const [k, v] of Object.entries(out.timings)) tiers.set(k, [...(tiers.get(k) ?? []), v]);
+        if (i === 0) first = out.hits.map((h) => h.message.id).join(",");
+      }
+    }),
+  );
+  const wall = performance.now() - w0;
+  const cpu = process.cpuUsage(c0);
+  if (profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    writeFileSync(opts["cpu-prof"]!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
+  const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+  process.stdout.write(
+    `${opts.context ? "context, budget 4000" : `search, limit ${limit}`}, ${calls} calls: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(3)} ms/call (every thread of the process); ${((calls / wall) * 1000).toFixed(1)} calls/s at ${concurrency} concurrent; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms\n`,
+  );
+  process.stdout.write(`timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${q(xs, 0.5).toFixed(2)}`).join(", ")}\n`);
+  process.stdout.write(`first query's hits: ${first}\n`);
+  process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
+} finally {
+  await strata.close();
+}
