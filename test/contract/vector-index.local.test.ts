@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { createLocalVectorIndex } from "../../lib/adapters/local/vector-index.ts";
+import { createScanThread, type ScanThread } from "../../lib/adapters/local/vector-scan.ts";
 import type { SqlClient } from "../../lib/adapters/sql/client.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../fixtures/pglite.ts";
 import { vectorIndexContract } from "./vector-index.contract.ts";
@@ -15,6 +16,15 @@ vectorIndexContract("local, evicting", async () => ({
 // answers are exact and the contract holds as it stands): its lists kept in step with writes.
 vectorIndexContract("local, approximate", async () => ({
   store: createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 0, probeFraction: 1 }),
+}));
+
+// Every query's sums on the scan thread (vector-scan.ts), however small the user, exactly and
+// on the approximate tier: the same answers, with writes held while a scan reads the matrix.
+vectorIndexContract("local, scans on a second thread", async () => ({
+  store: createLocalVectorIndex({ sql: await sharedPglite(), offloadMinWork: 0 }),
+}));
+vectorIndexContract("local, approximate, scans on a second thread", async () => ({
+  store: createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 0, probeFraction: 1, offloadMinWork: 0 }),
 }));
 
 describe("local vector index", () => {
@@ -49,6 +59,55 @@ describe("local vector index", () => {
     release();
     expect((await pending).map((m) => m.id).sort()).toEqual(["new", "old"]);
     expect((await index.query({ tenantId: t, userId: u, vector: v(0), topK: 10 })).map((m) => m.id).sort()).toEqual(["new", "old"]);
+  });
+
+  it("holds writes while a scan reads the matrix on the scan thread, and a later query sees them", async () => {
+    const sql = await sharedPglite();
+    // The real scan thread, with its answers held back until the writes below are acknowledged.
+    const real = createScanThread();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inFlight = new Promise<void>((r) => (started = r));
+    let answered = 0;
+    const held: ScanThread = {
+      async run(req) {
+        started();
+        const sums = await real.run(req);
+        await gate;
+        if (sums) answered++;
+        return sums;
+      },
+      close: () => real.close(),
+    };
+    const index = createLocalVectorIndex({ sql, offloadMinWork: 0, scanThread: held });
+    const t = uid("tenant"), u = uid("user"), s = uid("session");
+    const v = (i: number) => Float32Array.from({ length: 8 }, (_, k) => (k === i ? 1 : k === 7 ? 0.1 : 0));
+    const rec = (id: string, i: number) => ({ tenantId: t, userId: u, sessionId: s, kind: "message" as const, id, model: "m", vector: v(i) });
+    try {
+      await index.upsert([rec("a", 0), rec("b", 1), rec("c", 2), rec("d", 0)]);
+      const pending = index.query({ tenantId: t, userId: u, vector: v(0), topK: 2 });
+      await inFlight;
+      // While the scan holds the rows: "a" is deleted (the last row, "d", moves into its place),
+      // "e" is added and "c" changed. Each is acknowledged (in the table) before the scan ends.
+      await index.deleteByIds(t, ["a"]);
+      await index.upsert([rec("e", 0), rec("c", 0)]);
+      // A query made now waits for the held writes to land, then scans.
+      const waiting = index.query({ tenantId: t, userId: u, vector: v(0), topK: 10 });
+      release();
+      // The scan answers from the rows as they were when it began: ids and scores match.
+      const before = await pending;
+      expect(before.map((m) => m.id)).toEqual(["a", "d"]);
+      expect(before[0]!.score).toBeCloseTo(1, 6);
+      // Queries made after the writes were acknowledged see every one of them.
+      for (const after of [await waiting, await index.query({ tenantId: t, userId: u, vector: v(0), topK: 10 })]) {
+        expect(after.map((m) => m.id).sort()).toEqual(["b", "c", "d", "e"]);
+        expect(after.slice(0, 3).map((m) => m.id).sort()).toEqual(["c", "d", "e"]);
+      }
+      expect(answered).toBe(3); // every scan ran on the thread
+    } finally {
+      await index.close();
+    }
   });
 
   it("scores every row exactly as a row-by-row dense dot product would, to the bit", async () => {
@@ -100,6 +159,8 @@ describe("local vector index", () => {
     };
     const rows = [...stored].map(([id, v]) => ({ id, v: unit(v) }));
     const reread = createLocalVectorIndex({ sql });
+    // The same sums on the scan thread (vector-scan.ts).
+    const threaded = createLocalVectorIndex({ sql, offloadMinWork: 0 });
     // Query densities that leave each of the four lanes a few columns, and eight or more (the
     // scan adds eight a pass, then four, then one).
     for (const density of [0.1, 0.5, 0.8, 1]) {
@@ -108,18 +169,21 @@ describe("local vector index", () => {
         .map((r) => ({ id: r.id, score: dense(r.v, unit(q)) }))
         .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
         .slice(0, 50);
-      for (const store of [index, reread]) {
+      for (const store of [index, reread, threaded]) {
         const got = await store.query({ tenantId: t, userId: u, vector: q, topK: 50 });
         expect(got.map((m) => ({ id: m.id, score: m.score }))).toEqual(expected);
       }
-      const inSession = await index.query({ tenantId: t, userId: u, vector: q, topK: 5, sessionId: s });
       const sessionRows = rows.filter((r) => Number(r.id.slice(1)) % 3 === 0);
       const expectedInSession = sessionRows
         .map((r) => ({ id: r.id, score: dense(r.v, unit(q)) }))
         .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
         .slice(0, 5);
-      expect(inSession.map((m) => ({ id: m.id, score: m.score }))).toEqual(expectedInSession);
+      for (const store of [index, threaded]) {
+        const inSession = await store.query({ tenantId: t, userId: u, vector: q, topK: 5, sessionId: s });
+        expect(inSession.map((m) => ({ id: m.id, score: m.score }))).toEqual(expectedInSession);
+      }
     }
+    await threaded.close();
   });
 });
 

@@ -15,6 +15,7 @@ import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../c
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
+import { columnSums, createScanThread, lanesOf, rowSums, type Lanes, type ScanThread } from "./vector-scan.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -34,10 +35,22 @@ export interface LocalVectorIndexOptions {
    * (default 0.025, and never fewer than 8).
    */
   probeFraction?: number;
+  /**
+   * A query's sums run on a second thread (vector-scan.ts) from this many multiply-adds (rows
+   * scored × the query's non-zero dimensions) on; fewer run in the caller's thread, where
+   * they cost less than the messages. Default 262144 (a 10k-row user's exact scan is about
+   * a million); Infinity keeps every scan in the caller's thread.
+   */
+  offloadMinWork?: number;
+  /** The scan thread's script; default vector-scan-thread.ts beside vector-scan.ts (a bundler may move it). */
+  scanThreadScript?: URL;
+  /** The scan thread itself (tests hold its answers back); default one started on first need. close() ends it. */
+  scanThread?: ScanThread;
 }
 
 const DEFAULT_EXACT_BELOW = 20_000;
 const DEFAULT_PROBE_FRACTION = 0.025;
+const DEFAULT_OFFLOAD_MIN_WORK = 262_144;
 const MIN_PROBE = 8;
 // An index for at most this many rows is built on the spot (a few milliseconds); a larger
 // one in slices between event-loop turns while the exact scan answers.
@@ -97,40 +110,6 @@ function normaliseInPlace(a: Float32Array, offset: number, dims: number): void {
   } else {
     a.fill(0, offset, offset + dims);
   }
-}
-
-/**
- * The query's non-zero dimensions grouped by the accumulator a row-major dense scan would
- * add them to (i mod 4 in a four-way unrolled loop, the tail after it to the first), each
- * group in increasing order. A skipped dimension would add exactly zero, so summing only
- * these, group by group in this order, gives the dense loop's scores to the bit.
- */
-function lanesOf(query: Float32Array, dims: number): { index: Int32Array; value: Float32Array; ends: number[] } {
-  let nonZero = 0;
-  for (let i = 0; i < dims; i++) if (query[i] !== 0) nonZero++;
-  const index = new Int32Array(nonZero);
-  const value = new Float32Array(nonZero);
-  const ends: number[] = [];
-  const mainEnd = dims - (dims % 4);
-  let k = 0;
-  for (let lane = 0; lane < 4; lane++) {
-    for (let i = lane; i < mainEnd; i += 4) {
-      if (query[i] !== 0) {
-        index[k] = i;
-        value[k++] = query[i]!;
-      }
-    }
-    if (lane === 0) {
-      for (let i = mainEnd; i < dims; i++) {
-        if (query[i] !== 0) {
-          index[k] = i;
-          value[k++] = query[i]!;
-        }
-      }
-    }
-    ends.push(k);
-  }
-  return { index, value, ends };
 }
 
 /**
@@ -197,13 +176,10 @@ class BestRows {
   }
 }
 
-// Rows scored per block: the four accumulators of a block (4 × 8 bytes a row) stay in cache
-// while each of the query's columns streams through them.
-const BLOCK_ROWS = 2048;
-// Shared by every search: a search runs start to end without yielding, so one at a time.
-const accumulators = Array.from({ length: 4 }, () => new Float64Array(BLOCK_ROWS));
-// The approximate search's four sums per candidate, likewise shared.
-let scratch = new Float64Array(4096);
+/** Zeroed floats, in memory the scan thread can read where there is such memory. */
+function floats(n: number): Float32Array {
+  return typeof SharedArrayBuffer === "function" ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+}
 
 /**
  * One user's vectors of one dimension, stored by column: dimension d of row r is at
@@ -234,11 +210,17 @@ class UserMatrix {
   private generation = 0;
   /** One row in row order, for normalising before it is stored. */
   private readonly row: Float32Array;
+  /** Scans in flight on the scan thread, and the writes held until they end (write()). */
+  private scans = 0;
+  private held: (() => void)[] = [];
+  /** Settles once held writes have landed; null while none wait. */
+  private landed: Promise<void> | null = null;
+  private land: () => void = () => {};
 
   constructor(dims: number, capacity: number) {
     this.dims = dims;
     this.capacity = Math.max(16, capacity);
-    this.data = new Float32Array(this.capacity * dims);
+    this.data = floats(this.capacity * dims);
     this.row = new Float32Array(dims);
   }
 
@@ -264,7 +246,7 @@ class UserMatrix {
 
   private grow(capacity: number): void {
     const { dims, data, capacity: old, size } = this;
-    const grown = new Float32Array(capacity * dims);
+    const grown = floats(capacity * dims);
     for (let d = 0; d < dims; d++) grown.set(data.subarray(d * old, d * old + size), d * capacity);
     this.data = grown;
     this.capacity = capacity;
@@ -346,11 +328,15 @@ class UserMatrix {
       const step = () => {
         if (!live()) return this.stop(index);
         if (!index.assignSome(this, inline ? Infinity : ASSIGN_SLICE)) return void setImmediate(step);
-        this.ivf = index;
-        this.next = null;
-        this.cluster(index);
-        this.building = false;
-        this.done();
+        // Reordering the rows is a write: it waits for scans reading them.
+        this.write(() => {
+          if (!live()) return this.stop(index);
+          this.ivf = index;
+          this.next = null;
+          this.cluster(index);
+          this.building = false;
+          this.done();
+        });
       };
       step();
     };
@@ -396,23 +382,67 @@ class UserMatrix {
     this.done();
   }
 
-  /** Top-K from the inverted-file index when it may answer, else from the exact scan. */
-  query(query: Float32Array, topK: number, approx: Approx, sessionId?: string, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
-    const ivf = this.ivf;
-    // A session's rows are few and spread over every list: those searches stay exact.
-    if (ivf && sessionId === undefined && this.size >= approx.exactBelow && ivf.assigned >= this.size) {
-      return this.searchApprox(ivf, query, topK, approx, kinds);
+  /**
+   * Runs a write now, or, while scans read the matrix on the scan thread, once the last of
+   * them ends (in the order the writes came). A query arriving while writes wait lets them
+   * land first (query()), so a write acknowledged before a query began is always seen by it.
+   */
+  write(fn: () => void): void {
+    if (this.scans === 0) return fn();
+    this.held.push(fn);
+    this.landed ??= new Promise((resolve) => (this.land = resolve));
+  }
+
+  /** Ends a scan; the last one to end applies the writes held meanwhile. */
+  private endScan(): void {
+    if (--this.scans > 0 || this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    try {
+      for (const fn of held) fn();
+    } finally {
+      this.landed = null;
+      this.land();
     }
-    return this.search(query, topK, sessionId, kinds);
   }
 
   /**
-   * Top-K among the rows of the lists nearest to the query, scored as the exact scan scores
-   * them (the same sums in the same order, so a row found has its exact score).
+   * Top-K from the inverted-file index when it may answer, else from the exact scan. The sums
+   * run on the scan thread when there is one and they are worth sending (`offload`: at least
+   * that many multiply-adds), in this thread otherwise.
    */
-  searchApprox(ivf: IvfIndex, query: Float32Array, topK: number, approx: Approx, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
-    const { data, capacity, ids, sessions } = this;
-    const { index, value, ends } = lanesOf(query, this.dims);
+  async query(
+    query: Float32Array,
+    topK: number,
+    approx: Approx,
+    sessionId: string | undefined,
+    kinds: ReadonlySet<VectorKind> | undefined,
+    thread: ScanThread | null,
+    offload: number,
+  ): Promise<VectorMatch[]> {
+    while (this.landed) await this.landed;
+    const lanes = lanesOf(query, this.dims);
+    const ivf = this.ivf;
+    // A session's rows are few and spread over every list: those searches stay exact.
+    const rows = ivf && sessionId === undefined && this.size >= approx.exactBelow && ivf.assigned >= this.size ? this.candidates(ivf, lanes, topK, approx, kinds) : null;
+    const work = (rows ? rows.length : this.size) * lanes.index.length;
+    if (!thread || work < offload) {
+      return rows ? this.bestOf(rows, this.sumRows(rows, lanes), topK) : this.bestOfAll(this.sumAll(lanes), topK, sessionId, kinds);
+    }
+    // From here until endScan the rows stay as they are: writes are held (write()).
+    this.scans++;
+    try {
+      const { data, capacity, size } = this;
+      const sums = await thread.run({ data, capacity, size, lanes, ...(rows ? { rows } : {}) });
+      if (rows) return this.bestOf(rows, sums ?? this.sumRows(rows, lanes), topK);
+      return this.bestOfAll(sums ?? this.sumAll(lanes), topK, sessionId, kinds);
+    } finally {
+      this.endScan();
+    }
+  }
+
+  /** The rows of the lists nearest to the query that pass the kinds filter, in row order. */
+  private candidates(ivf: IvfIndex, lanes: Lanes, topK: number, approx: Approx, kinds?: ReadonlySet<VectorKind>): Int32Array {
     const probe = Math.min(ivf.lists, Math.max(MIN_PROBE, Math.ceil(ivf.lists * approx.probeFraction)));
     const rowKinds = this.kinds;
     // At most three kinds, compared by identity with the stored constants (see slot()).
@@ -425,91 +455,36 @@ class UserMatrix {
             const kind = rowKinds[row];
             return kind === k0 || kind === k1 || kind === k2;
           };
-    // The rows of the probed lists that pass the kinds filter, in row order.
-    const rows = ivf.candidates(index, value, probe, topK, keep);
-    const count = rows.length;
-    if (scratch.length < count * 4) scratch = new Float64Array(count * 8);
-    const sums = scratch;
-    sums.fill(0, 0, count * 4);
-    let k = 0;
-    for (let lane = 0; lane < 4; lane++) {
-      const end = ends[lane]!;
-      const at = lane * count;
-      for (; k < end; k++) {
-        const v = value[k]!;
-        const column = index[k]! * capacity;
-        for (let i = 0; i < count; i++) sums[at + i] = sums[at + i]! + data[column + rows[i]!]! * v;
-      }
-    }
-    const best = new BestRows(topK, ids);
-    for (let i = 0; i < count; i++) {
-      best.offer(sums[i]! + sums[count + i]! + sums[2 * count + i]! + sums[3 * count + i]!, rows[i]!);
-    }
-    return best.matches(rowKinds, sessions);
+    return ivf.candidates(lanes.index, lanes.value, probe, topK, keep);
   }
 
-  /** Exact top-K by dot product (rows and query are unit length, so it is the cosine). */
-  search(query: Float32Array, topK: number, sessionId?: string, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
-    const { data, size, capacity, ids, sessions } = this;
-    const best = new BestRows(topK, ids);
-    // Each row's four sums, each over its dimensions in increasing order, then added
-    // s0 + s1 + s2 + s3: the numbers (and order) of a row-major four-way unrolled loop.
-    const { index, value, ends } = lanesOf(query, this.dims);
-    const [a0, a1, a2, a3] = accumulators as [Float64Array, Float64Array, Float64Array, Float64Array];
-    for (let start = 0; start < size; start += BLOCK_ROWS) {
-      const count = Math.min(BLOCK_ROWS, size - start);
-      let k = 0;
-      for (let lane = 0; lane < 4; lane++) {
-        const acc = accumulators[lane]!;
-        acc.fill(0, 0, count);
-        const end = ends[lane]!;
-        // Eight, then four of the lane's columns a pass, added one after another in their
-        // order: an eighth (a quarter) of the accumulator traffic, the same sums.
-        for (; k + 7 < end; k += 8) {
-          const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
-          const v4 = value[k + 4]!, v5 = value[k + 5]!, v6 = value[k + 6]!, v7 = value[k + 7]!;
-          const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
-          const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
-          const c4 = index[k + 4]! * capacity + start, c5 = index[k + 5]! * capacity + start;
-          const c6 = index[k + 6]! * capacity + start, c7 = index[k + 7]! * capacity + start;
-          for (let r = 0; r < count; r++) {
-            let s = acc[r]!;
-            s += data[c0 + r]! * v0;
-            s += data[c1 + r]! * v1;
-            s += data[c2 + r]! * v2;
-            s += data[c3 + r]! * v3;
-            s += data[c4 + r]! * v4;
-            s += data[c5 + r]! * v5;
-            s += data[c6 + r]! * v6;
-            s += data[c7 + r]! * v7;
-            acc[r] = s;
-          }
-        }
-        for (; k + 3 < end; k += 4) {
-          const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
-          const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
-          const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
-          for (let r = 0; r < count; r++) {
-            let s = acc[r]!;
-            s += data[c0 + r]! * v0;
-            s += data[c1 + r]! * v1;
-            s += data[c2 + r]! * v2;
-            s += data[c3 + r]! * v3;
-            acc[r] = s;
-          }
-        }
-        for (; k < end; k++) {
-          const v = value[k]!;
-          const column = index[k]! * capacity + start;
-          for (let r = 0; r < count; r++) acc[r] = acc[r]! + data[column + r]! * v;
-        }
-      }
-      for (let r = 0; r < count; r++) {
-        const row = start + r;
-        if (sessionId !== undefined && sessions[row] !== sessionId) continue;
-        if (kinds !== undefined && !kinds.has(this.kinds[row]!)) continue;
-        best.offer(a0[r]! + a1[r]! + a2[r]! + a3[r]!, row);
-      }
+  private sumRows(rows: Int32Array, lanes: Lanes): Float64Array {
+    const out = new Float64Array(rows.length);
+    rowSums(this.data, this.capacity, rows, lanes, out);
+    return out;
+  }
+
+  private sumAll(lanes: Lanes): Float64Array {
+    const out = new Float64Array(this.size);
+    columnSums(this.data, this.capacity, this.size, lanes, out);
+    return out;
+  }
+
+  /** Top-K of the candidate rows, sums[i] being the score of rows[i]. */
+  private bestOf(rows: Int32Array, sums: Float64Array, topK: number): VectorMatch[] {
+    const best = new BestRows(topK, this.ids);
+    for (let i = 0; i < rows.length; i++) best.offer(sums[i]!, rows[i]!);
+    return best.matches(this.kinds, this.sessions);
+  }
+
+  /** Exact top-K by dot product (rows and query are unit length, so it is the cosine), sums[r] being row r's. */
+  private bestOfAll(sums: Float64Array, topK: number, sessionId?: string, kinds?: ReadonlySet<VectorKind>): VectorMatch[] {
+    const { size, sessions } = this;
+    const best = new BestRows(topK, this.ids);
+    for (let row = 0; row < size; row++) {
+      if (sessionId !== undefined && sessions[row] !== sessionId) continue;
+      if (kinds !== undefined && !kinds.has(this.kinds[row]!)) continue;
+      best.offer(sums[row]!, row);
     }
     return best.matches(this.kinds, sessions);
   }
@@ -541,6 +516,16 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     throw new StrataError("config", "CONFIG_INVALID", `probeFraction must be in (0, 1], got ${approx.probeFraction}`);
   }
 
+  const offload = options.offloadMinWork ?? DEFAULT_OFFLOAD_MIN_WORK;
+  if (!(offload >= 0)) throw new StrataError("config", "CONFIG_INVALID", `offloadMinWork must be ≥ 0, got ${offload}`);
+  // Started on the first scan worth sending to it; none in a runtime without SharedArrayBuffer.
+  let thread: ScanThread | null = options.scanThread ?? null;
+  let closed = false;
+  const scanThread = (): ScanThread | null => {
+    if (closed || offload === Infinity || typeof SharedArrayBuffer !== "function") return null;
+    return (thread ??= createScanThread(options.scanThreadScript));
+  };
+
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, UserMatrix>();
   // Users whose select is in flight.
@@ -565,7 +550,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
    */
   function apply(key: string, write: (m: UserMatrix) => void): void {
     const m = loaded.get(key);
-    if (m) write(m);
+    if (m) m.write(() => write(m));
     loading.get(key)?.writes.push(write);
   }
 
@@ -690,7 +675,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
       const kinds = q.kinds && q.kinds.length > 0 ? new Set(q.kinds) : undefined;
       const key = userKey(q.tenantId, q.userId);
       m.maybeIndex(approx, () => loaded.get(key) === m);
-      return m.query(unit, Math.floor(q.topK), approx, q.sessionId, kinds);
+      return m.query(unit, Math.floor(q.topK), approx, q.sessionId, kinds, scanThread(), offload);
     },
 
     async deleteByIds(tenantId, ids) {
@@ -736,9 +721,11 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
       return m.ivf !== null && m.size >= approx.exactBelow && m.ivf.assigned >= m.size;
     },
 
-    // Drops the memory; the SqlClient was given to us and stays open.
+    // Drops the memory and ends the scan thread; the SqlClient was given to us and stays open.
     async close() {
       loaded.clear();
+      closed = true;
+      await thread?.close();
     },
   };
 }

@@ -1,0 +1,233 @@
+// The embedded vector index's scoring kernels, and the thread that runs them beside the API's.
+//
+// A user's matrix is stored by column (vector-index.ts), and a query scores rows by summing,
+// over its non-zero dimensions, the column's value times the query's. That sum is the one
+// piece of a search that grows with the user's rows and needs nothing but numbers: over 10k
+// rows it was a third of a search's CPU, over 100k (approximate) a quarter of a context
+// call's. In a single-threaded server it also ran one after the other with BM25 and the
+// graph tier, which hold their indexes in the API's thread. The matrix lives in a
+// SharedArrayBuffer, so the sums can run on a second thread while the API's thread serves the
+// other tiers and other requests: the index sends the column layout and the query, and gets
+// back one sum per row.
+//
+// The sums are the same numbers on either thread: each row's four partial sums (one per
+// lane of a row-major four-way unrolled loop, each over its dimensions in increasing order),
+// added s0 + s1 + s2 + s3, whichever kernel and whichever thread computes them.
+
+import type { Worker } from "node:worker_threads";
+
+/** A query's non-zero dimensions grouped by lane (see lanesOf). */
+export interface Lanes {
+  index: Int32Array;
+  value: Float32Array;
+  /** Where each of the four lanes ends in index/value. */
+  ends: number[];
+}
+
+/**
+ * The query's non-zero dimensions grouped by the accumulator a row-major dense scan would
+ * add them to (i mod 4 in a four-way unrolled loop, the tail after it to the first), each
+ * group in increasing order. A skipped dimension would add exactly zero, so summing only
+ * these, group by group in this order, gives the dense loop's scores to the bit.
+ */
+export function lanesOf(query: Float32Array, dims: number): Lanes {
+  let nonZero = 0;
+  for (let i = 0; i < dims; i++) if (query[i] !== 0) nonZero++;
+  const index = new Int32Array(nonZero);
+  const value = new Float32Array(nonZero);
+  const ends: number[] = [];
+  const mainEnd = dims - (dims % 4);
+  let k = 0;
+  for (let lane = 0; lane < 4; lane++) {
+    for (let i = lane; i < mainEnd; i += 4) {
+      if (query[i] !== 0) {
+        index[k] = i;
+        value[k++] = query[i]!;
+      }
+    }
+    if (lane === 0) {
+      for (let i = mainEnd; i < dims; i++) {
+        if (query[i] !== 0) {
+          index[k] = i;
+          value[k++] = query[i]!;
+        }
+      }
+    }
+    ends.push(k);
+  }
+  return { index, value, ends };
+}
+
+// Rows scored per block: the four accumulators of a block (4 × 8 bytes a row) stay in cache
+// while each of the query's columns streams through them.
+const BLOCK_ROWS = 2048;
+// Per thread: a kernel runs start to end without yielding, so one at a time.
+const accumulators = Array.from({ length: 4 }, () => new Float64Array(BLOCK_ROWS));
+let scratch = new Float64Array(4096);
+
+/** out[r] = the score of row r, for rows 0 … size − 1 of the column-major matrix. */
+export function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array): void {
+  const { index, value, ends } = lanes;
+  const [a0, a1, a2, a3] = accumulators as [Float64Array, Float64Array, Float64Array, Float64Array];
+  for (let start = 0; start < size; start += BLOCK_ROWS) {
+    const count = Math.min(BLOCK_ROWS, size - start);
+    let k = 0;
+    for (let lane = 0; lane < 4; lane++) {
+      const acc = accumulators[lane]!;
+      acc.fill(0, 0, count);
+      const end = ends[lane]!;
+      // Eight, then four of the lane's columns a pass, added one after another in their
+      // order: an eighth (a quarter) of the accumulator traffic, the same sums.
+      for (; k + 7 < end; k += 8) {
+        const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
+        const v4 = value[k + 4]!, v5 = value[k + 5]!, v6 = value[k + 6]!, v7 = value[k + 7]!;
+        const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
+        const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
+        const c4 = index[k + 4]! * capacity + start, c5 = index[k + 5]! * capacity + start;
+        const c6 = index[k + 6]! * capacity + start, c7 = index[k + 7]! * capacity + start;
+        for (let r = 0; r < count; r++) {
+          let s = acc[r]!;
+          s += data[c0 + r]! * v0;
+          s += data[c1 + r]! * v1;
+          s += data[c2 + r]! * v2;
+          s += data[c3 + r]! * v3;
+          s += data[c4 + r]! * v4;
+          s += data[c5 + r]! * v5;
+          s += data[c6 + r]! * v6;
+          s += data[c7 + r]! * v7;
+          acc[r] = s;
+        }
+      }
+      for (; k + 3 < end; k += 4) {
+        const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
+        const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
+        const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
+        for (let r = 0; r < count; r++) {
+          let s = acc[r]!;
+          s += data[c0 + r]! * v0;
+          s += data[c1 + r]! * v1;
+          s += data[c2 + r]! * v2;
+          s += data[c3 + r]! * v3;
+          acc[r] = s;
+        }
+      }
+      for (; k < end; k++) {
+        const v = value[k]!;
+        const column = index[k]! * capacity + start;
+        for (let r = 0; r < count; r++) acc[r] = acc[r]! + data[column + r]! * v;
+      }
+    }
+    for (let r = 0; r < count; r++) out[start + r] = a0[r]! + a1[r]! + a2[r]! + a3[r]!;
+  }
+}
+
+/** out[i] = the score of row rows[i] (the approximate search's candidates). */
+export function rowSums(data: Float32Array, capacity: number, rows: Int32Array, lanes: Lanes, out: Float64Array): void {
+  const { index, value, ends } = lanes;
+  const count = rows.length;
+  if (scratch.length < count * 4) scratch = new Float64Array(count * 8);
+  const sums = scratch;
+  sums.fill(0, 0, count * 4);
+  let k = 0;
+  for (let lane = 0; lane < 4; lane++) {
+    const end = ends[lane]!;
+    const at = lane * count;
+    for (; k < end; k++) {
+      const v = value[k]!;
+      const column = index[k]! * capacity;
+      for (let i = 0; i < count; i++) sums[at + i] = sums[at + i]! + data[column + rows[i]!]! * v;
+    }
+  }
+  for (let i = 0; i < count; i++) out[i] = sums[i]! + sums[count + i]! + sums[2 * count + i]! + sums[3 * count + i]!;
+}
+
+/** What the scan thread is asked: the matrix (shared), its layout, the query, and the rows (all when absent). */
+export interface ScanRequest {
+  data: Float32Array;
+  capacity: number;
+  size: number;
+  lanes: Lanes;
+  rows?: Int32Array;
+}
+
+/** The sums of a request, on whichever thread: rows 0 … size − 1, or the rows named. */
+export function scanSums(req: ScanRequest): Float64Array {
+  const out = new Float64Array(req.rows ? req.rows.length : req.size);
+  if (req.rows) rowSums(req.data, req.capacity, req.rows, req.lanes, out);
+  else columnSums(req.data, req.capacity, req.size, req.lanes, out);
+  return out;
+}
+
+/** A thread running scanSums; null answers mean "could not run there, do it here". */
+export interface ScanThread {
+  run(req: ScanRequest): Promise<Float64Array | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * One worker thread running scanSums. A thread that fails before its first answer (no worker
+ * threads, or a bundle without vector-scan-thread.ts beside it) never will: every request is
+ * then answered null and the index sums in its own thread. One that fails later answers null
+ * to what it held, likewise, and the next request starts a new one.
+ */
+export function createScanThread(script: URL = new URL("./vector-scan-thread.ts", import.meta.url)): ScanThread {
+  let worker: Worker | null = null;
+  let broken = false;
+  let answered = false;
+  let next = 0;
+  const pending = new Map<number, (sums: Float64Array | null) => void>();
+  const failAll = () => {
+    if (!answered) broken = true;
+    for (const resolve of pending.values()) resolve(null);
+    pending.clear();
+    worker = null;
+  };
+  // Loaded on first use: the edge read path imports this module where no worker threads exist.
+  let starting: Promise<Worker | null> | null = null;
+  const spawn = async (): Promise<Worker | null> => {
+    try {
+      const { Worker } = await import("node:worker_threads");
+      if (broken) return null; // closed meanwhile
+      const w = new Worker(script);
+      w.unref();
+      w.on("message", (msg: { id: number; sums?: Float64Array; error?: string }) => {
+        answered = true;
+        const resolve = pending.get(msg.id);
+        if (!resolve) return;
+        pending.delete(msg.id);
+        resolve(msg.sums ?? null);
+      });
+      w.on("error", () => worker === w && failAll());
+      w.on("exit", () => worker === w && failAll());
+      worker = w;
+    } catch {
+      broken = true;
+    }
+    return worker;
+  };
+  const start = async (): Promise<Worker | null> => {
+    if (worker || broken) return worker;
+    starting ??= spawn().finally(() => (starting = null));
+    return starting;
+  };
+  return {
+    async run(req) {
+      if (!(req.data.buffer instanceof SharedArrayBuffer)) return null;
+      const w = await start();
+      if (!w) return null;
+      const id = next++;
+      return new Promise((resolve) => {
+        pending.set(id, resolve);
+        w.postMessage({ id, ...req });
+      });
+    },
+    async close() {
+      const w = worker;
+      broken = true;
+      worker = null;
+      for (const resolve of pending.values()) resolve(null);
+      pending.clear();
+      await w?.terminate();
+    },
+  };
+}
