@@ -96,6 +96,8 @@ interface Entity {
   words: string[];
   /** The word of its name it is found by (see UserGraph.byKeyWord); null for a name without words. */
   keyWord: string | null;
+  /** The two words it is found by (UserGraph.byKeyPair); null for a name of fewer than two distinct words. */
+  keyPair: string | null;
   mentions: number;
   messages: Set<string>;
   /**
@@ -122,6 +124,10 @@ interface Relation {
 }
 
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
+/** Two words as one key, whichever comes first. */
+const pairKey = (a: string, b: string) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
+/** Up to this many terms, matched() looks entities up by pairs of them (n(n − 1)/2 lookups); past it, by each term. */
+const PAIR_TERMS = 64;
 const normOf = (id: string) => id.slice(id.indexOf(":") + 1);
 
 function byStrength(a: Relation, b: Relation): number {
@@ -139,6 +145,16 @@ class UserGraph {
    * had each of those entities' words checked on every read.
    */
   private readonly byKeyWord = new Map<string, Set<Entity>>();
+  /**
+   * Entities of two or more distinct words by the two of them fewest entities held when it was
+   * added (pairKey), and those of one word by it: both must be among the terms, so a query of
+   * n terms looks up its n(n − 1)/2 pairs and n words (matched()). In a long-lived user's
+   * graph one word keys thousands of entities (the 100k-message benchmark user: 45k entities
+   * over a vocabulary of a few hundred words), and checking each on every read cost more than
+   * the rest of the graph tier; a pair keys a few.
+   */
+  private readonly byKeyPair = new Map<string, Set<Entity>>();
+  private readonly bySingleWord = new Map<string, Set<Entity>>();
   /** How many entities hold each word. */
   private readonly wordCounts = new Map<string, number>();
   private readonly byNorm = new Map<string, Set<Entity>>();
@@ -170,20 +186,18 @@ class UserGraph {
   }
 
   addEntity(id: string, name: string, words: string[], mentions: number): Entity {
-    let keyWord: string | null = null;
-    let fewest = Infinity;
-    for (const w of new Set(words)) {
-      const n = this.wordCounts.get(w) ?? 0;
-      // Of words held equally often, the longer (less likely a common query word).
-      if (n < fewest || (n === fewest && w.length > keyWord!.length)) {
-        keyWord = w;
-        fewest = n;
-      }
-      this.wordCounts.set(w, n + 1);
-    }
-    const e: Entity = { id, norm: normOf(id), name, words, keyWord, mentions, messages: new Set(), ords: [] };
+    // Its distinct words, fewest held first; of words held equally often, the longer (less
+    // likely a common query word), then in code point order.
+    const distinct = [...new Set(words)].map((w) => ({ w, n: this.wordCounts.get(w) ?? 0 }));
+    distinct.sort((a, b) => a.n - b.n || b.w.length - a.w.length || compareText(a.w, b.w));
+    for (const { w, n } of distinct) this.wordCounts.set(w, n + 1);
+    const keyWord = distinct[0]?.w ?? null;
+    const keyPair = distinct.length >= 2 ? pairKey(distinct[0]!.w, distinct[1]!.w) : null;
+    const e: Entity = { id, norm: normOf(id), name, words, keyWord, keyPair, mentions, messages: new Set(), ords: [] };
     this.entities.set(id, e);
     if (keyWord !== null) UserGraph.link(this.byKeyWord, keyWord, e);
+    if (keyPair !== null) UserGraph.link(this.byKeyPair, keyPair, e);
+    else if (keyWord !== null) UserGraph.link(this.bySingleWord, keyWord, e);
     UserGraph.link(this.byNorm, e.norm, e);
     return e;
   }
@@ -191,6 +205,8 @@ class UserGraph {
   private dropEntity(e: Entity): void {
     this.entities.delete(e.id);
     if (e.keyWord !== null) UserGraph.unlink(this.byKeyWord, e.keyWord, e);
+    if (e.keyPair !== null) UserGraph.unlink(this.byKeyPair, e.keyPair, e);
+    else if (e.keyWord !== null) UserGraph.unlink(this.bySingleWord, e.keyWord, e);
     for (const w of new Set(e.words)) {
       const n = this.wordCounts.get(w)! - 1;
       if (n > 0) this.wordCounts.set(w, n);
@@ -353,11 +369,19 @@ class UserGraph {
   /** As the MATCHED CTE: entities with mentions whose words are all among the terms, or whose normalised name is one; in id order. */
   matched(terms: Set<string>): Entity[] {
     const out = new Set<Entity>();
-    for (const t of terms) {
-      for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
-      for (const e of this.byKeyWord.get(t) ?? []) {
-        if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
+    const offer = (e: Entity) => {
+      if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
+    };
+    for (const t of terms) for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
+    if (terms.size <= PAIR_TERMS) {
+      const list = [...terms];
+      for (let i = 0; i < list.length; i++) {
+        for (const e of this.bySingleWord.get(list[i]!) ?? []) offer(e);
+        for (let j = i + 1; j < list.length; j++) for (const e of this.byKeyPair.get(pairKey(list[i]!, list[j]!)) ?? []) offer(e);
       }
+    } else {
+      // Many terms: more pairs than entities their words key.
+      for (const t of terms) for (const e of this.byKeyWord.get(t) ?? []) offer(e);
     }
     return [...out].sort((a, b) => compareText(a.id, b.id));
   }
