@@ -184,6 +184,39 @@ describe("Bm25Corpus.search, pruned", () => {
   }
 });
 
+describe("Bm25Corpus.searchExpanded, few turns reached", () => {
+  // Queries of rare words reach a few turns in a large corpus: the expanded search then tracks
+  // the turns it reaches instead of reading every slot's score; the same answer either way.
+  it("returns expand() then an exhaustive search()'s terms, weights and hits", () => {
+    const r = mulberry32(9);
+    const common = ["alpha", "bravo", "charlie", "delta", "echo"];
+    const c = new Bm25Corpus();
+    const live: string[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const words = Array.from({ length: 2 + Math.floor(r() * 8) }, () => common[Math.floor(r() * common.length)]!);
+      words.push(`tag${Math.floor(r() * 300)}`, `mark${Math.floor(r() * 50)}`);
+      c.add({ id: `t${i}`, sessionId: `s${i % 7}`, seq: i, name: "Ann", createdAt: Math.floor(r() * 900) * 1000 }, words.join(" "));
+      live.push(`t${i}`);
+      if (i % 5 === 4) c.remove(live.splice(Math.floor(r() * live.length), 1)[0]!);
+    }
+    let compared = 0;
+    for (let q = 0; q < 60; q++) {
+      const query = Array.from({ length: 1 + Math.floor(r() * 3) }, () => `tag${Math.floor(r() * 300)}`);
+      const params = q % 2 ? { k1: 1.2, b: 0.3 } : { k1: 0.9, b: 0.75 };
+      for (const sessionId of [undefined, "s3"]) {
+        for (const limit of [1, 10, 50]) {
+          const feedback = { docs: 1 + (q % 4), terms: 1 + (q % 10), weight: 0.5 };
+          const { terms: expanded, weights: added } = c.expand(query, { ...feedback, sessionId, params });
+          const hits = c.search(expanded, { limit, sessionId, params, weights: added, exhaustive: true });
+          expect(c.searchExpanded(query, { ...feedback, limit, sessionId, params })).toEqual({ terms: expanded, weights: added, hits });
+          compared += hits.length;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(1_000);
+  });
+});
+
 describe("Bm25Corpus.neighbours", () => {
   it("lists the turns around a turn in its own session, nearest first and the next turn before the previous", () => {
     const c = new Bm25Corpus();

@@ -61,6 +61,12 @@ interface Packed {
   tfs: Float64Array;
   boundTfs: Float64Array;
   boundLengths: Float64Array;
+  /**
+   * Per posting, tf × (k1 + 1) / (tf + norm) of its turn (what searchExpanded adds times the
+   * term's weight), for the length norms of `impactsOf`; computed on first need.
+   */
+  impacts: Float64Array | null;
+  impactsOf: number;
 }
 
 /** One searched term: its postings, its weight (IDF × query weight) and, when pruning, how much it can add. */
@@ -96,6 +102,8 @@ function lowerBound(a: Int32Array, x: number, from: number, to: number): number 
 // searchExpanded's per-slot sums (zeroed again before it returns) and the slots it reached:
 // one pair for every corpus, searches being synchronous.
 let expandedScores = new Float64Array(0);
+/** searchExpanded reads every slot's score instead of tracking those reached once its base terms' postings reach 1 / DENSE_SHARE of the slots. */
+const DENSE_SHARE = 8;
 let expandedReached = new Int32Array(0);
 
 /** The words a turn is indexed by: its speaker's name and its content, stemmed, stopwords out. */
@@ -120,6 +128,8 @@ export class Bm25Corpus {
    * by the next search that needs it.
    */
   private readonly packed = new Map<string, Packed>();
+  /** Bumped each time the norms below are computed anew (Packed.impactsOf). */
+  private normVersion = 0;
   /** Per slot, BM25's length term k1 × (1 − b + b × length / avg) for `normKey`'s k1, b and avg. */
   private norms = new Float64Array(0);
   /**
@@ -129,6 +139,8 @@ export class Bm25Corpus {
    */
   private units = new Float64Array(0);
   private normKey = "";
+  /** Per slot, its turn's createdAt: what breaks ties between equal scores (TopK), without reaching into each entry. */
+  private times = new Float64Array(0);
 
   /** Turns in the corpus. */
   get size(): number {
@@ -142,6 +154,12 @@ export class Bm25Corpus {
     const tf = new Map<string, number>();
     for (const t of list) tf.set(t, (tf.get(t) ?? 0) + 1);
     const slot = this.free.pop() ?? this.entries.length;
+    if (slot >= this.times.length) {
+      const grown = new Float64Array(Math.max(1024, this.times.length * 2));
+      grown.set(this.times);
+      this.times = grown;
+    }
+    this.times[slot] = doc.createdAt;
     this.entries[slot] = {
       ...doc,
       length: list.length,
@@ -269,7 +287,7 @@ export class Bm25Corpus {
       slots.set(s2);
       tfs.set(t2);
     }
-    packed = { slots, tfs, boundTfs: Float64Array.from(shortest.keys()), boundLengths: Float64Array.from(shortest.values()) };
+    packed = { slots, tfs, boundTfs: Float64Array.from(shortest.keys()), boundLengths: Float64Array.from(shortest.values()), impacts: null, impactsOf: -1 };
     this.packed.set(term, packed);
     return packed;
   }
@@ -278,6 +296,7 @@ export class Bm25Corpus {
   private lengthNorms(k1: number, b: number, avg: number): Float64Array {
     const key = `${k1} ${b} ${avg} ${this.entries.length}`;
     if (key === this.normKey) return this.norms;
+    this.normVersion++;
     if (this.norms.length < this.entries.length) {
       this.norms = new Float64Array(Math.max(this.entries.length, this.norms.length * 2));
       this.units = new Float64Array(this.norms.length);
@@ -331,7 +350,7 @@ export class Bm25Corpus {
       if (!(w > 0) || !Number.isFinite(w)) prunable = false;
       cursors.push({ p, w, bound: 0, at: 0, end: 0, essential: true });
     }
-    const heap = new TopK(options.limit, this.entries);
+    const heap = new TopK(options.limit, this.times);
     const accept = (slot: number): boolean => {
       const e = this.entries[slot]!;
       return (options.sessionId === undefined || e.sessionId === options.sessionId) && (!options.filter || options.filter(e));
@@ -542,6 +561,13 @@ export class Bm25Corpus {
     }
     const scores = expandedScores;
     const touched = expandedReached;
+    const end = this.entries.length;
+    // Which turns were reached is tracked only when few will be: over most of the corpus, a
+    // test per posting of whether its turn was reached already (a branch the CPU cannot
+    // predict) cost three times the sums, and reading every slot's score once costs less.
+    let reach = 0;
+    for (const t of base) reach += this.docFrequency(t);
+    const dense = reach * DENSE_SHARE >= end;
     let count = 0;
     /** Adds the term's contributions (weight × its BM25 part) to every slot holding it. */
     const add = (term: string, weight: number | undefined): void => {
@@ -549,32 +575,76 @@ export class Bm25Corpus {
       if (!p) return;
       const w = (weight ?? 1) * this.idf(term);
       if (w === 0) return;
-      const { slots, tfs } = p;
-      for (let i = 0; i < slots.length; i++) {
-        const slot = slots[i]!;
-        const tf = tfs[i]!;
-        if (scores[slot] === 0) touched[count++] = slot;
-        scores[slot] = scores[slot]! + w * (tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!));
+      const { slots } = p;
+      const impacts = this.impacts(p, k1, norms);
+      if (dense) {
+        for (let i = 0; i < slots.length; i++) {
+          const slot = slots[i]!;
+          scores[slot] = scores[slot]! + w * impacts[i]!;
+        }
+      } else {
+        for (let i = 0; i < slots.length; i++) {
+          const slot = slots[i]!;
+          if (scores[slot] === 0) touched[count++] = slot;
+          scores[slot] = scores[slot]! + w * impacts[i]!;
+        }
       }
     };
-    const accept = (slot: number): boolean => options.sessionId === undefined || this.entries[slot]!.sessionId === options.sessionId;
-    const best = (limit: number): ScoredId[] => {
-      const heap = new TopK(limit, this.entries);
-      for (let i = 0; i < count; i++) {
-        const slot = touched[i]!;
-        const score = scores[slot]!;
-        if ((!heap.full || score >= heap.worstScore) && accept(slot)) heap.offer(slot, score);
-      }
-      return heap.sorted().map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
-    };
+    const best = (limit: number): ScoredId[] =>
+      this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId);
     try {
       for (const t of base) add(t, undefined);
       const { terms, weights } = this.feedback(base, best(options.docs), options);
       for (const t of terms.slice(base.length)) add(t, weights.get(t));
       return { terms, weights, hits: best(options.limit) };
     } finally {
-      for (let i = 0; i < count; i++) scores[touched[i]!] = 0;
+      if (dense) scores.fill(0, 0, end);
+      else for (let i = 0; i < count; i++) scores[touched[i]!] = 0;
     }
+  }
+
+  /**
+   * The best `limit` turns by `scores` (per slot; every weight and impact is positive, so a
+   * reached turn scores above 0 and one not reached 0): of the slots `reached` names, or of
+   * every slot below `end` when it is null. A method rather than a closure made per search:
+   * V8 optimised a fresh closure's loop over 100k slots anew on each call.
+   */
+  private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): ScoredId[] {
+    const heap = new TopK(limit, this.times);
+    const entries = this.entries;
+    // The score to reach: above 0 until the heap is full, then its worst (a tie may still win).
+    let floor = Number.MIN_VALUE;
+    const n = reached ? reached.length : end;
+    for (let i = 0; i < n; i++) {
+      const slot = reached ? reached[i]! : i;
+      const score = scores[slot]!;
+      if (score < floor) continue;
+      if (sessionId !== undefined && entries[slot]!.sessionId !== sessionId) continue;
+      heap.offer(slot, score);
+      if (heap.full) floor = heap.worstScore;
+    }
+    return heap.sorted().map((h) => ({ id: entries[h.slot]!.id, score: h.score }));
+  }
+
+  /**
+   * The term's impacts (Packed.impacts) for the current norms: per posting the same number the
+   * scoring loops compute inline, (k1 + 1) / (1 + norm) from `units` for tf = 1 and
+   * tf × (k1 + 1) / (tf + norm) otherwise, computed once per term and corpus state instead of
+   * once per search (a division and a branch per posting).
+   */
+  private impacts(p: Packed, k1: number, norms: Float64Array): Float64Array {
+    if (p.impacts && p.impactsOf === this.normVersion) return p.impacts;
+    const { slots, tfs } = p;
+    const units = this.units;
+    const out = p.impacts && p.impacts.length === slots.length ? p.impacts : new Float64Array(slots.length);
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const tf = tfs[i]!;
+      out[i] = tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!);
+    }
+    p.impacts = out;
+    p.impactsOf = this.normVersion;
+    return out;
   }
 
   /**
@@ -606,10 +676,10 @@ class TopK {
   private readonly slots: number[] = [];
   private readonly scores: number[] = [];
   private readonly limit: number;
-  private readonly entries: readonly ({ createdAt: number } | undefined)[];
-  constructor(limit: number, entries: readonly ({ createdAt: number } | undefined)[]) {
+  private readonly times: Float64Array;
+  constructor(limit: number, times: Float64Array) {
     this.limit = limit;
-    this.entries = entries;
+    this.times = times;
   }
 
   get full(): boolean {
@@ -623,8 +693,8 @@ class TopK {
 
   private better(xs: number, xSlot: number, ys: number, ySlot: number): boolean {
     if (xs !== ys) return xs > ys;
-    const xt = this.entries[xSlot]!.createdAt;
-    const yt = this.entries[ySlot]!.createdAt;
+    const xt = this.times[xSlot]!;
+    const yt = this.times[ySlot]!;
     return xt > yt || (xt === yt && xSlot > ySlot);
   }
 
