@@ -38,8 +38,10 @@ export interface LocalVectorIndexOptions {
   /**
    * A query's sums run on a second thread (vector-scan.ts) from this many multiply-adds (rows
    * scored × the query's non-zero dimensions) on; fewer run in the caller's thread, where
-   * they cost less than the messages. Default 262144 (a 10k-row user's exact scan is about
-   * a million); Infinity keeps every scan in the caller's thread.
+   * they cost less than the messages. Default 131072: a 10k-row user's exact scan is about a
+   * million, a 100k-row user's approximate one (≈2.5k candidate rows) a few hundred thousand,
+   * a 1k-row user's exact scan under a hundred thousand. Infinity keeps every scan in the
+   * caller's thread.
    */
   offloadMinWork?: number;
   /** The scan thread's script; default vector-scan-thread.ts beside vector-scan.ts (a bundler may move it). */
@@ -50,7 +52,7 @@ export interface LocalVectorIndexOptions {
 
 const DEFAULT_EXACT_BELOW = 20_000;
 const DEFAULT_PROBE_FRACTION = 0.025;
-const DEFAULT_OFFLOAD_MIN_WORK = 262_144;
+const DEFAULT_OFFLOAD_MIN_WORK = 131_072;
 const MIN_PROBE = 8;
 // An index for at most this many rows is built on the spot (a few milliseconds); a larger
 // one in slices between event-loop turns while the exact scan answers.

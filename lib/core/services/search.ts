@@ -18,7 +18,7 @@
 
 import type { StrataDeps } from "../deps.ts";
 import { answerType, type AnswerType } from "../answer-type.ts";
-import type { Bm25Corpus, Bm25Params, FeedbackParams } from "../bm25.ts";
+import type { Bm25Corpus, Bm25Params, CorpusDoc, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
 import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
@@ -139,6 +139,14 @@ interface Fused {
   sources: SearchSource[];
   /** What lifted it after fusion (see SearchHit.why). */
   notes?: string[];
+  /** Its turn in the keyword corpus (null: not there), once a step has looked it up (docOf). */
+  doc?: CorpusDoc | null;
+}
+
+/** The fused item's turn in the corpus, looked up once per search whichever steps ask. */
+function docOf(f: Fused, corpus: Bm25Corpus): CorpusDoc | null {
+  if (f.doc === undefined) f.doc = corpus.doc(f.id) ?? null;
+  return f.doc;
 }
 
 function note(f: Fused, reason: string): void {
@@ -193,7 +201,7 @@ export function boostSpeakers(fused: Fused[], corpus: Bm25Corpus, query: string,
   const named = namedSpeakers(query, speakers);
   if (named.size === 0 || named.size === speakers.size) return fused;
   for (const f of fused) {
-    const name = corpus.doc(f.id)?.name?.toLowerCase();
+    const name = docOf(f, corpus)?.name?.toLowerCase();
     if (name !== undefined && named.has(name)) f.score *= boost;
   }
   return fused.sort((a, b) => b.score - a.score);
@@ -211,24 +219,29 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   if (radius <= 0 || anchors <= 0 || (weight <= 0 && answerWeight <= 0)) return fused;
   const byId = new Map(fused.map((f) => [f.id, f]));
   // Per neighbour: what it collects, and the anchor that gave the most (its provenance).
-  const add = new Map<string, { extra: number; best: number; reason: string }>();
-  for (const anchor of fused.slice(0, anchors)) {
-    const asks = corpus.asks(anchor.id);
+  const add = new Map<string, { extra: number; best: number; anchor: string; answer: boolean }>();
+  for (let i = 0; i < fused.length && i < anchors; i++) {
+    const anchor = fused[i]!;
+    const asks = docOf(anchor, corpus) !== null && corpus.asks(anchor.id);
     for (const n of corpus.neighbours(anchor.id, radius)) {
       const answer = asks && n.offset === 1;
       const share = answer ? answerWeight : weight / Math.abs(n.offset);
       if (share <= 0) continue;
       const gain = share * anchor.score;
-      const a = add.get(n.id) ?? { extra: 0, best: 0, reason: "" };
-      a.extra += gain;
-      if (gain > a.best) {
-        a.best = gain;
-        a.reason = `${answer ? "answer to" : "neighbour of"} ${anchor.id}`;
+      const a = add.get(n.id);
+      if (!a) add.set(n.id, { extra: gain, best: gain, anchor: anchor.id, answer });
+      else {
+        a.extra += gain;
+        if (gain > a.best) {
+          a.best = gain;
+          a.anchor = anchor.id;
+          a.answer = answer;
+        }
       }
-      add.set(n.id, a);
     }
   }
-  for (const [id, { extra, reason }] of add) {
+  for (const [id, { extra, anchor, answer }] of add) {
+    const reason = `${answer ? "answer to" : "neighbour of"} ${anchor}`;
     let f = byId.get(id);
     if (f) {
       f.score += extra;
@@ -247,7 +260,7 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
 export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly DateRange[], options: SearchConfig["dates"]): Fused[] {
   if (options.boost <= 0 || ranges.length === 0) return fused;
   for (const f of fused) {
-    const doc = corpus.doc(f.id);
+    const doc = docOf(f, corpus);
     if (!doc) continue;
     const fit = dateFit(doc.createdAt, ranges, options.slackDays * DAY_MS);
     if (fit <= 0) continue;
@@ -264,21 +277,25 @@ export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly 
  */
 export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: SearchConfig["sessionPrior"]): Fused[] {
   if (options.weight <= 0 || options.top <= 0 || fused.length === 0) return fused;
-  const best = new Map<string, number[]>();
+  // Per session its best `top` scores, in order (fused is sorted, so a session's first
+  // entries are its best), and their sum, added in that order.
+  const best = new Map<string, { n: number; mass: number }>();
   for (const f of fused) {
-    const s = corpus.doc(f.id)?.sessionId;
+    const s = docOf(f, corpus)?.sessionId;
     if (s === undefined) continue;
-    const list = best.get(s);
-    // fused is sorted, so each session's first `top` entries are its best.
-    if (!list) best.set(s, [f.score]);
-    else if (list.length < options.top) list.push(f.score);
+    const b = best.get(s);
+    if (!b) best.set(s, { n: 1, mass: 0 + f.score });
+    else if (b.n < options.top) {
+      b.n++;
+      b.mass += f.score;
+    }
   }
-  const mass = new Map([...best].map(([s, l]) => [s, l.reduce((a, b) => a + b, 0)]));
-  const max = Math.max(0, ...mass.values());
+  let max = 0;
+  for (const b of best.values()) if (b.mass > max) max = b.mass;
   if (max <= 0) return fused;
   for (const f of fused) {
-    const s = corpus.doc(f.id)?.sessionId;
-    if (s !== undefined) f.score *= 1 + (options.weight * mass.get(s)!) / max;
+    const s = f.doc?.sessionId;
+    if (s !== undefined) f.score *= 1 + (options.weight * best.get(s)!.mass) / max;
   }
   return fused.sort((a, b) => b.score - a.score);
 }
