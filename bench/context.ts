@@ -17,17 +17,13 @@
 //   node_modules/.bin/node bench/context.ts [--size 1000] [--calls 200] [--budget 2000] [--query TEXT]
 //     [--max-words 32] [--compare 8,16,32,64] [--seed 42] [--data-dir DIR] [--cpu-prof FILE]
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { Session } from "node:inspector/promises";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { LocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
-import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
+import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, type ContextConfig } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
 import { terms } from "../lib/core/text.ts";
-import { createStrata } from "../lib/runtime.ts";
+import { awaitVectorIndex, drain, openBenchStrata, quantile, startProfile, tierMedians } from "./in-process.ts";
 import { messagesFor, rng, turn } from "./strata-load.ts";
 
 const { values: opts } = parseArgs({
@@ -53,13 +49,8 @@ const user = "ctx";
 const session = "long";
 
 const dataDir = opts["data-dir"];
-const marker = dataDir ? join(dataDir, "context-bench.json") : null;
-const built = JSON.stringify({ size, seed });
-const reuse = marker !== null && existsSync(marker) && readFileSync(marker, "utf8") === built;
-if (dataDir) mkdirSync(dataDir, { recursive: true });
-const strata = await createStrata(loadConfig({}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
+const { strata, reuse, done } = await openBenchStrata(dataDir, "context-bench.json", JSON.stringify({ size, seed }));
 try {
-  if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
   // The same long session as strata-load's context phase (same generator, same seed).
   const r = rng(seed + 4);
   const long = [];
@@ -80,13 +71,8 @@ try {
     await ingestMessages(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: sid, userId: user, messages: messagesFor(grow, sid, 0, len, "Ann", day0 - (s + 1) * 86_400_000) });
     have += len;
   }
-  for (;;) {
-    await strata.idle();
-    const stats = await strata.deps.archive.queueStats(DEFAULT_TENANT);
-    if (stats.pending === 0) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  if (marker && !reuse) writeFileSync(marker, built);
+  await drain(strata);
+  done();
   process.stdout.write(`user of ${Math.max(size, long.length)} messages ${reuse ? `reused from ${dataDir}` : "ingested and derived"} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const input = { tenantId: DEFAULT_TENANT, sessionId: session, userId: user, budget, ...(opts.query ? { query: opts.query } : {}) };
@@ -114,24 +100,13 @@ try {
   }
 
   for (let i = 0; i < 20; i++) await assembleContext(strata.deps, input, config);
-  // The embedded vector index answers a large user from its approximate tier once that is
-  // built in the background: time the steady state, after the build.
-  const vectors = strata.deps.vectors as Partial<LocalVectorIndex>;
-  if (vectors.indexed) {
-    const t = performance.now();
-    const approximate = await vectors.indexed(DEFAULT_TENANT, user, strata.deps.embedder.dimensions);
-    process.stdout.write(`vector index: ${approximate ? `approximate, ready after ${((performance.now() - t) / 1000).toFixed(1)} s more` : "exact"}\n`);
-  }
+  // A large user's vector queries come from the approximate index once it is built: time the steady state.
+  await awaitVectorIndex(strata, user);
   const ms: number[] = [];
   const tiers = new Map<string, number[]>();
   let recalled = "";
   let tokens = 0;
-  const profiler = opts["cpu-prof"] ? new Session() : null;
-  if (profiler) {
-    profiler.connect();
-    await profiler.post("Profiler.enable");
-    await profiler.post("Profiler.start");
-  }
+  const stopProfile = await startProfile(opts["cpu-prof"]);
   const c0 = process.cpuUsage();
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
@@ -142,16 +117,12 @@ try {
     tokens = out.tokens;
   }
   const cpu = process.cpuUsage(c0);
-  if (profiler) {
-    const { profile } = await profiler.post("Profiler.stop");
-    writeFileSync(opts["cpu-prof"]!, JSON.stringify(profile));
-    profiler.disconnect();
-  }
-  const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+  await stopProfile();
+  const q = quantile;
   process.stdout.write(
     `context, ${calls} calls, budget ${budget}: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(2)} ms/call; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms; ${tokens} tokens\n`,
   );
-  process.stdout.write(`timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${q(xs, 0.5).toFixed(2)}`).join(", ")}\n`);
+  process.stdout.write(`${tierMedians(tiers)}\n`);
   process.stdout.write(`recalled: ${recalled}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
 } finally {

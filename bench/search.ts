@@ -18,16 +18,12 @@
 //
 //   node_modules/.bin/node bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1] [--data-dir DIR] [--cpu-prof FILE]
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { Session } from "node:inspector/promises";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { LocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
-import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
+import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
-import { createStrata } from "../lib/runtime.ts";
+import { awaitVectorIndex, drain, openBenchStrata, quantile, startProfile, tierMedians } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 
 const { values: opts } = parseArgs({
@@ -50,13 +46,8 @@ const user = "u-growth";
 const SESSION_SIZE = 100;
 
 const dataDir = opts["data-dir"];
-const marker = dataDir ? join(dataDir, "search-bench.json") : null;
-const built = JSON.stringify({ size });
-const reuse = marker !== null && existsSync(marker) && readFileSync(marker, "utf8") === built;
-if (dataDir) mkdirSync(dataDir, { recursive: true });
-const strata = await createStrata(loadConfig({}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
+const { strata, reuse, done } = await openBenchStrata(dataDir, "search-bench.json", JSON.stringify({ size }));
 try {
-  if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
   const t0 = performance.now();
   let lastLog = Date.now();
   for (let s = 0; !reuse && s * SESSION_SIZE < size; s++) {
@@ -68,17 +59,8 @@ try {
       lastLog = Date.now();
     }
   }
-  for (;;) {
-    await strata.idle();
-    const stats = await strata.deps.archive.queueStats(DEFAULT_TENANT);
-    if (stats.pending === 0) break;
-    if (Date.now() - lastLog > 10_000) {
-      process.stdout.write(`derived work pending: ${stats.pending}\n`);
-      lastLog = Date.now();
-    }
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  if (marker && !reuse) writeFileSync(marker, built);
+  await drain(strata);
+  done();
   process.stdout.write(`user of ${size} messages ${reuse ? `reused from ${dataDir}` : "ingested and derived"} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const queries = generateQueries(8, 400);
@@ -90,23 +72,11 @@ try {
       }
     : (i: number) => hybridSearch(strata.deps, { tenantId: DEFAULT_TENANT, userId: user, query: queries[i % queries.length]!, limit });
   for (let i = 0; i < 50; i++) await search(i);
-  // A large user's vector queries are answered by the approximate index once it is built in
-  // the background: time the steady state, after the build.
-  const vectors = strata.deps.vectors as Partial<LocalVectorIndex>;
-  if (vectors.indexed) {
-    const t = performance.now();
-    const approximate = await vectors.indexed(DEFAULT_TENANT, user, strata.deps.embedder.dimensions);
-    process.stdout.write(`vector index: ${approximate ? `approximate, ready after ${((performance.now() - t) / 1000).toFixed(1)} s more` : "exact"}\n`);
-  }
+  await awaitVectorIndex(strata, user);
   const ms: number[] = [];
   const tiers = new Map<string, number[]>();
   let first = "";
-  const profiler = opts["cpu-prof"] ? new Session() : null;
-  if (profiler) {
-    profiler.connect();
-    await profiler.post("Profiler.enable");
-    await profiler.post("Profiler.start");
-  }
+  const stopProfile = await startProfile(opts["cpu-prof"]);
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   let next = 0;
@@ -123,16 +93,12 @@ try {
   );
   const wall = performance.now() - w0;
   const cpu = process.cpuUsage(c0);
-  if (profiler) {
-    const { profile } = await profiler.post("Profiler.stop");
-    writeFileSync(opts["cpu-prof"]!, JSON.stringify(profile));
-    profiler.disconnect();
-  }
-  const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+  await stopProfile();
+  const q = quantile;
   process.stdout.write(
     `${opts.context ? "context, budget 4000" : `search, limit ${limit}`}, ${calls} calls: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(3)} ms/call (every thread of the process); ${((calls / wall) * 1000).toFixed(1)} calls/s at ${concurrency} concurrent; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms\n`,
   );
-  process.stdout.write(`timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${q(xs, 0.5).toFixed(2)}`).join(", ")}\n`);
+  process.stdout.write(`${tierMedians(tiers)}\n`);
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
 } finally {

@@ -1,0 +1,75 @@
+// What the in-process benchmarks (bench/context.ts, bench/search.ts) share: an embedded Strata
+// in memory or in a data directory kept between runs, waiting for its derived work, the
+// approximate vector index's build, a CPU profile of the timed calls, and percentiles.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import type { LocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
+import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
+import { createStrata, type Strata } from "../lib/runtime.ts";
+
+/**
+ * An embedded Strata with workers, in memory, or in `dataDir` (PGlite) when given. `reuse`:
+ * the directory holds this very build (`built`, recorded in `markerName` by `done()`), so
+ * the caller skips its ingest. A directory holding another build is refused.
+ */
+export async function openBenchStrata(dataDir: string | undefined, markerName: string, built: string): Promise<{ strata: Strata; reuse: boolean; done(): void }> {
+  const marker = dataDir ? join(dataDir, markerName) : null;
+  const reuse = marker !== null && existsSync(marker) && readFileSync(marker, "utf8") === built;
+  if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const strata = await createStrata(loadConfig({}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
+  return { strata, reuse, done: () => marker && !reuse && writeFileSync(marker, built) };
+}
+
+/** Waits until no derived work is pending, printing the backlog every 10 s. */
+export async function drain(strata: Strata): Promise<void> {
+  let lastLog = Date.now();
+  for (;;) {
+    await strata.idle();
+    const stats = await strata.deps.archive.queueStats(DEFAULT_TENANT);
+    if (stats.pending === 0) return;
+    if (Date.now() - lastLog > 10_000) {
+      process.stdout.write(`derived work pending: ${stats.pending}\n`);
+      lastLog = Date.now();
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/**
+ * A large user's vector queries are answered by the approximate index once it is built in
+ * the background: waits for the build, so the calls timed are the steady state.
+ */
+export async function awaitVectorIndex(strata: Strata, userId: string): Promise<void> {
+  const vectors = strata.deps.vectors as Partial<LocalVectorIndex>;
+  if (!vectors.indexed) return;
+  const t = performance.now();
+  const approximate = await vectors.indexed(DEFAULT_TENANT, userId, strata.deps.embedder.dimensions);
+  process.stdout.write(`vector index: ${approximate ? `approximate, ready after ${((performance.now() - t) / 1000).toFixed(1)} s more` : "exact"}\n`);
+}
+
+/** Starts a V8 CPU profile when `file` is given; the function returned stops it and writes it there. */
+export async function startProfile(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return async () => {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+/** The p-quantile of xs (nearest rank, 0 ≤ p ≤ 1). */
+export function quantile(xs: readonly number[], p: number): number {
+  return [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+}
+
+/** The median of each tier's timings, as a line. */
+export function tierMedians(tiers: ReadonlyMap<string, number[]>): string {
+  return `timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${quantile(xs, 0.5).toFixed(2)}`).join(", ")}`;
+}
