@@ -15,7 +15,7 @@ import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../c
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
-import { columnSums, createScanThread, lanesOf, rowSums, type Lanes, type ScanThread } from "./vector-scan.ts";
+import { createScanThread, lanesOf, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -427,17 +427,14 @@ class UserMatrix {
     const ivf = this.ivf;
     // A session's rows are few and spread over every list: those searches stay exact.
     const rows = ivf && sessionId === undefined && this.size >= approx.exactBelow && ivf.assigned >= this.size ? this.candidates(ivf, lanes, topK, approx, kinds) : null;
-    const work = (rows ? rows.length : this.size) * lanes.index.length;
-    if (!thread || work < offload) {
-      return rows ? this.bestOf(rows, this.sumRows(rows, lanes), topK) : this.bestOfAll(this.sumAll(lanes), topK, sessionId, kinds);
-    }
+    const { data, capacity, size } = this;
+    const req: ScanRequest = { data, capacity, size, lanes, ...(rows ? { rows } : {}) };
+    const best = (sums: Float64Array) => (rows ? this.bestOf(rows, sums, topK) : this.bestOfAll(sums, topK, sessionId, kinds));
+    if (!thread || (rows ? rows.length : size) * lanes.index.length < offload) return best(scanSums(req));
     // From here until endScan the rows stay as they are: writes are held (write()).
     this.scans++;
     try {
-      const { data, capacity, size } = this;
-      const sums = await thread.run({ data, capacity, size, lanes, ...(rows ? { rows } : {}) });
-      if (rows) return this.bestOf(rows, sums ?? this.sumRows(rows, lanes), topK);
-      return this.bestOfAll(sums ?? this.sumAll(lanes), topK, sessionId, kinds);
+      return best((await thread.run(req)) ?? scanSums(req));
     } finally {
       this.endScan();
     }
@@ -458,18 +455,6 @@ class UserMatrix {
             return kind === k0 || kind === k1 || kind === k2;
           };
     return ivf.candidates(lanes.index, lanes.value, probe, topK, keep);
-  }
-
-  private sumRows(rows: Int32Array, lanes: Lanes): Float64Array {
-    const out = new Float64Array(rows.length);
-    rowSums(this.data, this.capacity, rows, lanes, out);
-    return out;
-  }
-
-  private sumAll(lanes: Lanes): Float64Array {
-    const out = new Float64Array(this.size);
-    columnSums(this.data, this.capacity, this.size, lanes, out);
-    return out;
   }
 
   /** Top-K of the candidate rows, sums[i] being the score of rows[i]. */

@@ -66,7 +66,7 @@ const accumulators = Array.from({ length: 4 }, () => new Float64Array(BLOCK_ROWS
 let scratch = new Float64Array(4096);
 
 /** out[r] = the score of row r, for rows 0 … size − 1 of the column-major matrix. */
-export function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array): void {
+function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array): void {
   const { index, value, ends } = lanes;
   const [a0, a1, a2, a3] = accumulators as [Float64Array, Float64Array, Float64Array, Float64Array];
   for (let start = 0; start < size; start += BLOCK_ROWS) {
@@ -122,7 +122,7 @@ export function columnSums(data: Float32Array, capacity: number, size: number, l
 }
 
 /** out[i] = the score of row rows[i] (the approximate search's candidates). */
-export function rowSums(data: Float32Array, capacity: number, rows: Int32Array, lanes: Lanes, out: Float64Array): void {
+function rowSums(data: Float32Array, capacity: number, rows: Int32Array, lanes: Lanes, out: Float64Array): void {
   const { index, value, ends } = lanes;
   const count = rows.length;
   if (scratch.length < count * 4) scratch = new Float64Array(count * 8);
