@@ -62,7 +62,7 @@ interface Packed {
   boundTfs: Float64Array;
   boundLengths: Float64Array;
   /**
-   * Per posting, tf × (k1 + 1) / (tf + norm) of its turn (what searchExpanded adds times the
+   * Per posting, tf × (k1 + 1) / (tf + norm) of its turn (what every search adds times the
    * term's weight), for the length norms of `impactsOf`; computed on first need.
    */
   impacts: Float64Array | null;
@@ -72,6 +72,8 @@ interface Packed {
 /** One searched term: its postings, its weight (IDF × query weight) and, when pruning, how much it can add. */
 interface Cursor {
   p: Packed;
+  /** The term's BM25 part per posting (Packed.impacts), for the current norms. */
+  impacts: Float64Array;
   w: number;
   bound: number;
   /** Next posting to read, and the end of the current block's postings. */
@@ -348,34 +350,30 @@ export class Bm25Corpus {
       const w = (options.weights?.get(term) ?? 1) * this.idf(term);
       if (w === 0) continue;
       if (!(w > 0) || !Number.isFinite(w)) prunable = false;
-      cursors.push({ p, w, bound: 0, at: 0, end: 0, essential: true });
+      cursors.push({ p, impacts: this.impacts(p, k1, norms), w, bound: 0, at: 0, end: 0, essential: true });
     }
     const heap = new TopK(options.limit, this.times);
     const accept = (slot: number): boolean => {
       const e = this.entries[slot]!;
       return (options.sessionId === undefined || e.sessionId === options.sessionId) && (!options.filter || options.filter(e));
     };
-    if (prunable && cursors.length > 1) this.scorePruned(cursors, heap, norms, k1, b, avg, accept);
-    else this.scoreAll(cursors, heap, norms, k1, accept);
+    if (prunable && cursors.length > 1) this.scorePruned(cursors, heap, k1, b, avg, accept);
+    else this.scoreAll(cursors, heap, accept);
     return heap.sorted().map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
   }
 
   /** Every turn holding a query term, term by term into one score per slot. */
-  private scoreAll(cursors: Cursor[], heap: TopK, norms: Float64Array, k1: number, accept: (slot: number) => boolean): void {
+  private scoreAll(cursors: Cursor[], heap: TopK, accept: (slot: number) => boolean): void {
     // Scores in a dense array by slot (a Map cost most of a search over a 10k-turn user).
     if (this.scratch.length < this.entries.length) this.scratch = new Float64Array(Math.max(this.entries.length, this.scratch.length * 2));
     const scores = this.scratch;
-    const units = this.units;
     const touched: number[] = [];
-    for (const { p, w } of cursors) {
-      const { slots, tfs } = p;
+    for (const { p, impacts, w } of cursors) {
+      const { slots } = p;
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i]!;
-        const tf = tfs[i]!;
-        // The same expression as tf × (k1 + 1) / (tf + k1 × (1 − b + b × length / avg)).
-        const norm = tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!);
         if (scores[slot] === 0) touched.push(slot);
-        scores[slot] = scores[slot]! + w * norm;
+        scores[slot] = scores[slot]! + w * impacts[i]!;
       }
     }
     for (const slot of touched) {
@@ -398,7 +396,7 @@ export class Bm25Corpus {
    * turns would need the lookups, and a block is then scored exhaustively instead, as
    * scoreAll does, until more terms are left out.
    */
-  private scorePruned(cursors: Cursor[], heap: TopK, norms: Float64Array, k1: number, b: number, avg: number, accept: (slot: number) => boolean): void {
+  private scorePruned(cursors: Cursor[], heap: TopK, k1: number, b: number, avg: number, accept: (slot: number) => boolean): void {
     for (const c of cursors) {
       const { boundTfs, boundLengths } = c.p;
       let most = 0;
@@ -417,7 +415,6 @@ export class Bm25Corpus {
     for (const c of byBound) c.essential = true;
     if (this.scratch.length < BLOCK) this.scratch = new Float64Array(BLOCK);
     const acc = this.scratch;
-    const units = this.units;
     // The block's slots reached, in a typed array (a JS array emptied and refilled per block
     // cost more than the sums).
     const touched = new Int32Array(BLOCK);
@@ -427,11 +424,10 @@ export class Bm25Corpus {
     const exact = (slot: number): number => {
       let score = 0;
       for (const c of cursors) {
-        const { slots, tfs } = c.p;
+        const { slots } = c.p;
         const i = lowerBound(slots, slot, c.at, c.end);
         if (i === c.end || slots[i] !== slot) continue;
-        const tf = tfs[i]!;
-        score = score + c.w * (tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!));
+        score = score + c.w * c.impacts[i]!;
       }
       return score;
     };
@@ -447,14 +443,13 @@ export class Bm25Corpus {
       // In query order: every term (exhaustive block), or the essential ones.
       for (const c of cursors) {
         if (pruned && !c.essential) continue;
-        const { slots, tfs } = c.p;
-        const w = c.w;
+        const { slots } = c.p;
+        const { impacts, w } = c;
         for (let i = c.at; i < c.end; i++) {
           const slot = slots[i]!;
-          const tf = tfs[i]!;
           const at = slot - lo;
           if (acc[at] === 0) touched[reached++] = slot;
-          acc[at] = acc[at]! + w * (tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!));
+          acc[at] = acc[at]! + w * impacts[i]!;
         }
       }
       if (!pruned) {
@@ -554,7 +549,6 @@ export class Bm25Corpus {
     }
     const avg = this.totalLength / n || 1;
     const norms = this.lengthNorms(k1, b, avg);
-    const units = this.units;
     if (expandedScores.length < this.entries.length) {
       expandedScores = new Float64Array(Math.max(this.entries.length, expandedScores.length * 2));
       expandedReached = new Int32Array(expandedScores.length);
@@ -627,10 +621,11 @@ export class Bm25Corpus {
   }
 
   /**
-   * The term's impacts (Packed.impacts) for the current norms: per posting the same number the
-   * scoring loops compute inline, (k1 + 1) / (1 + norm) from `units` for tf = 1 and
-   * tf × (k1 + 1) / (tf + norm) otherwise, computed once per term and corpus state instead of
-   * once per search (a division and a branch per posting).
+   * The term's impacts (Packed.impacts) for the current norms: per posting its BM25 part before
+   * the term's weight, tf × (k1 + 1) / (tf + k1 × (1 − b + b × length / avg)), read as
+   * (k1 + 1) / (1 + norm) from `units` for tf = 1 (the same number without a division). Every
+   * scoring path adds weight × impact, so a turn's score is the same number whichever computes
+   * it; computed once per term and corpus state instead of once per search.
    */
   private impacts(p: Packed, k1: number, norms: Float64Array): Float64Array {
     if (p.impacts && p.impactsOf === this.normVersion) return p.impacts;
