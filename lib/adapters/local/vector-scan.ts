@@ -224,9 +224,7 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
     async close() {
       const w = worker;
       broken = true;
-      worker = null;
-      for (const resolve of pending.values()) resolve(null);
-      pending.clear();
+      failAll();
       await w?.terminate();
     },
   };

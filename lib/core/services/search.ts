@@ -222,7 +222,7 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   const add = new Map<string, { extra: number; best: number; anchor: string; answer: boolean }>();
   for (let i = 0; i < fused.length && i < anchors; i++) {
     const anchor = fused[i]!;
-    const asks = docOf(anchor, corpus) !== null && corpus.asks(anchor.id);
+    const asks = corpus.asks(anchor.id);
     for (const n of corpus.neighbours(anchor.id, radius)) {
       const answer = asks && n.offset === 1;
       const share = answer ? answerWeight : weight / Math.abs(n.offset);
