@@ -61,12 +61,15 @@ describe("Bm25Corpus.search", () => {
   });
 
   it("scores each turn by the BM25 formula, to the bit, while turns come and go between searches", () => {
-    // Searches in between pack the searched terms' postings and the length norms; every add,
-    // replace and remove after them must show in the next search's scores.
+    // Searches in between pack the searched terms' postings and the length table; every add
+    // (appended to those postings when its slot is past their last, as a new turn's is),
+    // replace and remove after them must show in the next search's scores. Now and then a
+    // turn is longer than the length table (a pasted log), whose length terms are computed apart.
     const words = ["coffee", "greyhound", "piano", "jazz", "tea", "lisbon", "kyoto", "retries"];
     let seed = 3;
     const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-    const sentence = () => Array.from({ length: 1 + Math.floor(random() * 12) }, () => words[Math.floor(random() * words.length)]).join(" ");
+    const sentence = () =>
+      Array.from({ length: random() < 0.05 ? 4200 + Math.floor(random() * 200) : 1 + Math.floor(random() * 12) }, () => words[Math.floor(random() * words.length)]).join(" ");
     const c = new Bm25Corpus();
     const live = new Map<string, string>();
     const params = { k1: 1.2, b: 0.3 };
@@ -106,8 +109,28 @@ describe("Bm25Corpus.search", () => {
           live.set(id, text);
         }
       }
-      expect(c.search(query, { limit: 20, params, weights })).toEqual(expected());
+      const want = expected();
+      expect(c.search(query, { limit: 20, params, weights })).toEqual(want);
+      expect(c.search(query, { limit: 20, params, weights, exhaustive: true })).toEqual(want);
     }
+  });
+});
+
+describe("Bm25Corpus postings kept packed", () => {
+  it("scores a turn appended after a search even when the average length stays the same", () => {
+    // Every turn is two terms long ("ann", a word): adding one leaves the average, and so the
+    // length table, as they were; the postings packed by the first search must still take it in.
+    const c = new Bm25Corpus();
+    for (let i = 1; i <= 4; i++) c.add(doc(`t${i}`, i), i % 2 ? "coffee" : "tea");
+    const before = c.search(["coffe"], { limit: 10 });
+    expect(before.map((h) => h.id)).toEqual(["t3", "t1"]);
+    c.add(doc("t5", 5), "coffee");
+    const after = c.search(["coffe"], { limit: 10 });
+    expect(after.map((h) => h.id)).toEqual(["t5", "t3", "t1"]);
+    const fresh = new Bm25Corpus();
+    for (let i = 1; i <= 5; i++) fresh.add(doc(`t${i}`, i), i % 2 ? "coffee" : "tea");
+    expect(after).toEqual(fresh.search(["coffe"], { limit: 10 }));
+    expect(fresh.searchExpanded(["coffe"], { docs: 2, terms: 2, weight: 0.5, limit: 10 })).toEqual(c.searchExpanded(["coffe"], { docs: 2, terms: 2, weight: 0.5, limit: 10 }));
   });
 });
 

@@ -52,21 +52,60 @@ export interface FeedbackParams {
 }
 
 /**
- * A term's postings packed for search: slots in increasing order with their term counts, and
- * per distinct term count the shortest turn holding the term that often, from which the most
- * the term can add to any turn's score follows for any length normalisation.
+ * A term's postings packed for search: slots in increasing order with their term counts and
+ * their turns' lengths, and per distinct term count the shortest turn holding the term that
+ * often, from which the most the term can add to any turn's score follows for any length
+ * normalisation. A turn added in a slot past the last one is appended (appendPosting), so a
+ * chat's next turn does not unpack the postings of every word it says; `slots`, `tfs` and
+ * `lens` are views of the first postings of `store`, which has room for more.
  */
 interface Packed {
   slots: Int32Array;
   tfs: Float64Array;
+  lens: Int32Array;
+  store: { slots: Int32Array; tfs: Float64Array; lens: Int32Array };
   boundTfs: Float64Array;
   boundLengths: Float64Array;
   /**
    * Per posting, tf × (k1 + 1) / (tf + norm) of its turn (what every search adds times the
-   * term's weight), for the length norms of `impactsOf`; computed on first need.
+   * term's weight), for the length table of `impactsOf`; computed on first need.
    */
   impacts: Float64Array | null;
   impactsOf: number;
+}
+
+/**
+ * Turn lengths below this take BM25's length terms from a table made per k1, b and average
+ * length (Bm25Corpus.lengthTable); longer turns (pasted logs) compute theirs per posting.
+ */
+const LENGTH_TABLE = 4096;
+
+/** Appends a posting in a slot past the postings' last; false when the slot is not past it (a reused slot). */
+function appendPosting(p: Packed, slot: number, tf: number, length: number): boolean {
+  const n = p.slots.length;
+  if (n > 0 && slot <= p.slots[n - 1]!) return false;
+  let { store } = p;
+  if (n === store.slots.length) {
+    const cap = Math.max(8, n * 2);
+    const grown = { slots: new Int32Array(cap), tfs: new Float64Array(cap), lens: new Int32Array(cap) };
+    grown.slots.set(store.slots);
+    grown.tfs.set(store.tfs);
+    grown.lens.set(store.lens);
+    p.store = store = grown;
+  }
+  store.slots[n] = slot;
+  store.tfs[n] = tf;
+  store.lens[n] = length;
+  p.slots = store.slots.subarray(0, n + 1);
+  p.tfs = store.tfs.subarray(0, n + 1);
+  p.lens = store.lens.subarray(0, n + 1);
+  const at = p.boundTfs.indexOf(tf);
+  if (at < 0) {
+    p.boundTfs = Float64Array.of(...p.boundTfs, tf);
+    p.boundLengths = Float64Array.of(...p.boundLengths, length);
+  } else if (length < p.boundLengths[at]!) p.boundLengths[at] = length;
+  p.impactsOf = -1;
+  return true;
 }
 
 /** One searched term: its postings, its weight (IDF × query weight) and, when pruning, how much it can add. */
@@ -130,16 +169,18 @@ export class Bm25Corpus {
    * by the next search that needs it.
    */
   private readonly packed = new Map<string, Packed>();
-  /** Bumped each time the norms below are computed anew (Packed.impactsOf). */
+  /** Bumped each time the table below is computed anew (Packed.impactsOf). */
   private normVersion = 0;
-  /** Per slot, BM25's length term k1 × (1 − b + b × length / avg) for `normKey`'s k1, b and avg. */
-  private norms = new Float64Array(0);
   /**
-   * Per slot, what a term found once in the turn scores before its weight, (k1 + 1) / (1 + norm):
-   * the same number as tf × (k1 + 1) / (tf + norm) for tf = 1, without a division per posting
-   * (most postings: chat turns rarely repeat a word).
+   * Per turn length below LENGTH_TABLE, for `normKey`'s k1, b and average length: BM25's length
+   * term k1 × (1 − b + b × length / avg) (`norms`), and what a term found once in such a turn
+   * scores before its weight, (k1 + 1) / (1 + norm) (`units`: the same number as
+   * tf × (k1 + 1) / (tf + norm) for tf = 1, without a division per posting; chat turns rarely
+   * repeat a word). Per length rather than per slot: a turn added moves the average, and a
+   * table is remade in a few microseconds where every slot's norm took milliseconds at 100k turns.
    */
-  private units = new Float64Array(0);
+  private norms = new Float64Array(LENGTH_TABLE);
+  private units = new Float64Array(LENGTH_TABLE);
   private normKey = "";
   /** Per slot, its turn's createdAt: what breaks ties between equal scores (TopK), without reaching into each entry. */
   private times = new Float64Array(0);
@@ -176,9 +217,9 @@ export class Bm25Corpus {
       let p = this.postings.get(t);
       if (!p) this.postings.set(t, (p = new Map()));
       p.set(slot, n);
-      this.packed.delete(t);
+      const packed = this.packed.get(t);
+      if (packed && !appendPosting(packed, slot, n, list.length)) this.packed.delete(t);
     }
-    this.normKey = "";
     let s = this.sessions.get(doc.sessionId);
     if (!s) this.sessions.set(doc.sessionId, (s = { slots: [], sorted: true }));
     const last = s.slots[s.slots.length - 1];
@@ -201,7 +242,6 @@ export class Bm25Corpus {
       if (p.size === 0) this.postings.delete(t);
       this.packed.delete(t);
     }
-    this.normKey = "";
     const s = this.sessions.get(e.sessionId)!;
     s.slots.splice(s.slots.indexOf(slot), 1);
     if (s.slots.length === 0) this.sessions.delete(e.sessionId);
@@ -270,14 +310,16 @@ export class Bm25Corpus {
     if (!p) return undefined;
     const slots = new Int32Array(p.size);
     const tfs = new Float64Array(p.size);
+    const lens = new Int32Array(p.size);
     const shortest = new Map<number, number>();
     let i = 0;
     let sorted = true;
     for (const [slot, tf] of p) {
       if (i > 0 && slot < slots[i - 1]!) sorted = false;
-      slots[i] = slot;
-      tfs[i++] = tf;
       const length = this.entries[slot]!.length;
+      slots[i] = slot;
+      lens[i] = length;
+      tfs[i++] = tf;
       const had = shortest.get(tf);
       if (had === undefined || length < had) shortest.set(tf, length);
     }
@@ -286,32 +328,36 @@ export class Bm25Corpus {
       const order = Array.from(slots.keys()).sort((a, b) => slots[a]! - slots[b]!);
       const s2 = Int32Array.from(order, (k) => slots[k]!);
       const t2 = Float64Array.from(order, (k) => tfs[k]!);
+      const l2 = Int32Array.from(order, (k) => lens[k]!);
       slots.set(s2);
       tfs.set(t2);
+      lens.set(l2);
     }
-    packed = { slots, tfs, boundTfs: Float64Array.from(shortest.keys()), boundLengths: Float64Array.from(shortest.values()), impacts: null, impactsOf: -1 };
+    packed = {
+      slots,
+      tfs,
+      lens,
+      store: { slots, tfs, lens },
+      boundTfs: Float64Array.from(shortest.keys()),
+      boundLengths: Float64Array.from(shortest.values()),
+      impacts: null,
+      impactsOf: -1,
+    };
     this.packed.set(term, packed);
     return packed;
   }
 
-  /** Per slot, k1 × (1 − b + b × length / avg): computed once per corpus state and parameters. */
-  private lengthNorms(k1: number, b: number, avg: number): Float64Array {
-    const key = `${k1} ${b} ${avg} ${this.entries.length}`;
-    if (key === this.normKey) return this.norms;
+  /** Makes the length table (`norms`, `units`) for k1, b and the average length, unless it is that one already. */
+  private lengthTable(k1: number, b: number, avg: number): void {
+    const key = `${k1} ${b} ${avg}`;
+    if (key === this.normKey) return;
     this.normVersion++;
-    if (this.norms.length < this.entries.length) {
-      this.norms = new Float64Array(Math.max(this.entries.length, this.norms.length * 2));
-      this.units = new Float64Array(this.norms.length);
-    }
-    for (let slot = 0; slot < this.entries.length; slot++) {
-      const e = this.entries[slot];
-      if (!e) continue;
-      const norm = k1 * (1 - b + (b * e.length) / avg);
-      this.norms[slot] = norm;
-      this.units[slot] = (k1 + 1) / (1 + norm);
+    for (let length = 0; length < LENGTH_TABLE; length++) {
+      const norm = k1 * (1 - b + (b * length) / avg);
+      this.norms[length] = norm;
+      this.units[length] = (k1 + 1) / (1 + norm);
     }
     this.normKey = key;
-    return this.norms;
   }
 
   /**
@@ -339,7 +385,7 @@ export class Bm25Corpus {
     const n = this.size;
     if (n === 0 || options.limit <= 0) return [];
     const avg = this.totalLength / n || 1;
-    const norms = this.lengthNorms(k1, b, avg);
+    this.lengthTable(k1, b, avg);
     // The searched terms in query order: every turn adds its terms' contributions in this
     // order, whichever way it is scored, so its score is the same number.
     const cursors: Cursor[] = [];
@@ -350,7 +396,7 @@ export class Bm25Corpus {
       const w = (options.weights?.get(term) ?? 1) * this.idf(term);
       if (w === 0) continue;
       if (!(w > 0) || !Number.isFinite(w)) prunable = false;
-      cursors.push({ p, impacts: this.impacts(p, k1, norms), w, bound: 0, at: 0, end: 0, essential: true });
+      cursors.push({ p, impacts: this.impacts(p, k1, b, avg), w, bound: 0, at: 0, end: 0, essential: true });
     }
     const heap = new TopK(options.limit, this.times);
     const accept = (slot: number): boolean => {
@@ -548,7 +594,7 @@ export class Bm25Corpus {
       return { terms, weights, hits: this.search(terms, { limit: options.limit, sessionId: options.sessionId, params: options.params, weights }) };
     }
     const avg = this.totalLength / n || 1;
-    const norms = this.lengthNorms(k1, b, avg);
+    this.lengthTable(k1, b, avg);
     if (expandedScores.length < this.entries.length) {
       expandedScores = new Float64Array(Math.max(this.entries.length, expandedScores.length * 2));
       expandedReached = new Int32Array(expandedScores.length);
@@ -570,7 +616,7 @@ export class Bm25Corpus {
       const w = (weight ?? 1) * this.idf(term);
       if (w === 0) return;
       const { slots } = p;
-      const impacts = this.impacts(p, k1, norms);
+      const impacts = this.impacts(p, k1, b, avg);
       if (dense) {
         for (let i = 0; i < slots.length; i++) {
           const slot = slots[i]!;
@@ -621,21 +667,27 @@ export class Bm25Corpus {
   }
 
   /**
-   * The term's impacts (Packed.impacts) for the current norms: per posting its BM25 part before
-   * the term's weight, tf × (k1 + 1) / (tf + k1 × (1 − b + b × length / avg)), read as
-   * (k1 + 1) / (1 + norm) from `units` for tf = 1 (the same number without a division). Every
-   * scoring path adds weight × impact, so a turn's score is the same number whichever computes
-   * it; computed once per term and corpus state instead of once per search.
+   * The term's impacts (Packed.impacts) for the current length table (lengthTable for k1, b and
+   * avg): per posting its BM25 part before the term's weight, tf × (k1 + 1) / (tf + norm) with
+   * norm = k1 × (1 − b + b × length / avg), read as (k1 + 1) / (1 + norm) from `units` for
+   * tf = 1 (the same number without a division). Every scoring path adds weight × impact, so a
+   * turn's score is the same number whichever computes it; computed once per term and corpus
+   * state instead of once per search, from the postings' own lengths (read in order).
    */
-  private impacts(p: Packed, k1: number, norms: Float64Array): Float64Array {
+  private impacts(p: Packed, k1: number, b: number, avg: number): Float64Array {
     if (p.impacts && p.impactsOf === this.normVersion) return p.impacts;
-    const { slots, tfs } = p;
-    const units = this.units;
-    const out = p.impacts && p.impacts.length === slots.length ? p.impacts : new Float64Array(slots.length);
-    for (let i = 0; i < slots.length; i++) {
-      const slot = slots[i]!;
+    const { slots, tfs, lens } = p;
+    const { norms, units } = this;
+    const n = slots.length;
+    const out = p.impacts && p.impacts.buffer.byteLength >= n * 8 ? new Float64Array(p.impacts.buffer, 0, n) : new Float64Array(p.store.slots.length).subarray(0, n);
+    for (let i = 0; i < n; i++) {
       const tf = tfs[i]!;
-      out[i] = tf === 1 ? units[slot]! : tf * (k1 + 1) / (tf + norms[slot]!);
+      const length = lens[i]!;
+      if (length < LENGTH_TABLE) out[i] = tf === 1 ? units[length]! : tf * (k1 + 1) / (tf + norms[length]!);
+      else {
+        const norm = k1 * (1 - b + (b * length) / avg);
+        out[i] = tf === 1 ? (k1 + 1) / (1 + norm) : tf * (k1 + 1) / (tf + norm);
+      }
     }
     p.impacts = out;
     p.impactsOf = this.normVersion;
