@@ -134,6 +134,22 @@ function byStrength(a: Relation, b: Relation): number {
   return b.weight - a.weight || compareText(a.from, b.from) || compareText(a.type, b.type) || compareText(a.to, b.to);
 }
 
+/**
+ * Adds `r` to `best`, the `limit` strongest so far in byStrength order, if it is among them. A
+ * relation weaker than the last kept is turned away on its weight alone, which is what most
+ * of a pass over a long-lived user's relations does.
+ */
+function keepStrongest(best: Relation[], r: Relation, limit: number): void {
+  if (best.length === limit) {
+    const last = best[limit - 1]!;
+    if (r.weight < last.weight || byStrength(r, last) >= 0) return;
+  }
+  let i = best.length;
+  while (i > 0 && byStrength(r, best[i - 1]!) < 0) i--;
+  best.splice(i, 0, r);
+  if (best.length > limit) best.pop();
+}
+
 /** One user's graph. Every mutation mirrors a statement of the SQL store. */
 class UserGraph {
   readonly entities = new Map<string, Entity>();
@@ -166,7 +182,8 @@ class UserGraph {
   private readonly messageRelations = new Map<string, Set<string>>();
   /** A small number for each message with a mention held (see rankMentioning). */
   readonly ordinals = new Ordinals();
-  private strongest: Relation[] | null = null;
+  /** strongestRelations' last answer and the limit it was for, until a relation is added, dropped or weakened. */
+  private strongest: { limit: number; relations: Relation[] } | null = null;
   /** Mention and evidence rows held. */
   rows = 0;
   /** Shared mode: the graph version (migration 6) this reflects. */
@@ -235,7 +252,7 @@ class UserGraph {
     this.relations.set(r.key, r);
     UserGraph.link(this.ends, from, r);
     UserGraph.link(this.ends, to, r);
-    this.strongest = null;
+    this.strengthened(r);
     return r;
   }
 
@@ -303,7 +320,7 @@ class UserGraph {
       let r = this.relations.get(k);
       if (r) {
         r.weight += messages.length;
-        this.strongest = null;
+        this.strengthened(r);
       } else r = this.addRelation(from, type, to, messages.length);
       for (const m of messages) this.addEvidence(r, m);
     }
@@ -325,8 +342,10 @@ class UserGraph {
     for (const v of evidence) {
       let r = this.relations.get(relKey(v.from, v.type, v.to));
       if (r) {
+        const gained = v.weight >= r.weight;
         r.weight = v.weight;
-        this.strongest = null;
+        if (gained) this.strengthened(r);
+        else this.strongest = null;
       } else r = this.addRelation(v.from, v.type, v.to, v.weight);
       this.addEvidence(r, v.message);
     }
@@ -391,9 +410,30 @@ class UserGraph {
     return (e.ords ??= Array.from(e.messages, (m) => this.ordinals.of(m)));
   }
 
-  strongestRelations(): Relation[] {
-    this.strongest ??= [...this.relations.values()].filter((r) => r.weight > 0).sort(byStrength);
-    return this.strongest;
+  /**
+   * Keeps strongestRelations' answer current as `r` is added or gains weight: it can only rise
+   * among the strongest, so the others kept stay kept. A drop or a loss of weight starts the
+   * answer anew on the next call.
+   */
+  private strengthened(r: Relation): void {
+    const s = this.strongest;
+    if (!s) return;
+    const at = s.relations.indexOf(r);
+    if (at >= 0) s.relations.splice(at, 1);
+    if (r.weight > 0) keepStrongest(s.relations, r, s.limit);
+  }
+
+  /**
+   * The `limit` strongest relations of positive weight (byStrength order), in one pass over
+   * them rather than a sort of all: every turn written adds or strengthens relations, and a
+   * context call after it sorted tens of thousands of them in a long-lived user's graph.
+   */
+  strongestRelations(limit: number): Relation[] {
+    if (this.strongest?.limit === limit) return this.strongest.relations;
+    const best: Relation[] = [];
+    if (limit > 0) for (const r of this.relations.values()) if (r.weight > 0) keepStrongest(best, r, limit);
+    this.strongest = { limit, relations: best };
+    return best;
   }
 
   /** The `limit` strongest relations at either end of the entities (byStrength order), without sorting them all. */
@@ -404,11 +444,7 @@ class UserGraph {
       for (const r of this.ends.get(e.id) ?? []) {
         if (seen.has(r)) continue;
         seen.add(r);
-        if (best.length === limit && byStrength(r, best[limit - 1]!) >= 0) continue;
-        let i = best.length;
-        while (i > 0 && byStrength(r, best[i - 1]!) < 0) i--;
-        best.splice(i, 0, r);
-        if (best.length > limit) best.pop();
+        keepStrongest(best, r, limit);
       }
     }
     return best;
@@ -974,7 +1010,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       if (!g) return store.facts({ tenantId, userId, terms, limit });
       const n = Math.floor(limit);
       if (n <= 0) return [];
-      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted)), n) : g.strongestRelations().slice(0, n);
+      const picked = wanted.length > 0 ? g.relationsTouching(g.matched(new Set(wanted)), n) : g.strongestRelations(n);
       return g.describe(picked);
     },
 
