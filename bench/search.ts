@@ -12,12 +12,21 @@
 // --context times the context call instead, as the peers' growth workload makes it: on the
 // user's last session, with the peers' queries and a budget of 4000 tokens.
 //
+// --write-every N writes a turn to the last session before every Nth timed call (untimed), as
+// a user who is chatting does between the context calls: what a write leaves the next read
+// to redo (the keyword corpus' statistics, its postings of the words written) is then part
+// of the calls timed. The turns are written into the data directory, which later runs then
+// refuse: use a copy of it.
+//
 // --data-dir keeps the embedded data (PGlite) in DIR instead of memory, so a later run with the
 // same DIR and --size skips the ingest and the derived work. --cpu-prof writes a V8 profile of
 // the timed calls alone to FILE (bench/cpuprofile-top.ts summarises it).
 //
-//   node_modules/.bin/node bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1] [--data-dir DIR] [--cpu-prof FILE]
+//   node_modules/.bin/node bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
+//                                          [--write-every N] [--data-dir DIR] [--cpu-prof FILE]
 
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
@@ -33,6 +42,7 @@ const { values: opts } = parseArgs({
     limit: { type: "string", default: "10" },
     context: { type: "boolean", default: false },
     concurrency: { type: "string", default: "1" },
+    "write-every": { type: "string", default: "0" },
     "data-dir": { type: "string" },
     "cpu-prof": { type: "string" },
   },
@@ -42,6 +52,7 @@ const size = Number(opts.size);
 const calls = Number(opts.calls);
 const limit = Number(opts.limit);
 const concurrency = Number(opts.concurrency);
+const writeEvery = Number(opts["write-every"]);
 const user = "u-growth";
 const SESSION_SIZE = 100;
 
@@ -65,6 +76,13 @@ try {
 
   const queries = generateQueries(8, 400);
   const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
+  // Written turns continue the last session's: ids and times after every turn of the user.
+  let written = 0;
+  const writeTurn = async () => {
+    const messages = generateMessages({ seed: 7_000_000 + written, count: 1, profile: "chat", prefix: "g", start: size + written++ });
+    await ingestMessages(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: lastSession, userId: user, messages });
+  };
+  if (writeEvery > 0 && dataDir) writeFileSync(join(dataDir, "search-bench.json"), JSON.stringify({ size, written: "turns written by --write-every" }));
   const search = opts.context
     ? async (i: number) => {
         const out = await assembleContext(strata.deps, { tenantId: DEFAULT_TENANT, sessionId: lastSession, userId: user, query: queries[i % queries.length]!, budget: 4000 });
@@ -83,6 +101,7 @@ try {
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let i = next++; i < calls; i = next++) {
+        if (writeEvery > 0 && i % writeEvery === 0) await writeTurn();
         const t = performance.now();
         const out = await search(i);
         ms.push(performance.now() - t);
@@ -98,6 +117,7 @@ try {
   process.stdout.write(
     `${opts.context ? "context, budget 4000" : `search, limit ${limit}`}, ${calls} calls: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(3)} ms/call (every thread of the process); ${((calls / wall) * 1000).toFixed(1)} calls/s at ${concurrency} concurrent; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms\n`,
   );
+  if (written) process.stdout.write(`${written} turns written between the calls\n`);
   process.stdout.write(`${tierMedians(tiers)}\n`);
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
