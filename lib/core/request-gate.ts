@@ -3,6 +3,11 @@
 // two ingests adds its whole length to their latency. The runner therefore waits for a
 // moment with no request in flight before each round, but never longer than a bound, so
 // under sustained load derived work still advances (and, after it, catches up at full speed).
+//
+// A moment means a short while with none (`settleMs`), not the first instant: a chat's
+// frontend posts a turn and then asks for the context, and a round begun in the gap between
+// the two (the turn's own derived work, woken by its write) made that context call wait for
+// the round's length.
 
 export interface RequestGate {
   /** A request started. */
@@ -11,19 +16,40 @@ export interface RequestGate {
   leave(): void;
   /** Requests being served now. */
   readonly inFlight: number;
-  /** Resolves once no request is in flight, or after `maxWaitMs` at the latest. */
-  quiet(maxWaitMs: number): Promise<void>;
+  /**
+   * Resolves once no request has been in flight for `settleMs` (0: once none is), or after
+   * `maxWaitMs` at the latest.
+   */
+  quiet(maxWaitMs: number, settleMs?: number): Promise<void>;
 }
 
 export function createRequestGate(): RequestGate {
   let inFlight = 0;
   let waiters: (() => void)[] = [];
+  /** When the last request in flight ended (performance.now()). */
+  let lastQuiet = -Infinity;
+  /** Resolves once no request is in flight, or after `maxWaitMs` at the latest. */
+  const noneInFlight = (maxWaitMs: number): Promise<void> => {
+    if (inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        waiters = waiters.filter((w) => w !== done);
+        resolve();
+      }, maxWaitMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      waiters.push(done);
+    });
+  };
   return {
     enter() {
       inFlight++;
     },
     leave() {
       inFlight = Math.max(0, inFlight - 1);
+      if (inFlight === 0) lastQuiet = performance.now();
       if (inFlight === 0 && waiters.length) {
         const w = waiters;
         waiters = [];
@@ -33,19 +59,21 @@ export function createRequestGate(): RequestGate {
     get inFlight() {
       return inFlight;
     },
-    quiet(maxWaitMs) {
-      if (inFlight === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== done);
-          resolve();
-        }, maxWaitMs);
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        waiters.push(done);
-      });
+    async quiet(maxWaitMs, settleMs = 0) {
+      const until = performance.now() + maxWaitMs;
+      for (;;) {
+        const now = performance.now();
+        if (now >= until) return;
+        if (inFlight > 0) {
+          await noneInFlight(until - now);
+          // Without a settle period the moment the last one ended is enough, whatever came after.
+          if (settleMs <= 0) return;
+          continue;
+        }
+        const settled = lastQuiet + settleMs;
+        if (now >= settled) return;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(settled, until) - now));
+      }
     },
   };
 }

@@ -25,6 +25,8 @@ export interface LocalJobQueueOptions {
   gate?: RequestGate;
   /** Longest a round waits for the API to go quiet (default 50 ms). */
   yieldMs?: number;
+  /** How long without a request in flight counts as quiet (default 10 ms; see request-gate.ts). */
+  settleMs?: number;
 }
 
 export function createLocalJobQueue(options: LocalJobQueueOptions): JobQueue & { idle(): Promise<void> } {
@@ -33,6 +35,7 @@ export function createLocalJobQueue(options: LocalJobQueueOptions): JobQueue & {
   // cost one archive read and one write. 32 jobs of 100 messages stay well inside a lease.
   const batchSize = options.batchSize ?? 32;
   const yieldMs = options.yieldMs ?? 50;
+  const settleMs = options.settleMs ?? 10;
   const maxAttempts = options.maxAttempts ?? 5;
   const leaseMs = options.leaseMs ?? 30_000;
   const pollMs = options.pollMs ?? 1_000;
@@ -85,7 +88,7 @@ export function createLocalJobQueue(options: LocalJobQueueOptions): JobQueue & {
     while (!stopping) {
       let jobs: Job[];
       dirty = false;
-      if (options.gate) await options.gate.quiet(yieldMs);
+      if (options.gate) await options.gate.quiet(yieldMs, settleMs);
       try {
         jobs = await archive.claimJobs({ limit: batchSize, leaseMs });
       } catch (e) {
