@@ -14,7 +14,9 @@
 //   rehydrate  a 738-message, ~2 MB coding-agent session; context call p50/p95/p99
 //   ingest     acknowledged messages/s, one message per request (8 clients) and batches of
 //              100 (4 clients); worker throughput = messages / time until the queue is empty
-//   growth     one user's history at each size; context call latency at each
+//   growth     one user's history at each size; context call latency at each, and again with
+//              a turn written (acknowledged, untimed) before each call, as a chatting user's
+//              frontend posts the turn and then asks for the context
 //   search     1, 8 and 32 concurrent clients on the growth user at 10k messages
 // Writes bench/results/<date>-<name>.json, .md (tables and target verdicts) and SVG charts.
 // Needs redis-server on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (user postgres).
@@ -314,13 +316,19 @@ interface ContextRun extends Stats {
   tiers?: Record<string, number>;
 }
 
-async function contextCalls(sys: Running, sessionId: string, userId: string, n: number): Promise<ContextRun> {
+/**
+ * `n` context calls (after 20 untimed ones). With `write`, a turn is written to the session
+ * before each timed call and acknowledged first (not timed): what a write leaves the read
+ * path to redo is then part of the calls.
+ */
+async function contextCalls(sys: Running, sessionId: string, userId: string, n: number, write?: (i: number) => Promise<void>): Promise<ContextRun> {
   const path = (q: string) => `/v1/sessions/${encodeURIComponent(sessionId)}/context?userId=${encodeURIComponent(userId)}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
   for (let i = 0; i < Math.min(20, n); i++) await ok(sys.base, "GET", path(queries[i % queries.length]!));
   const ms: number[] = [];
   const bytes: number[] = [];
   const tiers = new Map<string, number[]>();
   for (let i = 0; i < n; i++) {
+    if (write) await write(i);
     const r = await ok(sys.base, "GET", path(queries[(i + 20) % queries.length]!));
     ms.push(r.ms);
     bytes.push(JSON.stringify(r.body).length);
@@ -334,7 +342,7 @@ async function contextCalls(sys: Running, sessionId: string, userId: string, n: 
 interface SystemResult {
   rehydrate?: { context: ContextRun; ingestMs: number; rssMb: number | null };
   ingest?: { singleMsgPerSec: number; batchedMsgPerSec: number; workerMsgPerSec: number | null; rssMb: number | null };
-  growth?: { size: number; context: ContextRun; ingestMsgPerSec: number; drainMs: number | null; rssMb: number | null }[];
+  growth?: { size: number; context: ContextRun; afterWrite?: ContextRun; ingestMsgPerSec: number; drainMs: number | null; rssMb: number | null }[];
   search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
   errors?: string[];
 }
@@ -431,9 +439,15 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
     const drainMs = NO_QUEUE.has(sys.name) ? null : Math.round((await idle(sys, `growth ${size}`)) - acked);
     const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
     const context = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS);
-    const step = { size, context, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, rssMb: peakRssMb(sys.pid) };
+    // Then a chatting user: a turn written to the session before each call. The turns stay
+    // (GROWTH_CALLS more messages at each size, beside the size's own).
+    const afterWrite = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS, async (i) => {
+      const [m] = generateMessages({ seed: 5_000_000 + size + i, count: 1, profile: "chat", prefix: `w${size}`, start: size + i });
+      await ok(sys.base, "POST", `/v1/sessions/${lastSession}/messages`, { userId: "u-growth", messages: [m] });
+    });
+    const step = { size, context, afterWrite, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, rssMb: peakRssMb(sys.pid) };
     growth.push(step);
-    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; ingest ${step.ingestMsgPerSec} msg/s; drain ${drainMs === null ? "—" : `${(drainMs / 1000).toFixed(1)} s`}; peak RSS ${step.rssMb} MB`);
+    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; after a write p50 ${afterWrite.p50} ms, p99 ${afterWrite.p99}; ingest ${step.ingestMsgPerSec} msg/s; drain ${drainMs === null ? "—" : `${(drainMs / 1000).toFixed(1)} s`}; peak RSS ${step.rssMb} MB`);
     if (doSearch && size === searchSize) result.search = await runSearch(sys, size);
   }
 }
@@ -542,6 +556,17 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
         const x = g.find((y) => y.size === s);
         return x ? `${x.context.p50} / ${x.context.p99}` : "—";
       }).join(" | ")} | ${fmt(g.at(-1)?.rssMb)} |\n`;
+    }
+    const written = names.filter((n) => results[n]!.growth?.some((g) => g.afterWrite));
+    if (written.length) {
+      md += `\nThe same, with a turn written to the session (and acknowledged, untimed) before each call:\n\n| system | ${gsizes.map((s) => s.toLocaleString("en-US")).join(" | ")} |\n|---|${gsizes.map(() => "---|").join("")}\n`;
+      for (const n of written) {
+        const g = results[n]!.growth!;
+        md += `| ${n} | ${gsizes.map((s) => {
+          const x = g.find((y) => y.size === s)?.afterWrite;
+          return x ? `${x.p50} / ${x.p99}` : "—";
+        }).join(" | ")} |\n`;
+      }
     }
     const drains = names.filter((n) => results[n]!.growth?.some((g) => g.drainMs != null));
     if (drains.length) md += `\nDerived work left when the last message of each size was acknowledged, drained in (s): ${drains.map((n) => `${n} ${results[n]!.growth!.map((g) => `${g.size.toLocaleString("en-US")}: ${g.drainMs == null ? "—" : (g.drainMs / 1000).toFixed(1)}`).join(", ")}`).join("; ")}.\n`;
