@@ -165,8 +165,9 @@ export class Bm25Corpus {
   private scratch = new Float64Array(0);
   /**
    * Searched terms' postings packed into arrays (a Map's iteration cost most of a search);
-   * a term's entry is dropped when a turn holding it is added or removed, and packed again
-   * by the next search that needs it.
+   * a turn added past the last slot is appended to its terms' entries (appendPosting); a
+   * term's entry is dropped when a turn holding it is removed or added in a reused slot, and
+   * packed again by the next search that needs it.
    */
   private readonly packed = new Map<string, Packed>();
   /** Bumped each time the table below is computed anew (Packed.impactsOf). */
