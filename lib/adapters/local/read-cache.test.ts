@@ -166,10 +166,10 @@ describe("embedded read cache", () => {
     expect(reads.summary).toBe(4);
   });
 
-  it("answers a repeated session read from memory, and reads again after an ingest or a forget", async () => {
+  it("answers a repeated session read from memory, keeps the session an ingest left, and reads again after a forget", async () => {
     const { archive, reads } = counted();
     const cache = withReadCache(archive);
-    const s = await session(cache, ["one", "two"]);
+    const s = await session(raw, ["one", "two"]);
     const first = await cache.getSession(s.tenantId, s.sessionId);
     expect(first).toEqual(await raw.getSession(s.tenantId, s.sessionId));
     expect(first?.lastSeq).toBe(2);
@@ -186,14 +186,16 @@ describe("embedded read cache", () => {
       messages: [{ id: uid("m"), role: "user", name: "Ann", content: "three", createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }],
       jobsFor: () => [],
     });
+    // The ingest's own answer stands for the session: the same row the archive holds, without a read.
+    expect(await cache.getSession(s.tenantId, s.sessionId)).toEqual(await raw.getSession(s.tenantId, s.sessionId));
     expect((await cache.getSession(s.tenantId, s.sessionId))?.lastSeq).toBe(3);
-    expect(reads.session).toBe(2);
+    expect(reads.session).toBe(1);
 
     // A session not there yet is cached as absent until an ingest creates it.
     const other = uid("s");
     expect(await cache.getSession(s.tenantId, other)).toBeNull();
     expect(await cache.getSession(s.tenantId, other)).toBeNull();
-    expect(reads.session).toBe(3);
+    expect(reads.session).toBe(2);
     await cache.ingest({
       tenantId: s.tenantId,
       sessionId: other,
@@ -201,7 +203,8 @@ describe("embedded read cache", () => {
       messages: [{ id: uid("m"), role: "user", name: "Ann", content: "new", createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }],
       jobsFor: () => [],
     });
-    expect((await cache.getSession(s.tenantId, other))?.lastSeq).toBe(1);
+    expect(await cache.getSession(s.tenantId, other)).toEqual(await raw.getSession(s.tenantId, other));
+    expect(reads.session).toBe(2);
 
     await cache.forget({ tenantId: s.tenantId, scope: "session", id: s.sessionId });
     expect(await cache.getSession(s.tenantId, s.sessionId)).toEqual(await raw.getSession(s.tenantId, s.sessionId));
@@ -211,7 +214,7 @@ describe("embedded read cache", () => {
   it("does not keep a session read that an ingest overlapped", async () => {
     const { archive, reads, hold } = counted();
     const cache = withReadCache(archive);
-    const s = await session(cache, ["one"]);
+    const s = await session(raw, ["one"]);
     const release = hold();
     const stale = cache.getSession(s.tenantId, s.sessionId);
     while (reads.session === 0) await new Promise((r) => setTimeout(r, 1));
@@ -225,5 +228,25 @@ describe("embedded read cache", () => {
     release();
     expect((await stale)?.lastSeq).toBe(1);
     expect((await cache.getSession(s.tenantId, s.sessionId))?.lastSeq).toBe(2);
+  });
+
+  it("keeps no ingest's session while another ingest or a write overlaps it", async () => {
+    const cache = withReadCache(raw);
+    const s = await session(cache, ["one"]);
+    const turn = (content: string) => ({
+      tenantId: s.tenantId,
+      sessionId: s.sessionId,
+      userId: s.userId,
+      messages: [{ id: uid("m"), role: "user" as const, name: "Ann", content, createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }],
+      jobsFor: () => [],
+    });
+    // Two at once: whichever ends first must not leave its session behind for the other's.
+    const answers = await Promise.all([cache.ingest(turn("two")), cache.ingest(turn("three"))]);
+    expect(answers.map((a) => a.session.lastSeq).sort()).toEqual([2, 3]);
+    expect(await cache.getSession(s.tenantId, s.sessionId)).toEqual(await raw.getSession(s.tenantId, s.sessionId));
+    expect((await cache.getSession(s.tenantId, s.sessionId))?.lastSeq).toBe(3);
+    // An ingest beside a forget of the session keeps nothing: the session is gone after both.
+    await Promise.all([cache.ingest(turn("four")), cache.forget({ tenantId: s.tenantId, scope: "session", id: s.sessionId })]);
+    expect(await cache.getSession(s.tenantId, s.sessionId)).toEqual(await raw.getSession(s.tenantId, s.sessionId));
   });
 });

@@ -12,7 +12,10 @@
 // The session row (owner, last seq), which every context call reads first, is cached the same
 // way: an ingest (the only write that creates a session or moves its last seq) drops every
 // cached session before and after it runs, and so does every write that drops the rest (a
-// forget deletes sessions).
+// forget deletes sessions). The ingest then keeps the session as it left it (its answer says),
+// when no other ingest or write is running that could have moved it since: the context call a
+// chat makes right after posting a turn then finds its session here, rather than reading it on
+// PGlite's one thread behind that turn's derived work.
 
 import type { Archive } from "../../core/ports.ts";
 import type { Memory, Session, Summary } from "../../core/types.ts";
@@ -87,11 +90,15 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
     async ingest(...args: Parameters<Archive["ingest"]>) {
       ingesting++;
       dropSessions();
+      let after: Session | null = null;
       try {
-        return await archive.ingest(...args);
+        const result = await archive.ingest(...args);
+        after = result.session;
+        return result;
       } finally {
         ingesting--;
         dropSessions();
+        if (after && ingesting === 0 && writing === 0) put(sessions, `${after.tenantId}\u0000${after.id}`, { ...after });
       }
     },
 
