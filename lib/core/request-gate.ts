@@ -28,10 +28,9 @@ export function createRequestGate(): RequestGate {
   let waiters: (() => void)[] = [];
   /** When the last request in flight ended (performance.now()). */
   let lastQuiet = -Infinity;
-  /** Resolves once no request is in flight, or after `maxWaitMs` at the latest. */
-  const noneInFlight = (maxWaitMs: number): Promise<void> => {
-    if (inFlight === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+  /** With a request in flight: resolves once none is, or after `maxWaitMs` at the latest. */
+  const noneInFlight = (maxWaitMs: number): Promise<void> =>
+    new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         waiters = waiters.filter((w) => w !== done);
         resolve();
@@ -42,19 +41,17 @@ export function createRequestGate(): RequestGate {
       };
       waiters.push(done);
     });
-  };
   return {
     enter() {
       inFlight++;
     },
     leave() {
       inFlight = Math.max(0, inFlight - 1);
-      if (inFlight === 0) lastQuiet = performance.now();
-      if (inFlight === 0 && waiters.length) {
-        const w = waiters;
-        waiters = [];
-        for (const resolve of w) resolve();
-      }
+      if (inFlight > 0) return;
+      lastQuiet = performance.now();
+      const w = waiters;
+      waiters = [];
+      for (const resolve of w) resolve();
     },
     get inFlight() {
       return inFlight;

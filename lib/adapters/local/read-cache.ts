@@ -23,6 +23,9 @@ import type { Memory, Session, Summary } from "../../core/types.ts";
 /** Entries kept per cache before the oldest are dropped (they are small: one row or ten). */
 const MAX_ENTRIES = 10_000;
 
+/** A session's key in the session and summary caches. */
+const sessionKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
+
 interface CachedMemories {
   memories: Memory[];
   /** Epoch ms when the first of them expires (Infinity: none does). */
@@ -76,7 +79,7 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
     // the context call reads the session, the summary and the memories from here.
     readContext: undefined,
     async getSession(tenantId: string, sessionId: string) {
-      const key = `${tenantId}\u0000${sessionId}`;
+      const key = sessionKey(tenantId, sessionId);
       if (sessions.has(key)) {
         const hit = sessions.get(key)!;
         return hit && { ...hit };
@@ -98,12 +101,12 @@ export function withReadCache(archive: Archive, options: { maxEntries?: number }
       } finally {
         ingesting--;
         dropSessions();
-        if (after && ingesting === 0 && writing === 0) put(sessions, `${after.tenantId}\u0000${after.id}`, { ...after });
+        if (after && ingesting === 0 && writing === 0) put(sessions, sessionKey(after.tenantId, after.id), { ...after });
       }
     },
 
     async latestSummary(tenantId: string, sessionId: string) {
-      const key = `${tenantId}\u0000${sessionId}`;
+      const key = sessionKey(tenantId, sessionId);
       if (summaries.has(key)) return summaries.get(key)!;
       const at = generation;
       const summary = await archive.latestSummary(tenantId, sessionId);
