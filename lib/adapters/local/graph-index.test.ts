@@ -38,6 +38,9 @@ const TERMS = [
   "\uE000", "mark", "acme", "inc", "postgres", "redis", "kyoto", "biscuit", "flushbatch", "atlantis", "", "  ",
 ];
 
+/** Terms asked about at one limit in every round (see queries). */
+const FIXED_TERMS = ["caroline", "new", "york", "smith", "redis", "club", "pottery"];
+
 function scenario(seed: number) {
   const r = mulberry32(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(r() * list.length)]!;
@@ -62,13 +65,16 @@ function scenario(seed: number) {
   const queries = () =>
     scopes.flatMap((scope) => [
       // The strongest facts for one limit first and last: the next round's first asks what
-      // the index kept current through the merges between (strongestRelations).
+      // the index kept current through the merges between (strongestRelations); and the same
+      // for facts about fixed terms (the strongest relations kept per entity).
       { ...scope, terms: [], limit: 10 },
+      { ...scope, terms: FIXED_TERMS, limit: 12 },
       { ...scope, terms: [], limit: 1 + Math.floor(r() * 40) },
       ...Array.from({ length: 6 }, () => ({ ...scope, terms: Array.from({ length: 1 + Math.floor(r() * 20) }, () => pick(TERMS)), limit: 1 + Math.floor(r() * 60) })),
       // Past 64 distinct terms the index looks entities up by each term instead of by pairs.
       { ...scope, terms: [...TERMS, ...Array.from({ length: 40 }, (_, i) => `filler${i}`)], limit: 50 },
       { ...scope, terms: [], limit: 10 },
+      { ...scope, terms: FIXED_TERMS, limit: 12 },
     ]);
 
   return { r, pick, tenants, scopes, messages, merge, queries };

@@ -184,6 +184,12 @@ class UserGraph {
   readonly ordinals = new Ordinals();
   /** strongestRelations' last answer and the limit it was for, until a relation is added, dropped or weakened. */
   private strongest: { limit: number; relations: Relation[] } | null = null;
+  /**
+   * Per entity id, the strongest relations at that end (byStrength order) for the limit they
+   * were picked for, kept as strongestRelations' answer is: relationsTouching merges these
+   * instead of every relation of the matched entities (a common word's entity has thousands).
+   */
+  private readonly strongestAt = new Map<string, { limit: number; relations: Relation[] }>();
   /** Mention and evidence rows held. */
   rows = 0;
   /** Shared mode: the graph version (migration 6) this reflects. */
@@ -262,7 +268,7 @@ class UserGraph {
     UserGraph.unlink(this.ends, r.to, r);
     for (const m of r.evidence) UserGraph.unlink(this.messageRelations, m, r.key);
     this.rows -= r.evidence.size;
-    this.strongest = null;
+    this.weakened(r);
   }
 
   addEvidence(r: Relation, messageId: string): boolean {
@@ -345,7 +351,7 @@ class UserGraph {
         const gained = v.weight >= r.weight;
         r.weight = v.weight;
         if (gained) this.strengthened(r);
-        else this.strongest = null;
+        else this.weakened(r);
       } else r = this.addRelation(v.from, v.type, v.to, v.weight);
       this.addEvidence(r, v.message);
     }
@@ -380,9 +386,11 @@ class UserGraph {
     }
     for (const [r, n] of weakened) {
       if (r.weight <= n) this.dropRelation(r);
-      else r.weight -= n;
+      else {
+        r.weight -= n;
+        this.weakened(r);
+      }
     }
-    if (weakened.size) this.strongest = null;
   }
 
   /** As the MATCHED CTE: entities with mentions whose words are all among the terms, or whose normalised name is one; in id order. */
@@ -417,10 +425,26 @@ class UserGraph {
    */
   private strengthened(r: Relation): void {
     const s = this.strongest;
-    if (!s) return;
-    const at = s.relations.indexOf(r);
-    if (at >= 0) s.relations.splice(at, 1);
-    if (r.weight > 0) keepStrongest(s.relations, r, s.limit);
+    if (s) {
+      const at = s.relations.indexOf(r);
+      if (at >= 0) s.relations.splice(at, 1);
+      if (r.weight > 0) keepStrongest(s.relations, r, s.limit);
+    }
+    // relationsTouching keeps relations of any weight, as the SQL's join does.
+    for (const end of r.from === r.to ? [r.from] : [r.from, r.to]) {
+      const at = this.strongestAt.get(end);
+      if (!at) continue;
+      const i = at.relations.indexOf(r);
+      if (i >= 0) at.relations.splice(i, 1);
+      keepStrongest(at.relations, r, at.limit);
+    }
+  }
+
+  /** `r` lost weight or went: the answers it may have been in start anew on their next call. */
+  private weakened(r: Relation): void {
+    this.strongest = null;
+    this.strongestAt.delete(r.from);
+    this.strongestAt.delete(r.to);
   }
 
   /**
@@ -438,15 +462,27 @@ class UserGraph {
 
   /** The `limit` strongest relations at either end of the entities (byStrength order), without sorting them all. */
   relationsTouching(entities: Entity[], limit: number): Relation[] {
+    // A relation among the `limit` strongest touching any of the entities has fewer than
+    // `limit` stronger ones at its own end, so it is among the strongest at that end.
     const seen = new Set<Relation>();
     const best: Relation[] = [];
     for (const e of entities) {
-      for (const r of this.ends.get(e.id) ?? []) {
+      for (const r of this.strongestAtEnd(e.id, limit)) {
         if (seen.has(r)) continue;
         seen.add(r);
         keepStrongest(best, r, limit);
       }
     }
+    return best;
+  }
+
+  /** The `limit` strongest relations at the entity's end (byStrength order), kept current (strongestAt). */
+  private strongestAtEnd(id: string, limit: number): Relation[] {
+    const held = this.strongestAt.get(id);
+    if (held?.limit === limit) return held.relations;
+    const best: Relation[] = [];
+    for (const r of this.ends.get(id) ?? []) keepStrongest(best, r, limit);
+    this.strongestAt.set(id, { limit, relations: best });
     return best;
   }
 
