@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Bm25Corpus, type CorpusDoc } from "./bm25.ts";
+import { Bm25Corpus, select, type CorpusDoc } from "./bm25.ts";
 import { mulberry32 } from "../../test/fixtures/random.ts";
 import { terms } from "./text.ts";
 
@@ -237,6 +237,50 @@ describe("Bm25Corpus.searchExpanded, few turns reached", () => {
       }
     }
     expect(compared).toBeGreaterThan(1_000);
+  });
+});
+
+describe("Bm25Corpus.searchExpanded, ties", () => {
+  // Thousands of turns with one score: the scan's floor cannot drop them, and its buffer grows
+  // instead; the best are still the newest of them, as the exhaustive search orders ties.
+  it("returns expand() then an exhaustive search()'s hits when most turns tie", () => {
+    const c = new Bm25Corpus();
+    for (let i = 0; i < 5000; i++) {
+      const text = i % 50 === 0 ? `alpha bravo note${i % 7}` : i % 3 === 0 ? "alpha bravo" : "alpha charlie";
+      c.add({ id: `t${i}`, sessionId: `s${i % 4}`, seq: i, name: "Ann", createdAt: Math.floor(i / 10) * 1000 }, text);
+    }
+    let compared = 0;
+    for (const query of [["alpha"], ["bravo"], ["alpha", "bravo"], ["charlie", "note3"]]) {
+      for (const sessionId of [undefined, "s1"]) {
+        for (const limit of [1, 3, 100, 700]) {
+          const feedback = { docs: 3, terms: 4, weight: 0.5 };
+          const { terms: expanded, weights: added } = c.expand(query, { ...feedback, sessionId });
+          const hits = c.search(expanded, { limit, sessionId, weights: added, exhaustive: true });
+          expect(c.searchExpanded(query, { ...feedback, limit, sessionId })).toEqual({ terms: expanded, weights: added, hits });
+          compared += hits.length;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(5_000);
+  });
+});
+
+describe("select", () => {
+  it("finds the value at each index of the sorted array, duplicates, sorted and reversed runs included", () => {
+    const r = mulberry32(5);
+    const arrays = [
+      Array.from({ length: 300 }, () => r()),
+      Array.from({ length: 300 }, () => Math.floor(r() * 4)),
+      Array.from({ length: 257 }, (_, i) => i),
+      Array.from({ length: 257 }, (_, i) => -i),
+      Array.from({ length: 64 }, () => 7),
+      [1],
+      [2, 1],
+    ];
+    for (const values of arrays) {
+      const sorted = Float64Array.from(values).sort();
+      for (let k = 0; k < values.length; k++) expect(select(Float64Array.from(values), k)).toBe(sorted[k]);
+    }
   });
 });
 

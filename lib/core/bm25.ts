@@ -146,6 +146,62 @@ let expandedScores = new Float64Array(0);
 /** searchExpanded reads every slot's score instead of tracking those reached once its base terms' postings reach 1 / DENSE_SHARE of the slots. */
 const DENSE_SHARE = 8;
 let expandedReached = new Int32Array(0);
+// bestReached's candidates: slots scoring at least its floor, and a copy of their scores to
+// find the next floor in.
+let candidateSlots = new Int32Array(256);
+let candidateScores = new Float64Array(256);
+
+/**
+ * bestReached's floor rise over the `held` candidates (candidateSlots, full): the floor becomes
+ * the `limit`-th best of their scores and those below it go. When ties on it keep more than
+ * half, the buffers double rather than rise again at once.
+ */
+function raiseFloor(scores: Float64Array, held: number, limit: number): { held: number; floor: number } {
+  const copy = candidateScores.subarray(0, held);
+  for (let i = 0; i < held; i++) copy[i] = scores[candidateSlots[i]!]!;
+  const floor = select(copy, held - limit);
+  let kept = 0;
+  for (let i = 0; i < held; i++) {
+    const slot = candidateSlots[i]!;
+    if (scores[slot]! >= floor) candidateSlots[kept++] = slot;
+  }
+  if (kept * 2 > candidateSlots.length) {
+    const slots = new Int32Array(candidateSlots.length * 2);
+    slots.set(candidateSlots.subarray(0, kept));
+    candidateSlots = slots;
+    candidateScores = new Float64Array(slots.length);
+  }
+  return { held: kept, floor };
+}
+
+/** The value that would sit at index `k` of `a` sorted ascending (Hoare's selection; reorders `a`). */
+export function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    // Median of three as the pivot: already sorted runs stay linear.
+    const mid = (lo + hi) >> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
 
 /** The words a turn is indexed by: its speaker's name and its content, stemmed, stopwords out. */
 export function docTerms(name: string | null, content: string): string[] {
@@ -649,20 +705,50 @@ export class Bm25Corpus {
    * reached turn scores above 0 and one not reached 0): of the slots `reached` names, or of
    * every slot below `end` when it is null. A method rather than a closure made per search:
    * V8 optimised a fresh closure's loop over 100k slots anew on each call.
+   *
+   * Over 100k slots a heap offer per slot above the heap's worst cost more than the scan: the
+   * scan keeps the slots scoring at least a floor, and each time its buffer (at least 4 ×
+   * `limit`) is full the floor rises to the `limit`-th best score among them and those below it go. A slot
+   * below the floor has `limit` others scoring above it, so it cannot be among the best
+   * whatever the ties; what is left is put in order by the heap (TopK's total order).
    */
   private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): ScoredId[] {
-    const heap = new TopK(limit, this.times);
+    if (limit <= 0) return [];
     const entries = this.entries;
-    // The score to reach: above 0 until the heap is full, then its worst (a tie may still win).
+    if (candidateSlots.length < 4 * limit) {
+      candidateSlots = new Int32Array(4 * limit);
+      candidateScores = new Float64Array(4 * limit);
+    }
+    let buf = candidateSlots;
+    let held = 0;
+    // Above 0 until the first rise: a slot not reached is not a hit.
     let floor = Number.MIN_VALUE;
     const n = reached ? reached.length : end;
-    for (let i = 0; i < n; i++) {
-      const slot = reached ? reached[i]! : i;
-      const score = scores[slot]!;
-      if (score < floor) continue;
-      if (sessionId !== undefined && entries[slot]!.sessionId !== sessionId) continue;
-      heap.offer(slot, score);
-      if (heap.full) floor = heap.worstScore;
+    if (reached === null && sessionId === undefined) {
+      for (let slot = 0; slot < n; slot++) {
+        if (scores[slot]! < floor) continue;
+        buf[held++] = slot;
+        if (held === buf.length) {
+          ({ held, floor } = raiseFloor(scores, held, limit));
+          buf = candidateSlots;
+        }
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const slot = reached ? reached[i]! : i;
+        if (scores[slot]! < floor) continue;
+        if (sessionId !== undefined && entries[slot]!.sessionId !== sessionId) continue;
+        buf[held++] = slot;
+        if (held === buf.length) {
+          ({ held, floor } = raiseFloor(scores, held, limit));
+          buf = candidateSlots;
+        }
+      }
+    }
+    const heap = new TopK(limit, this.times);
+    for (let i = 0; i < held; i++) {
+      const slot = buf[i]!;
+      heap.offer(slot, scores[slot]!);
     }
     return heap.sorted().map((h) => ({ id: entries[h.slot]!.id, score: h.score }));
   }
