@@ -110,8 +110,11 @@ describe("Bm25Corpus.search", () => {
         }
       }
       const want = expected();
-      expect(c.search(query, { limit: 20, params, weights })).toEqual(want);
-      expect(c.search(query, { limit: 20, params, weights, exhaustive: true })).toEqual(want);
+      const hits = c.search(query, { limit: 20, params, weights });
+      expect(hits.map(({ id, score }) => ({ id, score }))).toEqual(want);
+      expect(c.search(query, { limit: 20, params, weights, exhaustive: true }).map(({ id, score }) => ({ id, score }))).toEqual(want);
+      // Each hit carries the turn the corpus holds under its id.
+      for (const h of hits) expect(h.turn).toBe(c.doc(h.id));
     }
   });
 });
@@ -299,13 +302,20 @@ describe("Bm25Corpus.neighbours", () => {
     expect(c.neighbours("a1", 1)).toEqual([{ id: "a2", offset: 1 }]);
     expect(c.neighbours("b1", 3)).toEqual([]);
     expect(c.neighbours("unknown", 1)).toEqual([]);
+    // From a turn found by doc(): the same turns, and none once the turn is no longer held.
+    const a3 = c.doc("a3")!;
+    expect(c.neighbourTurns(a3, 1).map((n) => [n.turn, n.offset])).toEqual([[c.doc("a4"), 1], [c.doc("a2"), -1]]);
+    c.remove("a3");
+    expect(c.neighbourTurns(a3, 1)).toEqual([]);
   });
 
-  it("knows which turns ask a question", () => {
+  it("knows which turns ask a question, say a time or a number", () => {
     const c = new Bm25Corpus();
     c.add(doc("q", 1), "What did you take away from the book?");
     c.add(doc("a", 2), "It taught me self-acceptance.");
-    expect([c.asks("q"), c.asks("a")]).toEqual([true, false]);
+    c.add(doc("n", 3), "We adopted 3 dogs last week.");
+    expect(["q", "a", "n"].map((id) => c.doc(id)!.asks)).toEqual([true, false, false]);
+    expect(["q", "a", "n"].map((id) => [c.doc(id)!.time, c.doc(id)!.quantity])).toEqual([[false, false], [false, false], [true, true]]);
   });
 });
 

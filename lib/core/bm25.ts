@@ -8,7 +8,7 @@
 // are a lookup, not a query), who said it and when: what the search service uses to add
 // the reply after a matched question, favour the speaker a question names, and so on.
 
-import { holdsAnswerType, type AnswerType } from "./answer-type.ts";
+import { holdsAnswerType } from "./answer-type.ts";
 import { terms } from "./text.ts";
 import type { ScoredId } from "./types.ts";
 
@@ -32,15 +32,26 @@ export interface Bm25Params {
 /** Robertson's defaults; chat turns are short and rarely repeat a word, so k1 matters little. */
 export const DEFAULT_BM25: Bm25Params = { k1: 1.2, b: 0.75 };
 
-interface Entry extends CorpusDoc {
+/** A turn as the corpus holds it (doc()): what was added, and what ranking reads of it. */
+export interface CorpusTurn extends CorpusDoc {
+  /** Its place in the corpus, while it is there (neighbourTurns finds its session's turns from it). */
+  readonly slot: number;
+  /** The turn asks something ("?"): the turn after it is likely its answer. */
+  readonly asks: boolean;
+  /** It says when something happened ("last week", "in May"). */
+  readonly time: boolean;
+  /** It states a number or an amount. */
+  readonly quantity: boolean;
+}
+
+/** A search's hit, with the turn it is (no lookup by id needed to read it). */
+export interface CorpusHit extends ScoredId {
+  turn: CorpusTurn;
+}
+
+interface Entry extends CorpusTurn {
   length: number;
   terms: Map<string, number>;
-  /** The turn asks something ("?"): the turn after it is likely its answer. */
-  asks: boolean;
-  /** It says when something happened ("last week", "in May"). */
-  time: boolean;
-  /** It states a number or an amount. */
-  quantity: boolean;
 }
 
 /** Pseudo-relevance feedback: how many top turns to read, how many terms to add, at what weight. */
@@ -262,6 +273,7 @@ export class Bm25Corpus {
     this.times[slot] = doc.createdAt;
     this.entries[slot] = {
       ...doc,
+      slot,
       length: list.length,
       terms: tf,
       asks: content.includes("?"),
@@ -325,21 +337,9 @@ export class Bm25Corpus {
     return this.slotOf.has(id);
   }
 
-  doc(id: string): CorpusDoc | undefined {
+  doc(id: string): CorpusTurn | undefined {
     const slot = this.slotOf.get(id);
     return slot === undefined ? undefined : this.entries[slot];
-  }
-
-  /** Whether the turn asks a question. */
-  asks(id: string): boolean {
-    const slot = this.slotOf.get(id);
-    return slot !== undefined && this.entries[slot]!.asks;
-  }
-
-  /** Whether the turn holds the kind of thing a question of that answer type asks for. */
-  holds(id: string, type: AnswerType): boolean {
-    const slot = this.slotOf.get(id);
-    return slot !== undefined && this.entries[slot]![type];
   }
 
   /** Lower-cased speaker names with how many turns each said. */
@@ -437,7 +437,7 @@ export class Bm25Corpus {
        */
       exhaustive?: boolean;
     },
-  ): ScoredId[] {
+  ): CorpusHit[] {
     const { k1, b } = options.params ?? DEFAULT_BM25;
     const n = this.size;
     if (n === 0 || options.limit <= 0) return [];
@@ -462,7 +462,7 @@ export class Bm25Corpus {
     };
     if (prunable && cursors.length > 1) this.scorePruned(cursors, heap, k1, b, avg, accept);
     else this.scoreAll(cursors, heap, accept);
-    return heap.sorted().map((h) => ({ id: this.entries[h.slot]!.id, score: h.score }));
+    return this.hitsOf(heap);
   }
 
   /** Every turn holding a query term, term by term into one score per slot. */
@@ -641,7 +641,7 @@ export class Bm25Corpus {
   searchExpanded(
     queryTerms: readonly string[],
     options: FeedbackParams & { limit: number; sessionId?: string; params?: Bm25Params },
-  ): { terms: string[]; weights: Map<string, number>; hits: ScoredId[] } {
+  ): { terms: string[]; weights: Map<string, number>; hits: CorpusHit[] } {
     const base = [...new Set(queryTerms)];
     const n = this.size;
     const { k1, b } = options.params ?? DEFAULT_BM25;
@@ -687,7 +687,7 @@ export class Bm25Corpus {
         }
       }
     };
-    const best = (limit: number): ScoredId[] =>
+    const best = (limit: number): CorpusHit[] =>
       this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId);
     try {
       for (const t of base) add(t, undefined);
@@ -712,7 +712,7 @@ export class Bm25Corpus {
    * below the floor has `limit` others scoring above it, so it cannot be among the best
    * whatever the ties; what is left is put in order by the heap (TopK's total order).
    */
-  private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): ScoredId[] {
+  private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): CorpusHit[] {
     if (limit <= 0) return [];
     const entries = this.entries;
     if (candidateSlots.length < 4 * limit) {
@@ -750,7 +750,14 @@ export class Bm25Corpus {
       const slot = buf[i]!;
       heap.offer(slot, scores[slot]!);
     }
-    return heap.sorted().map((h) => ({ id: entries[h.slot]!.id, score: h.score }));
+    return this.hitsOf(heap);
+  }
+
+  private hitsOf(heap: TopK): CorpusHit[] {
+    return heap.sorted().map((h) => {
+      const turn = this.entries[h.slot]!;
+      return { id: turn.id, score: h.score, turn };
+    });
   }
 
   /**
@@ -786,23 +793,30 @@ export class Bm25Corpus {
    * after/before ("after" first: a question's answer follows it). Empty for unknown ids.
    */
   neighbours(id: string, radius: number): { id: string; offset: number }[] {
-    const slot = this.slotOf.get(id);
-    if (slot === undefined || radius <= 0) return [];
-    const s = this.sessions.get(this.entries[slot]!.sessionId)!;
+    const turn = this.doc(id);
+    return turn ? this.neighbourTurns(turn, radius).map((n) => ({ id: n.turn.id, offset: n.offset })) : [];
+  }
+
+  /** As neighbours(), from a turn doc() found (no lookup by id); empty for a turn no longer held. */
+  neighbourTurns(turn: CorpusTurn, radius: number): { turn: CorpusTurn; offset: number }[] {
+    const slot = turn.slot;
+    if (this.entries[slot] !== turn || radius <= 0) return [];
+    const s = this.sessions.get(turn.sessionId)!;
     if (!s.sorted) {
       s.slots.sort((x, y) => this.entries[x]!.seq - this.entries[y]!.seq);
       s.sorted = true;
     }
     const at = s.slots.indexOf(slot);
-    const out: { id: string; offset: number }[] = [];
+    const out: { turn: CorpusTurn; offset: number }[] = [];
     for (let d = 1; d <= radius; d++) {
       const after = s.slots[at + d];
-      if (after !== undefined) out.push({ id: this.entries[after]!.id, offset: d });
+      if (after !== undefined) out.push({ turn: this.entries[after]!, offset: d });
       const before = s.slots[at - d];
-      if (before !== undefined) out.push({ id: this.entries[before]!.id, offset: -d });
+      if (before !== undefined) out.push({ turn: this.entries[before]!, offset: -d });
     }
     return out;
   }
+
 }
 
 /** The best `limit` slots by (score desc, newer first, higher slot first): a total order, so the result does not depend on the order slots are offered in. */

@@ -18,7 +18,7 @@
 
 import type { StrataDeps } from "../deps.ts";
 import { answerType, type AnswerType } from "../answer-type.ts";
-import type { Bm25Corpus, Bm25Params, CorpusDoc, FeedbackParams } from "../bm25.ts";
+import type { Bm25Corpus, Bm25Params, CorpusTurn, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
 import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
@@ -140,11 +140,11 @@ interface Fused {
   /** What lifted it after fusion (see SearchHit.why). */
   notes?: string[];
   /** Its turn in the keyword corpus (null: not there), once a step has looked it up (docOf). */
-  doc?: CorpusDoc | null;
+  doc?: CorpusTurn | null;
 }
 
 /** The fused item's turn in the corpus, looked up once per search whichever steps ask. */
-function docOf(f: Fused, corpus: Bm25Corpus): CorpusDoc | null {
+function docOf(f: Fused, corpus: Bm25Corpus): CorpusTurn | null {
   if (f.doc === undefined) f.doc = corpus.doc(f.id) ?? null;
   return f.doc;
 }
@@ -154,11 +154,11 @@ function note(f: Fused, reason: string): void {
   else if (!f.notes.includes(reason)) f.notes.push(reason);
 }
 
-/** One ranking to fuse: its items best first, the retriever it counts as, and its weight. */
+/** One ranking to fuse: its items best first (with their turn when the keyword corpus found them), the retriever it counts as, and its weight. */
 export interface Ranking {
   source: Retriever;
   weight: number;
-  items: ScoredId[];
+  items: readonly (ScoredId & { turn?: CorpusTurn })[];
 }
 
 /** Reciprocal rank fusion: each ranking adds weight / (k + rank) to every item it holds. */
@@ -167,10 +167,11 @@ export function fuseRankings(rankings: Ranking[], rrfK: number = DEFAULT_SEARCH_
   for (const { source, weight: w, items } of rankings) {
     if (w === 0) continue;
     items.forEach((item, rank) => {
-      const entry = fused.get(item.id) ?? { id: item.id, score: 0, sources: [] };
+      let entry = fused.get(item.id);
+      if (!entry) fused.set(item.id, (entry = { id: item.id, score: 0, sources: [] }));
       entry.score += w / (rrfK + rank + 1);
       if (!entry.sources.includes(source)) entry.sources.push(source);
-      fused.set(item.id, entry);
+      if (item.turn && entry.doc === undefined) entry.doc = item.turn;
     });
   }
   return [...fused.values()].sort((a, b) => b.score - a.score);
@@ -219,17 +220,19 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   if (radius <= 0 || anchors <= 0 || (weight <= 0 && answerWeight <= 0)) return fused;
   const byId = new Map(fused.map((f) => [f.id, f]));
   // Per neighbour: what it collects, and the anchor that gave the most (its provenance).
-  const add = new Map<string, { extra: number; best: number; anchor: string; answer: boolean }>();
+  const add = new Map<string, { extra: number; best: number; anchor: string; answer: boolean; turn: CorpusTurn }>();
   for (let i = 0; i < fused.length && i < anchors; i++) {
     const anchor = fused[i]!;
-    const asks = corpus.asks(anchor.id);
-    for (const n of corpus.neighbours(anchor.id, radius)) {
-      const answer = asks && n.offset === 1;
+    const turn = docOf(anchor, corpus);
+    if (!turn) continue;
+    // The neighbours come as turns: each is looked up by id in the corpus no more.
+    for (const n of corpus.neighbourTurns(turn, radius)) {
+      const answer = turn.asks && n.offset === 1;
       const share = answer ? answerWeight : weight / Math.abs(n.offset);
       if (share <= 0) continue;
       const gain = share * anchor.score;
-      const a = add.get(n.id);
-      if (!a) add.set(n.id, { extra: gain, best: gain, anchor: anchor.id, answer });
+      const a = add.get(n.turn.id);
+      if (!a) add.set(n.turn.id, { extra: gain, best: gain, anchor: anchor.id, answer, turn: n.turn });
       else {
         a.extra += gain;
         if (gain > a.best) {
@@ -240,14 +243,14 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
       }
     }
   }
-  for (const [id, { extra, anchor, answer }] of add) {
+  for (const [id, { extra, anchor, answer, turn }] of add) {
     const reason = `${answer ? "answer to" : "neighbour of"} ${anchor}`;
     let f = byId.get(id);
     if (f) {
       f.score += extra;
       if (!f.sources.includes("neighbour")) f.sources.push("neighbour");
     } else {
-      f = { id, score: extra, sources: ["neighbour"] };
+      f = { id, score: extra, sources: ["neighbour"], doc: turn };
       byId.set(id, f);
       fused.push(f);
     }
@@ -304,7 +307,7 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
 export function boostAnswerType(fused: Fused[], corpus: Bm25Corpus, type: AnswerType | null, boost: number): Fused[] {
   if (type === null || boost <= 0) return fused;
   for (const f of fused) {
-    if (!corpus.holds(f.id, type)) continue;
+    if (!docOf(f, corpus)?.[type]) continue;
     f.score *= 1 + boost;
     note(f, type === "time" ? "says a time" : "says a number");
   }
@@ -427,6 +430,6 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     if (hits.length >= input.limit) break;
   }
   const out: SearchOutput = { hits, degraded, timings };
-  if (input.explain) out.rankings = { keyword: keyword ?? [], vector: vector ?? [], graph: graph ?? [] };
+  if (input.explain) out.rankings = { keyword: (keyword ?? []).map(({ id, score }) => ({ id, score })), vector: vector ?? [], graph: graph ?? [] };
   return out;
 }
