@@ -27,6 +27,15 @@ vectorIndexContract("local, approximate, scans on a second thread", async () => 
   store: createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 0, probeFraction: 1, offloadMinWork: 0 }),
 }));
 
+// Matrices in blocks of 16 rows (the default is 8192): every user of the contract spans
+// several, exactly, on the approximate tier, and with the sums on the scan thread.
+vectorIndexContract("local, blocks of 16 rows", async () => ({
+  store: createLocalVectorIndex({ sql: await sharedPglite(), matrixBlockRows: 16 }),
+}));
+vectorIndexContract("local, approximate, blocks of 16 rows, scans on a second thread", async () => ({
+  store: createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 0, probeFraction: 1, offloadMinWork: 0, matrixBlockRows: 16 }),
+}));
+
 describe("local vector index", () => {
   it("keeps writes that commit while a user's vectors are loading", async () => {
     const sql = await sharedPglite();

@@ -13,12 +13,10 @@
 // doubled or halved since.
 
 import { fnv1a, mix } from "./hash.ts";
+import { blockStride, type MatrixBlocks } from "./vector-scan.ts";
 
-/** The part of a user's matrix the index reads. */
-export interface MatrixView {
-  readonly dims: number;
-  readonly data: Float32Array;
-  readonly capacity: number;
+/** The part of a user's matrix the index reads (its blocks: MatrixBlocks in vector-scan.ts). */
+export interface MatrixView extends MatrixBlocks {
   readonly size: number;
   readonly ids: readonly string[];
   readonly kinds: readonly string[];
@@ -47,8 +45,14 @@ interface Sparse {
   value: Float32Array;
 }
 
+/** Row `row` of the matrix: its block, the block's stride and its place in the block's columns. */
+function rowAt(m: MatrixView, row: number): { block: Float32Array; stride: number; offset: number } {
+  const block = m.blocks[row >> m.shift]!;
+  return { block, stride: blockStride(block, m.dims), offset: row & ((1 << m.shift) - 1) };
+}
+
 function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
-  const { dims, data, capacity } = m;
+  const { dims } = m;
   const start = new Int32Array(rows.length + 1);
   let dim = new Uint16Array(Math.max(16, rows.length * 64));
   let value = new Float32Array(dim.length);
@@ -63,8 +67,9 @@ function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
       v2.set(value);
       value = v2;
     }
+    const { block, stride, offset } = rowAt(m, row);
     for (let d = 0; d < dims; d++) {
-      const x = data[d * capacity + row]!;
+      const x = block[d * stride + offset]!;
       if (x !== 0) {
         dim[k] = d;
         value[k++] = x;
@@ -207,10 +212,11 @@ export class IvfIndex {
 
   /** The list nearest to row `row` of `m`. */
   private nearest(m: MatrixView, row: number): number {
-    const { dims, data, capacity } = m;
+    const { dims } = m;
+    const { block, stride, offset } = rowAt(m, row);
     let n = 0;
     for (let d = 0; d < dims; d++) {
-      const x = data[d * capacity + row]!;
+      const x = block[d * stride + offset]!;
       if (x !== 0) {
         this.rowDims[n] = d;
         this.rowValues[n++] = x;
@@ -274,13 +280,16 @@ export class IvfIndex {
   assignSome(m: MatrixView, limit: number): boolean {
     this.ensureRows(m.size);
     const end = Math.min(m.size, this.cursor + limit);
-    const { dims, data, capacity } = m;
+    const { dims } = m;
     const block = new Sparse64(ASSIGN_BLOCK, dims);
-    for (let start = this.cursor; start < end; start += ASSIGN_BLOCK) {
-      const count = Math.min(ASSIGN_BLOCK, end - start);
+    for (let start = this.cursor, count = 0; start < end; start += count) {
+      // A run of rows within one block of the matrix.
+      const blockEnd = ((start >> m.shift) + 1) << m.shift;
+      count = Math.min(ASSIGN_BLOCK, end - start, blockEnd - start);
+      const { block: data, stride, offset } = rowAt(m, start);
       block.reset(count);
       for (let d = 0; d < dims; d++) {
-        const column = d * capacity + start;
+        const column = d * stride + offset;
         for (let r = 0; r < count; r++) {
           const x = data[column + r]!;
           if (x !== 0) block.push(r, d, x);

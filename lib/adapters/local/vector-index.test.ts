@@ -96,36 +96,46 @@ describe("local vector index, approximate tier", () => {
     expect(r40 / queries.length).toBeGreaterThanOrEqual(0.94);
   });
 
-  it("keeps every row in exactly one list through upserts, moves, removes and clears (probing every list = exact)", async () => {
-    const { exact, approx } = await pair({ probeFraction: 1 });
-    const t = uid("tenant");
-    const rows = await corpus(t, "u", 1500, 3);
-    await exact.upsert(rows.slice(0, 1000));
-    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
-    const queries = await queryVectors(20, 4);
-    // A fresh exact index each time: one instance does not see another's later writes.
-    const same = async () => {
-      const exact = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: Number.MAX_SAFE_INTEGER });
-      for (const vector of queries) {
-        for (const kinds of [undefined, ["summary" as const]]) {
-          const q = { tenantId: t, userId: "u", vector, topK: 30, ...(kinds ? { kinds } : {}) };
-          expect(await approx.query(q)).toEqual(await exact.query(q));
+  // Blocks of 64 rows as well: rows grow into new blocks, the last row moves into a hole in
+  // another block, and the clustering reorders rows across blocks.
+  for (const matrixBlockRows of [undefined, 64]) {
+    it(`keeps every row in exactly one list through upserts, moves, removes and clears (probing every list = exact)${matrixBlockRows ? `, blocks of ${matrixBlockRows} rows` : ""}`, async () => {
+      const { exact, approx } = await pair({ probeFraction: 1, ...(matrixBlockRows ? { matrixBlockRows, offloadMinWork: 0 } : {}) });
+      const t = uid("tenant");
+      const rows = await corpus(t, "u", 1500, 3);
+      await exact.upsert(rows.slice(0, 1000));
+      expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+      const queries = await queryVectors(20, 4);
+      // A fresh exact index each time: one instance does not see another's later writes.
+      const same = async () => {
+        const exact = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: Number.MAX_SAFE_INTEGER });
+        for (const vector of queries) {
+          for (const kinds of [undefined, ["summary" as const]]) {
+            const q = { tenantId: t, userId: "u", vector, topK: 30, ...(kinds ? { kinds } : {}) };
+            expect(await approx.query(q)).toEqual(await exact.query(q));
+          }
         }
-      }
-    };
-    await same();
-    // New rows (through the approximate index itself), changed vectors, deletes that move
-    // the last row into the hole, a row moved to another user, then the user forgotten.
-    await approx.upsert(rows.slice(1000, 1500));
-    await approx.upsert(rows.slice(0, 200).map((r, i) => ({ ...r, vector: rows[1499 - i]!.vector })));
-    await approx.deleteByIds(t, rows.filter((_, i) => i % 7 === 0).map((r) => r.id));
-    await approx.upsert([{ ...rows[1]!, userId: "other" }]);
-    await same();
-    await approx.deleteByUser(t, "u");
-    expect(await approx.query({ tenantId: t, userId: "u", vector: queries[0]!, topK: 5 })).toEqual([]);
-    await approx.upsert(rows.slice(0, 300));
-    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
-    await same();
+      };
+      await same();
+      // New rows (through the approximate index itself), changed vectors, deletes that move
+      // the last row into the hole, a row moved to another user, then the user forgotten.
+      await approx.upsert(rows.slice(1000, 1500));
+      await approx.upsert(rows.slice(0, 200).map((r, i) => ({ ...r, vector: rows[1499 - i]!.vector })));
+      await approx.deleteByIds(t, rows.filter((_, i) => i % 7 === 0).map((r) => r.id));
+      await approx.upsert([{ ...rows[1]!, userId: "other" }]);
+      await same();
+      await approx.deleteByUser(t, "u");
+      expect(await approx.query({ tenantId: t, userId: "u", vector: queries[0]!, topK: 5 })).toEqual([]);
+      await approx.upsert(rows.slice(0, 300));
+      expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+      await same();
+    });
+  }
+
+  it("refuses a matrix block size that is not a power of two", async () => {
+    const sql = await sharedPglite();
+    expect(() => createLocalVectorIndex({ sql, matrixBlockRows: 100 })).toThrow(/matrixBlockRows must be a power of two/);
+    expect(() => createLocalVectorIndex({ sql, matrixBlockRows: 8 })).toThrow(/matrixBlockRows/);
   });
 
   it("finds a stored vector first when queried with it, at the default probe", async () => {

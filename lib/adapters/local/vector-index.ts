@@ -15,13 +15,13 @@ import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../c
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
-import { createScanThread, lanesOf, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+import { blockStride, createScanThread, lanesOf, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
   /**
    * Memory the loaded matrices may use before whole users are evicted (default 1 GiB: a user of
-   * 100k 512-dimension vectors takes 205 MB, and up to twice that while its matrix grows).
+   * 100k 512-dimension vectors takes 205 MB, in blocks of 16 MB at the default block size).
    */
   memoryBudgetBytes?: number;
   /**
@@ -44,6 +44,11 @@ export interface LocalVectorIndexOptions {
    * caller's thread.
    */
   offloadMinWork?: number;
+  /**
+   * Rows of a matrix block (a power of two; default 8192): a user's matrix grows by a block of
+   * this many rows at a time once it holds that many (UserMatrix).
+   */
+  matrixBlockRows?: number;
   /** The scan thread's script; default vector-scan-thread.ts beside vector-scan.ts (a bundler may move it). */
   scanThreadScript?: URL;
   /** The scan thread itself (tests hold its answers back); default one started on first need. close() ends it. */
@@ -53,6 +58,7 @@ export interface LocalVectorIndexOptions {
 const DEFAULT_EXACT_BELOW = 20_000;
 const DEFAULT_PROBE_FRACTION = 0.025;
 const DEFAULT_OFFLOAD_MIN_WORK = 131_072;
+const DEFAULT_BLOCK_ROWS = 8192;
 const MIN_PROBE = 8;
 // An index for at most this many rows is built on the spot (a few milliseconds); a larger
 // one in slices between event-loop turns while the exact scan answers.
@@ -184,15 +190,20 @@ function floats(n: number): Float32Array {
 }
 
 /**
- * One user's vectors of one dimension, stored by column: dimension d of row r is at
- * d × capacity + r. A query touches only its non-zero dimensions (a hashing-embedder query
- * sets about a fifth of 512), and a column is contiguous, so a scan reads just those columns
+ * One user's vectors of one dimension, stored by column in blocks of rows (MatrixBlocks in
+ * vector-scan.ts): dimension d of row r is at d × stride + (r mod 2^shift) of block r >> shift.
+ * A query touches only its non-zero dimensions (a hashing-embedder query sets about a fifth
+ * of 512), and a column is contiguous within a block, so a scan reads just those columns
  * front to back; stored by row, nearly every cache line of every row was read instead.
+ *
+ * The first block doubles (copied) up to 2^shift rows; past that the matrix grows by adding a
+ * block. One matrix doubling at 100k rows copied 200 MB into a fresh 400 MB buffer on the
+ * server's thread, a stall of most of a second each time a large user's rows doubled.
  */
 class UserMatrix {
   readonly dims: number;
-  data: Float32Array;
-  capacity: number;
+  readonly shift: number;
+  blocks: Float32Array[];
   size = 0;
   readonly ids: string[] = [];
   readonly kinds: VectorKind[] = [];
@@ -219,15 +230,34 @@ class UserMatrix {
   private landed: Promise<void> | null = null;
   private land: () => void = () => {};
 
-  constructor(dims: number, capacity: number) {
+  constructor(dims: number, capacity: number, shift: number) {
     this.dims = dims;
-    this.capacity = Math.max(16, capacity);
-    this.data = floats(this.capacity * dims);
+    this.shift = shift;
+    const full = 1 << shift;
+    // Room for `capacity` rows: one block of at most 2^shift rows, or whole blocks.
+    this.blocks =
+      capacity <= full
+        ? [floats(Math.min(full, Math.max(16, capacity)) * dims)]
+        : Array.from({ length: Math.ceil(capacity / full) }, () => floats(full * dims));
     this.row = new Float32Array(dims);
   }
 
+  /** Rows there is room for. */
+  get capacity(): number {
+    const { blocks } = this;
+    return blocks.length === 1 ? blockStride(blocks[0]!, this.dims) : blocks.length << this.shift;
+  }
+
   get bytes(): number {
-    return this.data.byteLength + this.size * ROW_OVERHEAD + (this.ivf?.bytes ?? 0) + (this.next?.bytes ?? 0);
+    let bytes = 0;
+    for (const b of this.blocks) bytes += b.byteLength;
+    return bytes + this.size * ROW_OVERHEAD + (this.ivf?.bytes ?? 0) + (this.next?.bytes ?? 0);
+  }
+
+  /** Where row `row` is: its block, the block's stride, and its place in the block's columns. */
+  private at(row: number): { block: Float32Array; stride: number; offset: number } {
+    const block = this.blocks[row >> this.shift]!;
+    return { block, stride: blockStride(block, this.dims), offset: row & ((1 << this.shift) - 1) };
   }
 
   /** Claims the row for (kind, id), appending when new. */
@@ -236,7 +266,7 @@ class UserMatrix {
     let row = this.rowOf.get(key);
     if (row === undefined) {
       row = this.size++;
-      if (this.size > this.capacity) this.grow(this.capacity * 2);
+      if (this.size > this.capacity) this.grow();
       this.rowOf.set(key, row);
       this.ids[row] = id;
       // The constant's own string, so that a kinds filter compares by identity.
@@ -246,19 +276,28 @@ class UserMatrix {
     return row;
   }
 
-  private grow(capacity: number): void {
-    const { dims, data, capacity: old, size } = this;
-    const grown = floats(capacity * dims);
-    for (let d = 0; d < dims; d++) grown.set(data.subarray(d * old, d * old + size), d * capacity);
-    this.data = grown;
-    this.capacity = capacity;
+  /** Room for one more row: the first block doubled while it is short of 2^shift rows, else a new block. */
+  private grow(): void {
+    const { dims, blocks, size } = this;
+    const full = 1 << this.shift;
+    const old = blockStride(blocks[0]!, dims);
+    if (blocks.length > 1 || old >= full) {
+      blocks.push(floats(full * dims));
+      return;
+    }
+    const stride = Math.min(full, old * 2);
+    const grown = floats(stride * dims);
+    const data = blocks[0]!;
+    for (let d = 0; d < dims; d++) grown.set(data.subarray(d * old, d * old + size), d * stride);
+    blocks[0] = grown;
   }
 
   /** Stores `this.row`, scaled to unit length, as row `row`. */
   private storeRow(row: number): void {
-    const { dims, data, capacity } = this;
+    const { dims } = this;
+    const { block, stride, offset } = this.at(row);
     normaliseInPlace(this.row, 0, dims);
-    for (let d = 0; d < dims; d++) data[d * capacity + row] = this.row[d]!;
+    for (let d = 0; d < dims; d++) block[d * stride + offset] = this.row[d]!;
   }
 
   set(kind: VectorKind, id: string, sessionId: string, vector: Float32Array): void {
@@ -294,8 +333,10 @@ class UserMatrix {
     this.rowOf.delete(key);
     const last = --this.size;
     if (row !== last) {
-      const { dims, data, capacity } = this;
-      for (let d = 0; d < dims; d++) data[d * capacity + row] = data[d * capacity + last]!;
+      const { dims } = this;
+      const to = this.at(row);
+      const from = this.at(last);
+      for (let d = 0; d < dims; d++) to.block[d * to.stride + to.offset] = from.block[d * from.stride + from.offset]!;
       this.ids[row] = this.ids[last]!;
       this.kinds[row] = this.kinds[last]!;
       this.sessions[row] = this.sessions[last]!;
@@ -360,12 +401,22 @@ class UserMatrix {
    */
   private cluster(index: IvfIndex): void {
     const order = index.listOrder();
-    const { dims, data, capacity, size } = this;
+    const { dims, blocks, size } = this;
     const column = new Float32Array(size);
     for (let d = 0; d < dims; d++) {
-      const at = d * capacity;
-      column.set(data.subarray(at, at + size));
-      for (let i = 0; i < size; i++) data[at + i] = column[order[i]!]!;
+      for (let b = 0, first = 0; first < size; b++, first += 1 << this.shift) {
+        const block = blocks[b]!;
+        const stride = blockStride(block, dims);
+        const n = Math.min(stride, size - first);
+        column.set(block.subarray(d * stride, d * stride + n), first);
+      }
+      for (let b = 0, first = 0; first < size; b++, first += 1 << this.shift) {
+        const block = blocks[b]!;
+        const stride = blockStride(block, dims);
+        const n = Math.min(stride, size - first);
+        const at = d * stride;
+        for (let i = 0; i < n; i++) block[at + i] = column[order[first + i]!]!;
+      }
     }
     const oldIds = this.ids.slice(), oldKinds = this.kinds.slice(), oldSessions = this.sessions.slice();
     for (let i = 0; i < size; i++) {
@@ -427,8 +478,8 @@ class UserMatrix {
     const ivf = this.ivf;
     // A session's rows are few and spread over every list: those searches stay exact.
     const rows = ivf && sessionId === undefined && this.size >= approx.exactBelow && ivf.assigned >= this.size ? this.candidates(ivf, lanes, topK, approx, kinds) : null;
-    const { data, capacity, size } = this;
-    const req: ScanRequest = { data, capacity, size, lanes, ...(rows ? { rows } : {}) };
+    const { blocks, dims, shift, size } = this;
+    const req: ScanRequest = { blocks: blocks.slice(), dims, shift, size, lanes, ...(rows ? { rows } : {}) };
     const best = (sums: Float64Array) => (rows ? this.bestOf(rows, sums, topK) : this.bestOfAll(sums, topK, sessionId, kinds));
     if (!thread || (rows ? rows.length : size) * lanes.index.length < offload) return best(scanSums(req));
     // From here until endScan the rows stay as they are: writes are held (write()).
@@ -503,6 +554,11 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     throw new StrataError("config", "CONFIG_INVALID", `probeFraction must be in (0, 1], got ${approx.probeFraction}`);
   }
 
+  const blockRows = options.matrixBlockRows ?? DEFAULT_BLOCK_ROWS;
+  const shift = Math.log2(blockRows);
+  if (!(Number.isInteger(shift) && shift >= 4 && shift <= 24)) {
+    throw new StrataError("config", "CONFIG_INVALID", `matrixBlockRows must be a power of two from 16 to 2^24, got ${blockRows}`);
+  }
   const offload = options.offloadMinWork ?? DEFAULT_OFFLOAD_MIN_WORK;
   if (!(offload >= 0)) throw new StrataError("config", "CONFIG_INVALID", `offloadMinWork must be ≥ 0, got ${offload}`);
   // Started on the first scan worth sending to it; none in a runtime without SharedArrayBuffer.
@@ -547,7 +603,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
        from vectors where tenant_id = $1 and user_id = $2 and dims = $3`,
       [tenantId, userId, dims],
     );
-    const m = new UserMatrix(dims, rows.length);
+    const m = new UserMatrix(dims, rows.length, shift);
     for (const r of rows) m.setStored(r.kind, r.id, r.session_id, r.embedding);
     for (const write of entry.writes) write(m);
     // Registered in the tick that replayed the writes, so none can fall in between.

@@ -3,13 +3,17 @@
 
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
-import { createScanThread, lanesOf, scanSums, type ScanRequest } from "./vector-scan.ts";
+import { createScanThread, lanesOf, scanSums, type MatrixBlocks, type ScanRequest } from "./vector-scan.ts";
 
-function matrix(rows: number, dims: number, capacity: number, seed: number): Float32Array {
+/** Seeded values for rows × dims, as one block of `capacity` rows (shift 13) and in blocks of 2^shift rows. */
+function matrix(rows: number, dims: number, capacity: number, seed: number, shift = 13): { one: MatrixBlocks; blocked: MatrixBlocks } {
   const r = mulberry32(seed);
   const data = new Float32Array(new SharedArrayBuffer(capacity * dims * 4));
   for (let d = 0; d < dims; d++) for (let i = 0; i < rows; i++) if (r() < 0.4) data[d * capacity + i] = r() * 2 - 1;
-  return data;
+  const full = 1 << shift;
+  const blocks = Array.from({ length: Math.ceil(rows / full) }, () => new Float32Array(new SharedArrayBuffer(full * dims * 4)));
+  for (let d = 0; d < dims; d++) for (let i = 0; i < rows; i++) blocks[i >> shift]![d * full + (i & (full - 1))] = data[d * capacity + i]!;
+  return { one: { blocks: [data], dims, shift: 13 }, blocked: { blocks, dims, shift } };
 }
 
 function query(dims: number, density: number, seed: number): Float32Array {
@@ -18,28 +22,37 @@ function query(dims: number, density: number, seed: number): Float32Array {
 }
 
 describe("vector scan thread", () => {
-  it("returns the same sums as the caller's thread, for every row and for chosen rows", async () => {
+  it("returns the same sums as the caller's thread, for every row and for chosen rows, in one block or many", async () => {
     const thread = createScanThread();
     try {
-      // More rows than a block (2048), 37 dimensions (not a multiple of 4), spare capacity.
+      // More rows than a kernel's run (2048), 37 dimensions (not a multiple of 4), spare
+      // capacity; and the same rows in blocks of 1024 (the last one part full).
       const dims = 37, size = 5000, capacity = 6000;
-      const data = matrix(size, dims, capacity, 1);
+      const { one, blocked } = matrix(size, dims, capacity, 1, 10);
       for (const [i, density] of [0.05, 0.3, 1].entries()) {
         const lanes = lanesOf(query(dims, density, 10 + i), dims);
-        const all: ScanRequest = { data, capacity, size, lanes };
-        const chosen: ScanRequest = { ...all, rows: Int32Array.from([0, 1, 2047, 2048, 4999, 17]) };
-        for (const req of [all, chosen]) {
-          const there = await thread.run(req);
-          expect(there).not.toBeNull();
-          expect(Array.from(there!)).toEqual(Array.from(scanSums(req)));
+        // Chosen rows out of order, across blocks, one twice.
+        const rows = Int32Array.from([0, 1, 2047, 2048, 4999, 17, 1023, 1024, 3000, 17]);
+        const want = { all: Array.from(scanSums({ ...one, size, lanes })), chosen: Array.from(scanSums({ ...one, size, lanes, rows })) };
+        for (const m of [one, blocked]) {
+          const all: ScanRequest = { ...m, size, lanes };
+          const chosen: ScanRequest = { ...all, rows };
+          expect(Array.from(scanSums(all))).toEqual(want.all);
+          expect(Array.from(scanSums(chosen))).toEqual(want.chosen);
+          for (const req of [all, chosen]) {
+            const there = await thread.run(req);
+            expect(there).not.toBeNull();
+            expect(Array.from(there!)).toEqual(Array.from(scanSums(req)));
+          }
         }
       }
       // The matrix is shared, not copied: a value changed here is read there.
       const lanes = lanesOf(Float32Array.from({ length: dims }, (_, d) => (d === 3 ? 1 : 0)), dims);
-      data[3 * capacity + 10] = 0.5;
-      expect((await thread.run({ data, capacity, size, lanes }))![10]).toBe(0.5);
-      data[3 * capacity + 10] = -0.25;
-      expect((await thread.run({ data, capacity, size, lanes }))![10]).toBe(-0.25);
+      const block = blocked.blocks[2]!;
+      block[3 * 1024 + 10] = 0.5;
+      expect((await thread.run({ ...blocked, size, lanes }))![2048 + 10]).toBe(0.5);
+      block[3 * 1024 + 10] = -0.25;
+      expect((await thread.run({ ...blocked, size, lanes }))![2048 + 10]).toBe(-0.25);
     } finally {
       await thread.close();
     }
@@ -47,17 +60,17 @@ describe("vector scan thread", () => {
 
   it("answers null when its script cannot run, or once closed, or for memory it cannot share", async () => {
     const dims = 8, size = 10;
-    const data = matrix(size, dims, size, 2);
-    const lanes = lanesOf(query(dims, 1, 3), dims);
+    const { one } = matrix(size, dims, size, 2);
+    const req: ScanRequest = { ...one, size, lanes: lanesOf(query(dims, 1, 3), dims) };
     const missing = createScanThread(new URL("./no-such-scan-thread.ts", import.meta.url));
-    expect(await missing.run({ data, capacity: size, size, lanes })).toBeNull();
-    expect(await missing.run({ data, capacity: size, size, lanes })).toBeNull();
+    expect(await missing.run(req)).toBeNull();
+    expect(await missing.run(req)).toBeNull();
     await missing.close();
 
     const thread = createScanThread();
-    expect(await thread.run({ data: Float32Array.from(data), capacity: size, size, lanes })).toBeNull();
-    expect(await thread.run({ data, capacity: size, size, lanes })).not.toBeNull();
+    expect(await thread.run({ ...req, blocks: [Float32Array.from(one.blocks[0]!)] })).toBeNull();
+    expect(await thread.run(req)).not.toBeNull();
     await thread.close();
-    expect(await thread.run({ data, capacity: size, size, lanes })).toBeNull();
+    expect(await thread.run(req)).toBeNull();
   });
 });

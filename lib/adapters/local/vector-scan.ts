@@ -65,8 +65,25 @@ const BLOCK_ROWS = 2048;
 const accumulators = Array.from({ length: 4 }, () => new Float64Array(BLOCK_ROWS));
 let scratch = new Float64Array(4096);
 
-/** out[r] = the score of row r, for rows 0 … size − 1 of the column-major matrix. */
-function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array): void {
+/**
+ * A user's matrix: blocks of 2^shift rows (the first may hold fewer while it is the only one),
+ * each stored by column: dimension d of row r is at d × stride + (r mod 2^shift) of block
+ * r >> shift, its stride being the rows it has room for (blockStride). A matrix that grows
+ * adds a block instead of copying every row into a larger one.
+ */
+export interface MatrixBlocks {
+  readonly dims: number;
+  readonly blocks: readonly Float32Array[];
+  readonly shift: number;
+}
+
+/** Rows a block has room for: the stride of its columns. */
+export function blockStride(block: Float32Array, dims: number): number {
+  return block.length / dims;
+}
+
+/** out[outAt + r] = the score of row r, for rows 0 … size − 1 of one column-major block. */
+function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array, outAt: number): void {
   const { index, value, ends } = lanes;
   const [a0, a1, a2, a3] = accumulators as [Float64Array, Float64Array, Float64Array, Float64Array];
   for (let start = 0; start < size; start += BLOCK_ROWS) {
@@ -117,11 +134,11 @@ function columnSums(data: Float32Array, capacity: number, size: number, lanes: L
         for (let r = 0; r < count; r++) acc[r] = acc[r]! + data[column + r]! * v;
       }
     }
-    for (let r = 0; r < count; r++) out[start + r] = a0[r]! + a1[r]! + a2[r]! + a3[r]!;
+    for (let r = 0; r < count; r++) out[outAt + start + r] = a0[r]! + a1[r]! + a2[r]! + a3[r]!;
   }
 }
 
-/** out[i] = the score of row rows[i] (the approximate search's candidates). */
+/** out[i] = the score of row rows[i] of one column-major block (the approximate search's candidates). */
 function rowSums(data: Float32Array, capacity: number, rows: Int32Array, lanes: Lanes, out: Float64Array): void {
   const { index, value, ends } = lanes;
   const count = rows.length;
@@ -141,10 +158,8 @@ function rowSums(data: Float32Array, capacity: number, rows: Int32Array, lanes: 
   for (let i = 0; i < count; i++) out[i] = sums[i]! + sums[count + i]! + sums[2 * count + i]! + sums[3 * count + i]!;
 }
 
-/** What the scan thread is asked: the matrix (shared), its layout, the query, and the rows (all when absent). */
-export interface ScanRequest {
-  data: Float32Array;
-  capacity: number;
+/** What the scan thread is asked: the matrix (its blocks shared), its rows, the query, and the rows to score (all when absent). */
+export interface ScanRequest extends MatrixBlocks {
   size: number;
   lanes: Lanes;
   rows?: Int32Array;
@@ -152,9 +167,39 @@ export interface ScanRequest {
 
 /** The sums of a request, on whichever thread: rows 0 … size − 1, or the rows named. */
 export function scanSums(req: ScanRequest): Float64Array {
-  const out = new Float64Array(req.rows ? req.rows.length : req.size);
-  if (req.rows) rowSums(req.data, req.capacity, req.rows, req.lanes, out);
-  else columnSums(req.data, req.capacity, req.size, req.lanes, out);
+  const { blocks, dims, shift, rows, lanes } = req;
+  const out = new Float64Array(rows ? rows.length : req.size);
+  if (!rows) {
+    for (let b = 0, first = 0; b < blocks.length && first < req.size; b++, first += 1 << shift) {
+      const block = blocks[b]!;
+      const stride = blockStride(block, dims);
+      columnSums(block, stride, Math.min(stride, req.size - first), lanes, out, first);
+    }
+  } else if (blocks.length === 1) rowSums(blocks[0]!, blockStride(blocks[0]!, dims), rows, lanes, out);
+  else {
+    // The rows grouped by block (a counting sort, keeping their order within a block), each
+    // group summed in its block, and the sums put back in the order asked.
+    const n = rows.length;
+    const mask = (1 << shift) - 1;
+    const from = new Int32Array(blocks.length + 1);
+    for (let i = 0; i < n; i++) from[(rows[i]! >> shift) + 1]!++;
+    for (let b = 0; b < blocks.length; b++) from[b + 1]! += from[b]!;
+    const next = from.slice(0, blocks.length);
+    const local = new Int32Array(n);
+    const asked = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const at = next[rows[i]! >> shift]!++;
+      local[at] = rows[i]! & mask;
+      asked[at] = i;
+    }
+    const sums = new Float64Array(n);
+    for (let b = 0; b < blocks.length; b++) {
+      if (from[b + 1]! === from[b]!) continue;
+      const block = blocks[b]!;
+      rowSums(block, blockStride(block, dims), local.subarray(from[b]!, from[b + 1]!), lanes, sums.subarray(from[b]!, from[b + 1]!));
+    }
+    for (let j = 0; j < n; j++) out[asked[j]!] = sums[j]!;
+  }
   return out;
 }
 
@@ -212,7 +257,7 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
   };
   return {
     async run(req) {
-      if (!(req.data.buffer instanceof SharedArrayBuffer)) return null;
+      if (!req.blocks.every((b) => b.buffer instanceof SharedArrayBuffer)) return null;
       const w = await start();
       if (!w) return null;
       const id = next++;
