@@ -13,25 +13,15 @@
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
+import { unitVector as randomUnitVector, xorshift } from "./vectors.ts";
 
 const DIMS = 512;
 const WRITES = 2000;
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(10_000, 50_000, 100_000);
 
-let seed = 7;
-function random(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
-
-function unitVector(): Float32Array {
-  const v = Float32Array.from({ length: DIMS }, () => random() - 0.5);
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
+const random = xorshift(7);
+const unitVector = () => randomUnitVector(DIMS, random);
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1);

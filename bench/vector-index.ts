@@ -16,6 +16,7 @@ import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
+import { unitVector as randomUnitVector, xorshift } from "./vectors.ts";
 
 const DIMS = 384;
 const TOP_K = 10;
@@ -24,27 +25,8 @@ const OTHER_USERS = 3;
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(1_000, 5_000, 20_000);
 
-let seed = 42;
-function random(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
-
-function unitVector(): Float32Array {
-  const v = new Float32Array(DIMS);
-  let norm = 0;
-  for (let i = 0; i < DIMS; i++) {
-    // Sum of uniforms: near-Gaussian, so directions are spread evenly enough.
-    const x = random() + random() + random() - 1.5;
-    v[i] = x;
-    norm += x * x;
-  }
-  norm = Math.sqrt(norm);
-  for (let i = 0; i < DIMS; i++) v[i] = v[i]! / norm;
-  return v;
-}
+const random = xorshift(42);
+const unitVector = () => randomUnitVector(DIMS, random);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
