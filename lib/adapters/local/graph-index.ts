@@ -150,6 +150,13 @@ function keepStrongest(best: Relation[], r: Relation, limit: number): void {
   if (best.length > limit) best.pop();
 }
 
+/** Takes `r` out of `best` (keepStrongest's list) and, when `keep`, puts it where it now ranks: it was added or gained weight. */
+function placeAgain(best: Relation[], r: Relation, limit: number, keep: boolean): void {
+  const at = best.indexOf(r);
+  if (at >= 0) best.splice(at, 1);
+  if (keep) keepStrongest(best, r, limit);
+}
+
 /** One user's graph. Every mutation mirrors a statement of the SQL store. */
 class UserGraph {
   readonly entities = new Map<string, Entity>();
@@ -425,18 +432,11 @@ class UserGraph {
    */
   private strengthened(r: Relation): void {
     const s = this.strongest;
-    if (s) {
-      const at = s.relations.indexOf(r);
-      if (at >= 0) s.relations.splice(at, 1);
-      if (r.weight > 0) keepStrongest(s.relations, r, s.limit);
-    }
+    if (s) placeAgain(s.relations, r, s.limit, r.weight > 0);
     // relationsTouching keeps relations of any weight, as the SQL's join does.
     for (const end of r.from === r.to ? [r.from] : [r.from, r.to]) {
       const at = this.strongestAt.get(end);
-      if (!at) continue;
-      const i = at.relations.indexOf(r);
-      if (i >= 0) at.relations.splice(i, 1);
-      keepStrongest(at.relations, r, at.limit);
+      if (at) placeAgain(at.relations, r, at.limit, true);
     }
   }
 
