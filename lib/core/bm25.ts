@@ -707,10 +707,11 @@ export class Bm25Corpus {
    * V8 optimised a fresh closure's loop over 100k slots anew on each call.
    *
    * Over 100k slots a heap offer per slot above the heap's worst cost more than the scan: the
-   * scan keeps the slots scoring at least a floor, and each time its buffer (at least 4 ×
-   * `limit`) is full the floor rises to the `limit`-th best score among them and those below it go. A slot
-   * below the floor has `limit` others scoring above it, so it cannot be among the best
-   * whatever the ties; what is left is put in order by the heap (TopK's total order).
+   * scan keeps the slots scoring at least a floor, and each time its buffer (at least
+   * 4 × `limit`) is full the floor rises to the `limit`-th best score among them and those
+   * below it go. A slot below the floor has at least `limit` others scoring at the floor or
+   * above, so it cannot be among the best whatever the ties; what is left is put in order by
+   * the heap (TopK's total order).
    */
   private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): CorpusHit[] {
     if (limit <= 0) return [];

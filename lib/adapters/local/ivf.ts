@@ -13,7 +13,7 @@
 // doubled or halved since.
 
 import { fnv1a, mix } from "./hash.ts";
-import { blockStride, type MatrixBlocks } from "./vector-scan.ts";
+import { rowPlace, type MatrixBlocks } from "./vector-scan.ts";
 
 /** The part of a user's matrix the index reads (its blocks: MatrixBlocks in vector-scan.ts). */
 export interface MatrixView extends MatrixBlocks {
@@ -45,12 +45,6 @@ interface Sparse {
   value: Float32Array;
 }
 
-/** Row `row` of the matrix: its block, the block's stride and its place in the block's columns. */
-function rowAt(m: MatrixView, row: number): { block: Float32Array; stride: number; offset: number } {
-  const block = m.blocks[row >> m.shift]!;
-  return { block, stride: blockStride(block, m.dims), offset: row & ((1 << m.shift) - 1) };
-}
-
 function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
   const { dims } = m;
   const start = new Int32Array(rows.length + 1);
@@ -67,7 +61,7 @@ function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
       v2.set(value);
       value = v2;
     }
-    const { block, stride, offset } = rowAt(m, row);
+    const { block, stride, offset } = rowPlace(m, row);
     for (let d = 0; d < dims; d++) {
       const x = block[d * stride + offset]!;
       if (x !== 0) {
@@ -213,7 +207,7 @@ export class IvfIndex {
   /** The list nearest to row `row` of `m`. */
   private nearest(m: MatrixView, row: number): number {
     const { dims } = m;
-    const { block, stride, offset } = rowAt(m, row);
+    const { block, stride, offset } = rowPlace(m, row);
     let n = 0;
     for (let d = 0; d < dims; d++) {
       const x = block[d * stride + offset]!;
@@ -286,7 +280,7 @@ export class IvfIndex {
       // A run of rows within one block of the matrix.
       const blockEnd = ((start >> m.shift) + 1) << m.shift;
       count = Math.min(ASSIGN_BLOCK, end - start, blockEnd - start);
-      const { block: data, stride, offset } = rowAt(m, start);
+      const { block: data, stride, offset } = rowPlace(m, start);
       block.reset(count);
       for (let d = 0; d < dims; d++) {
         const column = d * stride + offset;

@@ -15,7 +15,7 @@ import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../c
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
-import { blockStride, createScanThread, lanesOf, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+import { blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -254,11 +254,6 @@ class UserMatrix {
     return bytes + this.size * ROW_OVERHEAD + (this.ivf?.bytes ?? 0) + (this.next?.bytes ?? 0);
   }
 
-  /** Where row `row` is: its block, the block's stride, and its place in the block's columns. */
-  private at(row: number): { block: Float32Array; stride: number; offset: number } {
-    const block = this.blocks[row >> this.shift]!;
-    return { block, stride: blockStride(block, this.dims), offset: row & ((1 << this.shift) - 1) };
-  }
 
   /** Claims the row for (kind, id), appending when new. */
   slot(kind: VectorKind, id: string, sessionId: string): number {
@@ -295,7 +290,7 @@ class UserMatrix {
   /** Stores `this.row`, scaled to unit length, as row `row`. */
   private storeRow(row: number): void {
     const { dims } = this;
-    const { block, stride, offset } = this.at(row);
+    const { block, stride, offset } = rowPlace(this, row);
     normaliseInPlace(this.row, 0, dims);
     for (let d = 0; d < dims; d++) block[d * stride + offset] = this.row[d]!;
   }
@@ -334,8 +329,8 @@ class UserMatrix {
     const last = --this.size;
     if (row !== last) {
       const { dims } = this;
-      const to = this.at(row);
-      const from = this.at(last);
+      const to = rowPlace(this, row);
+      const from = rowPlace(this, last);
       for (let d = 0; d < dims; d++) to.block[d * to.stride + to.offset] = from.block[d * from.stride + from.offset]!;
       this.ids[row] = this.ids[last]!;
       this.kinds[row] = this.kinds[last]!;
@@ -479,7 +474,7 @@ class UserMatrix {
     // A session's rows are few and spread over every list: those searches stay exact.
     const rows = ivf && sessionId === undefined && this.size >= approx.exactBelow && ivf.assigned >= this.size ? this.candidates(ivf, lanes, topK, approx, kinds) : null;
     const { blocks, dims, shift, size } = this;
-    const req: ScanRequest = { blocks: blocks.slice(), dims, shift, size, lanes, ...(rows ? { rows } : {}) };
+    const req: ScanRequest = { blocks, dims, shift, size, lanes, ...(rows ? { rows } : {}) };
     const best = (sums: Float64Array) => (rows ? this.bestOf(rows, sums, topK) : this.bestOfAll(sums, topK, sessionId, kinds));
     if (!thread || (rows ? rows.length : size) * lanes.index.length < offload) return best(scanSums(req));
     // From here until endScan the rows stay as they are: writes are held (write()).

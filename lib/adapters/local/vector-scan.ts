@@ -82,6 +82,12 @@ export function blockStride(block: Float32Array, dims: number): number {
   return block.length / dims;
 }
 
+/** Where row `row` of the matrix is: its block, the block's stride, and its place in the block's columns. */
+export function rowPlace(m: MatrixBlocks, row: number): { block: Float32Array; stride: number; offset: number } {
+  const block = m.blocks[row >> m.shift]!;
+  return { block, stride: blockStride(block, m.dims), offset: row & ((1 << m.shift) - 1) };
+}
+
 /** out[outAt + r] = the score of row r, for rows 0 … size − 1 of one column-major block. */
 function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array, outAt: number): void {
   const { index, value, ends } = lanes;
