@@ -15,7 +15,7 @@ import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../c
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
-import { blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+import { blockRuns, blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -396,21 +396,14 @@ class UserMatrix {
    */
   private cluster(index: IvfIndex): void {
     const order = index.listOrder();
-    const { dims, blocks, size } = this;
+    const { dims, size } = this;
+    const runs = blockRuns(this, size);
     const column = new Float32Array(size);
     for (let d = 0; d < dims; d++) {
-      for (let b = 0, first = 0; first < size; b++, first += 1 << this.shift) {
-        const block = blocks[b]!;
-        const stride = blockStride(block, dims);
-        const n = Math.min(stride, size - first);
-        column.set(block.subarray(d * stride, d * stride + n), first);
-      }
-      for (let b = 0, first = 0; first < size; b++, first += 1 << this.shift) {
-        const block = blocks[b]!;
-        const stride = blockStride(block, dims);
-        const n = Math.min(stride, size - first);
+      for (const { block, stride, first, rows } of runs) column.set(block.subarray(d * stride, d * stride + rows), first);
+      for (const { block, stride, first, rows } of runs) {
         const at = d * stride;
-        for (let i = 0; i < n; i++) block[at + i] = column[order[first + i]!]!;
+        for (let i = 0; i < rows; i++) block[at + i] = column[order[first + i]!]!;
       }
     }
     const oldIds = this.ids.slice(), oldKinds = this.kinds.slice(), oldSessions = this.sessions.slice();

@@ -82,6 +82,17 @@ export function blockStride(block: Float32Array, dims: number): number {
   return block.length / dims;
 }
 
+/** The matrix's rows 0 … size − 1 as runs, one per block: the block, its stride, its first row and how many of the rows it holds. */
+export function blockRuns(m: MatrixBlocks, size: number): { block: Float32Array; stride: number; first: number; rows: number }[] {
+  const runs: { block: Float32Array; stride: number; first: number; rows: number }[] = [];
+  for (let b = 0, first = 0; b < m.blocks.length && first < size; b++, first += 1 << m.shift) {
+    const block = m.blocks[b]!;
+    const stride = blockStride(block, m.dims);
+    runs.push({ block, stride, first, rows: Math.min(stride, size - first) });
+  }
+  return runs;
+}
+
 /** Where row `row` of the matrix is: its block, the block's stride, and its place in the block's columns. */
 export function rowPlace(m: MatrixBlocks, row: number): { block: Float32Array; stride: number; offset: number } {
   const block = m.blocks[row >> m.shift]!;
@@ -176,11 +187,7 @@ export function scanSums(req: ScanRequest): Float64Array {
   const { blocks, dims, shift, rows, lanes } = req;
   const out = new Float64Array(rows ? rows.length : req.size);
   if (!rows) {
-    for (let b = 0, first = 0; b < blocks.length && first < req.size; b++, first += 1 << shift) {
-      const block = blocks[b]!;
-      const stride = blockStride(block, dims);
-      columnSums(block, stride, Math.min(stride, req.size - first), lanes, out, first);
-    }
+    for (const { block, stride, first, rows: n } of blockRuns(req, req.size)) columnSums(block, stride, n, lanes, out, first);
   } else if (blocks.length === 1) rowSums(blocks[0]!, blockStride(blocks[0]!, dims), rows, lanes, out);
   else {
     // The rows grouped by block (a counting sort, keeping their order within a block), each
