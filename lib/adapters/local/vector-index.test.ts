@@ -201,6 +201,76 @@ describe("local vector index, approximate tier", () => {
     const fresh = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
     for (const vector of queries) expect(await big.query(q(vector))).toEqual(await fresh.query(q(vector)));
   });
+  // The build's last part copies the rows, in the new index's order, into new blocks over
+  // many event-loop turns. Writes keep landing between the turns: vectors changed, sessions
+  // moved, and rows added (into new blocks) faster than others are removed, or removed faster
+  // than others are added (the copy ends with holes, and rows past the new size).
+  for (const [pattern, matrixBlockRows] of [["grows", undefined], ["grows", 512], ["shrinks", undefined], ["shrinks", 512]] as const) {
+    it(`keeps every write made while the rows are reordered in slices, as the matrix ${pattern}${matrixBlockRows ? `, blocks of ${matrixBlockRows} rows` : ""}`, async () => {
+      const sql = await sharedPglite();
+      // A slice of 2 or 3 columns of 6,100 to 6,900 rows: the reorder alone takes 170 turns or more.
+      const big = createLocalVectorIndex({ sql, exactBelowRows: 6000, probeFraction: 1, reorderSliceValues: 20_000, ...(matrixBlockRows ? { matrixBlockRows } : {}) });
+      const t = uid("tenant");
+      const rows = await corpus(t, "u", 7000, 30);
+      // Shrinking, it stays above the threshold (a smaller matrix is searched exactly).
+      const start = pattern === "grows" ? 6100 : 6900;
+      await big.upsert(rows.slice(0, start));
+      const queries = await queryVectors(8, 31);
+      const q = (vector: Float32Array) => ({ tenantId: t, userId: "u", vector, topK: 25 });
+      await big.query(q(queries[0]!));
+      expect(big.indexState(t, "u")).toBe("building");
+      const r = rng(32);
+      const live = rows.slice(0, start);
+      const gone: VectorRecord[] = [];
+      const pick = () => live[Math.floor(r() * live.length)]!;
+      const remove = async (n: number) => {
+        const out = Array.from({ length: n }, () => live.splice(Math.floor(r() * live.length), 1)[0]!);
+        gone.push(...out);
+        await big.deleteByIds(t, out.map((row) => row.id));
+      };
+      let added = start, turns = 0;
+      while (big.indexState(t, "u") === "building") {
+        await new Promise((resolve) => setImmediate(resolve));
+        const changed = pick(), moved = pick();
+        const writes = [{ ...changed, vector: rows[Math.floor(r() * 7000)]!.vector }, { ...moved, sessionId: `moved${turns % 5}` }];
+        if (pattern === "grows" && added < 7000) writes.push(rows[added++]!);
+        // Now and then a removed row comes back: it has no place in the copy.
+        if (turns % 10 === 9 && gone.length > 0) writes.push(gone.shift()!);
+        await big.upsert(writes);
+        for (const w of writes) {
+          const at = live.findIndex((row) => row.id === w.id);
+          if (at >= 0) live[at] = w;
+          else live.push(w);
+        }
+        if (pattern === "shrinks") await remove(2);
+        else if (turns % 40 === 39) await remove(1);
+        turns++;
+      }
+      expect(turns).toBeGreaterThan(150);
+      expect(big.indexState(t, "u")).toBe("ready");
+      const fresh = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
+      for (const vector of queries) {
+        expect(await big.query(q(vector))).toEqual(await fresh.query(q(vector)));
+        const session = { ...q(vector), sessionId: "moved3" };
+        expect(await big.query(session)).toEqual(await fresh.query(session));
+      }
+      // Keys of rows removed during the copy lead nowhere: the rows come back as new ones, and
+      // rows removed now move the last row into their own place, not another's.
+      await big.upsert(gone);
+      live.push(...gone.splice(0));
+      await remove(50);
+      // A fresh exact index: one instance does not see another's later writes.
+      const after = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
+      for (const vector of queries) expect(await big.query(q(vector))).toEqual(await after.query(q(vector)));
+      // Every row is where its key says: each finds itself among the best (rows changed to
+      // another's vector tie with it).
+      for (const row of live.filter((_, i) => i % 97 === 0)) {
+        const top = await big.query({ ...q(row.vector), topK: 5, sessionId: row.sessionId });
+        expect(top.find((m) => m.id === row.id)?.score).toBeCloseTo(1, 5);
+      }
+    });
+  }
+
   it("starts a loaded user's build when writes take it past the threshold, before any query asks", async () => {
     const { exact } = await pair();
     const index = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 3000 });

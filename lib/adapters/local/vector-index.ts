@@ -15,6 +15,7 @@ import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../c
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
+import { Reorder, rowKey } from "./reorder.ts";
 import { blockRuns, blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 
 export interface LocalVectorIndexOptions {
@@ -49,6 +50,11 @@ export interface LocalVectorIndexOptions {
    * this many rows at a time once it holds that many (UserMatrix).
    */
   matrixBlockRows?: number;
+  /**
+   * Values (rows × dimensions) a background build moves per event-loop turn as it reorders a
+   * large user's rows (default 262144, a few milliseconds); tests set it small.
+   */
+  reorderSliceValues?: number;
   /** The scan thread's script; default vector-scan-thread.ts beside vector-scan.ts (a bundler may move it). */
   scanThreadScript?: URL;
   /** The scan thread itself (tests hold its answers back); default one started on first need. close() ends it. */
@@ -63,13 +69,17 @@ const MIN_PROBE = 8;
 // An index for at most this many rows is built on the spot (a few milliseconds); a larger
 // one in slices between event-loop turns while the exact scan answers.
 const BUILD_INLINE_ROWS = 5_000;
-// Rows assigned to lists per slice of a background build.
-const ASSIGN_SLICE = 500;
+// Rows assigned to lists per slice of a background build (at 100k rows, each is scored
+// against 316 centroids: a few milliseconds a slice).
+const ASSIGN_SLICE = 128;
+// Values (rows × columns) moved per slice of a background reorder: a few milliseconds.
+const REORDER_SLICE = 262_144;
 
 /** The approximate tier's knobs, as one matrix sees them. */
 interface Approx {
   exactBelow: number;
   probeFraction: number;
+  reorderSlice: number;
 }
 
 const DEFAULT_BUDGET = 1024 * 1024 * 1024;
@@ -189,6 +199,28 @@ function floats(n: number): Float32Array {
   return typeof SharedArrayBuffer === "function" ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
 }
 
+function capacityOf(blocks: Float32Array[], dims: number, shift: number): number {
+  return blocks.length === 1 ? blockStride(blocks[0]!, dims) : blocks.length << shift;
+}
+
+/**
+ * Room for one more row in `blocks`, which hold `rows` rows: the first block doubled (copied)
+ * while it is alone and short of 2^shift rows, else a new block.
+ */
+function growBlocks(blocks: Float32Array[], dims: number, shift: number, rows: number): void {
+  const full = 1 << shift;
+  const old = blockStride(blocks[0]!, dims);
+  if (blocks.length > 1 || old >= full) {
+    blocks.push(floats(full * dims));
+    return;
+  }
+  const stride = Math.min(full, old * 2);
+  const grown = floats(stride * dims);
+  const data = blocks[0]!;
+  for (let d = 0; d < dims; d++) grown.set(data.subarray(d * old, d * old + rows), d * stride);
+  blocks[0] = grown;
+}
+
 /**
  * One user's vectors of one dimension, stored by column in blocks of rows (MatrixBlocks in
  * vector-scan.ts): dimension d of row r is at d × stride + (r mod 2^shift) of block r >> shift.
@@ -205,13 +237,14 @@ class UserMatrix {
   readonly shift: number;
   blocks: Float32Array[];
   size = 0;
-  readonly ids: string[] = [];
-  readonly kinds: VectorKind[] = [];
-  readonly sessions: string[] = [];
-  readonly rowOf = new Map<string, number>(); // `${kind}\0${id}` -> row
+  ids: string[] = [];
+  kinds: VectorKind[] = [];
+  sessions: string[] = [];
+  rowOf = new Map<string, number>(); // `${kind}\0${id}` -> row
   /** The inverted-file index answering once built; one being built to replace it (or to be the first). */
   ivf: IvfIndex | null = null;
   private next: IvfIndex | null = null;
+  private reorder: { index: IvfIndex; copy: Reorder } | null = null;
   private building = false;
   get isBuilding(): boolean {
     return this.building;
@@ -244,20 +277,20 @@ class UserMatrix {
 
   /** Rows there is room for. */
   get capacity(): number {
-    const { blocks } = this;
-    return blocks.length === 1 ? blockStride(blocks[0]!, this.dims) : blocks.length << this.shift;
+    return capacityOf(this.blocks, this.dims, this.shift);
   }
 
   get bytes(): number {
     let bytes = 0;
     for (const b of this.blocks) bytes += b.byteLength;
+    bytes += this.reorder?.copy.bytes ?? 0;
     return bytes + this.size * ROW_OVERHEAD + (this.ivf?.bytes ?? 0) + (this.next?.bytes ?? 0);
   }
 
 
   /** Claims the row for (kind, id), appending when new. */
   slot(kind: VectorKind, id: string, sessionId: string): number {
-    const key = `${kind}\u0000${id}`;
+    const key = rowKey(kind, id);
     let row = this.rowOf.get(key);
     if (row === undefined) {
       row = this.size++;
@@ -271,20 +304,9 @@ class UserMatrix {
     return row;
   }
 
-  /** Room for one more row: the first block doubled while it is short of 2^shift rows, else a new block. */
+  /** Room for one more row. */
   private grow(): void {
-    const { dims, blocks, size } = this;
-    const full = 1 << this.shift;
-    const old = blockStride(blocks[0]!, dims);
-    if (blocks.length > 1 || old >= full) {
-      blocks.push(floats(full * dims));
-      return;
-    }
-    const stride = Math.min(full, old * 2);
-    const grown = floats(stride * dims);
-    const data = blocks[0]!;
-    for (let d = 0; d < dims; d++) grown.set(data.subarray(d * old, d * old + size), d * stride);
-    blocks[0] = grown;
+    growBlocks(this.blocks, this.dims, this.shift, this.size - 1);
   }
 
   /** Stores `this.row`, scaled to unit length, as row `row`. */
@@ -299,6 +321,7 @@ class UserMatrix {
     const row = this.slot(kind, id, sessionId);
     this.row.set(vector);
     this.storeRow(row);
+    this.reorder?.copy.set(row);
     this.ivf?.rowSet(this, row);
     this.next?.rowSet(this, row);
   }
@@ -308,6 +331,7 @@ class UserMatrix {
     const row = this.slot(kind, id, sessionId);
     readInto(base64, this.row, this.dims);
     this.storeRow(row);
+    this.reorder?.copy.set(row);
     this.ivf?.rowSet(this, row);
     this.next?.rowSet(this, row);
   }
@@ -317,12 +341,13 @@ class UserMatrix {
     this.rowOf.clear();
     this.ids.length = this.kinds.length = this.sessions.length = 0;
     this.ivf = this.next = null;
+    this.reorder = null;
     this.generation++;
   }
 
   /** Removes a row by moving the last row into its place. */
   remove(kind: VectorKind, id: string): void {
-    const key = `${kind}\u0000${id}`;
+    const key = rowKey(kind, id);
     const row = this.rowOf.get(key);
     if (row === undefined) return;
     this.rowOf.delete(key);
@@ -335,9 +360,10 @@ class UserMatrix {
       this.ids[row] = this.ids[last]!;
       this.kinds[row] = this.kinds[last]!;
       this.sessions[row] = this.sessions[last]!;
-      this.rowOf.set(`${this.kinds[row]}\u0000${this.ids[row]}`, row);
+      this.rowOf.set(rowKey(this.kinds[row]!, this.ids[row]!), row);
     }
     this.ids.length = this.kinds.length = this.sessions.length = last;
+    this.reorder?.copy.removed(row, last, key);
     this.ivf?.rowRemoved(this, row, last);
     this.next?.rowRemoved(this, row, last);
   }
@@ -366,12 +392,16 @@ class UserMatrix {
       const step = () => {
         if (!live()) return this.stop(index);
         if (!index.assignSome(this, inline ? Infinity : ASSIGN_SLICE)) return void setImmediate(step);
-        // Reordering the rows is a write: it waits for scans reading them.
+        arrange();
+      };
+      // The rows are reordered into new blocks in slices (the old ones answer meanwhile), then
+      // swapped in with the index, as a write: it waits for scans reading the old blocks.
+      const arrange = () => {
+        if (!live()) return this.stop(index);
+        if (!this.reorderSome(index, inline ? Infinity : approx.reorderSlice)) return void setImmediate(arrange);
         this.write(() => {
           if (!live()) return this.stop(index);
-          this.ivf = index;
-          this.next = null;
-          this.cluster(index);
+          this.reorderDone();
           this.building = false;
           this.done();
         });
@@ -392,33 +422,41 @@ class UserMatrix {
   /**
    * Reorders the rows so that each list's rows sit together: a search then reads the
    * columns of its probed lists in runs, as the exact scan reads them whole, where rows
-   * scattered over the matrix cost a cache miss per dimension each.
+   * scattered over the matrix cost a cache miss per dimension each. The copy runs in slices
+   * of about `budget` values into new blocks (reorder.ts) while the old ones answer; this
+   * runs one slice and says whether the copy is done (reorderDone() swaps it in).
    */
-  private cluster(index: IvfIndex): void {
-    const order = index.listOrder();
-    const { dims, size } = this;
-    const runs = blockRuns(this, size);
-    const column = new Float32Array(size);
-    for (let d = 0; d < dims; d++) {
-      for (const { block, stride, first, rows } of runs) column.set(block.subarray(d * stride, d * stride + rows), first);
-      for (const { block, stride, first, rows } of runs) {
-        const at = d * stride;
-        for (let i = 0; i < rows; i++) block[at + i] = column[order[first + i]!]!;
-      }
+  private reorderSome(index: IvfIndex, budget: number): boolean {
+    if (this.reorder?.index !== index) {
+      const { dims, shift } = this;
+      const order = index.listOrder();
+      const blocks = [floats(blockStride(this.blocks[0]!, dims) * dims)];
+      while (capacityOf(blocks, dims, shift) < order.length) growBlocks(blocks, dims, shift, 0);
+      this.reorder = { index, copy: new Reorder(order, blocks) };
     }
-    const oldIds = this.ids.slice(), oldKinds = this.kinds.slice(), oldSessions = this.sessions.slice();
-    for (let i = 0; i < size; i++) {
-      const from = order[i]!;
-      this.ids[i] = oldIds[from]!;
-      this.kinds[i] = oldKinds[from]!;
-      this.sessions[i] = oldSessions[from]!;
-      this.rowOf.set(`${this.kinds[i]}\u0000${this.ids[i]}`, i);
-    }
-    index.renumber(order);
+    return this.reorder.copy.step(this, budget);
+  }
+
+  /** Swaps in the reordered rows and, with them, the index. */
+  private reorderDone(): void {
+    const { index, copy } = this.reorder!;
+    const { dims, shift, size } = this;
+    while (capacityOf(copy.blocks, dims, shift) < size) growBlocks(copy.blocks, dims, shift, capacityOf(copy.blocks, dims, shift));
+    const done = copy.finish(this);
+    index.renumber(done.from);
+    this.blocks = copy.blocks;
+    this.ids = done.ids;
+    this.kinds = done.kinds;
+    this.sessions = done.sessions;
+    this.rowOf = done.rowOf;
+    this.ivf = index;
+    this.next = null;
+    this.reorder = null;
   }
 
   private stop(index: IvfIndex | null): void {
     if (index && this.next === index) this.next = null;
+    if (this.reorder?.index === index) this.reorder = null;
     this.building = false;
     this.done();
   }
@@ -536,7 +574,9 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
   const approx: Approx = {
     exactBelow: options.exactBelowRows ?? (fromEnv !== undefined && fromEnv !== "" ? Number(fromEnv) : DEFAULT_EXACT_BELOW),
     probeFraction: options.probeFraction ?? DEFAULT_PROBE_FRACTION,
+    reorderSlice: options.reorderSliceValues ?? REORDER_SLICE,
   };
+  if (!(approx.reorderSlice >= 1)) throw new StrataError("config", "CONFIG_INVALID", `reorderSliceValues must be ≥ 1, got ${approx.reorderSlice}`);
   if (!(approx.exactBelow >= 0)) throw new StrataError("config", "CONFIG_INVALID", `exactBelowRows must be ≥ 0, got ${approx.exactBelow}`);
   if (!(approx.probeFraction > 0 && approx.probeFraction <= 1)) {
     throw new StrataError("config", "CONFIG_INVALID", `probeFraction must be in (0, 1], got ${approx.probeFraction}`);
