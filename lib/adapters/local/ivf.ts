@@ -5,7 +5,8 @@
 //
 // Everything is deterministic for a given set of rows: the training sample and the first
 // centroids are picked by a hash of each row's kind and id (not by row order, which depends
-// on load order), the sample is visited in that order, and ties go to the lower list.
+// on load order), the sample is visited in that order, and ties go to the lower list
+// (writes landing while a build runs in slices may change which rows the sample holds).
 //
 // Kept in step with writes: a new or changed row goes to its nearest list, a removed row
 // leaves its list (and the row moved into its place takes over the moved row's entry).
@@ -37,6 +38,9 @@ export function listCount(rows: number): number {
 // k-means rounds over the sample.
 const SAMPLE_PER_LIST = 40;
 const ROUNDS = 5;
+// Rows hashed, and sample rows copied, between yields: a few milliseconds at most.
+const HASH_SLICE = 8192;
+const SPARSE_SLICE = 1024;
 
 /** A sparse copy of some rows: row i's non-zero dims are dim[start[i]..start[i+1]). */
 interface Sparse {
@@ -45,13 +49,15 @@ interface Sparse {
   value: Float32Array;
 }
 
-function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
+/** Copies the rows, a slice at a time (yielding between slices). */
+function* sparseRows(m: MatrixView, rows: ArrayLike<number>): Generator<void, Sparse, void> {
   const { dims } = m;
   const start = new Int32Array(rows.length + 1);
   let dim = new Uint16Array(Math.max(16, rows.length * 64));
   let value = new Float32Array(dim.length);
   let k = 0;
   for (let i = 0; i < rows.length; i++) {
+    if (i % SPARSE_SLICE === SPARSE_SLICE - 1) yield;
     const row = rows[i]!;
     if (k + dims > dim.length) {
       const d2 = new Uint16Array(Math.max(dim.length * 2, k + dims));
@@ -75,6 +81,26 @@ function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
 }
 
 /**
+ * The `n` rows of lowest key hash, in key-hash order (ties by key), hashing a slice of rows
+ * at a time: only the rows at or below the n-th lowest hash are sorted.
+ */
+function* sampleRows(m: MatrixView, n: number): Generator<void, number[], void> {
+  const { size } = m;
+  const h = new Uint32Array(size);
+  for (let row = 0; row < size; row++) {
+    if (row % HASH_SLICE === HASH_SLICE - 1) yield;
+    h[row] = keyHash(m.kinds[row]!, m.ids[row]!);
+  }
+  const bound = n >= size ? Infinity : h.slice().sort()[n - 1]!;
+  yield;
+  // Writes between slices may have removed rows (the sample is then of the rows left).
+  const below: { row: number; h: number; key: string }[] = [];
+  for (let row = 0, end = Math.min(size, m.size); row < end; row++) if (h[row]! <= bound) below.push({ row, h: h[row]!, key: `${m.kinds[row]}\u0000${m.ids[row]}` });
+  below.sort((a, b) => a.h - b.h || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return below.slice(0, n).map((o) => o.row);
+}
+
+/**
  * Trains the centroids, dims-major (dimension d of list c at d × lists + c), on a sample of
  * the matrix's rows. A generator: it yields between slices of work so that a caller may
  * spread it over event-loop turns (or run it straight through); its return value is the
@@ -83,14 +109,8 @@ function sparseRows(m: MatrixView, rows: ArrayLike<number>): Sparse {
 export function* trainCentroids(m: MatrixView, lists: number): Generator<void, Float32Array, void> {
   const { dims, size } = m;
   // The sample: the rows of lowest key hash, in key-hash order (ties by key).
-  const order: { row: number; h: number; key: string }[] = [];
-  for (let row = 0; row < size; row++) order.push({ row, h: keyHash(m.kinds[row]!, m.ids[row]!), key: `${m.kinds[row]}\u0000${m.ids[row]}` });
-  order.sort((a, b) => a.h - b.h || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const n = Math.min(size, lists * SAMPLE_PER_LIST);
-  const sample = sparseRows(
-    m,
-    order.slice(0, n).map((o) => o.row),
-  );
+  const sample = yield* sparseRows(m, yield* sampleRows(m, n));
   yield;
   const centroids = new Float32Array(dims * lists);
   // Initial centroids: the first `lists` sample rows (spread by the hash).
