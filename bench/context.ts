@@ -112,7 +112,7 @@ try {
     const t = performance.now();
     const out = await assembleContext(strata.deps, input, config);
     ms.push(performance.now() - t);
-    for (const [k, v] of Object.entries(out.timings)) tiers.set(k, [...(tiers.get(k) ?? []), v]);
+    for (const [k, v] of Object.entries(out.timings)) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
     recalled = out.recalled.map((m) => m.id).join(",");
     tokens = out.tokens;
   }

@@ -1,6 +1,7 @@
 // What the in-process benchmarks (bench/context.ts, bench/search.ts) share: an embedded Strata
 // in memory or in a data directory kept between runs, waiting for its derived work, the
-// approximate vector index's build, a CPU profile of the timed calls, and percentiles.
+// approximate vector index's build, a CPU or allocation profile of the timed calls, and
+// percentiles.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -59,6 +60,24 @@ export async function startProfile(file: string | undefined): Promise<() => Prom
   await session.post("Profiler.start");
   return async () => {
     const { profile } = await session.post("Profiler.stop");
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+/**
+ * Samples the allocations made until the returned function is called, those the garbage
+ * collector has taken since included, and writes them as a V8 .heapprofile to `file`
+ * (bench/heapprofile-top.ts summarises it); nothing without a file.
+ */
+export async function startAllocationProfile(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post("HeapProfiler.enable");
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return async () => {
+    const { profile } = await session.post("HeapProfiler.stopSampling");
     writeFileSync(file, JSON.stringify(profile));
     session.disconnect();
   };

@@ -332,7 +332,7 @@ async function contextCalls(sys: Running, sessionId: string, userId: string, n: 
     const r = await ok(sys.base, "GET", path(queries[(i + 20) % queries.length]!));
     ms.push(r.ms);
     bytes.push(JSON.stringify(r.body).length);
-    for (const [k, v] of Object.entries((r.body?.timings ?? {}) as Record<string, number>)) if (typeof v === "number") tiers.set(k, [...(tiers.get(k) ?? []), v]);
+    for (const [k, v] of Object.entries((r.body?.timings ?? {}) as Record<string, number>)) if (typeof v === "number") (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
   }
   const out: ContextRun = { ...stats(ms), bytes: stats(bytes).p50 };
   if (tiers.size) out.tiers = Object.fromEntries([...tiers].map(([k, v]) => [k, stats(v).p50]));

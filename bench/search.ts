@@ -20,10 +20,11 @@
 //
 // --data-dir keeps the embedded data (PGlite) in DIR instead of memory, so a later run with the
 // same DIR and --size skips the ingest and the derived work. --cpu-prof writes a V8 profile of
-// the timed calls alone to FILE (bench/cpuprofile-top.ts summarises it).
+// the timed calls alone to FILE (bench/cpuprofile-top.ts summarises it); --alloc-prof samples
+// what they allocate, garbage included (bench/heapprofile-top.ts summarises it).
 //
 //   node_modules/.bin/node bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
-//                                          [--write-every N] [--data-dir DIR] [--cpu-prof FILE]
+//                                          [--write-every N] [--data-dir DIR] [--cpu-prof FILE] [--alloc-prof FILE]
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,7 +33,7 @@ import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
-import { awaitVectorIndex, drain, openBenchStrata, quantile, startProfile, tierMedians } from "./in-process.ts";
+import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 
 const { values: opts } = parseArgs({
@@ -45,6 +46,7 @@ const { values: opts } = parseArgs({
     "write-every": { type: "string", default: "0" },
     "data-dir": { type: "string" },
     "cpu-prof": { type: "string" },
+    "alloc-prof": { type: "string" },
   },
 });
 
@@ -95,6 +97,7 @@ try {
   const tiers = new Map<string, number[]>();
   let first = "";
   const stopProfile = await startProfile(opts["cpu-prof"]);
+  const stopAllocations = await startAllocationProfile(opts["alloc-prof"]);
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   let next = 0;
@@ -105,7 +108,7 @@ try {
         const t = performance.now();
         const out = await search(i);
         ms.push(performance.now() - t);
-        for (const [k, v] of Object.entries(out.timings)) tiers.set(k, [...(tiers.get(k) ?? []), v]);
+        for (const [k, v] of Object.entries(out.timings)) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
         if (i === 0) first = out.hits.map((h) => h.message.id).join(",");
       }
     }),
@@ -113,6 +116,7 @@ try {
   const wall = performance.now() - w0;
   const cpu = process.cpuUsage(c0);
   await stopProfile();
+  await stopAllocations();
   const q = quantile;
   process.stdout.write(
     `${opts.context ? "context, budget 4000" : `search, limit ${limit}`}, ${calls} calls: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(3)} ms/call (every thread of the process); ${((calls / wall) * 1000).toFixed(1)} calls/s at ${concurrency} concurrent; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms\n`,

@@ -442,7 +442,7 @@ async function main(): Promise<void> {
         const res = await drive(1, n, async () => {
           const r = await call("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`);
           if (r.status !== 200) throw new Error(`context answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
-          for (const [k, v] of Object.entries((r.json as { timings?: Record<string, number> }).timings ?? {})) tiers.set(k, [...(tiers.get(k) ?? []), v]);
+          for (const [k, v] of Object.entries((r.json as { timings?: Record<string, number> }).timings ?? {})) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
           return r.ms;
         });
         report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpuMs);
