@@ -5,6 +5,7 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { constants, PerformanceObserver } from "node:perf_hooks";
 import { join } from "node:path";
 import type { LocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
@@ -80,6 +81,30 @@ export async function startAllocationProfile(file: string | undefined): Promise<
     const { profile } = await session.post("HeapProfiler.stopSampling");
     writeFileSync(file, JSON.stringify(profile));
     session.disconnect();
+  };
+}
+
+/**
+ * Counts the garbage collector's pauses until the returned function is called, which gives
+ * them as a line: young-generation (scavenge) and full collections, their number and time.
+ */
+export function watchGc(calls: () => number): () => string {
+  const young = { n: 0, ms: 0 };
+  const full = { n: 0, ms: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+      const kind = e.detail?.kind ?? 0;
+      const into = kind === constants.NODE_PERFORMANCE_GC_MINOR ? young : kind === constants.NODE_PERFORMANCE_GC_MAJOR ? full : null;
+      if (!into) continue;
+      into.n++;
+      into.ms += e.duration;
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => {
+    observer.disconnect();
+    const n = calls();
+    return `GC: ${young.n} scavenges (${young.ms.toFixed(0)} ms), ${full.n} full (${full.ms.toFixed(0)} ms); ${((young.ms + full.ms) / n).toFixed(3)} ms a call`;
   };
 }
 

@@ -33,7 +33,7 @@ import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
-import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians } from "./in-process.ts";
+import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians, watchGc } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 
 const { values: opts } = parseArgs({
@@ -98,6 +98,7 @@ try {
   let first = "";
   const stopProfile = await startProfile(opts["cpu-prof"]);
   const stopAllocations = await startAllocationProfile(opts["alloc-prof"]);
+  const gc = watchGc(() => calls);
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   let next = 0;
@@ -117,12 +118,16 @@ try {
   const cpu = process.cpuUsage(c0);
   await stopProfile();
   await stopAllocations();
+  // Entries reach the observer a turn after their collection.
+  await new Promise((resolve) => setImmediate(resolve));
+  const gcLine = gc();
   const q = quantile;
   process.stdout.write(
     `${opts.context ? "context, budget 4000" : `search, limit ${limit}`}, ${calls} calls: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(3)} ms/call (every thread of the process); ${((calls / wall) * 1000).toFixed(1)} calls/s at ${concurrency} concurrent; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms\n`,
   );
   if (written) process.stdout.write(`${written} turns written between the calls\n`);
   process.stdout.write(`${tierMedians(tiers)}\n`);
+  process.stdout.write(`${gcLine}\n`);
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
 } finally {
