@@ -11,6 +11,7 @@
 import { holdsAnswerType } from "./answer-type.ts";
 import { terms } from "./text.ts";
 import type { ScoredId } from "./types.ts";
+import { descending, ascending } from "./order.ts";
 
 export interface CorpusDoc {
   id: string;
@@ -511,7 +512,7 @@ export class Bm25Corpus {
       c.bound = c.w * most;
     }
     // Terms by bound, smallest first; below[i]: the bounds of the first i summed.
-    const byBound = [...cursors].sort((x, y) => x.bound - y.bound);
+    const byBound = [...cursors].sort((x, y) => ascending(x.bound, y.bound));
     const below = new Float64Array(byBound.length + 1);
     for (let i = 0; i < byBound.length; i++) below[i + 1] = below[i]! + byBound[i]!.bound;
     let left = 0; // how many of byBound are left out
@@ -620,7 +621,7 @@ export class Bm25Corpus {
         mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * this.idf(t)) / Math.max(1, e.length));
       }
     }
-    const picked = [...mass.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, options.terms);
+    const picked = [...mass.entries()].sort((a, b) => descending(a[1], b[1]) || (a[0] < b[0] ? -1 : 1)).slice(0, options.terms);
     const strongest = picked[0]?.[1] ?? 0;
     if (strongest <= 0) return { terms: base, weights };
     for (const [t, m] of picked) weights.set(t, (options.weight * m) / strongest);

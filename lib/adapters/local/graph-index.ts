@@ -42,6 +42,7 @@ import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
 import { perKey } from "./serialised.ts";
+import { descending } from "../../core/order.ts";
 
 export interface GraphIndexOptions {
   /** The archive the graph tables live in (read on a user's first read). */
@@ -131,7 +132,7 @@ const PAIR_TERMS = 64;
 const normOf = (id: string) => id.slice(id.indexOf(":") + 1);
 
 function byStrength(a: Relation, b: Relation): number {
-  return b.weight - a.weight || compareText(a.from, b.from) || compareText(a.type, b.type) || compareText(a.to, b.to);
+  return descending(a.weight, b.weight) || compareText(a.from, b.from) || compareText(a.type, b.type) || compareText(a.to, b.to);
 }
 
 /**
@@ -654,7 +655,7 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
     scores[o] = 0;
     marks[o] = 0;
   }
-  return out.sort((a, b) => b.score - a.score || compareText(b.id, a.id));
+  return out.sort((a, b) => descending(a.score, b.score) || compareText(b.id, a.id));
 }
 
 /** rankMentioning over lists of ids (the tests' reference comparisons). */

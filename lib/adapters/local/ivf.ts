@@ -15,6 +15,7 @@
 
 import { fnv1a, mix } from "./hash.ts";
 import { rowPlace, type MatrixBlocks } from "./vector-scan.ts";
+import { descending } from "../../core/order.ts";
 
 /** The part of a user's matrix the index reads (its blocks: MatrixBlocks in vector-scan.ts). */
 export interface MatrixView extends MatrixBlocks {
@@ -200,6 +201,8 @@ export class IvfIndex {
   /** Rows below this are assigned (assignment runs front to back). */
   cursor = 0;
   private readonly scores: Float64Array;
+  /** candidates()' rows as it gathers them. */
+  private gathered = new Int32Array(1024);
   private readonly rowDims: Int32Array;
   private readonly rowValues: Float32Array;
 
@@ -409,16 +412,25 @@ export class IvfIndex {
       const base = index[k]! * lists;
       for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
     }
-    const order = Array.from({ length: lists }, (_, c) => c).sort((a, b) => scores[b]! - scores[a]! || a - b);
-    const out: number[] = [];
-    let taken = 0;
-    for (; taken < lists; taken++) {
-      if (taken >= probe && out.length >= enough) break;
+    const order = Array.from({ length: lists }, (_, c) => c).sort((a, b) => descending(scores[a]!, scores[b]!) || a - b);
+    // The rows gathered in a buffer kept between queries, then copied out once.
+    let k = 0;
+    for (let taken = 0; taken < lists; taken++) {
+      if (taken >= probe && k >= enough) break;
       const c = order[taken]!;
       const list = this.members[c]!;
       const len = this.length[c]!;
-      for (let i = 0; i < len; i++) if (!keep || keep(list[i]!)) out.push(list[i]!);
+      if (this.gathered.length < k + len) {
+        const grown = new Int32Array(Math.max(2 * this.gathered.length, k + len));
+        grown.set(this.gathered.subarray(0, k));
+        this.gathered = grown;
+      }
+      const out = this.gathered;
+      if (!keep) {
+        out.set(list.subarray(0, len), k);
+        k += len;
+      } else for (let i = 0; i < len; i++) if (keep(list[i]!)) out[k++] = list[i]!;
     }
-    return Int32Array.from(out).sort();
+    return this.gathered.slice(0, k).sort();
   }
 }

@@ -14,6 +14,7 @@
 import type { Summarizer, SummaryInput, Tokenizer } from "../../core/ports.ts";
 import { terms } from "../../core/text.ts";
 import { findCommitments } from "./commitments.ts";
+import { descending } from "../../core/order.ts";
 
 export const LOCAL_SUMMARIZER_VERSION = "local-extractive-v1";
 
@@ -102,7 +103,7 @@ export function createLocalSummarizer(options: { tokenizer: Tokenizer }): Summar
       const ranked = units
         .map((u, i) => ({ u, s: scores[i]!, tokens: tokenizer.count(u.line) }))
         .filter((x) => x.s > 0)
-        .sort((a, b) => b.s - a.s || a.u.order - b.u.order);
+        .sort((a, b) => descending(a.s, b.s) || a.u.order - b.u.order);
       const chosen: typeof ranked = [];
       let used = 0;
       const seen = new Set<string>();

@@ -17,6 +17,7 @@ import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
 import { Reorder, rowKey } from "./reorder.ts";
 import { blockRuns, blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+import { descending } from "../../core/order.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -190,7 +191,7 @@ class BestRows {
       const row = this.rows[j]!;
       out.push({ id: this.ids[row]!, kind: kinds[row]!, sessionId: sessions[row]!, score: this.scores[j]! });
     }
-    return out.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out.sort((a, b) => descending(a.score, b.score) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 }
 

@@ -24,6 +24,7 @@ import { stem } from "../text.ts";
 import type { ContextReads, Fact, Memory, Message, Session, Summary } from "../types.ts";
 import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, vectorRanking, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
+import { descending } from "../order.ts";
 
 export interface ContextInput {
   tenantId: string;
@@ -279,7 +280,7 @@ export function rankRecalled(
     }
     return { hit: { ...h, score, why, relevance: h.score }, i };
   });
-  ranked.sort((a, b) => b.hit.score - a.hit.score || a.i - b.i);
+  ranked.sort((a, b) => descending(a.hit.score, b.hit.score) || a.i - b.i);
   return ranked.map((r) => r.hit);
 }
 
@@ -348,7 +349,7 @@ export function implicitQuery(turn: Pick<Message, "id" | "content">, corpus: Bm2
 /** The strongest facts in a fixed order (weight, then text), so the prefix they open is stable. */
 function stableOrder(facts: readonly Fact[]): Fact[] {
   const key = (f: Fact) => factKey(f);
-  return [...facts].sort((a, b) => b.weight - a.weight || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return [...facts].sort((a, b) => descending(a.weight, b.weight) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 export async function assembleContext(deps: SearchDeps, input: ContextInput, config: ContextConfig = DEFAULT_CONTEXT_CONFIG): Promise<ContextOutput> {

@@ -24,6 +24,7 @@ import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
 import type { GraphVersion, Message, RecallSource, ScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
+import { descending } from "../order.ts";
 
 /** StrataDeps plus the keyword index, which the runtime provides in the embedded build. */
 export type SearchDeps = StrataDeps;
@@ -174,7 +175,7 @@ export function fuseRankings(rankings: Ranking[], rrfK: number = DEFAULT_SEARCH_
       if (item.turn && entry.doc === undefined) entry.doc = item.turn;
     });
   }
-  return [...fused.values()].sort((a, b) => b.score - a.score);
+  return [...fused.values()].sort((a, b) => descending(a.score, b.score));
 }
 
 export function queryTerms(query: string): string[] {
@@ -205,7 +206,7 @@ export function boostSpeakers(fused: Fused[], corpus: Bm25Corpus, query: string,
     const name = docOf(f, corpus)?.name?.toLowerCase();
     if (name !== undefined && named.has(name)) f.score *= boost;
   }
-  return fused.sort((a, b) => b.score - a.score);
+  return fused.sort((a, b) => descending(a.score, b.score));
 }
 
 /**
@@ -218,7 +219,6 @@ export function boostSpeakers(fused: Fused[], corpus: Bm25Corpus, query: string,
 export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: SearchConfig["neighbours"]): Fused[] {
   const { radius, weight, answerWeight, anchors } = options;
   if (radius <= 0 || anchors <= 0 || (weight <= 0 && answerWeight <= 0)) return fused;
-  const byId = new Map(fused.map((f) => [f.id, f]));
   // Per neighbour: what it collects, and the anchor that gave the most (its provenance).
   const add = new Map<string, { extra: number; best: number; anchor: string; answer: boolean; turn: CorpusTurn }>();
   for (let i = 0; i < fused.length && i < anchors; i++) {
@@ -243,20 +243,23 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
       }
     }
   }
-  for (const [id, { extra, anchor, answer, turn }] of add) {
-    const reason = `${answer ? "answer to" : "neighbour of"} ${anchor}`;
-    let f = byId.get(id);
-    if (f) {
-      f.score += extra;
-      if (!f.sources.includes("neighbour")) f.sources.push("neighbour");
-    } else {
-      f = { id, score: extra, sources: ["neighbour"], doc: turn };
-      byId.set(id, f);
-      fused.push(f);
-    }
-    note(f, reason);
+  const reason = (a: { anchor: string; answer: boolean }) => `${a.answer ? "answer to" : "neighbour of"} ${a.anchor}`;
+  // Neighbours already fused collect on their entry (found by one pass over the fused, not a
+  // map of them all); the rest join as new entries.
+  for (const f of fused) {
+    const a = add.get(f.id);
+    if (!a) continue;
+    f.score += a.extra;
+    if (!f.sources.includes("neighbour")) f.sources.push("neighbour");
+    note(f, reason(a));
+    add.delete(f.id);
   }
-  return fused.sort((a, b) => b.score - a.score);
+  add.forEach((a, id) => {
+    const f: Fused = { id, score: a.extra, sources: ["neighbour"], doc: a.turn };
+    note(f, reason(a));
+    fused.push(f);
+  });
+  return fused.sort((a, b) => descending(a.score, b.score));
 }
 
 /** Multiplies each turn's score by 1 + boost × how well its time fits the dates the query names. */
@@ -270,7 +273,7 @@ export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly 
     f.score *= 1 + options.boost * fit;
     note(f, "date match");
   }
-  return fused.sort((a, b) => b.score - a.score);
+  return fused.sort((a, b) => descending(a.score, b.score));
 }
 
 /**
@@ -300,7 +303,7 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
     const s = f.doc?.sessionId;
     if (s !== undefined) f.score *= 1 + (options.weight * best.get(s)!.mass) / max;
   }
-  return fused.sort((a, b) => b.score - a.score);
+  return fused.sort((a, b) => descending(a.score, b.score));
 }
 
 /** Multiplies by 1 + boost the score of turns holding the kind of answer the question asks for. */
@@ -311,7 +314,7 @@ export function boostAnswerType(fused: Fused[], corpus: Bm25Corpus, type: Answer
     f.score *= 1 + boost;
     note(f, type === "time" ? "says a time" : "says a number");
   }
-  return fused.sort((a, b) => b.score - a.score);
+  return fused.sort((a, b) => descending(a.score, b.score));
 }
 
 /** Whether the embedder is the local hashing one, whose cosine is lexical rather than semantic. */

@@ -1,0 +1,18 @@
+import { describe, expect, it } from "vitest";
+import { mulberry32 } from "../../test/fixtures/random.ts";
+import { ascending, descending } from "./order.ts";
+
+describe("number comparators", () => {
+  it("order as the subtraction did, ties and NaN included, returning only -1, 0 or 1", () => {
+    const r = mulberry32(5);
+    const xs = Array.from({ length: 2000 }, (_, i) => (i % 97 === 0 ? NaN : i % 7 === 0 ? 0.5 : r() * 1e6 - 5e5));
+    const items = xs.map((score, i) => ({ score, i }));
+    // Array.prototype.sort is stable: equal comparisons keep the input order in both.
+    expect([...items].sort((a, b) => descending(a.score, b.score)).map((x) => x.i)).toEqual([...items].sort((a, b) => b.score - a.score).map((x) => x.i));
+    expect([...items].sort((a, b) => ascending(a.score, b.score)).map((x) => x.i)).toEqual([...items].sort((a, b) => a.score - b.score).map((x) => x.i));
+    for (let k = 1; k < xs.length; k++) {
+      expect([-1, 0, 1]).toContain(descending(xs[k - 1]!, xs[k]!));
+      expect(Math.sign(ascending(xs[k - 1]!, xs[k]!))).toBe(Math.sign(xs[k - 1]! - xs[k]!) || 0);
+    }
+  });
+});
