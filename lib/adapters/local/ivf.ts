@@ -24,9 +24,12 @@ export interface MatrixView extends MatrixBlocks {
   readonly kinds: readonly string[];
 }
 
+/** A row's key: its kind and id (the matrix's map from key to row, and the sample's order). */
+export const rowKey = (kind: string, id: string) => `${kind}\u0000${id}`;
+
 /** FNV-1a of a row's key, then a murmur3 finaliser: a row-order-free position for sampling. */
 function keyHash(kind: string, id: string): number {
-  const s = `${kind}\u0000${id}`;
+  const s = rowKey(kind, id);
   return mix(fnv1a(s, 0, s.length, 0x811c9dc5));
 }
 
@@ -96,7 +99,7 @@ function* sampleRows(m: MatrixView, n: number): Generator<void, number[], void> 
   yield;
   // Writes between slices may have removed rows (the sample is then of the rows left).
   const below: { row: number; h: number; key: string }[] = [];
-  for (let row = 0, end = Math.min(size, m.size); row < end; row++) if (h[row]! <= bound) below.push({ row, h: h[row]!, key: `${m.kinds[row]}\u0000${m.ids[row]}` });
+  for (let row = 0, end = Math.min(size, m.size); row < end; row++) if (h[row]! <= bound) below.push({ row, h: h[row]!, key: rowKey(m.kinds[row]!, m.ids[row]!) });
   below.sort((a, b) => a.h - b.h || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return below.slice(0, n).map((o) => o.row);
 }

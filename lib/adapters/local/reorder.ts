@@ -14,12 +14,11 @@
 // finish() then copies what changed, fills the holes, and hands back the new blocks and names.
 
 import type { VectorKind } from "../../core/ports.ts";
+import { rowKey, type MatrixView } from "./ivf.ts";
 import { blockRuns, rowPlace, type MatrixBlocks } from "./vector-scan.ts";
 
-/** What the reorder reads of the matrix: its blocks, size and each row's names. */
-export interface ReorderSource extends MatrixBlocks {
-  readonly size: number;
-  readonly ids: readonly string[];
+/** What the reorder reads of the matrix: what the IVF index reads, and each row's session. */
+export interface ReorderSource extends MatrixView {
   readonly kinds: readonly VectorKind[];
   readonly sessions: readonly string[];
 }
@@ -32,8 +31,6 @@ export interface Reordered {
   readonly sessions: string[];
   readonly rowOf: Map<string, number>;
 }
-
-export const rowKey = (kind: string, id: string) => `${kind}\u0000${id}`;
 
 export class Reorder {
   /**

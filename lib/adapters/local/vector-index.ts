@@ -14,9 +14,9 @@ import { StrataError, upstream } from "../../core/errors.ts";
 import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
-import { IvfIndex, listCount, trainCentroids } from "./ivf.ts";
-import { Reorder, rowKey } from "./reorder.ts";
-import { blockRuns, blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
+import { Reorder } from "./reorder.ts";
+import { blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 import { descending } from "../../core/order.ts";
 
 export interface LocalVectorIndexOptions {
