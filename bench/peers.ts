@@ -18,7 +18,9 @@
 //              a turn written (acknowledged, untimed) before each call, as a chatting user's
 //              frontend posts the turn and then asks for the context
 //   search     1, 8 and 32 concurrent clients on the growth user at 10k messages
-// Writes bench/results/<date>-<name>.json, .md (tables and target verdicts) and SVG charts.
+// Every server runs with the Node options of package.json's start script (as `npm start`
+// starts Strata), peers included. Writes bench/results/<date>-<name>.json, .md (tables and
+// target verdicts) and SVG charts.
 // Needs redis-server on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (user postgres).
 
 import { spawn, type ChildProcess } from "node:child_process";
@@ -188,8 +190,26 @@ function peakRssMb(pid: number): number | null {
   }
 }
 
+/**
+ * The Node options `npm start` gives the server (package.json's start script, e.g. the young
+ * generation's size): every server this benchmark starts, Strata's and the peers' alike, runs
+ * with them, so Strata is measured as it is started and no peer runs with less.
+ */
+function serverNodeFlags(startScript: string): string[] {
+  const words = startScript.trim().split(/\s+/);
+  if (words[0] !== "node") throw new Error(`package.json's start script does not start with node: ${startScript}`);
+  const flags: string[] = [];
+  for (const w of words.slice(1)) {
+    if (!w.startsWith("--")) break;
+    flags.push(w);
+  }
+  return flags;
+}
+
+const NODE_FLAGS = serverNodeFlags(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).scripts.start);
+
 function startChild(name: string, argv: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; tail: () => string } {
-  const child = spawn(process.execPath, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...argv], { env, stdio: ["ignore", "pipe", "pipe"] });
   let tail = "";
   const keep = (d: Buffer) => {
     tail = (tail + d.toString("utf8")).slice(-4000);
@@ -530,7 +550,7 @@ function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[]
 function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdict[], meta: Record<string, unknown>): string {
   const names = Object.keys(results) as SystemName[];
   const fmt = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toLocaleString("en-US"));
-  let md = `Run ${meta.date}, ${meta.machine}. Command: \`${meta.command}\`.\n\n`;
+  let md = `Run ${meta.date}, ${meta.machine}. Command: \`${meta.command}\`. Servers started with \`node ${(meta.serverNodeFlags as string[]).join(" ")}\` (as \`npm start\`).\n\n`;
   md += "Context call on the 738-message session (budget 4000 tokens, sequential, one client):\n\n| system | p50 ms | p95 ms | p99 ms | mean ms | calls | ingest of the session s | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
   for (const n of names) {
     const r = results[n]!.rehydrate;
@@ -707,6 +727,7 @@ function report(results: Partial<Record<SystemName, SystemResult>>, final: boole
     machine: `${os.type()} ${os.release()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.versions.node}`,
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
     complete: final,
+    serverNodeFlags: NODE_FLAGS,
     options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET },
   };
   const vs = verdicts(results);
