@@ -19,14 +19,18 @@
 // refuse: use a copy of it.
 //
 // --data-dir keeps the embedded data (PGlite) in DIR instead of memory, so a later run with the
-// same DIR and --size skips the ingest and the derived work. --cpu-prof writes a V8 profile of
-// the timed calls alone to FILE (bench/cpuprofile-top.ts summarises it); --alloc-prof samples
-// what they allocate, garbage included (bench/heapprofile-top.ts summarises it).
+// same DIR and --size skips the ingest and the derived work. Run it with npm start's Node options
+// (node --max-semi-space-size=64 bench/search.ts ...) to time the calls as the server makes them;
+// a line of the output says which options the run had and which npm start gives.
 //
-//   node_modules/.bin/node bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
-//                                          [--write-every N] [--data-dir DIR] [--settle S] [--cpu-prof FILE] [--alloc-prof FILE]
+// --cpu-prof writes a V8 profile of the timed calls alone to FILE (bench/cpuprofile-top.ts
+// summarises it); --alloc-prof samples what they allocate, garbage included
+// (bench/heapprofile-top.ts summarises it).
+//
+//   node_modules/.bin/node [--max-semi-space-size=64] bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
+//                                                                  [--write-every N] [--data-dir DIR] [--settle S] [--cpu-prof FILE] [--alloc-prof FILE]
 
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_TENANT } from "../lib/config.ts";
@@ -135,6 +139,9 @@ try {
   process.stdout.write(`${gcLine}\n`);
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
+  // The server runs with npm start's Node options (package.json's start script): say whether this run did.
+  const start: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).scripts.start;
+  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${start})\n`);
 } finally {
   await strata.close();
 }
