@@ -34,6 +34,7 @@ import { Redis as IoRedis } from "ioredis";
 import pg from "pg";
 import { generateMessages, generateQueries, rehydrationSession, type BenchMessage } from "./peers/data.ts";
 import { barChart, lineChart } from "./peers/svg.ts";
+import { startNodeFlags } from "./start-script.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -190,23 +191,10 @@ function peakRssMb(pid: number): number | null {
   }
 }
 
-/**
- * The Node options `npm start` gives the server (package.json's start script, e.g. the young
- * generation's size): every server this benchmark starts, Strata's and the peers' alike, runs
- * with them, so Strata is measured as it is started and no peer runs with less.
- */
-function serverNodeFlags(startScript: string): string[] {
-  const words = startScript.trim().split(/\s+/);
-  if (words[0] !== "node") throw new Error(`package.json's start script does not start with node: ${startScript}`);
-  const flags: string[] = [];
-  for (const w of words.slice(1)) {
-    if (!w.startsWith("--")) break;
-    flags.push(w);
-  }
-  return flags;
-}
-
-const NODE_FLAGS = serverNodeFlags(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).scripts.start);
+// Every server starts with the Node options `npm start` gives Strata's (package.json's start
+// script, e.g. the young generation's size), the peers' alike: Strata is measured as it is
+// started, and no peer runs with less.
+const NODE_FLAGS = startNodeFlags();
 
 function startChild(name: string, argv: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; tail: () => string } {
   const child = spawn(process.execPath, [...NODE_FLAGS, ...argv], { env, stdio: ["ignore", "pipe", "pipe"] });

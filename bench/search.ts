@@ -30,7 +30,7 @@
 //   node_modules/.bin/node [--max-semi-space-size=64] bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
 //                                                                  [--write-every N] [--data-dir DIR] [--settle S] [--cpu-prof FILE] [--alloc-prof FILE]
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_TENANT } from "../lib/config.ts";
@@ -39,6 +39,7 @@ import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
 import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians, watchGc } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
+import { npmStartScript } from "./start-script.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -140,8 +141,7 @@ try {
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
   // The server runs with npm start's Node options (package.json's start script): say whether this run did.
-  const start: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).scripts.start;
-  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${start})\n`);
+  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${npmStartScript()})\n`);
 } finally {
   await strata.close();
 }

@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
-import { xorshift } from "./vectors.ts";
+import { fmtMs as fmt, quantileOfSorted as quantile, rssMb, xorshift } from "./vectors.ts";
 
 const DIMS = 512;
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
@@ -37,10 +37,6 @@ function sparseUnit(): Float32Array {
   for (let d = 0; d < DIMS; d++) v[d]! *= scale;
   return v;
 }
-
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1);
-const rssMb = () => (process.memoryUsage().rss / 2 ** 20).toFixed(0);
 
 console.log(`${DIMS} dims; per size: load (first query), then queries one after another until the index is ready`);
 console.log("rows\tload ms\tbuild s\tloop delay p50 / p99 / max ms\tqueries\tquery p50 / p99 / max ms\tRSS MB");

@@ -13,7 +13,7 @@
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
-import { unitVector as randomUnitVector, xorshift } from "./vectors.ts";
+import { fmtMs as fmt, quantileOfSorted as quantile, rssMb, unitVector as randomUnitVector, xorshift } from "./vectors.ts";
 
 const DIMS = 512;
 const WRITES = 2000;
@@ -22,10 +22,6 @@ if (sizes.length === 0) sizes.push(10_000, 50_000, 100_000);
 
 const random = xorshift(7);
 const unitVector = () => randomUnitVector(DIMS, random);
-
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1);
-const rssMb = () => (process.memoryUsage().rss / 2 ** 20).toFixed(0);
 
 console.log(`${DIMS} dims; per size: load (first query), first write after it, then ${WRITES} single writes`);
 console.log("rows\tload ms\tfirst write ms\twrite p50 ms\twrite p99 ms\tslowest ms\tRSS MB");

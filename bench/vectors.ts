@@ -1,4 +1,5 @@
-// Seeded random unit vectors for the vector benchmarks (bench/vector-index.ts, bench/vector-grow.ts).
+// Seeded random unit vectors for the vector benchmarks (bench/vector-index.ts, bench/vector-grow.ts,
+// bench/vector-build.ts), and the figures' formatting they share.
 
 /** A xorshift32 generator in [0, 1) from a non-zero seed. */
 export function xorshift(seed: number): () => number {
@@ -24,4 +25,19 @@ export function unitVector(dims: number, random: () => number): Float32Array {
   norm = Math.sqrt(norm);
   for (let i = 0; i < dims; i++) v[i] = v[i]! / norm;
   return v;
+}
+
+/** The q-quantile (nearest rank, 0 ≤ q ≤ 1) of numbers already sorted ascending. */
+export function quantileOfSorted(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Milliseconds as the vector benchmarks print them: two decimals below 10, one above. */
+export function fmtMs(ms: number): string {
+  return ms.toFixed(ms < 10 ? 2 : 1);
+}
+
+/** This process' resident set size in MiB, rounded. */
+export function rssMb(): string {
+  return (process.memoryUsage().rss / 2 ** 20).toFixed(0);
 }
