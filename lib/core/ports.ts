@@ -281,6 +281,12 @@ export interface VectorIndex extends Pingable {
   deleteByUser(tenantId: string, userId: string): Promise<void>;
   /** How many vectors a user has (or the tenant, when userId is omitted). */
   count(tenantId: string, userId?: string): Promise<number>;
+  /**
+   * Users of the tenant whose approximate index this process is building (in the background,
+   * answering their queries exactly meanwhile). Only an index built in process has one; a
+   * managed index (Pinecone) builds its own and leaves this out.
+   */
+  buildsInFlight?(tenantId: string): number;
   close(): Promise<void>;
 }
 

@@ -171,6 +171,9 @@ export const StatusResponse = z
       failed: z.number().int(),
       oldestPendingAgeMs: z.number().nullable(),
     }),
+    indexes: z.object({
+      building: z.number().int().openapi({ description: "Users whose approximate vector index this process is building; their queries are exact scans until it is ready" }),
+    }),
   })
   .openapi("StatusResponse");
 

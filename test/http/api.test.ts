@@ -176,6 +176,7 @@ describe("search, context and status once derived tiers caught up", () => {
     const r = await get("/v1/status");
     expect(r.status).toBe(200);
     expect(r.body.queue).toMatchObject({ pending: 0, failed: 0, inFlight: 0, oldestPendingAgeMs: null });
+    expect(r.body.indexes).toEqual({ building: 0 });
   });
 
   it("search finds a user's turns by keyword and meaning, best first, with sources", async () => {

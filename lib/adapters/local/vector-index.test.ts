@@ -219,6 +219,8 @@ describe("local vector index, approximate tier", () => {
       const q = (vector: Float32Array) => ({ tenantId: t, userId: "u", vector, topK: 25 });
       await big.query(q(queries[0]!));
       expect(big.indexState(t, "u")).toBe("building");
+      expect(big.buildsInFlight(t)).toBe(1);
+      expect(big.buildsInFlight(uid("tenant"))).toBe(0);
       const r = rng(32);
       const live = rows.slice(0, start);
       const gone: VectorRecord[] = [];
@@ -248,6 +250,7 @@ describe("local vector index, approximate tier", () => {
       }
       expect(turns).toBeGreaterThan(150);
       expect(big.indexState(t, "u")).toBe("ready");
+      expect(big.buildsInFlight(t)).toBe(0);
       const fresh = createLocalVectorIndex({ sql, exactBelowRows: Number.MAX_SAFE_INTEGER });
       for (const vector of queries) {
         expect(await big.query(q(vector))).toEqual(await fresh.query(q(vector)));

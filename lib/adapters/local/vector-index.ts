@@ -564,6 +564,7 @@ export interface LocalVectorIndex extends VectorIndex {
   indexed(tenantId: string, userId: string, dims: number): Promise<boolean>;
   /** Where a loaded user's approximate index stands, without loading or starting anything. */
   indexState(tenantId: string, userId: string): "not loaded" | "exact" | "building" | "ready";
+  buildsInFlight(tenantId: string): number;
 }
 
 export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalVectorIndex {
@@ -776,6 +777,13 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
               userId,
             ]);
       return Number(row?.n ?? 0);
+    },
+
+    buildsInFlight(tenantId) {
+      const prefix = `${tenantId}\u0000`;
+      let n = 0;
+      for (const [key, m] of loaded) if (m.isBuilding && key.startsWith(prefix)) n++;
+      return n;
     },
 
     indexState(tenantId, userId) {

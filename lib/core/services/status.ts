@@ -6,8 +6,15 @@ import type { StrataDeps } from "../deps.ts";
 import type { Pingable } from "../ports.ts";
 import type { QueueStats, TierHealth } from "../types.ts";
 
-export async function queueStatus(deps: StrataDeps, tenantId: string): Promise<{ queue: QueueStats }> {
-  return { queue: await deps.archive.queueStats(tenantId) };
+/**
+ * The tenant's backlog: derived jobs not yet done (`queue`), and the vector indexes this
+ * process is building in the background (`indexes.building`: users whose queries are answered
+ * by an exact scan until their approximate index is ready, tens of seconds for a user of 100k
+ * messages). Work is caught up when both are 0; a managed index reports no builds.
+ */
+export async function queueStatus(deps: StrataDeps, tenantId: string): Promise<{ queue: QueueStats; indexes: { building: number } }> {
+  const queue = await deps.archive.queueStats(tenantId);
+  return { queue, indexes: { building: deps.vectors.buildsInFlight?.(tenantId) ?? 0 } };
 }
 
 async function probe(tier: string, target: Pingable, limitMs: number): Promise<TierHealth> {
