@@ -16,7 +16,8 @@
 //              100 (4 clients); worker throughput = messages / time until the queue is empty
 //   growth     one user's history at each size; context call latency at each, and again with
 //              a turn written (acknowledged, untimed) before each call, as a chatting user's
-//              frontend posts the turn and then asks for the context
+//              frontend posts the turn and then asks for the context. Timed once the derived
+//              work drained and no vector index is being built (GET /v1/status)
 //   search     1, 8 and 32 concurrent clients on the growth user at 10k messages
 // Every server runs with the Node options of package.json's start script (as `npm start`
 // starts Strata), peers included. Writes bench/results/<date>-<name>.json, .md (tables and
@@ -317,6 +318,28 @@ async function idle(sys: Running, what: string): Promise<number> {
   }
 }
 
+/**
+ * Waits, after the queue drained, until the server builds no vector index in the background
+ * (GET /v1/status's indexes.building; a server without the field builds none) and returns the
+ * time it did, or null when none was in flight at the first look. A user past the embedded index's threshold (20k vectors) has theirs built over
+ * tens of seconds once their vectors are written, answering their queries by an exact scan
+ * meanwhile: timed calls then would measure the build (bench/vector-build.ts does), not the
+ * steady state the growth workload compares across sizes.
+ */
+async function indexesBuilt(sys: Running, what: string): Promise<number | null> {
+  let last = Date.now();
+  for (let first = true; ; first = false) {
+    const r = await ok(sys.base, "GET", "/v1/status");
+    const building = r.body?.indexes?.building ?? 0;
+    if (building === 0) return first ? null : performance.now();
+    if (Date.now() - last > 10_000) {
+      log(`${sys.name} ${what}: ${building} vector index build(s) in flight`);
+      last = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 interface ContextRun extends Stats {
   /** Median size of the answer in bytes. */
   bytes: number;
@@ -350,7 +373,16 @@ async function contextCalls(sys: Running, sessionId: string, userId: string, n: 
 interface SystemResult {
   rehydrate?: { context: ContextRun; ingestMs: number; rssMb: number | null };
   ingest?: { singleMsgPerSec: number; batchedMsgPerSec: number; workerMsgPerSec: number | null; rssMb: number | null };
-  growth?: { size: number; context: ContextRun; afterWrite?: ContextRun; ingestMsgPerSec: number; drainMs: number | null; rssMb: number | null }[];
+  growth?: {
+    size: number;
+    context: ContextRun;
+    afterWrite?: ContextRun;
+    ingestMsgPerSec: number;
+    drainMs: number | null;
+    /** From the drain until no vector index was being built (null: the system has no queue). */
+    indexBuildMs?: number | null;
+    rssMb: number | null;
+  }[];
   search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
   errors?: string[];
 }
@@ -444,7 +476,11 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
     log(`${sys.name} growth ${size}: ${add.toLocaleString()} messages acknowledged in ${(ingestMs / 1000).toFixed(1)} s; waiting for derived work`);
     // Drain: from the last acknowledgement until the queue is empty (derived work that ran
     // during the ingest is not counted here; the ingest time covers it).
-    const drainMs = NO_QUEUE.has(sys.name) ? null : Math.round((await idle(sys, `growth ${size}`)) - acked);
+    const drained = NO_QUEUE.has(sys.name) ? null : await idle(sys, `growth ${size}`);
+    const drainMs = drained === null ? null : Math.round(drained - acked);
+    // Then the vector index's build, when the size took the user past its threshold.
+    const built = drained === null ? null : await indexesBuilt(sys, `growth ${size}`);
+    const indexBuildMs = drained === null ? null : built === null ? 0 : Math.round(built - drained);
     const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
     const context = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS);
     // Then a chatting user: a turn written to the session before each call. The turns stay
@@ -453,9 +489,9 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
       const [m] = generateMessages({ seed: 5_000_000 + size + i, count: 1, profile: "chat", prefix: `w${size}`, start: size + i });
       await ok(sys.base, "POST", `/v1/sessions/${lastSession}/messages`, { userId: "u-growth", messages: [m] });
     });
-    const step = { size, context, afterWrite, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, rssMb: peakRssMb(sys.pid) };
+    const step = { size, context, afterWrite, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, indexBuildMs, rssMb: peakRssMb(sys.pid) };
     growth.push(step);
-    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; after a write p50 ${afterWrite.p50} ms, p99 ${afterWrite.p99}; ingest ${step.ingestMsgPerSec} msg/s; drain ${drainMs === null ? "—" : `${(drainMs / 1000).toFixed(1)} s`}; peak RSS ${step.rssMb} MB`);
+    log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; after a write p50 ${afterWrite.p50} ms, p99 ${afterWrite.p99}; ingest ${step.ingestMsgPerSec} msg/s; drain ${drainMs === null ? "—" : `${(drainMs / 1000).toFixed(1)} s`}; vector index built ${indexBuildMs ? `${(indexBuildMs / 1000).toFixed(1)} s after it` : "—"}; peak RSS ${step.rssMb} MB`);
     if (doSearch && size === searchSize) result.search = await runSearch(sys, size);
   }
 }
@@ -578,6 +614,8 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
     }
     const drains = names.filter((n) => results[n]!.growth?.some((g) => g.drainMs != null));
     if (drains.length) md += `\nDerived work left when the last message of each size was acknowledged, drained in (s): ${drains.map((n) => `${n} ${results[n]!.growth!.map((g) => `${g.size.toLocaleString("en-US")}: ${g.drainMs == null ? "—" : (g.drainMs / 1000).toFixed(1)}`).join(", ")}`).join("; ")}.\n`;
+    const builds = names.filter((n) => results[n]!.growth?.some((g) => g.indexBuildMs));
+    if (builds.length) md += `\nThe context calls of a size were timed once the vector index was built too (GET /v1/status's indexes.building at 0), this long after the drain (s): ${builds.map((n) => `${n} ${results[n]!.growth!.map((g) => `${g.size.toLocaleString("en-US")}: ${g.indexBuildMs == null ? "—" : (g.indexBuildMs / 1000).toFixed(1)}`).join(", ")}`).join("; ")}.\n`;
   }
   const searchRows = names.map((n) => [n, results[n]!.search] as const).filter(([, s]) => s);
   if (searchRows.length) {
