@@ -241,6 +241,39 @@ describe("Bm25Corpus.searchExpanded, few turns reached", () => {
     }
     expect(compared).toBeGreaterThan(1_000);
   });
+
+  // Queries of common words reach most turns, so every slot's score is read; the feedback then
+  // adds the rare words of the first hits, and only the base query's best and the turns holding
+  // those words are ranked again. Ties (turns of the same words at the same time) included.
+  it("returns the same when the base query reaches most turns and the added words few", () => {
+    const r = mulberry32(10);
+    const common = ["alpha", "bravo", "delta", "kilo", "lima"];
+    const c = new Bm25Corpus();
+    for (let i = 0; i < 5000; i++) {
+      const words = Array.from({ length: 2 + Math.floor(r() * 8) }, () => common[Math.floor(r() * common.length)]!);
+      words.push(`tag${Math.floor(r() * 400)}`, `mark${Math.floor(r() * 300)}`);
+      const text = words.join(" ");
+      const at = Math.floor(r() * 600) * 1000;
+      c.add({ id: `t${i}`, sessionId: `s${i % 5}`, seq: i, name: "Ann", createdAt: at }, text);
+      if (r() < 0.1) c.add({ id: `t${i}b`, sessionId: `s${i % 5}`, seq: i, name: "Ann", createdAt: at }, text);
+    }
+    let compared = 0;
+    for (let q = 0; q < 24; q++) {
+      const query = Array.from({ length: 1 + (q % 3) }, () => common[Math.floor(r() * common.length)]!);
+      const params = q % 2 ? { k1: 1.2, b: 0.3 } : { k1: 0.9, b: 0.75 };
+      for (const sessionId of [undefined, "s2"]) {
+        for (const limit of [1, 5, 60, 300]) {
+          const feedback = { docs: 1 + (q % 4), terms: 1 + (q % 3), weight: 0.3 + (q % 5) / 5 };
+          const { terms: expanded, weights: added } = c.expand(query, { ...feedback, sessionId, params });
+          expect(expanded.length).toBeGreaterThan(new Set(query).size);
+          const hits = c.search(expanded, { limit, sessionId, params, weights: added, exhaustive: true });
+          expect(c.searchExpanded(query, { ...feedback, limit, sessionId, params })).toEqual({ terms: expanded, weights: added, hits });
+          compared += hits.length;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(10_000);
+  });
 });
 
 describe("Bm25Corpus.searchExpanded, ties", () => {
