@@ -85,6 +85,8 @@ const list: Variant[] = [
   { name: "ctx-timestamped", description: "every turn line with its date and time (before issue 6)", context: { layout: "timestamped" } },
   { name: "ctx-by-day", description: "a date line per day, turn lines with the speaker only", context: { layout: "by-day" } },
   { name: "ctx-recall40", description: "40 recalled candidates whatever the budget (before issue 6)", context: { recall: { min: 40, tokensPer: 1e9 } } },
+  { name: "ctx-tokensper60", description: "one recalled candidate per 60 tokens of budget (40 default), at least 40", context: { recall: { min: 40, tokensPer: 60 } } },
+  { name: "ctx-tokensper80", description: "one recalled candidate per 80 tokens of budget (40 default), at least 40", context: { recall: { min: 40, tokensPer: 80 } } },
   { name: "ctx-recent25", description: "recent window capped at 25% of the budget (35% default)", context: { shares: { summary: 0.15, facts: 0.1, recent: 0.25 } } },
   { name: "ctx-facts5", description: "facts and memories capped at 5% of the budget (10% default)", context: { shares: { summary: 0.15, facts: 0.05, recent: 0.35 } } },
   { name: "ctx-no-recency", description: "recalled turns without the recency decay", context: { recency: { weight: 0, halfLifeDays: 30 } } },

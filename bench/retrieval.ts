@@ -3,10 +3,10 @@
 // user, ingested exactly as the eval script sends it (ids, roles, names, image captions,
 // createdAt per session, batches of 100 through the ingest service); once the derived tiers
 // are idle, every question is asked of hybridSearch (limit 50) and, with --mode context, of
-// assembleContext (budget 2000, the conversation's last session). The data is read in place
+// assembleContext (budget 2000 or --budget, the conversation's last session). The data is read in place
 // at run time and never copied into the project.
 //
-//   node_modules/.bin/node bench/retrieval.ts [--variant NAME[,NAME...]|all] [--mode search|context|both]
+//   node_modules/.bin/node bench/retrieval.ts [--variant NAME[,NAME...]|all] [--mode search|context|both] [--budget N]
 //                                             [--data DIR] [--json OUT] [--per-conv] [--merge] [--dump OUT]
 //
 // For each variant it prints the fused figures overall and by category, each retriever's
@@ -43,7 +43,8 @@ const merge = arg("merge") !== undefined;
 
 const KS = [1, 5, 10, 25, 50] as const;
 const LIMIT = 50;
-const BUDGET = 2000;
+const BUDGET = Number(arg("budget", "2000"));
+if (!(BUDGET > 0)) throw new Error(`--budget must be a positive number of tokens, got ${arg("budget")}`);
 const CATS: Record<number, string> = { 1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial" };
 const MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
