@@ -161,9 +161,6 @@ let expandedReached = new Int32Array(0);
 // bestReached's candidates: slots scoring at least its floor, and a copy of their scores to
 // find the next floor in.
 let candidateSlots = new Int32Array(256);
-// unionOf's slots and its marks of those already in (cleared before it returns).
-let unionSlots = new Int32Array(1024);
-let unionSeen = new Uint8Array(0);
 let candidateScores = new Float64Array(256);
 
 /**
@@ -691,25 +688,13 @@ export class Bm25Corpus {
         }
       }
     };
+    const best = (limit: number): CorpusHit[] =>
+      this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId);
     try {
       for (const t of base) add(t, undefined);
-      // One pass picks the base query's best `limit` (or `docs`, if more), the feedback's first
-      // hits among them.
-      const first = this.bestOf(scores, dense ? null : touched.subarray(0, count), end, Math.max(options.limit, options.docs), options.sessionId).sorted();
-      const { terms, weights } = this.feedback(base, this.hitsOfSorted(first.slice(0, options.docs)), options);
-      const added = terms.slice(base.length);
-      if (added.length === 0) return { terms, weights, hits: this.hitsOfSorted(first.slice(0, options.limit)) };
-      for (const t of added) add(t, weights.get(t));
-      if (!dense) return { terms, weights, hits: this.bestReached(scores, touched.subarray(0, count), end, options.limit, options.sessionId) };
-      // Read densely, every slot was reached; but a turn the added terms do not hold kept its
-      // base score, and the base query's best `limit` (`first`) each score at least as much now
-      // and rank above it in the same order (ties by time, then slot): it cannot be among the
-      // best. So the best are among `first` and the turns the added terms hold, and when those
-      // are few, only they are ranked instead of every slot a second time.
-      let addedReach = 0;
-      for (const t of added) addedReach += this.docFrequency(t);
-      if (addedReach * 2 >= end) return { terms, weights, hits: this.bestReached(scores, null, end, options.limit, options.sessionId) };
-      return { terms, weights, hits: this.bestReached(scores, this.unionOf(first, added), end, options.limit, options.sessionId) };
+      const { terms, weights } = this.feedback(base, best(options.docs), options);
+      for (const t of terms.slice(base.length)) add(t, weights.get(t));
+      return { terms, weights, hits: best(options.limit) };
     } finally {
       if (dense) scores.fill(0, 0, end);
       else for (let i = 0; i < count; i++) scores[touched[i]!] = 0;
@@ -730,38 +715,7 @@ export class Bm25Corpus {
    * the heap (TopK's total order).
    */
   private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): CorpusHit[] {
-    return limit <= 0 ? [] : this.hitsOfSorted(this.bestOf(scores, reached, end, limit, sessionId).sorted());
-  }
-
-  /**
-   * The slots of `first` and those the postings of `terms` hold, each once (the order is not
-   * kept): searchExpanded's candidates once its added terms are summed.
-   */
-  private unionOf(first: readonly { slot: number }[], terms: readonly string[]): Int32Array {
-    const end = this.entries.length;
-    if (unionSeen.length < end) unionSeen = new Uint8Array(Math.max(end, unionSeen.length * 2));
-    let n = 0;
-    const push = (slot: number) => {
-      if (unionSeen[slot]) return;
-      unionSeen[slot] = 1;
-      if (n === unionSlots.length) {
-        const grown = new Int32Array(unionSlots.length * 2);
-        grown.set(unionSlots);
-        unionSlots = grown;
-      }
-      unionSlots[n++] = slot;
-    };
-    for (const f of first) push(f.slot);
-    for (const t of terms) {
-      const slots = this.packedPostings(t)?.slots;
-      if (slots) for (let i = 0; i < slots.length; i++) push(slots[i]!);
-    }
-    for (let i = 0; i < n; i++) unionSeen[unionSlots[i]!] = 0;
-    return unionSlots.subarray(0, n);
-  }
-
-  /** bestReached's heap: the best `limit` (at least 1) of the slots, by the same order. */
-  private bestOf(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined): TopK {
+    if (limit <= 0) return [];
     const entries = this.entries;
     if (candidateSlots.length < 4 * limit) {
       candidateSlots = new Int32Array(4 * limit);
@@ -798,15 +752,11 @@ export class Bm25Corpus {
       const slot = buf[i]!;
       heap.offer(slot, scores[slot]!);
     }
-    return heap;
+    return this.hitsOf(heap);
   }
 
   private hitsOf(heap: TopK): CorpusHit[] {
-    return this.hitsOfSorted(heap.sorted());
-  }
-
-  private hitsOfSorted(sorted: readonly { slot: number; score: number }[]): CorpusHit[] {
-    return sorted.map((h) => {
+    return heap.sorted().map((h) => {
       const turn = this.entries[h.slot]!;
       return { id: turn.id, score: h.score, turn };
     });
