@@ -95,8 +95,13 @@ export interface ContextConfig {
   search: SearchConfig;
   /** Shares of the budget each part may take before the rest goes to recalled turns. */
   shares: { summary: number; facts: number; recent: number };
-  /** Recalled turns asked of search: at least `min`, more for a big budget (one per `tokensPer` tokens). */
-  recall: { min: number; tokensPer: number };
+  /**
+   * Recalled turns asked of search: at least `min`, more for a big budget (one per `tokensPer`
+   * tokens), at most 100. With `fill` above 0 and a recent window to go by, no more than `fill`
+   * times the turns the budget can hold: its room for recalled turns (what the summary's and
+   * facts' shares and the recent window leave) over the window's mean turn (recallLimit).
+   */
+  recall: { min: number; tokensPer: number; fill?: number };
   layout: TurnLayout;
   /**
    * A recalled turn's score is multiplied by 1 + weight / (1 + age / halfLifeDays), its age
@@ -115,7 +120,7 @@ export interface ContextConfig {
 export const DEFAULT_CONTEXT_CONFIG: ContextConfig = {
   search: DEFAULT_SEARCH_CONFIG,
   shares: { summary: 0.15, facts: 0.1, recent: 0.35 },
-  recall: { min: 40, tokensPer: 40 },
+  recall: { min: 40, tokensPer: 40, fill: 1.5 },
   layout: "by-day",
   recency: { weight: 0.1, halfLifeDays: 30 },
   priority: { weight: 0.1 },
@@ -346,6 +351,24 @@ export function implicitQuery(turn: Pick<Message, "id" | "content">, corpus: Bm2
     .join(" ");
 }
 
+/**
+ * How many recalled turns a context call asks of search (ContextConfig.recall). Asking for
+ * more than can be packed costs every retriever, the fusion and each ranking step their
+ * depth, and none of it reaches the prompt: with `fill`, a session of long turns asks for
+ * fewer than one of short ones. `recent` is the session's window; without one the turns'
+ * length is unknown and the budget alone decides.
+ */
+export function recallLimit(budget: number, recall: ContextConfig["recall"], shares: ContextConfig["shares"], recent?: readonly Pick<Message, "tokens">[]): number {
+  const byBudget = Math.min(100, Math.max(recall.min, Math.ceil(budget / recall.tokensPer)));
+  if (!recall.fill || recall.fill <= 0 || !recent?.length) return byBudget;
+  let windowTokens = 0;
+  for (const m of recent) windowTokens += m.tokens;
+  // A turn's line costs its speaker and separator besides its content: a few tokens.
+  const perTurn = windowTokens / recent.length + 4;
+  const room = budget * (1 - shares.summary - shares.facts) - Math.min(windowTokens, budget * shares.recent);
+  return Math.min(byBudget, Math.max(recall.min, Math.ceil((recall.fill * Math.max(0, room)) / perTurn)));
+}
+
 /** The strongest facts in a fixed order (weight, then text), so the prefix they open is stable. */
 function stableOrder(facts: readonly Fact[]): Fact[] {
   const key = (f: Fact) => factKey(f);
@@ -364,11 +387,13 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
   // the first reads, instead of after them. A session found to belong to someone else below
   // discards it unread.
   const explicitQuery = input.query?.trim() ?? "";
-  const recallLimit = Math.min(100, Math.max(config.recall.min, Math.ceil(input.budget / config.recall.tokensPer)));
+  // The vector tier starts before the window is read: it ranks as deep as the budget alone
+  // allows, and search keeps the head it needs.
+  const earlyLimit = recallLimit(input.budget, config.recall, config.shares);
   const earlyVectors =
     explicitQuery && input.userId
       ? timed("vector", timings, degraded, limitMs, deps.log, () =>
-          vectorRanking(deps, { tenantId: input.tenantId, userId: input.userId!, query: explicitQuery, limit: recallLimit }, config.search),
+          vectorRanking(deps, { tenantId: input.tenantId, userId: input.userId!, query: explicitQuery, limit: earlyLimit }, config.search),
         )
       : undefined;
   // An archive with readContext answers the session, its summary, the user's memories and
@@ -432,7 +457,7 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
             tenantId: input.tenantId,
             userId: session.userId,
             query,
-            limit: recallLimit,
+            limit: recallLimit(input.budget, config.recall, config.shares, recent),
             exclude: recentIds,
             ...(embedText ? { embedText } : {}),
             ...(userVersion !== undefined ? { userVersion } : {}),

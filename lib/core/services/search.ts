@@ -398,7 +398,8 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     [
       { source: "keyword", weight: config.weights.keyword, items: keyword ?? [] },
       { source: "keyword", weight: config.dates.listWeight, items: dated },
-      { source: "vector", weight: vectorWeight, items: vector ?? [] },
+      // An early vector ranking (SearchInput.vectorRanking) may run deeper than this search.
+      { source: "vector", weight: vectorWeight, items: vector && vector.length > depth ? vector.slice(0, depth) : (vector ?? []) },
       { source: "graph", weight: config.weights.graph, items: graph ?? [] },
     ],
     config.rrfK,

@@ -8,7 +8,7 @@ import type { Strata } from "../../runtime.ts";
 import { uid } from "../../../test/fixtures/pglite.ts";
 import { startTestStrata } from "../../../test/fixtures/strata.ts";
 import { Bm25Corpus } from "../bm25.ts";
-import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, rankRecalled, renderPrompt } from "./context.ts";
+import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, rankRecalled, recallLimit, renderPrompt } from "./context.ts";
 import { forget } from "./forget.ts";
 import { ingestMessages } from "./ingest.ts";
 import { hybridSearch, queryTerms, type SearchHit } from "./search.ts";
@@ -379,6 +379,32 @@ describe("context: provenance, prefix, recency and budget", () => {
       const recentIds = new Set(ctx.recent.map((m) => m.id));
       expect(ctx.recalled.filter((m) => recentIds.has(m.id))).toEqual([]);
     }
+  });
+});
+
+describe("recallLimit", () => {
+  const shares = { summary: 0.15, facts: 0.1, recent: 0.35 };
+  const turns = (n: number, tokens: number) => Array.from({ length: n }, () => ({ tokens }));
+  const recall = { min: 40, tokensPer: 40, fill: 1.5 };
+
+  it("asks one candidate per tokensPer tokens of budget, at least min and at most 100, without a window or a fill", () => {
+    expect(recallLimit(1000, recall, shares)).toBe(40);
+    expect(recallLimit(3000, recall, shares)).toBe(75);
+    expect(recallLimit(8000, recall, shares)).toBe(100);
+    expect(recallLimit(3000, { ...recall, fill: 0 }, shares, turns(10, 200))).toBe(75);
+  });
+
+  it("asks fill times the turns the room holds, by the window's mean turn, within the same bounds", () => {
+    // Room: 4000 × 0.75 − 20 × 100 (the window under its 35% share) = 1000 tokens, turns of
+    // 100 + 4 tokens: 9.6 fit, 1.5 × that is 15, below min.
+    expect(recallLimit(4000, recall, shares, turns(20, 100))).toBe(40);
+    // Room: 4000 × 0.75 − 10 × 20 = 2800, turns of 24 tokens: 1.5 × 116.7 → capped by the budget's 100.
+    expect(recallLimit(4000, recall, shares, turns(10, 20))).toBe(100);
+    // Room: 8000 × 0.75 − 10 × 60 = 5400, turns of 64 tokens: ceil(1.5 × 84.375) = 127 → 100;
+    // with fill 0.5, 43.
+    expect(recallLimit(8000, { ...recall, fill: 0.5 }, shares, turns(10, 60))).toBe(43);
+    // A window over its share counts only its share: 4000 × 0.75 − 1400 = 1600, 1.5 × 1600 / 204 → 12 → min.
+    expect(recallLimit(4000, { ...recall, min: 1 }, shares, turns(50, 200))).toBe(12);
   });
 });
 
