@@ -276,6 +276,34 @@ describe("Bm25Corpus.searchExpanded, few turns reached", () => {
   });
 });
 
+describe("Bm25Corpus.packSome", () => {
+  it("packs common words' postings a slice at a time, changing no answer, and goes on after new turns", () => {
+    const r = mulberry32(11);
+    const words = ["alpha", "bravo", "delta", "kilo", "lima", "mike", "oscar", "papa"];
+    const c = new Bm25Corpus();
+    const cold = new Bm25Corpus();
+    const addBoth = (i: number) => {
+      const text = Array.from({ length: 3 + Math.floor(r() * 6) }, () => words[Math.floor(r() * words.length)]!).join(" ") + ` rare${i % 500}`;
+      const doc = { id: `t${i}`, sessionId: `s${i % 9}`, seq: i, name: "Ann", createdAt: i * 1000 };
+      c.add(doc, text);
+      cold.add(doc, text);
+    };
+    for (let i = 0; i < 3000; i++) addBoth(i);
+    const queries = [["alpha"], ["bravo", "kilo"], ["papa", "rare7"], ["lima", "mike", "oscar"]];
+    const answers = (corpus: Bm25Corpus) =>
+      queries.map((q) => [corpus.search(q, { limit: 20 }), corpus.searchExpanded(q, { docs: 3, terms: 5, weight: 0.5, limit: 50 })]);
+    // Eight common words of about 1,700 postings each: slices of 2,000 postings take several calls.
+    let calls = 1;
+    while (!c.packSome(2_000, 32)) calls++;
+    expect(calls).toBeGreaterThan(3);
+    expect(answers(c)).toEqual(answers(cold));
+    // Turns added after a walk: the next walk finds what they made common, and answers stay the same.
+    for (let i = 3000; i < 4000; i++) addBoth(i);
+    expect(c.packSome(Number.MAX_SAFE_INTEGER, 32)).toBe(true);
+    expect(answers(c)).toEqual(answers(cold));
+  });
+});
+
 describe("Bm25Corpus.searchExpanded, ties", () => {
   // Thousands of turns with one score: the scan's floor cannot drop them, and its buffer grows
   // instead; the best are still the newest of them, as the exhaustive search orders ties.

@@ -238,6 +238,8 @@ export class Bm25Corpus {
    * packed again by the next search that needs it.
    */
   private readonly packed = new Map<string, Packed>();
+  /** packSome's place among the terms, between its calls. */
+  private packWalk: MapIterator<[string, Map<number, number>]> | null = null;
   /** Bumped each time the table below is computed anew (Packed.impactsOf). */
   private normVersion = 0;
   /**
@@ -351,6 +353,30 @@ export class Bm25Corpus {
   /** How many turns hold the (stemmed) term. */
   docFrequency(term: string): number {
     return this.postings.get(term)?.size ?? 0;
+  }
+
+  /**
+   * Packs the postings of terms held by at least `minDocs` turns that no search has packed yet,
+   * about `maxPostings` postings' worth per call; true once every term was looked at. A search
+   * packs a term on first need, which for a common word of a large user costs a search more
+   * than the rest of its work on that word: run between requests after a load, this spares the
+   * first searches. Each call goes on where the last stopped (terms added meanwhile included).
+   */
+  packSome(maxPostings: number, minDocs: number): boolean {
+    const walk = (this.packWalk ??= this.postings.entries());
+    let done = 0;
+    while (done < maxPostings) {
+      const next = walk.next();
+      if (next.done) {
+        this.packWalk = null;
+        return true;
+      }
+      const [term, p] = next.value;
+      if (p.size < minDocs || this.packed.has(term)) continue;
+      this.packedPostings(term);
+      done += p.size;
+    }
+    return false;
   }
 
   /** Inverse document frequency of a stemmed term (BM25's, never negative). */

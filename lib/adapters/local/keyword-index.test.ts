@@ -76,6 +76,26 @@ describe("local keyword index", () => {
     expect((await loading).search(["kayak"], { limit: 10 })).toHaveLength(2);
   });
 
+  it("answers the same while and after it warms a loaded user's common words between requests", async () => {
+    const t = await tenant();
+    const index = createLocalKeywordIndex({ sql });
+    const archive = withKeywordIndex(raw, index);
+    const lines = Array.from({ length: 400 }, (_, i) => `we talked about the garden and the ${i % 2 ? "roses" : "tomatoes"} again, note ${i}`);
+    await ingest(archive, t, "ann", uid("s"), lines);
+    const query = { docs: 3, terms: 5, weight: 0.5, limit: 30 };
+    const corpus = await index.corpus(t, "ann");
+    // A search and a write land while the warming runs, between its slices.
+    expect(corpus.searchExpanded(["garden", "rose"], query).hits).toHaveLength(30);
+    await ingest(archive, t, "ann", uid("s"), ["the roses in the garden bloomed", "garden roses, garden roses"]);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    // The warming is done: a walk finds no common word left to pack (one would end the call
+    // with the walk unfinished).
+    expect(corpus.packSome(1, 32)).toBe(true);
+    const after = corpus.searchExpanded(["garden", "rose"], query);
+    expect(after.hits.map((h) => h.turn.id)).toContain(corpus.searchExpanded(["bloom"], query).hits[0]!.id);
+    expect(after).toEqual((await createLocalKeywordIndex({ sql }).corpus(t, "ann")).searchExpanded(["garden", "rose"], query));
+  });
+
   it("evicts whole users past its budget and reloads them on the next use", async () => {
     const t = await tenant();
     await ingest(raw, t, "ann", uid("s"), ["one", "two", "three"]);
