@@ -232,6 +232,9 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
    * word on first need, and at 100k turns that was a tenth of a cold context call.
    */
   function warm(k: string, turns: Turns): void {
+    // Node's; an edge isolate (workerd) has no setImmediate and lives for a request or a few:
+    // there a search packs what it needs, as before.
+    if (typeof setImmediate !== "function") return;
     warmedAt.set(turns, Math.max(1, turns.corpus.size));
     const step = () => {
       if (loaded.get(k) !== turns) return;
