@@ -302,42 +302,42 @@ async function ingest(sys: Running, sessionId: string, userId: string, messages:
   return performance.now() - t0;
 }
 
-/** Waits until the system's queue of derived work is empty; returns when it was. */
-async function idle(sys: Running, what: string): Promise<number> {
-  let last = 0;
-  for (;;) {
+/**
+ * Polls GET /v1/status until `left` reads 0 from its body, saying every 10 s how much is left
+ * (`unit`); returns the time it read 0, and whether it read more than 0 first.
+ */
+async function untilStatus(sys: Running, what: string, left: (body: any) => number, unit: string, logNow: boolean): Promise<{ at: number; waited: boolean }> {
+  let last = logNow ? 0 : Date.now();
+  for (let first = true; ; first = false) {
     const r = await ok(sys.base, "GET", "/v1/status");
-    const q = r.body?.queue ?? {};
-    const pending = (q.pending ?? 0) + (q.inFlight ?? 0);
-    if (pending === 0) return performance.now();
+    const n = left(r.body);
+    if (n === 0) return { at: performance.now(), waited: !first };
     if (Date.now() - last > 10_000) {
-      log(`${sys.name} ${what}: ${pending} derived jobs pending`);
+      log(`${sys.name} ${what}: ${n} ${unit}`);
       last = Date.now();
     }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
+/** Waits until the queue holds no derived job; returns the time it did. */
+async function idle(sys: Running, what: string): Promise<number> {
+  const q = (body: any) => (body?.queue?.pending ?? 0) + (body?.queue?.inFlight ?? 0);
+  return (await untilStatus(sys, what, q, "derived jobs pending", true)).at;
+}
+
 /**
  * Waits, after the queue drained, until the server builds no vector index in the background
  * (GET /v1/status's indexes.building; a server without the field builds none) and returns the
- * time it did, or null when none was in flight at the first look. A user past the embedded index's threshold (20k vectors) has theirs built over
- * tens of seconds once their vectors are written, answering their queries by an exact scan
- * meanwhile: timed calls then would measure the build (bench/vector-build.ts does), not the
- * steady state the growth workload compares across sizes.
+ * time it did, or null when none was in flight at the first look. A user past the embedded
+ * index's threshold (20k vectors) has theirs built over tens of seconds once their vectors are
+ * written, answering their queries by an exact scan meanwhile: timed calls then would measure
+ * the build (bench/vector-build.ts does), not the steady state the growth workload compares
+ * across sizes.
  */
 async function indexesBuilt(sys: Running, what: string): Promise<number | null> {
-  let last = Date.now();
-  for (let first = true; ; first = false) {
-    const r = await ok(sys.base, "GET", "/v1/status");
-    const building = r.body?.indexes?.building ?? 0;
-    if (building === 0) return first ? null : performance.now();
-    if (Date.now() - last > 10_000) {
-      log(`${sys.name} ${what}: ${building} vector index build(s) in flight`);
-      last = Date.now();
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const r = await untilStatus(sys, what, (body) => body?.indexes?.building ?? 0, "vector index build(s) in flight", false);
+  return r.waited ? r.at : null;
 }
 
 interface ContextRun extends Stats {
