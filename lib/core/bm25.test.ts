@@ -242,9 +242,9 @@ describe("Bm25Corpus.searchExpanded, few turns reached", () => {
     expect(compared).toBeGreaterThan(1_000);
   });
 
-  // Queries of common words reach most turns, so every slot's score is read; the feedback then
-  // adds the rare words of the first hits, and only the base query's best and the turns holding
-  // those words are ranked again. Ties (turns of the same words at the same time) included.
+  // Queries of common words reach most turns, so every slot's score is read (the dense sums);
+  // the feedback then adds the rare words of the first hits, whose postings reach few turns.
+  // Ties (turns of the same words at the same time) included.
   it("returns the same when the base query reaches most turns and the added words few", () => {
     const r = mulberry32(10);
     const common = ["alpha", "bravo", "delta", "kilo", "lima"];

@@ -84,7 +84,8 @@ describe("local keyword index", () => {
     await ingest(archive, t, "ann", uid("s"), lines);
     const query = { docs: 3, terms: 5, weight: 0.5, limit: 30 };
     const corpus = await index.corpus(t, "ann");
-    // A search and a write land while the warming runs, between its slices.
+    // A search right after the load, before the warming's first slice has run, and a write
+    // that lands around it.
     expect(corpus.searchExpanded(["garden", "rose"], query).hits).toHaveLength(30);
     await ingest(archive, t, "ann", uid("s"), ["the roses in the garden bloomed", "garden roses, garden roses"]);
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
