@@ -393,8 +393,21 @@ export interface Tokenizer {
   readonly name: string;
   count(text: string): number;
   /**
-   * Exactly count(pieces.join("")), where a tokenizer can do it faster (e.g. from cached
-   * counts of pieces it has seen: a prompt's lines recur from call to call).
+   * Exactly count of the pieces joined (a KnownPiece as before + text + after), where a
+   * tokenizer can do it faster: from cached counts of pieces it has seen (a prompt's lines
+   * recur from call to call), and from the counts a KnownPiece carries.
    */
-  countJoined?(pieces: readonly string[]): number;
+  countJoined?(pieces: readonly (string | KnownPiece)[]): number;
+}
+
+/**
+ * A piece of a prompt around a text whose count is known: a turn's line is its speaker
+ * (`before`), its content (`text`, counted at ingest: `tokens` must be count(text) by the
+ * same tokenizer) and the separator after it.
+ */
+export interface KnownPiece {
+  before: string;
+  text: string;
+  tokens: number;
+  after: string;
 }

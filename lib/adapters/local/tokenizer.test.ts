@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateMessages, rehydrationSession } from "../../../bench/peers/data.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
+import type { KnownPiece } from "../../core/ports.ts";
 import { createLocalTokenizer } from "./tokenizer.ts";
 
 describe("local tokenizer (o200k_base)", () => {
@@ -111,5 +112,60 @@ describe("local tokenizer: countJoined", () => {
       expect(uncached.countJoined!(pieces)).toBe(want);
       expect(tiny.countJoined!(pieces)).toBe(want);
     }
+  });
+});
+
+describe("local tokenizer: countJoined with known pieces", () => {
+  const tokenizer = createLocalTokenizer();
+  const uncached = createLocalTokenizer({ cacheEntries: 0 });
+  const text = (p: string | KnownPiece) => (typeof p === "string" ? p : p.before + p.text + p.after);
+  const joined = (pieces: (string | KnownPiece)[]) => tokenizer.count(pieces.map(text).join(""));
+  const known = (before: string, content: string, after: string): KnownPiece => ({ before, text: content, tokens: tokenizer.count(content), after });
+
+  it("counts a turn's line from its content's count as the whole line counts", () => {
+    for (const content of ["I love painting sunsets.", "ok", "see you at 5 pm!", "  leading spaces and trailing  ", "a b", "x's y'll z", "日本語 and English 123 456"]) {
+      for (const after of ["\n", "\n\n", ""]) {
+        const pieces = ["## Recent messages\n", known("Ann: ", content, after), "Bob: next\n"];
+        expect(tokenizer.countJoined!(pieces)).toBe(joined(pieces));
+        expect(uncached.countJoined!(pieces)).toBe(joined(pieces));
+      }
+    }
+  });
+
+  it("is exact on random contents built of fragments the pre-tokenizer could merge across", () => {
+    const fragments = [
+      " ", "  ", "\n", "\n\n", "\t", ".", "!", "?", "'s", "'", "a", "Ab", "ABC", "word", "Word", "12", "1234", "3.14", "é", "e\u0301", "日本", "🙂",
+      "-", "/", "//", "[x]", ":", "```", "\u00a0", "<|endoftext|>", "_", "$",
+    ];
+    const r = mulberry32(10);
+    const pick = () => fragments[Math.floor(r() * fragments.length)]!;
+    for (let trial = 0; trial < 3_000; trial++) {
+      const content = Array.from({ length: Math.floor(r() * 12) }, pick).join("");
+      const before = r() < 0.5 ? "Ann: " : pick();
+      const after = ["\n", "\n\n", "", " ", "\n/"][Math.floor(r() * 5)]!;
+      const pieces = [pick(), known(before, content, after), r() < 0.5 ? "Bob: hi" : pick()];
+      const want = joined(pieces);
+      const got = tokenizer.countJoined!(pieces);
+      if (got !== want) expect({ pieces, got }).toEqual({ pieces, got: want });
+    }
+  });
+
+  it("is exact on the benchmark sessions' turns written as known pieces", () => {
+    const turns = [...generateMessages({ seed: 1001, count: 1_000, profile: "chat", prefix: "g" }), ...generateMessages({ seed: 8, count: 200, profile: "coding", prefix: "c" })];
+    for (let at = 0; at < turns.length; at += 20) {
+      const pieces: (string | KnownPiece)[] = ["## Relevant earlier messages\n"];
+      const run = turns.slice(at, at + 20);
+      run.forEach((m, i) => pieces.push(known(`${m.name ?? m.role}: `, m.content, i < run.length - 1 ? "\n" : "")));
+      expect(tokenizer.countJoined!(pieces)).toBe(joined(pieces));
+    }
+  });
+
+  it("falls back to counting the whole line when the stored count cannot be right", () => {
+    // One cut: head and tail are the whole content, so a count other than theirs is wrong.
+    const wrong: KnownPiece = { before: "Ann: ", text: "hello world", tokens: 7, after: "\n" };
+    expect(tokenizer.countJoined!([wrong])).toBe(tokenizer.count("Ann: hello world\n"));
+    // A count below what the ends alone hold.
+    const low: KnownPiece = { before: "Ann: ", text: "one two three four", tokens: 1, after: "\n" };
+    expect(tokenizer.countJoined!([low])).toBe(tokenizer.count("Ann: one two three four\n"));
   });
 });

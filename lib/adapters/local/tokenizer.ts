@@ -20,7 +20,7 @@
 // the joined text).
 
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
-import type { Tokenizer } from "../../core/ports.ts";
+import type { KnownPiece, Tokenizer } from "../../core/ports.ts";
 
 // User text may contain "<|endoftext|>" and friends; count them as the plain text they
 // are instead of letting the encoder throw on a "disallowed special token".
@@ -40,45 +40,101 @@ export interface LocalTokenizerOptions {
   cacheChars?: number;
 }
 
+/** Code unit of an ASCII letter or digit: a pre-token holding one ends with it when a space follows. */
+function asciiWordChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
+/**
+ * Where a known piece's text can be cut so that the parts count apart what they count
+ * together: before a space that follows an ASCII letter or digit. The pre-token holding that
+ * letter or digit (one of the letter alternatives, or `\p{N}{1,3}`) cannot take a space, so
+ * it ends there, and the regex has no lookbehind: what follows is pre-tokenized the same
+ * whatever came before, and what precedes the same whatever follows (the only lookahead,
+ * `\s+(?!\S)`, looks one character past a whitespace run, and the run before such a cut ends
+ * at a letter or digit). That holds for the text alone and inside before + text + after.
+ * Returns the first and the last cut, or -1 when there is none.
+ */
+function firstCut(text: string): number {
+  for (let k = 1; k < text.length; k++) if (text.charCodeAt(k) === 32 && asciiWordChar(text.charCodeAt(k - 1))) return k;
+  return -1;
+}
+function lastCut(text: string): number {
+  for (let k = text.length - 1; k > 0; k--) if (text.charCodeAt(k) === 32 && asciiWordChar(text.charCodeAt(k - 1))) return k;
+  return -1;
+}
+
 export function createLocalTokenizer(options: LocalTokenizerOptions = {}): Tokenizer {
   const maxEntries = options.cacheEntries ?? CACHE_ENTRIES;
   const maxChars = options.cacheChars ?? CACHE_CHARS;
   const count = (text: string): number => (text === "" ? 0 : countTokens(text, PLAIN_TEXT));
-  // Least recently used first (a Map keeps insertion order; a hit moves its entry last).
-  const cache = new Map<string, number>();
-  let chars = 0;
+  // Two generations instead of a least-recently-used order: a hit in the old one moves its
+  // entry to the young one, and when the young one holds half the bounds it becomes the old
+  // one (the old one's entries not used since go). A Map kept in LRU order by delete and
+  // re-insert cost more than the counts it saved: V8 leaves deleted entries in place until it
+  // rehashes, and finding the oldest live entry walks past all of them.
+  let young = new Map<string, number>();
+  let old = new Map<string, number>();
+  let youngChars = 0;
   const cachedCount = (run: string): number => {
     if (maxEntries <= 0 || run.length > maxChars) return count(run);
-    const hit = cache.get(run);
-    if (hit !== undefined) {
-      cache.delete(run);
-      cache.set(run, hit);
-      return hit;
-    }
-    const n = count(run);
-    cache.set(run, n);
-    chars += run.length;
-    while (cache.size > maxEntries || chars > maxChars) {
-      const oldest = cache.keys().next().value!;
-      cache.delete(oldest);
-      chars -= oldest.length;
+    let n = young.get(run);
+    if (n !== undefined) return n;
+    n = old.get(run);
+    if (n === undefined) n = count(run);
+    young.set(run, n);
+    youngChars += run.length;
+    if (2 * young.size > maxEntries || 2 * youngChars > maxChars) {
+      old = young;
+      young = new Map();
+      youngChars = 0;
     }
     return n;
   };
+  /**
+   * count(before + text + after) given count(text) = tokens, by the cuts (firstCut, lastCut)
+   * in text: before + text up to its first cut, and text from its last cut + after, are
+   * counted (short, and mostly cached: a speaker and a first word, a last word and a newline);
+   * what lies between counts what text counts less its two ends. Without a cut, or with a
+   * stored count that cannot be right (it leaves less than nothing between), the whole.
+   */
+  const countAround = (p: KnownPiece): number => {
+    const { before, text, tokens, after } = p;
+    const j = firstCut(text);
+    if (j < 0) return cachedCount(before + text + after);
+    const i = lastCut(text);
+    const head = text.slice(0, j);
+    const tail = text.slice(i);
+    const middle = tokens - cachedCount(head) - cachedCount(tail);
+    if (middle < 0 || (i === j && middle !== 0)) return cachedCount(before + text + after);
+    return cachedCount(before + head) + middle + cachedCount(tail + after);
+  };
+  const textOf = (p: string | KnownPiece): string => (typeof p === "string" ? p : p.before + p.text + p.after);
   return {
     name: "o200k_base",
     count,
     countJoined(pieces) {
       let total = 0;
       let run = "";
+      // The known piece the run holds alone so far, if it does.
+      let alone: KnownPiece | null = null;
+      const flush = () => {
+        if (run !== "") total += alone ? countAround(alone) : cachedCount(run);
+      };
       for (const piece of pieces) {
-        if (piece === "") continue;
-        if (run.endsWith("\n") && OPENS_RUN.test(piece)) {
-          total += cachedCount(run);
-          run = piece;
-        } else run += piece;
+        const text = textOf(piece);
+        if (text === "") continue;
+        if (run === "" || (run.endsWith("\n") && OPENS_RUN.test(text))) {
+          flush();
+          run = text;
+          alone = typeof piece === "string" ? null : piece;
+        } else {
+          run += text;
+          alone = null;
+        }
       }
-      return run === "" ? total : total + cachedCount(run);
+      flush();
+      return total;
     },
   };
 }

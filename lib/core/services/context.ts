@@ -21,6 +21,7 @@ import type { Bm25Corpus } from "../bm25.ts";
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
 import { stem } from "../text.ts";
+import type { KnownPiece } from "../ports.ts";
 import type { ContextReads, Fact, Memory, Message, Session, Summary } from "../types.ts";
 import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, vectorRanking, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
 import { timed, type TierTimings } from "./timing.ts";
@@ -136,9 +137,17 @@ const DAY_MS = 86_400_000;
 
 type Turn = Pick<Message, "createdAt" | "name" | "role" | "content">;
 
-function line(m: Turn, layout: TurnLayout = "timestamped"): string {
-  if (layout === "by-day") return `${m.name ?? m.role}: ${m.content}`;
-  return `[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: ${m.content}`;
+/** What a turn's line says before its content: the speaker, and in the "timestamped" layout the time. */
+function speaker(m: Turn, layout: TurnLayout): string {
+  if (layout === "by-day") return `${m.name ?? m.role}: `;
+  return `[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: `;
+}
+
+/** A turn's line with its content's count from ingest, which lets the tokenizer count the line without reading the content (KnownPiece). */
+interface TurnLine {
+  before: string;
+  text: string;
+  tokens: number;
 }
 
 /** The line that opens a day's turns in the "by-day" layout. */
@@ -147,15 +156,16 @@ function dayLine(m: Pick<Message, "createdAt">): string {
 }
 
 /** The lines of a run of turns: one per turn, and in the "by-day" layout a date line opening each day. */
-function turnLines(turns: Turn[], layout: TurnLayout): string[] {
-  if (layout === "timestamped") return turns.map((m) => line(m));
-  const out: string[] = [];
+function turnLines(turns: Message[], layout: TurnLayout): Line[] {
+  const turnLine = (m: Message): TurnLine => ({ before: speaker(m, layout), text: m.content, tokens: m.tokens });
+  if (layout === "timestamped") return turns.map(turnLine);
+  const out: Line[] = [];
   let day = "";
   for (const m of turns) {
     const d = m.createdAt.slice(0, 10);
     if (d !== day) out.push(dayLine(m));
     day = d;
-    out.push(line(m, layout));
+    out.push(turnLine(m));
   }
   return out;
 }
@@ -207,8 +217,11 @@ export interface PromptParts {
   recent: Message[];
 }
 
+/** A line of the prompt: a turn's, or any other (a header, a fact, a date). */
+type Line = string | TurnLine;
+
 /** A section of the prompt: its header, then its lines. */
-type Section = string[];
+type Section = Line[];
 
 /** The stable prefix (summary, strongest facts, decisions and tasks) and the rest, as sections. */
 function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: Section[]; rest: Section[] } {
@@ -232,26 +245,31 @@ function promptSections(parts: PromptParts, layout: TurnLayout): { prefix: Secti
  * Lines recur from call to call (a turn's line never changes), which lets the tokenizer
  * count the prompt from cached counts of its pieces (Tokenizer.countJoined).
  */
-function promptPieces(sections: readonly Section[]): string[] {
-  const pieces: string[] = [];
+function promptPieces(sections: readonly Section[]): (string | KnownPiece)[] {
+  const pieces: (string | KnownPiece)[] = [];
   sections.forEach((section, i) => {
     const lastSection = i === sections.length - 1;
-    section.forEach((l, j) => pieces.push(j < section.length - 1 ? `${l}\n` : lastSection ? l : `${l}\n\n`));
+    section.forEach((l, j) => {
+      const after = j < section.length - 1 ? "\n" : lastSection ? "" : "\n\n";
+      pieces.push(typeof l === "string" ? l + after : { ...l, after });
+    });
   });
   return pieces;
 }
+
+const pieceText = (p: string | KnownPiece): string => (typeof p === "string" ? p : p.before + p.text + p.after);
 
 /** Length of the sections once rendered (lines joined by "\n", sections by "\n\n"). */
 function renderedLength(sections: readonly Section[]): number {
   if (!sections.length) return 0;
   let n = 2 * (sections.length - 1);
-  for (const section of sections) for (const l of section) n += l.length + 1;
+  for (const section of sections) for (const l of section) n += (typeof l === "string" ? l.length : l.before.length + l.text.length) + 1;
   return n - sections.length;
 }
 
 export function renderPrompt(parts: PromptParts, layout: TurnLayout = DEFAULT_CONTEXT_CONFIG.layout): string {
   const { prefix, rest } = promptSections(parts, layout);
-  return promptPieces([...prefix, ...rest]).join("");
+  return promptPieces([...prefix, ...rest]).map(pieceText).join("");
 }
 
 /** A recalled turn, rescored for the context. */
@@ -547,7 +565,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
   // Headers and separators, counted once; the per-line cost adds the line's own prefix.
   const overhead = countShort(`${Object.values(SECTION).join("\n")}${"\n".repeat(10)}`);
   let left = budget - overhead;
-  const lineCost = (m: Message) => countShort(line({ ...m, content: "" }, layout)) + m.tokens + 1;
+  const lineCost = (m: Message) => countShort(speaker(m, layout)) + m.tokens + 1;
   // In the "by-day" layout a turn of a day not yet in its section also pays for the day's line.
   const dayCost = (m: Message, days: Set<string>) => (layout === "by-day" && !days.has(m.createdAt.slice(0, 10)) ? countShort(dayLine(m)) + 1 : 0);
   const recentDays = new Set<string>();
@@ -653,7 +671,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     recent,
   });
   // Exact, and cheap where the tokenizer caches the counts of lines it has seen before.
-  const countPieces = (pieces: string[]) => (tok.countJoined ? tok.countJoined(pieces) : tok.count(pieces.join("")));
+  const countPieces = (pieces: (string | KnownPiece)[]) => (tok.countJoined ? tok.countJoined(pieces) : tok.count(pieces.map(pieceText).join("")));
   let sections = promptSections(parts(), layout);
   let pieces = promptPieces([...sections.prefix, ...sections.rest]);
   let tokens = countPieces(pieces);
@@ -668,7 +686,7 @@ function pack(deps: StrataDeps, budget: number, config: ContextConfig, c: Candid
     pieces = promptPieces([...sections.prefix, ...sections.rest]);
     tokens = countPieces(pieces);
   }
-  const prompt = pieces.join("");
+  const prompt = pieces.map(pieceText).join("");
   const stablePrefixChars = renderedLength(sections.prefix);
 
   return {
