@@ -46,6 +46,19 @@ describe("vector scan thread", () => {
           }
         }
       }
+      // Chosen rows in long runs of consecutive rows (an index's lists laid out one after
+      // another), one run crossing a block's end: scored run by run, the full scan's numbers.
+      for (const [i, density] of [0.05, 0.3, 1].entries()) {
+        const lanes = lanesOf(query(dims, density, 20 + i), dims);
+        const runs = [[100, 400], [1000, 1300], [2040, 2060], [4000, 5000]];
+        const rows = Int32Array.from(runs.flatMap(([from, to]) => Array.from({ length: to! - from! }, (_, k) => from! + k)));
+        const all = Array.from(scanSums({ ...one, size, lanes }));
+        for (const m of [one, blocked]) {
+          const req: ScanRequest = { ...m, size, lanes, rows };
+          expect(Array.from(scanSums(req))).toEqual(Array.from(rows, (row) => all[row]));
+          expect(Array.from((await thread.run(req))!)).toEqual(Array.from(rows, (row) => all[row]));
+        }
+      }
       // The matrix is shared, not copied: a value changed here is read there.
       const lanes = lanesOf(Float32Array.from({ length: dims }, (_, d) => (d === 3 ? 1 : 0)), dims);
       const block = blocked.blocks[2]!;

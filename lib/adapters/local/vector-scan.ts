@@ -99,12 +99,13 @@ export function rowPlace(m: MatrixBlocks, row: number): { block: Float32Array; s
   return { block, stride: blockStride(block, m.dims), offset: row & ((1 << m.shift) - 1) };
 }
 
-/** out[outAt + r] = the score of row r, for rows 0 … size − 1 of one column-major block. */
-function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array, outAt: number): void {
+/** out[outAt + r] = the score of row first + r, for r in 0 … size − 1, of one column-major block. */
+function columnSums(data: Float32Array, capacity: number, size: number, lanes: Lanes, out: Float64Array, outAt: number, first = 0): void {
   const { index, value, ends } = lanes;
   const [a0, a1, a2, a3] = accumulators as [Float64Array, Float64Array, Float64Array, Float64Array];
   for (let start = 0; start < size; start += BLOCK_ROWS) {
     const count = Math.min(BLOCK_ROWS, size - start);
+    const at = first + start;
     let k = 0;
     for (let lane = 0; lane < 4; lane++) {
       const acc = accumulators[lane]!;
@@ -115,10 +116,10 @@ function columnSums(data: Float32Array, capacity: number, size: number, lanes: L
       for (; k + 7 < end; k += 8) {
         const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
         const v4 = value[k + 4]!, v5 = value[k + 5]!, v6 = value[k + 6]!, v7 = value[k + 7]!;
-        const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
-        const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
-        const c4 = index[k + 4]! * capacity + start, c5 = index[k + 5]! * capacity + start;
-        const c6 = index[k + 6]! * capacity + start, c7 = index[k + 7]! * capacity + start;
+        const c0 = index[k]! * capacity + at, c1 = index[k + 1]! * capacity + at;
+        const c2 = index[k + 2]! * capacity + at, c3 = index[k + 3]! * capacity + at;
+        const c4 = index[k + 4]! * capacity + at, c5 = index[k + 5]! * capacity + at;
+        const c6 = index[k + 6]! * capacity + at, c7 = index[k + 7]! * capacity + at;
         for (let r = 0; r < count; r++) {
           let s = acc[r]!;
           s += data[c0 + r]! * v0;
@@ -134,8 +135,8 @@ function columnSums(data: Float32Array, capacity: number, size: number, lanes: L
       }
       for (; k + 3 < end; k += 4) {
         const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
-        const c0 = index[k]! * capacity + start, c1 = index[k + 1]! * capacity + start;
-        const c2 = index[k + 2]! * capacity + start, c3 = index[k + 3]! * capacity + start;
+        const c0 = index[k]! * capacity + at, c1 = index[k + 1]! * capacity + at;
+        const c2 = index[k + 2]! * capacity + at, c3 = index[k + 3]! * capacity + at;
         for (let r = 0; r < count; r++) {
           let s = acc[r]!;
           s += data[c0 + r]! * v0;
@@ -147,7 +148,7 @@ function columnSums(data: Float32Array, capacity: number, size: number, lanes: L
       }
       for (; k < end; k++) {
         const v = value[k]!;
-        const column = index[k]! * capacity + start;
+        const column = index[k]! * capacity + at;
         for (let r = 0; r < count; r++) acc[r] = acc[r]! + data[column + r]! * v;
       }
     }
@@ -182,12 +183,33 @@ export interface ScanRequest extends MatrixBlocks {
   rows?: Int32Array;
 }
 
+/** Mean length of the runs of consecutive rows above which the rows are scored run by run. */
+const MIN_RUN = 16;
+
+/** Whether `rows` holds runs of consecutive rows (within one block) `minRun` long on average. */
+function runsOfRows(rows: Int32Array, shift: number, minRun: number): boolean {
+  let runs = rows.length ? 1 : 0;
+  for (let i = 1; i < rows.length; i++) if (rows[i] !== rows[i - 1]! + 1 || rows[i]! >> shift !== rows[i - 1]! >> shift) runs++;
+  return runs * minRun <= rows.length;
+}
+
 /** The sums of a request, on whichever thread: rows 0 … size − 1, or the rows named. */
 export function scanSums(req: ScanRequest): Float64Array {
   const { blocks, dims, shift, rows, lanes } = req;
   const out = new Float64Array(rows ? rows.length : req.size);
   if (!rows) {
     for (const { block, stride, first, rows: n } of blockRuns(req, req.size)) columnSums(block, stride, n, lanes, out, first);
+  } else if (runsOfRows(rows, shift, MIN_RUN)) {
+    // Rows in long runs of consecutive rows (an inverted-file index whose lists were laid out
+    // one after another): each run streams through the columns as the full scan does.
+    const mask = (1 << shift) - 1;
+    for (let i = 0; i < rows.length; ) {
+      let j = i + 1;
+      while (j < rows.length && rows[j] === rows[j - 1]! + 1 && rows[j]! >> shift === rows[i]! >> shift) j++;
+      const block = blocks[rows[i]! >> shift]!;
+      columnSums(block, blockStride(block, dims), j - i, lanes, out, i, rows[i]! & mask);
+      i = j;
+    }
   } else if (blocks.length === 1) rowSums(blocks[0]!, blockStride(blocks[0]!, dims), rows, lanes, out);
   else {
     // The rows grouped by block (a counting sort, keeping their order within a block), each
