@@ -1,0 +1,161 @@
+// Two builds of Strata side by side over HTTP: each checkout's `strata serve` (npm start's
+// Node options) on its own copy of one data directory, and the growth workload's context calls
+// (bench/peers.ts: the user's last session, the peers' queries, a budget of 4000 tokens)
+// sent to one and then the other, query by query, in alternating order. On a shared machine
+// whose speed drifts from one minute to the next, two runs one after the other compare the
+// minutes as much as the builds; here both see the same minutes, and the median of the
+// per-query ratios says which build is faster.
+//
+//   node bench/ab-http.ts --a ../base --b . --data DIR --size 100000 [--calls 400] [--settle 10]
+//
+// DIR is a data directory bench/search.ts built (`--data-dir DIR --size N`: user "u-growth",
+// sessions of 100 turns). A PGlite directory serves one process: B gets a copy, made here and
+// removed afterwards. A checkout needs its own node_modules (a worktree can link the main one).
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { generateQueries } from "./peers/data.ts";
+import { startNodeFlags } from "./start-script.ts";
+
+const { values: opts } = parseArgs({
+  options: {
+    a: { type: "string" },
+    b: { type: "string", default: "." },
+    data: { type: "string" },
+    size: { type: "string" },
+    calls: { type: "string", default: "400" },
+    settle: { type: "string", default: "10" },
+    port: { type: "string", default: "8901" },
+  },
+});
+
+function fail(message: string): never {
+  process.stderr.write(`ab-http: ${message}\n`);
+  process.exit(2);
+}
+
+if (!opts.a || !opts.data || !opts.size) fail("--a, --data and --size are required (see the header of bench/ab-http.ts)");
+const size = Number(opts.size);
+const calls = Number(opts.calls);
+const settle = Number(opts.settle);
+const port = Number(opts.port);
+if (!Number.isInteger(size) || size < 1) fail(`--size must be a positive integer, got ${opts.size}`);
+if (!Number.isInteger(calls) || calls < 1) fail(`--calls must be a positive integer, got ${opts.calls}`);
+if (!(settle >= 0)) fail(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
+const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
+for (const [name, root] of Object.entries(roots)) {
+  if (!existsSync(join(root, "bin/strata.mjs"))) fail(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
+  if (!existsSync(join(root, "node_modules/.bin/node"))) fail(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
+}
+const data = resolve(opts.data);
+if (!existsSync(join(data, "search-bench.json"))) fail(`--data ${data} is not a data directory bench/search.ts built (no search-bench.json)`);
+
+const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const copyRoot = mkdtempSync(join(tmpdir(), "strata-ab-"));
+const copy = join(copyRoot, "data");
+log(`copying ${data} for B`);
+cpSync(data, copy, { recursive: true });
+
+const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+function get(p: number, path: string): Promise<{ ms: number; body: any }> {
+  return new Promise((resolveReply, reject) => {
+    const t = performance.now();
+    const req = request({ host: "127.0.0.1", port: p, path, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const ms = performance.now() - t;
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString());
+          if (res.statusCode !== 200) reject(new Error(`GET ${path} -> ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`));
+          else resolveReply({ ms, body });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const nodeOptions = startNodeFlags();
+const servers: { name: "A" | "B"; port: number; child: ChildProcess }[] = [];
+function start(name: "A" | "B", root: string, dir: string, p: number) {
+  const child = spawn(join(root, "node_modules/.bin/node"), [...nodeOptions, "bin/strata.mjs", "serve"], {
+    cwd: root,
+    env: { ...process.env, PORT: String(p), HOST: "127.0.0.1", STRATA_DATA_DIR: dir, STRATA_LOG_LEVEL: "error" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  child.on("exit", (code) => {
+    if (!stopping) fail(`server ${name} (${root}) exited with ${code} before the run ended`);
+  });
+  servers.push({ name, port: p, child });
+}
+let stopping = false;
+const stopAll = () => {
+  stopping = true;
+  for (const s of servers) s.child.kill();
+  agent.destroy();
+  rmSync(copyRoot, { recursive: true, force: true });
+};
+process.on("SIGINT", () => {
+  stopAll();
+  process.exit(130);
+});
+
+const queries = generateQueries(8, 400);
+const session = `g-${Math.floor((size - 1) / 100)}`;
+const path = (q: string) => `/v1/sessions/${session}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const p95 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * 0.95))]!;
+
+try {
+  start("A", roots.A, data, port);
+  start("B", roots.B, copy, port + 1);
+  for (const s of servers) {
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        await get(s.port, "/v1/health");
+        break;
+      } catch {
+        if (Date.now() - t0 > 300_000) fail(`server ${s.name} did not answer /v1/health within 5 minutes`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    // Untimed calls load the user's indexes; then wait for any vector index build to end.
+    for (let i = 0; i < 30; i++) await get(s.port, path(queries[i % queries.length]!));
+    for (;;) {
+      const status = await get(s.port, "/v1/status");
+      if (!(status.body?.indexes?.building > 0)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    log(`server ${s.name} (${roots[s.name]}) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  if (settle > 0) await new Promise((r) => setTimeout(r, settle * 1000));
+  const runs = { A: { ms: [] as number[], server: [] as number[] }, B: { ms: [] as number[], server: [] as number[] } };
+  for (let i = 0; i < calls; i++) {
+    const q = path(queries[(i + 30) % queries.length]!);
+    const order = i % 2 === 0 ? servers : [...servers].reverse();
+    for (const s of order) {
+      const r = await get(s.port, q);
+      runs[s.name].ms.push(r.ms);
+      runs[s.name].server.push(r.body.timings.total);
+    }
+    if ((i + 1) % 100 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
+  }
+  const ratios = runs.A.ms.map((a, i) => runs.B.ms[i]! / a);
+  const line = (name: "A" | "B") =>
+    `${name} ${roots[name]}: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${p95(runs[name].ms).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
+  log(`${calls} context calls each on ${size.toLocaleString()} messages, alternated query by query:`);
+  log(line("A"));
+  log(line("B"));
+  log(`median of B/A per query: ${median(ratios).toFixed(3)}`);
+} finally {
+  stopAll();
+}
