@@ -169,6 +169,30 @@ describe("in-process graph index", () => {
     expect((await writer.messagesMentioning(q)).length).toBeGreaterThan(0);
   });
 
+  it("answers the same terms anew after writes add and drop entities they match", async () => {
+    // The index keeps matched()'s last answer (a context call asks it twice with the same
+    // terms): an entity added or dropped between two reads of the same terms must show.
+    const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
+    const [tenantId, userId] = [uid("t"), uid("u")];
+    const item = (messageId: string, name: string): GraphMerge => ({
+      tenantId,
+      userId,
+      sessionId: "s",
+      messageId,
+      extraction: { entities: [{ name, type: ENTITY_TYPES[0] }, { name: "Lisbon", type: ENTITY_TYPES[1] }], relations: [{ from: name, type: "moved from", to: "Lisbon" }] },
+    });
+    const q = { tenantId, userId, terms: ["caroline", "melanie"], limit: 10 };
+    const answers = async () => ({ ids: (await writer.messagesMentioning(q)).map((h) => h.id).sort(), subjects: (await writer.facts(q)).map((f) => f.subject).sort() });
+    await writer.merge([item("m1", "Caroline")]);
+    expect(await answers()).toEqual({ ids: ["m1"], subjects: ["Caroline"] });
+    await writer.merge([item("m2", "Melanie")]);
+    expect(await answers()).toEqual({ ids: ["m1", "m2"], subjects: ["Caroline", "Melanie"] });
+    await writer.deleteByMessages(tenantId, ["m1"]);
+    expect(await answers()).toEqual({ ids: ["m2"], subjects: ["Melanie"] });
+    expect(await writer.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    expect(await writer.facts(q)).toEqual(await reference.facts(q));
+  });
+
   it("ranks mentions as a full scan would, ties included", () => {
     // Skewed lists, as a long-lived user has: a few entities in most messages (speakers,
     // common topics), many rare ones; weights from a handful of values (multiples of 2^-40),

@@ -198,6 +198,12 @@ class UserGraph {
    * instead of every relation of the matched entities (a common word's entity has thousands).
    */
   private readonly strongestAt = new Map<string, { limit: number; relations: Relation[] }>();
+  /**
+   * matched()'s last terms and answer, until an entity is added or dropped or its mentions
+   * change (mentionsChanged): a context call asks it twice with the same terms, for the facts
+   * about the query and for the messages that mention what it names.
+   */
+  private lastMatched: { key: string; entities: readonly Entity[] } | null = null;
   /** Mention and evidence rows held. */
   rows = 0;
   /** Shared mode: the graph version (migration 6) this reflects. */
@@ -226,6 +232,7 @@ class UserGraph {
     const keyPair = distinct.length >= 2 ? pairKey(distinct[0]!.w, distinct[1]!.w) : null;
     const e: Entity = { id, norm: normOf(id), name, words, keyWord, keyPair, mentions, messages: new Set(), ords: [] };
     this.entities.set(id, e);
+    this.lastMatched = null;
     if (keyWord !== null) UserGraph.link(this.byKeyWord, keyWord, e);
     if (keyPair !== null) UserGraph.link(this.byKeyPair, keyPair, e);
     else if (keyWord !== null) UserGraph.link(this.bySingleWord, keyWord, e);
@@ -235,6 +242,7 @@ class UserGraph {
 
   private dropEntity(e: Entity): void {
     this.entities.delete(e.id);
+    this.lastMatched = null;
     if (e.keyWord !== null) UserGraph.unlink(this.byKeyWord, e.keyWord, e);
     if (e.keyPair !== null) UserGraph.unlink(this.byKeyPair, e.keyPair, e);
     else if (e.keyWord !== null) UserGraph.unlink(this.bySingleWord, e.keyWord, e);
@@ -323,7 +331,7 @@ class UserGraph {
     }
     for (const [id, messages] of newMentions) {
       let e = this.entities.get(id);
-      if (e) e.mentions += messages.length;
+      if (e) this.setMentions(e, e.mentions + messages.length);
       else {
         const surface = surfaces.get(id)!;
         e = this.addEntity(id, surface, nameWords(surface), messages.length);
@@ -349,7 +357,7 @@ class UserGraph {
   catchUp(mentions: { entity: string; message: string; name: string; words: string[]; mentions: number }[], evidence: { from: string; type: string; to: string; message: string; weight: number }[]): void {
     for (const m of mentions) {
       let e = this.entities.get(m.entity);
-      if (e) e.mentions = m.mentions;
+      if (e) this.setMentions(e, m.mentions);
       else e = this.addEntity(m.entity, m.name, m.words, m.mentions);
       this.addMention(e, m.message);
     }
@@ -390,7 +398,7 @@ class UserGraph {
     }
     for (const [e, n] of lost) {
       if (e.mentions <= n) this.dropEntity(e);
-      else e.mentions -= n;
+      else this.setMentions(e, e.mentions - n);
     }
     for (const [r, n] of weakened) {
       if (r.weight <= n) this.dropRelation(r);
@@ -401,8 +409,21 @@ class UserGraph {
     }
   }
 
+  private setMentions(e: Entity, mentions: number): void {
+    e.mentions = mentions;
+    this.lastMatched = null;
+  }
+
   /** As the MATCHED CTE: entities with mentions whose words are all among the terms, or whose normalised name is one; in id order. */
-  matched(terms: Set<string>): Entity[] {
+  matched(terms: Set<string>): readonly Entity[] {
+    const key = [...terms].join("\u0000");
+    if (this.lastMatched?.key === key) return this.lastMatched.entities;
+    const entities = this.match(terms);
+    this.lastMatched = { key, entities };
+    return entities;
+  }
+
+  private match(terms: Set<string>): Entity[] {
     const out = new Set<Entity>();
     const offer = (e: Entity) => {
       if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
@@ -462,7 +483,7 @@ class UserGraph {
   }
 
   /** The `limit` strongest relations at either end of the entities (byStrength order), without sorting them all. */
-  relationsTouching(entities: Entity[], limit: number): Relation[] {
+  relationsTouching(entities: readonly Entity[], limit: number): Relation[] {
     // A relation among the `limit` strongest touching any of the entities has fewer than
     // `limit` stronger ones at its own end, so it is among the strongest at that end.
     const seen = new Set<Relation>();
