@@ -3,14 +3,17 @@
 // (bench/peers.ts: the user's last session, the peers' queries, a budget of 4000 tokens)
 // sent to one and then the other, query by query, in alternating order. On a shared machine
 // whose speed drifts from one minute to the next, two runs one after the other compare the
-// minutes as much as the builds; here both see the same minutes, and the median of the
-// per-query ratios says which build is faster.
+// minutes as much as the code; here both builds see the same minutes. Two servers of the same
+// build still do not time alike (the place a server holds biases it), so there are two rounds,
+// each build holding each place once, and the median per-query ratios of the two rounds are
+// combined by their geometric mean.
 //
 //   node bench/ab-http.ts --a ../base --b . --data DIR --size 100000 [--calls 400] [--settle 10]
 //
 // DIR is a data directory bench/search.ts built (`--data-dir DIR --size N`: user "u-growth",
-// sessions of 100 turns). A PGlite directory serves one process: B gets a copy, made here and
-// removed afterwards. A checkout needs its own node_modules (a worktree can link the main one).
+// sessions of 100 turns). A PGlite directory serves one process: the second server gets a
+// copy, made here and removed afterwards. A checkout needs its own node_modules (a worktree can
+// link the main one).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -114,9 +117,12 @@ const path = (q: string) => `/v1/sessions/${session}/context?userId=u-growth&que
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const p95 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * 0.95))]!;
 
-try {
-  start("A", roots.A, data, port);
-  start("B", roots.B, copy, port + 1);
+/** Starts both builds (`first` on the original directory, the first port, started first), times them, stops them; B/A per query's median. */
+async function round(first: "A" | "B"): Promise<number> {
+  const second = first === "A" ? "B" : "A";
+  servers.length = 0;
+  start(first, roots[first], data, port);
+  start(second, roots[second], copy, port + 1);
   for (const s of servers) {
     const t0 = Date.now();
     for (;;) {
@@ -149,13 +155,27 @@ try {
     }
     if ((i + 1) % 100 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
   }
-  const ratios = runs.A.ms.map((a, i) => runs.B.ms[i]! / a);
+  stopping = true;
+  await Promise.all(servers.map((s) => new Promise((resolveExit) => (s.child.exitCode !== null ? resolveExit(null) : (s.child.once("exit", resolveExit), s.child.kill())))));
+  stopping = false;
+  const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
   const line = (name: "A" | "B") =>
     `${name} ${roots[name]}: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${p95(runs[name].ms).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
-  log(`${calls} context calls each on ${size.toLocaleString()} messages, alternated query by query:`);
+  log(`${first} first: ${calls} context calls each on ${size.toLocaleString()} messages, alternated query by query:`);
   log(line("A"));
   log(line("B"));
-  log(`median of B/A per query: ${median(ratios).toFixed(3)}`);
+  log(`median of B/A per query: ${ratio.toFixed(3)}`);
+  return ratio;
+}
+
+try {
+  // Two servers of one build do not time alike: in this machine's A/A runs the one started
+  // second, on the copy, read 0.87 and 0.95 of the first. So each build takes each place once,
+  // and the two rounds' ratios are combined (their geometric mean), which cancels a bias of
+  // the place whichever build holds it.
+  const r1 = await round("A");
+  const r2 = await round("B");
+  log(`B/A: ${r1.toFixed(3)} with A first, ${r2.toFixed(3)} with B first; combined ${Math.sqrt(r1 * r2).toFixed(3)}`);
 } finally {
   stopAll();
 }
