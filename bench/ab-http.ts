@@ -21,6 +21,7 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { startNodeFlags } from "./start-script.ts";
 
@@ -114,8 +115,7 @@ process.on("SIGINT", () => {
 const queries = generateQueries(8, 400);
 const session = `g-${Math.floor((size - 1) / 100)}`;
 const path = (q: string) => `/v1/sessions/${session}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-const p95 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * 0.95))]!;
+const median = (xs: readonly number[]) => quantile(xs, 0.5);
 
 /** Starts both builds (`first` on the original directory, the first port, started first), times them, stops them; B/A per query's median. */
 async function round(first: "A" | "B"): Promise<number> {
@@ -160,7 +160,7 @@ async function round(first: "A" | "B"): Promise<number> {
   stopping = false;
   const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
   const line = (name: "A" | "B") =>
-    `${name} ${roots[name]}: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${p95(runs[name].ms).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
+    `${name} ${roots[name]}: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
   log(`${first} first: ${calls} context calls each on ${size.toLocaleString()} messages, alternated query by query:`);
   log(line("A"));
   log(line("B"));

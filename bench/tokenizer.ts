@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import type { KnownPiece } from "../lib/core/ports.ts";
 import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
+import { quantile } from "./in-process.ts";
 import { generateMessages, mulberry32 } from "./peers/data.ts";
 
 const { values: opts } = parseArgs({ options: { size: { type: "string", default: "100000" }, prompts: { type: "string", default: "200" }, rounds: { type: "string", default: "9" } } });
@@ -79,5 +80,5 @@ for (let round = 0; round < rounds; round++) {
     times[way].push((performance.now() - t) / perRound);
   }
 }
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const median = (xs: readonly number[]) => quantile(xs, 0.5);
 process.stdout.write(`ms per prompt (median of ${rounds} rounds of ${perRound}): strings ${median(times.strings).toFixed(3)}, known ${median(times.known).toFixed(3)}; ratio ${(median(times.strings) / median(times.known)).toFixed(2)}\n`);
