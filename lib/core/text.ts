@@ -3,6 +3,7 @@
 // allocation beyond the result arrays and cache stems.
 
 import { stemmer } from "stemmer";
+import type { KnownPiece } from "./ports.ts";
 
 // A word is a run of letters, marks and digits, optionally joined by apostrophes
 // (straight or curly) so "Caroline's" and "don't" stay one token before the clean-up.
@@ -71,4 +72,9 @@ export function terms(text: string): string[] {
     if (!STOPWORDS.has(word)) out.push(stem(word));
   }
   return out;
+}
+
+/** A prompt piece's text: a KnownPiece's before + text + after, a string as it is. */
+export function pieceText(p: string | KnownPiece): string {
+  return typeof p === "string" ? p : p.before + p.text + p.after;
 }

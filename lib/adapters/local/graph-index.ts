@@ -200,7 +200,7 @@ class UserGraph {
   private readonly strongestAt = new Map<string, { limit: number; relations: Relation[] }>();
   /**
    * matched()'s last terms and answer, until an entity is added or dropped or its mentions
-   * change (mentionsChanged): a context call asks it twice with the same terms, for the facts
+   * change (setMentions): a context call asks it twice with the same terms, for the facts
    * about the query and for the messages that mention what it names.
    */
   private lastMatched: { key: string; entities: readonly Entity[] } | null = null;

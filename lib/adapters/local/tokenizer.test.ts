@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { generateMessages, rehydrationSession } from "../../../bench/peers/data.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
 import type { KnownPiece } from "../../core/ports.ts";
+import { pieceText } from "../../core/text.ts";
 import { createLocalTokenizer } from "./tokenizer.ts";
 
 describe("local tokenizer (o200k_base)", () => {
@@ -118,8 +119,7 @@ describe("local tokenizer: countJoined", () => {
 describe("local tokenizer: countJoined with known pieces", () => {
   const tokenizer = createLocalTokenizer();
   const uncached = createLocalTokenizer({ cacheEntries: 0 });
-  const text = (p: string | KnownPiece) => (typeof p === "string" ? p : p.before + p.text + p.after);
-  const joined = (pieces: (string | KnownPiece)[]) => tokenizer.count(pieces.map(text).join(""));
+  const joined = (pieces: (string | KnownPiece)[]) => tokenizer.count(pieces.map(pieceText).join(""));
   const known = (before: string, content: string, after: string): KnownPiece => ({ before, text: content, tokens: tokenizer.count(content), after });
 
   it("counts a turn's line from its content's count as the whole line counts", () => {

@@ -21,6 +21,7 @@
 
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import type { KnownPiece, Tokenizer } from "../../core/ports.ts";
+import { pieceText } from "../../core/text.ts";
 
 // User text may contain "<|endoftext|>" and friends; count them as the plain text they
 // are instead of letting the encoder throw on a "disallowed special token".
@@ -109,7 +110,6 @@ export function createLocalTokenizer(options: LocalTokenizerOptions = {}): Token
     if (middle < 0 || (i === j && middle !== 0)) return cachedCount(before + text + after);
     return cachedCount(before + head) + middle + cachedCount(tail + after);
   };
-  const textOf = (p: string | KnownPiece): string => (typeof p === "string" ? p : p.before + p.text + p.after);
   return {
     name: "o200k_base",
     count,
@@ -122,7 +122,7 @@ export function createLocalTokenizer(options: LocalTokenizerOptions = {}): Token
         if (run !== "") total += alone ? countAround(alone) : cachedCount(run);
       };
       for (const piece of pieces) {
-        const text = textOf(piece);
+        const text = pieceText(piece);
         if (text === "") continue;
         if (run === "" || (run.endsWith("\n") && OPENS_RUN.test(text))) {
           flush();

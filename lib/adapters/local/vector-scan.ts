@@ -186,10 +186,17 @@ export interface ScanRequest extends MatrixBlocks {
 /** Mean length of the runs of consecutive rows above which the rows are scored run by run. */
 const MIN_RUN = 16;
 
+/** Where the run of consecutive rows (within one block) starting at rows[i] ends: the index after its last. */
+function runEnd(rows: Int32Array, i: number, shift: number): number {
+  let j = i + 1;
+  while (j < rows.length && rows[j] === rows[j - 1]! + 1 && rows[j]! >> shift === rows[i]! >> shift) j++;
+  return j;
+}
+
 /** Whether `rows` holds runs of consecutive rows (within one block) `minRun` long on average. */
 function runsOfRows(rows: Int32Array, shift: number, minRun: number): boolean {
-  let runs = rows.length ? 1 : 0;
-  for (let i = 1; i < rows.length; i++) if (rows[i] !== rows[i - 1]! + 1 || rows[i]! >> shift !== rows[i - 1]! >> shift) runs++;
+  let runs = 0;
+  for (let i = 0; i < rows.length; i = runEnd(rows, i, shift)) runs++;
   return runs * minRun <= rows.length;
 }
 
@@ -203,12 +210,10 @@ export function scanSums(req: ScanRequest): Float64Array {
     // Rows in long runs of consecutive rows (an inverted-file index whose lists were laid out
     // one after another): each run streams through the columns as the full scan does.
     const mask = (1 << shift) - 1;
-    for (let i = 0; i < rows.length; ) {
-      let j = i + 1;
-      while (j < rows.length && rows[j] === rows[j - 1]! + 1 && rows[j]! >> shift === rows[i]! >> shift) j++;
+    for (let i = 0, j; i < rows.length; i = j) {
+      j = runEnd(rows, i, shift);
       const block = blocks[rows[i]! >> shift]!;
       columnSums(block, blockStride(block, dims), j - i, lanes, out, i, rows[i]! & mask);
-      i = j;
     }
   } else if (blocks.length === 1) rowSums(blocks[0]!, blockStride(blocks[0]!, dims), rows, lanes, out);
   else {

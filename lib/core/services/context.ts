@@ -20,7 +20,7 @@
 import type { Bm25Corpus } from "../bm25.ts";
 import { StrataError } from "../errors.ts";
 import type { StrataDeps } from "../deps.ts";
-import { stem } from "../text.ts";
+import { pieceText, stem } from "../text.ts";
 import type { KnownPiece } from "../ports.ts";
 import type { ContextReads, Fact, Memory, Message, Session, Summary } from "../types.ts";
 import { DEFAULT_SEARCH_CONFIG, hybridSearch, lexicalEmbedder, queryTerms, vectorRanking, type SearchConfig, type SearchDeps, type SearchHit, type SearchSource } from "./search.ts";
@@ -143,12 +143,8 @@ function speaker(m: Turn, layout: TurnLayout): string {
   return `[${m.createdAt.slice(0, 16).replace("T", " ")}] ${m.name ?? m.role}: `;
 }
 
-/** A turn's line with its content's count from ingest, which lets the tokenizer count the line without reading the content (KnownPiece). */
-interface TurnLine {
-  before: string;
-  text: string;
-  tokens: number;
-}
+/** A turn's line with its content's count from ingest, which lets the tokenizer count the line without reading the content (a KnownPiece once its separator is known). */
+type TurnLine = Omit<KnownPiece, "after">;
 
 /** The line that opens a day's turns in the "by-day" layout. */
 function dayLine(m: Pick<Message, "createdAt">): string {
@@ -256,8 +252,6 @@ function promptPieces(sections: readonly Section[]): (string | KnownPiece)[] {
   });
   return pieces;
 }
-
-const pieceText = (p: string | KnownPiece): string => (typeof p === "string" ? p : p.before + p.text + p.after);
 
 /** Length of the sections once rendered (lines joined by "\n", sections by "\n\n"). */
 function renderedLength(sections: readonly Section[]): number {
