@@ -15,7 +15,6 @@
 
 import { fnv1a, mix } from "./hash.ts";
 import { rowPlace, type MatrixBlocks } from "./vector-scan.ts";
-import { descending } from "../../core/order.ts";
 
 /** The part of a user's matrix the index reads (its blocks: MatrixBlocks in vector-scan.ts). */
 export interface MatrixView extends MatrixBlocks {
@@ -204,8 +203,9 @@ export class IvfIndex {
   /** Rows below this are assigned (assignment runs front to back). */
   cursor = 0;
   private readonly scores: Float64Array;
-  /** candidates()' rows as it gathers them. */
-  private gathered = new Int32Array(1024);
+  /** candidates()' marks: a bit per row of the lists it takes (zeroed again as it reads them out), and the lists taken. */
+  private bits = new Int32Array(1024);
+  private taken = new Uint8Array(0);
   private readonly rowDims: Int32Array;
   private readonly rowValues: Float32Array;
 
@@ -405,7 +405,11 @@ export class IvfIndex {
   /**
    * The rows that pass `keep` of the lists nearest to the query (its non-zero dims and
    * their values), in row order: from at least `probe` lists, and more until there are
-   * `enough` of them (or every list is taken).
+   * `enough` of them (or every list is taken). Lists are taken best first (a higher centroid
+   * score, then the lower list), but all that matters is which: the first `probe` are picked in
+   * one pass (a sort of every list's score cost as much as the scores), and a list more at a
+   * time only while too few rows were gathered. The rows are marked in a bitmap and read out
+   * in order, instead of gathered and sorted.
    */
   candidates(index: Int32Array, value: Float32Array, probe: number, enough: number, keep?: (row: number) => boolean): Int32Array {
     const { lists, centroids, scores } = this;
@@ -415,25 +419,67 @@ export class IvfIndex {
       const base = index[k]! * lists;
       for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
     }
-    const order = Array.from({ length: lists }, (_, c) => c).sort((a, b) => descending(scores[a]!, scores[b]!) || a - b);
-    // The rows gathered in a buffer kept between queries, then copied out once.
+    // List c comes before list d: a higher score, or an equal one and a lower index.
+    const before = (c: number, d: number) => scores[c]! > scores[d]! || (!(scores[c]! < scores[d]!) && c < d);
+    const first = this.firstLists(Math.min(probe, lists), before);
+    if (this.taken.length < lists) this.taken = new Uint8Array(lists);
+    const taken = this.taken;
+    let bits = this.bits;
     let k = 0;
-    for (let taken = 0; taken < lists; taken++) {
-      if (taken >= probe && k >= enough) break;
-      const c = order[taken]!;
+    let top = 0;
+    const mark = (c: number) => {
+      taken[c] = 1;
       const list = this.members[c]!;
       const len = this.length[c]!;
-      if (this.gathered.length < k + len) {
-        const grown = new Int32Array(Math.max(2 * this.gathered.length, k + len));
-        grown.set(this.gathered.subarray(0, k));
-        this.gathered = grown;
+      for (let i = 0; i < len; i++) {
+        const row = list[i]!;
+        if (keep && !keep(row)) continue;
+        const w = row >>> 5;
+        if (w >= bits.length) {
+          const grown = new Int32Array(Math.max(2 * bits.length, w + 1));
+          grown.set(bits);
+          this.bits = bits = grown;
+        }
+        bits[w] = bits[w]! | (1 << (row & 31));
+        if (w >= top) top = w + 1;
+        k++;
       }
-      const out = this.gathered;
-      if (!keep) {
-        out.set(list.subarray(0, len), k);
-        k += len;
-      } else for (let i = 0; i < len; i++) if (keep(list[i]!)) out[k++] = list[i]!;
+    };
+    for (const c of first) mark(c);
+    for (let n = first.length; n < lists && k < enough; n++) {
+      let next = -1;
+      for (let c = 0; c < lists; c++) if (!taken[c] && (next < 0 || before(c, next))) next = c;
+      mark(next);
     }
-    return this.gathered.slice(0, k).sort();
+    taken.fill(0, 0, lists);
+    const out = new Int32Array(k);
+    let at = 0;
+    for (let w = 0; w < top; w++) {
+      let word = bits[w]!;
+      if (word === 0) continue;
+      bits[w] = 0;
+      while (word !== 0) {
+        const low = word & -word;
+        out[at++] = (w << 5) | (31 - Math.clz32(low));
+        word ^= low;
+      }
+    }
+    return out;
+  }
+
+  /** The first `n` lists in `before`'s order, by insertion into a list of the best so far. */
+  private firstLists(n: number, before: (c: number, d: number) => boolean): number[] {
+    const best: number[] = [];
+    if (n <= 0) return best;
+    for (let c = 0; c < this.lists; c++) {
+      if (best.length === n && !before(c, best[n - 1]!)) continue;
+      let i = best.length < n ? best.length : n - 1;
+      while (i > 0 && before(c, best[i - 1]!)) {
+        best[i] = best[i - 1]!;
+        i--;
+      }
+      best[i] = c;
+    }
+    return best;
   }
 }

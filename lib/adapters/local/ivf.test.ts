@@ -1,0 +1,107 @@
+// The IVF index's candidates: the rows of the lists nearest to a query, in row order, taken
+// as the definition says (lists by centroid score, then index; at least `probe` of them, more
+// until `enough` rows pass the filter), checked against that definition computed here from
+// the rows themselves.
+
+import { describe, expect, it } from "vitest";
+import { mulberry32 } from "../../../test/fixtures/random.ts";
+import { IvfIndex, type MatrixView } from "./ivf.ts";
+import { lanesOf } from "./vector-scan.ts";
+
+const DIMS = 24;
+const SHIFT = 6; // blocks of 64 rows
+
+/** Seeded sparse rows in column-major blocks of 2^SHIFT rows; `rows[i]` is row i's values. */
+function matrix(size: number, seed: number): { m: MatrixView; rows: Float32Array[] } {
+  const r = mulberry32(seed);
+  const full = 1 << SHIFT;
+  const rows = Array.from({ length: size }, () => Float32Array.from({ length: DIMS }, () => (r() < 0.3 ? r() * 2 - 1 : 0)));
+  const blocks = Array.from({ length: Math.ceil(size / full) }, () => new Float32Array(full * DIMS));
+  rows.forEach((v, i) => v.forEach((x, d) => (blocks[i >> SHIFT]![d * full + (i & (full - 1))] = x)));
+  const m: MatrixView = { dims: DIMS, blocks, shift: SHIFT, size, ids: rows.map((_, i) => `m${i}`), kinds: rows.map((_, i) => (i % 3 === 0 ? "memory" : "message")) };
+  return { m, rows };
+}
+
+/** Scores of every list for a vector's non-zero dims, summed as the index sums them (dim by dim). */
+function listScores(centroids: Float32Array, lists: number, v: Float32Array): Float64Array {
+  const scores = new Float64Array(lists);
+  v.forEach((x, d) => {
+    if (x === 0) return;
+    for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[d * lists + c]! * x;
+  });
+  return scores;
+}
+
+/** The definition: each row in its nearest list (the first best), lists taken best first until `probe` and `enough`. */
+function expected(centroids: Float32Array, lists: number, rows: Float32Array[], query: Float32Array, probe: number, enough: number, keep?: (row: number) => boolean): number[] {
+  const listOf = rows.map((v) => {
+    const s = listScores(centroids, lists, v);
+    let best = 0;
+    for (let c = 1; c < lists; c++) if (s[c]! > s[best]!) best = c;
+    return best;
+  });
+  const s = listScores(centroids, lists, query);
+  const order = Array.from({ length: lists }, (_, c) => c).sort((a, b) => (s[b]! > s[a]! ? 1 : s[b]! < s[a]! ? -1 : a - b));
+  const out: number[] = [];
+  for (let taken = 0; taken < lists; taken++) {
+    if (taken >= probe && out.length >= enough) break;
+    const c = order[taken]!;
+    listOf.forEach((l, row) => {
+      if (l === c && (!keep || keep(row))) out.push(row);
+    });
+  }
+  return out.sort((a, b) => a - b);
+}
+
+describe("IvfIndex.candidates", () => {
+  it("takes the nearest lists' rows in row order, more lists while too few rows pass the filter", () => {
+    const size = 3000;
+    const lists = 23;
+    const { m, rows } = matrix(size, 7);
+    const r = mulberry32(99);
+    const centroids = Float32Array.from({ length: DIMS * lists }, () => r() * 2 - 1);
+    // Equal scores for two lists: the lower one comes first.
+    for (let d = 0; d < DIMS; d++) centroids[d * lists + 5] = centroids[d * lists + 9]!;
+    const ivf = new IvfIndex(centroids, lists, DIMS, size);
+    expect(ivf.assignSome(m, size)).toBe(true);
+    const keep = (row: number) => m.kinds[row] === "message";
+    let checked = 0;
+    for (let q = 0; q < 40; q++) {
+      const query = Float32Array.from({ length: DIMS }, () => (r() < 0.4 ? r() * 2 - 1 : 0));
+      const { index, value } = lanesOf(query, DIMS);
+      for (const [probe, enough] of [[1, 0], [3, 10], [2, 900], [8, 50], [lists + 5, 0], [1, size * 2]] as const) {
+        for (const filter of [undefined, keep]) {
+          const got = Array.from(ivf.candidates(index, value, probe, enough, filter));
+          expect(got).toEqual(expected(centroids, lists, rows, query, probe, enough, filter));
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(40 * 6 * 2);
+  });
+
+  it("answers the same after rows change lists, and across calls (its marks are cleared)", () => {
+    const size = 1500;
+    const lists = 11;
+    const { m, rows } = matrix(size, 3);
+    const r = mulberry32(5);
+    const centroids = Float32Array.from({ length: DIMS * lists }, () => r() * 2 - 1);
+    const ivf = new IvfIndex(centroids, lists, DIMS, size);
+    ivf.assignSome(m, size);
+    // Rows rewritten in place: each moves to its new nearest list (list order no longer row order).
+    const full = 1 << SHIFT;
+    for (let k = 0; k < 200; k++) {
+      const row = Math.floor(r() * size);
+      const v = Float32Array.from({ length: DIMS }, () => (r() < 0.3 ? r() * 2 - 1 : 0));
+      rows[row] = v;
+      v.forEach((x, d) => (m.blocks[row >> SHIFT]![d * full + (row & (full - 1))] = x));
+      ivf.rowSet(m, row);
+    }
+    const query = Float32Array.from({ length: DIMS }, () => r() * 2 - 1);
+    const { index, value } = lanesOf(query, DIMS);
+    const want = expected(centroids, lists, rows, query, 3, 100);
+    expect(Array.from(ivf.candidates(index, value, 3, 100))).toEqual(want);
+    expect(Array.from(ivf.candidates(index, value, 3, 100))).toEqual(want);
+    expect(Array.from(ivf.candidates(index, value, 1, 0))).toEqual(expected(centroids, lists, rows, query, 1, 0));
+  });
+});
