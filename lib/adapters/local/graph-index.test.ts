@@ -14,7 +14,7 @@ import { ENTITY_TYPES, type EntityType, type GraphVersion } from "../../core/typ
 import { createSqlArchive } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlGraphStore } from "../sql/graph-store.ts";
-import { compareText, topMentioning, withGraphIndex } from "./graph-index.ts";
+import { compareText, idOrderKey, topMentioning, withGraphIndex } from "./graph-index.ts";
 
 let sql: SqlClient;
 let reference: GraphStore;
@@ -230,8 +230,39 @@ describe("in-process graph index", () => {
       const full = [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score || compareText(b.id, a.id));
       for (const limit of [1, 2, 7, 40, 500]) expect(topMentioning(lists, limit)).toEqual(full.slice(0, limit));
     }
+    // Ids that share their first dozen characters (time-ordered ids, as ULIDs are): every key
+    // is the same, and the ids decide whole.
+    for (let round = 0; round < 20; round++) {
+      const ids = Array.from({ length: 50 + Math.floor(r() * 200) }, () => `msg_01JD8X${Math.floor(r() * 300)}`);
+      const lists = Array.from({ length: 1 + Math.floor(r() * 6) }, () => ({ messages: new Set(ids.filter(() => r() < 0.4)), weight: 2 ** -20 }));
+      const scores = new Map<string, number>();
+      for (const l of lists) for (const m of l.messages) scores.set(m, (scores.get(m) ?? 0) + l.weight);
+      const full = [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score || compareText(b.id, a.id));
+      for (const limit of [1, 5, 30, 400]) expect(topMentioning(lists, limit)).toEqual(full.slice(0, limit));
+    }
     expect(topMentioning([], 10)).toEqual([]);
     expect(topMentioning([{ messages: new Set(["a"]), weight: 0.5 }], 0)).toEqual([]);
+  });
+
+  it("orders ids by their keys as compareText orders them, wherever two keys differ", () => {
+    // Units around every boundary the key and compareText draw: the end of an id, ASCII's
+    // ends, the surrogates and the private use area, and astral characters (surrogate pairs).
+    const units = ["a", "b", "0", "9", "~", "\u0001", "\u007f", "\u0080", "é", "\uD7FF", "\uE000", "\uFFFF", "\u{1F600}", "\u{10FFFF}"];
+    const r = mulberry32(11);
+    const ids = Array.from({ length: 300 }, () => Array.from({ length: Math.floor(r() * 10) }, () => units[Math.floor(r() * units.length)]!).join(""));
+    let decided = 0;
+    for (const a of ids) {
+      for (const b of ids) {
+        const ka = idOrderKey(a);
+        const kb = idOrderKey(b);
+        expect(Number.isSafeInteger(ka)).toBe(true);
+        if (ka === kb) continue;
+        decided++;
+        expect(Math.sign(ka - kb)).toBe(Math.sign(compareText(a, b)));
+      }
+    }
+    // Most pairs are told apart by their keys alone.
+    expect(decided).toBeGreaterThan(0.5 * ids.length * ids.length);
   });
 });
 

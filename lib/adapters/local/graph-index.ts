@@ -540,6 +540,12 @@ class UserGraph {
 export class Ordinals {
   /** Ids by ordinal (undefined when free). */
   readonly ids: (string | undefined)[] = [];
+  /**
+   * Per ordinal, its id's idOrderKey: rankMentioning orders messages of equal score by these,
+   * reading an id's text only when two keys are equal. At 100k messages, ties on score are the
+   * rule, and comparing the ids themselves read thousands of strings spread over the heap a call.
+   */
+  keys = new Float64Array(16);
   private readonly byId = new Map<string, number>();
   private readonly free: number[] = [];
 
@@ -548,6 +554,12 @@ export class Ordinals {
     if (o === undefined) {
       o = this.free.pop() ?? this.ids.length;
       this.ids[o] = id;
+      if (o >= this.keys.length) {
+        const grown = new Float64Array(Math.max(2 * this.keys.length, o + 1));
+        grown.set(this.keys);
+        this.keys = grown;
+      }
+      this.keys[o] = idOrderKey(id);
       this.byId.set(id, o);
     }
     return o;
@@ -560,6 +572,37 @@ export class Ordinals {
     this.ids[o] = undefined;
     this.free.push(o);
   }
+}
+
+// idOrderKey's digits: the first KEY_UNITS code units of an id in base KEY_BASE (130^7 < 2^53,
+// so the key is an exact integer).
+const KEY_UNITS = 7;
+const KEY_BASE = 130;
+
+/**
+ * A number that orders ids as compareText does wherever two numbers differ: the first
+ * KEY_UNITS code units as digits, an ASCII unit u as u + 1, the end of the id as 0, and any
+ * other unit as 129 with every digit after it 0. Two ids first differ in a digit only where
+ * the ids agree before it; there an ended id is a prefix of the other (it comes first), two
+ * ASCII units compare as themselves, and an ASCII unit comes before any other unit in code
+ * point order too. Equal keys say nothing: the ids are then compared whole.
+ */
+export function idOrderKey(id: string): number {
+  let key = 0;
+  let open = true;
+  for (let i = 0; i < KEY_UNITS; i++) {
+    let digit = 0;
+    if (open && i < id.length) {
+      const u = id.charCodeAt(i);
+      if (u < 128) digit = u + 1;
+      else {
+        digit = 129;
+        open = false;
+      }
+    }
+    key = key * KEY_BASE + digit;
+  }
+  return key;
 }
 
 // rankMentioning's per-ordinal scores and marks, zeroed again before it returns, and the
@@ -579,7 +622,14 @@ let scratchTouched = new Int32Array(0);
  * multiples of 2^-40 (MENTION_WEIGHT), so every sum is exact in any order and the answer is the
  * full scan's, ties included.
  */
-export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ids: readonly (string | undefined)[], limit: number): ScoredId[] {
+export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ordinals: Pick<Ordinals, "ids" | "keys">, limit: number): ScoredId[] {
+  const { ids, keys } = ordinals;
+  /** Ordinal a's id against ordinal b's, in code point order: by their keys, by the ids when the keys are equal. */
+  const idOrder = (a: number, b: number): number => {
+    const x = keys[a]!;
+    const y = keys[b]!;
+    return x < y ? -1 : x > y ? 1 : compareText(ids[a]!, ids[b]!);
+  };
   if (limit <= 0 || lists.length === 0) return [];
   if (scratchScores.length < ids.length) {
     const size = Math.max(ids.length, scratchScores.length * 2);
@@ -634,55 +684,57 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
     }
     floor = best[0]!;
   }
-  const out: ScoredId[] = [];
-  // Of the messages on the floor, the greatest ids: a min-heap by id, the least at the root.
-  const ties: string[] = [];
+  // Ordinals of the messages above the floor, then of those on it with the greatest ids: a
+  // min-heap by id of the latter, the least at the root.
+  const out: number[] = [];
+  const ties: number[] = [];
   let room = limit;
   for (let i = 0; i < count; i++) if (scores[touched[i]!]! > floor) room--;
   for (let i = 0; i < count; i++) {
     const o = touched[i]!;
     const v = scores[o]!;
-    if (v > floor) out.push({ id: ids[o]!, score: v });
+    if (v > floor) out.push(o);
     else if (v === floor && room > 0) {
-      const id = ids[o]!;
       if (ties.length < room) {
         let c = ties.length;
-        ties.push(id);
+        ties.push(o);
         while (c > 0) {
           const p = (c - 1) >> 1;
-          if (compareText(ties[p]!, id) <= 0) break;
+          if (idOrder(ties[p]!, o) <= 0) break;
           ties[c] = ties[p]!;
           c = p;
         }
-        ties[c] = id;
-      } else if (compareText(id, ties[0]!) > 0) {
+        ties[c] = o;
+      } else if (idOrder(o, ties[0]!) > 0) {
         let c = 0;
         for (;;) {
           const l = 2 * c + 1;
           if (l >= ties.length) break;
           const r = l + 1;
-          const m = r < ties.length && compareText(ties[r]!, ties[l]!) < 0 ? r : l;
-          if (compareText(ties[m]!, id) >= 0) break;
+          const m = r < ties.length && idOrder(ties[r]!, ties[l]!) < 0 ? r : l;
+          if (idOrder(ties[m]!, o) >= 0) break;
           ties[c] = ties[m]!;
           c = m;
         }
-        ties[c] = id;
+        ties[c] = o;
       }
     }
   }
-  for (const id of ties) out.push({ id, score: floor });
+  for (const o of ties) out.push(o);
+  out.sort((a, b) => descending(scores[a]!, scores[b]!) || idOrder(b, a));
+  const ranked = out.map((o) => ({ id: ids[o]!, score: scores[o]! }));
   for (let i = 0; i < count; i++) {
     const o = touched[i]!;
     scores[o] = 0;
     marks[o] = 0;
   }
-  return out.sort((a, b) => descending(a.score, b.score) || compareText(b.id, a.id));
+  return ranked;
 }
 
 /** rankMentioning over lists of ids (the tests' reference comparisons). */
 export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): ScoredId[] {
   const ordinals = new Ordinals();
-  return rankMentioning(lists.map((l) => ({ ords: Array.from(l.messages, (m) => ordinals.of(m)), weight: l.weight })), ordinals.ids, limit);
+  return rankMentioning(lists.map((l) => ({ ords: Array.from(l.messages, (m) => ordinals.of(m)), weight: l.weight })), ordinals, limit);
 }
 
 interface Load {
@@ -1055,7 +1107,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       }
       return rankMentioning(
         matched.map((e) => ({ ords: g.ordsOf(e), weight: weights[Math.max(e.mentions, 1)]! })),
-        g.ordinals.ids,
+        g.ordinals,
         Math.floor(limit),
       );
     },
