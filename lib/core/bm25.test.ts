@@ -398,6 +398,27 @@ describe("Bm25Corpus.expand", () => {
     expect(ids.indexOf("t3")).toBeGreaterThan(ids.indexOf("t2"));
   });
 
+  it("adds no word held by more than maxShare of the turns, and the next words in its place", () => {
+    const c = new Bm25Corpus();
+    // "today" is in 6 turns of 20 (30%), "agencies" in 3 (15%), "interview" in 1 (5%).
+    c.add(doc("t1", 1), "adoption agencies today");
+    c.add(doc("t2", 2), "adoption interview today agencies");
+    c.add(doc("t3", 3), "agencies called today");
+    for (let i = 4; i <= 6; i++) c.add(doc(`t${i}`, i), `bread today ${i}`);
+    for (let i = 7; i <= 20; i++) c.add(doc(`t${i}`, i), `weather note ${i}`);
+    const [today, agencies, interview] = terms("today agencies interview");
+    expect(c.expand(terms("adoption"), { docs: 2, terms: 2, weight: 0.5 }).terms).toContain(today);
+    for (const [maxShare, kept, gone] of [[0.2, [agencies], [today]], [0.1, [interview], [today, agencies]], [0.3, [today], []]] as const) {
+      const { terms: expanded, weights } = c.expand(terms("adoption"), { docs: 2, terms: 2, weight: 0.5, maxShare });
+      for (const t of kept) expect(expanded).toContain(t);
+      for (const t of gone) expect(expanded).not.toContain(t);
+      expect(expanded.length).toBeLessThanOrEqual(3);
+      // searchExpanded picks the same words.
+      expect(c.searchExpanded(terms("adoption"), { docs: 2, terms: 2, weight: 0.5, maxShare, limit: 5 }).terms).toEqual(expanded);
+      expect(weights.size).toBe(expanded.length - 1);
+    }
+  });
+
   it("changes nothing when turned off or when nothing matches", () => {
     const c = chat();
     expect(c.expand(["coffe"], { docs: 0, terms: 5, weight: 0.5 })).toEqual({ terms: ["coffe"], weights: new Map() });

@@ -61,6 +61,8 @@ export interface FeedbackParams {
   terms: number;
   /** Weight of the strongest added term relative to a query term (the others scale down from it). */
   weight: number;
+  /** Words held by more than this share of the turns are not added (undefined: any word). */
+  maxShare?: number;
 }
 
 /**
@@ -640,10 +642,11 @@ export class Bm25Corpus {
     if (!top) return { terms: base, weights };
     const have = new Set(base);
     const mass = new Map<string, number>();
+    const maxDocs = options.maxShare === undefined ? Infinity : options.maxShare * this.size;
     for (const hit of first) {
       const e = this.entries[this.slotOf.get(hit.id)!]!;
       for (const t of e.terms.keys()) {
-        if (have.has(t)) continue;
+        if (have.has(t) || this.docFrequency(t) > maxDocs) continue;
         mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * this.idf(t)) / Math.max(1, e.length));
       }
     }
