@@ -643,11 +643,17 @@ export class Bm25Corpus {
     const have = new Set(base);
     const mass = new Map<string, number>();
     const maxDocs = options.maxShare === undefined ? Infinity : options.maxShare * this.size;
+    // Each word's idf (as idf() computes it), or -1 for a word held too widely: looked up once
+    // though several of the hits hold it.
+    const idfs = new Map<string, number>();
     for (const hit of first) {
       const e = this.entries[this.slotOf.get(hit.id)!]!;
       for (const t of e.terms.keys()) {
-        if (have.has(t) || this.docFrequency(t) > maxDocs) continue;
-        mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * this.idf(t)) / Math.max(1, e.length));
+        if (have.has(t)) continue;
+        let idf = idfs.get(t);
+        if (idf === undefined) idfs.set(t, (idf = this.docFrequency(t) > maxDocs ? -1 : this.idf(t)));
+        if (idf < 0) continue;
+        mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * idf) / Math.max(1, e.length));
       }
     }
     const picked = [...mass.entries()].sort((a, b) => descending(a[1], b[1]) || (a[0] < b[0] ? -1 : 1)).slice(0, options.terms);
