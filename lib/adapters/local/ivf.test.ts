@@ -53,17 +53,23 @@ function expected(centroids: Float32Array, lists: number, rows: Float32Array[], 
   return out.sort((a, b) => a - b);
 }
 
+/** `size` seeded rows, `lists` seeded centroids (`tie`: lists 5 and 9 alike), every row assigned; `r` goes on from the centroids' seed. */
+function indexed(size: number, lists: number, seed: number, tie = false) {
+  const { m, rows } = matrix(size, seed);
+  const r = mulberry32(seed * 31 + 1);
+  const centroids = Float32Array.from({ length: DIMS * lists }, () => r() * 2 - 1);
+  if (tie) for (let d = 0; d < DIMS; d++) centroids[d * lists + 5] = centroids[d * lists + 9]!;
+  const ivf = new IvfIndex(centroids, lists, DIMS, size);
+  expect(ivf.assignSome(m, size)).toBe(true);
+  return { m, rows, r, centroids, ivf };
+}
+
 describe("IvfIndex.candidates", () => {
   it("takes the nearest lists' rows in row order, more lists while too few rows pass the filter", () => {
     const size = 3000;
     const lists = 23;
-    const { m, rows } = matrix(size, 7);
-    const r = mulberry32(99);
-    const centroids = Float32Array.from({ length: DIMS * lists }, () => r() * 2 - 1);
     // Equal scores for two lists: the lower one comes first.
-    for (let d = 0; d < DIMS; d++) centroids[d * lists + 5] = centroids[d * lists + 9]!;
-    const ivf = new IvfIndex(centroids, lists, DIMS, size);
-    expect(ivf.assignSome(m, size)).toBe(true);
+    const { m, rows, r, centroids, ivf } = indexed(size, lists, 7, true);
     const keep = (row: number) => m.kinds[row] === "message";
     let checked = 0;
     for (let q = 0; q < 40; q++) {
@@ -83,11 +89,7 @@ describe("IvfIndex.candidates", () => {
   it("answers the same after rows change lists, and across calls (its marks are cleared)", () => {
     const size = 1500;
     const lists = 11;
-    const { m, rows } = matrix(size, 3);
-    const r = mulberry32(5);
-    const centroids = Float32Array.from({ length: DIMS * lists }, () => r() * 2 - 1);
-    const ivf = new IvfIndex(centroids, lists, DIMS, size);
-    ivf.assignSome(m, size);
+    const { m, rows, r, centroids, ivf } = indexed(size, lists, 3);
     // Rows rewritten in place: each moves to its new nearest list (list order no longer row order).
     const full = 1 << SHIFT;
     for (let k = 0; k < 200; k++) {
