@@ -383,8 +383,12 @@ export class Bm25Corpus {
 
   /** Inverse document frequency of a stemmed term (BM25's, never negative). */
   idf(term: string): number {
+    return this.idfOf(this.docFrequency(term));
+  }
+
+  /** idf() of a term held by `df` turns. */
+  private idfOf(df: number): number {
     const n = this.size;
-    const df = this.docFrequency(term);
     return Math.log(1 + (n - df + 0.5) / (df + 0.5));
   }
 
@@ -651,7 +655,10 @@ export class Bm25Corpus {
       for (const t of e.terms.keys()) {
         if (have.has(t)) continue;
         let idf = idfs.get(t);
-        if (idf === undefined) idfs.set(t, (idf = this.docFrequency(t) > maxDocs ? -1 : this.idf(t)));
+        if (idf === undefined) {
+          const df = this.docFrequency(t);
+          idfs.set(t, (idf = df > maxDocs ? -1 : this.idfOf(df)));
+        }
         if (idf < 0) continue;
         mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * idf) / Math.max(1, e.length));
       }
