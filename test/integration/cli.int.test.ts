@@ -77,3 +77,20 @@ it("rebuilds every vector with another embedder, and says what is wrong with its
     await server.close();
   }
 });
+
+it("refuses a data directory another process has open, and opens it once that one has closed", async () => {
+  // This test process holds the directory, as a running `strata serve` would.
+  const strata = await startTestStrata({ dataDir: dir, workers: false });
+  try {
+    const refused = await strataCli(["migrate"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("DATA_DIR_IN_USE");
+    expect(refused.stderr).toContain(`in use by process ${process.pid}`);
+    // What the server wrote is still there and still served.
+    expect((await call(strata, "POST", "/v1/sessions/lock-s/messages", { userId: "u", messages: [{ role: "user", content: "still here" }] })).status).toBe(201);
+  } finally {
+    await strata.close();
+  }
+  const migrated = await strataCli(["migrate"]);
+  expect(migrated.code).toBe(0);
+});

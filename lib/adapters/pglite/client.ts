@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { SqlClient } from "../sql/client.ts";
+import { lockDataDir } from "./lock.ts";
 
 export interface PgliteOptions {
   /** Directory for the database files, or "memory://" for a throwaway database. */
@@ -46,15 +47,25 @@ function wrap(run: { query: PGlite["query"]; exec: PGlite["exec"] }, onClose: ()
 export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { db: PGlite }> {
   const dir = options.dataDir;
   if (!dir) throw new StrataError("config", "CONFIG_INVALID", "no data directory: set STRATA_DATA_DIR or leave it unset for ./.strata");
-  if (!dir.startsWith("memory://")) mkdirSync(dir, { recursive: true });
+  let unlock = () => {};
+  if (!dir.startsWith("memory://")) {
+    mkdirSync(dir, { recursive: true });
+    // One process at a time: two writing one directory corrupt it (lock.ts).
+    unlock = lockDataDir(dir);
+  }
   let db: PGlite;
   try {
     db = await PGlite.create(dir);
   } catch (e) {
+    unlock();
     throw new StrataError("config", "ARCHIVE_OPEN_FAILED", `could not open PGlite database in ${dir}: ${(e as Error).message}`, { cause: e });
   }
   const client = wrap(db, async () => {
-    if (!db.closed) await db.close();
+    try {
+      if (!db.closed) await db.close();
+    } finally {
+      unlock();
+    }
   }, db);
   return Object.assign(client, { db });
 }
