@@ -16,7 +16,7 @@
 // link the main one).
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -87,10 +87,11 @@ function get(p: number, path: string): Promise<{ ms: number; body: any }> {
   });
 }
 
-const nodeOptions = startNodeFlags();
+// Each checkout's own start script: a build may differ from the other in its Node options alone.
+const nodeOptions = (root: string): string[] => startNodeFlags(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start);
 const servers: { name: "A" | "B"; port: number; child: ChildProcess }[] = [];
 function start(name: "A" | "B", root: string, dir: string, p: number) {
-  const child = spawn(join(root, "node_modules/.bin/node"), [...nodeOptions, "bin/strata.mjs", "serve"], {
+  const child = spawn(join(root, "node_modules/.bin/node"), [...nodeOptions(root), "bin/strata.mjs", "serve"], {
     cwd: root,
     env: { ...process.env, PORT: String(p), HOST: "127.0.0.1", STRATA_DATA_DIR: dir, STRATA_LOG_LEVEL: "error" },
     stdio: ["ignore", "ignore", "inherit"],
