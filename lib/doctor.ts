@@ -51,6 +51,10 @@ export async function runDoctor(config: StrataConfig): Promise<DoctorLine[]> {
   try {
     tiers = await openTiers(config, createLogger("silent"));
   } catch (e) {
+    // The embedded archive's directory held by another process is not a setting to fix.
+    if (isStrataError(e) && e.code === "DATA_DIR_IN_USE") {
+      return [{ tier: "archive", ok: false, adapter: "pglite", detail: e.message, fix: "stop the process named above (a running server answers GET /v1/health itself), or point STRATA_DATA_DIR elsewhere" }];
+    }
     return [{ tier: "config", ok: false, adapter: "-", detail: isStrataError(e) ? e.message : String(e), fix: "fix the variable named above" }];
   }
   try {

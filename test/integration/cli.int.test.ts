@@ -86,6 +86,10 @@ it("refuses a data directory another process has open, and opens it once that on
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("DATA_DIR_IN_USE");
     expect(refused.stderr).toContain(`in use by process ${process.pid}`);
+    const doctor = await strataCli(["doctor"]);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(new RegExp(`^FAIL archive +data directory .* is in use by process ${process.pid}`, "m"));
+    expect(doctor.stdout).toContain("fix: stop the process named above");
     // What the server wrote is still there and still served.
     expect((await call(strata, "POST", "/v1/sessions/lock-s/messages", { userId: "u", messages: [{ role: "user", content: "still here" }] })).status).toBe(201);
   } finally {
