@@ -18,14 +18,10 @@ import { StrataError } from "../../core/errors.ts";
 /** Lock files this process holds (a second open of one directory in one process is refused too). */
 const held = new Set<string>();
 
-/** The process id a lock file names, or null when it names none (unreadable, or not an id). */
-function holderOf(lockPath: string): number | null {
-  try {
-    const pid = Number(readFileSync(lockPath, "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
+/** The process id a lock file's text names, or null when it names none. */
+function holderIn(text: string): number | null {
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
 function alive(pid: number): boolean {
@@ -69,16 +65,19 @@ export function lockDataDir(dir: string): () => void {
         linkSync(aside, lockPath);
         break;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 3) throw e;
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        if (attempt >= 3) {
+          throw new StrataError("config", "DATA_DIR_IN_USE", `data directory ${dir}: its lock ${lockPath} kept changing hands while this process tried to take it; another process is opening it`);
+        }
       }
-      let stale: string | null = null;
+      let stale: string;
       try {
         stale = readFileSync(lockPath, "utf8");
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT") continue; // released meanwhile
         throw e;
       }
-      const pid = holderOf(lockPath);
+      const pid = holderIn(stale);
       if (pid !== null && pid !== process.pid && alive(pid)) {
         throw new StrataError(
           "config",
