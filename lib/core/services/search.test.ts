@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Bm25Corpus } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
 import { createLogger } from "../log.ts";
@@ -138,6 +138,24 @@ describe("boostSessions", () => {
     for (const [id, s] of [["a1", "sa"], ["a2", "sa"], ["b1", "sb"]] as const) corpus.add({ id, sessionId: s, seq: Number(id[1]), name: "Ann", createdAt: 0 }, "x");
     const out = boostSessions(scored(["b1", 1], ["a1", 1], ["a2", 0.9]), corpus, { weight: 0.2, top: 3 });
     expect(out[0]!.id).toBe("a1");
+  });
+
+  it("takes a vector hit's session from the vector index, with the same scores as from the corpus and no lookup", () => {
+    const corpus = new Bm25Corpus();
+    const turns = [["a1", "sa"], ["a2", "sa"], ["b1", "sb"], ["b2", "sb"], ["c1", "sc"]] as const;
+    for (const [id, s] of turns) corpus.add({ id, sessionId: s, seq: Number(id[1]), name: "Ann", createdAt: 0 }, "x");
+    const rankings = (withSessions: boolean) => [
+      kw("a1", "b1", "c1"),
+      { source: "vector" as const, weight: 1, items: ranked("b2", "a2", "c1").map((r) => (withSessions ? { ...r, sessionId: turns.find(([id]) => id === r.id)![1] } : r)) },
+    ];
+    const lookups = vi.spyOn(corpus, "doc");
+    const fromCorpus = boostSessions(fuseRankings(rankings(false)), corpus, { weight: 0.2, top: 3 });
+    expect(lookups).toHaveBeenCalledTimes(5);
+    lookups.mockClear();
+    const fromVectors = boostSessions(fuseRankings(rankings(true)), corpus, { weight: 0.2, top: 3 });
+    expect(fromVectors.map(({ id, score }) => ({ id, score }))).toEqual(fromCorpus.map(({ id, score }) => ({ id, score })));
+    // Only the keyword-only hits are looked up: a1 and b1 (c1, found by both, has its session from the vector index).
+    expect(lookups.mock.calls.map(([id]) => id).sort()).toEqual(["a1", "b1"]);
   });
 });
 

@@ -57,8 +57,11 @@ export interface SearchInput {
    * same input (the context call starts it beside its first reads when the query and the user
    * are known up front); the caller times it and records its failure.
    */
-  vectorRanking?: Promise<ScoredId[] | null>;
+  vectorRanking?: Promise<SessionScoredId[] | null>;
 }
+
+/** A ranked message id with the session it belongs to (what the vector index answers with). */
+export type SessionScoredId = ScoredId & { sessionId: string };
 
 /** Where a hit came from: a retriever, or next to a hit of one. */
 export type SearchSource = RecallSource;
@@ -146,12 +149,20 @@ interface Fused {
   notes?: string[];
   /** Its turn in the keyword corpus (null: not there), once a step has looked it up (docOf). */
   doc?: CorpusTurn | null;
+  /** Its session, when a retriever said it (the vector index does): the session prior then needs no lookup. */
+  sessionId?: string;
 }
 
 /** The fused item's turn in the corpus, looked up once per search whichever steps ask. */
 function docOf(f: Fused, corpus: Bm25Corpus): CorpusTurn | null {
   if (f.doc === undefined) f.doc = corpus.doc(f.id) ?? null;
   return f.doc;
+}
+
+/** The fused item's session: its turn's when a step looked that up, else the one its retriever gave, else its turn's (looked up now). */
+function sessionOf(f: Fused, corpus: Bm25Corpus): string | undefined {
+  if (f.doc === undefined && f.sessionId !== undefined) return f.sessionId;
+  return docOf(f, corpus)?.sessionId;
 }
 
 function note(f: Fused, reason: string): void {
@@ -163,7 +174,7 @@ function note(f: Fused, reason: string): void {
 export interface Ranking {
   source: Retriever;
   weight: number;
-  items: readonly (ScoredId & { turn?: CorpusTurn })[];
+  items: readonly (ScoredId & { turn?: CorpusTurn; sessionId?: string })[];
 }
 
 /** Reciprocal rank fusion: each ranking adds weight / (k + rank) to every item it holds. */
@@ -177,6 +188,7 @@ export function fuseRankings(rankings: Ranking[], rrfK: number = DEFAULT_SEARCH_
       entry.score += w / (rrfK + rank + 1);
       if (!entry.sources.includes(source)) entry.sources.push(source);
       if (item.turn && entry.doc === undefined) entry.doc = item.turn;
+      if (item.sessionId !== undefined) entry.sessionId ??= item.sessionId;
     });
   }
   return [...fused.values()].sort((a, b) => descending(a.score, b.score));
@@ -291,7 +303,7 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
   // entries are its best), and their sum, added in that order.
   const best = new Map<string, { n: number; mass: number }>();
   for (const f of fused) {
-    const s = docOf(f, corpus)?.sessionId;
+    const s = sessionOf(f, corpus);
     if (s === undefined) continue;
     const b = best.get(s);
     if (!b) best.set(s, { n: 1, mass: 0 + f.score });
@@ -304,7 +316,7 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
   for (const b of best.values()) if (b.mass > max) max = b.mass;
   if (max <= 0) return fused;
   for (const f of fused) {
-    const s = f.doc?.sessionId;
+    const s = f.doc !== undefined ? f.doc?.sessionId : f.sessionId;
     if (s !== undefined) f.score *= 1 + (options.weight * best.get(s)!.mass) / max;
   }
   return fused.sort((a, b) => descending(a.score, b.score));
@@ -345,7 +357,7 @@ export async function vectorRanking(
   deps: SearchDeps,
   input: Pick<SearchInput, "tenantId" | "userId" | "query" | "limit" | "sessionId" | "embedText" | "explain">,
   config: SearchConfig = DEFAULT_SEARCH_CONFIG,
-): Promise<ScoredId[]> {
+): Promise<SessionScoredId[]> {
   const vectorWeight = vectorWeightOf(deps, config);
   if (vectorWeight === 0 && !input.explain) return [];
   const [vec] = await deps.embedder.embed([input.embedText ?? input.query]);
@@ -357,7 +369,7 @@ export async function vectorRanking(
     sessionId: input.sessionId,
     kinds: ["message"],
   });
-  return matches.map((m) => ({ id: m.id, score: m.score }));
+  return matches.map((m) => ({ id: m.id, score: m.score, sessionId: m.sessionId }));
 }
 
 export async function hybridSearch(deps: SearchDeps, input: SearchInput, config: SearchConfig = DEFAULT_SEARCH_CONFIG): Promise<SearchOutput> {
@@ -438,6 +450,6 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     if (hits.length >= input.limit) break;
   }
   const out: SearchOutput = { hits, degraded, timings };
-  if (input.explain) out.rankings = { keyword: (keyword ?? []).map(({ id, score }) => ({ id, score })), vector: vector ?? [], graph: graph ?? [] };
+  if (input.explain) out.rankings = { keyword: (keyword ?? []).map(({ id, score }) => ({ id, score })), vector: (vector ?? []).map(({ id, score }) => ({ id, score })), graph: graph ?? [] };
   return out;
 }
