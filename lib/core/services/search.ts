@@ -316,7 +316,7 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
   for (const b of best.values()) if (b.mass > max) max = b.mass;
   if (max <= 0) return fused;
   for (const f of fused) {
-    const s = f.doc !== undefined ? f.doc?.sessionId : f.sessionId;
+    const s = sessionOf(f, corpus); // found above: no lookup again
     if (s !== undefined) f.score *= 1 + (options.weight * best.get(s)!.mass) / max;
   }
   return fused.sort((a, b) => descending(a.score, b.score));
