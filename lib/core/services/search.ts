@@ -450,6 +450,8 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     if (hits.length >= input.limit) break;
   }
   const out: SearchOutput = { hits, degraded, timings };
-  if (input.explain) out.rankings = { keyword: (keyword ?? []).map(({ id, score }) => ({ id, score })), vector: (vector ?? []).map(({ id, score }) => ({ id, score })), graph: graph ?? [] };
+  // Each ranking as ids and scores alone (the keyword's hits carry turns, the vector's sessions).
+  const bare = (items: readonly ScoredId[] | null) => (items ?? []).map(({ id, score }) => ({ id, score }));
+  if (input.explain) out.rankings = { keyword: bare(keyword), vector: bare(vector), graph: graph ?? [] };
   return out;
 }
