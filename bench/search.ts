@@ -23,12 +23,19 @@
 // (node --max-semi-space-size=64 bench/search.ts ...) to time the calls as the server makes them;
 // a line of the output says which options the run had and which npm start gives.
 //
+// --switch NAME compares two ways of the same code in one run, query by query: each call sets
+// globalThis[NAME] to true or false (a switch a temporary patch of lib/ reads), so that every
+// query runs once each way, the way flipped for its second run (--calls must be twice the 400
+// queries, or a multiple of 800); the median over the queries of the call's time with the
+// switch on over off is printed, and of each tier's. Alternating by call alone would give each
+// way a different half of the queries (query q runs at calls q and q + 400, of the same parity).
+//
 // --cpu-prof writes a V8 profile of the timed calls alone to FILE (bench/cpuprofile-top.ts
 // summarises it); --alloc-prof samples what they allocate, garbage included
 // (bench/heapprofile-top.ts summarises it).
 //
 //   node_modules/.bin/node [--max-semi-space-size=64] bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
-//                                                                  [--write-every N] [--data-dir DIR] [--settle S] [--cpu-prof FILE] [--alloc-prof FILE]
+//                                                                  [--write-every N] [--data-dir DIR] [--settle S] [--cpu-prof FILE] [--alloc-prof FILE] [--switch NAME]
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -53,6 +60,7 @@ const { values: opts } = parseArgs({
     "data-dir": { type: "string" },
     "cpu-prof": { type: "string" },
     "alloc-prof": { type: "string" },
+    switch: { type: "string" },
   },
 });
 
@@ -63,6 +71,14 @@ const concurrency = Number(opts.concurrency);
 const writeEvery = Number(opts["write-every"]);
 const user = "u-growth";
 const SESSION_SIZE = 100;
+
+const QUERY_COUNT = 400;
+const switchName = opts.switch;
+if (switchName !== undefined && (calls % (2 * QUERY_COUNT) !== 0 || Number(opts.concurrency) !== 1)) {
+  throw new Error(`--switch needs --calls a multiple of ${2 * QUERY_COUNT} (each query once each way) and --concurrency 1`);
+}
+/** --switch: call i's way, flipped on the second run of its query. */
+const switchedOn = (i: number) => (i % 2 === 0) !== (Math.floor(i / QUERY_COUNT) % 2 === 1);
 
 const dataDir = opts["data-dir"];
 const { strata, reuse, done } = await openBenchStrata(dataDir, "search-bench.json", JSON.stringify({ size }));
@@ -82,7 +98,7 @@ try {
   done();
   process.stdout.write(`user of ${size} messages ${reuse ? `reused from ${dataDir}` : "ingested and derived"} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
-  const queries = generateQueries(8, 400);
+  const queries = generateQueries(8, QUERY_COUNT);
   const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
   // Written turns continue the last session's: ids and times after every turn of the user.
   let written = 0;
@@ -104,6 +120,8 @@ try {
   if (Number(opts.settle) > 0) await new Promise((resolve) => setTimeout(resolve, Number(opts.settle) * 1000));
   const ms: number[] = [];
   const tiers = new Map<string, number[]>();
+  /** --switch: per query, its call's time and tiers each way. */
+  const ways = new Map<number, { on?: Record<string, number>; off?: Record<string, number> }>();
   let first = "";
   const stopProfile = await startProfile(opts["cpu-prof"]);
   const stopAllocations = await startAllocationProfile(opts["alloc-prof"]);
@@ -115,9 +133,15 @@ try {
     Array.from({ length: concurrency }, async () => {
       for (let i = next++; i < calls; i = next++) {
         if (writeEvery > 0 && i % writeEvery === 0) await writeTurn();
+        if (switchName !== undefined) (globalThis as Record<string, unknown>)[switchName] = switchedOn(i);
         const t = performance.now();
         const out = await search(i);
-        ms.push(performance.now() - t);
+        const took = performance.now() - t;
+        ms.push(took);
+        if (switchName !== undefined) {
+          const way = ways.get(i % queries.length) ?? ways.set(i % queries.length, {}).get(i % queries.length)!;
+          way[switchedOn(i) ? "on" : "off"] = { call: took, ...out.timings };
+        }
         for (const [k, v] of Object.entries(out.timings)) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
         if (i === 0) first = out.hits.map((h) => h.message.id).join(",");
       }
@@ -137,6 +161,17 @@ try {
   );
   if (written) process.stdout.write(`${written} turns written between the calls\n`);
   process.stdout.write(`${tierMedians(tiers)}\n`);
+  if (switchName !== undefined) {
+    const ratios = new Map<string, number[]>();
+    for (const { on, off } of ways.values()) {
+      for (const [k, v] of Object.entries(on ?? {})) {
+        const base = off?.[k];
+        if (base && base > 0) (ratios.get(k) ?? ratios.set(k, []).get(k)!).push(v / base);
+      }
+    }
+    const line = [...ratios].map(([k, v]) => `${k} ${quantile(v, 0.5).toFixed(3)}`).join(", ");
+    process.stdout.write(`${switchName} on over off, median over ${ways.size} queries: ${line}\n`);
+  }
   process.stdout.write(`${gcLine}\n`);
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
