@@ -15,6 +15,7 @@ import type {
   GraphVersion,
   Job,
   JobType,
+  MentioningHit,
   Message,
   NewJob,
   NewMessage,
@@ -309,9 +310,11 @@ export interface GraphStore extends Pingable {
   /**
    * Messages that mention entities named in `terms` (a name equal to a term, or whose
    * words are all among the terms), best first: a message scores more for each matched
-   * entity it mentions, and more for rarer ones.
+   * entity it mentions, and more for rarer ones. A store that holds each mention's session
+   * says it (the SQL tables and the in-process index do; Neo4j's does not): the search's
+   * session prior then looks none of them up.
    */
-  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<ScoredId[]>;
+  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<MentioningHit[]>;
   /**
    * Facts (relations, strongest first) about entities named in `terms`, or the user's strongest when terms is empty.
    * `asOf` (both reads): the user's graph version as read after the caller's request began

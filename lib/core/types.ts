@@ -223,6 +223,11 @@ export interface ScoredId {
   score: number;
 }
 
+/** A message the graph ranks (GraphStore.messagesMentioning), with its session when the store knows it. */
+export interface MentioningHit extends ScoredId {
+  sessionId?: string;
+}
+
 export interface TierHealth {
   tier: string;
   adapter: string;

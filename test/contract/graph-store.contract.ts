@@ -16,6 +16,8 @@ export interface GraphStoreSetup {
 export interface ContractOptions {
   /** Titles of tests this adapter is known not to pass. */
   skip?: string[];
+  /** messagesMentioning says every hit's session (MentioningHit.sessionId); others may leave it out. */
+  sessions?: boolean;
 }
 
 type Rel = [from: string, type: string, to: string];
@@ -161,6 +163,23 @@ export function graphStoreContract(name: string, setup: () => Promise<GraphStore
       expect((await s.mentioning(["sean", "obrien"])).map((r) => r.id)).toEqual(["obrien"]);
       expect((await s.mentioning(["zürich"])).map((r) => r.id)).toEqual(["zurich"]);
       expect(await s.mentioning([])).toEqual([]);
+    });
+
+    test("messagesMentioning says a hit's session as the merge of its message gave it", async () => {
+      const s = scope();
+      const other = uid("session");
+      await store.merge([
+        s.item("a1", extraction([["Caroline", "person"]])),
+        { ...s.item("b1", extraction([["Caroline", "person"], ["Sweden", "place"]])), sessionId: other },
+        s.item("a2", extraction([["Sweden", "place"]])),
+      ]);
+      const ranked = await s.mentioning(["caroline", "sweden"]);
+      expect(ranked.map((r) => r.id)).toEqual(["b1", "a2", "a1"]);
+      const want: Record<string, string> = { a1: s.sessionId, a2: s.sessionId, b1: other };
+      for (const r of ranked) {
+        if (options.sessions) expect(r.sessionId).toBe(want[r.id]);
+        else if (r.sessionId !== undefined) expect(r.sessionId).toBe(want[r.id]);
+      }
     });
 
     test("messagesMentioning ranks messages with more and rarer matched entities first", async () => {

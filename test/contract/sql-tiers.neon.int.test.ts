@@ -39,12 +39,12 @@ afterAll(async () => {
 });
 
 for (const transport of ["http", "websocket"] as const) {
-  graphStoreContract(`neon (${transport})`, async () => ({ store: createSqlGraphStore({ sql: await neonSql(transport) }) }));
+  graphStoreContract(`neon (${transport})`, async () => ({ store: createSqlGraphStore({ sql: await neonSql(transport) }) }), { sessions: true });
   // The managed wiring's graph: the same tables read through the shared in-process index.
   graphStoreContract(`neon (${transport}) + shared in-process read index`, async () => {
     const sql = await neonSql(transport);
     return { store: withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: true }) };
-  });
+  }, { sessions: true });
   vectorIndexContract(`local over neon (${transport})`, async () => ({ store: createLocalVectorIndex({ sql: await neonSql(transport) }) }));
 }
 

@@ -37,7 +37,7 @@
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
-import type { Fact, GraphVersion, ScoredId } from "../../core/types.ts";
+import type { Fact, GraphVersion, MentioningHit } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
@@ -259,11 +259,12 @@ class UserGraph {
     this.rows -= e.messages.size;
   }
 
-  /** A mention row; false when it was there already (`on conflict do nothing`). */
-  addMention(e: Entity, messageId: string): boolean {
+  /** A mention row, of a message of `sessionId`; false when it was there already (`on conflict do nothing`). */
+  addMention(e: Entity, messageId: string, sessionId: string): boolean {
     if (e.messages.has(messageId)) return false;
     e.messages.add(messageId);
-    if (e.ords) e.ords.push(this.ordinals.of(messageId));
+    const o = this.ordinals.of(messageId, sessionId);
+    if (e.ords) e.ords.push(o);
     UserGraph.link(this.messageEntities, messageId, e.id);
     this.rows++;
     return true;
@@ -309,9 +310,11 @@ class UserGraph {
    */
   merge(items: GraphMerge[]): void {
     const surfaces = new Map<string, string>();
+    const sessions = new Map<string, string>();
     const newMentions = new Map<string, string[]>();
     const newEvidence = new Map<string, { from: string; type: string; to: string; messages: string[] }>();
     for (const item of items) {
+      sessions.set(item.messageId, item.sessionId);
       const { ids, entities } = resolveEntities(item.extraction.entities);
       for (const { id, surface } of entities) {
         if (!surfaces.has(id)) surfaces.set(id, surface);
@@ -336,7 +339,7 @@ class UserGraph {
         const surface = surfaces.get(id)!;
         e = this.addEntity(id, surface, nameWords(surface), messages.length);
       }
-      for (const m of messages) this.addMention(e, m);
+      for (const m of messages) this.addMention(e, m, sessions.get(m)!);
     }
     for (const [k, { from, type, to, messages }] of newEvidence) {
       let r = this.relations.get(k);
@@ -354,12 +357,12 @@ class UserGraph {
    * relation's current weight. Merges only add such rows and raise those counts, and an
    * entity's name and words never change once it is stored, so this is exactly what changed.
    */
-  catchUp(mentions: { entity: string; message: string; name: string; words: string[]; mentions: number }[], evidence: { from: string; type: string; to: string; message: string; weight: number }[]): void {
+  catchUp(mentions: { entity: string; message: string; session: string; name: string; words: string[]; mentions: number }[], evidence: { from: string; type: string; to: string; message: string; weight: number }[]): void {
     for (const m of mentions) {
       let e = this.entities.get(m.entity);
       if (e) this.setMentions(e, m.mentions);
       else e = this.addEntity(m.entity, m.name, m.words, m.mentions);
-      this.addMention(e, m.message);
+      this.addMention(e, m.message, m.session);
     }
     for (const v of evidence) {
       let r = this.relations.get(relKey(v.from, v.type, v.to));
@@ -546,14 +549,20 @@ export class Ordinals {
    * rule, and comparing the ids themselves read thousands of strings spread over the heap a call.
    */
   keys = new Float64Array(16);
+  /**
+   * Per ordinal, its message's session when the caller said it (mentions carry it): ranked
+   * messages carry it to the search, whose session prior then looks none of them up.
+   */
+  readonly sessions: (string | undefined)[] = [];
   private readonly byId = new Map<string, number>();
   private readonly free: number[] = [];
 
-  of(id: string): number {
+  of(id: string, sessionId?: string): number {
     let o = this.byId.get(id);
     if (o === undefined) {
       o = this.free.pop() ?? this.ids.length;
       this.ids[o] = id;
+      this.sessions[o] = sessionId;
       if (o >= this.keys.length) {
         const grown = new Float64Array(Math.max(2 * this.keys.length, o + 1));
         grown.set(this.keys);
@@ -570,6 +579,7 @@ export class Ordinals {
     if (o === undefined) return;
     this.byId.delete(id);
     this.ids[o] = undefined;
+    this.sessions[o] = undefined;
     this.free.push(o);
   }
 }
@@ -622,8 +632,8 @@ let scratchTouched = new Int32Array(0);
  * multiples of 2^-40 (MENTION_WEIGHT), so every sum is exact in any order and the answer is the
  * full scan's, ties included.
  */
-export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ordinals: Pick<Ordinals, "ids" | "keys">, limit: number): ScoredId[] {
-  const { ids, keys } = ordinals;
+export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ordinals: Pick<Ordinals, "ids" | "keys" | "sessions">, limit: number): MentioningHit[] {
+  const { ids, keys, sessions } = ordinals;
   /** Ordinal a's id against ordinal b's, in code point order: by their keys, by the ids when the keys are equal. */
   const idOrder = (a: number, b: number): number => {
     const x = keys[a]!;
@@ -722,7 +732,10 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
   }
   for (const o of ties) out.push(o);
   out.sort((a, b) => descending(scores[a]!, scores[b]!) || idOrder(b, a));
-  const ranked = out.map((o) => ({ id: ids[o]!, score: scores[o]! }));
+  const ranked = out.map((o): MentioningHit => {
+    const sessionId = sessions[o];
+    return sessionId === undefined ? { id: ids[o]!, score: scores[o]! } : { id: ids[o]!, score: scores[o]!, sessionId };
+  });
   for (let i = 0; i < count; i++) {
     const o = touched[i]!;
     scores[o] = 0;
@@ -732,7 +745,7 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
 }
 
 /** rankMentioning over lists of ids (the tests' reference comparisons). */
-export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): ScoredId[] {
+export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): MentioningHit[] {
   const ordinals = new Ordinals();
   return rankMentioning(lists.map((l) => ({ ords: Array.from(l.messages, (m) => ordinals.of(m)), weight: l.weight })), ordinals, limit);
 }
@@ -751,7 +764,7 @@ const VERSION_HEAD = "select version, reset_version from graph_versions where te
 
 /** One row of WHOLE or DELTA: `k` says which table it comes from ('v' is the version row). */
 interface GraphRow {
-  k: "v" | "e" | "m" | "r" | "x";
+  k: "v" | "e" | "m" | "s" | "r" | "x";
   a: string | null;
   b: string | null;
   c: string | null;
@@ -759,7 +772,7 @@ interface GraphRow {
   w: string[] | null;
   n: unknown;
   r: unknown;
-  /** WHOLE: the ids of the messages an entity's mention rows, or a relation's evidence rows, name (JSON). */
+  /** WHOLE: the ids of the messages an entity's mention rows, a relation's evidence rows, or a session's mention rows name (JSON). */
   ids?: unknown;
 }
 
@@ -783,6 +796,9 @@ union all
 select 'm', entity_id, null, null, null, null, null, null, json_agg(message_id)
   from mentions where tenant_id = $1 and user_id = $2 group by entity_id
 union all
+select 's', session_id, null, null, null, null, null, null, json_agg(distinct message_id)
+  from mentions where tenant_id = $1 and user_id = $2 group by session_id
+union all
 select 'r', from_id, type, to_id, null, null, weight, null, null from relations where tenant_id = $1 and user_id = $2
 union all
 select 'x', from_id, type, to_id, null, null, null, null, json_agg(message_id)
@@ -798,7 +814,7 @@ const DELTA = `
 select 'v' as k, null::text as a, null::text as b, null::text as c, null::text as d, null::text[] as w, version as n, reset_version as r
   from graph_versions where tenant_id = $1 and user_id = $2
 union all
-select 'm', m.entity_id, m.message_id, e.name, null, e.words, e.mentions, null
+select 'm', m.entity_id, m.message_id, e.name, m.session_id, e.words, e.mentions, null
   from mentions m
   cross join lateral (select name, words, mentions from entities where tenant_id = $1 and user_id = $2 and id = m.entity_id offset 0) e
   where m.tenant_id = $1 and m.user_id = $2 and m.graph_version > $3::bigint
@@ -873,8 +889,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       const p = [tenantId, userId];
       const entities = await query<{ id: string; name: string; words: string[]; mentions: number }>(
         tx, "select id, name, words, mentions from entities where tenant_id = $1 and user_id = $2", p);
-      const mentions = await query<{ entity_id: string; message_id: string }>(
-        tx, "select entity_id, message_id from mentions where tenant_id = $1 and user_id = $2", p);
+      const mentions = await query<{ entity_id: string; message_id: string; session_id: string }>(
+        tx, "select entity_id, message_id, session_id from mentions where tenant_id = $1 and user_id = $2", p);
       const relations = await query<{ from_id: string; type: string; to_id: string; weight: number }>(
         tx, "select from_id, type, to_id, weight from relations where tenant_id = $1 and user_id = $2", p);
       const evidence = await query<{ from_id: string; type: string; to_id: string; message_id: string }>(
@@ -885,7 +901,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       for (const m of mentions) {
         const e = g.entities.get(String(m.entity_id));
         // A mention whose entity row is gone cannot be matched by the SQL either.
-        if (e) g.addMention(e, String(m.message_id));
+        if (e) g.addMention(e, String(m.message_id), String(m.session_id));
       }
       for (const r of relations) g.addRelation(String(r.from_id), String(r.type), String(r.to_id), Number(r.weight));
       for (const v of evidence) {
@@ -908,10 +924,13 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       if (row.k === "e") g.addEntity(String(row.a), String(row.b), (row.w ?? []).map(String), Number(row.n));
       else if (row.k === "r") g.addRelation(String(row.a), String(row.b), String(row.c), Number(row.n));
     }
+    // Each mentioned message's session, from the rows that group the messages by session.
+    const sessions = new Map<string, string>();
+    for (const row of rows) if (row.k === "s") for (const m of messageIds(row.ids)) sessions.set(m, String(row.a));
     for (const row of rows) {
       if (row.k === "m") {
         const e = g.entities.get(String(row.a));
-        if (e) for (const m of messageIds(row.ids)) g.addMention(e, m);
+        if (e) for (const m of messageIds(row.ids)) g.addMention(e, m, sessions.get(m)!);
       } else if (row.k === "x") {
         const r = g.relations.get(relKey(String(row.a), String(row.b), String(row.c)));
         if (r) for (const m of messageIds(row.ids)) g.addEvidence(r, m);
@@ -926,7 +945,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     const { version, reset } = versionOf(rows);
     if (reset > g.version || version < g.version) return false;
     g.catchUp(
-      rows.filter((row) => row.k === "m").map((row) => ({ entity: String(row.a), message: String(row.b), name: String(row.c), words: (row.w ?? []).map(String), mentions: Number(row.n) })),
+      rows.filter((row) => row.k === "m").map((row) => ({ entity: String(row.a), message: String(row.b), session: String(row.d), name: String(row.c), words: (row.w ?? []).map(String), mentions: Number(row.n) })),
       rows.filter((row) => row.k === "x").map((row) => ({ from: String(row.a), type: String(row.b), to: String(row.c), message: String(row.d), weight: Number(row.n) })),
     );
     g.version = version;

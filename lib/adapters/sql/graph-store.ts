@@ -223,14 +223,14 @@ export const MENTION_WEIGHT = (mentions: string) =>
   `floor((1.0 / (1.0 + ln(greatest(${mentions}, 1)))) * 1099511627776) / 1099511627776`;
 const MESSAGES_MENTIONING = `
 with matched as materialized (${MATCHED})
-select m.message_id as id, sum(${MENTION_WEIGHT("e.mentions")})::float8 as score
+select m.message_id as id, m.session_id, sum(${MENTION_WEIGHT("e.mentions")})::float8 as score
 from matched e
 cross join lateral (
-  select message_id from mentions
+  select message_id, session_id from mentions
   where tenant_id = $1 and user_id = $2 and entity_id = e.id
   offset 0
 ) m
-group by m.message_id
+group by m.message_id, m.session_id
 order by score desc, m.message_id desc
 limit $4`;
 
@@ -348,8 +348,8 @@ export function createSqlGraphStore(options: SqlGraphStoreOptions): GraphStore {
     async messagesMentioning({ tenantId, userId, terms, limit }) {
       const wanted = cleanTerms(terms);
       if (wanted.length === 0 || limit <= 0) return [];
-      const rows = await run<ScoredId>(MESSAGES_MENTIONING, [tenantId, userId, wanted, Math.floor(limit)]);
-      return rows.map((r) => ({ id: r.id, score: Number(r.score) }));
+      const rows = await run<{ id: string; session_id: string; score: number }>(MESSAGES_MENTIONING, [tenantId, userId, wanted, Math.floor(limit)]);
+      return rows.map((r) => ({ id: r.id, score: Number(r.score), sessionId: r.session_id }));
     },
 
     async facts({ tenantId, userId, terms, limit }) {

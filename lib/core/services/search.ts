@@ -149,7 +149,7 @@ interface Fused {
   notes?: string[];
   /** Its turn in the keyword corpus (null: not there), once a step has looked it up (docOf). */
   doc?: CorpusTurn | null;
-  /** Its session, when a retriever said it (the vector index does): the session prior then needs no lookup. */
+  /** Its session, when a retriever said it (the vector index does, and the graph stores that know it): the session prior then needs no lookup. */
   sessionId?: string;
 }
 
@@ -450,8 +450,8 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
     if (hits.length >= input.limit) break;
   }
   const out: SearchOutput = { hits, degraded, timings };
-  // Each ranking as ids and scores alone (the keyword's hits carry turns, the vector's sessions).
+  // Each ranking as ids and scores alone (the keyword's hits carry turns, the vector's and the graph's sessions).
   const bare = (items: readonly ScoredId[] | null) => (items ?? []).map(({ id, score }) => ({ id, score }));
-  if (input.explain) out.rankings = { keyword: bare(keyword), vector: bare(vector), graph: graph ?? [] };
+  if (input.explain) out.rankings = { keyword: bare(keyword), vector: bare(vector), graph: bare(graph) };
   return out;
 }
