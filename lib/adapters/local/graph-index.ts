@@ -124,6 +124,15 @@ interface Relation {
   latest: string[] | null;
 }
 
+/**
+ * The members a key of one of UserGraph's indexes holds: the one member itself, as most keys of
+ * a long-lived user's graph hold one (a normalised name, a pair of words, an entity's relations),
+ * or a Set of two or more. The 100k-message benchmark user has 284k entities and 382k
+ * relations; a Set for every key of every index took 91 MB of its 771 MB graph.
+ */
+type Members<T> = T | Set<T>;
+const NO_MEMBERS: readonly never[] = [];
+
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
 /** Two words as one key, whichever comes first. */
 const pairKey = (a: string, b: string) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
@@ -168,7 +177,7 @@ class UserGraph {
    * "src" or "app" (in every stack frame entity of a long-lived coding user, tens of thousands)
    * had each of those entities' words checked on every read.
    */
-  private readonly byKeyWord = new Map<string, Set<Entity>>();
+  private readonly byKeyWord = new Map<string, Members<Entity>>();
   /**
    * Entities of two or more distinct words by the two of them fewest entities held when it was
    * added (pairKey), and those of one word by it: both must be among the terms, so a query of
@@ -177,17 +186,17 @@ class UserGraph {
    * over a vocabulary of a few hundred words), and checking each on every read cost more than
    * the rest of the graph tier; a pair keys a few.
    */
-  private readonly byKeyPair = new Map<string, Set<Entity>>();
-  private readonly bySingleWord = new Map<string, Set<Entity>>();
+  private readonly byKeyPair = new Map<string, Members<Entity>>();
+  private readonly bySingleWord = new Map<string, Members<Entity>>();
   /** How many entities hold each word. */
   private readonly wordCounts = new Map<string, number>();
-  private readonly byNorm = new Map<string, Set<Entity>>();
+  private readonly byNorm = new Map<string, Members<Entity>>();
   readonly relations = new Map<string, Relation>();
   /** Relations by either end. */
-  private readonly ends = new Map<string, Set<Relation>>();
+  private readonly ends = new Map<string, Members<Relation>>();
   /** What each message put here, for deletes by message. */
-  private readonly messageEntities = new Map<string, Set<string>>();
-  private readonly messageRelations = new Map<string, Set<string>>();
+  private readonly messageEntities = new Map<string, Members<string>>();
+  private readonly messageRelations = new Map<string, Members<string>>();
   /** A small number for each message with a mention held (see rankMentioning). */
   readonly ordinals = new Ordinals();
   /** strongestRelations' last answer and the limit it was for, until a relation is added, dropped or weakened. */
@@ -209,17 +218,28 @@ class UserGraph {
   /** Shared mode: the graph version (migration 6) this reflects. */
   version = 0;
 
-  private static link<T>(map: Map<string, Set<T>>, k: string, v: T): void {
+  private static link<T>(map: Map<string, Members<T>>, k: string, v: T): void {
     const s = map.get(k);
-    if (s) s.add(v);
-    else map.set(k, new Set([v]));
+    if (s === undefined) map.set(k, v);
+    else if (s instanceof Set) s.add(v);
+    else if (s !== v) map.set(k, new Set([s, v]));
   }
 
-  private static unlink<T>(map: Map<string, Set<T>>, k: string, v: T): void {
+  private static unlink<T>(map: Map<string, Members<T>>, k: string, v: T): void {
     const s = map.get(k);
-    if (!s) return;
+    if (s === undefined) return;
+    if (!(s instanceof Set)) {
+      if (s === v) map.delete(k);
+      return;
+    }
     s.delete(v);
-    if (s.size === 0) map.delete(k);
+    if (s.size === 1) map.set(k, s.values().next().value as T);
+  }
+
+  /** What link() put under `k`, in the order it was linked. */
+  private static members<T>(map: Map<string, Members<T>>, k: string): Iterable<T> {
+    const s = map.get(k);
+    return s === undefined ? NO_MEMBERS : s instanceof Set ? s : [s];
   }
 
   addEntity(id: string, name: string, words: string[], mentions: number): Entity {
@@ -381,7 +401,7 @@ class UserGraph {
     const lost = new Map<Entity, number>();
     const weakened = new Map<Relation, number>();
     for (const m of messageIds) {
-      for (const id of this.messageEntities.get(m) ?? []) {
+      for (const id of UserGraph.members(this.messageEntities, m)) {
         const e = this.entities.get(id)!;
         e.messages.delete(m);
         e.ords = null;
@@ -390,7 +410,7 @@ class UserGraph {
       }
       this.messageEntities.delete(m);
       this.ordinals.release(m);
-      for (const k of this.messageRelations.get(m) ?? []) {
+      for (const k of UserGraph.members(this.messageRelations, m)) {
         const r = this.relations.get(k)!;
         r.evidence.delete(m);
         if (r.latest?.includes(m)) r.latest = null;
@@ -431,16 +451,16 @@ class UserGraph {
     const offer = (e: Entity) => {
       if (e.mentions > 0 && !out.has(e) && e.words.length > 0 && e.words.every((w) => terms.has(w))) out.add(e);
     };
-    for (const t of terms) for (const e of this.byNorm.get(t) ?? []) if (e.mentions > 0) out.add(e);
+    for (const t of terms) for (const e of UserGraph.members(this.byNorm, t)) if (e.mentions > 0) out.add(e);
     if (terms.size <= PAIR_TERMS) {
       const list = [...terms];
       for (let i = 0; i < list.length; i++) {
-        for (const e of this.bySingleWord.get(list[i]!) ?? []) offer(e);
-        for (let j = i + 1; j < list.length; j++) for (const e of this.byKeyPair.get(pairKey(list[i]!, list[j]!)) ?? []) offer(e);
+        for (const e of UserGraph.members(this.bySingleWord, list[i]!)) offer(e);
+        for (let j = i + 1; j < list.length; j++) for (const e of UserGraph.members(this.byKeyPair, pairKey(list[i]!, list[j]!))) offer(e);
       }
     } else {
       // Many terms: more pairs than entities their words key.
-      for (const t of terms) for (const e of this.byKeyWord.get(t) ?? []) offer(e);
+      for (const t of terms) for (const e of UserGraph.members(this.byKeyWord, t)) offer(e);
     }
     return [...out].sort((a, b) => compareText(a.id, b.id));
   }
@@ -506,7 +526,7 @@ class UserGraph {
     const held = this.strongestAt.get(id);
     if (held?.limit === limit) return held.relations;
     const best: Relation[] = [];
-    for (const r of this.ends.get(id) ?? []) keepStrongest(best, r, limit);
+    for (const r of UserGraph.members(this.ends, id)) keepStrongest(best, r, limit);
     this.strongestAt.set(id, { limit, relations: best });
     return best;
   }
