@@ -15,13 +15,13 @@ import type {
   GraphVersion,
   Job,
   JobType,
-  MentioningHit,
   Message,
   NewJob,
   NewMessage,
   QueueStats,
   ScoredId,
   Session,
+  SessionScoredId,
   Summary,
   Tenant,
 } from "./types.ts";
@@ -314,7 +314,7 @@ export interface GraphStore extends Pingable {
    * says it (the SQL tables and the in-process index do; Neo4j's does not): the search's
    * session prior then looks none of them up.
    */
-  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<MentioningHit[]>;
+  messagesMentioning(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<SessionScoredId[]>;
   /**
    * Facts (relations, strongest first) about entities named in `terms`, or the user's strongest when terms is empty.
    * `asOf` (both reads): the user's graph version as read after the caller's request began

@@ -223,8 +223,12 @@ export interface ScoredId {
   score: number;
 }
 
-/** A message the graph ranks (GraphStore.messagesMentioning), with its session when the store knows it. */
-export interface MentioningHit extends ScoredId {
+/**
+ * A ranked message id with its session, when the ranking knows it (the vector index always
+ * does; graph stores that hold each mention's session do): the search's session prior then
+ * looks the message up no more.
+ */
+export interface SessionScoredId extends ScoredId {
   sessionId?: string;
 }
 

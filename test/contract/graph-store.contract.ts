@@ -16,7 +16,7 @@ export interface GraphStoreSetup {
 export interface ContractOptions {
   /** Titles of tests this adapter is known not to pass. */
   skip?: string[];
-  /** messagesMentioning says every hit's session (MentioningHit.sessionId); others may leave it out. */
+  /** messagesMentioning says every hit's session (SessionScoredId.sessionId); others may leave it out. */
   sessions?: boolean;
 }
 

@@ -37,7 +37,7 @@
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
-import type { Fact, GraphVersion, MentioningHit } from "../../core/types.ts";
+import type { Fact, GraphVersion, SessionScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
@@ -652,7 +652,7 @@ let scratchTouched = new Int32Array(0);
  * multiples of 2^-40 (MENTION_WEIGHT), so every sum is exact in any order and the answer is the
  * full scan's, ties included.
  */
-export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ordinals: Pick<Ordinals, "ids" | "keys" | "sessions">, limit: number): MentioningHit[] {
+export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ordinals: Pick<Ordinals, "ids" | "keys" | "sessions">, limit: number): SessionScoredId[] {
   const { ids, keys, sessions } = ordinals;
   /** Ordinal a's id against ordinal b's, in code point order: by their keys, by the ids when the keys are equal. */
   const idOrder = (a: number, b: number): number => {
@@ -752,7 +752,7 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
   }
   for (const o of ties) out.push(o);
   out.sort((a, b) => descending(scores[a]!, scores[b]!) || idOrder(b, a));
-  const ranked = out.map((o): MentioningHit => {
+  const ranked = out.map((o): SessionScoredId => {
     const sessionId = sessions[o];
     return sessionId === undefined ? { id: ids[o]!, score: scores[o]! } : { id: ids[o]!, score: scores[o]!, sessionId };
   });
@@ -765,7 +765,7 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
 }
 
 /** rankMentioning over lists of ids (the tests' reference comparisons). */
-export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): MentioningHit[] {
+export function topMentioning(lists: readonly { messages: ReadonlySet<string>; weight: number }[], limit: number): SessionScoredId[] {
   const ordinals = new Ordinals();
   return rankMentioning(lists.map((l) => ({ ords: Array.from(l.messages, (m) => ordinals.of(m)), weight: l.weight })), ordinals, limit);
 }

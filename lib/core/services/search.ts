@@ -26,7 +26,7 @@ import type { Bm25Corpus, Bm25Params, CorpusTurn, FeedbackParams } from "../bm25
 import type { KeywordIndex } from "../keyword-index.ts";
 import { dateFit, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
-import type { GraphVersion, Message, RecallSource, ScoredId, UserVersion } from "../types.ts";
+import type { GraphVersion, Message, RecallSource, ScoredId, SessionScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
 import { descending } from "../order.ts";
 
@@ -59,9 +59,6 @@ export interface SearchInput {
    */
   vectorRanking?: Promise<SessionScoredId[] | null>;
 }
-
-/** A ranked message id with the session it belongs to (what the vector index answers with). */
-export type SessionScoredId = ScoredId & { sessionId: string };
 
 /** Where a hit came from: a retriever, or next to a hit of one. */
 export type SearchSource = RecallSource;
@@ -174,7 +171,7 @@ function note(f: Fused, reason: string): void {
 export interface Ranking {
   source: Retriever;
   weight: number;
-  items: readonly (ScoredId & { turn?: CorpusTurn; sessionId?: string })[];
+  items: readonly (SessionScoredId & { turn?: CorpusTurn })[];
 }
 
 /** Reciprocal rank fusion: each ranking adds weight / (k + rank) to every item it holds. */
