@@ -150,6 +150,15 @@ interface Fused {
   sessionId?: string;
 }
 
+/**
+ * A fused item with all its fields from the start. Items given their optional fields as each
+ * step found them had many hidden classes, and V8 then read a score through a megamorphic
+ * load, boxing it: every comparison of a sort allocated.
+ */
+function fusedItem(id: string, score: number, sources: SearchSource[], doc: CorpusTurn | undefined): Fused {
+  return { id, score, sources, notes: undefined, doc, sessionId: undefined };
+}
+
 /** The fused item's turn in the corpus, looked up once per search whichever steps ask. */
 function docOf(f: Fused, corpus: Bm25Corpus): CorpusTurn | null {
   if (f.doc === undefined) f.doc = corpus.doc(f.id) ?? null;
@@ -181,9 +190,10 @@ export function fuseRankings(rankings: Ranking[], rrfK: number = DEFAULT_SEARCH_
     if (w === 0) continue;
     items.forEach((item, rank) => {
       let entry = fused.get(item.id);
-      if (!entry) fused.set(item.id, (entry = { id: item.id, score: 0, sources: [] }));
+      // A first source as a literal of one: an empty array's first push reserves room for 17.
+      if (!entry) fused.set(item.id, (entry = fusedItem(item.id, 0, [source], undefined)));
+      else if (!entry.sources.includes(source)) entry.sources.push(source);
       entry.score += w / (rrfK + rank + 1);
-      if (!entry.sources.includes(source)) entry.sources.push(source);
       if (item.turn && entry.doc === undefined) entry.doc = item.turn;
       if (item.sessionId !== undefined) entry.sessionId ??= item.sessionId;
     });
@@ -268,7 +278,7 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
     add.delete(f.id);
   }
   add.forEach((a, id) => {
-    const f: Fused = { id, score: a.extra, sources: ["neighbour"], doc: a.turn };
+    const f = fusedItem(id, a.extra, ["neighbour"], a.turn);
     note(f, reason(a));
     fused.push(f);
   });
