@@ -30,12 +30,18 @@
 // switch on over off is printed, and of each tier's. Alternating by call alone would give each
 // way a different half of the queries (query q runs at calls q and q + 400, of the same parity).
 //
+// --evict MB writes one byte in every 64 of a buffer of MB megabytes between the calls
+// (untimed): each call then starts with the CPU's caches holding none of the user's data, as a
+// server's call does after the wait for its next request on a shared machine (the host gives
+// the idle core to other work). A large user's call touches far more memory than a small
+// one's, so what it costs in cold misses grows with the user where a warm loop hides it.
+//
 // --cpu-prof writes a V8 profile of the timed calls alone to FILE (bench/cpuprofile-top.ts
 // summarises it); --alloc-prof samples what they allocate, garbage included
 // (bench/heapprofile-top.ts summarises it).
 //
 //   node_modules/.bin/node [--max-semi-space-size=64] bench/search.ts [--size 10000] [--calls 1000] [--limit 10] [--context] [--concurrency 1]
-//                                                                  [--write-every N] [--data-dir DIR] [--settle S] [--cpu-prof FILE] [--alloc-prof FILE] [--switch NAME]
+//                                                                  [--write-every N] [--data-dir DIR] [--settle S] [--evict MB] [--cpu-prof FILE] [--alloc-prof FILE] [--switch NAME]
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -57,6 +63,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: "string", default: "1" },
     "write-every": { type: "string", default: "0" },
     settle: { type: "string", default: "0" },
+    evict: { type: "string", default: "0" },
     "data-dir": { type: "string" },
     "cpu-prof": { type: "string" },
     "alloc-prof": { type: "string" },
@@ -118,6 +125,12 @@ try {
   // An index build leaves garbage (a reorder's old blocks): --settle waits that many seconds
   // before timing, so that the collection it brings on is not counted against the calls.
   if (Number(opts.settle) > 0) await new Promise((resolve) => setTimeout(resolve, Number(opts.settle) * 1000));
+  const evictMb = Number(opts.evict);
+  if (!(evictMb >= 0)) throw new Error(`--evict must be a number of megabytes ≥ 0, got ${opts.evict}`);
+  const evictBuffer = new Uint8Array(Math.round(evictMb * 2 ** 20));
+  const evict = () => {
+    for (let k = 0; k < evictBuffer.length; k += 64) evictBuffer[k] = (evictBuffer[k]! + 1) & 255;
+  };
   const ms: number[] = [];
   const tiers = new Map<string, number[]>();
   /** --switch: per query, its call's time and tiers each way. */
@@ -134,6 +147,7 @@ try {
       for (let i = next++; i < calls; i = next++) {
         if (writeEvery > 0 && i % writeEvery === 0) await writeTurn();
         if (switchName !== undefined) (globalThis as Record<string, unknown>)[switchName] = switchedOn(i);
+        if (evictBuffer.length) evict();
         const t = performance.now();
         const out = await search(i);
         const took = performance.now() - t;
