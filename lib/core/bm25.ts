@@ -142,6 +142,16 @@ const BLOCK = 1024;
 // bounds are summed in another order than scores, so each may round differently (by far less).
 const BOUND_SLACK = 1 + 1e-9;
 
+/** BM25's length normalisation of a turn of `length` words: k1 × (1 − b + b × length / avg). */
+function lengthNorm(k1: number, b: number, avg: number, length: number): number {
+  return k1 * (1 - b + (b * length) / avg);
+}
+
+/** A posting's BM25 part before its term's weight: tf × (k1 + 1) / (tf + norm), without the product for tf = 1 (the same number). */
+function bm25Part(tf: number, k1: number, norm: number): number {
+  return tf === 1 ? (k1 + 1) / (1 + norm) : (tf * (k1 + 1)) / (tf + norm);
+}
+
 /** First index in `a[from, to)` holding a value ≥ x (`to` when none). */
 function lowerBound(a: Int32Array, x: number, from: number, to: number): number {
   let lo = from;
@@ -451,9 +461,9 @@ export class Bm25Corpus {
     if (key === this.normKey) return;
     this.normVersion++;
     for (let length = 0; length < LENGTH_TABLE; length++) {
-      const norm = k1 * (1 - b + (b * length) / avg);
+      const norm = lengthNorm(k1, b, avg, length);
       this.norms[length] = norm;
-      this.units[length] = (k1 + 1) / (1 + norm);
+      this.units[length] = bm25Part(1, k1, norm);
     }
     this.normKey = key;
   }
@@ -546,7 +556,7 @@ export class Bm25Corpus {
       let most = 0;
       for (let i = 0; i < boundTfs.length; i++) {
         const tf = boundTfs[i]!;
-        const v = tf * (k1 + 1) / (tf + k1 * (1 - b + (b * boundLengths[i]!) / avg));
+        const v = bm25Part(tf, k1, lengthNorm(k1, b, avg, boundLengths[i]!));
         if (v > most) most = v;
       }
       c.bound = c.w * most;
@@ -854,11 +864,7 @@ export class Bm25Corpus {
     for (let i = 0; i < n; i++) {
       const tf = tfs[i]!;
       const length = lens[i]!;
-      if (length < LENGTH_TABLE) out[i] = tf === 1 ? units[length]! : tf * (k1 + 1) / (tf + norms[length]!);
-      else {
-        const norm = k1 * (1 - b + (b * length) / avg);
-        out[i] = tf === 1 ? (k1 + 1) / (1 + norm) : tf * (k1 + 1) / (tf + norm);
-      }
+      out[i] = length < LENGTH_TABLE ? (tf === 1 ? units[length]! : bm25Part(tf, k1, norms[length]!)) : bm25Part(tf, k1, lengthNorm(k1, b, avg, length));
     }
     p.impacts = out;
     p.impactsOf = this.normVersion;
