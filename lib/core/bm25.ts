@@ -765,8 +765,7 @@ export class Bm25Corpus {
       if (dense) {
         scores.fill(0, 0, end);
         blockMax.fill(0, 0, (end >> MAX_SHIFT) + 1);
-      }
-      else for (let i = 0; i < count; i++) scores[touched[i]!] = 0;
+      } else for (let i = 0; i < count; i++) scores[touched[i]!] = 0;
     }
   }
 
