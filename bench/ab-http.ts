@@ -8,12 +8,15 @@
 // each build holding each place once, and the median per-query ratios of the two rounds are
 // combined by their geometric mean.
 //
-//   node bench/ab-http.ts --a ../base --b . --data DIR --size 100000 [--calls 400] [--settle 10]
+//   node bench/ab-http.ts --a ../base --b . --data DIR [--size 100000] [--calls 400] [--settle 10]
+//   node bench/ab-http.ts --a . --b . --data DIR_1K --data-b DIR_100K
 //
 // DIR is a data directory bench/search.ts built (`--data-dir DIR --size N`: user "u-growth",
-// sessions of 100 turns). A PGlite directory serves one process: the second server gets a
-// copy, made here and removed afterwards. A checkout needs its own node_modules (a worktree can
-// link the main one).
+// sessions of 100 turns; --size defaults to the size it was built with). A PGlite directory
+// serves one process: the second server gets a copy, made here and removed afterwards. With
+// --data-b, B runs on that directory instead, of its own size: one build on two sizes of the
+// user side by side, the growth workload's ratio (100k over 1k) measured in the same minutes.
+// A checkout needs its own node_modules (a worktree can link the main one).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -30,6 +33,7 @@ const { values: opts } = parseArgs({
     a: { type: "string" },
     b: { type: "string", default: "." },
     data: { type: "string" },
+    "data-b": { type: "string" },
     size: { type: "string" },
     calls: { type: "string", default: "400" },
     settle: { type: "string", default: "10" },
@@ -42,12 +46,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-if (!opts.a || !opts.data || !opts.size) fail("--a, --data and --size are required (see the header of bench/ab-http.ts)");
-const size = Number(opts.size);
+if (!opts.a || !opts.data) fail("--a and --data are required (see the header of bench/ab-http.ts)");
 const calls = Number(opts.calls);
 const settle = Number(opts.settle);
 const port = Number(opts.port);
-if (!Number.isInteger(size) || size < 1) fail(`--size must be a positive integer, got ${opts.size}`);
 if (!Number.isInteger(calls) || calls < 1) fail(`--calls must be a positive integer, got ${opts.calls}`);
 if (!(settle >= 0)) fail(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
 const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
@@ -55,14 +57,30 @@ for (const [name, root] of Object.entries(roots)) {
   if (!existsSync(join(root, "bin/strata.mjs"))) fail(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
   if (!existsSync(join(root, "node_modules/.bin/node"))) fail(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
 }
+/** The user's size a data directory was built with (its search-bench.json). */
+function builtSize(flag: string, dir: string): number {
+  const file = join(dir, "search-bench.json");
+  if (!existsSync(file)) fail(`${flag} ${dir} is not a data directory bench/search.ts built (no search-bench.json)`);
+  const n = Number(JSON.parse(readFileSync(file, "utf8")).size);
+  if (!Number.isInteger(n) || n < 1) fail(`${file} names no size`);
+  return n;
+}
 const data = resolve(opts.data);
-if (!existsSync(join(data, "search-bench.json"))) fail(`--data ${data} is not a data directory bench/search.ts built (no search-bench.json)`);
+const builtA = builtSize("--data", data);
+const dataB = opts["data-b"] === undefined ? null : resolve(opts["data-b"]);
+if (dataB === data) fail("--data-b must be another directory than --data (one PGlite directory serves one process)");
+const sizes = { A: opts.size === undefined ? builtA : Number(opts.size), B: dataB ? builtSize("--data-b", dataB) : 0 };
+if (!Number.isInteger(sizes.A) || sizes.A < 1) fail(`--size must be a positive integer, got ${opts.size}`);
+if (!dataB) sizes.B = sizes.A;
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const copyRoot = mkdtempSync(join(tmpdir(), "strata-ab-"));
-const copy = join(copyRoot, "data");
-log(`copying ${data} for B`);
-cpSync(data, copy, { recursive: true });
+// B's directory: its own, or a copy of A's.
+const dirB = dataB ?? join(copyRoot, "data");
+if (!dataB) {
+  log(`copying ${data} for B`);
+  cpSync(data, dirB, { recursive: true });
+}
 
 const agent = new Agent({ keepAlive: true, maxSockets: 2 });
 function get(p: number, path: string): Promise<{ ms: number; body: any }> {
@@ -114,16 +132,17 @@ process.on("SIGINT", () => {
 });
 
 const queries = generateQueries(8, 400);
-const session = `g-${Math.floor((size - 1) / 100)}`;
-const path = (q: string) => `/v1/sessions/${session}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
+/** A context call on the user's last session of `size` messages (sessions of 100). */
+const path = (q: string, size: number) => `/v1/sessions/g-${Math.floor((size - 1) / 100)}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
 const median = (xs: readonly number[]) => quantile(xs, 0.5);
 
 /** Starts both builds (`first` on the original directory, the first port, started first), times them, stops them; B/A per query's median. */
 async function round(first: "A" | "B"): Promise<number> {
   const second = first === "A" ? "B" : "A";
   servers.length = 0;
-  start(first, roots[first], data, port);
-  start(second, roots[second], copy, port + 1);
+  const dirs = { A: data, B: dirB };
+  start(first, roots[first], dirs[first], port);
+  start(second, roots[second], dirs[second], port + 1);
   for (const s of servers) {
     const t0 = Date.now();
     for (;;) {
@@ -136,7 +155,7 @@ async function round(first: "A" | "B"): Promise<number> {
       }
     }
     // Untimed calls load the user's indexes; then wait for any vector index build to end.
-    for (let i = 0; i < 30; i++) await get(s.port, path(queries[i % queries.length]!));
+    for (let i = 0; i < 30; i++) await get(s.port, path(queries[i % queries.length]!, sizes[s.name]));
     for (;;) {
       const status = await get(s.port, "/v1/status");
       if (!(status.body?.indexes?.building > 0)) break;
@@ -147,10 +166,10 @@ async function round(first: "A" | "B"): Promise<number> {
   if (settle > 0) await new Promise((r) => setTimeout(r, settle * 1000));
   const runs = { A: { ms: [] as number[], server: [] as number[] }, B: { ms: [] as number[], server: [] as number[] } };
   for (let i = 0; i < calls; i++) {
-    const q = path(queries[(i + 30) % queries.length]!);
+    const q = queries[(i + 30) % queries.length]!;
     const order = i % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
-      const r = await get(s.port, q);
+      const r = await get(s.port, path(q, sizes[s.name]));
       runs[s.name].ms.push(r.ms);
       runs[s.name].server.push(r.body.timings.total);
     }
@@ -161,8 +180,8 @@ async function round(first: "A" | "B"): Promise<number> {
   stopping = false;
   const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
   const line = (name: "A" | "B") =>
-    `${name} ${roots[name]}: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
-  log(`${first} first: ${calls} context calls each on ${size.toLocaleString()} messages, alternated query by query:`);
+    `${name} ${roots[name]} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
+  log(`${first} first: ${calls} context calls each, alternated query by query:`);
   log(line("A"));
   log(line("B"));
   log(`median of B/A per query: ${ratio.toFixed(3)}`);
