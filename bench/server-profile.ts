@@ -1,0 +1,197 @@
+// A CPU profile of the server itself while it answers the growth workload's context calls
+// (issue 8): `strata serve` with npm start's Node options and --cpu-prof, on a data directory
+// bench/search.ts built, timed as bench/ab-http.ts times it (the user's last session, the peers'
+// queries, a budget of 4000 tokens). The profile is cut to the timed calls: loading the user and
+// the untimed calls come before an idle spell (--settle), so the timed calls are the time they
+// took (as the client timed them, one after another) from the first context call after it. The
+// server's own profile differs from bench/search.ts's in-process one: between two calls it runs
+// its HTTP work and waits, and the next call starts with colder caches.
+//
+//   node_modules/.bin/node bench/server-profile.ts --data DIR [--calls 800] [--settle 5] [--interval 100] [--out FILE]
+//   node_modules/.bin/node bench/cpuprofile-top.ts FILE
+//
+// The server runs on DIR itself (a PGlite directory serves one process: stop any other server on it).
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { quantile } from "./in-process.ts";
+import { generateQueries } from "./peers/data.ts";
+import { startNodeFlags } from "./start-script.ts";
+
+const { values: opts } = parseArgs({
+  options: {
+    data: { type: "string" },
+    calls: { type: "string", default: "800" },
+    settle: { type: "string", default: "5" },
+    out: { type: "string" },
+    port: { type: "string", default: "8911" },
+    // Microseconds between samples: V8's default (1000) is as long as a third of a call.
+    interval: { type: "string", default: "100" },
+  },
+});
+
+function fail(message: string): never {
+  process.stderr.write(`server-profile: ${message}\n`);
+  process.exit(2);
+}
+
+if (!opts.data) fail("--data is required (see the header of bench/server-profile.ts)");
+const data = resolve(opts.data);
+const built = join(data, "search-bench.json");
+if (!existsSync(built)) fail(`--data ${data} is not a data directory bench/search.ts built (no search-bench.json)`);
+const size = Number(JSON.parse(readFileSync(built, "utf8")).size);
+if (!Number.isInteger(size) || size < 1) fail(`${built} names no size`);
+const calls = Number(opts.calls);
+const settle = Number(opts.settle);
+const port = Number(opts.port);
+const interval = Number(opts.interval);
+if (!Number.isInteger(interval) || interval < 10) fail(`--interval must be a whole number of microseconds ≥ 10, got ${opts.interval}`);
+if (!Number.isInteger(calls) || calls < 1) fail(`--calls must be a positive integer, got ${opts.calls}`);
+// The idle spell before the calls must stand out from the waits between them.
+if (!(settle >= 2)) fail(`--settle must be at least 2 seconds, got ${opts.settle}`);
+const out = resolve(opts.out ?? join(tmpdir(), `strata-server-${size}.cpuprofile`));
+const root = resolve(new URL("..", import.meta.url).pathname);
+
+const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+function get(path: string): Promise<{ ms: number; body: any }> {
+  return new Promise((resolveReply, reject) => {
+    const t = performance.now();
+    const req = request({ host: "127.0.0.1", port, path, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const ms = performance.now() - t;
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString());
+          if (res.statusCode !== 200) reject(new Error(`GET ${path} -> ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`));
+          else resolveReply({ ms, body });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long the timed calls took, in µs (the profile's unit). */
+let tookUs = 0;
+
+const profDir = mkdtempSync(join(tmpdir(), "strata-prof-"));
+const child = spawn(join(root, "node_modules/.bin/node"), [...startNodeFlags(), "--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${interval}`, "bin/strata.mjs", "serve"], {
+  cwd: root,
+  env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", STRATA_DATA_DIR: data, STRATA_LOG_LEVEL: "error" },
+  stdio: ["ignore", "ignore", "inherit"],
+});
+let stopping = false;
+const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+child.on("exit", (code) => {
+  if (!stopping) fail(`the server exited with ${code} before the run ended`);
+});
+
+const queries = generateQueries(8, 400);
+const path = (q: string) => `/v1/sessions/g-${Math.floor((size - 1) / 100)}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
+
+try {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await get("/v1/health");
+      break;
+    } catch {
+      if (Date.now() - t0 > 300_000) fail("the server did not answer /v1/health within 5 minutes");
+      await sleep(200);
+    }
+  }
+  // Untimed calls load the user's indexes; then wait for any vector index build to end.
+  for (let i = 0; i < 30; i++) await get(path(queries[i % queries.length]!));
+  for (;;) {
+    const status = await get("/v1/status");
+    if (!(status.body?.indexes?.building > 0)) break;
+    await sleep(500);
+  }
+  log(`server on ${size.toLocaleString()} messages ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; idle ${settle} s, then ${calls} timed calls`);
+  await sleep(settle * 1000);
+  const ms: number[] = [];
+  const began = performance.now();
+  const server: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const r = await get(path(queries[(i + 30) % queries.length]!));
+    ms.push(r.ms);
+    server.push(r.body.timings.total);
+    if ((i + 1) % 200 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} calls`);
+  }
+  tookUs = (performance.now() - began) * 1000;
+  log(`${calls} context calls in ${(tookUs / 1e6).toFixed(1)} s: p50 ${quantile(ms, 0.5).toFixed(2)} ms over HTTP, server's own total p50 ${quantile(server, 0.5).toFixed(2)} ms`);
+} finally {
+  stopping = true;
+  agent.destroy();
+  child.kill("SIGINT");
+}
+await exited;
+
+interface Profile {
+  nodes: { id: number; callFrame: { functionName: string }; hitCount?: number; positionTicks?: unknown; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+// The main thread's profile is the largest (a worker's, when one ran, is mostly idle).
+const files = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
+if (!files.length) fail(`the server wrote no profile in ${profDir}`);
+const profiles = files.map((f) => JSON.parse(readFileSync(join(profDir, f), "utf8")) as Profile);
+const p = profiles.reduce((a, b) => (b.samples.length > a.samples.length ? b : a));
+rmSync(profDir, { recursive: true, force: true });
+
+// The timed calls begin with the first context call after the idle spell (--settle): the
+// first sample under assembleContext after a gap of most of that spell without one, backed up
+// to where the thread last woke (the request's parsing). They end as long after as the
+// client timed them.
+const parent = new Map<number, number>();
+for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const byId = new Map(p.nodes.map((n) => [n.id, n]));
+const inContext = new Map<number, boolean>();
+const underContext = (id: number): boolean => {
+  let hit = inContext.get(id);
+  if (hit === undefined) {
+    hit = false;
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) if (byId.get(x)!.callFrame.functionName === "assembleContext") hit = true;
+    inContext.set(id, hit);
+  }
+  return hit;
+};
+const idle = new Set(p.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+const times: number[] = [];
+let t = p.startTime;
+for (const d of p.timeDeltas) times.push((t += d));
+let from = -1;
+let last = -Infinity;
+for (let i = 0; i < p.samples.length; i++) {
+  if (!underContext(p.samples[i]!)) continue;
+  if (times[i]! - last >= settle * 0.8 * 1e6) from = i;
+  last = times[i]!;
+}
+if (from < 0) fail("the profile shows no context call after an idle spell: rerun with a longer --settle");
+while (from > 0 && !idle.has(p.samples[from - 1]!)) from--;
+let to = from;
+while (to < p.samples.length && times[to]! <= times[from]! + tookUs) to++;
+const counts = new Map<number, number>();
+for (let i = from; i < to; i++) counts.set(p.samples[i]!, (counts.get(p.samples[i]!) ?? 0) + 1);
+const cut: Profile = {
+  ...p,
+  samples: p.samples.slice(from, to),
+  timeDeltas: [0, ...times.slice(from + 1, to).map((x, k) => x - times[from + k]!)],
+  startTime: times[from]!,
+  endTime: times[to - 1]!,
+  // Per-line ticks count the whole run: left out rather than misread.
+  nodes: p.nodes.map(({ positionTicks: _, ...n }) => ({ ...n, hitCount: counts.get(n.id) ?? 0 })),
+};
+writeFileSync(out, JSON.stringify(cut));
+log(`profile of the ${calls} calls (${((cut.endTime - cut.startTime) / 1e6).toFixed(1)} s) written to ${out}; per call, divide its figures by ${calls}`);
