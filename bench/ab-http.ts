@@ -20,12 +20,13 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
+import { getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
 
 const { values: opts } = parseArgs({
@@ -83,27 +84,7 @@ if (!dataB) {
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 2 });
-function get(p: number, path: string): Promise<{ ms: number; body: any }> {
-  return new Promise((resolveReply, reject) => {
-    const t = performance.now();
-    const req = request({ host: "127.0.0.1", port: p, path, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const ms = performance.now() - t;
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString());
-          if (res.statusCode !== 200) reject(new Error(`GET ${path} -> ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`));
-          else resolveReply({ ms, body });
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (p: number, path: string) => getJson(agent, p, path);
 
 // Each checkout's own start script: a build may differ from the other in its Node options alone.
 const nodeOptions = (root: string): string[] => startNodeFlags(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start);
@@ -145,21 +126,14 @@ async function round(first: "A" | "B"): Promise<number> {
   start(second, roots[second], dirs[second], port + 1);
   for (const s of servers) {
     const t0 = Date.now();
-    for (;;) {
-      try {
-        await get(s.port, "/v1/health");
-        break;
-      } catch {
-        if (Date.now() - t0 > 300_000) fail(`server ${s.name} did not answer /v1/health within 5 minutes`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    // Untimed calls load the user's indexes; then wait for any vector index build to end.
-    for (let i = 0; i < 30; i++) await get(s.port, path(queries[i % queries.length]!, sizes[s.name]));
-    for (;;) {
-      const status = await get(s.port, "/v1/status");
-      if (!(status.body?.indexes?.building > 0)) break;
-      await new Promise((r) => setTimeout(r, 500));
+    try {
+      await readyForCalls(
+        (p) => get(s.port, p),
+        Array.from({ length: 30 }, (_, i) => path(queries[i % queries.length]!, sizes[s.name])),
+      );
+    } catch (e) {
+      // Thrown rather than fail(): the run's finally stops both servers and removes the copy.
+      throw new Error(`server ${s.name}: ${e instanceof Error ? e.message : String(e)}`);
     }
     log(`server ${s.name} (${roots[s.name]}) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }

@@ -14,12 +14,13 @@
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
+import { getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
 
 const { values: opts } = parseArgs({
@@ -58,27 +59,7 @@ const root = resolve(new URL("..", import.meta.url).pathname);
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-function get(path: string): Promise<{ ms: number; body: any }> {
-  return new Promise((resolveReply, reject) => {
-    const t = performance.now();
-    const req = request({ host: "127.0.0.1", port, path, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const ms = performance.now() - t;
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString());
-          if (res.statusCode !== 200) reject(new Error(`GET ${path} -> ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`));
-          else resolveReply({ ms, body });
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (path: string) => getJson(agent, port, path);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long the timed calls took, in µs (the profile's unit). */
 let tookUs = 0;
@@ -100,22 +81,7 @@ const path = (q: string) => `/v1/sessions/g-${Math.floor((size - 1) / 100)}/cont
 
 try {
   const t0 = Date.now();
-  for (;;) {
-    try {
-      await get("/v1/health");
-      break;
-    } catch {
-      if (Date.now() - t0 > 300_000) fail("the server did not answer /v1/health within 5 minutes");
-      await sleep(200);
-    }
-  }
-  // Untimed calls load the user's indexes; then wait for any vector index build to end.
-  for (let i = 0; i < 30; i++) await get(path(queries[i % queries.length]!));
-  for (;;) {
-    const status = await get("/v1/status");
-    if (!(status.body?.indexes?.building > 0)) break;
-    await sleep(500);
-  }
+  await readyForCalls(get, Array.from({ length: 30 }, (_, i) => path(queries[i % queries.length]!)));
   log(`server on ${size.toLocaleString()} messages ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; idle ${settle} s, then ${calls} timed calls`);
   await sleep(settle * 1000);
   const ms: number[] = [];

@@ -1,0 +1,54 @@
+// The client side of the benchmarks that start `strata serve` and time it over HTTP
+// (bench/ab-http.ts, bench/server-profile.ts): a GET timed from request to parsed body, and a
+// server brought to where timed calls start (answering, its user loaded, no index building).
+
+import { request, type Agent } from "node:http";
+
+/** GET `path` from 127.0.0.1:`port`: the milliseconds to the whole body, and the body parsed; rejects on a status other than 200. */
+export function getJson(agent: Agent, port: number, path: string): Promise<{ ms: number; body: any }> {
+  return new Promise((resolveReply, reject) => {
+    const t = performance.now();
+    const req = request({ host: "127.0.0.1", port, path, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const ms = performance.now() - t;
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString());
+          if (res.statusCode !== 200) reject(new Error(`GET ${path} -> ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`));
+          else resolveReply({ ms, body });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits for the server to answer /v1/health (at most 5 minutes; throws after), makes the
+ * `warm` calls untimed (they load the user's indexes), then waits until no vector index is
+ * being built (GET /v1/status).
+ */
+export async function readyForCalls(get: (path: string) => Promise<{ body: any }>, warm: readonly string[]): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await get("/v1/health");
+      break;
+    } catch {
+      if (Date.now() - t0 > 300_000) throw new Error("the server did not answer /v1/health within 5 minutes");
+      await sleep(200);
+    }
+  }
+  for (const path of warm) await get(path);
+  for (;;) {
+    const status = await get("/v1/status");
+    if (!(status.body?.indexes?.building > 0)) break;
+    await sleep(500);
+  }
+}
