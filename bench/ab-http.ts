@@ -26,7 +26,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { getJson, readyForCalls } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
 
 const { values: opts } = parseArgs({
@@ -58,21 +58,13 @@ for (const [name, root] of Object.entries(roots)) {
   if (!existsSync(join(root, "bin/strata.mjs"))) fail(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
   if (!existsSync(join(root, "node_modules/.bin/node"))) fail(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
 }
-/** The user's size a data directory was built with (its search-bench.json). */
-function builtSize(flag: string, dir: string): number {
-  const file = join(dir, "search-bench.json");
-  if (!existsSync(file)) fail(`${flag} ${dir} is not a data directory bench/search.ts built (no search-bench.json)`);
-  const n = Number(JSON.parse(readFileSync(file, "utf8")).size);
-  if (!Number.isInteger(n) || n < 1) fail(`${file} names no size`);
-  return n;
-}
 const data = resolve(opts.data);
-const builtA = builtSize("--data", data);
+const builtA = builtSize("--data", data, fail);
 const dataB = opts["data-b"] === undefined ? null : resolve(opts["data-b"]);
 if (dataB === data) fail("--data-b must be another directory than --data (one PGlite directory serves one process)");
-const sizes = { A: opts.size === undefined ? builtA : Number(opts.size), B: dataB ? builtSize("--data-b", dataB) : 0 };
-if (!Number.isInteger(sizes.A) || sizes.A < 1) fail(`--size must be a positive integer, got ${opts.size}`);
-if (!dataB) sizes.B = sizes.A;
+const sizeA = opts.size === undefined ? builtA : Number(opts.size);
+if (!Number.isInteger(sizeA) || sizeA < 1) fail(`--size must be a positive integer, got ${opts.size}`);
+const sizes = { A: sizeA, B: dataB ? builtSize("--data-b", dataB, fail) : sizeA };
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const copyRoot = mkdtempSync(join(tmpdir(), "strata-ab-"));
@@ -113,8 +105,6 @@ process.on("SIGINT", () => {
 });
 
 const queries = generateQueries(8, 400);
-/** A context call on the user's last session of `size` messages (sessions of 100). */
-const path = (q: string, size: number) => `/v1/sessions/g-${Math.floor((size - 1) / 100)}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
 const median = (xs: readonly number[]) => quantile(xs, 0.5);
 
 /** Starts both builds (`first` on the original directory, the first port, started first), times them, stops them; B/A per query's median. */
@@ -129,7 +119,7 @@ async function round(first: "A" | "B"): Promise<number> {
     try {
       await readyForCalls(
         (p) => get(s.port, p),
-        Array.from({ length: 30 }, (_, i) => path(queries[i % queries.length]!, sizes[s.name])),
+        Array.from({ length: 30 }, (_, i) => contextPath(queries[i % queries.length]!, sizes[s.name])),
       );
     } catch (e) {
       // Thrown rather than fail(): the run's finally stops both servers and removes the copy.
@@ -143,7 +133,7 @@ async function round(first: "A" | "B"): Promise<number> {
     const q = queries[(i + 30) % queries.length]!;
     const order = i % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
-      const r = await get(s.port, path(q, sizes[s.name]));
+      const r = await get(s.port, contextPath(q, sizes[s.name]));
       runs[s.name].ms.push(r.ms);
       runs[s.name].server.push(r.body.timings.total);
     }

@@ -1,8 +1,25 @@
 // The client side of the benchmarks that start `strata serve` and time it over HTTP
-// (bench/ab-http.ts, bench/server-profile.ts): a GET timed from request to parsed body, and a
+// (bench/ab-http.ts, bench/server-profile.ts): the size of the user a data directory holds,
+// the growth workload's context call on it, a GET timed from request to parsed body, and a
 // server brought to where timed calls start (answering, its user loaded, no index building).
 
+import { existsSync, readFileSync } from "node:fs";
 import { request, type Agent } from "node:http";
+import { join } from "node:path";
+
+/** The size of the user a data directory was built with (bench/search.ts's search-bench.json); `fail` on a directory it did not build. */
+export function builtSize(flag: string, dir: string, fail: (message: string) => never): number {
+  const file = join(dir, "search-bench.json");
+  if (!existsSync(file)) fail(`${flag} ${dir} is not a data directory bench/search.ts built (no search-bench.json)`);
+  const n = Number(JSON.parse(readFileSync(file, "utf8")).size);
+  if (!Number.isInteger(n) || n < 1) fail(`${file} names no size`);
+  return n;
+}
+
+/** The growth workload's context call: the user's last session of `size` messages (sessions of 100), query `q`, a budget of 4000 tokens. */
+export function contextPath(q: string, size: number): string {
+  return `/v1/sessions/g-${Math.floor((size - 1) / 100)}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
+}
 
 /** GET `path` from 127.0.0.1:`port`: the milliseconds to the whole body, and the body parsed; rejects on a status other than 200. */
 export function getJson(agent: Agent, port: number, path: string): Promise<{ ms: number; body: any }> {

@@ -13,14 +13,14 @@
 // The server runs on DIR itself (a PGlite directory serves one process: stop any other server on it).
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { getJson, readyForCalls } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
 
 const { values: opts } = parseArgs({
@@ -42,10 +42,7 @@ function fail(message: string): never {
 
 if (!opts.data) fail("--data is required (see the header of bench/server-profile.ts)");
 const data = resolve(opts.data);
-const built = join(data, "search-bench.json");
-if (!existsSync(built)) fail(`--data ${data} is not a data directory bench/search.ts built (no search-bench.json)`);
-const size = Number(JSON.parse(readFileSync(built, "utf8")).size);
-if (!Number.isInteger(size) || size < 1) fail(`${built} names no size`);
+const size = builtSize("--data", data, fail);
 const calls = Number(opts.calls);
 const settle = Number(opts.settle);
 const port = Number(opts.port);
@@ -77,7 +74,7 @@ child.on("exit", (code) => {
 });
 
 const queries = generateQueries(8, 400);
-const path = (q: string) => `/v1/sessions/g-${Math.floor((size - 1) / 100)}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
+const path = (q: string) => contextPath(q, size);
 
 try {
   const t0 = Date.now();
