@@ -193,6 +193,42 @@ describe("in-process graph index", () => {
     expect(await writer.facts(q)).toEqual(await reference.facts(q));
   });
 
+  it("matches the entities a pair of words keys, as the SQL store, while writes add to that pair and drop from it", async () => {
+    // An entity is found by the two of its words fewest entities held when it was added: with
+    // "cab", "dax" and "elm" in many names first, every name below holding "pim" and "quo" is
+    // found by that pair, and only those whose other words are all asked about match. The
+    // index packs a pair's entities on a query's first need; a write to the pair must show.
+    const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
+    const [tenantId, userId] = [uid("t"), uid("u")];
+    const item = (messageId: string, names: string[]): GraphMerge => ({
+      tenantId,
+      userId,
+      sessionId: "s",
+      messageId,
+      extraction: { entities: names.map((name) => ({ name, type: ENTITY_TYPES[0] })), relations: names.slice(1).map((to) => ({ from: names[0]!, type: "knows", to })) },
+    });
+    await writer.merge(Array.from({ length: 8 }, (_, i) => item(`f${i}`, [`Cab Dax Elm F${i}`, `Cab F${i}`, `Dax F${i}`, `Elm F${i}`])));
+    const paired = ["Pim Quo", "Pim Quo Cab", "Pim Quo Dax", "Pim Quo Cab Dax", "Quo Pim Elm", "Pim Quo Cab Elm Dax"];
+    await writer.merge(paired.map((name, i) => item(`p${i}`, [name, "Cab F1"])));
+    const ask = async (terms: string[]) => {
+      const q = { tenantId, userId, terms, limit: 50 };
+      const ranked = await writer.messagesMentioning(q);
+      expect(ranked).toEqual(await reference.messagesMentioning(q));
+      expect(await writer.facts(q)).toEqual(await reference.facts(q));
+      return ranked.map((h) => h.id).filter((id) => id.startsWith("p")).sort();
+    };
+    expect(await ask(["pim", "quo"])).toEqual(["p0"]);
+    expect(await ask(["pim", "quo", "cab"])).toEqual(["p0", "p1"]);
+    expect(await ask(["quo", "dax", "pim", "cab"])).toEqual(["p0", "p1", "p2", "p3"]);
+    expect(await ask(["pim", "quo", "cab", "dax", "elm"])).toEqual(["p0", "p1", "p2", "p3", "p4", "p5"]);
+    // Added to a pair already packed, and dropped from it.
+    await writer.merge([item("p6", ["Pim Quo Elm Cab", "Cab F2"])]);
+    expect(await ask(["pim", "quo", "cab", "elm"])).toEqual(["p0", "p1", "p4", "p6"]);
+    await writer.deleteByMessages(tenantId, ["p1", "p4"]);
+    expect(await ask(["pim", "quo", "cab", "elm"])).toEqual(["p0", "p6"]);
+    expect(await ask(["pim", "quo", "cab", "dax", "elm"])).toEqual(["p0", "p2", "p3", "p5", "p6"]);
+  });
+
   it("ranks mentions as a full scan would, ties included", () => {
     // Skewed lists, as a long-lived user has: a few entities in most messages (speakers,
     // common topics), many rare ones; weights from a handful of values (multiples of 2^-40),

@@ -131,6 +131,13 @@ interface Relation {
  * relations; a Set for every key of every index took 91 MB of its 771 MB graph.
  */
 type Members<T> = T | Set<T>;
+
+/** Entities with their names' words as numbers (UserGraph.wordIds): entity k's are words[starts[k] … starts[k + 1] − 1]. */
+interface PackedEntities {
+  entities: Entity[];
+  starts: Int32Array;
+  words: Int32Array;
+}
 const NO_MEMBERS: readonly never[] = [];
 
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
@@ -187,6 +194,20 @@ class UserGraph {
    * the rest of the graph tier; a pair keys a few.
    */
   private readonly byKeyPair = new Map<string, Members<Entity>>();
+  /**
+   * The entities of a pair key of two or more (byKeyPair) with their words as numbers
+   * (wordIds), one after another: matched() checks a pair's entities against the terms in
+   * these arrays, touching only the entities that match. Checked entity by entity, each was
+   * several reads at random places of a heap of gigabytes (the entity, its words, each word):
+   * at 100k messages a common pair keys hundreds of entities, and the check cost ~0.4 ms of a
+   * context call. Packed when the user is loaded (packPairs); a link or unlink at the key
+   * drops its packing, and the next query that needs it packs it again.
+   */
+  private readonly packedPairs = new Map<string, PackedEntities>();
+  /** A number for every word an entity's name has held (never reused: a packed pair may still hold it). */
+  private readonly wordIds = new Map<string, number>();
+  /** matched()'s marks of the terms' word ids, cleared again after each use. */
+  private termMarks = new Uint8Array(0);
   private readonly bySingleWord = new Map<string, Members<Entity>>();
   /** How many entities hold each word. */
   private readonly wordCounts = new Map<string, number>();
@@ -247,15 +268,20 @@ class UserGraph {
     // likely a common query word), then in code point order.
     const distinct = [...new Set(words)].map((w) => ({ w, n: this.wordCounts.get(w) ?? 0 }));
     distinct.sort((a, b) => a.n - b.n || b.w.length - a.w.length || compareText(a.w, b.w));
-    for (const { w, n } of distinct) this.wordCounts.set(w, n + 1);
+    for (const { w, n } of distinct) {
+      this.wordCounts.set(w, n + 1);
+      if (!this.wordIds.has(w)) this.wordIds.set(w, this.wordIds.size);
+    }
     const keyWord = distinct[0]?.w ?? null;
     const keyPair = distinct.length >= 2 ? pairKey(distinct[0]!.w, distinct[1]!.w) : null;
     const e: Entity = { id, norm: normOf(id), name, words, keyWord, keyPair, mentions, messages: new Set(), ords: [] };
     this.entities.set(id, e);
     this.lastMatched = null;
     if (keyWord !== null) UserGraph.link(this.byKeyWord, keyWord, e);
-    if (keyPair !== null) UserGraph.link(this.byKeyPair, keyPair, e);
-    else if (keyWord !== null) UserGraph.link(this.bySingleWord, keyWord, e);
+    if (keyPair !== null) {
+      UserGraph.link(this.byKeyPair, keyPair, e);
+      this.packedPairs.delete(keyPair);
+    } else if (keyWord !== null) UserGraph.link(this.bySingleWord, keyWord, e);
     UserGraph.link(this.byNorm, e.norm, e);
     return e;
   }
@@ -264,8 +290,10 @@ class UserGraph {
     this.entities.delete(e.id);
     this.lastMatched = null;
     if (e.keyWord !== null) UserGraph.unlink(this.byKeyWord, e.keyWord, e);
-    if (e.keyPair !== null) UserGraph.unlink(this.byKeyPair, e.keyPair, e);
-    else if (e.keyWord !== null) UserGraph.unlink(this.bySingleWord, e.keyWord, e);
+    if (e.keyPair !== null) {
+      UserGraph.unlink(this.byKeyPair, e.keyPair, e);
+      this.packedPairs.delete(e.keyPair);
+    } else if (e.keyWord !== null) UserGraph.unlink(this.bySingleWord, e.keyWord, e);
     for (const w of new Set(e.words)) {
       const n = this.wordCounts.get(w)! - 1;
       if (n > 0) this.wordCounts.set(w, n);
@@ -454,15 +482,70 @@ class UserGraph {
     for (const t of terms) for (const e of UserGraph.members(this.byNorm, t)) if (e.mentions > 0) out.add(e);
     if (terms.size <= PAIR_TERMS) {
       const list = [...terms];
-      for (let i = 0; i < list.length; i++) {
-        for (const e of UserGraph.members(this.bySingleWord, list[i]!)) offer(e);
-        for (let j = i + 1; j < list.length; j++) for (const e of UserGraph.members(this.byKeyPair, pairKey(list[i]!, list[j]!))) offer(e);
+      if (this.termMarks.length < this.wordIds.size) this.termMarks = new Uint8Array(Math.max(this.wordIds.size, 2 * this.termMarks.length));
+      const marks = this.termMarks;
+      const ids: number[] = [];
+      for (const t of list) {
+        const id = this.wordIds.get(t);
+        if (id !== undefined) ids.push(id);
+      }
+      for (const id of ids) marks[id] = 1;
+      try {
+        for (let i = 0; i < list.length; i++) {
+          for (const e of UserGraph.members(this.bySingleWord, list[i]!)) offer(e);
+          for (let j = i + 1; j < list.length; j++) {
+            const key = pairKey(list[i]!, list[j]!);
+            const members = this.byKeyPair.get(key);
+            if (members === undefined) continue;
+            if (!(members instanceof Set)) {
+              offer(members);
+              continue;
+            }
+            // Only an entity all of whose words are marked can match: offer() checks it in full.
+            const { entities, starts, words } = this.packedPair(key, members);
+            for (let k = 0; k < entities.length; k++) {
+              let all = true;
+              for (let w = starts[k]!; w < starts[k + 1]!; w++) {
+                if (marks[words[w]!] === 0) {
+                  all = false;
+                  break;
+                }
+              }
+              if (all) offer(entities[k]!);
+            }
+          }
+        }
+      } finally {
+        for (const id of ids) marks[id] = 0;
       }
     } else {
       // Many terms: more pairs than entities their words key.
       for (const t of terms) for (const e of UserGraph.members(this.byKeyWord, t)) offer(e);
     }
     return [...out].sort((a, b) => compareText(a.id, b.id));
+  }
+
+  /** Packs every pair key of two or more entities (a load does, so that no query pays for it). */
+  packPairs(): void {
+    for (const [key, members] of this.byKeyPair) if (members instanceof Set) this.packedPair(key, members);
+  }
+
+  /** The pair key's entities (`members`, two or more) packed for matched() (packedPairs). */
+  private packedPair(key: string, members: Set<Entity>): PackedEntities {
+    let p = this.packedPairs.get(key);
+    if (p) return p;
+    const entities = [...members];
+    const starts = new Int32Array(entities.length + 1);
+    let n = 0;
+    for (const e of entities) n += e.words.length;
+    const words = new Int32Array(n);
+    n = 0;
+    for (let k = 0; k < entities.length; k++) {
+      for (const w of entities[k]!.words) words[n++] = this.wordIds.get(w)!;
+      starts[k + 1] = n;
+    }
+    this.packedPairs.set(key, (p = { entities, starts, words }));
+    return p;
   }
 
   /** The entity's messages as ordinals. */
@@ -918,6 +1001,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       if (weights.length === 0) await readWeights(tx, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
       const g = new UserGraph();
       for (const e of entities) g.addEntity(String(e.id), String(e.name), (e.words ?? []).map(String), Number(e.mentions));
+      g.packPairs();
       for (const m of mentions) {
         const e = g.entities.get(String(m.entity_id));
         // A mention whose entity row is gone cannot be matched by the SQL either.
@@ -944,6 +1028,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       if (row.k === "e") g.addEntity(String(row.a), String(row.b), (row.w ?? []).map(String), Number(row.n));
       else if (row.k === "r") g.addRelation(String(row.a), String(row.b), String(row.c), Number(row.n));
     }
+    g.packPairs();
     // Each mentioned message's session, from the rows that group the messages by session.
     const sessions = new Map<string, string>();
     for (const row of rows) if (row.k === "s") for (const m of messageIds(row.ids)) sessions.set(m, String(row.a));
