@@ -208,7 +208,8 @@ describe("in-process graph index", () => {
       extraction: { entities: names.map((name) => ({ name, type: ENTITY_TYPES[0] })), relations: names.slice(1).map((to) => ({ from: names[0]!, type: "knows", to })) },
     });
     await writer.merge(Array.from({ length: 8 }, (_, i) => item(`f${i}`, [`Cab Dax Elm F${i}`, `Cab F${i}`, `Dax F${i}`, `Elm F${i}`])));
-    const paired = ["Pim Quo", "Pim Quo Cab", "Pim Quo Dax", "Pim Quo Cab Dax", "Quo Pim Elm", "Pim Quo Cab Elm Dax"];
+    // Eight names, so the pair is packed (PACK_MEMBERS), each with "pim", "quo" and a set of the others.
+    const paired = ["Pim Quo", "Pim Quo Cab", "Pim Quo Dax", "Pim Quo Cab Dax", "Quo Pim Elm", "Pim Quo Cab Elm Dax", "Quo Pim Dax Elm", "Quo Pim Cab Dax"];
     await writer.merge(paired.map((name, i) => item(`p${i}`, [name, "Cab F1"])));
     const ask = async (terms: string[]) => {
       const q = { tenantId, userId, terms, limit: 50 };
@@ -219,14 +220,14 @@ describe("in-process graph index", () => {
     };
     expect(await ask(["pim", "quo"])).toEqual(["p0"]);
     expect(await ask(["pim", "quo", "cab"])).toEqual(["p0", "p1"]);
-    expect(await ask(["quo", "dax", "pim", "cab"])).toEqual(["p0", "p1", "p2", "p3"]);
-    expect(await ask(["pim", "quo", "cab", "dax", "elm"])).toEqual(["p0", "p1", "p2", "p3", "p4", "p5"]);
-    // Added to a pair already packed, and dropped from it.
-    await writer.merge([item("p6", ["Pim Quo Elm Cab", "Cab F2"])]);
-    expect(await ask(["pim", "quo", "cab", "elm"])).toEqual(["p0", "p1", "p4", "p6"]);
+    expect(await ask(["quo", "dax", "pim", "cab"])).toEqual(["p0", "p1", "p2", "p3", "p7"]);
+    expect(await ask(["pim", "quo", "cab", "dax", "elm"])).toEqual(["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"]);
+    // Added to a pair already packed, and dropped from it (below PACK_MEMBERS again).
+    await writer.merge([item("p8", ["Pim Quo Elm Cab", "Cab F2"])]);
+    expect(await ask(["pim", "quo", "cab", "elm"])).toEqual(["p0", "p1", "p4", "p8"]);
     await writer.deleteByMessages(tenantId, ["p1", "p4"]);
-    expect(await ask(["pim", "quo", "cab", "elm"])).toEqual(["p0", "p6"]);
-    expect(await ask(["pim", "quo", "cab", "dax", "elm"])).toEqual(["p0", "p2", "p3", "p5", "p6"]);
+    expect(await ask(["pim", "quo", "cab", "elm"])).toEqual(["p0", "p8"]);
+    expect(await ask(["pim", "quo", "cab", "dax", "elm"])).toEqual(["p0", "p2", "p3", "p5", "p6", "p7", "p8"]);
   });
 
   it("ranks mentions as a full scan would, ties included", () => {

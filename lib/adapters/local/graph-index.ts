@@ -143,6 +143,8 @@ const NO_MEMBERS: readonly never[] = [];
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
 /** Two words as one key, whichever comes first. */
 const pairKey = (a: string, b: string) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
+/** A pair key of fewer entities than this is checked entity by entity, without packing (UserGraph.packedPairs). */
+const PACK_MEMBERS = 8;
 /** Up to this many terms, matched() looks entities up by pairs of them (n(n − 1)/2 lookups); past it, by each term. */
 const PAIR_TERMS = 64;
 const normOf = (id: string) => id.slice(id.indexOf(":") + 1);
@@ -195,7 +197,7 @@ class UserGraph {
    */
   private readonly byKeyPair = new Map<string, Members<Entity>>();
   /**
-   * The entities of a pair key of two or more (byKeyPair) with their words as numbers
+   * The entities of a pair key of PACK_MEMBERS or more (byKeyPair) with their words as numbers
    * (wordIds), one after another: matched() checks a pair's entities against the terms in
    * these arrays, touching only the entities that match. Checked entity by entity, each was
    * several reads at random places of a heap of gigabytes (the entity, its words, each word):
@@ -497,8 +499,8 @@ class UserGraph {
             const key = pairKey(list[i]!, list[j]!);
             const members = this.byKeyPair.get(key);
             if (members === undefined) continue;
-            if (!(members instanceof Set)) {
-              offer(members);
+            if (!(members instanceof Set) || members.size < PACK_MEMBERS) {
+              for (const e of UserGraph.members(this.byKeyPair, key)) offer(e);
               continue;
             }
             // Only an entity all of whose words are marked can match: offer() checks it in full.
@@ -525,12 +527,12 @@ class UserGraph {
     return [...out].sort((a, b) => compareText(a.id, b.id));
   }
 
-  /** Packs every pair key of two or more entities (a load does, so that no query pays for it). */
+  /** Packs every pair key of PACK_MEMBERS entities or more (a load does, so that no query pays for it). */
   packPairs(): void {
-    for (const [key, members] of this.byKeyPair) if (members instanceof Set) this.packedPair(key, members);
+    for (const [key, members] of this.byKeyPair) if (members instanceof Set && members.size >= PACK_MEMBERS) this.packedPair(key, members);
   }
 
-  /** The pair key's entities (`members`, two or more) packed for matched() (packedPairs). */
+  /** The pair key's entities (`members`, PACK_MEMBERS or more) packed for matched() (packedPairs). */
   private packedPair(key: string, members: Set<Entity>): PackedEntities {
     let p = this.packedPairs.get(key);
     if (p) return p;
