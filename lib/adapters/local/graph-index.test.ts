@@ -197,7 +197,8 @@ describe("in-process graph index", () => {
     // An entity is found by the two of its words fewest entities held when it was added: with
     // "cab", "dax" and "elm" in many names first, every name below holding "pim" and "quo" is
     // found by that pair, and only those whose other words are all asked about match. The
-    // index packs a pair's entities on a query's first need; a write to the pair must show.
+    // index packs a pair of 8 entities or more (at a load, or on the first query after a write
+    // to it): a write to a packed pair must show.
     const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
     const [tenantId, userId] = [uid("t"), uid("u")];
     const item = (messageId: string, names: string[]): GraphMerge => ({

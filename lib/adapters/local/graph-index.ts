@@ -131,6 +131,7 @@ interface Relation {
  * relations; a Set for every key of every index took 91 MB of its 771 MB graph.
  */
 type Members<T> = T | Set<T>;
+const NO_MEMBERS: readonly never[] = [];
 
 /** Entities with their names' words as numbers (UserGraph.wordIds): entity k's are words[starts[k] … starts[k + 1] − 1]. */
 interface PackedEntities {
@@ -138,7 +139,6 @@ interface PackedEntities {
   starts: Int32Array;
   words: Int32Array;
 }
-const NO_MEMBERS: readonly never[] = [];
 
 const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
 /** Two words as one key, whichever comes first. */
@@ -499,8 +499,12 @@ class UserGraph {
             const key = pairKey(list[i]!, list[j]!);
             const members = this.byKeyPair.get(key);
             if (members === undefined) continue;
-            if (!(members instanceof Set) || members.size < PACK_MEMBERS) {
-              for (const e of UserGraph.members(this.byKeyPair, key)) offer(e);
+            if (!(members instanceof Set)) {
+              offer(members);
+              continue;
+            }
+            if (members.size < PACK_MEMBERS) {
+              for (const e of members) offer(e);
               continue;
             }
             // Only an entity all of whose words are marked can match: offer() checks it in full.
