@@ -209,7 +209,12 @@ describe("local vector index, approximate tier", () => {
     it(`keeps every write made while the rows are reordered in slices, as the matrix ${pattern}${matrixBlockRows ? `, blocks of ${matrixBlockRows} rows` : ""}`, async () => {
       const sql = await sharedPglite();
       // A slice of 2 or 3 columns of 6,100 to 6,900 rows: the reorder alone takes 170 turns or more.
-      const big = createLocalVectorIndex({ sql, exactBelowRows: 6000, probeFraction: 1, reorderSliceValues: 20_000, ...(matrixBlockRows ? { matrixBlockRows } : {}) });
+      // The scans stay in this thread (offloadMinWork: Infinity): the first query's exact scan
+      // would otherwise start the scan thread, and on a loaded machine starting it took longer
+      // than much of the build, which then ran while the query waited: a CI run found it over
+      // ("expected 'ready' to be 'building'"), and with both cores kept busy it had fewer than
+      // the 150 turns left that the writes below need.
+      const big = createLocalVectorIndex({ sql, exactBelowRows: 6000, probeFraction: 1, reorderSliceValues: 20_000, offloadMinWork: Infinity, ...(matrixBlockRows ? { matrixBlockRows } : {}) });
       const t = uid("tenant");
       const rows = await corpus(t, "u", 7000, 30);
       // Shrinking, it stays above the threshold (a smaller matrix is searched exactly).
