@@ -11,6 +11,7 @@
 import { holdsAnswerType } from "./answer-type.ts";
 import { terms } from "./text.ts";
 import type { ScoredId } from "./types.ts";
+import { denseSums, SUM_BLOCK_SHIFT, type Resident } from "./bm25-sums.ts";
 import { descending, ascending } from "./order.ts";
 
 export interface CorpusDoc {
@@ -86,6 +87,8 @@ interface Packed {
    */
   impacts: Float64Array | null;
   impactsOf: number;
+  /** Where the WebAssembly sums (bm25-sums.ts) hold a copy of the slots and impacts, if they do. */
+  resident: Resident | null;
 }
 
 /**
@@ -175,7 +178,7 @@ let expandedReached = new Int32Array(0);
  * (expandedBlockMax, zeroed again with the sums): bestReached then reads only the blocks whose
  * best can still reach the `limit` best, instead of every slot.
  */
-const MAX_SHIFT = 8;
+const MAX_SHIFT = SUM_BLOCK_SHIFT;
 let expandedBlockMax = new Float64Array(0);
 let blockMaxCopy = new Float64Array(0);
 // bestReached's candidates: slots scoring at least its floor, and a copy of their scores to
@@ -450,6 +453,7 @@ export class Bm25Corpus {
       boundLengths: Float64Array.from(shortest.values()),
       impacts: null,
       impactsOf: -1,
+      resident: null,
     };
     this.packed.set(term, packed);
     return packed;
@@ -713,15 +717,6 @@ export class Bm25Corpus {
     }
     const avg = this.totalLength / n || 1;
     this.lengthTable(k1, b, avg);
-    if (expandedScores.length < this.entries.length) {
-      expandedScores = new Float64Array(Math.max(this.entries.length, expandedScores.length * 2));
-      expandedReached = new Int32Array(expandedScores.length);
-      expandedBlockMax = new Float64Array((expandedScores.length >> MAX_SHIFT) + 1);
-      blockMaxCopy = new Float64Array(expandedBlockMax.length);
-    }
-    const scores = expandedScores;
-    const blockMax = expandedBlockMax;
-    const touched = expandedReached;
     const end = this.entries.length;
     // Which turns were reached is tracked only when few will be: over most of the corpus, a
     // test per posting of whether its turn was reached already (a branch the CPU cannot
@@ -729,6 +724,19 @@ export class Bm25Corpus {
     let reach = 0;
     for (const t of base) reach += this.docFrequency(t);
     const dense = reach * DENSE_SHARE >= end;
+    // Dense sums in WebAssembly where it runs (bm25-sums.ts): the same numbers, and the blocks'
+    // bests from a pass over the sums before each top-k scan instead of a test per posting.
+    const wasm = dense ? denseSums() : null;
+    if (wasm) wasm.reserve(end);
+    if (expandedScores.length < end) {
+      expandedScores = new Float64Array(Math.max(end, expandedScores.length * 2));
+      expandedReached = new Int32Array(expandedScores.length);
+      expandedBlockMax = new Float64Array((expandedScores.length >> MAX_SHIFT) + 1);
+      blockMaxCopy = new Float64Array(expandedBlockMax.length);
+    }
+    const scores = expandedScores;
+    const blockMax = expandedBlockMax;
+    const touched = expandedReached;
     let count = 0;
     /** Adds the term's contributions (weight × its BM25 part) to every slot holding it. */
     const add = (term: string, weight: number | undefined): void => {
@@ -738,7 +746,8 @@ export class Bm25Corpus {
       if (w === 0) return;
       const { slots } = p;
       const impacts = this.impacts(p, k1, b, avg);
-      if (dense) {
+      if (wasm) wasm.add(p, impacts, w);
+      else if (dense) {
         for (let i = 0; i < slots.length; i++) {
           const slot = slots[i]!;
           const s = scores[slot]! + w * impacts[i]!;
@@ -754,15 +763,22 @@ export class Bm25Corpus {
         }
       }
     };
-    const best = (limit: number): CorpusHit[] =>
-      this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId, blockMax);
+    const best = (limit: number): CorpusHit[] => {
+      if (!wasm) return this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId, blockMax);
+      // The memory may have grown while postings were copied: its views are read after the adds.
+      wasm.blockMaxes(end);
+      return this.bestReached(wasm.scores, null, end, limit, options.sessionId, wasm.blockMax);
+    };
     try {
       for (const t of base) add(t, undefined);
       const { terms, weights } = this.feedback(base, best(options.docs), options);
       for (const t of terms.slice(base.length)) add(t, weights.get(t));
       return { terms, weights, hits: best(options.limit) };
     } finally {
-      if (dense) {
+      if (wasm) {
+        wasm.scores.fill(0, 0, end);
+        wasm.blockMax.fill(0, 0, (end >> MAX_SHIFT) + 1);
+      } else if (dense) {
         scores.fill(0, 0, end);
         blockMax.fill(0, 0, (end >> MAX_SHIFT) + 1);
       } else for (let i = 0; i < count; i++) scores[touched[i]!] = 0;

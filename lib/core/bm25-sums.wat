@@ -1,0 +1,63 @@
+;; BM25's dense sums (lib/core/bm25-sums.ts): the two loops of Bm25Corpus.searchExpanded that
+;; read every posting of a query's common words, in WebAssembly. `npm run build:wasm` compiles
+;; this file into bm25-sums.wasm.ts, and a test checks that the two agree.
+;;
+;; Every address is a byte offset into the module's one memory, which the caller lays out.
+(module
+  (memory (export "memory") 1)
+
+  ;; For i in [0, n): scores[slots[i]] = scores[slots[i]] + w * impacts[i], in that order. The
+  ;; same operations as the JavaScript loop (a multiply, then an add, of doubles: WebAssembly
+  ;; does not fuse them), so the same sums to the bit.
+  ;;   slots: n int32 at `slots`; impacts: n float64 at `impacts`; scores: float64 per slot at `scores`.
+  (func (export "add") (param $slots i32) (param $impacts i32) (param $n i32) (param $w f64) (param $scores i32)
+    (local $i i32)
+    (local $at i32)
+    (block $done
+      (br_if $done (i32.eqz (local.get $n)))
+      (loop $posting
+        (local.set $at
+          (i32.add (local.get $scores)
+            (i32.shl (i32.load (i32.add (local.get $slots) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 3))))
+        (f64.store (local.get $at)
+          (f64.add
+            (f64.load (local.get $at))
+            (f64.mul (local.get $w) (f64.load (i32.add (local.get $impacts) (i32.shl (local.get $i) (i32.const 3)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $posting (i32.lt_u (local.get $i) (local.get $n)))
+      )
+    )
+  )
+
+  ;; For each of `blocks` blocks of 256 slots (2048 bytes of scores, MAX_SHIFT = 8 in bm25.ts):
+  ;; out[k] = the largest score of block k, or 0 when none is above 0. Scores are never negative
+  ;; nor NaN (positive weights times positive impacts), so pmax's order of operands does not
+  ;; matter. The scores must be there for whole blocks: the caller's region is.
+  (func (export "blockMaxes") (param $scores i32) (param $blocks i32) (param $out i32)
+    (local $k i32)
+    (local $at i32)
+    (local $end i32)
+    (local $best v128)
+    (block $done
+      (br_if $done (i32.eqz (local.get $blocks)))
+      (loop $block
+        (local.set $at (i32.add (local.get $scores) (i32.shl (local.get $k) (i32.const 11))))
+        (local.set $end (i32.add (local.get $at) (i32.const 2048)))
+        (local.set $best (f64x2.splat (f64.const 0)))
+        (loop $four
+          (local.set $best (f64x2.pmax (local.get $best) (v128.load (local.get $at))))
+          (local.set $best (f64x2.pmax (local.get $best) (v128.load offset=16 (local.get $at))))
+          (local.set $best (f64x2.pmax (local.get $best) (v128.load offset=32 (local.get $at))))
+          (local.set $best (f64x2.pmax (local.get $best) (v128.load offset=48 (local.get $at))))
+          (local.set $at (i32.add (local.get $at) (i32.const 64)))
+          (br_if $four (i32.lt_u (local.get $at) (local.get $end)))
+        )
+        (f64.store
+          (i32.add (local.get $out) (i32.shl (local.get $k) (i32.const 3)))
+          (f64.max (f64x2.extract_lane 0 (local.get $best)) (f64x2.extract_lane 1 (local.get $best))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br_if $block (i32.lt_u (local.get $k) (local.get $blocks)))
+      )
+    )
+  )
+)
