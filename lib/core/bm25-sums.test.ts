@@ -25,7 +25,7 @@ describe("BM25's dense sums in WebAssembly", () => {
    * for one sum, or copied again after a write changed their impacts.
    */
   it("gives the JavaScript reference's answers to the bit, through arena refills, writes and two users", () => {
-    const sums = setDenseSums("wasm", { residentMin: 300, arenaBytes: 128 << 10, arenaFirstBytes: 4 << 10 })!;
+    const sums = setDenseSums("wasm", { minPostings: 0, residentMin: 300, arenaBytes: 128 << 10, arenaFirstBytes: 4 << 10 })!;
     const r = mulberry32(21);
     const common = ["alpha", "bravo", "delta", "kilo", "lima", "mike", "oscar"];
     const turn = () => {
@@ -78,6 +78,19 @@ describe("BM25's dense sums in WebAssembly", () => {
     expect(sums.resets).toBeGreaterThan(3);
   });
 
+  it("leaves a query whose words reach fewer than minPostings postings to the JavaScript loop", () => {
+    const c = new Bm25Corpus();
+    for (let i = 0; i < 600; i++) c.add({ id: `m${i}`, sessionId: "s", seq: i, name: "Bo", createdAt: i }, `red green ${i % 2 ? "blue" : "plum"} w${i % 40}`);
+    const search = () => c.searchExpanded(["red", "blue"], { docs: 3, terms: 4, weight: 0.5, limit: 20 });
+    // red: 600 postings, blue: 300.
+    const few = setDenseSums("wasm", { minPostings: 901, residentMin: 100, arenaBytes: 1 << 20, arenaFirstBytes: 1 << 16 })!;
+    const js = search();
+    expect(few.adds).toBe(0);
+    const enough = setDenseSums("wasm", { minPostings: 900, residentMin: 100, arenaBytes: 1 << 20, arenaFirstBytes: 1 << 16 })!;
+    expect(search()).toEqual(js);
+    expect(enough.adds).toBeGreaterThanOrEqual(2);
+  });
+
   it("answers as the JavaScript loop does where WebAssembly is off", () => {
     const r = mulberry32(5);
     const words = ["red", "green", "blue", "cyan", "plum"];
@@ -88,7 +101,7 @@ describe("BM25's dense sums in WebAssembly", () => {
     }
     const queries = Array.from({ length: 30 }, (_, q) => [words[q % 5]!, words[(q * 3 + 1) % 5]!]);
     const run = () => queries.map((q) => c.searchExpanded(q, { docs: 3, terms: 4, weight: 0.5, limit: 40, params: { k1: 1.2, b: 0.3 } }));
-    setDenseSums("wasm", { residentMin: 500, arenaBytes: 1 << 20, arenaFirstBytes: 64 << 10 });
+    setDenseSums("wasm", { minPostings: 0, residentMin: 500, arenaBytes: 1 << 20, arenaFirstBytes: 64 << 10 });
     const wasm = run();
     expect(setDenseSums("js")).toBeNull();
     expect(denseSums()).toBeNull();

@@ -724,9 +724,11 @@ export class Bm25Corpus {
     let reach = 0;
     for (const t of base) reach += this.docFrequency(t);
     const dense = reach * DENSE_SHARE >= end;
-    // Dense sums in WebAssembly where it runs (bm25-sums.ts): the same numbers, and the blocks'
-    // bests from a pass over the sums before each top-k scan instead of a test per posting.
-    const wasm = dense ? denseSums() : null;
+    // Dense sums in WebAssembly where it runs (bm25-sums.ts) and the base terms reach enough
+    // postings to pay for its copies and passes: the same numbers, and the blocks' bests from a
+    // pass over the sums before each top-k scan instead of a test per posting.
+    const sums = dense ? denseSums() : null;
+    const wasm = sums && reach >= sums.limits.minPostings ? sums : null;
     if (wasm) wasm.reserve(end);
     if (expandedScores.length < end) {
       expandedScores = new Float64Array(Math.max(end, expandedScores.length * 2));
