@@ -13,6 +13,7 @@ import { terms } from "./text.ts";
 import type { ScoredId } from "./types.ts";
 import { denseSums, SUM_BLOCK_SHIFT, type Resident } from "./bm25-sums.ts";
 import { descending, ascending } from "./order.ts";
+import { warmed } from "./warm.ts";
 
 export interface CorpusDoc {
   id: string;
@@ -895,6 +896,18 @@ export class Bm25Corpus {
   neighbours(id: string, radius: number): { id: string; offset: number }[] {
     const turn = this.doc(id);
     return turn ? this.neighbourTurns(turn, radius).map((n) => ({ id: n.turn.id, offset: n.offset })) : [];
+  }
+
+  /**
+   * Reads ahead what neighbourTurns() first reads for each of these turns, their sessions'
+   * ids and lists, so that the CPU fetches them together rather than one turn after another
+   * (warm.ts).
+   */
+  warmSessions(turns: readonly CorpusTurn[]): void {
+    let chars = 0;
+    for (let i = 0; i < turns.length; i++) chars += turns[i]!.sessionId.length;
+    for (let i = 0; i < turns.length; i++) chars += this.sessions.get(turns[i]!.sessionId)?.slots.length ?? 0;
+    warmed.chars += chars;
   }
 
   /** As neighbours(), from a turn doc() found (no lookup by id); empty for a turn no longer held. */

@@ -11,6 +11,7 @@
 // matrices outgrow the memory budget; an evicted user reloads on the next query.
 
 import { StrataError, upstream } from "../../core/errors.ts";
+import { warmed } from "../../core/warm.ts";
 import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
@@ -187,6 +188,14 @@ class BestRows {
   /** The rows held, best first (score descending, then id ascending). */
   matches(kinds: readonly VectorKind[], sessions: readonly string[]): VectorMatch[] {
     const out: VectorMatch[] = [];
+    // The rows' ids and sessions read ahead, together (warm.ts): the matches' sort and the
+    // fusion's lookups read them next, and in a large user each is a cache miss.
+    let chars = 0;
+    for (let j = 0; j < this.n; j++) {
+      const row = this.rows[j]!;
+      chars += this.ids[row]!.length + sessions[row]!.length;
+    }
+    warmed.chars += chars;
     for (let j = 0; j < this.n; j++) {
       const row = this.rows[j]!;
       out.push({ id: this.ids[row]!, kind: kinds[row]!, sessionId: sessions[row]!, score: this.scores[j]! });

@@ -29,6 +29,7 @@ import { STOPWORDS, terms, words } from "../text.ts";
 import type { GraphVersion, Message, RecallSource, ScoredId, SessionScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
 import { descending } from "../order.ts";
+import { warmed, warmIds } from "../warm.ts";
 
 /** StrataDeps plus the keyword index, which the runtime provides in the embedded build. */
 export type SearchDeps = StrataDeps;
@@ -186,6 +187,8 @@ export interface Ranking {
 /** Reciprocal rank fusion: each ranking adds weight / (k + rank) to every item it holds. */
 export function fuseRankings(rankings: Ranking[], rrfK: number = DEFAULT_SEARCH_CONFIG.rrfK): Fused[] {
   const fused = new Map<string, Fused>();
+  // Every id read ahead of the lookups by id (warm.ts).
+  for (const { weight, items } of rankings) if (weight !== 0) warmIds(items);
   for (const { source, weight: w, items } of rankings) {
     if (w === 0) continue;
     items.forEach((item, rank) => {
@@ -244,12 +247,23 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   if (radius <= 0 || anchors <= 0 || (weight <= 0 && answerWeight <= 0)) return fused;
   // Per neighbour: what it collects, and the anchor that gave the most (its provenance).
   const add = new Map<string, { extra: number; best: number; anchor: string; answer: boolean; turn: CorpusTurn }>();
+  const turns: CorpusTurn[] = [];
+  const from: Fused[] = [];
   for (let i = 0; i < fused.length && i < anchors; i++) {
-    const anchor = fused[i]!;
-    const turn = docOf(anchor, corpus);
+    const turn = docOf(fused[i]!, corpus);
     if (!turn) continue;
-    // The neighbours come as turns: each is looked up by id in the corpus no more.
-    for (const n of corpus.neighbourTurns(turn, radius)) {
+    turns.push(turn);
+    from.push(fused[i]!);
+  }
+  // The anchors' sessions, then their neighbours' ids, read ahead together (warm.ts).
+  corpus.warmSessions(turns);
+  // The neighbours come as turns: each is looked up by id in the corpus no more.
+  const near = turns.map((turn) => corpus.neighbourTurns(turn, radius));
+  for (const list of near) warmIds(list.map((n) => n.turn));
+  for (let i = 0; i < turns.length; i++) {
+    const anchor = from[i]!;
+    const turn = turns[i]!;
+    for (const n of near[i]!) {
       const answer = turn.asks && n.offset === 1;
       const share = answer ? answerWeight : weight / Math.abs(n.offset);
       if (share <= 0) continue;
@@ -309,6 +323,13 @@ export function boostSessions(fused: Fused[], corpus: Bm25Corpus, options: Searc
   // Per session its best `top` scores, in order (fused is sorted, so a session's first
   // entries are its best), and their sum, added in that order.
   const best = new Map<string, { n: number; mass: number }>();
+  // The sessions known so far read ahead of the lookups by session (warm.ts).
+  let chars = 0;
+  for (const f of fused) {
+    const s = f.doc ? f.doc.sessionId : f.doc === undefined ? f.sessionId : undefined;
+    if (s !== undefined) chars += s.length;
+  }
+  warmed.chars += chars;
   for (const f of fused) {
     const s = sessionOf(f, corpus);
     if (s === undefined) continue;
