@@ -187,14 +187,9 @@ export class DenseSums {
 
 let instance: DenseSums | null | undefined;
 
-/**
- * The shared DenseSums, or null where WebAssembly (with SIMD) cannot be compiled here.
- * `STRATA_BM25_WASM=0` turns it off (the JavaScript loop then sums, as on such a runtime).
- */
+/** The shared DenseSums, or null where WebAssembly (with SIMD) cannot be compiled here. */
 export function denseSums(): DenseSums | null {
-  if (instance !== undefined) return instance;
-  const off = typeof process !== "undefined" && process.env?.STRATA_BM25_WASM === "0";
-  instance = off ? null : compile();
+  if (instance === undefined) instance = compile();
   return instance;
 }
 

@@ -259,7 +259,9 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   corpus.warmSessions(turns);
   // The neighbours come as turns: each is looked up by id in the corpus no more.
   const near = turns.map((turn) => corpus.neighbourTurns(turn, radius));
-  for (const list of near) warmIds(list.map((n) => n.turn));
+  let chars = 0;
+  for (const list of near) for (let j = 0; j < list.length; j++) chars += list[j]!.turn.id.length;
+  warmed.chars += chars;
   for (let i = 0; i < turns.length; i++) {
     const anchor = from[i]!;
     const turn = turns[i]!;
