@@ -778,10 +778,9 @@ export class Bm25Corpus {
       for (const t of terms.slice(base.length)) add(t, weights.get(t));
       return { terms, weights, hits: best(options.limit) };
     } finally {
-      if (wasm) {
-        wasm.scores.fill(0, 0, end);
-        wasm.blockMax.fill(0, 0, (end >> MAX_SHIFT) + 1);
-      } else if (dense) {
+      // The kernel's blocks' bests need no zeroing: its pass rewrites every block a scan reads.
+      if (wasm) wasm.scores.fill(0, 0, end);
+      else if (dense) {
         scores.fill(0, 0, end);
         blockMax.fill(0, 0, (end >> MAX_SHIFT) + 1);
       } else for (let i = 0; i < count; i++) scores[touched[i]!] = 0;
