@@ -10,13 +10,16 @@
 //
 //   node bench/ab-http.ts --a ../base --b . --data DIR [--size 100000] [--calls 400] [--settle 10]
 //   node bench/ab-http.ts --a . --b . --data DIR_1K --data-b DIR_100K
+//   node bench/ab-http.ts --a . --b . --data DIR --env-b NAME=VALUE [--env-b ...]
 //
 // DIR is a data directory bench/search.ts built (`--data-dir DIR --size N`: user "u-growth",
 // sessions of 100 turns; --size defaults to the size it was built with). A PGlite directory
 // serves one process: the second server gets a copy, made here and removed afterwards. With
 // --data-b, B runs on that directory instead, of its own size: one build on two sizes of the
 // user side by side, the growth workload's ratio (100k over 1k) measured in the same minutes.
-// A checkout needs its own node_modules (a worktree can link the main one).
+// A checkout needs its own node_modules (a worktree can link the main one). --env-a and
+// --env-b (NAME=VALUE, repeatable) add to one server's environment: one build under two
+// settings of its process (a C library tunable, say) side by side.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -39,6 +42,8 @@ const { values: opts } = parseArgs({
     calls: { type: "string", default: "400" },
     settle: { type: "string", default: "10" },
     port: { type: "string", default: "8901" },
+    "env-a": { type: "string", multiple: true, default: [] },
+    "env-b": { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -58,6 +63,17 @@ for (const [name, root] of Object.entries(roots)) {
   if (!existsSync(join(root, "bin/strata.mjs"))) fail(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
   if (!existsSync(join(root, "node_modules/.bin/node"))) fail(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
 }
+/** NAME=VALUE pairs as an environment; fail on another shape. */
+function envOf(flag: string, pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf("=");
+    if (eq < 1) fail(`${flag} takes NAME=VALUE, got ${p}`);
+    env[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return env;
+}
+const extraEnv = { A: envOf("--env-a", opts["env-a"]!), B: envOf("--env-b", opts["env-b"]!) };
 const data = resolve(opts.data);
 const builtA = builtSize("--data", data, fail);
 const dataB = opts["data-b"] === undefined ? null : resolve(opts["data-b"]);
@@ -84,7 +100,7 @@ const servers: { name: "A" | "B"; port: number; child: ChildProcess }[] = [];
 function start(name: "A" | "B", root: string, dir: string, p: number) {
   const child = spawn(join(root, "node_modules/.bin/node"), [...nodeOptions(root), "bin/strata.mjs", "serve"], {
     cwd: root,
-    env: { ...process.env, PORT: String(p), HOST: "127.0.0.1", STRATA_DATA_DIR: dir, STRATA_LOG_LEVEL: "error" },
+    env: { ...process.env, ...extraEnv[name], PORT: String(p), HOST: "127.0.0.1", STRATA_DATA_DIR: dir, STRATA_LOG_LEVEL: "error" },
     stdio: ["ignore", "ignore", "inherit"],
   });
   child.on("exit", (code) => {
@@ -143,8 +159,9 @@ async function round(first: "A" | "B"): Promise<number> {
   await Promise.all(servers.map((s) => new Promise((resolveExit) => (s.child.exitCode !== null ? resolveExit(null) : (s.child.once("exit", resolveExit), s.child.kill())))));
   stopping = false;
   const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
+  const envText = (name: "A" | "B") => Object.entries(extraEnv[name]).map(([k, v]) => ` ${k}=${v}`).join("");
   const line = (name: "A" | "B") =>
-    `${name} ${roots[name]} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
+    `${name} ${roots[name]}${envText(name)} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
   log(`${first} first: ${calls} context calls each, alternated query by query:`);
   log(line("A"));
   log(line("B"));
