@@ -10,18 +10,21 @@ import { join } from "node:path";
 import type { LocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
 import { SCHEDULE_BATCH, scheduleSummaries } from "../lib/core/services/summaries.ts";
+import { tuneHeap } from "../lib/heap.ts";
 import { createStrata, type Strata } from "../lib/runtime.ts";
 
 /**
  * An embedded Strata with workers, in memory, or in `dataDir` (PGlite) when given. `reuse`:
  * the directory holds this very build (`built`, recorded in `markerName` by `done()`), so
- * the caller skips its ingest. A directory holding another build is refused.
+ * the caller skips its ingest. A directory holding another build is refused. The process gets
+ * the server's heap settings first (lib/heap.ts), as bin/strata.mjs gives them.
  */
 export async function openBenchStrata(dataDir: string | undefined, markerName: string, built: string): Promise<{ strata: Strata; reuse: boolean; done(): void }> {
   const marker = dataDir ? join(dataDir, markerName) : null;
   const reuse = marker !== null && existsSync(marker) && readFileSync(marker, "utf8") === built;
   if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
   if (dataDir) mkdirSync(dataDir, { recursive: true });
+  tuneHeap();
   const strata = await createStrata(loadConfig({}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
   return { strata, reuse, done: () => marker && !reuse && writeFileSync(marker, built) };
 }

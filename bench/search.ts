@@ -50,6 +50,7 @@ import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
+import { HEAP_FLAGS } from "../lib/heap.ts";
 import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians, watchGc } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { npmStartScript } from "./start-script.ts";
@@ -190,7 +191,7 @@ try {
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
   // The server runs with npm start's Node options (package.json's start script): say whether this run did.
-  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${npmStartScript()})\n`);
+  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${npmStartScript()}), and ${HEAP_FLAGS.join(" ")} set at start (lib/heap.ts)\n`);
 } finally {
   await strata.close();
 }

@@ -8,4 +8,6 @@ if (major < 22) {
   );
   process.exit(1);
 }
+// V8's pretenuring off before any data is loaded (lib/heap.ts says why).
+(await import("../lib/heap.ts")).tuneHeap();
 await import("../lib/cli.ts");
