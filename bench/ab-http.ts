@@ -26,13 +26,13 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({
+const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
     a: { type: "string" },
     b: { type: "string", default: "." },

@@ -17,7 +17,6 @@
 //   node_modules/.bin/node bench/context.ts [--size 1000] [--calls 200] [--budget 2000] [--query TEXT]
 //     [--max-words 32] [--compare 8,16,32,64] [--seed 42] [--data-dir DIR] [--cpu-prof FILE]
 
-import { parseArgs } from "node:util";
 import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, type ContextConfig } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
@@ -25,8 +24,9 @@ import { hybridSearch } from "../lib/core/services/search.ts";
 import { terms } from "../lib/core/text.ts";
 import { awaitVectorIndex, drain, openBenchStrata, quantile, startProfile, tierMedians } from "./in-process.ts";
 import { messagesFor, rng, turn } from "./strata-load.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({
+const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
     size: { type: "string", default: "1000" },
     calls: { type: "string", default: "200" },

@@ -4,7 +4,7 @@
 //   node_modules/.bin/node bench/cpuprofile-top.ts FILE.cpuprofile [--top 30] [--filter lib/]
 
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseBenchArgs } from "./args.ts";
 
 interface Node {
   id: number;
@@ -19,7 +19,7 @@ interface Profile {
   endTime: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "30" }, filter: { type: "string" } } });
+const { values, positionals } = parseBenchArgs(import.meta.url, { allowPositionals: true, options: { top: { type: "string", default: "30" }, filter: { type: "string" } } });
 const top = Number(values.top);
 
 for (const file of positionals) {

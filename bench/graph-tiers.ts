@@ -12,10 +12,10 @@
 // `--dir` serves another checkout's lib/ (e.g. the commit before a change) with the same data.
 
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { messagesFor, queryFor, rng, turn } from "./strata-load.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({
+const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
     dir: { type: "string", default: "." },
     sizes: { type: "string", default: "1000,5000" },

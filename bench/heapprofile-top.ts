@@ -7,7 +7,7 @@
 // --calls divides the bytes by the number of calls profiled, as bytes per call.
 
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseBenchArgs } from "./args.ts";
 
 interface Node {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -15,7 +15,7 @@ interface Node {
   children: Node[];
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "30" }, calls: { type: "string" } } });
+const { values, positionals } = parseBenchArgs(import.meta.url, { allowPositionals: true, options: { top: { type: "string", default: "30" }, calls: { type: "string" } } });
 const top = Number(values.top);
 const calls = values.calls ? Number(values.calls) : undefined;
 

@@ -30,12 +30,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "nod
 import http from "node:http";
 import os from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { Redis as IoRedis } from "ioredis";
 import pg from "pg";
 import { generateMessages, generateQueries, rehydrationSession, type BenchMessage } from "./peers/data.ts";
 import { barChart, lineChart } from "./peers/svg.ts";
 import { startNodeFlags } from "./start-script.ts";
+import { parseBenchArgs } from "./args.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -46,7 +46,7 @@ const BUDGET = 4000;
 const SESSION_SIZE = 100;
 const SEARCH_AT = 10_000;
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs(import.meta.url, {
   options: {
     workloads: { type: "string", default: ALL_WORKLOADS.join(",") },
     sizes: { type: "string" },

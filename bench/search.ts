@@ -45,7 +45,6 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
@@ -54,8 +53,9 @@ import { HEAP_FLAGS } from "../lib/heap.ts";
 import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians, watchGc } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { npmStartScript } from "./start-script.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({
+const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
     size: { type: "string", default: "10000" },
     calls: { type: "string", default: "1000" },

@@ -17,13 +17,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({
+const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
     data: { type: "string" },
     calls: { type: "string", default: "800" },

@@ -25,10 +25,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { mulberry32 } from "./peers/data.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({
+const { values: opts } = parseBenchArgs(import.meta.url, {
   // Read only when run as a script; another script may import the generators below.
   args: import.meta.url === `file://${process.argv[1]}` ? process.argv.slice(2) : [],
   options: {

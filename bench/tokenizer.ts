@@ -10,13 +10,13 @@
 //
 //   node bench/tokenizer.ts [--size 100000] [--prompts 200] [--rounds 9]
 
-import { parseArgs } from "node:util";
 import type { KnownPiece } from "../lib/core/ports.ts";
 import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
 import { quantile } from "./in-process.ts";
 import { generateMessages, mulberry32 } from "./peers/data.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts } = parseArgs({ options: { size: { type: "string", default: "100000" }, prompts: { type: "string", default: "200" }, rounds: { type: "string", default: "9" } } });
+const { values: opts } = parseBenchArgs(import.meta.url, { options: { size: { type: "string", default: "100000" }, prompts: { type: "string", default: "200" }, rounds: { type: "string", default: "9" } } });
 const size = Number(opts.size);
 const perRound = Number(opts.prompts);
 const rounds = Number(opts.rounds);

@@ -12,15 +12,15 @@
 // its score reaches the exact k-th score, so that rows tied with it (the synthetic chat
 // repeats itself a lot) are not counted as misses.
 
-import { parseArgs } from "node:util";
 import { createLocalEmbedder } from "../lib/adapters/local/embedder.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
 import type { VectorMatch, VectorRecord } from "../lib/core/ports.ts";
 import { messagesFor, queryFor, rng, turn } from "./strata-load.ts";
+import { parseBenchArgs } from "./args.ts";
 
-const { values: opts, positionals } = parseArgs({ options: { probe: { type: "string" } }, allowPositionals: true });
+const { values: opts, positionals } = parseBenchArgs(import.meta.url, { options: { probe: { type: "string" } }, allowPositionals: true });
 const sizes = positionals.map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(10_000, 100_000);
 const probeFraction = opts.probe === undefined ? undefined : Number(opts.probe);

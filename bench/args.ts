@@ -1,0 +1,49 @@
+// The bench tools' command lines: node:util's parseArgs, with the tool's header comment as its
+// help. `--help` (or `-h`) prints the header and exits 0. A flag the tool does not know, or one
+// missing its value, prints the error and the header's command lines, and exits 2, instead of
+// ending in a stack trace.
+
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** The comment lines at the top of a source file, without their `//` (the tool's description and usage). */
+export function headerOf(source: string): string[] {
+  const lines: string[] = [];
+  for (const line of source.split("\n")) {
+    if (!line.startsWith("//")) break;
+    lines.push(line.replace(/^\/\/ ?/, ""));
+  }
+  return lines;
+}
+
+/** The header's command lines: from the first line that runs node, with the lines that continue it. */
+export function usageOf(header: readonly string[]): string[] {
+  const start = header.findIndex((l) => /^\s+(node\b|node_modules\/\.bin\/node\b|npm run\b)/.test(l));
+  if (start < 0) return [];
+  const out: string[] = [];
+  for (let i = start; i < header.length && header[i]!.startsWith(" "); i++) out.push(header[i]!);
+  return out;
+}
+
+/** parseArgs(config) for the tool at `toolUrl` (its import.meta.url), with --help and a usage on a bad command line. */
+export function parseBenchArgs<T extends ParseArgsConfig>(toolUrl: string, config: T): ReturnType<typeof parseArgs<T>> {
+  const file = fileURLToPath(toolUrl);
+  const name = basename(file);
+  const argv = config.args ?? process.argv.slice(2);
+  const header = () => headerOf(readFileSync(file, "utf8"));
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${header().join("\n")}\n`);
+    process.exit(0);
+  }
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) throw e;
+    const usage = usageOf(header());
+    process.stderr.write(`${name}: ${(e as Error).message}\n${usage.length ? `usage:\n${usage.join("\n")}\n` : ""}(--help prints the whole description)\n`);
+    process.exit(2);
+  }
+}

@@ -1,0 +1,42 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { headerOf, usageOf } from "../../bench/args.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const run = (tool: string, ...args: string[]) => spawnSync(process.execPath, [`bench/${tool}`, ...args], { cwd: root, encoding: "utf8" });
+
+describe("bench tools' command lines", () => {
+  it("reads a header and its command lines, continuations included", () => {
+    const header = headerOf(
+      ["// What it does.", "//", "//   node bench/x.ts --a A [--b B]", "//     [--c C]", "//", "// More.", "", "import x from 'y';", "// not the header"].join("\n"),
+    );
+    expect(header).toEqual(["What it does.", "", "  node bench/x.ts --a A [--b B]", "    [--c C]", "", "More."]);
+    expect(usageOf(header)).toEqual(["  node bench/x.ts --a A [--b B]", "    [--c C]"]);
+    expect(usageOf(["No command here."])).toEqual([]);
+  });
+
+  it("answers an unknown flag with its name, the tool's usage and exit code 2", () => {
+    const r = run("cpuprofile-top.ts", "--bogus");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("cpuprofile-top.ts: Unknown option '--bogus'");
+    expect(r.stderr).toContain("node_modules/.bin/node bench/cpuprofile-top.ts FILE.cpuprofile [--top 30] [--filter lib/]");
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(r.stdout).toBe("");
+  });
+
+  it("answers a flag missing its value the same way", () => {
+    const r = run("server-profile.ts", "--calls");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("server-profile.ts: Option '--calls <value>' argument missing");
+    expect(r.stderr).toContain("bench/server-profile.ts --data DIR");
+  });
+
+  it("prints the whole header on --help and exits 0", () => {
+    const r = run("ab-http.ts", "--help");
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith("Two builds of Strata side by side over HTTP")).toBe(true);
+    expect(r.stdout).toContain("--env-a and\n--env-b (NAME=VALUE, repeatable)");
+    expect(r.stderr).toBe("");
+  });
+});
