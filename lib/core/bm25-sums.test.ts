@@ -109,6 +109,7 @@ describe("BM25's dense sums in WebAssembly", () => {
     expect(js).toEqual(wasm);
     expect(js.flatMap((x) => x.hits).length).toBe(30 * 40);
   });
+
   /**
    * A common word's first copy goes into pages the memory's layout already wrote: 140k postings
    * (1.7 MB, about 410 pages of 4 KB) into new pages fault each page in; after the layout's
