@@ -8,7 +8,7 @@
 // each build holding each place once, and the median per-query ratios of the two rounds are
 // combined by their geometric mean.
 //
-//   node bench/ab-http.ts --a ../base --b . --data DIR [--size 100000] [--calls 400] [--settle 10]
+//   node bench/ab-http.ts --a ../base --b . --data DIR [--size 100000] [--calls 400] [--settle 10] [--warm 400]
 //   node bench/ab-http.ts --a . --b . --data DIR_1K --data-b DIR_100K
 //   node bench/ab-http.ts --a . --b . --data DIR --env-b NAME=VALUE [--env-b ...]
 //
@@ -17,6 +17,12 @@
 // serves one process: the second server gets a copy, made here and removed afterwards. With
 // --data-b, B runs on that directory instead, of its own size: one build on two sizes of the
 // user side by side, the growth workload's ratio (100k over 1k) measured in the same minutes.
+// After the settle, --warm query pairs (other queries of the same kinds) go to both servers,
+// alternated and untimed. Without them the server started first timed slower, whichever build
+// it ran: B/A read 0.86–0.91 with A first and 1.07–1.09 with B first. That server has waited
+// idle while the other loaded (a minute at 100k), presumably long enough for V8 to shrink its
+// young generation. With 400 pairs an A/A run read 1.004 and 1.001 (BENCHMARKS.md, twentieth
+// round).
 // A checkout needs its own node_modules (a worktree can link the main one). --env-a and
 // --env-b (NAME=VALUE, repeatable) add to one server's environment: one build under two
 // settings of its process (a C library tunable, say) side by side.
@@ -41,6 +47,7 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     size: { type: "string" },
     calls: { type: "string", default: "400" },
     settle: { type: "string", default: "10" },
+    warm: { type: "string", default: "400" },
     port: { type: "string", default: "8901" },
     "env-a": { type: "string", multiple: true, default: [] },
     "env-b": { type: "string", multiple: true, default: [] },
@@ -58,6 +65,8 @@ const settle = Number(opts.settle);
 const port = Number(opts.port);
 if (!Number.isInteger(calls) || calls < 1) fail(`--calls must be a positive integer, got ${opts.calls}`);
 if (!(settle >= 0)) fail(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
+const warmPairs = Number(opts.warm);
+if (!Number.isInteger(warmPairs) || warmPairs < 0) fail(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
 const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
 for (const [name, root] of Object.entries(roots)) {
   if (!existsSync(join(root, "bin/strata.mjs"))) fail(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
@@ -121,6 +130,8 @@ process.on("SIGINT", () => {
 });
 
 const queries = generateQueries(8, 400);
+// --warm's queries: of the same kinds and words, none of them a timed query's string.
+const warmQueries = generateQueries(9, 400).filter((q) => !queries.includes(q));
 const median = (xs: readonly number[]) => quantile(xs, 0.5);
 
 /** Starts both builds (`first` on the original directory, the first port, started first), times them, stops them; B/A per query's median. */
@@ -144,6 +155,10 @@ async function round(first: "A" | "B"): Promise<number> {
     log(`server ${s.name} (${roots[s.name]}) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   if (settle > 0) await new Promise((r) => setTimeout(r, settle * 1000));
+  for (let i = 0; i < warmPairs; i++) {
+    const q = warmQueries[i % warmQueries.length]!;
+    for (const s of i % 2 === 0 ? servers : [...servers].reverse()) await get(s.port, contextPath(q, sizes[s.name]));
+  }
   const runs = { A: { ms: [] as number[], server: [] as number[] }, B: { ms: [] as number[], server: [] as number[] } };
   for (let i = 0; i < calls; i++) {
     const q = queries[(i + 30) % queries.length]!;
