@@ -98,36 +98,40 @@ describe("local vector index, approximate tier", () => {
 
   // Rows of the same text score the same: the K-th place falls inside a run of equal scores,
   // and of that run the least ids must be kept, whichever order the rows were written in.
-  it("keeps the least ids of equal scores at the K-th place, exactly and approximately", async () => {
-    const { exact, approx } = await pair({ probeFraction: 1 });
-    const t = uid("tenant");
-    const texts = ["alpha bravo charlie", "alpha bravo delta", "alpha echo foxtrot", "golf hotel alpha", "india juliet kilo"];
-    const vectors = await embedder.embed(texts);
-    const r = rng(9);
-    const order = Array.from({ length: 200 }, (_, i) => i).sort(() => r() - 0.5);
-    const records: VectorRecord[] = order.map((i) => ({
-      id: `r${String((i * 7919) % 1000).padStart(3, "0")}`,
-      tenantId: t,
-      userId: "u",
-      sessionId: `s${i % 3}`,
-      kind: "message",
-      model: embedder.model,
-      vector: vectors[i % texts.length]!,
-    }));
-    await exact.upsert(records);
-    expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
-    const [query] = await embedder.embed(["alpha bravo charlie delta"]);
-    for (const index of [exact, approx]) {
-      const all = await index.query({ tenantId: t, userId: "u", vector: query!, topK: 200 });
-      expect(all).toHaveLength(200);
-      // The reference: every row, by score, then id.
-      const sorted = [...all].sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
-      expect(ids(all)).toEqual(ids(sorted));
-      for (const topK of [1, 30, 45, 100, 199]) {
-        expect(ids(await index.query({ tenantId: t, userId: "u", vector: query!, topK }))).toEqual(ids(sorted.slice(0, topK)));
+  // With offloadMinWork 0 the sums run on the scan thread, which keeps only the candidates
+  // that reach the K-th best score (ScanRequest.keep): every one of the tied run must come back.
+  for (const offloadMinWork of [undefined, 0]) {
+    it(`keeps the least ids of equal scores at the K-th place, exactly and approximately${offloadMinWork === 0 ? ", summed on the scan thread" : ""}`, async () => {
+      const { exact, approx } = await pair({ probeFraction: 1, ...(offloadMinWork === 0 ? { offloadMinWork } : {}) });
+      const t = uid("tenant");
+      const texts = ["alpha bravo charlie", "alpha bravo delta", "alpha echo foxtrot", "golf hotel alpha", "india juliet kilo"];
+      const vectors = await embedder.embed(texts);
+      const r = rng(9);
+      const order = Array.from({ length: 200 }, (_, i) => i).sort(() => r() - 0.5);
+      const records: VectorRecord[] = order.map((i) => ({
+        id: `r${String((i * 7919) % 1000).padStart(3, "0")}`,
+        tenantId: t,
+        userId: "u",
+        sessionId: `s${i % 3}`,
+        kind: "message",
+        model: embedder.model,
+        vector: vectors[i % texts.length]!,
+      }));
+      await exact.upsert(records);
+      expect(await approx.indexed(t, "u", embedder.dimensions)).toBe(true);
+      const [query] = await embedder.embed(["alpha bravo charlie delta"]);
+      for (const index of [exact, approx]) {
+        const all = await index.query({ tenantId: t, userId: "u", vector: query!, topK: 200 });
+        expect(all).toHaveLength(200);
+        // The reference: every row, by score, then id.
+        const sorted = [...all].sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+        expect(ids(all)).toEqual(ids(sorted));
+        for (const topK of [1, 30, 45, 100, 199]) {
+          expect(ids(await index.query({ tenantId: t, userId: "u", vector: query!, topK }))).toEqual(ids(sorted.slice(0, topK)));
+        }
       }
-    }
-  });
+    });
+  }
 
   // Blocks of 64 rows as well: rows grow into new blocks, the last row moves into a hole in
   // another block, and the clustering reorders rows across blocks.
