@@ -17,12 +17,17 @@
 // serves one process: the second server gets a copy, made here and removed afterwards. With
 // --data-b, B runs on that directory instead, of its own size: one build on two sizes of the
 // user side by side, the growth workload's ratio (100k over 1k) measured in the same minutes.
-// After the settle, --warm query pairs (other queries of the same kinds) go to both servers,
-// alternated and untimed. Without them the server started first timed slower, whichever build
-// it ran: B/A read 0.86–0.91 with A first and 1.07–1.09 with B first. That server has waited
-// idle while the other loaded (a minute at 100k), presumably long enough for V8 to shrink its
-// young generation. With 400 pairs an A/A run read 1.004 and 1.001 (BENCHMARKS.md, twentieth
-// round).
+// Both servers load the user at once, and one ready before the other (the 1k server beside a
+// 100k one, a minute earlier) keeps answering untimed calls until both are. After the settle,
+// --warm query pairs (other queries of the same kinds) go to both, alternated and untimed.
+// Loaded one after the other, with 400 warm pairs, the server started first timed slower
+// whichever build it ran (B/A 0.86–0.91 with A first, 1.07–1.09 with B first, and 0.93–0.95
+// against 1.06–1.09 on the twenty-first round's day): it had waited idle for a minute. Loaded
+// at once, an A/A run on the 100k directory read 0.991 and 0.977. A server also goes on
+// getting faster over thousands of calls (a 1k server: p50 2.6 ms after 400 warm pairs,
+// 1.9–2.4 after 15,000): the growth ratio with a 1k server that answered a minute of calls
+// is the steady state's, and the earlier protocol's (1.6) was not (BENCHMARKS.md, twentieth
+// and twenty-first rounds).
 // A checkout needs its own node_modules (a worktree can link the main one). --env-a and
 // --env-b (NAME=VALUE, repeatable) add to one server's environment: one build under two
 // settings of its process (a C library tunable, say) side by side.
