@@ -9,7 +9,7 @@
 // combined by their geometric mean.
 //
 //   node bench/ab-http.ts --a ../base --b . --data DIR [--size 100000] [--calls 400] [--settle 10] [--warm 400]
-//   node bench/ab-http.ts --a . --b . --data DIR_1K --data-b DIR_100K
+//   node bench/ab-http.ts --a . --b . --data DIR_1K --data-b DIR_100K --warm 15000 --calls 1000
 //   node bench/ab-http.ts --a . --b . --data DIR --env-b NAME=VALUE [--env-b ...]
 //
 // DIR is a data directory bench/search.ts built (`--data-dir DIR --size N`: user "u-growth",
@@ -23,11 +23,10 @@
 // Loaded one after the other, with 400 warm pairs, the server started first timed slower
 // whichever build it ran (B/A 0.86–0.91 with A first, 1.07–1.09 with B first, and 0.93–0.95
 // against 1.06–1.09 on the twenty-first round's day): it had waited idle for a minute. Loaded
-// at once, an A/A run on the 100k directory read 0.991 and 0.977. A server also goes on
-// getting faster over thousands of calls (a 1k server: p50 2.6 ms after 400 warm pairs,
-// 1.9–2.4 after 15,000): the growth ratio with a 1k server that answered a minute of calls
-// is the steady state's, and the earlier protocol's (1.6) was not (BENCHMARKS.md, twentieth
-// and twenty-first rounds).
+// at once, an A/A run on the 100k directory read 0.991 and 0.977. The growth ratio with both
+// servers busy throughout read 1.78–2.03, and 1.86 in both rounds with --warm 15000, where the
+// old protocol's 1k server, idle for a minute or barely warm, had read 1.6 (BENCHMARKS.md,
+// twentieth and twenty-first rounds).
 // A checkout needs its own node_modules (a worktree can link the main one). --env-a and
 // --env-b (NAME=VALUE, repeatable) add to one server's environment: one build under two
 // settings of its process (a C library tunable, say) side by side.
