@@ -4,6 +4,7 @@
 
 import { Resource } from "sst/resource";
 import { createLogger } from "../lib/core/log.ts";
+import { tuneHeap } from "../lib/heap.ts";
 import { createStrata, type Strata } from "../lib/runtime.ts";
 import { lambdaConfig } from "./linked.ts";
 
@@ -12,6 +13,9 @@ let strata: Promise<Strata> | null = null;
 /** The environment's Strata, made on first use from process.env and the SST links. */
 export function lambdaStrata(): Promise<Strata> {
   strata ??= (async () => {
+    // A warm environment keeps the users it served in its keyword and graph indexes, as the
+    // server does, so it gets the server's heap settings (lib/heap.ts) before it loads any.
+    tuneHeap();
     const config = lambdaConfig(process.env, Resource as unknown as Record<string, unknown>);
     return createStrata(config, { log: createLogger(config.logLevel) });
   })();

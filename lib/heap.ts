@@ -1,5 +1,7 @@
 // V8 settings a long-running Strata process applies to itself at start, before it loads anyone's
-// data: the server (bin/strata.mjs) and the benchmarks that time its work in process.
+// data: the server (bin/strata.mjs), the Lambda functions (functions/strata.ts: a warm
+// environment keeps users' keyword and graph indexes as the server does), and the benchmarks
+// that time its work in process.
 //
 // Allocation-site pretenuring is off. V8 watches each place in the code that allocates objects,
 // and once most objects from one place survive a young collection, it allocates that place's
@@ -20,7 +22,15 @@ import { setFlagsFromString } from "node:v8";
 
 export const HEAP_FLAGS = ["--no-allocation-site-pretenuring"] as const;
 
+let tuned = false;
+
 /** Applies HEAP_FLAGS to this process; call it before loading data. */
 export function tuneHeap(): void {
   for (const flag of HEAP_FLAGS) setFlagsFromString(flag);
+  tuned = true;
+}
+
+/** Whether tuneHeap() ran in this process (V8 gives no way to read a flag back). */
+export function heapTuned(): boolean {
+  return tuned;
 }

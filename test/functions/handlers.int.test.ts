@@ -275,3 +275,9 @@ describe("cron", () => {
     await expect(fns.cron(scheduledEvent({}))).rejects.toThrow(/task: expected one of relay, summarize, retention, got null/);
   });
 });
+
+describe("environment", () => {
+  it("gets the server's heap settings (lib/heap.ts) before it builds its Strata", async () => {
+    expect((await import("../../lib/heap.ts")).heapTuned()).toBe(true);
+  });
+});
