@@ -30,7 +30,6 @@ export function usageOf(header: readonly string[]): string[] {
 /** parseArgs(config) for the tool at `toolUrl` (its import.meta.url), with --help and a usage on a bad command line. */
 export function parseBenchArgs<T extends ParseArgsConfig>(toolUrl: string, config: T): ReturnType<typeof parseArgs<T>> {
   const file = fileURLToPath(toolUrl);
-  const name = basename(file);
   const argv = config.args ?? process.argv.slice(2);
   const header = () => headerOf(readFileSync(file, "utf8"));
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -42,8 +41,14 @@ export function parseBenchArgs<T extends ParseArgsConfig>(toolUrl: string, confi
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) throw e;
-    const usage = usageOf(header());
-    process.stderr.write(`${name}: ${(e as Error).message}\n${usage.length ? `usage:\n${usage.join("\n")}\n` : ""}(--help prints the whole description)\n`);
-    process.exit(2);
+    benchUsageError(toolUrl, (e as Error).message);
   }
+}
+
+/** For a command line parseArgs accepts but the tool cannot use (a count that is not one, a missing directory): the message and the header's command lines, exit 2. */
+export function benchUsageError(toolUrl: string, message: string): never {
+  const file = fileURLToPath(toolUrl);
+  const usage = usageOf(headerOf(readFileSync(file, "utf8")));
+  process.stderr.write(`${basename(file)}: ${message}\n${usage.length ? `usage:\n${usage.join("\n")}\n` : ""}(--help prints the whole description)\n`);
+  process.exit(2);
 }

@@ -22,29 +22,40 @@ import { ingestMessages, type IngestMessageInput } from "../lib/core/services/in
 import { hybridSearch, DEFAULT_SEARCH_CONFIG, type SearchConfig } from "../lib/core/services/search.ts";
 import { assembleContext, DEFAULT_CONTEXT_CONFIG, type ContextConfig } from "../lib/core/services/context.ts";
 import { VARIANTS, type Variant } from "./retrieval-variants.ts";
+import { benchUsageError, parseBenchArgs } from "./args.ts";
 
-const argv = process.argv.slice(2);
-const arg = (name: string, fallback?: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? "1" : v;
+const { values: opts } = parseBenchArgs(import.meta.url, {
+  options: {
+    data: { type: "string", default: "/work/shared/data/locomo-dev" },
+    mode: { type: "string", default: "search" },
+    variant: { type: "string", default: "default" },
+    json: { type: "string" },
+    "per-conv": { type: "boolean", default: false },
+    dump: { type: "string" },
+    merge: { type: "boolean", default: false },
+    budget: { type: "string", default: "2000" },
+  },
+});
+const arg = (name: keyof typeof opts): string | undefined => {
+  const v = opts[name];
+  return typeof v === "string" ? v : undefined;
 };
-const dataArg = arg("data", "/work/shared/data/locomo-dev")!;
-const mode = arg("mode", "search")!;
-const variantArg = arg("variant", "default")!;
+const dataArg = arg("data")!;
+const mode = arg("mode")!;
+if (!["search", "context", "both"].includes(mode)) benchUsageError(import.meta.url, `--mode must be search, context or both, got ${mode}`);
+const variantArg = arg("variant")!;
 const jsonOut = arg("json");
-const perConv = arg("per-conv") !== undefined;
+const perConv = opts["per-conv"] === true;
 // Writes each question's per-retriever rankings (ids without the user prefix) for offline analysis.
 const dumpOut = arg("dump");
 // Every conversation in one user's memory (about 2,760 turns, ten speakers): a harder
 // haystack, and the latency of a user four times the size the issue budgets for.
-const merge = arg("merge") !== undefined;
+const merge = opts.merge === true;
 
 const KS = [1, 5, 10, 25, 50] as const;
 const LIMIT = 50;
-const BUDGET = Number(arg("budget", "2000"));
-if (!(BUDGET > 0)) throw new Error(`--budget must be a positive number of tokens, got ${arg("budget")}`);
+const BUDGET = Number(arg("budget"));
+if (!(BUDGET > 0)) benchUsageError(import.meta.url, `--budget must be a positive number of tokens, got ${arg("budget")}`);
 const CATS: Record<number, string> = { 1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial" };
 const MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
@@ -311,7 +322,7 @@ async function runContext(strata: Strata, convs: Conversation[], variant: Varian
 }
 
 const names = variantArg === "all" ? Object.keys(VARIANTS) : variantArg.split(",");
-for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant "${n}"; known: ${Object.keys(VARIANTS).join(", ")}`);
+for (const n of names) if (!VARIANTS[n]) benchUsageError(import.meta.url, `unknown variant "${n}"; known: ${Object.keys(VARIANTS).join(", ")}`);
 
 const convs = loadConversations();
 // The embedded server's own wiring (what `npm start` runs), in memory, with the same environment-free config.

@@ -39,4 +39,23 @@ describe("bench tools' command lines", () => {
     expect(r.stdout).toContain("--env-a and\n--env-b (NAME=VALUE, repeatable)");
     expect(r.stderr).toBe("");
   });
+
+  it("answers a positional value a tool cannot use with the value, its usage and exit code 2, before running anything", () => {
+    for (const [tool, args, message] of [
+      ["vector-build.ts", ["abc"], "rows must be whole numbers ≥ 1, got abc"],
+      ["bundle.ts", ["0"], "runs must be one whole number ≥ 1, got 0"],
+      ["embedder.ts", ["/no/such/dir"], "no such data directory: /no/such/dir"],
+      ["retrieval.ts", ["--mode", "all"], "--mode must be search, context or both, got all"],
+    ] as const) {
+      const r = run(tool, ...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`${tool}: ${message}`);
+      expect(r.stderr).toContain(`bench/${tool}`);
+      expect(r.stdout).toBe("");
+    }
+    // --help on a tool of positional arguments prints its header rather than running it with defaults.
+    const help = run("vector-grow.ts", "--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout.startsWith("What a write costs the embedded vector index")).toBe(true);
+  });
 });
