@@ -3,7 +3,7 @@
 // missing its value, prints the error and the header's command lines, and exits 2, instead of
 // ending in a stack trace.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -51,4 +51,26 @@ export function benchUsageError(toolUrl: string, message: string): never {
   const usage = usageOf(headerOf(readFileSync(file, "utf8")));
   process.stderr.write(`${basename(file)}: ${message}\n${usage.length ? `usage:\n${usage.join("\n")}\n` : ""}(--help prints the whole description)\n`);
   process.exit(2);
+}
+
+/**
+ * A tool's positional arguments as whole numbers ≥ 1 (`what` names them in the error), at most
+ * `most` of them; none given: `fallback`.
+ */
+export function positionalCounts(toolUrl: string, what: string, fallback: number[], most = Infinity): number[] {
+  const { positionals } = parseBenchArgs(toolUrl, { allowPositionals: true, options: {} });
+  const counts = positionals.map(Number);
+  if (counts.length > most || counts.some((n) => !Number.isInteger(n) || n < 1)) {
+    benchUsageError(toolUrl, `${what} must be ${most === 1 ? "one whole number" : "whole numbers"} ≥ 1, got ${positionals.join(" ")}`);
+  }
+  return counts.length ? counts : fallback;
+}
+
+/** A tool's one positional argument, a directory that exists; none given: `fallback`. */
+export function positionalDir(toolUrl: string, fallback: string): string {
+  const { positionals } = parseBenchArgs(toolUrl, { allowPositionals: true, options: {} });
+  if (positionals.length > 1) benchUsageError(toolUrl, `one data directory at most, got ${positionals.join(" ")}`);
+  const dir = positionals[0] ?? fallback;
+  if (!existsSync(dir)) benchUsageError(toolUrl, `no such data directory: ${dir}`);
+  return dir;
 }

@@ -22,11 +22,9 @@ import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
 import { build, type Metafile } from "esbuild";
 import { buildEdgeBundle } from "../functions/edge-build.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { positionalCounts } from "./args.ts";
 
-const { positionals } = parseBenchArgs(import.meta.url, { allowPositionals: true, options: {} });
-const RUNS = Number(positionals[0] ?? 20);
-if (positionals.length > 1 || !Number.isInteger(RUNS) || RUNS < 1) benchUsageError(import.meta.url, `runs must be one whole number ≥ 1, got ${positionals.join(" ")}`);
+const [RUNS] = positionalCounts(import.meta.url, "runs", [20], 1) as [number];
 const ROOT = resolve(import.meta.dirname, "..");
 // Inside node_modules, so the SDK left external resolves as it does on Lambda.
 const OUT = join(ROOT, "node_modules/.cache/strata-bundle");

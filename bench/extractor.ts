@@ -3,15 +3,12 @@
 //
 //   node_modules/.bin/node bench/extractor.ts [dataDir]
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalExtractor } from "../lib/adapters/local/extractor.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { positionalDir } from "./args.ts";
 
-const { positionals } = parseBenchArgs(import.meta.url, { allowPositionals: true, options: {} });
-if (positionals.length > 1) benchUsageError(import.meta.url, `one data directory at most, got ${positionals.join(" ")}`);
-const dataDir = positionals[0] ?? "/work/shared/data/locomo-dev";
-if (!existsSync(dataDir)) benchUsageError(import.meta.url, `no such data directory: ${dataDir}`);
+const dataDir = positionalDir(import.meta.url, "/work/shared/data/locomo-dev");
 
 interface Turn {
   speaker: string;

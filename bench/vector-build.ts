@@ -17,13 +17,10 @@ import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
 import { fmtMs as fmt, quantileOfSorted as quantile, rssMb, xorshift } from "./vectors.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { positionalCounts } from "./args.ts";
 
 const DIMS = 512;
-const { positionals } = parseBenchArgs(import.meta.url, { allowPositionals: true, options: {} });
-const sizes = positionals.map(Number);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1)) benchUsageError(import.meta.url, `rows must be whole numbers ≥ 1, got ${positionals.join(" ")}`);
-if (sizes.length === 0) sizes.push(100_000);
+const sizes = positionalCounts(import.meta.url, "rows", [100_000]);
 
 const random = xorshift(11);
 /** A unit vector with about a fifth of its dimensions non-zero. */

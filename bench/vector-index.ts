@@ -17,16 +17,13 @@ import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
 import { unitVector as randomUnitVector, xorshift } from "./vectors.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { positionalCounts } from "./args.ts";
 
 const DIMS = 384;
 const TOP_K = 10;
 const BATCH = 100;
 const OTHER_USERS = 3;
-const { positionals } = parseBenchArgs(import.meta.url, { allowPositionals: true, options: {} });
-const sizes = positionals.map(Number);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1)) benchUsageError(import.meta.url, `rows must be whole numbers ≥ 1, got ${positionals.join(" ")}`);
-if (sizes.length === 0) sizes.push(1_000, 5_000, 20_000);
+const sizes = positionalCounts(import.meta.url, "rows", [1_000, 5_000, 20_000]);
 
 const random = xorshift(42);
 const unitVector = () => randomUnitVector(DIMS, random);
