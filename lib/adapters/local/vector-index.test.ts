@@ -98,8 +98,8 @@ describe("local vector index, approximate tier", () => {
 
   // Rows of the same text score the same: the K-th place falls inside a run of equal scores,
   // and of that run the least ids must be kept, whichever order the rows were written in.
-  // With offloadMinWork 0 the sums run on the scan thread, which keeps only the candidates
-  // that reach the K-th best score (ScanRequest.keep): every one of the tied run must come back.
+  // With offloadMinWork 0 the sums run on the scan thread and come back to this one for the
+  // top-K: the ties at the K-th place must be broken the same way on that path.
   for (const offloadMinWork of [undefined, 0]) {
     it(`keeps the least ids of equal scores at the K-th place, exactly and approximately${offloadMinWork === 0 ? ", summed on the scan thread" : ""}`, async () => {
       const { exact, approx } = await pair({ probeFraction: 1, ...(offloadMinWork === 0 ? { offloadMinWork } : {}) });
