@@ -36,26 +36,22 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     budget: { type: "string", default: "2000" },
   },
 });
-const arg = (name: keyof typeof opts): string | undefined => {
-  const v = opts[name];
-  return typeof v === "string" ? v : undefined;
-};
-const dataArg = arg("data")!;
-const mode = arg("mode")!;
+const dataArg = opts.data;
+const mode = opts.mode;
 if (!["search", "context", "both"].includes(mode)) benchUsageError(import.meta.url, `--mode must be search, context or both, got ${mode}`);
-const variantArg = arg("variant")!;
-const jsonOut = arg("json");
-const perConv = opts["per-conv"] === true;
+const variantArg = opts.variant;
+const jsonOut = opts.json;
+const perConv = opts["per-conv"];
 // Writes each question's per-retriever rankings (ids without the user prefix) for offline analysis.
-const dumpOut = arg("dump");
+const dumpOut = opts.dump;
 // Every conversation in one user's memory (about 2,760 turns, ten speakers): a harder
 // haystack, and the latency of a user four times the size the issue budgets for.
-const merge = opts.merge === true;
+const merge = opts.merge;
 
 const KS = [1, 5, 10, 25, 50] as const;
 const LIMIT = 50;
-const BUDGET = Number(arg("budget"));
-if (!(BUDGET > 0)) benchUsageError(import.meta.url, `--budget must be a positive number of tokens, got ${arg("budget")}`);
+const BUDGET = Number(opts.budget);
+if (!(BUDGET > 0)) benchUsageError(import.meta.url, `--budget must be a positive number of tokens, got ${opts.budget}`);
 const CATS: Record<number, string> = { 1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial" };
 const MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
