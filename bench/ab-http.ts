@@ -40,7 +40,7 @@ import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
-import { parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -58,42 +58,48 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
   },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`ab-http: ${message}\n`);
-  process.exit(2);
+/** A command line the tool cannot use: the message and the header's command lines, exit 2. */
+function usage(message: string): never {
+  return benchUsageError(import.meta.url, message);
 }
 
-if (!opts.a || !opts.data) fail("--a and --data are required (see the header of bench/ab-http.ts)");
+/** A run that went wrong after its command line was accepted: exit 1. */
+function fail(message: string): never {
+  process.stderr.write(`ab-http: ${message}\n`);
+  process.exit(1);
+}
+
+if (!opts.a || !opts.data) usage("--a and --data are required (see the header of bench/ab-http.ts)");
 const calls = Number(opts.calls);
 const settle = Number(opts.settle);
 const port = Number(opts.port);
-if (!Number.isInteger(calls) || calls < 1) fail(`--calls must be a positive integer, got ${opts.calls}`);
-if (!(settle >= 0)) fail(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
+if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
+if (!(settle >= 0)) usage(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
 const warmPairs = Number(opts.warm);
-if (!Number.isInteger(warmPairs) || warmPairs < 0) fail(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
+if (!Number.isInteger(warmPairs) || warmPairs < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
 const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
 for (const [name, root] of Object.entries(roots)) {
-  if (!existsSync(join(root, "bin/strata.mjs"))) fail(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
-  if (!existsSync(join(root, "node_modules/.bin/node"))) fail(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
+  if (!existsSync(join(root, "bin/strata.mjs"))) usage(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
+  if (!existsSync(join(root, "node_modules/.bin/node"))) usage(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
 }
 /** NAME=VALUE pairs as an environment; fail on another shape. */
 function envOf(flag: string, pairs: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const p of pairs) {
     const eq = p.indexOf("=");
-    if (eq < 1) fail(`${flag} takes NAME=VALUE, got ${p}`);
+    if (eq < 1) usage(`${flag} takes NAME=VALUE, got ${p}`);
     env[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return env;
 }
 const extraEnv = { A: envOf("--env-a", opts["env-a"]!), B: envOf("--env-b", opts["env-b"]!) };
 const data = resolve(opts.data);
-const builtA = builtSize("--data", data, fail);
+const builtA = builtSize("--data", data, usage);
 const dataB = opts["data-b"] === undefined ? null : resolve(opts["data-b"]);
-if (dataB === data) fail("--data-b must be another directory than --data (one PGlite directory serves one process)");
+if (dataB === data) usage("--data-b must be another directory than --data (one PGlite directory serves one process)");
 const sizeA = opts.size === undefined ? builtA : Number(opts.size);
-if (!Number.isInteger(sizeA) || sizeA < 1) fail(`--size must be a positive integer, got ${opts.size}`);
-const sizes = { A: sizeA, B: dataB ? builtSize("--data-b", dataB, fail) : sizeA };
+if (!Number.isInteger(sizeA) || sizeA < 1) usage(`--size must be a positive integer, got ${opts.size}`);
+const sizes = { A: sizeA, B: dataB ? builtSize("--data-b", dataB, usage) : sizeA };
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const copyRoot = mkdtempSync(join(tmpdir(), "strata-ab-"));

@@ -21,7 +21,7 @@ import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
 import { startNodeFlags } from "./start-script.ts";
-import { parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -35,22 +35,28 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
   },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`server-profile: ${message}\n`);
-  process.exit(2);
+/** A command line the tool cannot use: the message and the header's command lines, exit 2. */
+function usage(message: string): never {
+  return benchUsageError(import.meta.url, message);
 }
 
-if (!opts.data) fail("--data is required (see the header of bench/server-profile.ts)");
-const data = resolve(opts.data);
-const size = builtSize("--data", data, fail);
+/** A run that went wrong after its command line was accepted: exit 1. */
+function fail(message: string): never {
+  process.stderr.write(`server-profile: ${message}\n`);
+  process.exit(1);
+}
+
+if (!opts.data) usage("--data is required (see the header of bench/server-profile.ts)");
 const calls = Number(opts.calls);
 const settle = Number(opts.settle);
 const port = Number(opts.port);
 const interval = Number(opts.interval);
-if (!Number.isInteger(interval) || interval < 10) fail(`--interval must be a whole number of microseconds ≥ 10, got ${opts.interval}`);
-if (!Number.isInteger(calls) || calls < 1) fail(`--calls must be a positive integer, got ${opts.calls}`);
+if (!Number.isInteger(interval) || interval < 10) usage(`--interval must be a whole number of microseconds ≥ 10, got ${opts.interval}`);
+if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
 // The idle spell before the calls must stand out from the waits between them.
-if (!(settle >= 2)) fail(`--settle must be at least 2 seconds, got ${opts.settle}`);
+if (!(settle >= 2)) usage(`--settle must be at least 2 seconds, got ${opts.settle}`);
+const data = resolve(opts.data);
+const size = builtSize("--data", data, usage);
 const out = resolve(opts.out ?? join(tmpdir(), `strata-server-${size}.cpuprofile`));
 const root = resolve(new URL("..", import.meta.url).pathname);
 

@@ -46,6 +46,9 @@ describe("bench tools' command lines", () => {
       ["bundle.ts", ["0"], "runs must be one whole number ≥ 1, got 0"],
       ["embedder.ts", ["/no/such/dir"], "no such data directory: /no/such/dir"],
       ["retrieval.ts", ["--mode", "all"], "--mode must be search, context or both, got all"],
+      ["ab-http.ts", ["--a", ".", "--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
+      ["ab-http.ts", ["--a", ".", "--data", "/tmp", "--warm=-1"], "--warm must be a whole number of query pairs ≥ 0, got -1"],
+      ["server-profile.ts", ["--data", "/tmp", "--settle", "1"], "--settle must be at least 2 seconds, got 1"],
     ] as const) {
       const r = run(tool, ...args);
       expect(r.status).toBe(2);
