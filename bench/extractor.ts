@@ -5,7 +5,7 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLocalExtractor } from "../lib/adapters/local/extractor.ts";
+import { createLocalExtractor } from "../lib/adapters/local/extractor-host.ts";
 import { positionalDir } from "./args.ts";
 
 const dataDir = positionalDir(import.meta.url, "/work/shared/data/locomo-dev");

@@ -4,13 +4,14 @@
 // whatever Postgres the archive uses (PGlite, or Neon when DATABASE_URL is set).
 //
 // PGlite and the Neo4j driver are imported when a config picks them, and the extractor's
-// NLP library when a job first extracts, not at load: a bundled Lambda function (split into
-// chunks) then loads none of them unless it uses it, which keeps its cold start short
-// (bench/bundle.ts).
+// NLP library when a job first extracts in a thread (extractor-host.ts), not at load: a
+// bundled Lambda function (split into chunks) then loads none of them unless it uses it,
+// which keeps its cold start short (bench/bundle.ts). The embedded server's own thread never
+// loads it: its extractions run on a worker thread.
 
 import type { StrataConfig } from "./config.ts";
 import { DEFAULT_TENANT } from "./config.ts";
-import { LOCAL_EXTRACTOR_VERSION } from "./adapters/local/extractor-version.ts";
+import { createLocalExtractor } from "./adapters/local/extractor-host.ts";
 import { createLocalJobQueue } from "./adapters/local/job-queue.ts";
 import { withGraphIndex } from "./adapters/local/graph-index.ts";
 import { createLocalKeywordIndex, withKeywordIndex } from "./adapters/local/keyword-index.ts";
@@ -24,7 +25,7 @@ import { createSqlGraphStore } from "./adapters/sql/graph-store.ts";
 import { createSqsJobQueue } from "./adapters/sqs/job-queue.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
-import type { Embedder, Extractor, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
+import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
 import { createRequestGate, type RequestGate } from "./core/request-gate.ts";
 import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
@@ -153,21 +154,6 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate };
 }
 
-/** The local extractor, loading compromise (about a second of module init) on first use: only workers extract. */
-function lazyLocalExtractor(options: { thread: boolean }): Extractor {
-  let made: Promise<Extractor> | null = null;
-  return {
-    version: LOCAL_EXTRACTOR_VERSION,
-    async extract(messages) {
-      made ??= import("./adapters/local/extractor.ts").then((m) => m.createLocalExtractor(options));
-      return (await made).extract(messages);
-    },
-    async close() {
-      await (await made)?.close?.();
-    },
-  };
-}
-
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
@@ -197,7 +183,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     embedder,
     // The embedded server answers requests and runs jobs on one thread: there compromise
     // parses on a worker thread. A Lambda worker does nothing else, so it extracts in-thread.
-    extractor: lazyLocalExtractor({ thread: tiers.archive.kind === "pglite" }),
+    extractor: createLocalExtractor({ thread: tiers.archive.kind === "pglite" }),
     summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),
     keywords,

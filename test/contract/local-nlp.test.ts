@@ -1,5 +1,5 @@
 import { createLocalEmbedder } from "../../lib/adapters/local/embedder.ts";
-import { createLocalExtractor } from "../../lib/adapters/local/extractor.ts";
+import { createLocalExtractor } from "../../lib/adapters/local/extractor-host.ts";
 import { createLocalTokenizer } from "../../lib/adapters/local/tokenizer.ts";
 import { embedderContract } from "./embedder.contract.ts";
 import { extractorContract } from "./extractor.contract.ts";

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { Extraction } from "../../core/types.ts";
-import { createLocalExtractor, resolveRelativeDate } from "./extractor.ts";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { resolveRelativeDate } from "./extractor.ts";
+import { createLocalExtractor } from "./extractor-host.ts";
 
 // A Monday.
 const NOW = "2023-05-08T13:56:00Z";
@@ -216,6 +219,24 @@ describe("extraction on a worker thread", () => {
     expect(await threaded.extract(messages)).toEqual(await createLocalExtractor().extract(messages));
     // A second call reuses the thread.
     expect(await threaded.extract(messages.slice(0, 1))).toEqual(await createLocalExtractor().extract(messages.slice(0, 1)));
+  });
+
+  it("never loads compromise on the calling thread while the worker thread parses", () => {
+    // The server's extractor: compromise's init (a few hundred ms to a second) and lexicon,
+    // loaded on the API's thread by the first extraction after a start, stalled every request
+    // in flight. A process of its own, whose module graph no other test has filled.
+    const run = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [fileURLToPath(new URL("../../../test/fixtures/extractor-main-thread.ts", import.meta.url)), ...args], { encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      return JSON.parse(r.stdout) as { entities: string[]; compromise: boolean };
+    };
+    const threaded = run();
+    expect(threaded.entities).toEqual(expect.arrayContaining(["Maria", "Lisbon"]));
+    expect(threaded.compromise).toBe(false);
+    // The check sees compromise when this thread does parse.
+    const inThread = run("in-thread");
+    expect(inThread.entities).toEqual(threaded.entities);
+    expect(inThread.compromise).toBe(true);
   });
 
   it("extracts in-thread when the thread cannot start (a bundle without its script)", async () => {

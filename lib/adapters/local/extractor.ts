@@ -5,10 +5,7 @@
 // lower-case. Relations link the speaker to everything the message mentions, and entities
 // in one sentence to each other through the verb between them.
 
-import { Worker } from "node:worker_threads";
 import nlp from "compromise";
-import { LOCAL_EXTRACTOR_VERSION } from "./extractor-version.ts";
-import type { Extractor } from "../../core/ports.ts";
 import type { EntityType, ExtractedEntity, ExtractedRelation, Extraction } from "../../core/types.ts";
 import { STOPWORDS } from "../../core/text.ts";
 import { findCommitments } from "./commitments.ts";
@@ -362,115 +359,10 @@ function extractOne(content: string, speaker: string | null, createdAt: string):
   return { entities: [...entities.values()], relations: [...relations.values()] };
 }
 
-// compromise is synchronous (a few ms per message): hand the event loop back between
-// messages once a slice of work is done, so an in-process worker does not stall requests.
-const SLICE_MS = 10;
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Extractions of messages, synchronously, in order (the thread of extractor-thread.ts runs this). */
+/**
+ * Extractions of messages, synchronously, in order: what the thread of extractor-thread.ts
+ * runs, and what extractor-host.ts runs in the caller's thread when no thread can.
+ */
 export function extractAll(messages: { content: string; name: string | null; createdAt: string }[]): Extraction[] {
   return messages.map((m) => ({ ...extractOne(m.content, m.name, m.createdAt), statements: findCommitments(m.content) }));
-}
-
-export interface LocalExtractorOptions {
-  /**
-   * Run compromise on a worker thread (the server does): the API's thread then serves
-   * requests and the archive while messages are parsed, and a second core does the parsing.
-   * Results are the same; when the thread cannot start, extraction runs in-thread.
-   */
-  thread?: boolean;
-  /** The thread's script; default extractor-thread.ts beside this file (a bundler may move it). */
-  threadScript?: URL;
-}
-
-export function createLocalExtractor(options: LocalExtractorOptions = {}): Extractor {
-  const inThread = async (messages: Parameters<Extractor["extract"]>[0]) => {
-    const out: Extraction[] = [];
-    let sliceStart = performance.now();
-    for (const m of messages) {
-      out.push(extractAll([m])[0]!);
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await yieldToLoop();
-        sliceStart = performance.now();
-      }
-    }
-    return out;
-  };
-  const pool = options.thread ? createExtractorThread(options.threadScript ?? new URL("./extractor-thread.ts", import.meta.url)) : null;
-  return {
-    version: LOCAL_EXTRACTOR_VERSION,
-    async extract(messages) {
-      if (pool && messages.length) {
-        const out = await pool.run(messages);
-        if (out) return out;
-      }
-      return inThread(messages);
-    },
-    async close() {
-      await pool?.close();
-    },
-  };
-}
-
-/** One worker thread running extractAll; null answers mean "could not run there, do it here". */
-function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null>; close(): Promise<void> } {
-  let worker: Worker | null = null;
-  let broken = false;
-  let next = 0;
-  const pending = new Map<number, { resolve: (v: Extraction[] | null) => void; reject: (e: Error) => void }>();
-  // Whether the thread ever answered: one that fails before its first answer (no worker
-  // threads, or a bundle without extractor-thread.ts beside it) never will, and extraction
-  // stays in-thread from then on instead of failing every job.
-  let answered = false;
-  const failAll = (e: Error) => {
-    if (!answered) broken = true;
-    for (const p of pending.values()) (answered ? p.reject(e) : p.resolve(null));
-    pending.clear();
-    worker = null;
-  };
-  const start = (): Worker | null => {
-    if (worker || broken) return worker;
-    try {
-      const w = new Worker(script);
-      w.unref();
-      w.on("message", (msg: { id: number; out?: Extraction[]; error?: string }) => {
-        answered = true;
-        const p = pending.get(msg.id);
-        if (!p) return;
-        pending.delete(msg.id);
-        if (msg.error !== undefined) p.reject(new Error(msg.error));
-        else p.resolve(msg.out!);
-      });
-      w.on("error", (e) => failAll(e instanceof Error ? e : new Error(String(e))));
-      w.on("exit", (code) => {
-        if (worker === w) failAll(new Error(`extractor thread exited with code ${code}`));
-      });
-      worker = w;
-    } catch {
-      broken = true; // e.g. a runtime without worker threads: extract in-thread from now on
-    }
-    return worker;
-  };
-  return {
-    run(messages) {
-      const w = start();
-      if (!w) return Promise.resolve(null);
-      const id = next++;
-      return new Promise<Extraction[] | null>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        w.postMessage({ id, messages: messages.map((m) => ({ content: m.content, name: m.name, createdAt: m.createdAt })) });
-      });
-    },
-    async close() {
-      const w = worker;
-      // A closed extractor does not start another thread; what was still running there is
-      // failed (its jobs are retried by whoever runs them next).
-      broken = true;
-      answered = true;
-      worker = null;
-      if (!w) return;
-      failAll(new Error("the extractor was closed"));
-      await w.terminate();
-    },
-  };
 }
