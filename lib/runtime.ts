@@ -27,6 +27,7 @@ import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
 import { createRequestGate, type RequestGate } from "./core/request-gate.ts";
+import { createStatsKeeper, type StatsKeeper } from "./adapters/pglite/stats.ts";
 import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
@@ -36,7 +37,8 @@ export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
 import { createTurns } from "./http/turns.ts";
 
-const ANALYZE_EVERY_MS = 5 * 60_000;
+/** How often the embedded server looks for tables whose statistics are due (stats.ts). */
+const STATS_CHECK_EVERY_MS = 60_000;
 
 export interface Strata {
   config: StrataConfig;
@@ -197,15 +199,13 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate, turns: createTurns() });
   if (config.workers) queue.start(createJobHandler(deps));
 
-  // PGlite has no autovacuum, so without this its planner never has statistics and picks
-  // plans for one-row tables; a periodic ANALYZE keeps the graph and keyword queries on
-  // their indexes as data grows (about 200 ms per run at tens of thousands of rows).
-  let analyzeTimer: NodeJS.Timeout | null = null;
+  // PGlite has no autovacuum, so without statistics its planner picks plans for one-row
+  // tables: everything is analysed once here, and then each table as autovacuum would, once
+  // enough of it changed, between requests (lib/adapters/pglite/stats.ts).
+  let stats: StatsKeeper | null = null;
   if (tiers.archive.kind === "pglite") {
-    const analyze = () => sql.exec("analyze").catch((e) => log.warn("analyze failed", { error: e }));
-    await analyze();
-    analyzeTimer = setInterval(analyze, ANALYZE_EVERY_MS);
-    analyzeTimer.unref();
+    await sql.exec("analyze").catch((e) => log.warn("analyze failed", { error: e }));
+    stats = createStatsKeeper(sql, { gate, everyMs: STATS_CHECK_EVERY_MS, onError: (e) => log.warn("analyze failed; the next check retries", { error: e }) });
   }
 
   // Scheduled work of the embedded server (a deployment runs it from functions/cron.ts).
@@ -239,7 +239,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     app,
     idle: () => queue.idle(),
     async close() {
-      if (analyzeTimer) clearInterval(analyzeTimer);
+      await stats?.close();
       for (const t of timers) clearInterval(t);
       await queue.stop();
       await Promise.all([hot.close(), vectors.close(), graph.close(), keywords.close(), deps.extractor.close?.()]);

@@ -49,6 +49,8 @@ describe("bench tools' command lines", () => {
       ["ab-http.ts", ["--a", ".", "--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
       ["ab-http.ts", ["--a", ".", "--data", "/tmp", "--warm=-1"], "--warm must be a whole number of query pairs ≥ 0, got -1"],
       ["server-profile.ts", ["--data", "/tmp", "--settle", "1"], "--settle must be at least 2 seconds, got 1"],
+      ["steady.ts", ["--data", "/tmp", "--seconds", "0"], "--seconds must be a number of seconds > 0, got 0"],
+      ["steady.ts", ["--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
     ] as const) {
       const r = run(tool, ...args);
       expect(r.status).toBe(2);
