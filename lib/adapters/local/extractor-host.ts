@@ -1,7 +1,7 @@
 // The local extractor as the server holds it: compromise (extractor.ts) parses on a worker
 // thread (extractor-thread.ts) and this module only passes messages there and back, so the
 // API's thread never loads it. compromise's module init and lexicon take a few hundred
-// milliseconds to a second of the thread that imports them, and tens of megabytes of its heap:
+// milliseconds to a second of the thread that imports them, and about 15 MB of its heap:
 // loaded on the API's thread by the first extraction after a start, they stalled every request
 // in flight (a context call at 100k messages took 300–500 ms instead of 4; BENCHMARKS.md,
 // "Growth, twenty-second round"). Where no thread can run (a runtime without worker threads,
