@@ -31,15 +31,14 @@
 // --env-b (NAME=VALUE, repeatable) add to one server's environment: one build under two
 // settings of its process (a C library tunable, say) side by side.
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
-import { startNodeFlags } from "./start-script.ts";
+import { builtSize, contextPath, getJson, readyForCalls, spawnServe } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -113,15 +112,9 @@ if (!dataB) {
 const agent = new Agent({ keepAlive: true, maxSockets: 2 });
 const get = (p: number, path: string) => getJson(agent, p, path);
 
-// Each checkout's own start script: a build may differ from the other in its Node options alone.
-const nodeOptions = (root: string): string[] => startNodeFlags(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start);
 const servers: { name: "A" | "B"; port: number; child: ChildProcess }[] = [];
 function start(name: "A" | "B", root: string, dir: string, p: number) {
-  const child = spawn(join(root, "node_modules/.bin/node"), [...nodeOptions(root), "bin/strata.mjs", "serve"], {
-    cwd: root,
-    env: { ...process.env, ...extraEnv[name], PORT: String(p), HOST: "127.0.0.1", STRATA_DATA_DIR: dir, STRATA_LOG_LEVEL: "error" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const child = spawnServe(root, dir, p, { env: extraEnv[name] });
   child.on("exit", (code) => {
     if (!stopping) fail(`server ${name} (${root}) exited with ${code} before the run ended`);
   });

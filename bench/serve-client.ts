@@ -1,11 +1,29 @@
-// The client side of the benchmarks that start `strata serve` and time it over HTTP
-// (bench/ab-http.ts, bench/server-profile.ts): the size of the user a data directory holds,
-// the growth workload's context call on it, a GET timed from request to parsed body, and a
-// server brought to where timed calls start (answering, its user loaded, no index building).
+// Both sides of the benchmarks that start `strata serve` and time it over HTTP
+// (bench/ab-http.ts, bench/server-profile.ts, bench/steady.ts): a checkout's server started as
+// npm start starts it, the size of the user a data directory holds, the growth workload's
+// context call on it, a GET timed from request to parsed body, and a server brought to where
+// timed calls start (answering, its user loaded, no index building).
 
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { request, type Agent } from "node:http";
 import { join } from "node:path";
+import { startNodeFlags } from "./start-script.ts";
+
+/**
+ * `strata serve` of the checkout at `root`, with the Node options of its own start script (a
+ * build may differ from another in those alone) and `extraFlags` after them, on `dataDir`, at
+ * 127.0.0.1:`port`, logging errors only; `env` adds to its environment. Its stdout is dropped
+ * and its stderr is this process'.
+ */
+export function spawnServe(root: string, dataDir: string, port: number, options: { extraFlags?: readonly string[]; env?: Record<string, string> } = {}): ChildProcess {
+  const startScript = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start as string;
+  return spawn(join(root, "node_modules/.bin/node"), [...startNodeFlags(startScript), ...(options.extraFlags ?? []), "bin/strata.mjs", "serve"], {
+    cwd: root,
+    env: { ...process.env, ...options.env, PORT: String(port), HOST: "127.0.0.1", STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: "error" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
 
 /** The size of the user a data directory was built with (bench/search.ts's search-bench.json); `fail` on a directory it did not build. */
 export function builtSize(flag: string, dir: string, fail: (message: string) => never): number {

@@ -12,15 +12,13 @@
 //
 // The server runs on DIR itself (a PGlite directory serves one process: stop any other server on it).
 
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
-import { startNodeFlags } from "./start-script.ts";
+import { builtSize, contextPath, getJson, readyForCalls, spawnServe } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -68,11 +66,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let tookUs = 0;
 
 const profDir = mkdtempSync(join(tmpdir(), "strata-prof-"));
-const child = spawn(join(root, "node_modules/.bin/node"), [...startNodeFlags(), "--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${interval}`, "bin/strata.mjs", "serve"], {
-  cwd: root,
-  env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", STRATA_DATA_DIR: data, STRATA_LOG_LEVEL: "error" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const child = spawnServe(root, data, port, { extraFlags: ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${interval}`] });
 let stopping = false;
 const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
 child.on("exit", (code) => {

@@ -12,16 +12,14 @@
 // The copy is made in the system's temporary directory and removed at the end. --every is the
 // pause in milliseconds between the end of a call and the start of the next.
 
-import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls } from "./serve-client.ts";
-import { startNodeFlags } from "./start-script.ts";
+import { builtSize, contextPath, getJson, readyForCalls, spawnServe } from "./serve-client.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -58,12 +56,7 @@ const dir = join(copy, "data");
 log(`copying ${opts.data}`);
 cpSync(resolve(opts.data), dir, { recursive: true });
 
-const startScript = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start as string;
-const child = spawn(join(root, "node_modules/.bin/node"), [...startNodeFlags(startScript), "bin/strata.mjs", "serve"], {
-  cwd: root,
-  env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", STRATA_DATA_DIR: dir, STRATA_LOG_LEVEL: "error" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const child = spawnServe(root, dir, port);
 let stopping = false;
 child.on("exit", (code) => {
   if (stopping) return;
