@@ -32,13 +32,13 @@
 // settings of its process (a C library tunable, say) side by side.
 
 import type { ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, spawnServe } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -78,8 +78,8 @@ const warmPairs = Number(opts.warm);
 if (!Number.isInteger(warmPairs) || warmPairs < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
 const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
 for (const [name, root] of Object.entries(roots)) {
-  if (!existsSync(join(root, "bin/strata.mjs"))) usage(`--${name.toLowerCase()} ${root} is not a Strata checkout (no bin/strata.mjs)`);
-  if (!existsSync(join(root, "node_modules/.bin/node"))) usage(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
+  const problem = serveCheckoutProblem(`--${name.toLowerCase()}`, root);
+  if (problem) usage(problem);
 }
 /** NAME=VALUE pairs as an environment; fail on another shape. */
 function envOf(flag: string, pairs: readonly string[]): Record<string, string> {

@@ -11,6 +11,16 @@ import { join } from "node:path";
 import { startNodeFlags } from "./start-script.ts";
 
 /**
+ * Why spawnServe cannot start the checkout at `root` (`flag` names the option that gave it),
+ * or null when it can: it needs the checkout's bin/strata.mjs and its node_modules/.bin/node.
+ */
+export function serveCheckoutProblem(flag: string, root: string): string | null {
+  if (!existsSync(join(root, "bin/strata.mjs"))) return `${flag} ${root} is not a Strata checkout (no bin/strata.mjs)`;
+  if (!existsSync(join(root, "node_modules/.bin/node"))) return `${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`;
+  return null;
+}
+
+/**
  * `strata serve` of the checkout at `root`, with the Node options of its own start script (a
  * build may differ from another in those alone) and `extraFlags` after them, on `dataDir`, at
  * 127.0.0.1:`port`, logging errors only; `env` adds to its environment. Its stdout is dropped

@@ -12,14 +12,14 @@
 // The copy is made in the system's temporary directory and removed at the end. --every is the
 // pause in milliseconds between the end of a call and the start of the next.
 
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, spawnServe } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -46,8 +46,8 @@ if (!(every >= 0)) usage(`--every must be a number of milliseconds ≥ 0, got ${
 if (!(slow > 0)) usage(`--slow must be a number of milliseconds > 0, got ${opts.slow}`);
 if (!Number.isInteger(port) || port < 1 || port > 65535) usage(`--port must be a port number, got ${opts.port}`);
 const root = resolve(opts.root!);
-if (!existsSync(join(root, "bin/strata.mjs"))) usage(`--root ${root} is not a Strata checkout (no bin/strata.mjs)`);
-if (!existsSync(join(root, "node_modules/.bin/node"))) usage(`${root} has no node_modules/.bin/node: run npm ci there, or link the main checkout's node_modules`);
+const problem = serveCheckoutProblem("--root", root);
+if (problem) usage(problem);
 const size = builtSize("--data", resolve(opts.data), usage);
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
