@@ -113,20 +113,25 @@ describe("BM25's dense sums in WebAssembly", () => {
   /**
    * A common word's first copy goes into pages the memory's layout already wrote: 140k postings
    * (1.7 MB, about 410 pages of 4 KB) into new pages fault each page in; after the layout's
-   * pass they fault none. Other threads of this process (V8's helpers) may fault meanwhile,
-   * hence the margin.
+   * pass they fault none. The count is the process's: other threads (V8's collector and
+   * helpers, a busy CI machine's) fault meanwhile, now and then by hundreds. So the copy is
+   * tried five times on fresh memories, and the fewest faults of the five are read: noise only
+   * adds to a try, while new pages fault in every try.
    */
   it("maps the arena's first room when it lays the memory out, not in a word's first copy", () => {
-    const sums = setDenseSums("wasm", DEFAULT_LIMITS)!;
-    sums.reserve(100_000);
     const n = 140_000;
     const slots = Int32Array.from({ length: n }, (_, i) => (i * 7) % 100_000);
     const impacts = Float64Array.from({ length: n }, (_, i) => 1 + (i % 13) / 8);
-    const before = process.resourceUsage().minorPageFault;
-    sums.add({ slots, resident: null }, impacts, 0.5);
-    const faults = process.resourceUsage().minorPageFault - before;
-    expect(sums.copies).toBe(1);
-    expect(faults).toBeLessThan(100);
-    expect(sums.scores[7]).toBe(0.5 * impacts[1]! + 0.5 * impacts[100_001]!);
+    const tries = Array.from({ length: 5 }, () => {
+      const sums = setDenseSums("wasm", DEFAULT_LIMITS)!;
+      sums.reserve(100_000);
+      const before = process.resourceUsage().minorPageFault;
+      sums.add({ slots, resident: null }, impacts, 0.5);
+      const faults = process.resourceUsage().minorPageFault - before;
+      expect(sums.copies).toBe(1);
+      expect(sums.scores[7]).toBe(0.5 * impacts[1]! + 0.5 * impacts[100_001]!);
+      return faults;
+    });
+    expect(Math.min(...tries)).toBeLessThan(100);
   });
 });
