@@ -104,6 +104,85 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       await expect(ingest(s, uid("u"), [msg(uid("m"), "not yours")])).rejects.toMatchObject({ code: "SESSION_USER_MISMATCH" });
     });
 
+    // Concurrent writers: chat frontends send one message a request, many at once, and retry
+    // a message whose answer they missed. Any archive must answer them as it would one after
+    // another, in some order: PGlite's in the order they were called (it commits those that
+    // wait together, group-commit.ts; archive.pglite.test.ts), a Postgres server's as its
+    // transactions commit.
+    maybe("answers concurrent ingests as it would one after another")("answers concurrent ingests as it would one after another", async () => {
+      const other = await newTenant();
+      const [u1, u2] = [uid("u"), uid("u")];
+      const [s1, s2, s3] = [uid("s"), uid("s"), uid("s")];
+      const shared = uid("m");
+      const calls: [string, string, NewMessage[], string?][] = [
+        [s1, u1, [msg(uid("m"), "one")]],
+        [s1, u1, [msg(shared, "two"), msg(uid("m"), "three")]],
+        [s2, u2, [msg(uid("m"), "four")]],
+        [s1, u1, [msg(shared, "two")]], // the same message again, as a retry sends it
+        [s3, u1, [msg(uid("m"), "five")], other],
+        [s2, u2, [msg(uid("m"), "six")]],
+        [s1, u1, [msg(uid("m"), "seven")]],
+      ];
+      const before = archive.readContext ? (await archive.readContext(tenantId, uid("s"), { userId: u1, memoryLimit: 0 })).userVersion : null;
+      const results = await Promise.all(calls.map(([s, u, ms, t]) => ingest(s, u, ms, t)));
+      const stored = new Map<string, number>();
+      for (const [t, s] of [[tenantId, s1], [tenantId, s2], [other, s3]] as const) {
+        for (const m of await archive.listMessages(t, s, { limit: 10 })) stored.set(m.id, m.seq);
+      }
+      expect((await archive.listMessages(tenantId, s1, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+      expect((await archive.listMessages(tenantId, s1, { limit: 10 })).map((m) => m.content).sort()).toEqual(["one", "seven", "three", "two"]);
+      expect((await archive.listMessages(tenantId, s2, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2]);
+      expect((await archive.listMessages(other, s3, { limit: 10 })).map((m) => [m.seq, m.content, m.userId])).toEqual([[1, "five", u1]]);
+      // The message sent twice is stored once: one call created it, the other answers its seq.
+      expect(results[1]!.messages[0]!.created !== results[3]!.messages[0]!.created).toBe(true);
+      results.forEach((r, i) => {
+        // Each call's messages under the seqs they are stored under, its own consecutive.
+        expect(r.messages.map((m) => m.seq)).toEqual(r.messages.map((m) => stored.get(m.id)));
+        const created = r.messages.filter((m) => m.created).map((m) => m.seq);
+        expect(created).toEqual(created.map((_, k) => created[0]! + k));
+        // Its own messages, and the outbox rows for them, for it alone.
+        expect(r.inserted.map((m) => m.id)).toEqual(r.messages.filter((m) => m.created).map((m) => m.id));
+        expect(r.jobs.map((j) => (j.payload as { messageIds: string[] }).messageIds)).toEqual(r.inserted.length ? [r.inserted.map((m) => m.id)] : []);
+        expect(r.jobs.every((j) => j.tenantId === (calls[i]![3] ?? tenantId))).toBe(true);
+        expect(r.session.lastSeq).toBeGreaterThanOrEqual(Math.max(...r.messages.map((m) => m.seq)));
+      });
+      if (before !== null) {
+        const after = (await archive.readContext!(tenantId, uid("s"), { userId: u1, memoryLimit: 0 })).userVersion!;
+        expect(after.messagesVersion).toBeGreaterThan(before?.messagesVersion ?? -1);
+      }
+    });
+
+    maybe("refuses a concurrent ingest alone, storing the others")("refuses a concurrent ingest alone, storing the others", async () => {
+      const u = uid("u");
+      const [s, theirs] = [uid("s"), uid("s")];
+      const kept = uid("m");
+      const gone = uid("m");
+      await ingest(s, u, [msg(kept, "kept"), msg(gone, "to forget")]);
+      await ingest(theirs, uid("u"), [msg(uid("m"), "not yours")]);
+      await archive.forget({ tenantId, scope: "message", id: gone });
+      const fresh = Array.from({ length: 6 }, () => uid("m"));
+      const settled = await Promise.allSettled([
+        ingest(s, u, [msg(fresh[0]!, "a")]),
+        ingest(s, u, [msg(fresh[1]!, "b"), msg(kept, "kept, changed")]), // MESSAGE_ID_CONFLICT
+        ingest(s, u, [msg(fresh[2]!, "c")]),
+        ingest(theirs, u, [msg(fresh[3]!, "d")]), // SESSION_USER_MISMATCH
+        ingest(s, u, [msg(fresh[4]!, "e"), msg(gone, "to forget")]), // MESSAGE_FORGOTTEN
+        ingest(s, u, [msg(fresh[5]!, "f")]),
+      ]);
+      expect(settled.map((r) => (r.status === "fulfilled" ? "stored" : (r.reason as StrataError).code))).toEqual([
+        "stored",
+        "MESSAGE_ID_CONFLICT",
+        "stored",
+        "SESSION_USER_MISMATCH",
+        "MESSAGE_FORGOTTEN",
+        "stored",
+      ]);
+      // Nothing of a refused call is stored.
+      expect((await archive.getMessages(tenantId, fresh)).map((m) => m.content).sort()).toEqual(["a", "c", "f"]);
+      expect((await archive.listMessages(tenantId, s, { limit: 10 })).map((m) => m.seq)).toEqual([1, 3, 4, 5]); // 2 was forgotten
+      expect((await archive.getSession(tenantId, theirs))?.lastSeq).toBe(1);
+    });
+
     maybe("keeps message ids per tenant")("keeps message ids per tenant", async () => {
       const other = await newTenant();
       const id = uid("m");

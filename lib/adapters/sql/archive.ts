@@ -129,6 +129,131 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
   const { sql } = options;
   const adapter = sql.driver;
 
+  /**
+   * One ingest in a transaction of its own. Over a Postgres server, two at once may send the
+   * same new message (a client's retry while its first try is still in flight): the second
+   * waits for the session's lock, but its first statement read the stored ids before that
+   * wait, so its insert meets the first one's row (a unique violation on the message's key).
+   * Run again, it reads the row and answers it as a repeat.
+   */
+  async function ingestOne(req: IngestRequest): Promise<IngestResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ingestOnce(req);
+      } catch (e) {
+        const raced = e instanceof StrataError && e.code === "UNIQUE_VIOLATION" && e.details?.constraint === "messages_pkey";
+        if (!raced || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  async function ingestOnce(req: IngestRequest): Promise<IngestResult> {
+    const { tenantId, sessionId, userId } = req;
+    const ids = req.messages.map((m) => m.id);
+    return sql.transaction(async (tx) => {
+      // One statement creates the user and the session when new, locks the session row
+      // (the no-op update takes the lock, so concurrent ingests into one session take seq
+      // numbers one after another) and reads back which ids exist or were forgotten.
+      // Statements are what an ingest costs, on PGlite and over a network alike.
+      const [sess] = await tx.query<Row>(
+        `with u as (
+           insert into users (tenant_id, id) values ($1, $3) on conflict do nothing
+         ),
+         s as (
+           insert into sessions (tenant_id, id, user_id) values ($1, $2, $3)
+           on conflict (tenant_id, id) do update set updated_at = sessions.updated_at
+           returning *
+         )
+         select s.*,
+           (select coalesce(json_agg(json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})), '[]'::json)
+              from messages m where m.tenant_id = $1 and m.id = any($4::text[])) as existing,
+           (select min(t.id) from tombstones t where t.tenant_id = $1 and t.kind = 'message' and t.id = any($4::text[])) as forgotten
+         from s`,
+        [tenantId, sessionId, userId, ids],
+      );
+      if (!sess) throw new StrataError("internal", "SESSION_MISSING", `session ${sessionId} vanished inside its transaction`);
+      if (String(sess.user_id) !== userId) {
+        throw new StrataError("conflict", "SESSION_USER_MISMATCH", `session ${sessionId} belongs to another user, not ${userId}`);
+      }
+      if (sess.forgotten != null) {
+        throw new StrataError("conflict", "MESSAGE_FORGOTTEN", `message id "${String(sess.forgotten)}" was forgotten and cannot be stored again`, {
+          details: { id: String(sess.forgotten) },
+        });
+      }
+      const existingRows = (typeof sess.existing === "string" ? JSON.parse(sess.existing) : sess.existing) as Row[];
+      const existing = new Map(existingRows.map((r) => [String(r.id), toMessage(r)]));
+
+      let seq = Number(sess.last_seq);
+      const result: IngestResult["messages"] = [];
+      const fresh: Message[] = [];
+      const seen = new Map<string, Message>();
+      for (const m of req.messages) {
+        const prior = existing.get(m.id) ?? seen.get(m.id);
+        if (prior) {
+          if (prior.sessionId !== sessionId || prior.role !== m.role || prior.content !== m.content || prior.name !== m.name) {
+            throw new StrataError(
+              "conflict",
+              "MESSAGE_ID_CONFLICT",
+              `message id "${m.id}" is already stored with different ${prior.sessionId !== sessionId ? "session" : "content"}`,
+              { details: { id: m.id } },
+            );
+          }
+          result.push({ id: m.id, seq: prior.seq, created: false });
+          continue;
+        }
+        const stored: Message = { ...m, tenantId, sessionId, userId, seq: ++seq };
+        seen.set(m.id, stored);
+        fresh.push(stored);
+        result.push({ id: m.id, seq: stored.seq, created: true });
+      }
+
+      let jobs: Job[] = [];
+      if (fresh.length) {
+        // The user's version (migration 4), the messages stamped with it, the session's last
+        // seq and the outbox rows, in one statement. Keyword indexes of other processes load
+        // the rows stamped above the version they hold; the bump locks the user's row until
+        // the commit, so versions commit in order.
+        const newJobs = req.jobsFor(fresh);
+        const rows = await tx.query<Row>(
+          `with ver as (
+             update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $3 returning messages_version
+           ),
+           ins as (
+             insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
+             select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at, (select messages_version from ver)
+             from unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
+               as m(id, seq, role, name, content, metadata, tokens, created_at)
+           ),
+           upd as (
+             update sessions set last_seq = $12, updated_at = now() where tenant_id = $1 and id = $2
+           )
+           insert into jobs (id, tenant_id, type, payload)
+           select j.id, $1, j.type, j.payload::jsonb from unnest($13::text[], $14::text[], $15::text[]) as j(id, type, payload)
+           returning *`,
+          [
+            tenantId,
+            sessionId,
+            userId,
+            fresh.map((m) => m.id),
+            fresh.map((m) => m.seq),
+            fresh.map((m) => m.role),
+            fresh.map((m) => m.name),
+            fresh.map((m) => m.content),
+            fresh.map((m) => JSON.stringify(m.metadata)),
+            fresh.map((m) => m.tokens),
+            fresh.map((m) => m.createdAt),
+            seq,
+            newJobs.map(() => crypto.randomUUID()),
+            newJobs.map((j) => j.type),
+            newJobs.map((j) => JSON.stringify(j.payload)),
+          ],
+        );
+        jobs = rows.map(toJob);
+      }
+      return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq } };
+    });
+  }
+
   return {
     adapter,
 
@@ -180,112 +305,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return rows[0] ? String(rows[0].tenant_id) : null;
     },
 
-    async ingest(req: IngestRequest): Promise<IngestResult> {
-      const { tenantId, sessionId, userId } = req;
-      const ids = req.messages.map((m) => m.id);
-      return sql.transaction(async (tx) => {
-        // One statement creates the user and the session when new, locks the session row
-        // (the no-op update takes the lock, so concurrent ingests into one session take seq
-        // numbers one after another) and reads back which ids exist or were forgotten.
-        // Statements are what an ingest costs, on PGlite and over a network alike.
-        const [sess] = await tx.query<Row>(
-          `with u as (
-             insert into users (tenant_id, id) values ($1, $3) on conflict do nothing
-           ),
-           s as (
-             insert into sessions (tenant_id, id, user_id) values ($1, $2, $3)
-             on conflict (tenant_id, id) do update set updated_at = sessions.updated_at
-             returning *
-           )
-           select s.*,
-             (select coalesce(json_agg(json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})), '[]'::json)
-                from messages m where m.tenant_id = $1 and m.id = any($4::text[])) as existing,
-             (select min(t.id) from tombstones t where t.tenant_id = $1 and t.kind = 'message' and t.id = any($4::text[])) as forgotten
-           from s`,
-          [tenantId, sessionId, userId, ids],
-        );
-        if (!sess) throw new StrataError("internal", "SESSION_MISSING", `session ${sessionId} vanished inside its transaction`);
-        if (String(sess.user_id) !== userId) {
-          throw new StrataError("conflict", "SESSION_USER_MISMATCH", `session ${sessionId} belongs to another user, not ${userId}`);
-        }
-        if (sess.forgotten != null) {
-          throw new StrataError("conflict", "MESSAGE_FORGOTTEN", `message id "${String(sess.forgotten)}" was forgotten and cannot be stored again`, {
-            details: { id: String(sess.forgotten) },
-          });
-        }
-        const existingRows = (typeof sess.existing === "string" ? JSON.parse(sess.existing) : sess.existing) as Row[];
-        const existing = new Map(existingRows.map((r) => [String(r.id), toMessage(r)]));
-
-        let seq = Number(sess.last_seq);
-        const result: IngestResult["messages"] = [];
-        const fresh: Message[] = [];
-        const seen = new Map<string, Message>();
-        for (const m of req.messages) {
-          const prior = existing.get(m.id) ?? seen.get(m.id);
-          if (prior) {
-            if (prior.sessionId !== sessionId || prior.role !== m.role || prior.content !== m.content || prior.name !== m.name) {
-              throw new StrataError(
-                "conflict",
-                "MESSAGE_ID_CONFLICT",
-                `message id "${m.id}" is already stored with different ${prior.sessionId !== sessionId ? "session" : "content"}`,
-                { details: { id: m.id } },
-              );
-            }
-            result.push({ id: m.id, seq: prior.seq, created: false });
-            continue;
-          }
-          const stored: Message = { ...m, tenantId, sessionId, userId, seq: ++seq };
-          seen.set(m.id, stored);
-          fresh.push(stored);
-          result.push({ id: m.id, seq: stored.seq, created: true });
-        }
-
-        let jobs: Job[] = [];
-        if (fresh.length) {
-          // The user's version (migration 4), the messages stamped with it, the session's last
-          // seq and the outbox rows, in one statement. Keyword indexes of other processes load
-          // the rows stamped above the version they hold; the bump locks the user's row until
-          // the commit, so versions commit in order.
-          const newJobs = req.jobsFor(fresh);
-          const rows = await tx.query<Row>(
-            `with ver as (
-               update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $3 returning messages_version
-             ),
-             ins as (
-               insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
-               select $1, m.id, $2, $3, m.seq, m.role, m.name, m.content, m.metadata::jsonb, m.tokens, m.created_at, (select messages_version from ver)
-               from unnest($4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
-                 as m(id, seq, role, name, content, metadata, tokens, created_at)
-             ),
-             upd as (
-               update sessions set last_seq = $12, updated_at = now() where tenant_id = $1 and id = $2
-             )
-             insert into jobs (id, tenant_id, type, payload)
-             select j.id, $1, j.type, j.payload::jsonb from unnest($13::text[], $14::text[], $15::text[]) as j(id, type, payload)
-             returning *`,
-            [
-              tenantId,
-              sessionId,
-              userId,
-              fresh.map((m) => m.id),
-              fresh.map((m) => m.seq),
-              fresh.map((m) => m.role),
-              fresh.map((m) => m.name),
-              fresh.map((m) => m.content),
-              fresh.map((m) => JSON.stringify(m.metadata)),
-              fresh.map((m) => m.tokens),
-              fresh.map((m) => m.createdAt),
-              seq,
-              newJobs.map(() => crypto.randomUUID()),
-              newJobs.map((j) => j.type),
-              newJobs.map((j) => JSON.stringify(j.payload)),
-            ],
-          );
-          jobs = rows.map(toJob);
-        }
-        return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq } };
-      });
-    },
+    ingest: ingestOne,
 
     async getSession(tenantId, sessionId) {
       const rows = await sql.query<Row>("select * from sessions where tenant_id = $1 and id = $2", [tenantId, sessionId]);
