@@ -35,10 +35,12 @@ import { openHotStore, openVectorIndex } from "./fetch-tiers.ts";
 
 export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
-import { createTurns } from "./http/turns.ts";
+import { createTurns, type Turns } from "./http/turns.ts";
 
 /** How often the embedded server looks for tables whose statistics are due (stats.ts). */
 const STATS_CHECK_EVERY_MS = 60_000;
+/** Most turns an embedded ingest waits for others to join its group commit (group-commit.ts). */
+const GATHER_TURNS = 16;
 
 export interface Strata {
   config: StrataConfig;
@@ -108,13 +110,18 @@ export interface Tiers {
   embedder: Embedder;
   /** Requests in flight, which the in-process job runner yields to. */
   gate: RequestGate;
+  /** The HTTP handlers' turns (lib/http/turns.ts). */
+  turns: Turns;
 }
 
 /** Opens the adapter of every tier, without migrating or starting anything (`strata doctor` uses it as is). */
 export async function openTiers(config: StrataConfig, log: Logger): Promise<Tiers> {
   const { tiers } = config;
   const sql = await openSql(config);
-  const archive = createSqlArchive({ sql, ownsClient: true });
+  // Request handlers start one per turn of the event loop (lib/http/turns.ts). PGlite's
+  // ingests wait, before each group commit, for the handlers of requests already read to start.
+  const turns = createTurns();
+  const archive = createSqlArchive({ sql, ownsClient: true, ...(sql.driver === "pglite" ? { groupIngest: { gather: () => turns.settled(GATHER_TURNS) } } : {}) });
   const hot = openHotStore(config);
   const vectors = openVectorIndex(config, sql);
   const graph: GraphStore =
@@ -153,13 +160,13 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           onError: onJobError,
         })
       : createLocalJobQueue({ archive, onError: onJobError, gate });
-  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate };
+  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate, turns };
 }
 
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
-  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder, gate } = await openTiers(config, log);
+  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder, gate, turns } = await openTiers(config, log);
   await rawArchive.migrate();
   // The in-process BM25 tier: kept current by this process's writes, and, where other
   // processes write the same archive (Neon), by a version check before each search that
@@ -196,7 +203,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   await archive.ensureTenant({ id: DEFAULT_TENANT, name: "Default tenant" });
   if (config.apiKey) await archive.addApiKey({ tenantId: DEFAULT_TENANT, keyHash: await hashApiKey(config.apiKey), label: "STRATA_API_KEY" });
 
-  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate, turns: createTurns() });
+  const app = createApp(deps, config.apiKey ? { mode: "keys" } : { mode: "open", tenantId: DEFAULT_TENANT }, { gate, turns });
   if (config.workers) queue.start(createJobHandler(deps));
 
   // PGlite has no autovacuum, so without statistics its planner picks plans for one-row

@@ -31,4 +31,18 @@ describe("turns: one request handler started per event-loop turn", () => {
     await turns.next();
     expect(turns.waiting).toBe(0);
   });
+
+  it("settles once every waiting caller has started, or after the turns it was given", async () => {
+    const turns = createTurns();
+    await turns.settled(5); // none waiting: at once
+    const started: number[] = [];
+    const all = [0, 1, 2, 3].map((i) => turns.next().then(() => started.push(i)));
+    await turns.settled(2);
+    expect(started.length).toBeLessThanOrEqual(2);
+    expect(turns.waiting).toBeGreaterThanOrEqual(2);
+    await turns.settled(100);
+    expect(turns.waiting).toBe(0);
+    expect(started).toEqual([0, 1, 2, 3]);
+    await Promise.all(all);
+  });
 });

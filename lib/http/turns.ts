@@ -15,6 +15,12 @@ export interface Turns {
   next(): Promise<void>;
   /** Callers waiting for their turn. */
   readonly waiting: number;
+  /**
+   * Resolves once no caller waits for a turn, or after `most` turns: the handlers of requests
+   * already read have started by then, up to their first wait (group-commit.ts gathers the
+   * ingests among them this way).
+   */
+  settled(most: number): Promise<void>;
 }
 
 export function createTurns(): Turns {
@@ -41,6 +47,9 @@ export function createTurns(): Turns {
     },
     get waiting() {
       return queue.length;
+    },
+    async settled(most) {
+      for (let turn = 0; turn < most && queue.length; turn++) await new Promise((resolve) => setImmediate(resolve));
     },
   };
 }

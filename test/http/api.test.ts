@@ -66,6 +66,23 @@ describe("ingest and history", () => {
     expect(new Set(r.body.messages.map((m: { id: string }) => m.id)).size).toBe(2);
   });
 
+  it("commits single-message posts that arrive together as one transaction, in the order they came", async () => {
+    const s = uid("s");
+    const userId = uid("alice");
+    // The user's version, read from the archive under the read cache (which hides readContext).
+    const archive = Object.getPrototypeOf(strata.deps.archive) as typeof strata.deps.archive;
+    const version = async () => (await archive.readContext!("default", uid("s"), { userId, memoryLimit: 0 })).userVersion?.messagesVersion ?? 0;
+    const posts = conversation.map((m, i) => post(`/v1/sessions/${s}/messages`, { userId, messages: [{ ...m, id: `${s}:${i}` }] }));
+    const answers = await Promise.all(posts);
+    expect(answers.map((r) => r.status)).toEqual(conversation.map(() => 201));
+    expect(answers.map((r) => r.body.messages)).toEqual(conversation.map((_, i) => [{ id: `${s}:${i}`, seq: i + 1 }]));
+    // Each commit bumps the user's version once. The first post's ingest waited for the handlers
+    // of the five behind it to start (one per turn, lib/http/turns.ts): one commit for all six.
+    expect(await version()).toBe(1);
+    const stored = await get(`/v1/sessions/${s}/messages?limit=10`);
+    expect(stored.body.messages.map((m: { content: string }) => m.content)).toEqual(conversation.map((m) => m.content));
+  });
+
   it("answers 404 for the history of an unknown session", async () => {
     const r = await get(`/v1/sessions/${uid("nope")}/messages`);
     expect(r.status).toBe(404);
