@@ -39,7 +39,10 @@ export interface IngestRequest {
   sessionId: string;
   userId: string;
   messages: NewMessage[];
-  /** Builds the outbox rows for the messages this call actually inserted (repeats excluded). */
+  /**
+   * Builds the outbox rows for the messages this call actually inserted (repeats excluded);
+   * under a group commit, for the messages its group inserted for the tenant (IngestResult.jobs).
+   */
   jobsFor(inserted: Message[]): NewJob[];
 }
 
@@ -48,7 +51,11 @@ export interface IngestResult {
   messages: { id: string; seq: number; created: boolean }[];
   /** Messages inserted by this call. */
   inserted: Message[];
-  /** Outbox rows committed with them. */
+  /**
+   * Outbox rows committed with them. An archive that commits concurrent calls together
+   * (PGlite's group commit) may build one set of rows for all of a tenant's messages of the
+   * group and hand it to one of the calls; each row is handed to exactly one call.
+   */
   jobs: Job[];
   /** The session after the call. */
   session: Session;

@@ -269,7 +269,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
    * Several ingests in one transaction, in two statements however many there are: ingestOne's
    * two, over every request's sessions, ids and rows at once. Answers as ingestOne would have,
    * request after request in this order (a repeat of an id an earlier request of the group
-   * stored is a repeat). Throws, and the group commit runs each request alone, when any request
+   * stored is a repeat), but for the outbox rows: one set per tenant (below). Throws, and the group commit runs each request alone, when any request
    * would be refused: the refusal then comes from ingestOne, with nothing of it stored.
    */
   async function ingestMany(reqs: IngestRequest[]): Promise<IngestResult[]> {
@@ -318,7 +318,10 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
 
       const results: IngestResult[] = [];
       const fresh: Message[] = [];
-      const jobs: { request: number; job: NewJob; id: string }[] = [];
+      // A tenant's outbox rows are built over the group's messages of that tenant at once, and
+      // carried by the first request that stored some: the job runner then reads, embeds and
+      // extracts them together, as it would a batch (single-message jobs made eight times the rounds).
+      const tenantFirst = new Map<string, { request: number; messages: Message[] }>();
       for (const [i, req] of reqs.entries()) {
         const { tenantId, sessionId, userId } = req;
         const sk = key(tenantId, sessionId);
@@ -343,10 +346,18 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         }
         lastSeq.set(sk, seq);
         fresh.push(...inserted);
-        if (inserted.length) for (const job of req.jobsFor(inserted)) jobs.push({ request: i, job, id: crypto.randomUUID() });
+        if (inserted.length) {
+          const first = tenantFirst.get(tenantId);
+          if (first) first.messages.push(...inserted);
+          else tenantFirst.set(tenantId, { request: i, messages: [...inserted] });
+        }
         results.push({ messages, inserted, jobs: [], session: { ...toSession(sess), lastSeq: seq } });
       }
       if (!fresh.length) return results;
+      const jobs: { request: number; job: NewJob; id: string }[] = [];
+      for (const { request, messages } of tenantFirst.values()) {
+        for (const job of reqs[request]!.jobsFor(messages)) jobs.push({ request, job, id: crypto.randomUUID() });
+      }
 
       // As ingestOne's second statement: each user's version bumped once, the rows stamped
       // with their user's, each session's last seq, and the outbox rows.
