@@ -132,8 +132,11 @@ export function createApp(deps: StrataDeps, auth: AuthMode, options: AppOptions 
   }
   const turns = options.turns;
   if (turns) {
-    app.use("*", async (_c, next) => {
-      await turns.next();
+    // An ingest says so: the embedded archive's group commit waits for the ingests still
+    // waiting for their turn (Turns.settled), and for nothing else.
+    const ingestPath = /^\/v1\/sessions\/[^/]+\/messages$/;
+    app.use("*", async (c, next) => {
+      await turns.next(c.req.method === "POST" && ingestPath.test(c.req.path) ? "write" : undefined);
       await next();
     });
   }

@@ -11,20 +11,26 @@
 // run concurrently wherever they wait on I/O, and start in the order they arrived.
 
 export interface Turns {
-  /** Resolves on a later turn of the event loop, after every earlier caller's. */
-  next(): Promise<void>;
+  /**
+   * Resolves on a later turn of the event loop, after every earlier caller's. `write`: the
+   * caller's request stores messages (what `settled` waits for).
+   */
+  next(kind?: "write"): Promise<void>;
   /** Callers waiting for their turn. */
   readonly waiting: number;
   /**
-   * Resolves once no caller waits for a turn, or after `most` turns: the handlers of requests
-   * already read have started by then, up to their first wait (group-commit.ts gathers the
-   * ingests among them this way).
+   * Resolves once no caller that writes waits for a turn, or after `most` turns: the handlers
+   * of the writes already read have started by then, up to their first wait (group-commit.ts
+   * gathers their ingests this way). At once when none waits, so a write among reads is not
+   * held back for them.
    */
   settled(most: number): Promise<void>;
 }
 
 export function createTurns(): Turns {
   const queue: (() => void)[] = [];
+  /** How many of the waiting callers write. */
+  let writes = 0;
   let scheduled = false;
   const release = () => {
     scheduled = false;
@@ -36,9 +42,17 @@ export function createTurns(): Turns {
     resolve?.();
   };
   return {
-    next() {
+    next(kind) {
       return new Promise<void>((resolve) => {
-        queue.push(resolve);
+        if (kind === "write") {
+          writes++;
+          queue.push(() => {
+            writes--;
+            resolve();
+          });
+        } else {
+          queue.push(resolve);
+        }
         if (!scheduled) {
           scheduled = true;
           setImmediate(release);
@@ -49,7 +63,7 @@ export function createTurns(): Turns {
       return queue.length;
     },
     async settled(most) {
-      for (let turn = 0; turn < most && queue.length; turn++) await new Promise((resolve) => setImmediate(resolve));
+      for (let turn = 0; turn < most && writes > 0; turn++) await new Promise((resolve) => setImmediate(resolve));
     },
   };
 }
