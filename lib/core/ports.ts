@@ -341,10 +341,12 @@ export interface GraphStore extends Pingable {
 /**
  * Handles one job; throwing marks the attempt failed. A handler may also run several jobs
  * at once (`batch`): one archive read and one tier write for many small jobs, answering
- * with the ids of the jobs that failed and why; the others are done.
+ * with the ids of the jobs that failed and why; the others are done. `pause`, when given, is
+ * awaited before each run of the batch (the embedded runner waits there for a moment without
+ * requests, as before each round).
  */
 export type JobHandler = ((job: Job) => Promise<void>) & {
-  batch?: (jobs: Job[]) => Promise<Map<string, unknown>>;
+  batch?: (jobs: Job[], pause?: () => Promise<void>) => Promise<Map<string, unknown>>;
 };
 
 /** Carries committed outbox rows to workers, at least once. */

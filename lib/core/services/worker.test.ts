@@ -74,3 +74,28 @@ describe("runJobs, embed beside extract", () => {
     expect(events.slice(5)).toEqual(["extract t end", "extract other start (1 of its type)", "extract other end"]);
   });
 });
+
+describe("runJobs, paused between runs", () => {
+  it("awaits the pause before each run", async () => {
+    let pauses = 0;
+    const seen: [string, number][] = [];
+    await runJobs(
+      [job("x1", "extract", ["a"]), job("x2", "extract", ["b"], "other"), job("e1", "embed", ["a"]), job("e2", "embed", ["b"], "other")],
+      async (j) => {
+        seen.push([`${j.type} ${j.tenantId}`, pauses]);
+      },
+      async () => {
+        await new Promise((r) => setImmediate(r));
+        pauses++;
+      },
+    );
+    expect(pauses).toBe(4);
+    // Each run found one more pause finished than the run of its type before it.
+    for (const type of ["extract", "embed"]) {
+      const counts = seen.filter(([name]) => name.startsWith(type)).map(([, n]) => n);
+      expect(counts).toHaveLength(2);
+      expect(counts[0]).toBeGreaterThanOrEqual(1);
+      expect(counts[1]).toBeGreaterThan(counts[0]!);
+    }
+  });
+});

@@ -114,8 +114,9 @@ export const MERGED_RUN_MESSAGES = 100;
  * message ids (handlers are idempotent per message, so a merged run writes what the jobs
  * would have written one by one). A merged run that fails is retried job by job, so a bad
  * message fails only its own job. Answers the ids of the jobs that failed, with the error.
+ * `pause` is awaited before each run (JobHandler.batch).
  */
-export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>): Promise<Map<string, unknown>> {
+export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>, pause?: () => Promise<void>): Promise<Map<string, unknown>> {
   const failed = new Map<string, unknown>();
   const one = async (job: Job) => {
     try {
@@ -157,7 +158,10 @@ export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>): Pr
   }
   await Promise.all(
     [...chains.values()].map(async (runs) => {
-      for (const group of runs) await runGroup(group);
+      for (const group of runs) {
+        if (pause) await pause();
+        await runGroup(group);
+      }
     }),
   );
   return failed;
@@ -179,5 +183,5 @@ export function createJobHandler(deps: StrataDeps): JobHandler {
         throw new StrataError("internal", "JOB_TYPE_UNSUPPORTED", `no handler for ${job.type} jobs in this build`);
     }
   };
-  return Object.assign(handler, { batch: (jobs: Job[]) => runJobs(jobs, handler) });
+  return Object.assign(handler, { batch: (jobs: Job[], pause?: () => Promise<void>) => runJobs(jobs, handler, pause) });
 }
