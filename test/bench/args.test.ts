@@ -51,6 +51,8 @@ describe("bench tools' command lines", () => {
       ["server-profile.ts", ["--data", "/tmp", "--settle", "1"], "--settle must be at least 2 seconds, got 1"],
       ["steady.ts", ["--data", "/tmp", "--seconds", "0"], "--seconds must be a number of seconds > 0, got 0"],
       ["steady.ts", ["--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
+      ["backfill.ts", ["--batch", "0"], "--batch must be a whole number from 1 to 500, got 0"],
+      ["backfill.ts", ["--b", "/no/such/dir"], "--b /no/such/dir"],
     ] as const) {
       const r = run(tool, ...args);
       expect(r.status).toBe(2);
