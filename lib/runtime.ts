@@ -118,8 +118,9 @@ export interface Tiers {
 export async function openTiers(config: StrataConfig, log: Logger): Promise<Tiers> {
   const { tiers } = config;
   const sql = await openSql(config);
-  // Request handlers start one per turn of the event loop (lib/http/turns.ts). PGlite's
-  // ingests wait, before each group commit, for the handlers of requests already read to start.
+  // Request handlers start one per turn of the event loop (lib/http/turns.ts). Before each
+  // group commit, PGlite's ingests wait for the ingests already read to start their handlers
+  // and join it (Turns.settled).
   const turns = createTurns();
   const archive = createSqlArchive({ sql, ownsClient: true, ...(sql.driver === "pglite" ? { groupIngest: { gather: () => turns.settled(GATHER_TURNS) } } : {}) });
   const hot = openHotStore(config);
