@@ -53,4 +53,21 @@ describe("request gate", () => {
     expect(events).toEqual(["quiet", "timer"]);
     expect(gate.inFlight).toBe(1);
   });
+
+  it("gives the event loop a turn before it answers, so a request read on that turn counts", async () => {
+    const gate = createRequestGate();
+    const events: string[] = [];
+    // A request whose handler the loop starts on its next turn (as a server reads one).
+    setImmediate(() => {
+      gate.enter();
+      events.push("request");
+      setTimeout(() => {
+        events.push("answered");
+        gate.leave();
+      }, 20);
+    });
+    await gate.quiet(5_000);
+    events.push("quiet");
+    expect(events).toEqual(["request", "answered", "quiet"]);
+  });
 });

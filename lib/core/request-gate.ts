@@ -18,10 +18,19 @@ export interface RequestGate {
   readonly inFlight: number;
   /**
    * Resolves once no request has been in flight for `settleMs` (0: once none is), or after
-   * `maxWaitMs` at the latest.
+   * `maxWaitMs` at the latest. It first gives the event loop a turn: a request whose bytes have
+   * arrived is counted only once the loop has read it, and work that only waits on PGlite
+   * (which answers through promises alone) never gives the loop one. Chained without it, the
+   * job runner's runs held the server's thread for up to 9.5 s (BENCHMARKS.md, "Writes beside
+   * derived work").
    */
   quiet(maxWaitMs: number, settleMs?: number): Promise<void>;
 }
+
+/** How long derived work waits at most for the API to go quiet (the job runner, the statistics keeper). */
+export const QUIET_WAIT_MS = 50;
+/** How long without a request in flight counts as quiet for derived work (see above). */
+export const QUIET_SETTLE_MS = 10;
 
 export function createRequestGate(): RequestGate {
   let inFlight = 0;
@@ -58,6 +67,7 @@ export function createRequestGate(): RequestGate {
     },
     async quiet(maxWaitMs, settleMs = 0) {
       const until = performance.now() + maxWaitMs;
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (;;) {
         const now = performance.now();
         if (now >= until) return;

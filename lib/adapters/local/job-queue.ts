@@ -5,7 +5,7 @@
 // once, never lost.
 
 import type { Archive, JobHandler, JobQueue } from "../../core/ports.ts";
-import type { RequestGate } from "../../core/request-gate.ts";
+import { QUIET_SETTLE_MS, QUIET_WAIT_MS, type RequestGate } from "../../core/request-gate.ts";
 import type { Job } from "../../core/types.ts";
 
 export interface LocalJobQueueOptions {
@@ -23,9 +23,9 @@ export interface LocalJobQueueOptions {
   onError?: (job: Job, error: unknown) => void;
   /** When given, each round waits for a moment without requests in flight (at most `yieldMs`). */
   gate?: RequestGate;
-  /** Longest a round waits for the API to go quiet (default 50 ms). */
+  /** Longest a round waits for the API to go quiet (default QUIET_WAIT_MS). */
   yieldMs?: number;
-  /** How long without a request in flight counts as quiet (default 10 ms; see request-gate.ts). */
+  /** How long without a request in flight counts as quiet (default QUIET_SETTLE_MS; see request-gate.ts). */
   settleMs?: number;
 }
 
@@ -34,8 +34,8 @@ export function createLocalJobQueue(options: LocalJobQueueOptions): JobQueue & {
   // A round's jobs run merged when the handler can (see JobHandler.batch): many small jobs
   // cost one archive read and one write. 32 jobs of 100 messages stay well inside a lease.
   const batchSize = options.batchSize ?? 32;
-  const yieldMs = options.yieldMs ?? 50;
-  const settleMs = options.settleMs ?? 10;
+  const yieldMs = options.yieldMs ?? QUIET_WAIT_MS;
+  const settleMs = options.settleMs ?? QUIET_SETTLE_MS;
   const maxAttempts = options.maxAttempts ?? 5;
   const leaseMs = options.leaseMs ?? 30_000;
   const pollMs = options.pollMs ?? 1_000;
@@ -67,14 +67,12 @@ export function createLocalJobQueue(options: LocalJobQueueOptions): JobQueue & {
   }
 
   /**
-   * Before each run of a round: a turn of the event loop, then a moment without requests (the
-   * gate). PGlite answers through promises alone, never a turn of the loop, so a round's runs
-   * chained statement after statement without one: a round of 32 batched jobs (16 runs of 100
-   * messages of each type) held the thread for up to 9.5 s, and every request that came
-   * meanwhile waited (a status poll's keep-alive connection was even closed under it).
+   * Before each run of a round, as before each round: a moment without requests (the gate,
+   * which gives the event loop a turn first). A round of 32 batched jobs (16 runs of 100
+   * messages of each type) held the thread for up to 9.5 s without it, and every request that
+   * came meanwhile waited (a status poll's keep-alive connection was even closed under it).
    */
   async function between(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
     if (options.gate) await options.gate.quiet(yieldMs, settleMs);
   }
 

@@ -13,7 +13,7 @@
 // every five minutes. PGlite keeps the change counts in process only, so the server analyses
 // everything once when it opens the archive, as before.
 
-import type { RequestGate } from "../../core/request-gate.ts";
+import { QUIET_SETTLE_MS, QUIET_WAIT_MS, type RequestGate } from "../../core/request-gate.ts";
 import type { SqlClient } from "../sql/client.ts";
 
 /** Postgres' autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults. */
@@ -44,8 +44,8 @@ interface Row {
 }
 
 export function createStatsKeeper(sql: SqlClient, options: StatsKeeperOptions = {}): StatsKeeper {
-  const yieldMs = options.yieldMs ?? 50;
-  const settleMs = options.settleMs ?? 10;
+  const yieldMs = options.yieldMs ?? QUIET_WAIT_MS;
+  const settleMs = options.settleMs ?? QUIET_SETTLE_MS;
   let running: Promise<string[]> | null = null;
   let closed = false;
 
