@@ -119,10 +119,10 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   const { tiers } = config;
   const sql = await openSql(config);
   // Request handlers start one per turn of the event loop (lib/http/turns.ts). Before each
-  // group commit, PGlite's ingests wait for the ingests already read to start their handlers
+  // group commit (PGlite's), ingests wait for the ingests already read to start their handlers
   // and join it (Turns.settled).
   const turns = createTurns();
-  const archive = createSqlArchive({ sql, ownsClient: true, ...(sql.driver === "pglite" ? { groupIngest: { gather: () => turns.settled(GATHER_TURNS) } } : {}) });
+  const archive = createSqlArchive({ sql, ownsClient: true, gatherIngests: () => turns.settled(GATHER_TURNS) });
   const hot = openHotStore(config);
   const vectors = openVectorIndex(config, sql);
   const graph: GraphStore =

@@ -16,12 +16,13 @@ export interface SqlArchiveOptions {
   /** Close the SqlClient on close(): true when the archive opened it. */
   ownsClient?: boolean;
   /**
-   * Commit concurrent ingests together (group-commit.ts): true, or how to wait for more
-   * (GroupCommitOptions.gather). The default is on for PGlite, where every statement runs on
-   * the process' one thread and a transaction costs the same for one message as for eight;
-   * over a Postgres server concurrent ingests run side by side instead.
+   * Commit concurrent ingests together (group-commit.ts). The default is on for PGlite, where
+   * every statement runs on the process' one thread and a transaction costs the same for one
+   * message as for eight; over a Postgres server concurrent ingests run side by side instead.
    */
-  groupIngest?: boolean | { gather: () => Promise<void> };
+  groupIngest?: boolean;
+  /** Where ingests are grouped: how to wait for more before each group (GroupCommitOptions.gather). */
+  gatherIngests?: () => Promise<void>;
 }
 
 type Row = Record<string, unknown>;
@@ -469,7 +470,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
             many: ingestMany,
             weight: (r) => r.messages.length,
             maxWeight: GROUP_MAX_MESSAGES,
-            ...(typeof options.groupIngest === "object" ? { gather: options.groupIngest.gather } : {}),
+            ...(options.gatherIngests ? { gather: options.gatherIngests } : {}),
           })
         : ingestOne,
 
