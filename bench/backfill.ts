@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
-import { getJson, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
 import { messagesFor, NAMES, pick, rng } from "./strata-load.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -91,20 +91,17 @@ async function once(root: string): Promise<Outcome> {
     env: { STRATA_BENCH_LAG_FILE: lagFile },
   });
   let exited = false;
-  child.on("exit", () => (exited = true));
+  let stopping = false;
+  child.on("exit", (code) => {
+    exited = true;
+    if (stopping) return;
+    process.stderr.write(`backfill: the server of ${root} exited with ${code} before its round ended\n`);
+    rmSync(scratch, { recursive: true, force: true });
+    process.exit(1);
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: clients + 1 });
   try {
-    const t0 = Date.now();
-    for (;;) {
-      if (exited) throw new Error(`the server of ${root} exited before it answered /v1/health`);
-      try {
-        await getJson(agent, port, "/v1/health");
-        break;
-      } catch {
-        if (Date.now() - t0 > 120_000) throw new Error("the server did not answer /v1/health within 2 minutes");
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await readyForCalls((path) => getJson(agent, port, path), []);
     writeFileSync(lagFile, ""); // lateness from here on
     const acks: number[] = [];
     const start = performance.now();
@@ -129,6 +126,7 @@ async function once(root: string): Promise<Outcome> {
     const lags = readFileSync(lagFile, "utf8").split("\n").filter(Boolean).map(Number);
     return { ingestMs, ackP50: quantile(acks, 0.5), ackMax: Math.max(...acks), drainMs, lags };
   } finally {
+    stopping = true;
     agent.destroy();
     child.kill("SIGTERM");
     await new Promise((r) => (exited ? r(undefined) : child.once("exit", r)));
