@@ -3,7 +3,7 @@ import { generateMessages, rehydrationSession } from "../../../bench/peers/data.
 import { mulberry32 } from "../../../test/fixtures/random.ts";
 import type { KnownPiece } from "../../core/ports.ts";
 import { pieceText } from "../../core/text.ts";
-import { createLocalTokenizer } from "./tokenizer.ts";
+import { createLocalTokenizer, cutAt } from "./tokenizer.ts";
 
 describe("local tokenizer (o200k_base)", () => {
   const tokenizer = createLocalTokenizer();
@@ -136,6 +136,9 @@ describe("local tokenizer: countJoined with known pieces", () => {
     const fragments = [
       " ", "  ", "\n", "\n\n", "\t", ".", "!", "?", "'s", "'", "a", "Ab", "ABC", "word", "Word", "12", "1234", "3.14", "é", "e\u0301", "日本", "🙂",
       "-", "/", "//", "[x]", ":", "```", "\u00a0", "<|endoftext|>", "_", "$",
+      // Digit places (after a letter or a mark) and places after a "\n" (cutAt in tokenizer.ts).
+      "(", ")", ":319", ":22)", "x1", "a1b2", "v2.3.4", "0", "007", "12345", "'1", "/1", "\t1", "\r1", " 1", "\u0663", "\u00b2", "1\u0663", "\n}", "\n```", "\n1",
+      "\n/", "\n ", "\r\n1", ".\n)", "é1", "🙂1",
     ];
     const r = mulberry32(10);
     const pick = () => fragments[Math.floor(r() * fragments.length)]!;
@@ -157,6 +160,54 @@ describe("local tokenizer: countJoined with known pieces", () => {
       const run = turns.slice(at, at + 20);
       run.forEach((m, i) => pieces.push(known(`${m.name ?? m.role}: `, m.content, i < run.length - 1 ? "\n" : "")));
       expect(tokenizer.countJoined!(pieces)).toBe(joined(pieces));
+    }
+  });
+
+  it("cuts only where the parts count apart what they count together", () => {
+    // Every place cutAt allows, not only the first and the last a line uses.
+    const fragments = [
+      " ", "  ", "\n", "\n\n", "\t", "\r", ".", "!", "'", "'s", "a", "Ab", "word", "12", "1234", "0", "é", "日本", "🙂", "-", "/", "(", ")", ":", "```",
+      "\u00a0", "\u0663", "\u00b2", "_", "$", "}", "x1",
+    ];
+    const r = mulberry32(11);
+    const pick = () => fragments[Math.floor(r() * fragments.length)]!;
+    const contents = Array.from({ length: 1_500 }, () => Array.from({ length: 2 + Math.floor(r() * 10) }, pick).join(""));
+    contents.push(...generateMessages({ seed: 1002, count: 300, profile: "chat", prefix: "g" }).map((m) => m.content));
+    let places = 0;
+    for (const text of contents) {
+      for (let k = 1; k < text.length; k++) {
+        if (!cutAt(text, k)) continue;
+        places++;
+        for (const [before, after] of [["", ""], ["Ann: ", "\n"], [pick(), pick()]] as const) {
+          const whole = tokenizer.count(before + text + after);
+          const parts = tokenizer.count(before + text.slice(0, k)) + tokenizer.count(text.slice(k) + after);
+          if (parts !== whole) expect({ before, text, after, k, parts }).toEqual({ before, text, after, k, parts: whole });
+        }
+      }
+    }
+    expect(places).toBeGreaterThan(10_000);
+  });
+
+  it("is exact on turns of code and log output cut at digits and after newlines", () => {
+    // A stack frame's tail, a code block's closing fence, numbers after marks and letters: the
+    // places cutAt adds besides spaces, with every kind of neighbour the line puts around them.
+    const contents = [
+      "TypeError: x\n      at flushBatch (src/search-index/snapshot.ts:319:22)",
+      "```ts\nexport async function f(a: string) {\n  return { a: 1 };\n}\n```",
+      "v2.3.4 rolled back at 12:05:09, then 1234567 rows",
+      "ratio 3/4 and 10/3\n)\n1st\n2nd",
+      "x1y2z3 (a1) [b2] {c3} <d4> 'e5' \"f6\"",
+      "line\n\n1. one\n2. two\n/3",
+      "\u0663\u0664 ٣1 ²2 é3 🙂4",
+    ];
+    for (const content of contents) {
+      for (const before of ["Ann: ", "", "(", "7", "\n"]) {
+        for (const after of ["\n", "\n\n", "", " ", "1", ")", "\n/"]) {
+          const pieces = ["## Relevant earlier messages\n", known(before, content, after), "Bob: next"];
+          expect(tokenizer.countJoined!(pieces)).toBe(joined(pieces));
+          expect(uncached.countJoined!(pieces)).toBe(joined(pieces));
+        }
+      }
     }
   });
 

@@ -46,22 +46,44 @@ function asciiWordChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
 }
 
+/** Code unit of an ASCII digit. */
+function asciiDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
 /**
- * Where a known piece's text can be cut so that the parts count apart what they count
- * together: before a space that follows an ASCII letter or digit. The pre-token holding that
- * letter or digit (one of the letter alternatives, or `\p{N}{1,3}`) cannot take a space, so
- * it ends there, and the regex has no lookbehind: what follows is pre-tokenized the same
- * whatever came before, and what precedes the same whatever follows (the only lookahead,
- * `\s+(?!\S)`, looks one character past a whitespace run, and the run before such a cut ends
- * at a letter or digit). That holds for the text alone and inside before + text + after.
- * Returns the first and the last cut, or -1 when there is none.
+ * Whether a known piece's text can be cut before its code unit `k` so that the parts count apart
+ * what they count together, inside before + text + after as alone. Three kinds of place:
+ * - a space after an ASCII letter or digit: the pre-token holding that letter or digit (one of
+ *   the letter alternatives, or `\p{N}{1,3}`) cannot take a space, so it ends there;
+ * - an ASCII digit after an ASCII letter or punctuation mark (neither a digit nor whitespace):
+ *   only `\p{N}{1,3}` holds a digit, and it holds digits alone, so a pre-token ends before the
+ *   digit, and the next starts there as it would alone (the digits' groups of three included);
+ *   the mark before it is not whitespace, so `\s+(?!\S)` never looks across;
+ * - after a "\n" followed by a character that is neither whitespace nor "/" (the points
+ *   countJoined's runs end at, from the module's comment).
+ * The regex has no lookbehind: what follows such a place is pre-tokenized the same whatever came
+ * before, and what precedes the same whatever follows (the only lookahead, `\s+(?!\S)`, looks one
+ * character past a whitespace run: before a space or a digit place the character is not
+ * whitespace, and a run ending in "\n" is taken by `\s*[\r\n]+`, tried first). Digits and "\n"
+ * places let a turn's last line of code or log output (a stack frame's ":319:22)", a closing
+ * "```") be cut near its end, where the space-only cuts left its whole last words to count.
  */
+export function cutAt(text: string, k: number): boolean {
+  const c = text.charCodeAt(k);
+  const p = text.charCodeAt(k - 1);
+  if (c === 32) return asciiWordChar(p);
+  if (asciiDigit(c)) return p > 32 && p < 127 && !asciiDigit(p);
+  return p === 10 && c > 32 && c < 127 && c !== 47;
+}
+
+/** The first and the last place cutAt allows in text, or -1 when there is none. */
 function firstCut(text: string): number {
-  for (let k = 1; k < text.length; k++) if (text.charCodeAt(k) === 32 && asciiWordChar(text.charCodeAt(k - 1))) return k;
+  for (let k = 1; k < text.length; k++) if (cutAt(text, k)) return k;
   return -1;
 }
 function lastCut(text: string): number {
-  for (let k = text.length - 1; k > 0; k--) if (text.charCodeAt(k) === 32 && asciiWordChar(text.charCodeAt(k - 1))) return k;
+  for (let k = text.length - 1; k > 0; k--) if (cutAt(text, k)) return k;
   return -1;
 }
 
