@@ -52,9 +52,23 @@ export interface CorpusHit extends ScoredId {
   turn: CorpusTurn;
 }
 
+/**
+ * A word of the corpus: its text and its postings (per slot, how often that turn says it). A
+ * turn holds its words as these records, not as strings: feedback reads each word's count of
+ * turns from the record a top hit holds, where a lookup by the word's text read the hit's own
+ * copy of the string, the corpus' table and its key (about four cache misses a word in a
+ * long-lived user's heap, for the hundred-odd words of a feedback's hits), and a turn keeps no
+ * string of its own per word.
+ */
+interface Term {
+  readonly text: string;
+  readonly counts: Map<number, number>;
+}
+
 interface Entry extends CorpusTurn {
   length: number;
-  terms: Map<string, number>;
+  /** Its distinct words, in the order it first says them. */
+  terms: Term[];
 }
 
 /** Pseudo-relevance feedback: how many top turns to read, how many terms to add, at what weight. */
@@ -249,7 +263,7 @@ export class Bm25Corpus {
   private readonly entries: (Entry | undefined)[] = [];
   private readonly free: number[] = [];
   private readonly slotOf = new Map<string, number>();
-  private readonly postings = new Map<string, Map<number, number>>();
+  private readonly postings = new Map<string, Term>();
   private readonly sessions = new Map<string, { slots: number[]; sorted: boolean }>();
   private readonly speakerCounts = new Map<string, number>();
   private totalLength = 0;
@@ -263,7 +277,7 @@ export class Bm25Corpus {
    */
   private readonly packed = new Map<string, Packed>();
   /** packSome's place among the terms, between its calls. */
-  private packWalk: MapIterator<[string, Map<number, number>]> | null = null;
+  private packWalk: MapIterator<[string, Term]> | null = null;
   /** Bumped each time the table below is computed anew (Packed.impactsOf). */
   private normVersion = 0;
   /**
@@ -292,6 +306,7 @@ export class Bm25Corpus {
     const tf = new Map<string, number>();
     for (const t of list) tf.set(t, (tf.get(t) ?? 0) + 1);
     const slot = this.free.pop() ?? this.entries.length;
+    const held: Term[] = [];
     if (slot >= this.times.length) {
       const grown = new Float64Array(Math.max(1024, this.times.length * 2));
       grown.set(this.times);
@@ -302,7 +317,7 @@ export class Bm25Corpus {
       ...doc,
       slot,
       length: list.length,
-      terms: tf,
+      terms: held,
       asks: content.includes("?"),
       time: holdsAnswerType(content, "time"),
       quantity: holdsAnswerType(content, "quantity"),
@@ -311,8 +326,9 @@ export class Bm25Corpus {
     this.totalLength += list.length;
     for (const [t, n] of tf) {
       let p = this.postings.get(t);
-      if (!p) this.postings.set(t, (p = new Map()));
-      p.set(slot, n);
+      if (!p) this.postings.set(t, (p = { text: t, counts: new Map() }));
+      p.counts.set(slot, n);
+      held.push(p);
       const packed = this.packed.get(t);
       if (packed && !appendPosting(packed, slot, n, list.length)) this.packed.delete(t);
     }
@@ -332,11 +348,10 @@ export class Bm25Corpus {
     const slot = this.slotOf.get(id);
     if (slot === undefined) return;
     const e = this.entries[slot]!;
-    for (const t of e.terms.keys()) {
-      const p = this.postings.get(t)!;
-      p.delete(slot);
-      if (p.size === 0) this.postings.delete(t);
-      this.packed.delete(t);
+    for (const p of e.terms) {
+      p.counts.delete(slot);
+      if (p.counts.size === 0) this.postings.delete(p.text);
+      this.packed.delete(p.text);
     }
     const s = this.sessions.get(e.sessionId)!;
     s.slots.splice(s.slots.indexOf(slot), 1);
@@ -376,7 +391,7 @@ export class Bm25Corpus {
 
   /** How many turns hold the (stemmed) term. */
   docFrequency(term: string): number {
-    return this.postings.get(term)?.size ?? 0;
+    return this.postings.get(term)?.counts.size ?? 0;
   }
 
   /**
@@ -396,9 +411,9 @@ export class Bm25Corpus {
         return true;
       }
       const [term, p] = next.value;
-      if (p.size < minDocs || this.packed.has(term)) continue;
+      if (p.counts.size < minDocs || this.packed.has(term)) continue;
       this.packedPostings(term);
-      done += p.size;
+      done += p.counts.size;
     }
     return false;
   }
@@ -418,7 +433,7 @@ export class Bm25Corpus {
   private packedPostings(term: string): Packed | undefined {
     let packed = this.packed.get(term);
     if (packed) return packed;
-    const p = this.postings.get(term);
+    const p = this.postings.get(term)?.counts;
     if (!p) return undefined;
     const slots = new Int32Array(p.size);
     const tfs = new Float64Array(p.size);
@@ -663,30 +678,38 @@ export class Bm25Corpus {
   }
 
   /** expand()'s added terms and their weights, from the base query's first hits. */
-  private feedback(base: string[], first: ScoredId[], options: FeedbackParams): { terms: string[]; weights: Map<string, number> } {
+  private feedback(base: string[], first: readonly CorpusHit[], options: FeedbackParams): { terms: string[]; weights: Map<string, number> } {
     const weights = new Map<string, number>();
     const top = first[0]?.score;
     if (!top) return { terms: base, weights };
-    const have = new Set(base);
-    const mass = new Map<string, number>();
+    // The base words' records: a hit's words are told from them by identity, not by text.
+    const have = new Set<Term>();
+    for (const t of base) {
+      const p = this.postings.get(t);
+      if (p) have.add(p);
+    }
+    const mass = new Map<Term, number>();
     const maxDocs = options.maxShare === undefined ? Infinity : options.maxShare * this.size;
-    // Each word's idf (as idf() computes it), or -1 for a word held too widely: looked up once
+    // Each word's idf (as idf() computes it), or -1 for a word held too widely: computed once
     // though several of the hits hold it.
-    const idfs = new Map<string, number>();
+    const idfs = new Map<Term, number>();
     for (const hit of first) {
-      const e = this.entries[this.slotOf.get(hit.id)!]!;
-      for (const t of e.terms.keys()) {
+      const e = hit.turn as Entry;
+      for (const t of e.terms) {
         if (have.has(t)) continue;
         let idf = idfs.get(t);
         if (idf === undefined) {
-          const df = this.docFrequency(t);
+          const df = t.counts.size;
           idfs.set(t, (idf = df > maxDocs ? -1 : this.idfOf(df)));
         }
         if (idf < 0) continue;
         mass.set(t, (mass.get(t) ?? 0) + ((hit.score / top) * idf) / Math.max(1, e.length));
       }
     }
-    const picked = [...mass.entries()].sort((a, b) => descending(a[1], b[1]) || (a[0] < b[0] ? -1 : 1)).slice(0, options.terms);
+    const picked = [...mass.entries()]
+      .map(([t, m]) => [t.text, m] as const)
+      .sort((a, b) => descending(a[1], b[1]) || (a[0] < b[0] ? -1 : 1))
+      .slice(0, options.terms);
     const strongest = picked[0]?.[1] ?? 0;
     if (strongest <= 0) return { terms: base, weights };
     for (const [t, m] of picked) weights.set(t, (options.weight * m) / strongest);
