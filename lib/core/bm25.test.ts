@@ -370,6 +370,25 @@ describe("Bm25Corpus.neighbours", () => {
     expect(c.neighbourTurns(a3, 1)).toEqual([]);
   });
 
+  it("finds a session's turns after the session was emptied and written anew, or a turn moved to another", () => {
+    const c = new Bm25Corpus();
+    for (const seq of [1, 2, 3]) c.add(doc(`a${seq}`, seq, "Ann", "s1"), `turn ${seq}`);
+    c.removeSession("s1");
+    expect(c.neighbours("a2", 1)).toEqual([]);
+    // The session written again: its new turns, none of the old.
+    for (const seq of [2, 1]) c.add(doc(`n${seq}`, seq, "Ann", "s1"), `new turn ${seq}`);
+    expect(c.neighbours("n1", 2)).toEqual([{ id: "n2", offset: 1 }]);
+    // A turn written again in another session leaves its first.
+    c.add(doc("n3", 3, "Ann", "s1"), "third");
+    c.add(doc("n2", 2, "Ann", "s2"), "moved");
+    expect(c.neighbours("n1", 2)).toEqual([{ id: "n3", offset: 1 }]);
+    expect(c.neighbours("n2", 2)).toEqual([]);
+    // A session's id built anew (another string of the same text) finds the same session.
+    c.add(doc("n4", 4, "Ann", ["s", "1"].join("")), "fourth");
+    expect(c.doc("n4")!.sessionId).toBe("s1");
+    expect(c.neighbours("n4", 1)).toEqual([{ id: "n3", offset: -1 }]);
+  });
+
   it("knows which turns ask a question, say a time or a number", () => {
     const c = new Bm25Corpus();
     c.add(doc("q", 1), "What did you take away from the book?");

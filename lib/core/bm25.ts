@@ -65,10 +65,24 @@ interface Term {
   readonly counts: Map<number, number>;
 }
 
+/**
+ * A session's turns in the corpus, and the session's id: every turn of the session holds this
+ * record and, as its sessionId, this one string. Its neighbours are found from the record with
+ * no lookup by the session's id, and a Map keyed by the turns' sessions (the session prior's)
+ * finds equal keys by identity rather than by reading each turn's own copy of the id.
+ */
+interface SessionTurns {
+  readonly id: string;
+  slots: number[];
+  sorted: boolean;
+}
+
 interface Entry extends CorpusTurn {
   length: number;
   /** Its distinct words, in the order it first says them. */
   terms: Term[];
+  /** Its session's turns (the corpus' record of them while it holds the turn). */
+  session: SessionTurns;
 }
 
 /** Pseudo-relevance feedback: how many top turns to read, how many terms to add, at what weight. */
@@ -264,7 +278,7 @@ export class Bm25Corpus {
   private readonly free: number[] = [];
   private readonly slotOf = new Map<string, number>();
   private readonly postings = new Map<string, Term>();
-  private readonly sessions = new Map<string, { slots: number[]; sorted: boolean }>();
+  private readonly sessions = new Map<string, SessionTurns>();
   private readonly speakerCounts = new Map<string, number>();
   private totalLength = 0;
   /** Per-slot score accumulator reused by search() (zeroed again before it returns). */
@@ -313,8 +327,15 @@ export class Bm25Corpus {
       this.times = grown;
     }
     this.times[slot] = doc.createdAt;
+    let s = this.sessions.get(doc.sessionId);
+    if (!s) this.sessions.set(doc.sessionId, (s = { id: doc.sessionId, slots: [], sorted: true }));
+    const last = s.slots[s.slots.length - 1];
+    if (last !== undefined && this.entries[last]!.seq > doc.seq) s.sorted = false;
+    s.slots.push(slot);
     this.entries[slot] = {
       ...doc,
+      sessionId: s.id,
+      session: s,
       slot,
       length: list.length,
       terms: held,
@@ -332,11 +353,6 @@ export class Bm25Corpus {
       const packed = this.packed.get(t);
       if (packed && !appendPosting(packed, slot, n, list.length)) this.packed.delete(t);
     }
-    let s = this.sessions.get(doc.sessionId);
-    if (!s) this.sessions.set(doc.sessionId, (s = { slots: [], sorted: true }));
-    const last = s.slots[s.slots.length - 1];
-    if (last !== undefined && this.entries[last]!.seq > doc.seq) s.sorted = false;
-    s.slots.push(slot);
     if (doc.name) {
       const key = doc.name.toLowerCase();
       this.speakerCounts.set(key, (this.speakerCounts.get(key) ?? 0) + 1);
@@ -353,9 +369,9 @@ export class Bm25Corpus {
       if (p.counts.size === 0) this.postings.delete(p.text);
       this.packed.delete(p.text);
     }
-    const s = this.sessions.get(e.sessionId)!;
+    const s = e.session;
     s.slots.splice(s.slots.indexOf(slot), 1);
-    if (s.slots.length === 0) this.sessions.delete(e.sessionId);
+    if (s.slots.length === 0) this.sessions.delete(s.id);
     if (e.name) {
       const key = e.name.toLowerCase();
       const n = (this.speakerCounts.get(key) ?? 1) - 1;
@@ -921,14 +937,13 @@ export class Bm25Corpus {
   }
 
   /**
-   * Reads ahead what neighbourTurns() first reads for each of these turns, their sessions'
-   * ids and lists, so that the CPU fetches them together rather than one turn after another
+   * Reads ahead what neighbourTurns() first reads for each of these turns, its session's record
+   * and list, so that the CPU fetches them together rather than one turn after another
    * (warm.ts).
    */
   warmSessions(turns: readonly CorpusTurn[]): void {
     let chars = 0;
-    for (let i = 0; i < turns.length; i++) chars += turns[i]!.sessionId.length;
-    for (let i = 0; i < turns.length; i++) chars += this.sessions.get(turns[i]!.sessionId)?.slots.length ?? 0;
+    for (let i = 0; i < turns.length; i++) chars += (turns[i] as Entry).session.slots.length;
     warmed.chars += chars;
   }
 
@@ -936,7 +951,7 @@ export class Bm25Corpus {
   neighbourTurns(turn: CorpusTurn, radius: number): { turn: CorpusTurn; offset: number }[] {
     const slot = turn.slot;
     if (this.entries[slot] !== turn || radius <= 0) return [];
-    const s = this.sessions.get(turn.sessionId)!;
+    const s = (turn as Entry).session;
     if (!s.sorted) {
       s.slots.sort((x, y) => this.entries[x]!.seq - this.entries[y]!.seq);
       s.sorted = true;
