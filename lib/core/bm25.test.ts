@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Bm25Corpus, select, type CorpusDoc } from "./bm25.ts";
+import { Bm25Corpus, type CorpusDoc } from "./bm25.ts";
 import { mulberry32 } from "../../test/fixtures/random.ts";
 import { terms } from "./text.ts";
 
@@ -326,25 +326,6 @@ describe("Bm25Corpus.searchExpanded, ties", () => {
       }
     }
     expect(compared).toBeGreaterThan(5_000);
-  });
-});
-
-describe("select", () => {
-  it("finds the value at each index of the sorted array, duplicates, sorted and reversed runs included", () => {
-    const r = mulberry32(5);
-    const arrays = [
-      Array.from({ length: 300 }, () => r()),
-      Array.from({ length: 300 }, () => Math.floor(r() * 4)),
-      Array.from({ length: 257 }, (_, i) => i),
-      Array.from({ length: 257 }, (_, i) => -i),
-      Array.from({ length: 64 }, () => 7),
-      [1],
-      [2, 1],
-    ];
-    for (const values of arrays) {
-      const sorted = Float64Array.from(values).sort();
-      for (let k = 0; k < values.length; k++) expect(select(Float64Array.from(values), k)).toBe(sorted[k]);
-    }
   });
 });
 

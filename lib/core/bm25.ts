@@ -12,7 +12,7 @@ import { holdsAnswerType } from "./answer-type.ts";
 import { terms } from "./text.ts";
 import type { ScoredId } from "./types.ts";
 import { denseSums, SUM_BLOCK_SHIFT, type Resident } from "./bm25-sums.ts";
-import { descending, ascending } from "./order.ts";
+import { descending, ascending, select } from "./order.ts";
 import { warmed } from "./warm.ts";
 
 export interface CorpusDoc {
@@ -236,35 +236,6 @@ function raiseFloor(scores: Float64Array, held: number, limit: number): { held: 
     candidateScores = new Float64Array(slots.length);
   }
   return { held: kept, floor };
-}
-
-/** The value that would sit at index `k` of `a` sorted ascending (Hoare's selection; reorders `a`). */
-export function select(a: Float64Array, k: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo < hi) {
-    // Median of three as the pivot: already sorted runs stay linear.
-    const mid = (lo + hi) >> 1;
-    const x = a[lo]!;
-    const y = a[mid]!;
-    const z = a[hi]!;
-    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i++] = a[j]!;
-        a[j--] = t;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return a[k]!;
-  }
-  return a[k]!;
 }
 
 /** The words a turn is indexed by: its speaker's name and its content, stemmed, stopwords out. */

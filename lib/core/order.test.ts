@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../test/fixtures/random.ts";
-import { ascending, descending } from "./order.ts";
+import { ascending, descending, select } from "./order.ts";
 
 describe("number comparators", () => {
   it("order as the subtraction did, ties and NaN included, returning only -1, 0 or 1", () => {
@@ -13,6 +13,25 @@ describe("number comparators", () => {
     for (let k = 1; k < xs.length; k++) {
       expect([-1, 0, 1]).toContain(descending(xs[k - 1]!, xs[k]!));
       expect(Math.sign(ascending(xs[k - 1]!, xs[k]!))).toBe(Math.sign(xs[k - 1]! - xs[k]!) || 0);
+    }
+  });
+});
+
+describe("select", () => {
+  it("finds the value at each index of the sorted array, duplicates, sorted and reversed runs included", () => {
+    const r = mulberry32(5);
+    const arrays = [
+      Array.from({ length: 300 }, () => r()),
+      Array.from({ length: 300 }, () => Math.floor(r() * 4)),
+      Array.from({ length: 257 }, (_, i) => i),
+      Array.from({ length: 257 }, (_, i) => -i),
+      Array.from({ length: 64 }, () => 7),
+      [1],
+      [2, 1],
+    ];
+    for (const values of arrays) {
+      const sorted = Float64Array.from(values).sort();
+      for (let k = 0; k < values.length; k++) expect(select(Float64Array.from(values), k)).toBe(sorted[k]);
     }
   });
 });

@@ -1,4 +1,6 @@
-// Comparators for sorting by a number. Array.prototype.sort boxes a comparator's result when
+// Comparators for sorting by a number, and the selection of a k-th value (a top-k's floor).
+//
+// Comparators: Array.prototype.sort boxes a comparator's result when
 // it is not a small integer: `b.score - a.score` allocated a heap number per comparison (about
 // 110 KB to sort 780 fused hits, six times a search). These return -1, 0 or 1, and treat NaN
 // as equal to everything, as the subtraction did.
@@ -11,4 +13,33 @@ export function descending(x: number, y: number): number {
 /** Smaller first. */
 export function ascending(x: number, y: number): number {
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The value that would sit at index `k` of `a` sorted ascending (Hoare's selection; reorders `a`). */
+export function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    // Median of three as the pivot: already sorted runs stay linear.
+    const mid = (lo + hi) >> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
