@@ -128,6 +128,9 @@ function toReceipt(r: Row): ForgetReceipt {
 
 export const MESSAGE_COLUMNS = "tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at";
 
+/** A messages row `m` as one JSON object of MESSAGE_COLUMNS (toMessage reads it back): the stored messages an ingest meets. */
+const MESSAGE_JSON = `json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})`;
+
 /**
  * The keyword query: every word of the question OR-ed, so a question matches the turns
  * sharing any of its words and ts_rank orders them. Words are reduced to letters and
@@ -224,7 +227,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            returning *
          )
          select s.*,
-           (select coalesce(json_agg(json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})), '[]'::json)
+           (select coalesce(json_agg(${MESSAGE_JSON}), '[]'::json)
               from messages m where m.tenant_id = $1 and m.id = any($4::text[])) as existing,
            (select min(t.id) from tombstones t where t.tenant_id = $1 and t.kind = 'message' and t.id = any($4::text[])) as forgotten
          from s`,
@@ -239,7 +242,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
           details: { id: String(sess.forgotten) },
         });
       }
-      const existingRows = (typeof sess.existing === "string" ? JSON.parse(sess.existing) : sess.existing) as Row[];
+      const existingRows = parseJson(sess.existing) as Row[];
       const existing = new Map(existingRows.map((r) => [String(r.id), toMessage(r)]));
       const { messages: result, inserted: fresh, seq } = placeMessages(req, Number(sess.last_seq), (id) => existing.get(id), (m) => existing.set(m.id, m));
 
@@ -325,7 +328,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            select * from unnest($4::text[], $5::text[]) as q(tenant_id, id)
          )
          select s.*,
-           (select coalesce(json_agg(json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})), '[]'::json)
+           (select coalesce(json_agg(${MESSAGE_JSON}), '[]'::json)
               from messages m join q on m.tenant_id = q.tenant_id and m.id = q.id) as existing,
            (select count(*) from tombstones t join q on t.tenant_id = q.tenant_id and t.id = q.id where t.kind = 'message') as forgotten
          from s`,
@@ -333,7 +336,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       );
       if (rows.length !== heads.length) throw new StrataError("internal", "SESSION_MISSING", "a session vanished inside its transaction");
       if (Number(rows[0]!.forgotten) > 0) throw new StrataError("conflict", "MESSAGE_FORGOTTEN", "a message id of the group was forgotten");
-      const existingRows = (typeof rows[0]!.existing === "string" ? JSON.parse(rows[0]!.existing) : rows[0]!.existing) as Row[];
+      const existingRows = parseJson(rows[0]!.existing) as Row[];
       const stored = new Map<string, Message>(existingRows.map((r) => [key(String(r.tenant_id), String(r.id)), toMessage(r)]));
       const sessionRows = new Map(rows.map((r) => [key(String(r.tenant_id), String(r.id)), r]));
       const lastSeq = new Map(rows.map((r) => [key(String(r.tenant_id), String(r.id)), Number(r.last_seq)]));
