@@ -14,7 +14,7 @@ import { ENTITY_TYPES, type EntityType, type GraphVersion } from "../../core/typ
 import { createSqlArchive } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlGraphStore } from "../sql/graph-store.ts";
-import { compareText, idOrderKey, topMentioning, withGraphIndex } from "./graph-index.ts";
+import { compareText, idOrderKey, rankMentioning, topMentioning, withGraphIndex } from "./graph-index.ts";
 
 let sql: SqlClient;
 let reference: GraphStore;
@@ -280,6 +280,45 @@ describe("in-process graph index", () => {
     }
     expect(topMentioning([], 10)).toEqual([]);
     expect(topMentioning([{ messages: new Set(["a"]), weight: 0.5 }], 0)).toEqual([]);
+  });
+
+  it("ranks mentions of ordinals spread far apart, call after call of every size, with their sessions", () => {
+    // rankMentioning sums in a table sized by the call's postings and emptied after it: ordinals
+    // spread over a large range (many share a bucket), a call of thousands of postings then
+    // calls of a few, and the same ordinal in every list.
+    const r = mulberry32(23);
+    const ids: (string | undefined)[] = [];
+    const sessions: (string | undefined)[] = [];
+    let keys = new Float64Array(0);
+    const used: number[] = [];
+    for (let n = 0; n < 3000; n++) {
+      const o = n % 7 === 0 ? n * 65_536 : Math.floor(r() * 400_000);
+      if (ids[o] !== undefined) continue;
+      ids[o] = `m-${Math.floor(r() * 5000)}-${o}`;
+      sessions[o] = r() < 0.5 ? `s-${o % 13}` : undefined;
+      used.push(o);
+    }
+    keys = new Float64Array(ids.length);
+    for (const o of used) keys[o] = idOrderKey(ids[o]!);
+    const ordinals = { ids, keys, sessions };
+    for (const size of [3000, 2, 700, 1, 40, 3000, 5]) {
+      for (let round = 0; round < 8; round++) {
+        const pool = used.filter(() => r() < size / used.length + 0.001);
+        const shared = pool[0];
+        const lists = Array.from({ length: 1 + Math.floor(r() * 6) }, () => {
+          const ords = pool.filter(() => r() < 0.5);
+          if (shared !== undefined && !ords.includes(shared)) ords.unshift(shared);
+          return { ords, weight: (1 + Math.floor(r() * 3)) * 2 ** -20 };
+        });
+        const scores = new Map<number, number>();
+        for (const l of lists) for (const o of l.ords) scores.set(o, (scores.get(o) ?? 0) + l.weight);
+        const full = [...scores]
+          .sort(([a, x], [b, y]) => y - x || compareText(ids[b]!, ids[a]!))
+          .map(([o, score]) => (sessions[o] === undefined ? { id: ids[o]!, score } : { id: ids[o]!, score, sessionId: sessions[o] }));
+        for (const limit of [1, 10, 100, 5000]) expect(rankMentioning(lists, ordinals, limit)).toEqual(full.slice(0, limit));
+      }
+    }
+    expect(rankMentioning([{ ords: [], weight: 1 }], ordinals, 10)).toEqual([]);
   });
 
   it("orders ids by their keys as compareText orders them, wherever two keys differ", () => {

@@ -647,7 +647,7 @@ class UserGraph {
 
 /**
  * Small numbers for the message ids a user's mentions hold, reused once a message's last
- * mention goes: rankMentioning sums scores in an array indexed by them.
+ * mention goes: rankMentioning sums scores by them, and reads ids, keys and sessions by them.
  */
 export class Ordinals {
   /** Ids by ordinal (undefined when free). */
@@ -724,52 +724,76 @@ export function idOrderKey(id: string): number {
   return key;
 }
 
-// rankMentioning's per-ordinal scores and marks, zeroed again before it returns, and the
-// ordinals it touched (a typed array: pushing to a JS array cost ~5× the whole sum).
-let scratchScores = new Float64Array(0);
-let scratchMarks = new Uint8Array(0);
-let scratchTouched = new Int32Array(0);
+// rankMentioning's table of the messages a call reached, by open addressing (0: free; i + 1:
+// the i-th message reached), and per message reached, its ordinal and its sum so far. Sized
+// by the call's postings, not the user's messages: at 100k messages a call adds about a
+// thousand postings, and a dense array per ordinal (800 KB of sums and 100 KB of marks) put
+// each of them on a cache line of its own, cold since the call before.
+let table = new Int32Array(0);
+let reachedOrds = new Int32Array(0);
+let reachedSums = new Float64Array(0);
 
 /**
  * The best `limit` messages by the sum of the weights of the lists that hold them (score
  * descending, then id descending in code point order, as the SQL's `order by`). Each list
- * holds ordinals (indexes into `ids`), so every message of every list is scored by adding to
- * a dense array, and the best `limit` are kept in a heap, an id compared only on equal scores.
- * Reading the lists rarest first with Set lookups by id and an early stop (the previous way)
- * rarely stopped early at 100k messages, ties on score being the rule, and its lookups cost
- * ~20 ms a call there; this adds ~50k postings in well under a millisecond. Weights are
- * multiples of 2^-40 (MENTION_WEIGHT), so every sum is exact in any order and the answer is the
- * full scan's, ties included.
+ * holds ordinals (indexes into `ids`); every message of every list is scored by adding to its
+ * entry in a hash table of the messages reached, and the best `limit` are kept in a heap, an id
+ * compared only on equal scores. Reading the lists rarest first with Set lookups by id and an
+ * early stop (an earlier way) rarely stopped early at 100k messages, ties on score being the
+ * rule, and its lookups cost ~20 ms a call there. Weights are multiples of 2^-40
+ * (MENTION_WEIGHT), so every sum is exact in any order and the answer is the full scan's, ties
+ * included.
  */
 export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight: number }[], ordinals: Pick<Ordinals, "ids" | "keys" | "sessions">, limit: number): SessionScoredId[] {
   const { ids, keys, sessions } = ordinals;
-  /** Ordinal a's id against ordinal b's, in code point order: by their keys, by the ids when the keys are equal. */
-  const idOrder = (a: number, b: number): number => {
-    const x = keys[a]!;
-    const y = keys[b]!;
-    return x < y ? -1 : x > y ? 1 : compareText(ids[a]!, ids[b]!);
-  };
   if (limit <= 0 || lists.length === 0) return [];
-  if (scratchScores.length < ids.length) {
-    const size = Math.max(ids.length, scratchScores.length * 2);
-    scratchScores = new Float64Array(size);
-    scratchMarks = new Uint8Array(size);
-    scratchTouched = new Int32Array(size);
+  let postings = 0;
+  for (const { ords } of lists) postings += ords.length;
+  if (postings === 0) return [];
+  // At most half full: a power of two of at least twice the postings.
+  const bits = Math.max(4, 32 - Math.clz32(2 * postings - 1));
+  const size = 1 << bits;
+  const mask = size - 1;
+  const shift = 32 - bits;
+  if (table.length < size) table = new Int32Array(size);
+  if (reachedOrds.length < postings) {
+    reachedOrds = new Int32Array(Math.max(postings, 2 * reachedOrds.length));
+    reachedSums = new Float64Array(reachedOrds.length);
   }
-  const scores = scratchScores;
-  const marks = scratchMarks;
-  const touched = scratchTouched;
+  const slots = table;
+  const ords = reachedOrds;
+  const sums = reachedSums;
   let count = 0;
-  for (const { ords, weight } of lists) {
-    for (let i = 0; i < ords.length; i++) {
-      const o = ords[i]!;
-      if (marks[o] === 0) {
-        marks[o] = 1;
-        touched[count++] = o;
+  for (const list of lists) {
+    const held = list.ords;
+    const weight = list.weight;
+    for (let i = 0; i < held.length; i++) {
+      const o = held[i]!;
+      // Fibonacci hashing: the high bits of the ordinal times 2^32 / φ.
+      let h = Math.imul(o, 0x9e3779b1) >>> shift;
+      for (;;) {
+        const e = slots[h]!;
+        if (e === 0) {
+          slots[h] = ++count;
+          ords[count - 1] = o;
+          sums[count - 1] = weight;
+          break;
+        }
+        if (ords[e - 1] === o) {
+          sums[e - 1] = sums[e - 1]! + weight;
+          break;
+        }
+        h = (h + 1) & mask;
       }
-      scores[o] = scores[o]! + weight;
     }
   }
+  slots.fill(0, 0, size);
+  /** Message a's id against message b's (indexes of the messages reached), in code point order: by their keys, by the ids when the keys are equal. */
+  const idOrder = (a: number, b: number): number => {
+    const x = keys[ords[a]!]!;
+    const y = keys[ords[b]!]!;
+    return x < y ? -1 : x > y ? 1 : compareText(ids[ords[a]!]!, ids[ords[b]!]!);
+  };
   // The limit-th best score (a min-heap of scores, the least of the best at the root): every
   // message above it is in, and of those on it, the greatest ids fill the rest.
   let floor = -Infinity;
@@ -777,7 +801,7 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
     const best = new Float64Array(limit);
     let n = 0;
     for (let i = 0; i < count; i++) {
-      const v = scores[touched[i]!]!;
+      const v = sums[i]!;
       if (n < limit) {
         let c = n++;
         while (c > 0) {
@@ -803,54 +827,48 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
     }
     floor = best[0]!;
   }
-  // Ordinals of the messages above the floor, then of those on it with the greatest ids: a
-  // min-heap by id of the latter, the least at the root.
+  // The messages above the floor, then of those on it the ones with the greatest ids: a
+  // min-heap by id of the latter, the least at the root. Both hold indexes of messages reached.
   const out: number[] = [];
   const ties: number[] = [];
   let room = limit;
-  for (let i = 0; i < count; i++) if (scores[touched[i]!]! > floor) room--;
+  for (let i = 0; i < count; i++) if (sums[i]! > floor) room--;
   for (let i = 0; i < count; i++) {
-    const o = touched[i]!;
-    const v = scores[o]!;
-    if (v > floor) out.push(o);
+    const v = sums[i]!;
+    if (v > floor) out.push(i);
     else if (v === floor && room > 0) {
       if (ties.length < room) {
         let c = ties.length;
-        ties.push(o);
+        ties.push(i);
         while (c > 0) {
           const p = (c - 1) >> 1;
-          if (idOrder(ties[p]!, o) <= 0) break;
+          if (idOrder(ties[p]!, i) <= 0) break;
           ties[c] = ties[p]!;
           c = p;
         }
-        ties[c] = o;
-      } else if (idOrder(o, ties[0]!) > 0) {
+        ties[c] = i;
+      } else if (idOrder(i, ties[0]!) > 0) {
         let c = 0;
         for (;;) {
           const l = 2 * c + 1;
           if (l >= ties.length) break;
           const r = l + 1;
           const m = r < ties.length && idOrder(ties[r]!, ties[l]!) < 0 ? r : l;
-          if (idOrder(ties[m]!, o) >= 0) break;
+          if (idOrder(ties[m]!, i) >= 0) break;
           ties[c] = ties[m]!;
           c = m;
         }
-        ties[c] = o;
+        ties[c] = i;
       }
     }
   }
-  for (const o of ties) out.push(o);
-  out.sort((a, b) => descending(scores[a]!, scores[b]!) || idOrder(b, a));
-  const ranked = out.map((o): SessionScoredId => {
+  for (const i of ties) out.push(i);
+  out.sort((a, b) => descending(sums[a]!, sums[b]!) || idOrder(b, a));
+  return out.map((i): SessionScoredId => {
+    const o = ords[i]!;
     const sessionId = sessions[o];
-    return sessionId === undefined ? { id: ids[o]!, score: scores[o]! } : { id: ids[o]!, score: scores[o]!, sessionId };
+    return sessionId === undefined ? { id: ids[o]!, score: sums[i]! } : { id: ids[o]!, score: sums[i]!, sessionId };
   });
-  for (let i = 0; i < count; i++) {
-    const o = touched[i]!;
-    scores[o] = 0;
-    marks[o] = 0;
-  }
-  return ranked;
 }
 
 /** rankMentioning over lists of ids (the tests' reference comparisons). */
