@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../test/fixtures/random.ts";
-import { ascending, descending, select } from "./order.ts";
+import { ascending, descending, kthLargest, select } from "./order.ts";
 
 describe("number comparators", () => {
   it("order as the subtraction did, ties and NaN included, returning only -1, 0 or 1", () => {
@@ -32,6 +32,19 @@ describe("select", () => {
     for (const values of arrays) {
       const sorted = Float64Array.from(values).sort();
       for (let k = 0; k < values.length; k++) expect(select(Float64Array.from(values), k)).toBe(sorted[k]);
+    }
+  });
+});
+
+describe("kthLargest", () => {
+  it("finds the k-th largest of a prefix, leaving the values as they were", () => {
+    const r = mulberry32(9);
+    for (const n of [1, 2, 5, 64, 300]) {
+      const values = Float64Array.from({ length: n + 10 }, () => Math.floor(r() * 20));
+      const before = Float64Array.from(values);
+      const prefix = Array.from(values.subarray(0, n)).sort((a, b) => b - a);
+      for (let k = 1; k <= n; k++) expect(kthLargest(values, n, k)).toBe(prefix[k - 1]);
+      expect(values).toEqual(before);
     }
   });
 });

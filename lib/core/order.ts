@@ -43,3 +43,17 @@ export function select(a: Float64Array, k: number): number {
   }
   return a[k]!;
 }
+
+// kthLargest's copy of the values (reused: callers are synchronous, one at a time).
+let kthScratch = new Float64Array(0);
+
+/**
+ * The k-th largest of values[0, n) (1 ≤ k ≤ n): a top-k's floor, every value above it being
+ * among the k best. By select() over a copy, so `values` stay as they are.
+ */
+export function kthLargest(values: Float64Array, n: number, k: number): number {
+  if (kthScratch.length < n) kthScratch = new Float64Array(2 * n);
+  const copy = kthScratch.subarray(0, n);
+  copy.set(values.subarray(0, n));
+  return select(copy, n - k);
+}

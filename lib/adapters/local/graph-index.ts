@@ -42,7 +42,7 @@ import type { SqlClient } from "../sql/client.ts";
 import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
 import { perKey } from "./serialised.ts";
-import { descending } from "../../core/order.ts";
+import { descending, kthLargest } from "../../core/order.ts";
 
 export interface GraphIndexOptions {
   /** The archive the graph tables live in (read on a user's first read). */
@@ -794,39 +794,9 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
     const y = keys[ords[b]!]!;
     return x < y ? -1 : x > y ? 1 : compareText(ids[ords[a]!]!, ids[ords[b]!]!);
   };
-  // The limit-th best score (a min-heap of scores, the least of the best at the root): every
-  // message above it is in, and of those on it, the greatest ids fill the rest.
-  let floor = -Infinity;
-  if (count > limit) {
-    const best = new Float64Array(limit);
-    let n = 0;
-    for (let i = 0; i < count; i++) {
-      const v = sums[i]!;
-      if (n < limit) {
-        let c = n++;
-        while (c > 0) {
-          const p = (c - 1) >> 1;
-          if (best[p]! <= v) break;
-          best[c] = best[p]!;
-          c = p;
-        }
-        best[c] = v;
-      } else if (v > best[0]!) {
-        let c = 0;
-        for (;;) {
-          const l = 2 * c + 1;
-          if (l >= n) break;
-          const r = l + 1;
-          const m = r < n && best[r]! < best[l]! ? r : l;
-          if (best[m]! >= v) break;
-          best[c] = best[m]!;
-          c = m;
-        }
-        best[c] = v;
-      }
-    }
-    floor = best[0]!;
-  }
+  // The limit-th best score: every message above it is in, and of those on it, the greatest
+  // ids fill the rest.
+  const floor = count > limit ? kthLargest(sums, count, limit) : -Infinity;
   // The messages above the floor, then of those on it the ones with the greatest ids: a
   // min-heap by id of the latter, the least at the root. Both hold indexes of messages reached.
   const out: number[] = [];

@@ -18,7 +18,7 @@ import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
 import { blockStride, createScanThread, lanesOf, rowPlace, scanSums, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
-import { descending, select } from "../../core/order.ts";
+import { descending, kthLargest } from "../../core/order.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -203,9 +203,6 @@ class BestRows {
     return out.sort((a, b) => descending(a.score, b.score) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 }
-
-/** bestOf's copy of a scan's sums, for the selection of the K-th best (reused: one query at a time reaches it). */
-let selectScratch = new Float64Array(0);
 
 /** Zeroed floats, in memory the scan thread can read where there is such memory. */
 function floats(n: number): Float32Array {
@@ -559,13 +556,7 @@ class UserMatrix {
   private bestOf(rows: Int32Array, sums: Float64Array, topK: number): VectorMatch[] {
     const best = new BestRows(topK, this.ids);
     const n = rows.length;
-    let floor = -Infinity;
-    if (topK > 0 && n > topK) {
-      if (selectScratch.length < n) selectScratch = new Float64Array(2 * n);
-      const copy = selectScratch.subarray(0, n);
-      copy.set(sums.subarray(0, n));
-      floor = select(copy, n - topK);
-    }
+    const floor = topK > 0 && n > topK ? kthLargest(sums, n, topK) : -Infinity;
     for (let i = 0; i < n; i++) {
       const score = sums[i]!;
       if (score >= floor) best.offer(score, rows[i]!);
