@@ -80,12 +80,13 @@ describe("local vector index", () => {
     const inFlight = new Promise<void>((r) => (started = r));
     let answered = 0;
     const held: ScanThread = {
-      async run(req) {
+      async run(req, use) {
         started();
-        const sums = await real.run(req);
+        // The thread's sums are copied out: its arrays serve the next requests.
+        const sums = await real.run(req, (s) => Float64Array.from(s));
         await gate;
         if (sums) answered++;
-        return sums;
+        return sums && use(sums);
       },
       close: () => real.close(),
     };

@@ -3,7 +3,10 @@
 
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
-import { createScanThread, lanesOf, scanSums, type MatrixBlocks, type ScanRequest } from "./vector-scan.ts";
+import { createScanThread, lanesOf, scanSums, sumsHere, type MatrixBlocks, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+
+/** The thread's sums for `req`, copied out of the array it reuses. */
+const sumsThere = (thread: ScanThread, req: ScanRequest) => thread.run(req, (sums) => Array.from(sums));
 
 /** Seeded values for rows × dims, as one block of `capacity` rows (shift 13) and in blocks of 2^shift rows. */
 function matrix(rows: number, dims: number, capacity: number, seed: number, shift = 13): { one: MatrixBlocks; blocked: MatrixBlocks } {
@@ -40,9 +43,10 @@ describe("vector scan thread", () => {
           expect(Array.from(scanSums(all))).toEqual(want.all);
           expect(Array.from(scanSums(chosen))).toEqual(want.chosen);
           for (const req of [all, chosen]) {
-            const there = await thread.run(req);
+            const there = await sumsThere(thread, req);
             expect(there).not.toBeNull();
-            expect(Array.from(there!)).toEqual(Array.from(scanSums(req)));
+            expect(there).toEqual(Array.from(scanSums(req)));
+            expect(Array.from(sumsHere(req))).toEqual(there);
           }
         }
       }
@@ -56,16 +60,43 @@ describe("vector scan thread", () => {
         for (const m of [one, blocked]) {
           const req: ScanRequest = { ...m, size, lanes, rows };
           expect(Array.from(scanSums(req))).toEqual(Array.from(rows, (row) => all[row]));
-          expect(Array.from((await thread.run(req))!)).toEqual(Array.from(rows, (row) => all[row]));
+          expect(await sumsThere(thread, req)).toEqual(Array.from(rows, (row) => all[row]));
         }
       }
       // The matrix is shared, not copied: a value changed here is read there.
       const lanes = lanesOf(Float32Array.from({ length: dims }, (_, d) => (d === 3 ? 1 : 0)), dims);
       const block = blocked.blocks[2]!;
       block[3 * 1024 + 10] = 0.5;
-      expect((await thread.run({ ...blocked, size, lanes }))![2048 + 10]).toBe(0.5);
+      expect((await sumsThere(thread, { ...blocked, size, lanes }))![2048 + 10]).toBe(0.5);
       block[3 * 1024 + 10] = -0.25;
-      expect((await thread.run({ ...blocked, size, lanes }))![2048 + 10]).toBe(-0.25);
+      expect((await sumsThere(thread, { ...blocked, size, lanes }))![2048 + 10]).toBe(-0.25);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it("writes every sum over what an array held before, and keeps requests in flight at once apart", async () => {
+    const dims = 37, size = 5000;
+    const { blocked } = matrix(size, dims, size, 4, 10);
+    const reqs: ScanRequest[] = Array.from({ length: 7 }, (_, i) => {
+      const lanes = lanesOf(query(dims, 0.3, 40 + i), dims);
+      // All rows, then fewer and fewer chosen ones: later requests fit arrays made for earlier ones.
+      return i === 0 ? { ...blocked, size, lanes } : { ...blocked, size, lanes, rows: Int32Array.from({ length: 4000 >> i }, (_, k) => (k * 7 + i) % size) };
+    });
+    const want = reqs.map((req) => Array.from(scanSums(req)));
+    // Into an array holding other numbers (NaN, and a longer request's sums): the same sums.
+    const into = new Float64Array(size).fill(Number.NaN);
+    for (const [i, req] of reqs.entries()) expect(Array.from(scanSums(req, into))).toEqual(want[i]);
+    expect(() => scanSums(reqs[0]!, new Float64Array(size - 1))).toThrow(RangeError);
+    const thread = createScanThread();
+    try {
+      // More in flight than the arrays kept, twice over, and each answer read after all were asked.
+      for (let round = 0; round < 2; round++) {
+        const answers = await Promise.all(reqs.map((req) => sumsThere(thread, req)));
+        expect(answers).toEqual(want);
+      }
+      // One at a time, largest last: each reads only its own sums from a reused array.
+      for (const [i, req] of [...reqs.entries()].reverse()) expect(await sumsThere(thread, req)).toEqual(want[i]);
     } finally {
       await thread.close();
     }
@@ -76,14 +107,14 @@ describe("vector scan thread", () => {
     const { one } = matrix(size, dims, size, 2);
     const req: ScanRequest = { ...one, size, lanes: lanesOf(query(dims, 1, 3), dims) };
     const missing = createScanThread(new URL("./no-such-scan-thread.ts", import.meta.url));
-    expect(await missing.run(req)).toBeNull();
-    expect(await missing.run(req)).toBeNull();
+    expect(await sumsThere(missing, req)).toBeNull();
+    expect(await sumsThere(missing, req)).toBeNull();
     await missing.close();
 
     const thread = createScanThread();
-    expect(await thread.run({ ...req, blocks: [Float32Array.from(one.blocks[0]!)] })).toBeNull();
-    expect(await thread.run(req)).not.toBeNull();
+    expect(await sumsThere(thread, { ...req, blocks: [Float32Array.from(one.blocks[0]!)] })).toBeNull();
+    expect(await sumsThere(thread, req)).not.toBeNull();
     await thread.close();
-    expect(await thread.run(req)).toBeNull();
+    expect(await sumsThere(thread, req)).toBeNull();
   });
 });

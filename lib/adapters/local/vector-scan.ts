@@ -200,10 +200,20 @@ function runsOfRows(rows: Int32Array, shift: number, minRun: number): boolean {
   return runs * minRun <= rows.length;
 }
 
-/** The sums of a request, on whichever thread: rows 0 … size − 1, or the rows named. */
-export function scanSums(req: ScanRequest): Float64Array {
+/** How many sums a request makes: one per row named, or per row of the matrix. */
+export function sumsOf(req: ScanRequest): number {
+  return req.rows ? req.rows.length : req.size;
+}
+
+/**
+ * The sums of a request, on whichever thread: rows 0 … size − 1, or the rows named; into the
+ * first of `into` when given (every sum is written, none added to), in a new array otherwise.
+ */
+export function scanSums(req: ScanRequest, into?: Float64Array): Float64Array {
   const { blocks, dims, shift, rows, lanes } = req;
-  const out = new Float64Array(rows ? rows.length : req.size);
+  const n = sumsOf(req);
+  if (into && into.length < n) throw new RangeError(`scanSums: room for ${into.length} sums, ${n} asked`);
+  const out = into ? into.subarray(0, n) : new Float64Array(n);
   if (!rows) {
     for (const { block, stride, first, rows: n } of blockRuns(req, req.size)) columnSums(block, stride, n, lanes, out, first);
   } else if (runsOfRows(rows, shift, MIN_RUN)) {
@@ -243,11 +253,34 @@ export function scanSums(req: ScanRequest): Float64Array {
   return out;
 }
 
-/** A thread running scanSums; null answers mean "could not run there, do it here". */
+// The caller thread's sums (sumsHere), reused from call to call.
+let here = new Float64Array(0);
+
+/**
+ * scanSums in the caller's thread, into an array reused by the next call: read it before
+ * anything else sums. A search's sums are garbage as soon as its best rows are picked, and an
+ * exact scan's are 8 bytes a row (800 KB at 100k rows): made anew per search, they are memory
+ * outside V8's heap that it counts, and enough of it starts a full collection of the heap.
+ */
+export function sumsHere(req: ScanRequest): Float64Array {
+  const n = sumsOf(req);
+  if (here.length < n) here = new Float64Array(Math.max(n, 2 * here.length));
+  return scanSums(req, here);
+}
+
+/**
+ * A thread running scanSums. run() hands the request's sums to `use` (in the caller's thread,
+ * on memory reused by later requests: `use` reads them before it returns) and answers what it
+ * returns, or null: "could not run there, sum here".
+ */
 export interface ScanThread {
-  run(req: ScanRequest): Promise<Float64Array | null>;
+  run<T>(req: ScanRequest, use: (sums: Float64Array) => T): Promise<T | null>;
   close(): Promise<void>;
 }
+
+// Sums arrays kept for later requests once their request is done, at most this many (more
+// are in use only while that many scans are in flight at once).
+const SPARE_SUMS = 4;
 
 /**
  * One worker thread running scanSums. A thread that fails before its first answer (no worker
@@ -260,10 +293,25 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
   let broken = false;
   let answered = false;
   let next = 0;
-  const pending = new Map<number, (sums: Float64Array | null) => void>();
+  const pending = new Map<number, (summed: boolean) => void>();
+  // The sums are written by the thread into shared memory the caller reads, and the arrays
+  // are kept for the next requests: none is made per request (see sumsHere).
+  const spare: Float64Array[] = [];
+  const take = (n: number): Float64Array => {
+    const at = spare.findIndex((s) => s.length >= n);
+    if (at >= 0) return spare.splice(at, 1)[0]!;
+    let room = 1024;
+    while (room < n) room *= 2;
+    return new Float64Array(new SharedArrayBuffer(room * 8));
+  };
+  const giveBack = (sums: Float64Array) => {
+    spare.push(sums);
+    // The smallest go first: the kept ones serve the largest requests.
+    if (spare.length > SPARE_SUMS) spare.sort((a, b) => b.length - a.length).pop();
+  };
   const failAll = () => {
     if (!answered) broken = true;
-    for (const resolve of pending.values()) resolve(null);
+    for (const resolve of pending.values()) resolve(false);
     pending.clear();
     worker = null;
   };
@@ -275,12 +323,12 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
       if (broken) return null; // closed meanwhile
       const w = new Worker(script);
       w.unref();
-      w.on("message", (msg: { id: number; sums?: Float64Array; error?: string }) => {
+      w.on("message", (msg: { id: number; error?: string }) => {
         answered = true;
         const resolve = pending.get(msg.id);
         if (!resolve) return;
         pending.delete(msg.id);
-        resolve(msg.sums ?? null);
+        resolve(msg.error === undefined);
       });
       w.on("error", () => worker === w && failAll());
       w.on("exit", () => worker === w && failAll());
@@ -296,15 +344,22 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
     return starting;
   };
   return {
-    async run(req) {
+    async run(req, use) {
       if (!req.blocks.every((b) => b.buffer instanceof SharedArrayBuffer)) return null;
       const w = await start();
       if (!w) return null;
       const id = next++;
-      return new Promise((resolve) => {
+      const sums = take(sumsOf(req));
+      // A thread that failed has stopped writing, so the array is free again either way.
+      const summed = await new Promise<boolean>((resolve) => {
         pending.set(id, resolve);
-        w.postMessage({ id, ...req });
+        w.postMessage({ id, ...req, into: sums });
       });
+      try {
+        return summed ? use(sums.subarray(0, sumsOf(req))) : null;
+      } finally {
+        giveBack(sums);
+      }
     },
     async close() {
       const w = worker;
