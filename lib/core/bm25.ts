@@ -126,6 +126,17 @@ interface Packed {
  */
 const LENGTH_TABLE = 4096;
 
+/**
+ * Room a term's postings are packed with: an eighth more than they hold (at least 8). The
+ * chat's next turns are appended in it (appendPosting); packed to the posting, a common term's
+ * arrays were copied into new ones twice their size by the first turn saying it after a load,
+ * so each write allocated about a megabyte at 100k turns, and that garbage, counted as V8's
+ * external memory, started a full collection of the heap every few dozen writes.
+ */
+function packedRoom(n: number): number {
+  return n + Math.max(8, n >> 3);
+}
+
 /** Appends a posting in a slot past the postings' last; false when the slot is not past it (a reused slot). */
 function appendPosting(p: Packed, slot: number, tf: number, length: number): boolean {
   const n = p.slots.length;
@@ -422,9 +433,12 @@ export class Bm25Corpus {
     if (packed) return packed;
     const p = this.postings.get(term)?.counts;
     if (!p) return undefined;
-    const slots = new Int32Array(p.size);
-    const tfs = new Float64Array(p.size);
-    const lens = new Int32Array(p.size);
+    const n = p.size;
+    const room = packedRoom(n);
+    const store = { slots: new Int32Array(room), tfs: new Float64Array(room), lens: new Int32Array(room) };
+    const slots = store.slots.subarray(0, n);
+    const tfs = store.tfs.subarray(0, n);
+    const lens = store.lens.subarray(0, n);
     const shortest = new Map<number, number>();
     let i = 0;
     let sorted = true;
@@ -451,7 +465,7 @@ export class Bm25Corpus {
       slots,
       tfs,
       lens,
-      store: { slots, tfs, lens },
+      store,
       boundTfs: Float64Array.from(shortest.keys()),
       boundLengths: Float64Array.from(shortest.values()),
       impacts: null,
