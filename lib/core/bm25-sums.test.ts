@@ -78,6 +78,25 @@ describe("BM25's dense sums in WebAssembly", () => {
     expect(sums.resets).toBeGreaterThan(3);
   });
 
+  it("lays its memory out once with the arena's whole room: copies and refills do not grow it", () => {
+    // V8 counts the memory as external: growth after a load started full collections.
+    const sums = setDenseSums("wasm", { minPostings: 0, residentMin: 50, arenaBytes: 256 << 10, arenaFirstBytes: 4 << 10 })!;
+    const r = mulberry32(5);
+    const c = new Bm25Corpus();
+    const words = Array.from({ length: 40 }, (_, i) => `word${i}`);
+    const add = (i: number) => c.add({ id: `t${i}`, sessionId: "s", seq: i, name: null, createdAt: i }, Array.from({ length: 6 }, () => words[Math.floor(r() * words.length)]!).join(" "));
+    for (let i = 0; i < 4000; i++) add(i);
+    c.searchExpanded([words[0]!], { docs: 1, terms: 1, weight: 0.3, limit: 10 });
+    const laidOut = sums.scores.buffer.byteLength;
+    // Past the arena's 256 KiB: about 7 KiB a word, each copied again after every write.
+    for (let q = 0; q < 200; q++) {
+      c.searchExpanded([words[q % words.length]!, words[(q * 7) % words.length]!], { docs: 1, terms: 1, weight: 0.3, limit: 10 });
+      if (q % 10 === 9) add(4000 + q);
+    }
+    expect(sums.resets).toBeGreaterThan(2);
+    expect(sums.scores.buffer.byteLength).toBe(laidOut);
+  });
+
   it("leaves a query whose words reach fewer than minPostings postings to the JavaScript loop", () => {
     const c = new Bm25Corpus();
     for (let i = 0; i < 600; i++) c.add({ id: `m${i}`, sessionId: "s", seq: i, name: "Bo", createdAt: i }, `red green ${i % 2 ? "blue" : "plum"} w${i % 40}`);

@@ -58,7 +58,11 @@ export interface SumLimits {
   residentMin: number;
   /** Most bytes of postings the arena keeps beyond the largest term's, before it starts over. */
   arenaBytes: number;
-  /** The arena's room when the memory is laid out (it doubles from there as terms arrive). */
+  /**
+   * The arena's bytes written when the memory is laid out (see touch); the rest of its room is
+   * mapped by the system as terms arrive. The memory itself is laid out with the whole arena's
+   * room (`arenaBytes`) at once.
+   */
   arenaFirstBytes: number;
 }
 
@@ -102,8 +106,8 @@ export class DenseSums {
   }
 
   /**
-   * Room for `slots` scores, all 0 (as every search leaves them). Growing the score region lays
-   * the memory out anew, and the arena starts empty.
+   * Room for `slots` scores, all 0 (as every search leaves them), and for the arena. Growing the
+   * score region lays the memory out anew, and the arena starts empty.
    */
   reserve(slots: number): void {
     // One slot more than asked: blockMaxes reads (end >> SUM_BLOCK_SHIFT) + 1 whole blocks.
@@ -113,8 +117,11 @@ export class DenseSums {
     this.scratchAt = this.blockMaxAt + (capacity / BLOCK_SLOTS) * 8;
     this.arenaStart = this.scratchAt + this.limits.residentMin * 12;
     this.capacity = capacity;
-    // The arena's first room with it: grown a term at a time, the memory grew in many steps.
-    this.ensureBytes(this.arenaStart + this.limits.arenaFirstBytes);
+    // The arena's whole room with it, so that the memory does not grow as terms arrive. V8
+    // counts this memory as external, and each 64 MB more of that starts a full collection of
+    // the heap: laid out at 16 MB and grown by the first writes' copies after a 100k-turn
+    // user's load, it started one whose marking held the server's thread for about a second.
+    this.ensureBytes(this.arenaStart + Math.max(this.limits.arenaBytes, this.limits.arenaFirstBytes));
     this.arenaTop = this.arenaStart;
     this.generation++;
     this.views();
