@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
-import { IvfIndex, type MatrixView } from "./ivf.ts";
+import { IvfIndex, sparseRows, type MatrixView } from "./ivf.ts";
 import { lanesOf } from "./vector-scan.ts";
 
 const DIMS = 24;
@@ -105,5 +105,26 @@ describe("IvfIndex.candidates", () => {
     expect(Array.from(ivf.candidates(index, value, 3, 100))).toEqual(want);
     expect(Array.from(ivf.candidates(index, value, 3, 100))).toEqual(want);
     expect(Array.from(ivf.candidates(index, value, 1, 0))).toEqual(expected(centroids, lists, rows, query, 1, 0));
+  });
+
+  it("copies sample rows sparsely, exactly, however their density changes along the way", () => {
+    // 256 dimensions: rows sparse at first, then far denser than the copy's first guess (64 a
+    // row), so its room is extrapolated from the rows copied so far and grown more than once.
+    const dims = 256, full = 64, size = 3000;
+    const r = mulberry32(9);
+    const rows = Array.from({ length: size }, (_, i) => Float32Array.from({ length: dims }, () => (r() < (i < 500 ? 0.05 : i < 1500 ? 0.5 : 0.95) ? r() * 2 - 1 : 0)));
+    const blocks = Array.from({ length: Math.ceil(size / full) }, () => new Float32Array(full * dims));
+    rows.forEach((v, i) => v.forEach((x, d) => (blocks[i >> 6]![d * full + (i & (full - 1))] = x)));
+    const m: MatrixView = { dims, blocks, shift: 6, size, ids: rows.map((_, i) => `m${i}`), kinds: rows.map(() => "message") };
+    const order = Array.from({ length: size }, (_, i) => (i * 7) % size);
+    const gen = sparseRows(m, order);
+    let step = gen.next();
+    while (!step.done) step = gen.next();
+    const { start, dim, value } = step.value;
+    order.forEach((row, i) => {
+      const want = [...rows[row]!].flatMap((x, d) => (x !== 0 ? [[d, x]] : []));
+      const got = Array.from({ length: start[i + 1]! - start[i]! }, (_, k) => [dim[start[i]! + k]!, value[start[i]! + k]!]);
+      expect(got).toEqual(want);
+    });
   });
 });
