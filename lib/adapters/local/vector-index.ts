@@ -17,7 +17,7 @@ import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget } from "./evict.ts";
 import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
-import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
+import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 import { descending, kthLargest } from "../../core/order.ts";
 
 export interface LocalVectorIndexOptions {
@@ -517,7 +517,7 @@ class UserMatrix {
     const { blocks, dims, shift, size } = this;
     const req: ScanRequest = { blocks, dims, shift, size, lanes, ...(rows ? { rows } : {}) };
     const best = (sums: Float64Array) => (rows ? this.bestOf(rows, sums, topK) : this.bestOfAll(sums, topK, sessionId, kinds));
-    if (!thread || (rows ? rows.length : size) * lanes.index.length < offload) return best(sumsHere(req));
+    if (!thread || sumsOf(req) * lanes.index.length < offload) return best(sumsHere(req));
     // From here until endScan the rows stay as they are: writes are held (write()).
     this.scans++;
     try {

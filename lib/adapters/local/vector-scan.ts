@@ -349,14 +349,15 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
       const w = await start();
       if (!w) return null;
       const id = next++;
-      const sums = take(sumsOf(req));
+      const n = sumsOf(req);
+      const sums = take(n);
       // A thread that failed has stopped writing, so the array is free again either way.
       const summed = await new Promise<boolean>((resolve) => {
         pending.set(id, resolve);
         w.postMessage({ id, ...req, into: sums });
       });
       try {
-        return summed ? use(sums.subarray(0, sumsOf(req))) : null;
+        return summed ? use(sums.subarray(0, n)) : null;
       } finally {
         giveBack(sums);
       }
