@@ -61,8 +61,8 @@ export interface GraphIndexOptions {
 /** The graph store with its read index; `loads()` resolves once no whole load runs in the background (tests). */
 export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 
-// A row costs roughly 150 bytes here (a Set entry on each side and its share of the maps),
-// so the default holds about 150 MB, the order of the keyword and vector indexes' budgets.
+// A row costs roughly 270 bytes here with its share of the entities, relations and maps (the
+// 100k-message benchmark user: 1.08M rows in 289 MB), so the default holds about 270 MB.
 const DEFAULT_MAX_ROWS = 1_000_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
@@ -100,10 +100,12 @@ interface Entity {
   /** The two words it is found by (UserGraph.byKeyPair); null for a name of fewer than two distinct words. */
   keyPair: string | null;
   mentions: number;
-  messages: Set<string>;
+  /** The ids of the messages its mention rows name (Members: most entities have one). */
+  messages: Members<string> | undefined;
   /**
-   * The ordinals (UserGraph.ordinals) of `messages`, in no order: appended as mentions are
-   * added, null after one is deleted until the next read needs them.
+   * The ordinals (UserGraph.ordinals) of `messages`, in no order: null until a read needs
+   * them, then appended as mentions are added, null again after one is deleted. Most entities
+   * are never read; an empty array for each, grown by its first mention, took 150 bytes.
    */
   ords: number[] | null;
 }
@@ -114,24 +116,92 @@ interface Relation {
   type: string;
   to: string;
   weight: number;
-  evidence: Set<string>;
+  /** The ids of the messages its evidence rows name (Members: most relations have one). */
+  evidence: Members<string> | undefined;
   /**
-   * The FACT_EVIDENCE greatest evidence ids (code point order, greatest first), kept as
-   * evidence is added; null once one of them is deleted, until the next describe() finds
-   * them again. A strong relation has tens of thousands of evidence rows in a long-lived
+   * The FACT_EVIDENCE greatest evidence ids (code point order, greatest first): null until
+   * describe() finds them, then kept as evidence is added, null again once one of them is
+   * deleted. A strong relation has tens of thousands of evidence rows in a long-lived
    * user's graph: sorting them all for every fact cost most of a context call.
    */
   latest: string[] | null;
 }
 
 /**
- * The members a key of one of UserGraph's indexes holds: the one member itself, as most keys of
- * a long-lived user's graph hold one (a normalised name, a pair of words, an entity's relations),
- * or a Set of two or more. The 100k-message benchmark user has 284k entities and 382k
- * relations; a Set for every key of every index took 91 MB of its 771 MB graph.
+ * The members a key of one of UserGraph's indexes (or an entity's messages, a relation's
+ * evidence) holds: the one member itself, as most keys of a long-lived user's graph hold one (a
+ * normalised name, a pair of words, an entity's relations), an array of a few, or a Set of more.
+ * The 100k-message benchmark user has 284k entities and 382k relations; a Set for every key of
+ * every index took 91 MB of its 771 MB graph.
+ *
+ * Strings are held once: an entity's words, a relation's ends and type, and a row's message
+ * id are the strings UserGraph already holds for them (`words`, the entity's id, `types`, the
+ * ordinal's id), not each row's own copy as read. Those copies, one Set per entity and
+ * relation, and an empty array for each one's ordinals and latest evidence took 653 MB of the
+ * 100k user's graph, of a heap of 1.1 GB; as here, 289 MB.
  */
-type Members<T> = T | Set<T>;
+type Members<T> = T | readonly T[] | Set<T>;
 const NO_MEMBERS: readonly never[] = [];
+/**
+ * The most members an array holds (Members): past it, a Set. A Set of a few members took about
+ * 330 bytes (its object and its table), an array of them 48 + 8 per member; the 100k-message
+ * user's graph had 370k such Sets, most in messageEntities, messageRelations and ends.
+ */
+const ARRAY_MEMBERS = 7; // below PACK_MEMBERS: a pair key matched() packs is a Set
+
+/** `held` with `v` added: an array from the second member on (a new one: arrays in Members are never changed), a Set past ARRAY_MEMBERS. */
+function joined<T>(held: Members<T> | undefined, v: T): Members<T> {
+  if (held === undefined) return v;
+  if (held instanceof Set) return held.add(v);
+  if (Array.isArray(held)) {
+    const list = held as readonly T[];
+    if (list.includes(v)) return list;
+    if (list.length >= ARRAY_MEMBERS) return new Set(list).add(v);
+    // Sized exactly: a spread or a push leaves room for 16 more.
+    const next = new Array<T>(list.length + 1);
+    for (let i = 0; i < list.length; i++) next[i] = list[i]!;
+    next[list.length] = v;
+    return next;
+  }
+  return held === v ? held : [held as T, v];
+}
+
+/** `held` without `v`: the last member itself once one is left, undefined once none is. */
+function without<T>(held: Members<T> | undefined, v: T): Members<T> | undefined {
+  if (held instanceof Set) {
+    held.delete(v);
+    return held.size === 1 ? (held.values().next().value as T) : held;
+  }
+  if (Array.isArray(held)) {
+    const list = held as readonly T[];
+    if (!list.includes(v)) return list;
+    if (list.length === 2) return list[0] === v ? list[1]! : list[0]!;
+    const rest = new Array<T>(list.length - 1);
+    let n = 0;
+    for (const m of list) if (m !== v) rest[n++] = m;
+    return rest;
+  }
+  return held === v ? undefined : held;
+}
+
+function holds<T>(held: Members<T> | undefined, v: T): boolean {
+  if (held instanceof Set) return held.has(v);
+  if (Array.isArray(held)) return (held as readonly T[]).includes(v);
+  return held !== undefined && held === v;
+}
+
+function countOf<T>(held: Members<T> | undefined): number {
+  if (held === undefined) return 0;
+  if (held instanceof Set) return held.size;
+  return Array.isArray(held) ? (held as readonly T[]).length : 1;
+}
+
+/** The members, in the order they were added. */
+function membersOf<T>(held: Members<T> | undefined): Iterable<T> {
+  if (held === undefined) return NO_MEMBERS;
+  if (held instanceof Set || Array.isArray(held)) return held as Iterable<T>;
+  return [held as T];
+}
 
 /** Entities with their names' words as numbers (UserGraph.wordIds): entity k's are words[starts[k] … starts[k + 1] − 1]. */
 interface PackedEntities {
@@ -140,9 +210,14 @@ interface PackedEntities {
   words: Int32Array;
 }
 
-const relKey = (from: string, type: string, to: string) => `${from}\u0000${type}\u0000${to}`;
+// Keys kept are joined, not concatenated: a concatenation is a tree of string pieces, flattened
+// into a copy when it is first hashed, and a key kept (a relation's, an entity's pair) then held
+// both. A key only looked up is concatenated (matched()'s pairs: 14% faster).
+const relKey = (from: string, type: string, to: string) => [from, type, to].join("\u0000");
 /** Two words as one key, whichever comes first. */
 const pairKey = (a: string, b: string) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
+/** pairKey's key, joined (to keep). */
+const keptPairKey = (a: string, b: string) => (a < b ? [a, b] : [b, a]).join("\u0000");
 /** A pair key of fewer entities than this is checked entity by entity, without packing (UserGraph.packedPairs). */
 const PACK_MEMBERS = 8;
 /** Up to this many terms, matched() looks entities up by pairs of them (n(n − 1)/2 lookups); past it, by each term. */
@@ -208,6 +283,10 @@ class UserGraph {
   private readonly packedPairs = new Map<string, PackedEntities>();
   /** A number for every word an entity's name has held (never reused: a packed pair may still hold it). */
   private readonly wordIds = new Map<string, number>();
+  /** Each word by its number (wordIds): the one string every entity's words hold for it. */
+  private readonly words: string[] = [];
+  /** Each relation type, the one string every relation of that type holds. */
+  private readonly types = new Map<string, string>();
   /** matched()'s marks of the terms' word ids, cleared again after each use. */
   private termMarks = new Uint8Array(0);
   private readonly bySingleWord = new Map<string, Members<Entity>>();
@@ -243,40 +322,42 @@ class UserGraph {
 
   private static link<T>(map: Map<string, Members<T>>, k: string, v: T): void {
     const s = map.get(k);
-    if (s === undefined) map.set(k, v);
-    else if (s instanceof Set) s.add(v);
-    else if (s !== v) map.set(k, new Set([s, v]));
+    const t = joined(s, v);
+    if (t !== s) map.set(k, t);
   }
 
   private static unlink<T>(map: Map<string, Members<T>>, k: string, v: T): void {
     const s = map.get(k);
     if (s === undefined) return;
-    if (!(s instanceof Set)) {
-      if (s === v) map.delete(k);
-      return;
-    }
-    s.delete(v);
-    if (s.size === 1) map.set(k, s.values().next().value as T);
+    const t = without(s, v);
+    if (t === undefined) map.delete(k);
+    else if (t !== s) map.set(k, t);
   }
 
   /** What link() put under `k`, in the order it was linked. */
   private static members<T>(map: Map<string, Members<T>>, k: string): Iterable<T> {
-    const s = map.get(k);
-    return s === undefined ? NO_MEMBERS : s instanceof Set ? s : [s];
+    return membersOf(map.get(k));
+  }
+
+  /** The word's one string (words), numbered (wordIds) if it is new. */
+  private wordText(w: string): string {
+    const id = this.wordIds.get(w);
+    if (id !== undefined) return this.words[id]!;
+    this.wordIds.set(w, this.words.length);
+    this.words.push(w);
+    return w;
   }
 
   addEntity(id: string, name: string, words: string[], mentions: number): Entity {
     // Its distinct words, fewest held first; of words held equally often, the longer (less
     // likely a common query word), then in code point order.
+    words = words.map((w) => this.wordText(w));
     const distinct = [...new Set(words)].map((w) => ({ w, n: this.wordCounts.get(w) ?? 0 }));
     distinct.sort((a, b) => a.n - b.n || b.w.length - a.w.length || compareText(a.w, b.w));
-    for (const { w, n } of distinct) {
-      this.wordCounts.set(w, n + 1);
-      if (!this.wordIds.has(w)) this.wordIds.set(w, this.wordIds.size);
-    }
+    for (const { w, n } of distinct) this.wordCounts.set(w, n + 1);
     const keyWord = distinct[0]?.w ?? null;
-    const keyPair = distinct.length >= 2 ? pairKey(distinct[0]!.w, distinct[1]!.w) : null;
-    const e: Entity = { id, norm: normOf(id), name, words, keyWord, keyPair, mentions, messages: new Set(), ords: [] };
+    const keyPair = distinct.length >= 2 ? keptPairKey(distinct[0]!.w, distinct[1]!.w) : null;
+    const e: Entity = { id, norm: normOf(id), name, words, keyWord, keyPair, mentions, messages: undefined, ords: null };
     this.entities.set(id, e);
     this.lastMatched = null;
     if (keyWord !== null) UserGraph.link(this.byKeyWord, keyWord, e);
@@ -302,18 +383,19 @@ class UserGraph {
       else this.wordCounts.delete(w);
     }
     UserGraph.unlink(this.byNorm, e.norm, e);
-    for (const m of e.messages) {
+    for (const m of membersOf(e.messages)) {
       UserGraph.unlink(this.messageEntities, m, e.id);
       if (!this.messageEntities.has(m)) this.ordinals.release(m);
     }
-    this.rows -= e.messages.size;
+    this.rows -= countOf(e.messages);
   }
 
   /** A mention row, of a message of `sessionId`; false when it was there already (`on conflict do nothing`). */
   addMention(e: Entity, messageId: string, sessionId: string): boolean {
-    if (e.messages.has(messageId)) return false;
-    e.messages.add(messageId);
+    if (holds(e.messages, messageId)) return false;
     const o = this.ordinals.of(messageId, sessionId);
+    messageId = this.ordinals.ids[o]!; // the one string held for it
+    e.messages = joined(e.messages, messageId);
     if (e.ords) e.ords.push(o);
     UserGraph.link(this.messageEntities, messageId, e.id);
     this.rows++;
@@ -321,7 +403,13 @@ class UserGraph {
   }
 
   addRelation(from: string, type: string, to: string, weight: number): Relation {
-    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: new Set(), latest: [] };
+    // The strings held for the ends and the type, not the caller's copies.
+    from = this.entities.get(from)?.id ?? from;
+    to = this.entities.get(to)?.id ?? to;
+    let held = this.types.get(type);
+    if (held === undefined) this.types.set(type, (held = type));
+    type = held;
+    const r: Relation = { key: relKey(from, type, to), from, type, to, weight, evidence: undefined, latest: null };
     this.relations.set(r.key, r);
     UserGraph.link(this.ends, from, r);
     UserGraph.link(this.ends, to, r);
@@ -333,14 +421,15 @@ class UserGraph {
     this.relations.delete(r.key);
     UserGraph.unlink(this.ends, r.from, r);
     UserGraph.unlink(this.ends, r.to, r);
-    for (const m of r.evidence) UserGraph.unlink(this.messageRelations, m, r.key);
-    this.rows -= r.evidence.size;
+    for (const m of membersOf(r.evidence)) UserGraph.unlink(this.messageRelations, m, r.key);
+    this.rows -= countOf(r.evidence);
     this.weakened(r);
   }
 
   addEvidence(r: Relation, messageId: string): boolean {
-    if (r.evidence.has(messageId)) return false;
-    r.evidence.add(messageId);
+    if (holds(r.evidence, messageId)) return false;
+    messageId = this.ordinals.held(messageId) ?? messageId; // the one string held for it, if mentioned
+    r.evidence = joined(r.evidence, messageId);
     const latest = r.latest;
     if (latest && (latest.length < FACT_EVIDENCE || compareText(messageId, latest[latest.length - 1]!) > 0)) {
       let i = latest.length;
@@ -369,14 +458,15 @@ class UserGraph {
       for (const { id, surface } of entities) {
         if (!surfaces.has(id)) surfaces.set(id, surface);
         const e = this.entities.get(id);
-        if (e?.messages.has(item.messageId)) continue;
+        if (e && holds(e.messages, item.messageId)) continue;
         const list = newMentions.get(id) ?? [];
         if (!list.includes(item.messageId)) list.push(item.messageId);
         newMentions.set(id, list);
       }
       for (const { fromId, type, toId } of resolveRelations(item.extraction.relations, ids)) {
         const k = relKey(fromId, type, toId);
-        if (this.relations.get(k)?.evidence.has(item.messageId)) continue;
+        const held = this.relations.get(k);
+        if (held && holds(held.evidence, item.messageId)) continue;
         const entry = newEvidence.get(k) ?? { from: fromId, type, to: toId, messages: [] };
         if (!entry.messages.includes(item.messageId)) entry.messages.push(item.messageId);
         newEvidence.set(k, entry);
@@ -433,7 +523,7 @@ class UserGraph {
     for (const m of messageIds) {
       for (const id of UserGraph.members(this.messageEntities, m)) {
         const e = this.entities.get(id)!;
-        e.messages.delete(m);
+        e.messages = without(e.messages, m);
         e.ords = null;
         this.rows--;
         lost.set(e, (lost.get(e) ?? 0) + 1);
@@ -442,7 +532,7 @@ class UserGraph {
       this.ordinals.release(m);
       for (const k of UserGraph.members(this.messageRelations, m)) {
         const r = this.relations.get(k)!;
-        r.evidence.delete(m);
+        r.evidence = without(r.evidence, m);
         if (r.latest?.includes(m)) r.latest = null;
         this.rows--;
         weakened.set(r, (weakened.get(r) ?? 0) + 1);
@@ -499,12 +589,8 @@ class UserGraph {
             const key = pairKey(list[i]!, list[j]!);
             const members = this.byKeyPair.get(key);
             if (members === undefined) continue;
-            if (!(members instanceof Set)) {
-              offer(members);
-              continue;
-            }
-            if (members.size < PACK_MEMBERS) {
-              for (const e of members) offer(e);
+            if (!(members instanceof Set) || members.size < PACK_MEMBERS) {
+              for (const e of membersOf(members)) offer(e);
               continue;
             }
             // Only an entity all of whose words are marked can match: offer() checks it in full.
@@ -556,7 +642,7 @@ class UserGraph {
 
   /** The entity's messages as ordinals. */
   ordsOf(e: Entity): readonly number[] {
-    return (e.ords ??= Array.from(e.messages, (m) => this.ordinals.of(m)));
+    return (e.ords ??= Array.from(membersOf(e.messages), (m) => this.ordinals.of(m)));
   }
 
   /**
@@ -640,7 +726,7 @@ class UserGraph {
       predicate: r.type,
       object: this.entities.get(r.to)?.name ?? (null as unknown as string),
       weight: r.weight,
-      messageIds: [...(r.latest ??= UserGraph.greatest(r.evidence))],
+      messageIds: [...(r.latest ??= UserGraph.greatest(membersOf(r.evidence)))],
     }));
   }
 }
@@ -681,6 +767,12 @@ export class Ordinals {
       this.byId.set(id, o);
     }
     return o;
+  }
+
+  /** The id's one string held here, if it has an ordinal. */
+  held(id: string): string | undefined {
+    const o = this.byId.get(id);
+    return o === undefined ? undefined : this.ids[o];
   }
 
   release(id: string): void {
