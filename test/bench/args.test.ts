@@ -53,6 +53,8 @@ describe("bench tools' command lines", () => {
       ["steady.ts", ["--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
       ["backfill.ts", ["--batch", "0"], "--batch must be a whole number from 1 to 500, got 0"],
       ["backfill.ts", ["--b", "/no/such/dir"], "--b /no/such/dir"],
+      ["index-heap.ts", ["--data", "/no/such/dir"], "--data /no/such/dir holds no PGlite archive"],
+      ["index-heap.ts", ["--data", "/tmp", "--indexes", "vector"], "--indexes takes graph and keyword, got vector"],
     ] as const) {
       const r = run(tool, ...args);
       expect(r.status).toBe(2);
