@@ -136,9 +136,9 @@ interface Relation {
  *
  * Strings are held once: an entity's words, a relation's ends and type, and a row's message
  * id are the strings UserGraph already holds for them (`words`, the entity's id, `types`, the
- * ordinal's id), not each row's own copy as read. Those copies, one Set per entity and
- * relation, and an empty array for each one's ordinals and latest evidence took 653 MB of the
- * 100k user's graph, of a heap of 1.1 GB; as here, 289 MB.
+ * ordinal's id), not each row's own copy as read. With those copies, a Set per entity and
+ * relation, and an empty array for each one's ordinals and latest evidence, the 100k user's
+ * graph held 653 MB of a heap of 1.1 GB; as here, 289 MB (bench/index-heap.ts).
  */
 type Members<T> = T | readonly T[] | Set<T>;
 const NO_MEMBERS: readonly never[] = [];
