@@ -589,8 +589,13 @@ class UserGraph {
             const key = pairKey(list[i]!, list[j]!);
             const members = this.byKeyPair.get(key);
             if (members === undefined) continue;
+            // Most pair keys hold one entity: offered as it is, with no array made for it.
+            if (!(members instanceof Set || Array.isArray(members))) {
+              offer(members as Entity);
+              continue;
+            }
             if (!(members instanceof Set) || members.size < PACK_MEMBERS) {
-              for (const e of membersOf(members)) offer(e);
+              for (const e of members as Iterable<Entity>) offer(e);
               continue;
             }
             // Only an entity all of whose words are marked can match: offer() checks it in full.
