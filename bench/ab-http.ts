@@ -11,6 +11,7 @@
 //   node bench/ab-http.ts --a ../base --b . --data DIR [--size 100000] [--calls 400] [--settle 10] [--warm 400]
 //   node bench/ab-http.ts --a . --b . --data DIR_1K --data-b DIR_100K --warm 15000 --calls 1000
 //   node bench/ab-http.ts --a . --b . --data DIR --env-b NAME=VALUE [--env-b ...]
+//   node bench/ab-http.ts --a ../base --b . --data DIR --queries FILE
 //
 // DIR is a data directory bench/search.ts built (`--data-dir DIR --size N`: user "u-growth",
 // sessions of 100 turns; --size defaults to the size it was built with). A PGlite directory
@@ -29,10 +30,11 @@
 // twentieth and twenty-first rounds).
 // A checkout needs its own node_modules (a worktree can link the main one). --env-a and
 // --env-b (NAME=VALUE, repeatable) add to one server's environment: one build under two
-// settings of its process (a C library tunable, say) side by side.
+// settings of its process (a C library tunable, say) side by side. --queries FILE (a JSON array
+// of strings) times those queries, in their order and round again, instead of the peers' 400.
 
 import type { ChildProcess } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -54,12 +56,27 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     port: { type: "string", default: "8901" },
     "env-a": { type: "string", multiple: true, default: [] },
     "env-b": { type: "string", multiple: true, default: [] },
+    queries: { type: "string" },
   },
 });
 
 /** A command line the tool cannot use: the message and the header's command lines, exit 2. */
 function usage(message: string): never {
   return benchUsageError(import.meta.url, message);
+}
+
+/** --queries' file: a JSON array of one or more strings. */
+function readQueries(file: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    return usage(`--queries ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((q) => typeof q === "string" && q.trim() !== "")) {
+    return usage(`--queries ${file} must hold a JSON array of one or more non-empty strings`);
+  }
+  return parsed;
 }
 
 /** A run that went wrong after its command line was accepted: exit 1. */
@@ -76,6 +93,7 @@ if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive int
 if (!(settle >= 0)) usage(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
 const warmPairs = Number(opts.warm);
 if (!Number.isInteger(warmPairs) || warmPairs < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
+const queries = opts.queries ? readQueries(opts.queries) : generateQueries(8, 400);
 const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
 for (const [name, root] of Object.entries(roots)) {
   const problem = serveCheckoutProblem(`--${name.toLowerCase()}`, root);
@@ -132,7 +150,6 @@ process.on("SIGINT", () => {
   process.exit(130);
 });
 
-const queries = generateQueries(8, 400);
 // --warm's queries: of the same kinds and words, none of them a timed query's string.
 const warmQueries = generateQueries(9, 400).filter((q) => !queries.includes(q));
 const median = (xs: readonly number[]) => quantile(xs, 0.5);

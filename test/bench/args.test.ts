@@ -48,6 +48,8 @@ describe("bench tools' command lines", () => {
       ["retrieval.ts", ["--mode", "all"], "--mode must be search, context or both, got all"],
       ["ab-http.ts", ["--a", ".", "--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
       ["ab-http.ts", ["--a", ".", "--data", "/tmp", "--warm=-1"], "--warm must be a whole number of query pairs ≥ 0, got -1"],
+      ["ab-http.ts", ["--a", ".", "--data", "/no/such/dir", "--queries", "/no/such/file.json"], "--queries /no/such/file.json: ENOENT"],
+      ["ab-http.ts", ["--a", ".", "--data", "/no/such/dir", "--queries", "package-lock.json"], "--queries package-lock.json must hold a JSON array of one or more non-empty strings"],
       ["server-profile.ts", ["--data", "/tmp", "--settle", "1"], "--settle must be at least 2 seconds, got 1"],
       ["steady.ts", ["--data", "/tmp", "--seconds", "0"], "--seconds must be a number of seconds > 0, got 0"],
       ["steady.ts", ["--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
