@@ -19,7 +19,7 @@ export function openHotStore(config: StrataConfig): HotStore {
 }
 
 /** Pinecone in the stage's namespaces when configured, else the in-process index persisted through `sql`. */
-export function openVectorIndex(config: StrataConfig, sql: SqlClient): VectorIndex {
+export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: { scheduleSlice?: (run: () => void) => void } = {}): VectorIndex {
   const vectors = config.tiers.vectors;
   return vectors.kind === "pinecone"
     ? createPineconeVectorIndex({
@@ -30,5 +30,5 @@ export function openVectorIndex(config: StrataConfig, sql: SqlClient): VectorInd
           namespacePrefix: config.stage,
         },
       })
-    : createLocalVectorIndex({ sql });
+    : createLocalVectorIndex({ sql, ...options });
 }

@@ -26,7 +26,7 @@ import { createSqsJobQueue } from "./adapters/sqs/job-queue.ts";
 import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
-import { createRequestGate, type RequestGate } from "./core/request-gate.ts";
+import { createRequestGate, sliceScheduler, type RequestGate } from "./core/request-gate.ts";
 import { createStatsKeeper, type StatsKeeper } from "./adapters/pglite/stats.ts";
 import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
@@ -124,7 +124,9 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   const turns = createTurns();
   const archive = createSqlArchive({ sql, ownsClient: true, gatherIngests: () => turns.settled(GATHER_TURNS) });
   const hot = openHotStore(config);
-  const vectors = openVectorIndex(config, sql);
+  const gate = createRequestGate();
+  // The local vector index's builds run their slices between requests.
+  const vectors = openVectorIndex(config, sql, { scheduleSlice: sliceScheduler(gate) });
   const graph: GraphStore =
     tiers.graph.kind === "neo4j"
       ? (await import("./adapters/neo4j/graph-store.ts")).createNeo4jGraphStore({
@@ -142,7 +144,6 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
         // archive (API and worker Lambdas): there each read first checks the user's graph
         // version (migration 6) and loads what they merged, or the user whole after a delete.
         withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: tiers.archive.kind !== "pglite" });
-  const gate = createRequestGate();
   const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
     log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });
   const queue: JobQueue & { idle(): Promise<void> } =
@@ -172,7 +173,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   // The in-process BM25 tier: kept current by this process's writes, and, where other
   // processes write the same archive (Neon), by a version check before each search that
   // loads what they stored (lib/adapters/local/keyword-index.ts).
-  const keywords = createLocalKeywordIndex({ sql, shared: tiers.archive.kind !== "pglite" });
+  const keywords = createLocalKeywordIndex({ sql, shared: tiers.archive.kind !== "pglite", scheduleSlice: sliceScheduler(gate) });
   const indexed = withKeywordIndex(rawArchive, keywords);
   // An archive this process owns alone (PGlite) sees every write pass through here, so the
   // context call's summary and memory reads can come from memory (lib/adapters/local/read-cache.ts).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createRequestGate } from "./request-gate.ts";
+import { createRequestGate, sliceScheduler } from "./request-gate.ts";
 
 const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -69,5 +69,53 @@ describe("request gate", () => {
     await gate.quiet(5_000);
     events.push("quiet");
     expect(events).toEqual(["request", "answered", "quiet"]);
+  });
+
+  it("idleTurn: resolves on a turn after the last request in flight left, when no other came on it", async () => {
+    const gate = createRequestGate();
+    const events: string[] = [];
+    gate.enter();
+    const idle = gate.idleTurn(5_000).then(() => events.push("idle"));
+    await after(10);
+    gate.leave();
+    // What the request still does after it leaves (a server writes its response) comes first.
+    void Promise.resolve().then(() => events.push("response written"));
+    // A request the loop reads on the next turn is waited for as well.
+    setImmediate(() => {
+      gate.enter();
+      events.push("next entered");
+      setTimeout(() => {
+        events.push("next left");
+        gate.leave();
+      }, 20);
+    });
+    await idle;
+    expect(events).toEqual(["response written", "next entered", "next left", "idle"]);
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it("idleTurn: gives up waiting after the bound, so background work advances under sustained load", async () => {
+    const gate = createRequestGate();
+    const events: string[] = [];
+    gate.enter();
+    await Promise.all([gate.idleTurn(30).then(() => events.push("idle")), after(1_000).then(() => events.push("timer"))]);
+    expect(events).toEqual(["idle", "timer"]);
+    expect(gate.inFlight).toBe(1);
+  });
+
+  it("sliceScheduler: runs a slice on the next turn without a gate, after the requests in flight with one", async () => {
+    const events: string[] = [];
+    sliceScheduler(undefined)(() => events.push("slice, no gate"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual(["slice, no gate"]);
+
+    const gate = createRequestGate();
+    gate.enter();
+    sliceScheduler(gate)(() => events.push("slice"));
+    await after(20);
+    events.push("request left");
+    gate.leave();
+    await after(20);
+    expect(events).toEqual(["slice, no gate", "request left", "slice"]);
   });
 });

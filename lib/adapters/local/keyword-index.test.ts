@@ -97,6 +97,22 @@ describe("local keyword index", () => {
     expect(after).toEqual((await createLocalKeywordIndex({ sql }).corpus(t, "ann")).searchExpanded(["garden", "rose"], query));
   });
 
+  it("warms a loaded user through its scheduler, one slice at a time", async () => {
+    const t = await tenant();
+    const held: (() => void)[] = [];
+    const index = createLocalKeywordIndex({ sql, scheduleSlice: (run) => void held.push(run) });
+    const archive = withKeywordIndex(raw, index);
+    const lines = Array.from({ length: 300 }, (_, i) => `the garden, the ${i % 2 ? "roses" : "tomatoes"} and the shed again, note ${i}`);
+    await ingest(archive, t, "ann", uid("s"), lines);
+    const corpus = await index.corpus(t, "ann");
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    // Nothing ran on its own: the first slice is held.
+    expect(held).toHaveLength(1);
+    while (held.length > 0) held.shift()!();
+    // Warmed: a walk finds no common word left to pack.
+    expect(corpus.packSome(1, 32)).toBe(true);
+  });
+
   it("evicts whole users past its budget and reloads them on the next use", async () => {
     const t = await tenant();
     await ingest(raw, t, "ann", uid("s"), ["one", "two", "three"]);

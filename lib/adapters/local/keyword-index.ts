@@ -43,6 +43,12 @@ export interface LocalKeywordIndexOptions {
   maxChars?: number;
   /** Other processes write the same archive: check the user's version before each search. */
   shared?: boolean;
+  /**
+   * Runs the next slice of a loaded user's warming on a later turn of the event loop (default
+   * the next one, setImmediate; none where there is no setImmediate). The embedded server's
+   * runs it between requests (request-gate.ts, sliceScheduler).
+   */
+  scheduleSlice?: (run: () => void) => void;
 }
 
 /** What a loaded corpus reflects of the archive: the user's row (its creation) and version. */
@@ -120,6 +126,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   const maxChars = options.maxChars ?? DEFAULT_MAX_CHARS;
   if (!(maxChars >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxChars must be ≥ 0, got ${maxChars}`);
   const adapter = "local-bm25";
+  const later = options.scheduleSlice ?? (typeof setImmediate === "function" ? (run: () => void) => void setImmediate(run) : undefined);
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, Turns>();
   const loading = new Map<string, Load>();
@@ -234,13 +241,13 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   function warm(k: string, turns: Turns): void {
     // Node's; an edge isolate (workerd) has no setImmediate and lives for a request or a few:
     // there a search packs what it needs, as before.
-    if (typeof setImmediate !== "function") return;
+    if (!later) return;
     warmedAt.set(turns, Math.max(1, turns.corpus.size));
     const step = () => {
       if (loaded.get(k) !== turns) return;
-      if (!turns.corpus.packSome(WARM_SLICE, WARM_MIN_DOCS)) setImmediate(step);
+      if (!turns.corpus.packSome(WARM_SLICE, WARM_MIN_DOCS)) later(step);
     };
-    setImmediate(step);
+    later(step);
   }
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Turns> {

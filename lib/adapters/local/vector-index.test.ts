@@ -316,6 +316,35 @@ describe("local vector index, approximate tier", () => {
     });
   }
 
+  it("runs a background build's slices through its scheduler, and advances only when they run", async () => {
+    const { exact } = await pair();
+    // A scheduler that holds each slice until the test runs it (the server's runs them
+    // between requests: request-gate.ts, sliceScheduler).
+    const held: (() => void)[] = [];
+    // Every list probed: once built it answers as the exact scan does.
+    const index = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 6000, probeFraction: 1, scheduleSlice: (run) => void held.push(run) });
+    const t = uid("tenant");
+    await exact.upsert(await corpus(t, "u", 6200, 23));
+    const queries = await queryVectors(4, 24);
+    const q = (vector: Float32Array) => ({ tenantId: t, userId: "u", vector, topK: 20 });
+    expect(await index.query(q(queries[0]!))).toEqual(await exact.query(q(queries[0]!)));
+    expect(index.indexState(t, "u")).toBe("building");
+    // Turns of the event loop alone do not advance it.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(held).toHaveLength(1);
+    expect(index.indexState(t, "u")).toBe("building");
+    let slices = 0;
+    while (held.length > 0) {
+      held.shift()!();
+      slices++;
+      // The reorder's last step waits for the scans in flight (none here) on a promise.
+      await Promise.resolve();
+    }
+    expect(slices).toBeGreaterThan(10);
+    expect(index.indexState(t, "u")).toBe("ready");
+    for (const vector of queries) expect(await index.query(q(vector))).toEqual(await exact.query(q(vector)));
+  });
+
   it("starts a loaded user's build when writes take it past the threshold, before any query asks", async () => {
     const { exact } = await pair();
     const index = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 3000 });

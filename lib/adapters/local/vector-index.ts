@@ -57,6 +57,12 @@ export interface LocalVectorIndexOptions {
    * large user's rows (default 262144, a few milliseconds); tests set it small.
    */
   reorderSliceValues?: number;
+  /**
+   * Runs a background build's next slice on a later turn of the event loop (default the next
+   * one, setImmediate). The embedded server's runs it between requests (request-gate.ts,
+   * sliceScheduler).
+   */
+  scheduleSlice?: (run: () => void) => void;
   /** The scan thread's script; default vector-scan-thread.ts beside vector-scan.ts (a bundler may move it). */
   scanThreadScript?: URL;
   /** The scan thread itself (tests hold its answers back); default one started on first need. close() ends it. */
@@ -382,9 +388,10 @@ class UserMatrix {
    * Starts building the inverted-file index when the matrix is large enough and has none,
    * or retraining it once the rows have doubled or halved since it was trained. Small
    * builds run on the spot; large ones in slices between event-loop turns, stopping if
-   * `wanted` turns false (the user was evicted) or the matrix is cleared.
+   * `wanted` turns false (the user was evicted) or the matrix is cleared; `later` runs the
+   * next slice.
    */
-  maybeIndex(approx: Approx, wanted: () => boolean): void {
+  maybeIndex(approx: Approx, wanted: () => boolean, later: (run: () => void) => void): void {
     if (this.building || this.size === 0 || this.size < approx.exactBelow) return;
     const ivf = this.ivf;
     if (ivf && this.size < 2 * ivf.trainedRows && 2 * this.size > ivf.trainedRows) return;
@@ -401,14 +408,14 @@ class UserMatrix {
       this.next = index;
       const step = () => {
         if (!live()) return this.stop(index);
-        if (!index.assignSome(this, inline ? Infinity : ASSIGN_SLICE)) return void setImmediate(step);
+        if (!index.assignSome(this, inline ? Infinity : ASSIGN_SLICE)) return later(step);
         arrange();
       };
       // The rows are reordered into new blocks in slices (the old ones answer meanwhile), then
       // swapped in with the index, as a write: it waits for scans reading the old blocks.
       const arrange = () => {
         if (!live()) return this.stop(index);
-        if (!this.reorderSome(index, inline ? Infinity : approx.reorderSlice)) return void setImmediate(arrange);
+        if (!this.reorderSome(index, inline ? Infinity : approx.reorderSlice)) return later(arrange);
         this.write(() => {
           if (!live()) return this.stop(index);
           this.reorderDone();
@@ -423,7 +430,7 @@ class UserMatrix {
       for (let i = 0; ; i++) {
         const r = train.next();
         if (r.done) return finish(r.value);
-        if (!inline) return void setImmediate(run);
+        if (!inline) return later(run);
       }
     };
     run();
@@ -611,6 +618,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
   if (!(Number.isInteger(shift) && shift >= 4 && shift <= 24)) {
     throw new StrataError("config", "CONFIG_INVALID", `matrixBlockRows must be a power of two from 16 to 2^24, got ${blockRows}`);
   }
+  const later = options.scheduleSlice ?? ((run: () => void) => void setImmediate(run));
   const offload = options.offloadMinWork ?? DEFAULT_OFFLOAD_MIN_WORK;
   if (!(offload >= 0)) throw new StrataError("config", "CONFIG_INVALID", `offloadMinWork must be ≥ 0, got ${offload}`);
   // Started on the first scan worth sending to it; none in a runtime without SharedArrayBuffer.
@@ -758,7 +766,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
       // be the one that waits on, or answers exactly during, a build of tens of seconds.
       for (const key of new Set(batch.map((r) => userKey(r.tenantId, r.userId)))) {
         const m = loaded.get(key);
-        m?.maybeIndex(approx, () => loaded.get(key) === m);
+        m?.maybeIndex(approx, () => loaded.get(key) === m, later);
       }
     },
 
@@ -769,7 +777,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
       normaliseInPlace(unit, 0, unit.length);
       const kinds = q.kinds && q.kinds.length > 0 ? new Set(q.kinds) : undefined;
       const key = userKey(q.tenantId, q.userId);
-      m.maybeIndex(approx, () => loaded.get(key) === m);
+      m.maybeIndex(approx, () => loaded.get(key) === m, later);
       return m.query(unit, Math.floor(q.topK), approx, q.sessionId, kinds, scanThread(), offload);
     },
 
@@ -818,7 +826,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     async indexed(tenantId, userId, dims) {
       const m = await matrixFor(tenantId, userId, dims);
       const key = userKey(tenantId, userId);
-      m.maybeIndex(approx, () => loaded.get(key) === m);
+      m.maybeIndex(approx, () => loaded.get(key) === m, later);
       await m.built;
       return m.ivf !== null && m.size >= approx.exactBelow && m.ivf.assigned >= m.size;
     },
