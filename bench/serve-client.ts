@@ -49,6 +49,20 @@ export function contextPath(q: string, size: number): string {
   return `/v1/sessions/g-${Math.floor((size - 1) / 100)}/context?userId=u-growth&query=${encodeURIComponent(q)}&budget=4000`;
 }
 
+/** Resolves once the server answers /v1/health (it has started; no user is loaded yet); throws after 5 minutes. */
+export async function answering(get: (path: string) => Promise<{ body: any }>): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await get("/v1/health");
+      return;
+    } catch {
+      if (Date.now() - t0 > 300_000) throw new Error("the server did not answer /v1/health within 5 minutes");
+      await sleep(200);
+    }
+  }
+}
+
 /** GET `path` from 127.0.0.1:`port`: the milliseconds to the whole body, and the body parsed; rejects on a status other than 200. */
 export function getJson(agent: Agent, port: number, path: string): Promise<{ ms: number; body: any }> {
   return new Promise((resolveReply, reject) => {
@@ -80,16 +94,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * being built (GET /v1/status).
  */
 export async function readyForCalls(get: (path: string) => Promise<{ body: any }>, warm: readonly string[]): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    try {
-      await get("/v1/health");
-      break;
-    } catch {
-      if (Date.now() - t0 > 300_000) throw new Error("the server did not answer /v1/health within 5 minutes");
-      await sleep(200);
-    }
-  }
+  await answering(get);
   for (const path of warm) await get(path);
   for (;;) {
     const status = await get("/v1/status");

@@ -7,10 +7,15 @@
 // few hundred calls in a row rarely meets it. Two checkouts can run at once on copies of the
 // same directory, each with its own port, to compare them in the same minutes.
 //
-//   node_modules/.bin/node bench/steady.ts --data DIR [--root .] [--seconds 360] [--every 50] [--slow 100] [--port 8921]
+//   node_modules/.bin/node bench/steady.ts --data DIR [--root .] [--seconds 360] [--every 50] [--slow 100] [--port 8921] [--from-load]
 //
 // The copy is made in the system's temporary directory and removed at the end. --every is the
-// pause in milliseconds between the end of a call and the start of the next.
+// pause in milliseconds between the end of a call and the start of the next. Without
+// --from-load the timed calls start once the user is loaded and its vector index built; with
+// it, right after the first call, which loads the user (timed on its own): the first minute of
+// a large user after a restart or an eviction, its index build included. The calls made while
+// the build runs (GET /v1/status, untimed, every 25 calls) and those after it are then also
+// summed up apart, with how long the build took.
 
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
@@ -19,7 +24,7 @@ import { join, resolve } from "node:path";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { answering, builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -29,6 +34,7 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     every: { type: "string", default: "50" },
     slow: { type: "string", default: "100" },
     port: { type: "string", default: "8921" },
+    "from-load": { type: "boolean", default: false },
   },
 });
 
@@ -70,13 +76,29 @@ const queries = generateQueries(8, 400);
 
 try {
   const t0 = Date.now();
-  await readyForCalls(get, generateQueries(9, 30).map((q) => contextPath(q, size)));
-  log(`server on ${size.toLocaleString()} messages ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${seconds} s of calls, one every ${every} ms after the last`);
+  const fromLoad = opts["from-load"]!;
+  if (fromLoad) {
+    await answering(get);
+    const first = await get(contextPath(generateQueries(9, 1)[0]!, size));
+    log(`server on ${size.toLocaleString()} messages started in ${((Date.now() - t0) / 1000 - first.ms / 1000).toFixed(1)} s; the first call loaded the user in ${(first.ms / 1000).toFixed(1)} s; ${seconds} s of calls from there, one every ${every} ms after the last`);
+  } else {
+    await readyForCalls(get, generateQueries(9, 30).map((q) => contextPath(q, size)));
+    log(`server on ${size.toLocaleString()} messages ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${seconds} s of calls, one every ${every} ms after the last`);
+  }
   const ms: number[] = [];
   const slowCalls: { at: number; ms: number }[] = [];
+  // With --from-load: the calls made while the vector index was being built, and when it was done.
+  let building = fromLoad;
+  let builtAt: number | null = null;
+  let duringBuild = 0;
   const start = performance.now();
   let lastReport = start;
   for (let i = 0; performance.now() - start < seconds * 1000; i++) {
+    if (building && i % 25 === 0 && !((await get("/v1/status")).body?.indexes?.building > 0)) {
+      building = false;
+      builtAt = performance.now() - start;
+      duringBuild = i;
+    }
     const at = performance.now() - start;
     const r = await get(contextPath(queries[i % queries.length]!, size));
     ms.push(r.ms);
@@ -90,6 +112,20 @@ try {
   const q = (p: number) => quantile(ms, p).toFixed(2);
   log(`${ms.length} calls: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, p99.9 ${q(0.999)} ms, worst ${Math.max(...ms).toFixed(1)} ms; ${slowCalls.length} over ${slow} ms`);
   for (const s of slowCalls) log(`  at ${(s.at / 1000).toFixed(1)} s: ${s.ms.toFixed(1)} ms`);
+  if (fromLoad) {
+    if (building) duringBuild = ms.length;
+    const part = (name: string, xs: number[]) =>
+      xs.length === 0 ? `${name}: no calls` : `${name}: ${xs.length} calls, p50 ${quantile(xs, 0.5).toFixed(2)} ms, p95 ${quantile(xs, 0.95).toFixed(2)} ms, p99 ${quantile(xs, 0.99).toFixed(2)} ms, worst ${Math.max(...xs).toFixed(1)} ms`;
+    log(
+      builtAt === null
+        ? "the vector index was still being built at the end"
+        : duringBuild === 0
+          ? "no vector index was being built after the load"
+          : `the vector index was built ${(builtAt / 1000).toFixed(1)} s after the first call`,
+    );
+    log(part("during the build", ms.slice(0, duringBuild)));
+    log(part("after it", ms.slice(duringBuild)));
+  }
 } finally {
   stopping = true;
   child.kill();
