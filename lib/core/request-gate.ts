@@ -30,10 +30,10 @@ export interface RequestGate {
    * the latest. Background work cut in slices (a vector index's build, BM25's packing after a
    * load) waits for it between slices. A slice run on the next turn (setImmediate) lands
    * between the steps of whatever request is in flight: a 100k user's context calls during
-   * its index build after a load, one every 20 ms, took 28 ms at the median that way, and 14
-   * with the slices between requests (BENCHMARKS.md, twenty-eighth growth round). The turn it
-   * resolves on comes after the last request's leave(), so that request's response has been
-   * written by then.
+   * its index build after a load, one every 20 ms, took 21–28 ms at the median that way, and
+   * 13–14 with the slices between requests (BENCHMARKS.md, twenty-eighth growth round). The
+   * turn it resolves on comes after the last request's leave(), so that request's response has
+   * been written by then.
    */
   idleTurn(maxWaitMs: number): Promise<void>;
 }

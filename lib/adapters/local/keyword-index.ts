@@ -46,7 +46,7 @@ export interface LocalKeywordIndexOptions {
   /**
    * Runs the next slice of a loaded user's warming on a later turn of the event loop (default
    * the next one, setImmediate; none where there is no setImmediate). The embedded server's
-   * runs it between requests (request-gate.ts, sliceScheduler).
+   * scheduler runs it between requests (request-gate.ts, sliceScheduler).
    */
   scheduleSlice?: (run: () => void) => void;
 }

@@ -59,8 +59,8 @@ export interface LocalVectorIndexOptions {
   reorderSliceValues?: number;
   /**
    * Runs a background build's next slice on a later turn of the event loop (default the next
-   * one, setImmediate). The embedded server's runs it between requests (request-gate.ts,
-   * sliceScheduler).
+   * one, setImmediate). The embedded server's scheduler runs it between requests
+   * (request-gate.ts, sliceScheduler).
    */
   scheduleSlice?: (run: () => void) => void;
   /** The scan thread's script; default vector-scan-thread.ts beside vector-scan.ts (a bundler may move it). */
