@@ -28,6 +28,7 @@
 import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { KeywordIndex } from "../../core/keyword-index.ts";
+import { sliceScheduler } from "../../core/request-gate.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
@@ -126,7 +127,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   const maxChars = options.maxChars ?? DEFAULT_MAX_CHARS;
   if (!(maxChars >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxChars must be ≥ 0, got ${maxChars}`);
   const adapter = "local-bm25";
-  const later = options.scheduleSlice ?? (typeof setImmediate === "function" ? (run: () => void) => void setImmediate(run) : undefined);
+  const later = options.scheduleSlice ?? (typeof setImmediate === "function" ? sliceScheduler(undefined) : undefined);
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, Turns>();
   const loading = new Map<string, Load>();

@@ -19,6 +19,7 @@ import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
 import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 import { descending, kthLargest } from "../../core/order.ts";
+import { sliceScheduler } from "../../core/request-gate.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -618,7 +619,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
   if (!(Number.isInteger(shift) && shift >= 4 && shift <= 24)) {
     throw new StrataError("config", "CONFIG_INVALID", `matrixBlockRows must be a power of two from 16 to 2^24, got ${blockRows}`);
   }
-  const later = options.scheduleSlice ?? ((run: () => void) => void setImmediate(run));
+  const later = options.scheduleSlice ?? sliceScheduler(undefined);
   const offload = options.offloadMinWork ?? DEFAULT_OFFLOAD_MIN_WORK;
   if (!(offload >= 0)) throw new StrataError("config", "CONFIG_INVALID", `offloadMinWork must be ≥ 0, got ${offload}`);
   // Started on the first scan worth sending to it; none in a runtime without SharedArrayBuffer.
