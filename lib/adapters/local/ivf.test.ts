@@ -14,12 +14,16 @@ const SHIFT = 6; // blocks of 64 rows
 /** Seeded sparse rows in column-major blocks of 2^SHIFT rows; `rows[i]` is row i's values. */
 function matrix(size: number, seed: number): { m: MatrixView; rows: Float32Array[] } {
   const r = mulberry32(seed);
-  const full = 1 << SHIFT;
   const rows = Array.from({ length: size }, () => Float32Array.from({ length: DIMS }, () => (r() < 0.3 ? r() * 2 - 1 : 0)));
-  const blocks = Array.from({ length: Math.ceil(size / full) }, () => new Float32Array(full * DIMS));
+  return { m: matrixOf(rows, rows.map((_, i) => (i % 3 === 0 ? "memory" : "message"))), rows };
+}
+
+/** The rows (and their kinds) in column-major blocks of 2^SHIFT rows. */
+function matrixOf(rows: Float32Array[], kinds: string[]): MatrixView {
+  const full = 1 << SHIFT;
+  const blocks = Array.from({ length: Math.ceil(rows.length / full) }, () => new Float32Array(full * DIMS));
   rows.forEach((v, i) => v.forEach((x, d) => (blocks[i >> SHIFT]![d * full + (i & (full - 1))] = x)));
-  const m: MatrixView = { dims: DIMS, blocks, shift: SHIFT, size, ids: rows.map((_, i) => `m${i}`), kinds: rows.map((_, i) => (i % 3 === 0 ? "memory" : "message")) };
-  return { m, rows };
+  return { dims: DIMS, blocks, shift: SHIFT, size: rows.length, ids: rows.map((_, i) => `m${i}`), kinds };
 }
 
 /** Scores of every list for a vector's non-zero dims, summed as the index sums them (dim by dim). */
@@ -105,6 +109,47 @@ describe("IvfIndex.candidates", () => {
     expect(Array.from(ivf.candidates(index, value, 3, 100))).toEqual(want);
     expect(Array.from(ivf.candidates(index, value, 3, 100))).toEqual(want);
     expect(Array.from(ivf.candidates(index, value, 1, 0))).toEqual(expected(centroids, lists, rows, query, 1, 0));
+  });
+
+  // After the matrix's reorder (renumber), each list's rows are one run of rows, in order:
+  // candidates() then reads the lists out without the bitmap, until writes move rows between
+  // lists.
+  it("takes laid-out lists' rows in row order, as rows are added and after they move", () => {
+    const lists = 23;
+    const { m, rows, r, centroids, ivf } = indexed(2900, lists, 11);
+    const order = ivf.listOrder();
+    ivf.renumber(order);
+    let now = Array.from(order, (from) => rows[from]!);
+    let view = matrixOf(now, Array.from(order, (from) => m.kinds[from]!));
+    const check = (queries: number) => {
+      const keep = (row: number) => view.kinds[row] === "message";
+      for (let q = 0; q < queries; q++) {
+        const query = Float32Array.from({ length: DIMS }, () => (r() < 0.4 ? r() * 2 - 1 : 0));
+        const { index, value } = lanesOf(query, DIMS);
+        for (const [probe, enough] of [[1, 0], [3, 10], [2, 900], [lists, 0]] as const) {
+          for (const filter of [undefined, keep]) {
+            expect(Array.from(ivf.candidates(index, value, probe, enough, filter))).toEqual(expected(centroids, lists, now, query, probe, enough, filter));
+          }
+        }
+      }
+    };
+    check(20);
+    // New rows at the end join the ends of their lists: still laid out.
+    const extra = matrix(100, 12).rows;
+    for (const v of extra) {
+      now = [...now, v];
+      view = matrixOf(now, [...view.kinds, "message"]);
+      ivf.rowSet(view, now.length - 1);
+    }
+    check(20);
+    // Rows rewritten in place, each to its new nearest list: the lists interleave.
+    for (let k = 0; k < 60; k++) {
+      const row = Math.floor(r() * now.length);
+      now[row] = Float32Array.from({ length: DIMS }, () => (r() < 0.3 ? r() * 2 - 1 : 0));
+      view = matrixOf(now, [...view.kinds]);
+      ivf.rowSet(view, row);
+    }
+    check(20);
   });
 
   it("copies sample rows sparsely, exactly, however their density changes along the way", () => {

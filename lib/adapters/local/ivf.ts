@@ -209,6 +209,8 @@ export class IvfIndex {
   private readonly scores: Float64Array;
   /** candidates()' marks: a bit per row of the lists it takes (zeroed again as it reads them out), and the lists taken. */
   private bits = new Int32Array(1024);
+  /** The bitmap's words past this one are clear. */
+  private marksEnd = 0;
   private taken = new Uint8Array(0);
   private readonly rowDims: Int32Array;
   private readonly rowValues: Float32Array;
@@ -247,12 +249,7 @@ export class IvfIndex {
       }
     }
     const { scores, lists, centroids } = this;
-    scores.fill(0);
-    for (let k = 0; k < n; k++) {
-      const v = this.rowValues[k]!;
-      const base = this.rowDims[k]! * lists;
-      for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
-    }
+    listScores(this.rowDims, this.rowValues, n, centroids, lists, scores);
     let best = 0;
     for (let c = 1; c < lists; c++) if (scores[c]! > scores[best]!) best = c;
     return best;
@@ -329,14 +326,9 @@ export class IvfIndex {
     return this.cursor >= m.size;
   }
 
-  private nearestOf(index: ArrayLike<number>, value: ArrayLike<number>, n: number): number {
+  private nearestOf(index: Int32Array, value: Float32Array, n: number): number {
     const { scores, lists, centroids } = this;
-    scores.fill(0);
-    for (let k = 0; k < n; k++) {
-      const v = value[k]!;
-      const base = index[k]! * lists;
-      for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
-    }
+    listScores(index, value, n, centroids, lists, scores);
     let best = 0;
     for (let c = 1; c < lists; c++) if (scores[c]! > scores[best]!) best = c;
     return best;
@@ -412,53 +404,94 @@ export class IvfIndex {
    * `enough` of them (or every list is taken). Lists are taken best first (a higher centroid
    * score, then the lower list), but all that matters is which: the first `probe` are picked in
    * one pass (a sort of every list's score cost as much as the scores), and a list more at a
-   * time only while too few rows were gathered. The rows are marked in a bitmap and read out
-   * in order, instead of gathered and sorted.
+   * time only while too few rows were gathered. The rows come in order as the lists lay them
+   * out when they can (laidOut), else marked in a bitmap and read out in order, instead of
+   * gathered and sorted.
    */
   candidates(index: Int32Array, value: Float32Array, probe: number, enough: number, keep?: (row: number) => boolean): Int32Array {
     const { lists, centroids, scores } = this;
-    scores.fill(0);
-    for (let k = 0; k < index.length; k++) {
-      const v = value[k]!;
-      const base = index[k]! * lists;
-      for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
-    }
+    listScores(index, value, index.length, centroids, lists, scores);
     // List c comes before list d: a higher score, or an equal one and a lower index.
     const before = (c: number, d: number) => scores[c]! > scores[d]! || (!(scores[c]! < scores[d]!) && c < d);
-    const first = this.firstLists(Math.min(probe, lists), before);
+    const chosen = this.firstLists(Math.min(probe, lists), before);
     if (this.taken.length < lists) this.taken = new Uint8Array(lists);
     const taken = this.taken;
-    let bits = this.bits;
+    // The rows gathered so far: with a filter, marked as each list is taken; without, counted.
     let k = 0;
-    let top = 0;
-    const mark = (c: number) => {
+    const take = (c: number) => {
       taken[c] = 1;
-      const list = this.members[c]!;
-      const len = this.length[c]!;
-      for (let i = 0; i < len; i++) {
-        const row = list[i]!;
-        if (keep && !keep(row)) continue;
-        const w = row >>> 5;
-        if (w >= bits.length) {
-          const grown = new Int32Array(Math.max(2 * bits.length, w + 1));
-          grown.set(bits);
-          this.bits = bits = grown;
-        }
-        bits[w] = bits[w]! | (1 << (row & 31));
-        if (w >= top) top = w + 1;
-        k++;
-      }
+      k += keep ? this.mark(c, keep) : this.length[c]!;
     };
-    for (const c of first) mark(c);
-    for (let n = first.length; n < lists && k < enough; n++) {
+    for (const c of chosen) take(c);
+    for (let n = chosen.length; n < lists && k < enough; n++) {
       let next = -1;
       for (let c = 0; c < lists; c++) if (!taken[c] && (next < 0 || before(c, next))) next = c;
-      mark(next);
+      take(next);
+      chosen.push(next);
     }
     taken.fill(0, 0, lists);
+    if (!keep) {
+      const out = this.laidOut(chosen, k);
+      if (out) return out;
+      for (const c of chosen) this.mark(c);
+    }
+    return this.readMarks(k);
+  }
+
+  /**
+   * The `k` rows of the lists, in row order, when each list's rows are in order and no two
+   * lists interleave: as the matrix's reorder lays them out (renumber()), and as they stay while
+   * rows are only added. Null otherwise (a row removed or moved to another list since): the
+   * bitmap then puts them in order. At 100k rows, 8 lists of about 300 rows took 35–40 µs
+   * through the bitmap, most of it reading out its 3,000-odd words.
+   */
+  private laidOut(chosen: number[], k: number): Int32Array | null {
+    const { members, length } = this;
+    const order = chosen.filter((c) => length[c]! > 0).sort((c, d) => members[c]![0]! - members[d]![0]!);
     const out = new Int32Array(k);
     let at = 0;
-    for (let w = 0; w < top; w++) {
+    let last = -1;
+    for (const c of order) {
+      const list = members[c]!;
+      const len = length[c]!;
+      if (list[0]! <= last) return null;
+      for (let i = 0; i < len; i++) {
+        const row = list[i]!;
+        if (row <= last) return null;
+        out[at++] = last = row;
+      }
+    }
+    return out;
+  }
+
+  /** Marks list `c`'s rows that pass `keep` in the bitmap; returns how many it marked. */
+  private mark(c: number, keep?: (row: number) => boolean): number {
+    let bits = this.bits;
+    const list = this.members[c]!;
+    const len = this.length[c]!;
+    let marked = 0;
+    for (let i = 0; i < len; i++) {
+      const row = list[i]!;
+      if (keep && !keep(row)) continue;
+      const w = row >>> 5;
+      if (w >= bits.length) {
+        const grown = new Int32Array(Math.max(2 * bits.length, w + 1));
+        grown.set(bits);
+        this.bits = bits = grown;
+      }
+      bits[w] = bits[w]! | (1 << (row & 31));
+      if (w >= this.marksEnd) this.marksEnd = w + 1;
+      marked++;
+    }
+    return marked;
+  }
+
+  /** The `k` marked rows in row order; the bitmap is left clear. */
+  private readMarks(k: number): Int32Array {
+    const bits = this.bits;
+    const out = new Int32Array(k);
+    let at = 0;
+    for (let w = 0, end = this.marksEnd; w < end; w++) {
       let word = bits[w]!;
       if (word === 0) continue;
       bits[w] = 0;
@@ -468,6 +501,7 @@ export class IvfIndex {
         word ^= low;
       }
     }
+    this.marksEnd = 0;
     return out;
   }
 
@@ -485,5 +519,46 @@ export class IvfIndex {
       best[i] = c;
     }
     return best;
+  }
+}
+
+/**
+ * scores[c] = the dot product of the sparse vector (its first `n` dims `index` and values
+ * `value`) with centroid c (dims-major: dimension d of list c at d × lists + c). Each list's
+ * products are added in the vector's order, as one loop per dimension adds them (the same sums
+ * to the bit), but four dimensions a pass: a quarter of the loads and stores of `scores`. At
+ * 316 lists and a query of 50 dims, 35 µs a search instead of 60 (bench/search.ts at 100k).
+ */
+export function listScores(index: Int32Array, value: Float32Array, n: number, centroids: Float32Array, lists: number, scores: Float64Array): void {
+  let k = 0;
+  if (n >= 4) {
+    const v0 = value[0]!, v1 = value[1]!, v2 = value[2]!, v3 = value[3]!;
+    const b0 = index[0]! * lists, b1 = index[1]! * lists, b2 = index[2]! * lists, b3 = index[3]! * lists;
+    for (let c = 0; c < lists; c++) {
+      let s = 0;
+      s += centroids[b0 + c]! * v0;
+      s += centroids[b1 + c]! * v1;
+      s += centroids[b2 + c]! * v2;
+      s += centroids[b3 + c]! * v3;
+      scores[c] = s;
+    }
+    k = 4;
+  } else scores.fill(0);
+  for (; k + 3 < n; k += 4) {
+    const v0 = value[k]!, v1 = value[k + 1]!, v2 = value[k + 2]!, v3 = value[k + 3]!;
+    const b0 = index[k]! * lists, b1 = index[k + 1]! * lists, b2 = index[k + 2]! * lists, b3 = index[k + 3]! * lists;
+    for (let c = 0; c < lists; c++) {
+      let s = scores[c]!;
+      s += centroids[b0 + c]! * v0;
+      s += centroids[b1 + c]! * v1;
+      s += centroids[b2 + c]! * v2;
+      s += centroids[b3 + c]! * v3;
+      scores[c] = s;
+    }
+  }
+  for (; k < n; k++) {
+    const v = value[k]!;
+    const base = index[k]! * lists;
+    for (let c = 0; c < lists; c++) scores[c] = scores[c]! + centroids[base + c]! * v;
   }
 }

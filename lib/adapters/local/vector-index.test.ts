@@ -201,6 +201,40 @@ describe("local vector index, approximate tier", () => {
     }
   });
 
+  // The index drops a kinds filter that every row passes (it counts each kind's rows): the
+  // counts must follow rows removed, moved to another user and written again.
+  it("keeps a kinds filter while any row fails it, through removes and moves", async () => {
+    for (const options of [{ exactBelowRows: Number.MAX_SAFE_INTEGER }, { exactBelowRows: 0, probeFraction: 1 }]) {
+      const index = createLocalVectorIndex({ sql: await sharedPglite(), ...options });
+      const t = uid("tenant");
+      const rows = (await corpus(t, "u", 40, 10)).map((r, i) => ({ ...r, kind: (i === 5 ? "summary" : "message") as VectorKind }));
+      const summary = rows[5]!;
+      await index.upsert(rows);
+      expect(await index.indexed(t, "u", embedder.dimensions)).toBe(options.exactBelowRows === 0);
+      // The summary's own vector: unfiltered, the summary comes first.
+      const search = (kinds?: VectorKind[]) => index.query({ tenantId: t, userId: "u", vector: summary.vector, topK: 100, ...(kinds ? { kinds } : {}) });
+      expect((await search())[0]!.id).toBe(summary.id);
+      const messages = async () => (await search(["message"])).map((m) => m.id).sort();
+      const others = (gone: string[]) => rows.filter((r) => r.kind === "message" && !gone.includes(r.id)).map((r) => r.id).sort();
+      expect(await messages()).toEqual(others([]));
+      // One message removed, then one moved to another user.
+      await index.deleteByIds(t, [rows[0]!.id]);
+      expect(await messages()).toEqual(others([rows[0]!.id]));
+      await index.upsert([{ ...rows[1]!, userId: "other" }]);
+      expect(await messages()).toEqual(others([rows[0]!.id, rows[1]!.id]));
+      expect(await search(["summary"])).toMatchObject([{ id: summary.id, kind: "summary" }]);
+      // The summary gone: the filter passes every row.
+      await index.deleteByIds(t, [summary.id]);
+      expect(await messages()).toEqual(others([rows[0]!.id, rows[1]!.id]));
+      expect(await search(["summary"])).toEqual([]);
+      // The user forgotten and written again, the summary with them.
+      await index.deleteByUser(t, "u");
+      await index.upsert(rows);
+      expect(await messages()).toEqual(others([]));
+      expect(await search(["summary"])).toMatchObject([{ id: summary.id }]);
+    }
+  });
+
   it("gives the same answers whatever order the rows were loaded in", async () => {
     const sql = await sharedPglite();
     const t1 = uid("tenant"), t2 = uid("tenant");

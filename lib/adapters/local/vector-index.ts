@@ -258,6 +258,8 @@ class UserMatrix {
   kinds: VectorKind[] = [];
   sessions: string[] = [];
   rowOf = new Map<string, number>(); // `${kind}\0${id}` -> row
+  /** Rows of each kind: a kinds filter that every row passes is no filter (filterOf). */
+  private kindRows = new Map<VectorKind, number>();
   /** The inverted-file index answering once built; one being built to replace it (or to be the first). */
   ivf: IvfIndex | null = null;
   private next: IvfIndex | null = null;
@@ -316,6 +318,7 @@ class UserMatrix {
       this.ids[row] = id;
       // The constant's own string, so that a kinds filter compares by identity.
       this.kinds[row] = KINDS[KINDS.indexOf(kind)] ?? kind;
+      this.kindRows.set(kind, (this.kindRows.get(kind) ?? 0) + 1);
     }
     this.sessions[row] = sessionId;
     return row;
@@ -357,6 +360,7 @@ class UserMatrix {
     this.size = 0;
     this.rowOf.clear();
     this.ids.length = this.kinds.length = this.sessions.length = 0;
+    this.kindRows.clear();
     this.ivf = this.next = null;
     this.reorder = null;
     this.generation++;
@@ -368,6 +372,7 @@ class UserMatrix {
     const row = this.rowOf.get(key);
     if (row === undefined) return;
     this.rowOf.delete(key);
+    this.kindRows.set(kind, this.kindRows.get(kind)! - 1);
     const last = --this.size;
     if (row !== last) {
       const { dims } = this;
@@ -518,6 +523,7 @@ class UserMatrix {
     offload: number,
   ): Promise<VectorMatch[]> {
     while (this.landed) await this.landed;
+    kinds = this.filterOf(kinds);
     const lanes = lanesOf(query, this.dims);
     const ivf = this.ivf;
     // A session's rows are few and spread over every list: those searches stay exact.
@@ -533,6 +539,18 @@ class UserMatrix {
     } finally {
       this.endScan();
     }
+  }
+
+  /**
+   * The kinds filter a query needs: none when every row is of a kind it lets through. A user's
+   * rows are commonly all messages, and a filter of messages alone then tested every candidate
+   * row's kind for nothing (16 ns a row, 2,400 rows a search at 100k rows: bench/search.ts).
+   */
+  private filterOf(kinds: ReadonlySet<VectorKind> | undefined): ReadonlySet<VectorKind> | undefined {
+    if (kinds === undefined) return undefined;
+    let rows = 0;
+    for (const kind of kinds) rows += this.kindRows.get(kind) ?? 0;
+    return rows === this.size ? undefined : kinds;
   }
 
   /** The rows of the lists nearest to the query that pass the kinds filter, in row order. */
