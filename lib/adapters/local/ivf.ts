@@ -454,7 +454,6 @@ export class IvfIndex {
     for (const c of order) {
       const list = members[c]!;
       const len = length[c]!;
-      if (list[0]! <= last) return null;
       for (let i = 0; i < len; i++) {
         const row = list[i]!;
         if (row <= last) return null;
