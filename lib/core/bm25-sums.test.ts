@@ -43,6 +43,9 @@ describe("BM25's dense sums in WebAssembly", () => {
     for (let i = 0; i < 1500; i++) add(1);
     let compared = 0;
     let copiesBefore = 0;
+    // Searches by how many passes found the blocks' bests: one where the kernel kept them while
+    // it added the feedback's rarer words, two where a common word was added.
+    const passes: number[] = [];
     for (let q = 0; q < 60; q++) {
       const u = q % 2;
       const c = users[u]!;
@@ -54,7 +57,9 @@ describe("BM25's dense sums in WebAssembly", () => {
         const limit = [1, 10, 120][q % 3]!;
         const { terms: expanded, weights: added } = c.expand(query, { ...feedback, sessionId, params });
         const hits = c.search(expanded, { limit, sessionId, params, weights: added, exhaustive: true });
+        const passesBefore = sums.passes;
         expect(c.searchExpanded(query, { ...feedback, limit, sessionId, params })).toEqual({ terms: expanded, weights: added, hits });
+        passes[sums.passes - passesBefore] = (passes[sums.passes - passesBefore] ?? 0) + 1;
         compared += hits.length;
       }
       // The same search again, with nothing written: its common words are resident, not copied again.
@@ -71,6 +76,10 @@ describe("BM25's dense sums in WebAssembly", () => {
       }
     }
     expect(compared).toBeGreaterThan(3_000);
+    expect(passes[1]).toBeGreaterThan(50);
+    expect(passes[2]).toBeGreaterThan(5);
+    expect(passes[1]! + passes[2]!).toBe(120);
+    expect(sums.maxesKept).toBeGreaterThan(0);
     // Postings were kept (copies fewer than sums of common words) and copied again after the
     // arena filled: it holds 128 KiB, a common word about 22 KiB of the first user, 11 of the
     // second, and their fourteen words do not fit.

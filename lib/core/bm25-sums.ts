@@ -71,6 +71,7 @@ export const DEFAULT_LIMITS: SumLimits = { minPostings: 8192, residentMin: 8192,
 interface Exports {
   memory: WebAssembly.Memory;
   add(slots: number, impacts: number, n: number, w: number, scores: number): void;
+  addMax(slots: number, impacts: number, n: number, w: number, scores: number, maxes: number): void;
   blockMaxes(scores: number, blocks: number, out: number): void;
 }
 
@@ -95,8 +96,10 @@ export class DenseSums {
   /** How many times postings were copied into the arena, and it was emptied for want of room (tests). */
   copies = 0;
   resets = 0;
-  /** How many terms' postings the kernel summed. */
+  /** How many terms' postings the kernel summed, of them how many keeping the blocks' bests, and how many passes found the bests (tests). */
   adds = 0;
+  maxesKept = 0;
+  passes = 0;
 
   readonly limits: SumLimits;
 
@@ -145,8 +148,12 @@ export class DenseSums {
     for (let at = from; at < end; at += 4096) bytes[at] = 0;
   }
 
-  /** scores[slot] += w × impacts[i] for each posting, the postings copied to the arena first if need be. */
-  add(p: SummedPostings, impacts: Float64Array, w: number): void {
+  /**
+   * scores[slot] += w × impacts[i] for each posting, the postings copied to the arena first if
+   * need be. With `keepMaxes`, each posting's block best (`blockMax`, as blockMaxes left it)
+   * is raised to its new sum as well, so that the blocks' bests stay those of the sums.
+   */
+  add(p: SummedPostings, impacts: Float64Array, w: number, keepMaxes = false): void {
     const n = p.slots.length;
     if (n === 0) return;
     this.adds++;
@@ -156,16 +163,24 @@ export class DenseSums {
       const { buffer } = this.kernel.memory;
       new Int32Array(buffer, this.scratchAt, n).set(p.slots);
       new Float64Array(buffer, this.scratchAt + this.limits.residentMin * 4, n).set(impacts);
-      this.kernel.add(this.scratchAt, this.scratchAt + this.limits.residentMin * 4, n, w, 0);
+      this.sum(this.scratchAt, this.scratchAt + this.limits.residentMin * 4, n, w, keepMaxes);
       return;
     }
     let r = p.resident;
     if (!r || r.generation !== this.generation || r.of !== impacts) r = p.resident = this.copy(p.slots, impacts);
-    this.kernel.add(r.slotsAt, r.impactsAt, n, w, 0);
+    this.sum(r.slotsAt, r.impactsAt, n, w, keepMaxes);
+  }
+
+  private sum(slotsAt: number, impactsAt: number, n: number, w: number, keepMaxes: boolean): void {
+    if (keepMaxes) {
+      this.maxesKept++;
+      this.kernel.addMax(slotsAt, impactsAt, n, w, 0, this.blockMaxAt);
+    } else this.kernel.add(slotsAt, impactsAt, n, w, 0);
   }
 
   /** blockMax[k] = the best score of block k, for k up to end >> SUM_BLOCK_SHIFT (end at most the slots reserved). */
   blockMaxes(end: number): void {
+    this.passes++;
     this.kernel.blockMaxes(0, (end >> SUM_BLOCK_SHIFT) + 1, this.blockMaxAt);
   }
 

@@ -29,6 +29,35 @@
     )
   )
 
+  ;; add, and each posting's block keeps its best: maxes[slots[i] >> 8] = max(that, the new sum).
+  ;; Sums only grow (positive weights times positive impacts), so after blockMaxes over the
+  ;; sums before, this keeps every block's best what blockMaxes over the sums after would find,
+  ;; without reading the blocks no posting reached.
+  ;;   maxes: one float64 per block of 256 slots, at `maxes`.
+  (func (export "addMax") (param $slots i32) (param $impacts i32) (param $n i32) (param $w f64) (param $scores i32) (param $maxes i32)
+    (local $i i32)
+    (local $slot i32)
+    (local $at i32)
+    (local $sum f64)
+    (local $best i32)
+    (block $done
+      (br_if $done (i32.eqz (local.get $n)))
+      (loop $posting
+        (local.set $slot (i32.load (i32.add (local.get $slots) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $at (i32.add (local.get $scores) (i32.shl (local.get $slot) (i32.const 3))))
+        (local.set $sum
+          (f64.add
+            (f64.load (local.get $at))
+            (f64.mul (local.get $w) (f64.load (i32.add (local.get $impacts) (i32.shl (local.get $i) (i32.const 3)))))))
+        (f64.store (local.get $at) (local.get $sum))
+        (local.set $best (i32.add (local.get $maxes) (i32.shl (i32.shr_u (local.get $slot) (i32.const 8)) (i32.const 3))))
+        (f64.store (local.get $best) (f64.max (f64.load (local.get $best)) (local.get $sum)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $posting (i32.lt_u (local.get $i) (local.get $n)))
+      )
+    )
+  )
+
   ;; For each of `blocks` blocks of 256 slots (2048 bytes of scores, MAX_SHIFT = 8 in bm25.ts):
   ;; out[k] = the largest score of block k, or 0 when none is above 0. Scores are never negative
   ;; nor NaN (positive weights times positive impacts), so pmax's order of operands does not

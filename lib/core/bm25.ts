@@ -273,6 +273,8 @@ function lowerBound(a: Int32Array, x: number, from: number, to: number): number 
 let expandedScores = new Float64Array(0);
 /** searchExpanded reads every slot's score instead of tracking those reached once its base terms' postings reach 1 / DENSE_SHARE of the slots. */
 const DENSE_SHARE = 8;
+/** The kernel keeps the blocks' bests while it adds the feedback words unless their postings reach 1 / KEEP_MAXES_SHARE of the slots. */
+const KEEP_MAXES_SHARE = 4;
 let expandedReached = new Int32Array(0);
 /**
  * searchExpanded's dense sums also keep each block of 2^MAX_SHIFT slots' best sum so far
@@ -818,15 +820,18 @@ export class Bm25Corpus {
     const blockMax = expandedBlockMax;
     const touched = expandedReached;
     let count = 0;
-    /** Adds the term's contributions (weight × its BM25 part) to every slot holding it. */
-    const add = (term: string, weight: number | undefined): void => {
+    /**
+     * Adds the term's contributions (weight × its BM25 part) to every slot holding it; with
+     * `keepMaxes`, the kernel raises each block's best as it adds (see best()).
+     */
+    const add = (term: string, weight: number | undefined, keepMaxes = false): void => {
       const p = this.packedPostings(term);
       if (!p) return;
       const w = (weight ?? 1) * this.idf(term);
       if (w === 0) return;
       const { slots } = p;
       const impacts = this.impacts(p, k1, b, avg);
-      if (wasm) wasm.add(p, impacts, w);
+      if (wasm) wasm.add(p, impacts, w, keepMaxes);
       else if (dense) {
         for (let i = 0; i < slots.length; i++) {
           const slot = slots[i]!;
@@ -843,17 +848,26 @@ export class Bm25Corpus {
         }
       }
     };
-    const best = (limit: number): CorpusHit[] => {
+    /** The best `limit` turns by the sums so far; `maxesKept`: the kernel kept the blocks' bests as it added since the last pass. */
+    const best = (limit: number, maxesKept: boolean): CorpusHit[] => {
       if (!wasm) return this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId, blockMax);
+      if (!maxesKept) wasm.blockMaxes(end);
       // The memory may have grown while postings were copied: its views are read after the adds.
-      wasm.blockMaxes(end);
       return this.bestReached(wasm.scores, null, end, limit, options.sessionId, wasm.blockMax);
     };
     try {
       for (const t of base) add(t, undefined);
-      const { terms, weights } = this.feedback(base, best(options.docs), options);
-      for (const t of terms.slice(base.length)) add(t, weights.get(t));
-      return { terms, weights, hits: best(options.limit) };
+      const { terms, weights } = this.feedback(base, best(options.docs, false), options);
+      const added = terms.slice(base.length);
+      // The added words are rarer than the query's own (a 100k-turn user's context call adds
+      // about 7k postings to the base's 140k): raising each one's block best as the kernel adds
+      // it costs less than a second pass over every block's sums, unless they reach a
+      // 1 / KEEP_MAXES_SHARE of the slots.
+      let reach = 0;
+      for (const t of added) reach += this.docFrequency(t);
+      const keepMaxes = wasm !== null && reach * KEEP_MAXES_SHARE < end;
+      for (const t of added) add(t, weights.get(t), keepMaxes);
+      return { terms, weights, hits: best(options.limit, keepMaxes) };
     } finally {
       // The kernel's blocks' bests need no zeroing: its pass rewrites every block a scan reads.
       if (wasm) wasm.scores.fill(0, 0, end);
