@@ -248,11 +248,7 @@ export class IvfIndex {
         this.rowValues[n++] = x;
       }
     }
-    const { scores, lists, centroids } = this;
-    listScores(this.rowDims, this.rowValues, n, centroids, lists, scores);
-    let best = 0;
-    for (let c = 1; c < lists; c++) if (scores[c]! > scores[best]!) best = c;
-    return best;
+    return this.nearestOf(this.rowDims, this.rowValues, n);
   }
 
   private ensureRows(rows: number): void {
@@ -326,6 +322,7 @@ export class IvfIndex {
     return this.cursor >= m.size;
   }
 
+  /** The list whose centroid scores highest against the sparse vector (its first `n` dims `index`, values `value`), the lower list on a tie. */
   private nearestOf(index: Int32Array, value: Float32Array, n: number): number {
     const { scores, lists, centroids } = this;
     listScores(index, value, n, centroids, lists, scores);
