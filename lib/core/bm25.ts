@@ -456,6 +456,13 @@ export class Bm25Corpus {
     return t === undefined ? 0 : docsOf(t);
   }
 
+  /** The postings of the terms together: docFrequency summed over them. */
+  private postingsOf(terms: readonly string[]): number {
+    let n = 0;
+    for (const t of terms) n += this.docFrequency(t);
+    return n;
+  }
+
   /**
    * Packs the postings of terms held by at least `minDocs` turns that no search has packed yet,
    * about `maxPostings` postings' worth per call; true once every term was looked at. A search
@@ -801,8 +808,7 @@ export class Bm25Corpus {
     // Which turns were reached is tracked only when few will be: over most of the corpus, a
     // test per posting of whether its turn was reached already (a branch the CPU cannot
     // predict) cost three times the sums, and reading every slot's score once costs less.
-    let reach = 0;
-    for (const t of base) reach += this.docFrequency(t);
+    const reach = this.postingsOf(base);
     const dense = reach * DENSE_SHARE >= end;
     // Dense sums in WebAssembly where it runs (bm25-sums.ts) and the base terms reach enough
     // postings to pay for its copies and passes: the same numbers, and the blocks' bests from a
@@ -863,9 +869,7 @@ export class Bm25Corpus {
       // about 7k postings to the base's 140k): raising each one's block best as the kernel adds
       // it costs less than a second pass over every block's sums, unless they reach a
       // 1 / KEEP_MAXES_SHARE of the slots.
-      let reach = 0;
-      for (const t of added) reach += this.docFrequency(t);
-      const keepMaxes = wasm !== null && reach * KEEP_MAXES_SHARE < end;
+      const keepMaxes = wasm !== null && this.postingsOf(added) * KEEP_MAXES_SHARE < end;
       for (const t of added) add(t, weights.get(t), keepMaxes);
       return { terms, weights, hits: best(options.limit, keepMaxes) };
     } finally {

@@ -859,6 +859,7 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
   if (reachedOrds.length < postings) {
     reachedOrds = new Int32Array(Math.max(postings, 2 * reachedOrds.length));
     reachedSums = new Float64Array(reachedOrds.length);
+    reachedKeys = new Float64Array(reachedOrds.length);
   }
   const slots = table;
   const ords = reachedOrds;
@@ -896,7 +897,6 @@ export function rankMentioning(lists: readonly { ords: ArrayLike<number>; weight
   // KB, and read by the heap's comparisons below (a couple of hundred ties a call) each miss
   // waited for the comparison before it. Read with no dependency between them, the misses
   // overlap. (The graph tier read 0.966–0.969 of its time, bench/search.ts --switch.)
-  if (reachedKeys.length < count) reachedKeys = new Float64Array(reachedOrds.length);
   const reachedKey = reachedKeys;
   for (let i = 0; i < count; i++) if (sums[i]! >= floor) reachedKey[i] = keys[ords[i]!]!;
   /** Message a's id against message b's (indexes of messages reached at the floor or above), in code point order: by their keys, by the ids when the keys are equal. */
