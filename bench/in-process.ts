@@ -38,16 +38,25 @@ export async function openBenchStrata(dataDir: string | undefined, markerName: s
  * here until none is due.
  */
 export async function drain(strata: Strata): Promise<void> {
-  let lastLog = Date.now();
-  for (;;) {
-    await strata.idle();
-    const stats = await strata.deps.archive.queueStats(DEFAULT_TENANT);
-    if (stats.pending === 0 && (await scheduleSummaries(strata.deps, { limit: SCHEDULE_BATCH })) === 0) return;
-    if (Date.now() - lastLog > 10_000) {
-      process.stdout.write(`derived work pending: ${stats.pending}\n`);
-      lastLog = Date.now();
+  const started = Date.now();
+  // The queue's idle() settles only once every job queued has run (minutes for a 100k user's
+  // embeddings and extraction), so the backlog is read on a timer beside it rather than between
+  // its waits, which printed nothing until the end.
+  const report = setInterval(() => {
+    strata.deps.archive.queueStats(DEFAULT_TENANT).then(
+      (stats) => process.stdout.write(`derived work pending: ${stats.pending.toLocaleString()} (${Math.round((Date.now() - started) / 1000)} s)\n`),
+      () => {},
+    );
+  }, 10_000);
+  try {
+    for (;;) {
+      await strata.idle();
+      const stats = await strata.deps.archive.queueStats(DEFAULT_TENANT);
+      if (stats.pending === 0 && (await scheduleSummaries(strata.deps, { limit: SCHEDULE_BATCH })) === 0) return;
+      await new Promise((res) => setTimeout(res, 100));
     }
-    await new Promise((res) => setTimeout(res, 100));
+  } finally {
+    clearInterval(report);
   }
 }
 
