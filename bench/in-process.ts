@@ -30,14 +30,15 @@ export async function openBenchStrata(dataDir: string | undefined, markerName: s
 }
 
 /**
- * Waits until no derived work is pending, nor any summary due, printing the backlog every 10 s.
+ * Waits until no derived work is pending, nor any summary due, printing the backlog every
+ * `reportEveryMs` (10 s; tests make it short).
  * The embedded server queues the summaries due every minute, a batch at a time: a user whose
  * sessions were written in one go has most of theirs due long after the queue first drains, and
  * a run that timed its calls then timed them beside the summarize jobs (seen: a 100k user's
  * calls at 10.3 ms of CPU each, against 4.4 once no summary was due). So the batches are queued
  * here until none is due.
  */
-export async function drain(strata: Strata): Promise<void> {
+export async function drain(strata: Strata, reportEveryMs = 10_000): Promise<void> {
   const started = Date.now();
   // The queue's idle() settles only once every job queued has run (minutes for a 100k user's
   // embeddings and extraction), so the backlog is read on a timer beside it rather than between
@@ -47,7 +48,7 @@ export async function drain(strata: Strata): Promise<void> {
       (stats) => process.stdout.write(`derived work pending: ${stats.pending.toLocaleString()} (${Math.round((Date.now() - started) / 1000)} s)\n`),
       () => {},
     );
-  }, 10_000);
+  }, reportEveryMs);
   try {
     for (;;) {
       await strata.idle();
