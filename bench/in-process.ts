@@ -43,9 +43,13 @@ export async function drain(strata: Strata, reportEveryMs = 10_000): Promise<voi
   // The queue's idle() settles only once every job queued has run (minutes for a 100k user's
   // embeddings and extraction), so the backlog is read on a timer beside it rather than between
   // its waits, which printed nothing until the end.
+  // A read still in flight when the drain returns prints nothing: the caller's next lines are its own.
+  let over = false;
   const report = setInterval(() => {
     strata.deps.archive.queueStats(DEFAULT_TENANT).then(
-      (stats) => process.stdout.write(`derived work pending: ${stats.pending.toLocaleString()} (${Math.round((Date.now() - started) / 1000)} s)\n`),
+      (stats) => {
+        if (!over) process.stdout.write(`derived work pending: ${stats.pending.toLocaleString()} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+      },
       () => {},
     );
   }, reportEveryMs);
@@ -57,6 +61,7 @@ export async function drain(strata: Strata, reportEveryMs = 10_000): Promise<voi
       await new Promise((res) => setTimeout(res, 100));
     }
   } finally {
+    over = true;
     clearInterval(report);
   }
 }

@@ -23,14 +23,29 @@ describe("bench/in-process.ts drain", () => {
       lines.push(String(chunk));
       return true;
     });
+    // Each backlog read answers 50 ms late, so reads the timer started are still in flight when the drain returns.
+    const archive = strata.deps.archive;
+    const read = archive.queueStats.bind(archive);
+    const slow = vi.spyOn(archive, "queueStats").mockImplementation(async (tenantId) => {
+      const stats = await read(tenantId);
+      await new Promise((res) => setTimeout(res, 50));
+      return stats;
+    });
+    let printedByReturn = -1;
     try {
       await drain(strata, 20);
+      printedByReturn = lines.length;
+      // Past the drain, a backlog read that was in flight must not print (the output is the caller's again).
+      await new Promise((res) => setTimeout(res, 100));
     } finally {
       write.mockRestore();
+      slow.mockRestore();
     }
-    const backlog = lines.map((l) => /^derived work pending: ([\d,]+) \(\d+ s\)\n$/.exec(l)).filter((m) => m !== null);
+    expect(lines.length).toBe(printedByReturn);
+    // The count is printed in the locale's grouping ("1,234", "1.234", "1 234"): its digits are the number.
+    const backlog = lines.map((l) => /^derived work pending: (\d[^\n]*) \(\d+ s\)\n$/.exec(l)).filter((m) => m !== null);
     expect(backlog.length).toBeGreaterThan(0);
-    expect(Number(backlog[0]![1]!.replaceAll(",", ""))).toBeGreaterThan(0);
+    expect(Number(backlog[0]![1]!.replace(/\D/g, ""))).toBeGreaterThan(0);
     expect((await strata.deps.archive.queueStats(DEFAULT_TENANT)).pending).toBe(0);
   }, 60_000);
 });
