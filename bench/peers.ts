@@ -745,9 +745,14 @@ async function main(): Promise<void> {
   report(results, true);
 }
 
+// The day the run started (UTC): its files keep one name even when the run goes past midnight
+// (the partial results written after each system were named by the day each was written, and a
+// run that crossed midnight left the first day's partial files beside the second day's).
+const RUN_DATE = new Date().toISOString().slice(0, 10);
+
 /** Writes the JSON, markdown and charts; called after every system so a cut-short run keeps what it measured. */
 function report(results: Partial<Record<SystemName, SystemResult>>, final: boolean): void {
-  const date = new Date().toISOString().slice(0, 10);
+  const date = RUN_DATE;
   const meta = {
     date,
     machine: `${os.type()} ${os.release()}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.versions.node}`,
