@@ -291,7 +291,8 @@ export interface VectorIndex extends Pingable {
   count(tenantId: string, userId?: string): Promise<number>;
   /**
    * Users of the tenant whose approximate index this process is building (in the background,
-   * answering their queries exactly meanwhile). Only an index built in process has one; a
+   * answering their queries exactly meanwhile), or whose rows it is laying out again in the
+   * index's order (the index answering meanwhile). Only an index built in process has one; a
    * managed index (Pinecone) builds its own and leaves this out.
    */
   buildsInFlight?(tenantId: string): number;

@@ -172,7 +172,7 @@ export const StatusResponse = z
       oldestPendingAgeMs: z.number().nullable(),
     }),
     indexes: z.object({
-      building: z.number().int().openapi({ description: "Users whose approximate vector index this process is building; their queries are exact scans until it is ready" }),
+      building: z.number().int().openapi({ description: "Users whose approximate vector index this process is building (their queries are exact scans until it is ready) or laying out again after much growth (the index answers meanwhile)" }),
     }),
   })
   .openapi("StatusResponse");

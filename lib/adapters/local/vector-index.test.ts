@@ -379,6 +379,58 @@ describe("local vector index, approximate tier", () => {
     for (const vector of queries) expect(await index.query(q(vector))).toEqual(await exact.query(q(vector)));
   });
 
+  it("lays a grown user's rows out again once an eighth were added since, the index answering the same throughout", async () => {
+    // Slices held until the test runs them, as in the test above.
+    const held: (() => void)[] = [];
+    const sql = await sharedPglite();
+    const index = createLocalVectorIndex({ sql, exactBelowRows: 3000, reorderSliceValues: 50_000, scheduleSlice: (run) => void held.push(run) });
+    const t = uid("tenant");
+    const rows = await corpus(t, "u", 7400, 40);
+    const runSlices = async () => {
+      let slices = 0;
+      while (held.length > 0) {
+        held.shift()!();
+        slices++;
+        await Promise.resolve();
+      }
+      return slices;
+    };
+    await index.upsert(rows.slice(0, 6000));
+    const queries = await queryVectors(12, 41);
+    const q = (vector: Float32Array) => ({ tenantId: t, userId: "u", vector, topK: 20 });
+    await index.query(q(queries[0]!));
+    const built = index.indexed(t, "u", embedder.dimensions);
+    await runSlices();
+    expect(await built).toBe(true);
+    expect(index.buildsInFlight(t)).toBe(0);
+    // Rows added after the layout: fewer than an eighth of the matrix start nothing.
+    await index.upsert(rows.slice(6000, 6700));
+    expect(index.buildsInFlight(t)).toBe(0);
+    expect(held).toHaveLength(0);
+    // An eighth or more (and at least 1,024) start the layout; the index answers meanwhile,
+    // and, its lists unchanged, with the answers it gave before.
+    await index.upsert(rows.slice(6700, 7400));
+    await index.deleteByIds(t, rows.filter((_, i) => i % 50 === 0).map((r) => r.id));
+    const before = await Promise.all(queries.map((v) => index.query(q(v))));
+    expect(index.buildsInFlight(t)).toBe(1);
+    expect(index.indexState(t, "u")).toBe("ready");
+    // Writes land between the slices.
+    const extra = await corpus(t, "u", 40, 42, "late");
+    let turns = 0;
+    while (held.length > 0) {
+      held.shift()!();
+      await Promise.resolve();
+      if (turns < extra.length) await index.upsert([extra[turns]!]);
+      turns++;
+    }
+    expect(turns).toBeGreaterThan(5);
+    expect(index.buildsInFlight(t)).toBe(0);
+    // The late rows took part in no answer above; with them gone the answers are the ones before.
+    await index.deleteByIds(t, extra.map((r) => r.id));
+    for (const [i, vector] of queries.entries()) expect(await index.query(q(vector))).toEqual(before[i]);
+    expect(index.indexState(t, "u")).toBe("ready");
+  });
+
   it("starts a loaded user's build when writes take it past the threshold, before any query asks", async () => {
     const { exact } = await pair();
     const index = createLocalVectorIndex({ sql: await sharedPglite(), exactBelowRows: 3000 });

@@ -78,6 +78,15 @@ const MIN_PROBE = 8;
 // An index for at most this many rows is built on the spot (a few milliseconds); a larger
 // one in slices between event-loop turns while the exact scan answers.
 const BUILD_INLINE_ROWS = 5_000;
+// Rows placed out of their lists' order since the rows were last laid out (added at the end,
+// or moved into a removed row's place) after which the rows are laid out again, without
+// retraining: an eighth of the matrix, and at least this many. A user grown by ingest from
+// 80k to 100k rows (the last training at 80k, the next due at 160k) had a fifth of its rows
+// outside the layout, each read by the scan a cache miss per dimension, and its vector tier
+// took 1.6 times what it took once the same rows were laid out (BENCHMARKS.md, thirty-fourth
+// round).
+const RELAYOUT_FRACTION = 1 / 8;
+const RELAYOUT_MIN_ROWS = 1024;
 // Rows assigned to lists per slice of a background build (at 100k rows, each is scored
 // against 316 centroids: a few milliseconds a slice).
 const ASSIGN_SLICE = 128;
@@ -263,7 +272,12 @@ class UserMatrix {
   /** The inverted-file index answering once built; one being built to replace it (or to be the first). */
   ivf: IvfIndex | null = null;
   private next: IvfIndex | null = null;
-  private reorder: { index: IvfIndex; copy: Reorder } | null = null;
+  private reorder: { index: IvfIndex; copy: Reorder; outOfPlace: number } | null = null;
+  /**
+   * Rows placed outside the lists' layout so far (each row added, each row moved into a
+   * removed one's place); a reorder takes off the count it started from when it is swapped in.
+   */
+  private outOfPlace = 0;
   private building = false;
   get isBuilding(): boolean {
     return this.building;
@@ -313,6 +327,7 @@ class UserMatrix {
     let row = this.rowOf.get(key);
     if (row === undefined) {
       row = this.size++;
+      this.outOfPlace++;
       if (this.size > this.capacity) this.grow();
       this.rowOf.set(key, row);
       this.ids[row] = id;
@@ -363,6 +378,7 @@ class UserMatrix {
     this.kindRows.clear();
     this.ivf = this.next = null;
     this.reorder = null;
+    this.outOfPlace = 0;
     this.generation++;
   }
 
@@ -375,6 +391,7 @@ class UserMatrix {
     this.kindRows.set(kind, this.kindRows.get(kind)! - 1);
     const last = --this.size;
     if (row !== last) {
+      this.outOfPlace++;
       const { dims } = this;
       const to = rowPlace(this, row);
       const from = rowPlace(this, last);
@@ -392,42 +409,33 @@ class UserMatrix {
 
   /**
    * Starts building the inverted-file index when the matrix is large enough and has none,
-   * or retraining it once the rows have doubled or halved since it was trained. Small
-   * builds run on the spot; large ones in slices between event-loop turns, stopping if
+   * or retraining it once the rows have doubled or halved since it was trained, or laying
+   * the rows out again in its lists' order once many were placed outside it (RELAYOUT_FRACTION).
+   * Small builds run on the spot; large ones in slices between event-loop turns, stopping if
    * `wanted` turns false (the user was evicted) or the matrix is cleared; `later` runs the
    * next slice.
    */
   maybeIndex(approx: Approx, wanted: () => boolean, later: (run: () => void) => void): void {
     if (this.building || this.size === 0 || this.size < approx.exactBelow) return;
     const ivf = this.ivf;
-    if (ivf && this.size < 2 * ivf.trainedRows && 2 * this.size > ivf.trainedRows) return;
-    this.building = true;
-    this.built = new Promise((resolve) => (this.done = resolve));
-    const generation = this.generation;
+    if (ivf && this.size < 2 * ivf.trainedRows && 2 * this.size > ivf.trainedRows) {
+      if (this.outOfPlace < Math.max(RELAYOUT_MIN_ROWS, this.size * RELAYOUT_FRACTION) || ivf.assigned < this.size) return;
+      // The index answers on while its rows are copied into its order (the retrain's last part alone).
+      const live = this.startBuild(wanted);
+      return this.arrange(ivf, this.size <= BUILD_INLINE_ROWS ? Infinity : approx.reorderSlice, () => live() && this.ivf === ivf, later);
+    }
+    const live = this.startBuild(wanted);
     const lists = listCount(this.size);
     const rows = this.size;
     const train = trainCentroids(this, lists);
     const inline = rows <= BUILD_INLINE_ROWS;
-    const live = () => generation === this.generation && wanted();
     const finish = (centroids: Float32Array) => {
       const index = new IvfIndex(centroids, lists, this.dims, rows);
       this.next = index;
       const step = () => {
         if (!live()) return this.stop(index);
         if (!index.assignSome(this, inline ? Infinity : ASSIGN_SLICE)) return later(step);
-        arrange();
-      };
-      // The rows are reordered into new blocks in slices (the old ones answer meanwhile), then
-      // swapped in with the index, as a write: it waits for scans reading the old blocks.
-      const arrange = () => {
-        if (!live()) return this.stop(index);
-        if (!this.reorderSome(index, inline ? Infinity : approx.reorderSlice)) return later(arrange);
-        this.write(() => {
-          if (!live()) return this.stop(index);
-          this.reorderDone();
-          this.building = false;
-          this.done();
-        });
+        this.arrange(index, inline ? Infinity : approx.reorderSlice, live, later);
       };
       step();
     };
@@ -440,6 +448,33 @@ class UserMatrix {
       }
     };
     run();
+  }
+
+  /** Marks a build in flight; returns whether it should go on (the matrix not cleared since, and `wanted`). */
+  private startBuild(wanted: () => boolean): () => boolean {
+    this.building = true;
+    this.built = new Promise((resolve) => (this.done = resolve));
+    const generation = this.generation;
+    return () => generation === this.generation && wanted();
+  }
+
+  /**
+   * Reorders the rows into new blocks in `index`'s order, in slices of `budget` values (the old
+   * blocks answer meanwhile), then swaps them in with the index, as a write: it waits for scans
+   * reading the old blocks. Ends the build.
+   */
+  private arrange(index: IvfIndex, budget: number, live: () => boolean, later: (run: () => void) => void): void {
+    const slice = () => {
+      if (!live()) return this.stop(index);
+      if (!this.reorderSome(index, budget)) return later(slice);
+      this.write(() => {
+        if (!live()) return this.stop(index);
+        this.reorderDone();
+        this.building = false;
+        this.done();
+      });
+    };
+    slice();
   }
 
   /**
@@ -455,14 +490,16 @@ class UserMatrix {
       const order = index.listOrder();
       const blocks = [floats(blockStride(this.blocks[0]!, dims) * dims)];
       while (capacityOf(blocks, dims, shift) < order.length) growBlocks(blocks, dims, shift, 0);
-      this.reorder = { index, copy: new Reorder(order, blocks) };
+      this.reorder = { index, copy: new Reorder(order, blocks), outOfPlace: this.outOfPlace };
     }
     return this.reorder.copy.step(this, budget);
   }
 
   /** Swaps in the reordered rows and, with them, the index. */
   private reorderDone(): void {
-    const { index, copy } = this.reorder!;
+    const { index, copy, outOfPlace } = this.reorder!;
+    // Rows placed while the copy ran are outside the new layout too (at its end, or in holes).
+    this.outOfPlace -= outOfPlace;
     const { dims, shift, size } = this;
     while (capacityOf(copy.blocks, dims, shift) < size) growBlocks(copy.blocks, dims, shift, capacityOf(copy.blocks, dims, shift));
     const done = copy.finish(this);

@@ -10,7 +10,9 @@ import type { QueueStats, TierHealth } from "../types.ts";
  * The tenant's backlog: derived jobs not yet done (`queue`), and the vector indexes this
  * process is building in the background (`indexes.building`: users whose queries are answered
  * by an exact scan until their approximate index is ready, tens of seconds for a user of 100k
- * messages). Work is caught up when both are 0; a managed index reports no builds.
+ * messages, and users whose rows are being laid out again in their index's order after much
+ * growth, the index answering meanwhile). Work is caught up when both are 0; a managed index
+ * reports no builds.
  */
 export async function queueStatus(deps: StrataDeps, tenantId: string): Promise<{ queue: QueueStats; indexes: { building: number } }> {
   const queue = await deps.archive.queueStats(tenantId);
