@@ -57,6 +57,9 @@ describe("bench tools' command lines", () => {
       ["backfill.ts", ["--b", "/no/such/dir"], "--b /no/such/dir"],
       ["index-heap.ts", ["--data", "/no/such/dir"], "--data /no/such/dir holds no PGlite archive"],
       ["index-heap.ts", ["--data", "/tmp", "--indexes", "vector"], "--indexes takes graph and keyword, got vector"],
+      ["ab-grown.ts", [], "--a is required"],
+      ["ab-grown.ts", ["--a", ".", "--size", "150"], "--size must be a whole number of 100-turn sessions (100, 200, ...), got 150"],
+      ["ab-grown.ts", ["--a", "/no/such/dir"], "--a /no/such/dir is not a Strata checkout"],
     ] as const) {
       const r = run(tool, ...args);
       expect(r.status).toBe(2);

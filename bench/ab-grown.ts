@@ -1,0 +1,171 @@
+// Two builds of Strata side by side on a user grown by ingest over HTTP, as the peers run's
+// growth workload grows one (bench/peers.ts): each checkout's `strata serve` (npm start's Node
+// options) on an empty data directory of its own; the user's first session written and its
+// context asked for (so the user is loaded while it grows, as after the peers run's smaller
+// sizes), then sessions of 100 turns written to both, two requests at a time, up to --size;
+// then, once both have drained their derived work and build no index, --warm untimed pairs and
+// --calls context calls (the growth workload's: the last session, the peers' queries, a budget
+// of 4000 tokens) alternated query by query, and the median per-query ratio B/A.
+//
+//   node bench/ab-grown.ts --a ../base --b . [--size 100000] [--calls 1000] [--warm 2000] [--port 8941]
+//
+// bench/ab-http.ts compares builds on a data directory loaded at start; a server that grew by
+// ingest holds the same user in another state (its vector index trained at an earlier size, its
+// rows laid out as they came), which this measures. Growing both takes minutes (about 3.5 at
+// 100k on two cores). One run is one round: a server's place biases it, so run it again with
+// --a and --b swapped and combine the two ratios (the geometric mean of B/A and 1 / the
+// swapped run's B/A). A checkout needs its own node_modules (a worktree can link the main one).
+
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { Agent } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { quantile } from "./in-process.ts";
+import { generateMessages, generateQueries } from "./peers/data.ts";
+import { answering, contextPath, getJson, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+
+const { values: opts } = parseBenchArgs(import.meta.url, {
+  options: {
+    a: { type: "string" },
+    b: { type: "string", default: "." },
+    size: { type: "string", default: "100000" },
+    calls: { type: "string", default: "1000" },
+    warm: { type: "string", default: "2000" },
+    port: { type: "string", default: "8941" },
+  },
+});
+
+function usage(message: string): never {
+  return benchUsageError(import.meta.url, message);
+}
+
+if (!opts.a) usage("--a is required (see the header of bench/ab-grown.ts)");
+const size = Number(opts.size);
+const calls = Number(opts.calls);
+const warm = Number(opts.warm);
+const port = Number(opts.port);
+if (!Number.isInteger(size) || size < 100 || size % 100 !== 0) usage(`--size must be a whole number of 100-turn sessions (100, 200, ...), got ${opts.size}`);
+if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
+if (!Number.isInteger(warm) || warm < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
+if (!Number.isInteger(port) || port < 1 || port > 65534) usage(`--port must be a port number below 65535, got ${opts.port}`);
+const roots = [resolve(opts.a), resolve(opts.b!)] as const;
+for (const [i, root] of roots.entries()) {
+  const problem = serveCheckoutProblem(i === 0 ? "--a" : "--b", root);
+  if (problem) usage(problem);
+}
+
+const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+let stopping = false;
+
+interface Server {
+  name: "A" | "B";
+  root: string;
+  dir: string;
+  port: number;
+  agent: Agent;
+  child: ChildProcess;
+  get(path: string): Promise<{ ms: number; body: any }>;
+}
+
+const servers: Server[] = roots.map((root, i) => {
+  const name = i === 0 ? "A" : "B";
+  const dir = mkdtempSync(join(tmpdir(), "strata-ab-grown-"));
+  const p = port + i;
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const child = spawnServe(root, dir, p);
+  child.on("exit", (code) => {
+    if (stopping) return;
+    process.stderr.write(`ab-grown: server ${name} (${root}) exited with ${code} before the run ended\n`);
+    process.exit(1);
+  });
+  return { name, root, dir, port: p, agent, child, get: (path: string) => getJson(agent, p, path) };
+});
+
+async function post(s: Server, path: string, body: unknown): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${s.port}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  if (r.status >= 300) throw new Error(`POST ${path} to ${s.name} -> ${r.status} ${(await r.text()).slice(0, 300)}`);
+}
+
+/** Derived work not yet done and index builds in flight, on both servers. */
+async function backlog(): Promise<number> {
+  let left = 0;
+  for (const s of servers) {
+    const st = (await s.get("/v1/status")).body;
+    left += (st?.queue?.pending ?? 0) + (st?.queue?.inFlight ?? 0) + (st?.indexes?.building ?? 0);
+  }
+  return left;
+}
+
+const session = (k: number) => generateMessages({ seed: 1000 + k, count: 100, profile: "chat", prefix: "g", start: k * 100 });
+
+try {
+  for (const s of servers) await answering(s.get);
+  const t0 = performance.now();
+  // The user loaded from its first session on.
+  for (const s of servers) {
+    await post(s, "/v1/sessions/g-0/messages", { userId: "u-growth", messages: session(0) });
+    await s.get(contextPath("coffee", 100));
+  }
+  const sessions = size / 100;
+  let next = 1;
+  let shown = Date.now();
+  await Promise.all(
+    [0, 1].map(async () => {
+      for (;;) {
+        const k = next++;
+        if (k >= sessions) return;
+        const messages = session(k);
+        for (const s of servers) await post(s, `/v1/sessions/g-${k}/messages`, { userId: "u-growth", messages });
+        if (Date.now() - shown >= 10_000) {
+          shown = Date.now();
+          log(`${((k + 1) * 100).toLocaleString("en-US")} / ${size.toLocaleString("en-US")} messages written to both`);
+        }
+      }
+    }),
+  );
+  log(`${size.toLocaleString("en-US")} messages written to both in ${((performance.now() - t0) / 1000).toFixed(1)} s; waiting for their derived work and index builds`);
+  for (;;) {
+    const left = await backlog();
+    if (left === 0) break;
+    if (Date.now() - shown >= 10_000) {
+      shown = Date.now();
+      log(`backlog on both: ${left.toLocaleString("en-US")} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log(`both drained ${((performance.now() - t0) / 1000).toFixed(1)} s after the first write`);
+  const warmQueries = generateQueries(9, 400);
+  for (let i = 0; i < warm; i++) for (const s of servers) await s.get(contextPath(warmQueries[i % warmQueries.length]!, size));
+  const queries = generateQueries(8, 400);
+  const ratios: number[] = [];
+  const timed = servers.map(() => ({ ms: [] as number[], own: [] as number[], vector: [] as number[] }));
+  for (let i = 0; i < calls; i++) {
+    const order = i % 2 === 0 ? [0, 1] : [1, 0];
+    const ms: number[] = [];
+    for (const j of order) {
+      const r = await servers[j]!.get(contextPath(queries[i % queries.length]!, size));
+      ms[j] = r.ms;
+      timed[j]!.ms.push(r.ms);
+      timed[j]!.own.push(r.body?.timings?.total ?? NaN);
+      timed[j]!.vector.push(r.body?.timings?.vector ?? NaN);
+    }
+    ratios.push(ms[1]! / ms[0]!);
+    if ((i + 1) % 250 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
+  }
+  const p50 = (xs: number[]) => quantile(xs, 0.5).toFixed(2);
+  for (const [j, s] of servers.entries()) {
+    const t = timed[j]!;
+    log(`${s.name} ${s.root} grown to ${size.toLocaleString("en-US")} messages: p50 ${p50(t.ms)} ms; server's own total p50 ${p50(t.own)} ms, its vector tier ${p50(t.vector)} ms`);
+  }
+  log(`median of B/A per query: ${quantile(ratios, 0.5).toFixed(3)}`);
+} finally {
+  stopping = true;
+  for (const s of servers) {
+    s.child.kill("SIGTERM");
+    s.agent.destroy();
+  }
+  await Promise.all(servers.map((s) => (s.child.exitCode === null ? new Promise((r) => s.child.once("exit", r)) : null)));
+  for (const s of servers) rmSync(s.dir, { recursive: true, force: true });
+}
