@@ -3,9 +3,10 @@
 // options) on an empty data directory of its own; the user's first session written and its
 // context asked for (so the user is loaded while it grows, as after the peers run's smaller
 // sizes), then sessions of 100 turns written to both, two requests at a time, up to --size;
-// then, once both have drained their derived work and build no index, --warm untimed pairs and
-// --calls context calls (the growth workload's: the last session, the peers' queries, a budget
-// of 4000 tokens) alternated query by query, and the median per-query ratio B/A.
+// then, once both have drained their derived work and build no index (each one's time to that
+// is printed), --warm untimed pairs and --calls context calls (the growth workload's: the last
+// session, the peers' queries, a budget of 4000 tokens) alternated query by query, and the
+// median per-query ratio B/A.
 //
 //   node bench/ab-grown.ts --a ../base --b . [--size 100000] [--calls 1000] [--warm 2000] [--port 8941]
 //
@@ -88,12 +89,12 @@ async function post(s: Server, path: string, body: unknown): Promise<void> {
   if (r.status >= 300) throw new Error(`POST ${path} to ${s.name} -> ${r.status} ${(await r.text()).slice(0, 300)}`);
 }
 
-/** Derived work not yet done and index builds in flight, on both servers. */
-async function backlog(): Promise<number> {
-  let left = 0;
+/** Derived work not yet done and index builds in flight, on each server. */
+async function backlogs(): Promise<number[]> {
+  const left: number[] = [];
   for (const s of servers) {
     const st = (await s.get("/v1/status")).body;
-    left += (st?.queue?.pending ?? 0) + (st?.queue?.inFlight ?? 0) + (st?.indexes?.building ?? 0);
+    left.push((st?.queue?.pending ?? 0) + (st?.queue?.inFlight ?? 0) + (st?.indexes?.building ?? 0));
   }
   return left;
 }
@@ -126,16 +127,20 @@ try {
     }),
   );
   log(`${size.toLocaleString("en-US")} messages written to both in ${((performance.now() - t0) / 1000).toFixed(1)} s; waiting for their derived work and index builds`);
+  // When each server's backlog first read 0 once every write was acknowledged (the two share
+  // the machine's cores meanwhile, so each one's time depends on the other's work too).
+  const drained: (number | null)[] = servers.map(() => null);
   for (;;) {
-    const left = await backlog();
-    if (left === 0) break;
+    const left = await backlogs();
+    for (const [j, n] of left.entries()) if (n === 0 && drained[j] === null) drained[j] = performance.now() - t0;
+    if (left.every((n) => n === 0)) break;
     if (Date.now() - shown >= 10_000) {
       shown = Date.now();
-      log(`backlog on both: ${left.toLocaleString("en-US")} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      log(`backlog: A ${left[0]!.toLocaleString("en-US")}, B ${left[1]!.toLocaleString("en-US")} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  log(`both drained ${((performance.now() - t0) / 1000).toFixed(1)} s after the first write`);
+  log(`drained ${servers.map((s, j) => `${s.name} ${(drained[j]! / 1000).toFixed(1)} s`).join(", ")} after the first write`);
   const warmQueries = generateQueries(9, 400);
   for (let i = 0; i < warm; i++) for (const s of servers) await s.get(contextPath(warmQueries[i % warmQueries.length]!, size));
   const queries = generateQueries(8, 400);

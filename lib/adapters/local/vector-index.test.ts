@@ -379,7 +379,7 @@ describe("local vector index, approximate tier", () => {
     for (const vector of queries) expect(await index.query(q(vector))).toEqual(await exact.query(q(vector)));
   });
 
-  it("lays a grown user's rows out again once an eighth were added since, the index answering the same throughout", async () => {
+  it("lays a grown user's rows out again once 1,024 were placed outside the layout, the index answering the same throughout", async () => {
     // Slices held until the test runs them, as in the test above.
     const held: (() => void)[] = [];
     const sql = await sharedPglite();
@@ -403,11 +403,11 @@ describe("local vector index, approximate tier", () => {
     await runSlices();
     expect(await built).toBe(true);
     expect(index.buildsInFlight(t)).toBe(0);
-    // Rows added after the layout: fewer than an eighth of the matrix start nothing.
+    // Rows added after the layout: fewer than 1,024 (more than a thirty-second here) start nothing.
     await index.upsert(rows.slice(6000, 6700));
     expect(index.buildsInFlight(t)).toBe(0);
     expect(held).toHaveLength(0);
-    // An eighth or more (and at least 1,024) start the layout; the index answers meanwhile,
+    // 1,400 rows placed outside it start the layout; the index answers meanwhile,
     // and, its lists unchanged, with the answers it gave before.
     await index.upsert(rows.slice(6700, 7400));
     await index.deleteByIds(t, rows.filter((_, i) => i % 50 === 0).map((r) => r.id));
