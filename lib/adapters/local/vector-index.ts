@@ -280,6 +280,14 @@ class UserMatrix {
    * removed one's place); a reorder takes off the count it started from when it is swapped in.
    */
   private outOfPlace = 0;
+  /**
+   * The blocks the last reorder replaced, the next one's target. Nothing reads them once the
+   * swap is done (it waits for the scans in flight), and a copy only writes the rows it then
+   * reads. New blocks for every layout left hundreds of megabytes a time to the collector: a
+   * user grown to 100k rows, laid out again every thirty-second, peaked at 3.3 GB resident
+   * against 2.4 before (BENCHMARKS.md, thirty-fourth round).
+   */
+  private spare: Float32Array[] | null = null;
   private building = false;
   get isBuilding(): boolean {
     return this.building;
@@ -319,6 +327,7 @@ class UserMatrix {
     let bytes = 0;
     for (const b of this.blocks) bytes += b.byteLength;
     bytes += this.reorder?.copy.bytes ?? 0;
+    for (const b of this.spare ?? []) bytes += b.byteLength;
     return bytes + this.size * ROW_OVERHEAD + (this.ivf?.bytes ?? 0) + (this.next?.bytes ?? 0);
   }
 
@@ -381,6 +390,7 @@ class UserMatrix {
     this.ivf = this.next = null;
     this.reorder = null;
     this.outOfPlace = 0;
+    this.spare = null;
     this.generation++;
   }
 
@@ -490,7 +500,8 @@ class UserMatrix {
     if (this.reorder?.index !== index) {
       const { dims, shift } = this;
       const order = index.listOrder();
-      const blocks = [floats(blockStride(this.blocks[0]!, dims) * dims)];
+      const blocks = this.spare ?? [floats(blockStride(this.blocks[0]!, dims) * dims)];
+      this.spare = null;
       while (capacityOf(blocks, dims, shift) < order.length) growBlocks(blocks, dims, shift, 0);
       this.reorder = { index, copy: new Reorder(order, blocks), outOfPlace: this.outOfPlace };
     }
@@ -506,6 +517,7 @@ class UserMatrix {
     while (capacityOf(copy.blocks, dims, shift) < size) growBlocks(copy.blocks, dims, shift, capacityOf(copy.blocks, dims, shift));
     const done = copy.finish(this);
     index.renumber(done.from);
+    this.spare = this.blocks;
     this.blocks = copy.blocks;
     this.ids = done.ids;
     this.kinds = done.kinds;
