@@ -434,7 +434,7 @@ class UserMatrix {
       if (this.outOfPlace < Math.max(RELAYOUT_MIN_ROWS, this.size * RELAYOUT_FRACTION) || ivf.assigned < this.size) return;
       // The index answers on while its rows are copied into its order (the retrain's last part alone).
       const live = this.startBuild(wanted);
-      return this.arrange(ivf, this.size <= BUILD_INLINE_ROWS ? Infinity : approx.reorderSlice, () => live() && this.ivf === ivf, later);
+      return this.arrange(ivf, this.size <= BUILD_INLINE_ROWS ? Infinity : approx.reorderSlice, live, later);
     }
     const live = this.startBuild(wanted);
     const lists = listCount(this.size);
