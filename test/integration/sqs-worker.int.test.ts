@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createSqsJobQueue, type SqsRecord } from "../../lib/adapters/sqs/job-queue.ts";
 import { createSqlArchive } from "../../lib/adapters/sql/archive.ts";
-import type { Archive } from "../../lib/core/ports.ts";
+import type { Archive, JobHandler } from "../../lib/core/ports.ts";
+import { runJobs } from "../../lib/core/services/worker.ts";
+import type { Job } from "../../lib/core/types.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../fixtures/pglite.ts";
 import { startSqsStandIn, type SqsStandIn } from "../stand-ins/sqs.ts";
 
@@ -60,6 +62,58 @@ it("reports only the failing record of a Lambda batch", async () => {
     throw new Error("must not run");
   });
   expect(again.batchItemFailures).toEqual([]);
+});
+
+it("runs a batch's single-message jobs merged, leased and recorded in one call each, and still fails only the bad one", async () => {
+  const { queueUrl } = sqs.createQueue(uid("q"), { maxReceiveCount: 3 });
+  const calls: string[] = [];
+  // The archive, counting the calls a batch makes to lease and record its jobs.
+  const counted = new Proxy(archive, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (name === "startJobs" || name === "completeJobs" || name === "releaseJob") return (...args: unknown[]) => (calls.push(String(name)), (value as (...a: unknown[]) => unknown).apply(target, args));
+      return value;
+    },
+  });
+  const queue = createSqsJobQueue({ archive: counted, queueUrl, client: sqs.client, maxReceives: 3 });
+  const { tenantId, jobs } = await jobsFor(4);
+  const records: SqsRecord[] = jobs.map((j, i) => ({
+    messageId: `rec-${i}`,
+    receiptHandle: `rh-${i}`,
+    body: JSON.stringify({ jobId: j.id, tenantId, type: j.type }),
+    attributes: { ApproximateReceiveCount: "1" },
+    eventSource: "aws:sqs",
+  }));
+  // The same job delivered twice in the batch: it runs once, and both records share its outcome.
+  records.push({ ...records[2]!, messageId: "rec-2-again", receiptHandle: "rh-2-again" });
+  const badMessage = (jobs[2] as Job<"extract">).payload.messageIds[0]!;
+  const runs: string[][] = [];
+  const run = async (job: Job) => {
+    const ids = (job as Job<"extract">).payload.messageIds;
+    runs.push(ids);
+    if (ids.includes(badMessage)) throw new Error("extractor crashed");
+  };
+  const handler: JobHandler = Object.assign(run, { batch: (js: Job[]) => runJobs(js, run) });
+  const result = await queue.processRecords(records, handler);
+  expect(result.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(["rec-2", "rec-2-again"]);
+  // First all four messages in one run; it failed, so each job ran alone.
+  expect(runs[0]!.sort()).toEqual(jobs.map((j) => (j as Job<"extract">).payload.messageIds[0]!).sort());
+  expect(runs.slice(1)).toHaveLength(4);
+  expect(calls).toEqual(["startJobs", "completeJobs", "releaseJob"]);
+  const after = Object.fromEntries((await archive.getJobs(jobs.map((j) => j.id))).map((j) => [j.id, j.status]));
+  expect(after[jobs[2]!.id]).toBe("dispatched");
+  expect(Object.values(after).filter((s) => s === "done")).toHaveLength(3);
+
+  // Without a failure, one run for the batch's jobs, and nothing reported.
+  const next = await jobsFor(3);
+  runs.length = 0;
+  const ok = await queue.processRecords(
+    next.jobs.map((j, i) => ({ messageId: `ok-${i}`, receiptHandle: `ok-${i}`, body: JSON.stringify({ jobId: j.id, tenantId: next.tenantId, type: j.type }), attributes: {}, eventSource: "aws:sqs" })),
+    handler,
+  );
+  expect(ok.batchItemFailures).toEqual([]);
+  expect(runs).toHaveLength(1);
+  expect((await archive.getJobs(next.jobs.map((j) => j.id))).map((j) => j.status)).toEqual(["done", "done", "done"]);
 });
 
 it("moves a job that keeps failing to the dead-letter queue and marks it failed", async () => {

@@ -4,8 +4,10 @@
 // there, which is what GET /v1/status reads.
 //
 // One record processor serves both consumers: the Lambda SQS handler (event.Records) and
-// the long-polling local worker (`strata worker`). Partial batch failures go through
-// Powertools' BatchProcessor, so one bad job is retried alone, not its whole batch. Retries
+// the long-polling local worker (`strata worker`). A batch's jobs are leased and recorded in
+// one archive call each, and run merged where the handler can (JobHandler.batch): a batch of
+// ten single-message jobs costs one embedder call and one tier write, not ten. The answer is
+// a partial batch response, so one bad job is retried alone, not its whole batch. Retries
 // are SQS redeliveries after the visibility timeout; after `maxReceives` the job is marked
 // failed in the archive and the queue's redrive policy moves the message to the DLQ.
 
@@ -19,7 +21,6 @@ import {
   SendMessageBatchCommand,
   type Message as SqsMessage,
 } from "@aws-sdk/client-sqs";
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { Archive, JobHandler, JobQueue } from "../../core/ports.ts";
 import type { Job } from "../../core/types.ts";
@@ -92,35 +93,78 @@ export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
   let abort: AbortController | null = null;
 
   async function processRecords(records: SqsRecord[], run: JobHandler): Promise<BatchResult> {
-    const processor = new BatchProcessor(EventType.SQS);
-    const recordHandler = async (record: SqsRecord) => {
+    // Each record's job id; a malformed record is not ours to retry (it would fail the same
+    // way every time), so it is reported and acknowledged.
+    const recordsOf = new Map<string, SqsRecord[]>();
+    for (const record of records) {
       let envelope: Envelope;
       try {
         envelope = JSON.parse(record.body) as Envelope;
         if (typeof envelope.jobId !== "string") throw new Error("no jobId");
       } catch {
-        // Not ours to retry: a malformed message would fail the same way every time.
         options.onError?.({ id: record.messageId, type: "embed" }, new Error(`malformed queue message ${record.messageId}: ${record.body.slice(0, 200)}`));
-        return;
+        continue;
       }
-      const receives = Number(record.attributes?.ApproximateReceiveCount ?? "1");
-      const [job] = await archive.startJobs([envelope.jobId], visibility * 1000);
-      if (!job) return; // done, dead or unknown: a redelivery of finished work is acknowledged
+      // A job delivered twice in one batch (a redelivery beside the first) runs once.
+      (recordsOf.get(envelope.jobId) ?? recordsOf.set(envelope.jobId, []).get(envelope.jobId)!).push(record);
+    }
+    const failures = (ids: Iterable<string>) => [...ids].flatMap((id) => recordsOf.get(id) ?? []).map((r) => ({ itemIdentifier: r.messageId }));
+    if (!recordsOf.size) return { batchItemFailures: [] };
+
+    // One lease for the whole batch; done, dead or unknown jobs are left out and their
+    // records acknowledged (a redelivery of finished work).
+    let jobs: Job[];
+    try {
+      jobs = await archive.startJobs([...recordsOf.keys()], visibility * 1000);
+    } catch (e) {
+      options.onError?.({ id: "(start)", type: "embed" }, e);
+      return { batchItemFailures: failures(recordsOf.keys()) };
+    }
+
+    // The jobs run merged where the handler can (JobHandler.batch: one archive read and one
+    // tier write for many single-message jobs), else one by one side by side. A merged run
+    // that fails is retried job by job inside batch(), so only the bad job fails.
+    const failed = new Map<string, unknown>();
+    const runOne = async (job: Job) => {
       try {
         await run(job);
-        await archive.completeJobs([job.id]);
       } catch (e) {
-        options.onError?.(job, e);
-        const message = e instanceof Error ? e.message : String(e);
-        if (receives >= maxReceives) await archive.failJob(job.id, message, null);
-        else await archive.releaseJob(job.id, message);
-        throw e;
+        failed.set(job.id, e);
       }
     };
-    const result = await processPartialResponse({ Records: records as never[] }, recordHandler, processor, {
-      throwOnFullBatchFailure: false,
-    });
-    return { batchItemFailures: result.batchItemFailures.map((f) => ({ itemIdentifier: String(f.itemIdentifier) })) };
+    if (run.batch && jobs.length > 1) {
+      try {
+        for (const [id, e] of await run.batch(jobs)) failed.set(id, e);
+      } catch {
+        await Promise.all(jobs.map(runOne));
+      }
+    } else {
+      await Promise.all(jobs.map(runOne));
+    }
+
+    const done = jobs.filter((j) => !failed.has(j.id)).map((j) => j.id);
+    const unrecorded = new Set<string>();
+    try {
+      await archive.completeJobs(done);
+    } catch (e) {
+      // Their work is written (idempotently); SQS delivers them again to record it.
+      options.onError?.({ id: "(complete)", type: "embed" }, e);
+      for (const id of done) unrecorded.add(id);
+    }
+    for (const job of jobs) {
+      if (!failed.has(job.id)) continue;
+      const e = failed.get(job.id);
+      options.onError?.(job, e);
+      const message = e instanceof Error ? e.message : String(e);
+      const receives = Math.max(...recordsOf.get(job.id)!.map((r) => Number(r.attributes?.ApproximateReceiveCount ?? "1")));
+      try {
+        if (receives >= maxReceives) await archive.failJob(job.id, message, null);
+        else await archive.releaseJob(job.id, message);
+      } catch (err) {
+        options.onError?.(job, err);
+      }
+    }
+    return { batchItemFailures: failures([...failed.keys(), ...unrecorded]) };
   }
 
   async function relay(): Promise<number> {
