@@ -1,7 +1,7 @@
 // The write path of DESIGN.md: one archive transaction for the messages and their outbox
-// rows, then best-effort hot-window append and dispatch. Once the transaction commits the
-// write is acknowledged; nothing after it can lose it (an undispatched job is still a
-// pending outbox row that the runner or relay picks up).
+// rows, then best-effort hot-window append and dispatch, side by side. Once the transaction
+// commits the write is acknowledged; nothing after it can lose it (an undispatched job is
+// still a pending outbox row that the runner or relay picks up).
 
 import type { StrataDeps } from "../deps.ts";
 import type { Message, NewJob, NewMessage, Role } from "../types.ts";
@@ -58,20 +58,21 @@ export async function ingestMessages(deps: StrataDeps, input: IngestInput): Prom
     jobsFor: derivedJobs,
   });
 
-  if (result.inserted.length) {
-    try {
-      await deps.hot.appendWindow(input.tenantId, input.sessionId, result.inserted, deps.settings.recentWindow);
-    } catch (e) {
-      deps.log.warn("hot window append failed; the next read repairs it", { sessionId: input.sessionId, error: e });
-    }
-  }
-  if (result.jobs.length) {
-    try {
-      await deps.queue.dispatch(result.jobs);
-      if (!deps.queue.readsOutbox) await deps.archive.markDispatched(result.jobs.map((j) => j.id));
-    } catch (e) {
-      deps.log.warn("dispatch failed; the outbox keeps the jobs pending", { jobs: result.jobs.length, error: e });
-    }
-  }
+  // The hot window and the queue are separate stores: their two writes go side by side.
+  await Promise.all([
+    result.inserted.length
+      ? deps.hot.appendWindow(input.tenantId, input.sessionId, result.inserted, deps.settings.recentWindow).catch((e: unknown) => {
+          deps.log.warn("hot window append failed; the next read repairs it", { sessionId: input.sessionId, error: e });
+        })
+      : null,
+    result.jobs.length
+      ? (async () => {
+          await deps.queue.dispatch(result.jobs);
+          if (!deps.queue.readsOutbox) await deps.archive.markDispatched(result.jobs.map((j) => j.id));
+        })().catch((e: unknown) => {
+          deps.log.warn("dispatch failed; the outbox keeps the jobs pending", { jobs: result.jobs.length, error: e });
+        })
+      : null,
+  ]);
   return { messages: result.messages.map(({ id, seq }) => ({ id, seq })) };
 }

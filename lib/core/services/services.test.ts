@@ -61,6 +61,39 @@ describe("ingest", () => {
     await new Promise((r) => setTimeout(r, 10)); // repair is written in the background
     expect((await deps.hot.readWindow("default", s, 10))?.map((m) => m.seq)).toEqual([1, 2, 3]);
   });
+
+  it("appends the hot window and dispatches the jobs side by side, and acknowledges when either fails", async () => {
+    // The append waits until the jobs were dispatched: one after the other, it would wait forever.
+    let dispatched!: () => void;
+    const sent = new Promise<void>((resolve) => (dispatched = resolve));
+    const appended: string[] = [];
+    const hot = {
+      ...strata.deps.hot,
+      adapter: strata.deps.hot.adapter,
+      appendWindow: async (...args: Parameters<HotStore["appendWindow"]>) => {
+        await sent;
+        appended.push(...args[2].map((m) => m.content));
+        return strata.deps.hot.appendWindow(...args);
+      },
+    };
+    const queue = { ...strata.deps.queue, adapter: strata.deps.queue.adapter, readsOutbox: true, dispatch: async (jobs: Parameters<typeof strata.deps.queue.dispatch>[0]) => (dispatched(), strata.deps.queue.dispatch(jobs)) };
+    const s = uid("s");
+    const out = await Promise.race([
+      ingestMessages({ ...strata.deps, hot, queue }, { tenantId: "default", sessionId: s, userId: "ann", messages: [say("side by side")] }),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000)),
+    ]);
+    expect(out?.messages[0]!.seq).toBe(1);
+    expect(appended).toEqual(["side by side"]);
+
+    // A queue that refuses the send: the write is still acknowledged and stored, and the window appended.
+    const down = { ...queue, dispatch: async () => Promise.reject(new Error("queue down")) };
+    const s2 = uid("s");
+    const kept = await ingestMessages({ ...strata.deps, hot, queue: down }, { tenantId: "default", sessionId: s2, userId: "ann", messages: [say("kept")] });
+    expect(kept.messages[0]!.seq).toBe(1);
+    expect(appended).toEqual(["side by side", "kept"]);
+    const [m] = await strata.deps.archive.getMessages("default", [kept.messages[0]!.id]);
+    expect(m!.content).toBe("kept");
+  });
 });
 
 describe("search", () => {
