@@ -348,11 +348,23 @@ async function main(): Promise<void> {
       const r = rng(seed + 1);
       const msgs = messagesFor(r, "single", 0, n, "Ann", day0);
       // Each client writes its own session: one session's writes serialise on its row lock.
+      const c0 = treeCpuMs();
+      const t0 = performance.now();
       const res = await drive(clients, n, (i) =>
         expectOk("POST", `/v1/sessions/${tag}single-${i % clients}/messages`, { userId: `${tag}load-single`, messages: [msgs[i]] }, 201),
       );
       report(`ingest single (${clients} clients)`, res.latencies, n, res.seconds, res.cpuMs);
+      const backlog = (await call("GET", "/v1/status")).json as { queue: { pending: number } };
       await waitDrained();
+      if (opts.workers !== "off") {
+        // Each single-message write makes an embed and an extract job of one message.
+        const seconds = (performance.now() - t0) / 1000;
+        const cpu = treeCpuMs() - c0;
+        process.stdout.write(
+          `workers after single writes        ${(n / seconds).toFixed(1)} msg/s (${n} messages drained ${seconds.toFixed(1)} s after the first write; ${backlog.queue.pending} jobs pending when ingest ended; server cpu ${(cpu / n).toFixed(2)} ms/msg ingest + derived)\n`,
+        );
+        rows.push({ phase: "single writes + workers drained", requests: 0, items: n, seconds, p50: NaN, p95: NaN, p99: NaN, cpuPerItem: cpu / n });
+      }
     }
 
     if (phases.has("ingest-batch")) {
