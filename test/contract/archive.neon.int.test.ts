@@ -6,9 +6,12 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { createNeonArchive } from "../../lib/adapters/neon/archive.ts";
 import { createNeonSqlClient } from "../../lib/adapters/neon/client.ts";
+import { createSqlArchive } from "../../lib/adapters/sql/archive.ts";
+import type { SqlClient } from "../../lib/adapters/sql/client.ts";
 import { MIGRATIONS, migrate } from "../../lib/adapters/sql/migrations.ts";
 import { StrataError } from "../../lib/core/errors.ts";
 import { neonDatabase } from "../fixtures/neon.ts";
+import { uid } from "../fixtures/pglite.ts";
 import { archiveContract } from "./archive.contract.ts";
 
 const db = neonDatabase();
@@ -40,6 +43,46 @@ for (const queryTransport of ["http", "auto"] as const) {
     return { archive, cleanup: () => archive.close() };
   });
 }
+
+describe("Neon archive: concurrent ingests of one process", () => {
+  it("commits those that wait for a transaction together, each answered as one after another", async () => {
+    const neonSql = createNeonSqlClient((await db.get()).config());
+    let transactions = 0;
+    const sql: SqlClient = { ...neonSql, transaction: (fn) => (transactions++, neonSql.transaction(fn)) };
+    const archive = createSqlArchive({ sql });
+    try {
+      await archive.migrate();
+      const tenantId = uid("tenant");
+      await archive.createTenant({ id: tenantId, name: "Test" });
+      const sessions = [uid("s"), uid("s"), uid("s"), uid("s")];
+      const users = [uid("u"), uid("u")];
+      const jobsFor = (ms: { id: string }[]) => [{ type: "embed" as const, payload: { messageIds: ms.map((m) => m.id) } }];
+      // Eight writers of one message each, two to a session, as a chat frontend's are.
+      transactions = 0;
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          archive.ingest({
+            tenantId,
+            sessionId: sessions[i % 4]!,
+            userId: users[i % 2]!,
+            messages: [{ id: uid("m"), role: "user", content: `turn ${i}`, name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 2 }],
+            jobsFor,
+          }),
+        ),
+      );
+      // The first alone (nothing waited), then the seven that waited for it in one transaction.
+      expect(transactions).toBe(2);
+      expect(results.map((r) => r.messages[0]!.seq)).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
+      for (const [k, s] of sessions.entries()) {
+        expect((await archive.listMessages(tenantId, s, { limit: 10 })).map((m) => m.content)).toEqual([`turn ${k}`, `turn ${k + 4}`]);
+      }
+      // The group's outbox rows: one set for the tenant, carried by its first call.
+      expect(results.map((r) => r.jobs.map((j) => (j.payload as { messageIds: string[] }).messageIds.length))).toEqual([[1], [7], [], [], [], [], [], []]);
+    } finally {
+      await neonSql.close();
+    }
+  });
+});
 
 describe("Neon client", () => {
   it("names its adapter and checks its configuration at construction", async () => {
