@@ -575,20 +575,25 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
   const names = Object.keys(results) as SystemName[];
   const fmt = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toLocaleString("en-US"));
   let md = `Run ${meta.date}, ${meta.machine}. Command: \`${meta.command}\`. Servers started with \`node ${(meta.serverNodeFlags as string[]).join(" ")}\` (as \`npm start\`).\n\n`;
-  md += "Context call on the 738-message session (budget 4000 tokens, sequential, one client):\n\n| system | p50 ms | p95 ms | p99 ms | mean ms | calls | ingest of the session s | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
-  for (const n of names) {
-    const r = results[n]!.rehydrate;
-    if (r) md += `| ${n} | ${r.context.p50} | ${r.context.p95} | ${r.context.p99} | ${r.context.mean} | ${r.context.n} | ${(r.ingestMs / 1000).toFixed(1)} | ${fmt(r.rssMb)} |\n`;
+  // Each workload's section only when some system ran it.
+  if (names.some((n) => results[n]!.rehydrate)) {
+    md += "Context call on the 738-message session (budget 4000 tokens, sequential, one client):\n\n| system | p50 ms | p95 ms | p99 ms | mean ms | calls | ingest of the session s | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
+    for (const n of names) {
+      const r = results[n]!.rehydrate;
+      if (r) md += `| ${n} | ${r.context.p50} | ${r.context.p95} | ${r.context.p99} | ${r.context.mean} | ${r.context.n} | ${(r.ingestMs / 1000).toFixed(1)} | ${fmt(r.rssMb)} |\n`;
+    }
+    for (const n of names) {
+      const t = results[n]!.rehydrate?.context.tiers;
+      if (t) md += `\n${n}: median per-tier timings the server reports (ms): ${Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ")}.\n`;
+    }
+    md += `\nMedian answer size (bytes): ${names.filter((n) => results[n]!.rehydrate).map((n) => `${n} ${results[n]!.rehydrate!.context.bytes}`).join(", ")}.\n\n`;
   }
-  for (const n of names) {
-    const t = results[n]!.rehydrate?.context.tiers;
-    if (t) md += `\n${n}: median per-tier timings the server reports (ms): ${Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ")}.\n`;
-  }
-  md += `\nMedian answer size (bytes): ${names.filter((n) => results[n]!.rehydrate).map((n) => `${n} ${results[n]!.rehydrate!.context.bytes}`).join(", ")}.\n`;
-  md += "\nIngest (acknowledged messages/s over HTTP; workers: all messages / time from the batched start until the queue is empty):\n\n| system | single, 8 clients | batches of 100, 4 clients | workers (embed + extract) | peak RSS MB |\n|---|---|---|---|---|\n";
-  for (const n of names) {
-    const r = results[n]!.ingest;
-    if (r) md += `| ${n} | ${fmt(r.singleMsgPerSec)} | ${fmt(r.batchedMsgPerSec)} | ${r.workerMsgPerSec === null ? "inline (in the ack)" : fmt(r.workerMsgPerSec)} | ${fmt(r.rssMb)} |\n`;
+  if (names.some((n) => results[n]!.ingest)) {
+    md += "Ingest (acknowledged messages/s over HTTP; workers: all messages / time from the batched start until the queue is empty):\n\n| system | single, 8 clients | batches of 100, 4 clients | workers (embed + extract) | peak RSS MB |\n|---|---|---|---|---|\n";
+    for (const n of names) {
+      const r = results[n]!.ingest;
+      if (r) md += `| ${n} | ${fmt(r.singleMsgPerSec)} | ${fmt(r.batchedMsgPerSec)} | ${r.workerMsgPerSec === null ? "inline (in the ack)" : fmt(r.workerMsgPerSec)} | ${fmt(r.rssMb)} |\n`;
+    }
   }
   const gsizes = [...new Set(names.flatMap((n) => (results[n]!.growth ?? []).map((g) => g.size)))].sort((a, b) => a - b);
   if (gsizes.length) {
