@@ -192,9 +192,11 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     graph,
     queue,
     embedder,
-    // The embedded server answers requests and runs jobs on one thread: there compromise
-    // parses on a worker thread. A Lambda worker does nothing else, so it extracts in-thread.
-    extractor: createLocalExtractor({ thread: tiers.archive.kind === "pglite" }),
+    // A server that answers requests and runs jobs (`strata serve`, embedded or on the managed
+    // services) parses with compromise on a worker thread: in this thread a parse held every
+    // request behind it, and a context call right after a write waited for one. A Lambda
+    // function does one or the other (workers off), so it extracts in-thread.
+    extractor: createLocalExtractor({ thread: tiers.archive.kind === "pglite" || config.workers }),
     summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),
     keywords,

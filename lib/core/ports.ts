@@ -382,6 +382,8 @@ export interface Extractor {
   extract(messages: { content: string; name: string | null; createdAt: string }[]): Promise<Extraction[]>;
   /** Releases what it holds (the local extractor's thread); extract may not be called after. */
   close?(): Promise<void>;
+  /** Where it parses, as GET /v1/health shows it (default "in-process"). */
+  readonly detail?: string;
 }
 
 export interface SummaryInput {

@@ -55,6 +55,9 @@ describe("managed wiring", () => {
     const adapters = Object.fromEntries(health.body.tiers.map((t: { tier: string; adapter: string }) => [t.tier, t.adapter]));
     expect(adapters).toMatchObject({ archive: "neon", hot: "upstash", vectors: "pinecone", queue: "sqs" });
     expect(health.body.tiers.filter((t: { status: string }) => t.status === "down")).toEqual([]);
+    // A server that runs jobs beside the API parses off the API's thread, as the embedded one
+    // does: compromise's first load there stalled a context call for half a second or more.
+    expect(health.body.tiers.find((t: { tier: string }) => t.tier === "extractor").detail).toBe("in-process, on a worker thread");
   });
 
   it("ingests, derives through SQS workers and recalls through Pinecone", async () => {

@@ -49,6 +49,7 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
   const pool = options.thread ? createExtractorThread(options.threadScript ?? new URL("./extractor-thread.ts", import.meta.url)) : null;
   return {
     version: LOCAL_EXTRACTOR_VERSION,
+    detail: pool ? "in-process, on a worker thread" : "in-process, on the caller's thread",
     async extract(messages) {
       if (messages.length === 0) return [];
       if (pool) {

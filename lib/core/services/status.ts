@@ -54,7 +54,7 @@ export async function health(deps: StrataDeps): Promise<{ status: "ok" | "degrad
   const remote = /^(openai|pinecone):/.test(deps.embedder.model);
   tiers.push(
     { tier: "embedder", adapter: deps.embedder.model, status: "ok", latencyMs: 0, detail: remote ? "remote; not probed by health checks" : "in-process" },
-    { tier: "extractor", adapter: deps.extractor.version, status: "ok", latencyMs: 0, detail: "in-process" },
+    { tier: "extractor", adapter: deps.extractor.version, status: "ok", latencyMs: 0, detail: deps.extractor.detail ?? "in-process" },
     { tier: "tokenizer", adapter: deps.tokenizer.name, status: "ok", latencyMs: 0, detail: "in-process" },
   );
   return { status, tiers };
