@@ -24,8 +24,12 @@ export interface KeywordIndex {
    * and read what it lacks from the archive.
    */
   messages(tenantId: string, userId: string, ids: readonly string[]): Map<string, Message>;
-  /** Stored messages to add (after their archive transaction committed). */
-  add(messages: Message[]): void;
+  /**
+   * Stored messages to add (after their archive transaction committed). `version`: the user's
+   * version that commit left (IngestResult.userVersion); an index that checks the archive's
+   * version and held the one just before it then holds this one, without a read.
+   */
+  add(messages: Message[], version?: UserVersion): void;
   /** Forgets messages, whole sessions of a user, or a whole user (after the archive did). */
   remove(input: { tenantId: string; userId?: string | null; messageIds?: string[]; sessionIds?: string[]; wholeUser?: boolean }): void;
   /** Drops every loaded corpus. */

@@ -24,6 +24,7 @@ import type {
   SessionScoredId,
   Summary,
   Tenant,
+  UserVersion,
 } from "./types.ts";
 
 /** Something that can report whether its backing service answers, and how fast. */
@@ -59,6 +60,12 @@ export interface IngestResult {
   jobs: Job[];
   /** The session after the call. */
   session: Session;
+  /**
+   * The user's version once this call's messages were committed (migration 4), when the
+   * archive keeps one and read it back: a keyword index that held the version just before
+   * holds this one once it added them, with no read of its own.
+   */
+  userVersion?: UserVersion;
 }
 
 export interface HistoryQuery {

@@ -76,6 +76,11 @@ describe("Neon archive: concurrent ingests of one process", () => {
       for (const [k, s] of sessions.entries()) {
         expect((await archive.listMessages(tenantId, s, { limit: 10 })).map((m) => m.content)).toEqual([`turn ${k}`, `turn ${k + 4}`]);
       }
+      // Each call learns its user's version after the commit: one bump for the first call, one for the group.
+      const v = results.map((r) => r.userVersion!.messagesVersion);
+      expect([v[2], v[4], v[6]]).toEqual([v[0]! + 1, v[0]! + 1, v[0]! + 1]);
+      expect(new Set([v[1], v[3], v[5], v[7]]).size).toBe(1);
+      expect(results[2]!.userVersion).toEqual((await archive.readContext!(tenantId, sessions[0]!, { userId: users[0]!, memoryLimit: 0 })).userVersion);
       // The group's outbox rows: one set for the tenant, carried by its first call.
       expect(results.map((r) => r.jobs.map((j) => (j.payload as { messageIds: string[] }).messageIds.length))).toEqual([[1], [7], [], [], [], [], [], []]);
     } finally {

@@ -217,4 +217,43 @@ describe("local keyword index", () => {
     expect((await index.corpus(t, "ann")).search(["kayak"], { limit: 10 })).toHaveLength(3);
     expect(reads).toBe(3);
   });
+
+  it("shared: after this process's own write the next call reads no rows, and after another's it reads what it lacks", async () => {
+    const t = await tenant();
+    let selects = 0;
+    const counting: SqlClient = {
+      ...sql,
+      async query<T>(text: string, params?: unknown[]) {
+        if (text.startsWith("select tenant_id, id, session_id")) selects++;
+        return sql.query<T>(text, params);
+      },
+    };
+    const index = createLocalKeywordIndex({ sql: counting, shared: true });
+    const wrapped = withKeywordIndex(raw, index);
+    const write = (archive: Archive, content: string) =>
+      archive.ingest({
+        tenantId: t,
+        sessionId: "s1",
+        userId: "ann",
+        messages: [{ id: uid("m"), role: "user", name: "Ann", content, createdAt: new Date().toISOString(), metadata: {}, tokens: 3 }],
+        jobsFor: (ms) => [{ type: "embed", payload: { messageIds: ms.map((m) => m.id) } }],
+      });
+    // The version a context call reads with its session (Archive.readContext).
+    const version = async () => (await raw.readContext!(t, "s1", { userId: "ann", memoryLimit: 0 })).userVersion;
+    await write(raw, "kayak trip");
+    expect((await index.corpus(t, "ann", await version())).search(["kayak"], { limit: 10 })).toHaveLength(1);
+    expect(selects).toBe(1);
+
+    // This process's write: the index adds it and holds the version it left.
+    const own = await write(wrapped, "kayak lessons");
+    expect(own.userVersion).toEqual(await version());
+    expect((await index.corpus(t, "ann", await version())).search(["kayak"], { limit: 10 })).toHaveLength(2);
+    expect(selects).toBe(1);
+
+    // Another process writes, then this one: the held version is two behind, so the next call reads the rows above it.
+    await write(raw, "kayak race");
+    await write(wrapped, "kayak club");
+    expect((await index.corpus(t, "ann", await version())).search(["kayak"], { limit: 10 })).toHaveLength(4);
+    expect(selects).toBe(2);
+  });
 });

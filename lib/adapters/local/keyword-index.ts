@@ -303,7 +303,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
       return out;
     },
 
-    add(messages: Message[]) {
+    add(messages: Message[], version?: UserVersion) {
       const touched = new Set<string>();
       for (const m of messages) {
         const k = key(m.tenantId, m.userId);
@@ -311,6 +311,18 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
         touched.add(k);
       }
       for (const k of touched) if (loaded.has(k)) enforceBudget(k);
+      // Shared mode: this process's own commit moved the user's version by one from the one
+      // held, so the corpus now holds every row up to it, and the next context call (which
+      // reads that version with its session) needs no read of the rows above the old one.
+      // Versions commit in order per user; any other gap (another process wrote between)
+      // leaves the held version as it was, and the next call reads what it lacks.
+      if (options.shared && version && touched.size === 1) {
+        const have = loaded.get([...touched][0]!);
+        const at = have ? held.get(have) : undefined;
+        if (have && at && at.epoch === version.epoch && version.forgotVersion <= at.version && version.messagesVersion === at.version + 1) {
+          held.set(have, { epoch: at.epoch, version: version.messagesVersion });
+        }
+      }
     },
 
     remove({ tenantId, userId, messageIds = [], sessionIds = [], wholeUser = false }) {
@@ -345,7 +357,7 @@ export function withKeywordIndex(archive: Archive, index: KeywordIndex): Archive
   return Object.assign(Object.create(archive) as Archive, {
     async ingest(request: Parameters<Archive["ingest"]>[0]) {
       const result = await archive.ingest(request);
-      if (result.inserted.length) index.add(result.inserted);
+      if (result.inserted.length) index.add(result.inserted, result.userVersion);
       return result;
     },
     async forget(input: Parameters<Archive["forget"]>[0]) {

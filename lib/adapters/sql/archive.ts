@@ -251,6 +251,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       const { messages: result, inserted: fresh, seq } = placeMessages(req, Number(sess.last_seq), (id) => existing.get(id), (m) => existing.set(m.id, m));
 
       let jobs: Job[] = [];
+      let userVersion: UserVersion | undefined;
       if (fresh.length) {
         // The user's version (migration 4), the messages stamped with it, the session's last
         // seq and the outbox rows, in one statement. Keyword indexes of other processes load
@@ -259,7 +260,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         const newJobs = req.jobsFor(fresh);
         const rows = await tx.query<Row>(
           `with ver as (
-             update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $3 returning messages_version
+             update users set messages_version = messages_version + 1 where tenant_id = $1 and id = $3 returning ${USER_VERSION_COLUMNS}
            ),
            ins as (
              insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
@@ -272,7 +273,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            )
            insert into jobs (id, tenant_id, type, payload)
            select j.id, $1, j.type, j.payload::jsonb from unnest($13::text[], $14::text[], $15::text[]) as j(id, type, payload)
-           returning *`,
+           returning *, (select row_to_json(ver) from ver) as user_version_after`,
           [
             tenantId,
             sessionId,
@@ -285,8 +286,9 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
           ],
         );
         jobs = rows.map(toJob);
+        if (rows[0]) userVersion = toUserVersion(parseJson(rows[0].user_version_after) as Row);
       }
-      return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq } };
+      return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq }, ...(userVersion ? { userVersion } : {}) };
     });
   }
 
@@ -385,7 +387,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            update users set messages_version = messages_version + 1
            from unnest($1::text[], $2::text[]) as v(tenant_id, id)
            where users.tenant_id = v.tenant_id and users.id = v.id
-           returning users.tenant_id, users.id, users.messages_version
+           returning users.tenant_id, users.id, ${USER_VERSION_COLUMNS}
          ),
          ins as (
            insert into messages (tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at, user_version)
@@ -401,7 +403,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
          )
          insert into jobs (id, tenant_id, type, payload)
          select j.id, j.tenant_id, j.type, j.payload::jsonb from unnest($17::text[], $18::text[], $19::text[], $20::text[]) as j(id, tenant_id, type, payload)
-         returning *`,
+         returning *, (select json_agg(ver) from ver) as user_versions_after`,
         [
           [...users.values()].map((m) => m.tenantId),
           [...users.values()].map((m) => m.userId),
@@ -420,6 +422,12 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       );
       const byId = new Map(rowsOut.map((r) => [String(r.id), toJob(r)]));
       for (const j of jobs) results[j.request]!.jobs.push(byId.get(j.id)!);
+      // Each user's version after this commit, for the calls that stored messages of theirs.
+      const after = new Map(((rowsOut[0] ? parseJson(rowsOut[0].user_versions_after) : []) as Row[]).map((r) => [key(String(r.tenant_id), String(r.id)), toUserVersion(r)]));
+      for (const [i, req] of reqs.entries()) {
+        const v = results[i]!.inserted.length ? after.get(key(req.tenantId, req.userId)) : undefined;
+        if (v) results[i]!.userVersion = v;
+      }
       return results;
     });
   }
