@@ -193,9 +193,10 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     queue,
     embedder,
     // A server that answers requests and runs jobs (`strata serve`, embedded or on the managed
-    // services) parses with compromise on a worker thread: in this thread a parse held every
-    // request behind it, and a context call right after a write waited for one. A Lambda
-    // function does one or the other (workers off), so it extracts in-thread.
+    // services) parses with compromise on a worker thread: in this thread, compromise's first
+    // load after a start held the requests behind it for half a second (BENCHMARKS.md, "The
+    // managed server's extractor on a worker thread"), and every parse holds them a few ms. A
+    // Lambda function does one or the other (workers off), so it extracts in-thread.
     extractor: createLocalExtractor({ thread: tiers.archive.kind === "pglite" || config.workers }),
     summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
     tokenizer: createLocalTokenizer(),

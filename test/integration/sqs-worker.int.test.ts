@@ -35,17 +35,22 @@ async function jobsFor(n: number) {
   return { tenantId, jobs: r.jobs };
 }
 
-it("reports only the failing record of a Lambda batch", async () => {
-  const { queueUrl } = sqs.createQueue(uid("q"), { maxReceiveCount: 3 });
-  const queue = createSqsJobQueue({ archive, queueUrl, client: sqs.client, maxReceives: 3 });
-  const { tenantId, jobs } = await jobsFor(3);
-  const records: SqsRecord[] = jobs.map((j, i) => ({
-    messageId: `rec-${i}`,
-    receiptHandle: `rh-${i}`,
+/** The jobs as a Lambda batch's records, first deliveries, ids `${prefix}-0`, `${prefix}-1`, ... */
+function recordsFor(jobs: Job[], tenantId: string, prefix = "rec"): SqsRecord[] {
+  return jobs.map((j, i) => ({
+    messageId: `${prefix}-${i}`,
+    receiptHandle: `rh-${prefix}-${i}`,
     body: JSON.stringify({ jobId: j.id, tenantId, type: j.type }),
     attributes: { ApproximateReceiveCount: "1" },
     eventSource: "aws:sqs",
   }));
+}
+
+it("reports only the failing record of a Lambda batch", async () => {
+  const { queueUrl } = sqs.createQueue(uid("q"), { maxReceiveCount: 3 });
+  const queue = createSqsJobQueue({ archive, queueUrl, client: sqs.client, maxReceives: 3 });
+  const { tenantId, jobs } = await jobsFor(3);
+  const records = recordsFor(jobs, tenantId);
   const bad = jobs[1]!.id;
   const seen: string[] = [];
   const result = await queue.processRecords(records, async (job) => {
@@ -77,13 +82,7 @@ it("runs a batch's single-message jobs merged, leased and recorded in one call e
   });
   const queue = createSqsJobQueue({ archive: counted, queueUrl, client: sqs.client, maxReceives: 3 });
   const { tenantId, jobs } = await jobsFor(4);
-  const records: SqsRecord[] = jobs.map((j, i) => ({
-    messageId: `rec-${i}`,
-    receiptHandle: `rh-${i}`,
-    body: JSON.stringify({ jobId: j.id, tenantId, type: j.type }),
-    attributes: { ApproximateReceiveCount: "1" },
-    eventSource: "aws:sqs",
-  }));
+  const records = recordsFor(jobs, tenantId);
   // The same job delivered twice in the batch: it runs once, and both records share its outcome.
   records.push({ ...records[2]!, messageId: "rec-2-again", receiptHandle: "rh-2-again" });
   const badMessage = (jobs[2] as Job<"extract">).payload.messageIds[0]!;
@@ -108,7 +107,7 @@ it("runs a batch's single-message jobs merged, leased and recorded in one call e
   const next = await jobsFor(3);
   runs.length = 0;
   const ok = await queue.processRecords(
-    next.jobs.map((j, i) => ({ messageId: `ok-${i}`, receiptHandle: `ok-${i}`, body: JSON.stringify({ jobId: j.id, tenantId: next.tenantId, type: j.type }), attributes: {}, eventSource: "aws:sqs" })),
+    recordsFor(next.jobs, next.tenantId, "ok"),
     handler,
   );
   expect(ok.batchItemFailures).toEqual([]);

@@ -49,7 +49,9 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
   const pool = options.thread ? createExtractorThread(options.threadScript ?? new URL("./extractor-thread.ts", import.meta.url)) : null;
   return {
     version: LOCAL_EXTRACTOR_VERSION,
-    detail: pool ? "in-process, on a worker thread" : "in-process, on the caller's thread",
+    get detail() {
+      return pool?.usable ? "in-process, on a worker thread" : "in-process, on the caller's thread";
+    },
     async extract(messages) {
       if (messages.length === 0) return [];
       if (pool) {
@@ -65,7 +67,7 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
 }
 
 /** One worker thread running extractAll; null answers mean "could not run there, do it here". */
-function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null>; close(): Promise<void> } {
+function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null>; close(): Promise<void>; readonly usable: boolean } {
   let worker: Worker | null = null;
   let broken = false;
   let next = 0;
@@ -104,6 +106,10 @@ function createExtractorThread(script: URL): { run(messages: Parameters<Extracto
     return worker;
   };
   return {
+    /** False once the thread could not start (extraction then runs in the caller's thread). */
+    get usable() {
+      return !broken;
+    },
     run(messages) {
       const w = start();
       if (!w) return Promise.resolve(null);

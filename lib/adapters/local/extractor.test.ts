@@ -216,6 +216,8 @@ describe("extraction on a worker thread", () => {
       { content: "", name: "Bob", createdAt: "2026-05-12T10:00:00.000Z" },
     ];
     const threaded = createLocalExtractor({ thread: true });
+    expect(threaded.detail).toBe("in-process, on a worker thread");
+    expect(createLocalExtractor().detail).toBe("in-process, on the caller's thread");
     expect(await threaded.extract(messages)).toEqual(await createLocalExtractor().extract(messages));
     // A second call reuses the thread.
     expect(await threaded.extract(messages.slice(0, 1))).toEqual(await createLocalExtractor().extract(messages.slice(0, 1)));
@@ -245,7 +247,8 @@ describe("extraction on a worker thread", () => {
     const fallback = createLocalExtractor({ thread: true, threadScript: missing });
     const expected = await createLocalExtractor().extract(messages);
     expect(await fallback.extract(messages)).toEqual(expected);
-    // And it stays in-thread rather than failing every later call.
+    // And it stays in-thread rather than failing every later call, and says so.
     expect(await fallback.extract(messages)).toEqual(expected);
+    expect(fallback.detail).toBe("in-process, on the caller's thread");
   });
 });
