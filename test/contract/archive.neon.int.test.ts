@@ -89,6 +89,52 @@ describe("Neon archive: concurrent ingests of one process", () => {
   });
 });
 
+describe("Neon archive: two processes' groups on one database", () => {
+  it("store every write once, each session's seq numbers one after another", async () => {
+    const clients = [createNeonSqlClient((await db.get()).config()), createNeonSqlClient((await db.get()).config())];
+    const [a, b] = clients.map((sql) => createSqlArchive({ sql }));
+    try {
+      await a!.migrate();
+      const tenantId = uid("tenant");
+      await a!.createTenant({ id: tenantId, name: "Test" });
+      // Three sessions of two users, written by both processes at once, eight writers each, in rounds.
+      const sessions = [
+        { id: uid("s"), user: "u1" },
+        { id: uid("s"), user: "u2" },
+        { id: uid("s"), user: "u1" },
+      ];
+      const sent: string[] = [];
+      for (let round = 0; round < 4; round++) {
+        await Promise.all(
+          [a!, b!].flatMap((archive, p) =>
+            Array.from({ length: 8 }, (_, i) => {
+              const s = sessions[(i + p + round) % 3]!;
+              const content = `round ${round} process ${p} writer ${i}`;
+              sent.push(content);
+              return archive.ingest({
+                tenantId,
+                sessionId: s.id,
+                userId: s.user,
+                messages: [{ id: uid("m"), role: "user", content, name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 2 }],
+                jobsFor: (ms) => [{ type: "embed" as const, payload: { messageIds: ms.map((m) => m.id) } }],
+              });
+            }),
+          ),
+        );
+      }
+      const stored: string[] = [];
+      for (const s of sessions) {
+        const ms = await a!.listMessages(tenantId, s.id, { limit: 100 });
+        expect(ms.map((m) => m.seq)).toEqual(ms.map((_, i) => i + 1));
+        stored.push(...ms.map((m) => m.content));
+      }
+      expect(stored.sort()).toEqual(sent.sort());
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+});
+
 describe("Neon client", () => {
   it("names its adapter and checks its configuration at construction", async () => {
     const archive = createNeonArchive({ config: (await db.get()).config() });
