@@ -160,6 +160,8 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
             ...(tiers.queue.credentials ? { credentials: tiers.queue.credentials } : {}),
           },
           onError: onJobError,
+          // `strata serve` on the managed services answers requests beside its consumer.
+          gate,
         })
       : createLocalJobQueue({ archive, onError: onJobError, gate });
   return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate, turns };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createSqsJobQueue, type SqsRecord } from "../../lib/adapters/sqs/job-queue.ts";
 import { createSqlArchive } from "../../lib/adapters/sql/archive.ts";
 import type { Archive, JobHandler } from "../../lib/core/ports.ts";
+import { createRequestGate } from "../../lib/core/request-gate.ts";
 import { runJobs } from "../../lib/core/services/worker.ts";
 import type { Job } from "../../lib/core/types.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../fixtures/pglite.ts";
@@ -113,6 +114,58 @@ it("runs a batch's single-message jobs merged, leased and recorded in one call e
   expect(ok.batchItemFailures).toEqual([]);
   expect(runs).toHaveLength(1);
   expect((await archive.getJobs(next.jobs.map((j) => j.id))).map((j) => j.status)).toEqual(["done", "done", "done"]);
+});
+
+it("waits for the requests of the process's API before a batch's lease and before each of its runs", async () => {
+  const { queueUrl } = sqs.createQueue(uid("q"), { maxReceiveCount: 3 });
+  const events: string[] = [];
+  const counted = new Proxy(archive, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (name === "startJobs") return (...args: unknown[]) => (events.push("lease"), (value as (...a: unknown[]) => unknown).apply(target, args));
+      return value;
+    },
+  });
+  const gate = createRequestGate();
+  // A bound far above the test's waits: only the requests' end lets the batch go on.
+  const queue = createSqsJobQueue({ archive: counted, queueUrl, client: sqs.client, gate, yieldMs: 60_000, settleMs: 0 });
+  const { tenantId, jobs } = await jobsFor(2);
+  const run = async (job: Job) => void events.push(`run ${job.id}`);
+  let requestAfterFirstRun = true;
+  // Two runs, each after the batch's pause, as runJobs makes for jobs of two types.
+  const handler: JobHandler = Object.assign(run, {
+    batch: async (js: Job[], pause?: () => Promise<void>) => {
+      for (const job of js) {
+        await pause?.();
+        await run(job);
+        // A request arrives once the first run is done: the second waits for it.
+        if (job === js[0] && requestAfterFirstRun) gate.enter();
+      }
+      return new Map<string, unknown>();
+    },
+  });
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  gate.enter(); // a context call in flight when the batch arrives
+  const done = queue.processRecords(recordsFor(jobs, tenantId, "gated"), handler);
+  await turns(10);
+  expect(events).toEqual([]);
+  gate.leave();
+  await turns(10);
+  expect(events).toEqual(["lease", `run ${jobs[0]!.id}`]);
+  gate.leave();
+  expect(await done).toEqual({ batchItemFailures: [] });
+  expect(events).toEqual(["lease", `run ${jobs[0]!.id}`, `run ${jobs[1]!.id}`]);
+  expect((await archive.getJobs(jobs.map((j) => j.id))).map((j) => j.status)).toEqual(["done", "done"]);
+
+  // Without a request in flight the batch does not wait.
+  const next = await jobsFor(2);
+  events.length = 0;
+  requestAfterFirstRun = false;
+  expect(await queue.processRecords(recordsFor(next.jobs, next.tenantId, "free"), handler)).toEqual({ batchItemFailures: [] });
+  expect(events).toEqual(["lease", `run ${next.jobs[0]!.id}`, `run ${next.jobs[1]!.id}`]);
 });
 
 it("moves a job that keeps failing to the dead-letter queue and marks it failed", async () => {

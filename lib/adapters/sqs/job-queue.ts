@@ -23,6 +23,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { Archive, JobHandler, JobQueue } from "../../core/ports.ts";
+import { QUIET_SETTLE_MS, QUIET_WAIT_MS, type RequestGate } from "../../core/request-gate.ts";
 import type { Job } from "../../core/types.ts";
 
 /** The part of a Lambda SQS record the processor reads; ReceiveMessage results are mapped to it. */
@@ -57,6 +58,19 @@ export interface SqsJobQueueOptions {
    * dispatch, or the send failed) are sent again.
    */
   relay?: { afterMs: number; everyMs: number };
+  /**
+   * The requests of an API served by the same process (`strata serve` on the managed
+   * services): a batch waits for a moment without one before its lease and before each of its
+   * runs (at most QUIET_WAIT_MS each), as the embedded runner does (request-gate.ts). A chat
+   * frontend posts a turn and then asks for the context: the turn's own jobs, received at
+   * once, made that context call wait for them. A process that serves no requests (a Lambda
+   * worker, `strata worker`) is never held by it.
+   */
+  gate?: RequestGate;
+  /** Longest a batch waits for the gate's requests each time (default QUIET_WAIT_MS). */
+  yieldMs?: number;
+  /** How long without a request in flight counts as quiet (default QUIET_SETTLE_MS). */
+  settleMs?: number;
   onError?: (job: Pick<Job, "id" | "type">, error: unknown) => void;
 }
 
@@ -92,6 +106,13 @@ export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
   let loop: Promise<void> | null = null;
   let abort: AbortController | null = null;
 
+  const yieldMs = options.yieldMs ?? QUIET_WAIT_MS;
+  const settleMs = options.settleMs ?? QUIET_SETTLE_MS;
+  /** A moment without requests in flight (the gate's), before a batch's lease and each of its runs. */
+  const between = async (): Promise<void> => {
+    if (options.gate) await options.gate.quiet(yieldMs, settleMs);
+  };
+
   async function processRecords(records: SqsRecord[], run: JobHandler): Promise<BatchResult> {
     // Each record's job id; a malformed record is not ours to retry (it would fail the same
     // way every time), so it is reported and acknowledged.
@@ -114,6 +135,7 @@ export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
     // One lease for the whole batch; done, dead or unknown jobs are left out and their
     // records acknowledged (a redelivery of finished work).
     let jobs: Job[];
+    await between();
     try {
       jobs = await archive.startJobs([...recordsOf.keys()], visibility * 1000);
     } catch (e) {
@@ -134,7 +156,7 @@ export function createSqsJobQueue(options: SqsJobQueueOptions): SqsJobQueue {
     };
     if (run.batch && jobs.length > 1) {
       try {
-        for (const [id, e] of await run.batch(jobs)) failed.set(id, e);
+        for (const [id, e] of await run.batch(jobs, between)) failed.set(id, e);
       } catch {
         await Promise.all(jobs.map(runOne));
       }
