@@ -11,6 +11,10 @@
 //   search         POST /v1/search on the search user at 1, 8 and 32 concurrent clients
 //   context        GET /v1/sessions/{id}/context (no query: the last user turn is the query)
 //                  on a 738-turn ≈2 MB session of a user grown to each of --context-sizes
+//   chat           a chat frontend's turns on a user of --chat-user messages: post the user's
+//                  turn, ask for the context at once (timed), post the assistant's turn, wait
+//                  --chat-pause ms (the model's time); --chat-turns of them, one client. The
+//                  turn's derived work runs meanwhile, as it does for a real frontend
 //
 // Data is generated from a seed (realistic chat and coding-agent turns of varied length), so
 // two runs send the same bytes. `--cpu-prof` runs the server under `node --cpu-prof` and
@@ -19,7 +23,8 @@
 //   node_modules/.bin/node bench/strata-load.ts [--wiring embedded|managed] [--port 8841]
 //     [--phases ingest-single,ingest-batch,search,context] [--clients 8] [--single 2000]
 //     [--batch 100] [--search-user 10000] [--search-requests 600] [--context-sizes 1000,10000]
-//     [--context-requests 100] [--cpu-prof] [--prof-dir DIR] [--seed 42] [--url URL]
+//     [--context-requests 100] [--chat-user 1000] [--chat-turns 200] [--chat-pause 100]
+//     [--cpu-prof] [--prof-dir DIR] [--seed 42] [--url URL]
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -44,6 +49,9 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     "search-concurrency": { type: "string", default: "1,8,32" },
     "context-sizes": { type: "string", default: "1000,10000" },
     "context-requests": { type: "string", default: "100" },
+    "chat-user": { type: "string", default: "1000" },
+    "chat-turns": { type: "string", default: "200" },
+    "chat-pause": { type: "string", default: "100" },
     "cpu-prof": { type: "boolean", default: false },
     "prof-dir": { type: "string", default: "/tmp/strata-prof" },
     seed: { type: "string", default: "42" },
@@ -461,6 +469,51 @@ async function main(): Promise<void> {
         const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
         process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
       }
+    }
+
+    if (phases.has("chat")) {
+      const r = rng(seed + 6);
+      const size = Number(opts["chat-user"]);
+      const turns = Number(opts["chat-turns"]);
+      const pause = Number(opts["chat-pause"]);
+      // The user's history: sessions of 200 turns, written in batches and drained first.
+      const adds: Promise<number>[] = [];
+      for (let s = 0, have = 0; have < size; s++) {
+        const len = Math.min(size - have, 200);
+        const msgs = messagesFor(r, `chat-h${s}`, 0, len, "Ann", day0 - (s + 1) * 86_400_000);
+        for (let k = 0; k < len; k += 100) adds.push(expectOk("POST", `/v1/sessions/${tag}chat-h${s}/messages`, { userId: `${tag}chat`, messages: msgs.slice(k, k + 100) }, 201));
+        if (adds.length >= clients) await Promise.all(adds.splice(0));
+        have += len;
+      }
+      await Promise.all(adds);
+      await waitDrained();
+      const convo = messagesFor(r, "chat-now", 0, 2 * (turns + 10), "Ann", day0);
+      const session = `/v1/sessions/${tag}chat-now`;
+      const context = `${session}/context?userId=${tag}chat&budget=2000`;
+      const writes: number[] = [];
+      const calls: number[] = [];
+      const tiers = new Map<string, number[]>();
+      const c0 = treeCpuMs();
+      const t0 = performance.now();
+      for (let i = 0; i < turns + 10; i++) {
+        const warm = i < 10; // the first turns load the user's indexes: not timed
+        const w = await expectOk("POST", `${session}/messages`, { userId: `${tag}chat`, messages: [convo[2 * i]] }, 201);
+        const c = await call("GET", context);
+        if (c.status !== 200) throw new Error(`context answered ${c.status}: ${JSON.stringify(c.json).slice(0, 300)}`);
+        await expectOk("POST", `${session}/messages`, { userId: `${tag}chat`, messages: [convo[2 * i + 1]] }, 201);
+        if (!warm) {
+          writes.push(w);
+          calls.push(c.ms);
+          for (const [k, v] of Object.entries((c.json as { timings?: Record<string, number> }).timings ?? {})) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+        }
+        if (pause > 0) await new Promise((res) => setTimeout(res, pause));
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = treeCpuMs() - c0;
+      report(`chat: write, user ${size}`, writes, turns, seconds, cpu);
+      report(`chat: context after it, user ${size}`, calls, turns, seconds, cpu);
+      const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+      process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
     }
   } finally {
     await server.stop();
