@@ -93,6 +93,18 @@ export interface ClaimOptions {
   types?: JobType[];
 }
 
+/** What a context call's first statement reads besides the session (Archive.readContext). */
+export interface ContextReadOptions {
+  /** The user whose memories and versions are read when the session does not exist yet. */
+  userId?: string;
+  memoryLimit: number;
+  /**
+   * With `userId`: also what merges added to that user's graph after `since`, when its version
+   * is above `since` by at most `maxMerges` merges with no delete since (GraphStore.catchUpFrom).
+   */
+  graphDelta?: { since: number; maxMerges: number };
+}
+
 /**
  * The system of record: tenants, keys, users, sessions, messages, summaries, the keyword
  * index and the outbox. Strongly consistent and transactional; every other tier is
@@ -137,7 +149,7 @@ export interface Archive extends Pingable {
    * snapshot taken after the call began. Optional: without it a context call reads each on
    * its own (an archive whose summaries and memories are cached in memory leaves it out).
    */
-  readContext?(tenantId: string, sessionId: string, options: { userId?: string; memoryLimit: number }): Promise<ContextReads>;
+  readContext?(tenantId: string, sessionId: string, options: ContextReadOptions): Promise<ContextReads>;
   /** The newest summary of a session, or null. */
   latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
   /**
@@ -337,6 +349,14 @@ export interface GraphStore extends Pingable {
    * instead of reading it again. Others ignore it.
    */
   facts(input: { tenantId: string; userId: string; terms: string[]; limit: number; asOf?: GraphVersion }): Promise<Fact[]>;
+  /**
+   * The version after which a context call's first statement should read what merges added
+   * to this user's graph (ContextReadOptions.graphDelta, then GraphVersion.delta), and how many
+   * merges it would catch up on at most; null when none is wanted (the user's graph is not
+   * held). Only a store that holds graphs in memory and checks versions (the shared graph
+   * index) has it.
+   */
+  catchUpFrom?(tenantId: string, userId: string): { since: number; maxMerges: number } | null;
   /** Counts for tests and status: entities, relations, mentions of one user. */
   counts(tenantId: string, userId: string): Promise<{ entities: number; relations: number; mentions: number }>;
   /** Removes mentions and evidence of these messages, and entities/relations left without any. */

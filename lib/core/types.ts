@@ -96,6 +96,19 @@ export interface UserVersion {
 export interface GraphVersion {
   version: number;
   reset: number;
+  /**
+   * What the merges after `delta.since` added, read in the same snapshot as the version
+   * (Archive.readContext, when the graph store asked for it): a graph held at `since` is
+   * brought to this version with it, without a read of its own.
+   */
+  delta?: GraphDelta;
+}
+
+/** Rows merges added to a user's graph after a version: mention rows with their entity's row, evidence rows with their relation's weight. */
+export interface GraphDelta {
+  since: number;
+  mentions: { entity: string; message: string; session: string; name: string; words: string[]; mentions: number }[];
+  evidence: { from: string; type: string; to: string; message: string; weight: number }[];
 }
 
 /** What a context call reads of the archive before anything else (Archive.readContext). */

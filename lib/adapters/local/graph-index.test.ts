@@ -477,6 +477,72 @@ describe("in-process graph index, shared by processes", () => {
     expect(b.counts.head).toBeGreaterThan(0);
   });
 
+  it("what others merged since the version held, read with the context's archive statement (catchUpFrom), brings the graph current with no statement of its own", async () => {
+    const s = scenario(41);
+    const a = process();
+    const b = process({ maxCatchUp: 2 });
+    const archive = createSqlArchive({ sql });
+    const { tenantId, userId } = s.scopes[0]!;
+    const mine = () => s.merge().map((item) => ({ ...item, tenantId, userId }));
+    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    const read = async (sessionId = uid("s")) => {
+      const graphDelta = b.index.catchUpFrom!(tenantId, userId);
+      return (await archive.readContext!(tenantId, sessionId, { userId, memoryLimit: 10, ...(graphDelta ? { graphDelta } : {}) })).graphVersion!;
+    };
+    const same = async (v: GraphVersion) => {
+      expect(await b.index.facts({ ...q, asOf: v })).toEqual(await reference.facts(q));
+      expect(await b.index.facts({ ...q, terms: [], asOf: v })).toEqual(await reference.facts({ ...q, terms: [] }));
+      expect(await b.index.messagesMentioning({ ...q, asOf: v })).toEqual(await reference.messagesMentioning(q));
+    };
+
+    // Not held: nothing asked for, and the user loads whole.
+    await a.index.merge(mine());
+    expect(b.index.catchUpFrom!(tenantId, userId)).toBeNull();
+    const v1 = await read();
+    expect(v1.delta).toBeUndefined();
+    await same(v1);
+    await b.index.loads();
+    expect(b.index.catchUpFrom!(tenantId, userId)).toEqual({ since: v1.version, maxMerges: 2 });
+    // Nothing merged since: no rows.
+    expect((await read()).delta).toBeUndefined();
+
+    // Round after round of another's merges (new and repeated messages): each read carries what
+    // they added, and the graph answers as the tables with no statement of its own.
+    let rows = 0;
+    for (let round = 0; round < 8; round++) {
+      const since = b.index.catchUpFrom!(tenantId, userId)!.since;
+      await a.index.merge(mine());
+      if (round % 3 === 2) await a.index.merge(mine());
+      const v = await read();
+      expect(v.delta?.since).toBe(since);
+      rows += v.delta!.mentions.length + v.delta!.evidence.length;
+      await same(v);
+      expect(b.counts).toEqual({ head: 0, delta: 0, whole: 1 });
+      expect(b.index.catchUpFrom!(tenantId, userId)!.since).toBe(v.version);
+    }
+    expect(rows).toBeGreaterThan(20);
+
+    // Another user's session: nothing read for this user's graph.
+    await archive.ensureTenant({ id: tenantId, name: tenantId });
+    const theirs = uid("s");
+    await archive.ingest({ tenantId, sessionId: theirs, userId: uid("other"), messages: [{ id: uid("m"), role: "user", content: "hi", name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }], jobsFor: () => [] });
+    await a.index.merge(mine());
+    expect((await read(theirs)).delta).toBeUndefined();
+
+    // More merges since than it catches up on, or a delete since: no rows, a whole load.
+    for (let i = 0; i < 3; i++) await a.index.merge(mine());
+    const far = await read();
+    expect(far.delta).toBeUndefined();
+    await same(far);
+    expect(b.counts).toMatchObject({ delta: 0, whole: 2 });
+    await b.index.loads();
+    await a.index.deleteByMessages(tenantId, s.messages.slice(0, 40));
+    const reset = await read();
+    expect(reset.delta).toBeUndefined();
+    await same(reset);
+    expect(b.counts).toMatchObject({ delta: 0, whole: 3 });
+  });
+
   it("a read racing another's write answers the graph before or after it, and a read begun after the write's answer sees it", async () => {
     const s = scenario(31);
     const a = process();

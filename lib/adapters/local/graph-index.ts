@@ -23,7 +23,9 @@
 // version (one primary-key select of graph_versions, migration 6; reads arriving while a check
 // is queued share it), unless the caller passes one it read after its request began (`asOf`:
 // the context call reads it with the session, Archive.readContext), which then stands for it:
-// no select is made when the graph held is at that version or past it. Unchanged: the answer
+// no select is made when the graph held is at that version or past it; behind it, the caller
+// may also pass what merges added since the version held (the context call asks for them in
+// the same statement, catchUpFrom), which are applied without a select. Unchanged: the answer
 // comes from memory. Moved by a few merges, with no
 // delete since the version held: one statement reads, in one snapshot, the version again and
 // the mention and evidence rows stamped above the held version, each with its entity's or
@@ -40,7 +42,7 @@ import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, GraphVersion, SessionScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { readColumns, type RunQuery } from "../sql/columns.ts";
-import { MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
+import { graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
 import { perKey } from "./serialised.ts";
 import { descending, kthLargest } from "../../core/order.ts";
@@ -1009,29 +1011,12 @@ union all
 select 'x', from_id, type, to_id, null, null, null, null, json_agg(message_id)
   from relation_evidence where tenant_id = $1 and user_id = $2 group by from_id, type, to_id`;
 
-// Rows stamped above the version held ($3), unless a delete came since (then nothing but the
-// version row: the caller loads the user whole). Each row's entity or relation is looked up by
-// its primary key through a lateral subquery that `offset 0` keeps from being flattened: as a
-// join, an unanalysed table got a nested loop rescanning all the user's entities per row
-// (1.9 s for 947 rows at 10k messages, instead of ~5 ms).
-
+// The version row, then the rows stamped above the version held ($3) unless a delete came
+// since (then nothing but the version row: the caller loads the user whole).
 const DELTA = `
 select 'v' as k, null::text as a, null::text as b, null::text as c, null::text as d, null::text[] as w, version as n, reset_version as r
   from graph_versions where tenant_id = $1 and user_id = $2
-union all
-select 'm', m.entity_id, m.message_id, e.name, m.session_id, e.words, e.mentions, null
-  from mentions m
-  cross join lateral (select name, words, mentions from entities where tenant_id = $1 and user_id = $2 and id = m.entity_id offset 0) e
-  where m.tenant_id = $1 and m.user_id = $2 and m.graph_version > $3::bigint
-    and not exists (select 1 from graph_versions where tenant_id = $1 and user_id = $2 and reset_version > $3::bigint)
-union all
-select 'x', v.from_id, v.type, v.to_id, v.message_id, null, r.weight, null
-  from relation_evidence v
-  cross join lateral (
-    select weight from relations where tenant_id = $1 and user_id = $2 and from_id = v.from_id and type = v.type and to_id = v.to_id offset 0
-  ) r
-  where v.tenant_id = $1 and v.user_id = $2 and v.graph_version > $3::bigint
-    and not exists (select 1 from graph_versions where tenant_id = $1 and user_id = $2 and reset_version > $3::bigint)`;
+union all${graphDeltaRows({ tenant: "$1", user: "$2", since: "$3" })}`;
 
 /** A WHOLE row's message ids: a JSON array, parsed by the driver or not (null: no rows). */
 function messageIds(ids: unknown): string[] {
@@ -1205,7 +1190,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
         loaded.set(k, have);
         return Promise.resolve(have);
       }
-      return serialised(k, () => refresh(k, tenantId, userId, asOf, true));
+      return serialised(k, () => (asOf.delta ? applyDelta(k, tenantId, userId, asOf) : refresh(k, tenantId, userId, asOf, true)));
     }
     const queued = waiting.get(k);
     if (queued) return queued;
@@ -1218,6 +1203,26 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     // `serialised` begins it a tick later at the earliest, so it is registered before it begins.
     waiting.set(k, run);
     return run;
+  }
+
+  /**
+   * Shared mode: the user's graph brought up to `head` by the rows it carries (GraphVersion.delta,
+   * read in the caller's first statement), when the graph held is still at the version they
+   * were read after; otherwise as refresh() does. Runs serialised per user.
+   */
+  async function applyDelta(k: string, tenantId: string, userId: string, head: GraphVersion): Promise<UserGraph | null> {
+    const g = loaded.get(k);
+    const delta = head.delta!;
+    if (g && (g.version >= head.version || g.version === delta.since)) {
+      if (g.version < head.version) {
+        g.catchUp(delta.mentions, delta.evidence);
+        g.version = head.version;
+      }
+      loaded.delete(k);
+      loaded.set(k, g);
+      return g;
+    }
+    return refresh(k, tenantId, userId, head, true);
   }
 
   /**
@@ -1303,6 +1308,17 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     adapter,
 
     ping: () => store.ping(),
+
+    // Shared mode: a graph held is brought up to date by the rows the caller's first statement
+    // reads after its version (GraphVersion.delta) instead of a catch-up read of its own.
+    ...(shared
+      ? {
+          catchUpFrom(tenantId: string, userId: string) {
+            const g = loaded.get(key(tenantId, userId));
+            return g ? { since: g.version, maxMerges: maxCatchUp } : null;
+          },
+        }
+      : {}),
 
     async merge(items) {
       if (shared) return store.merge(items); // the next read's version check finds it

@@ -6,8 +6,9 @@
 import { StrataError } from "../../core/errors.ts";
 import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
 import { words } from "../../core/text.ts";
-import type { ContextReads, ForgetReceipt, ForgetScope, Job, JobStatus, Memory, JobType, Message, NewJob, QueueStats, Role, ScoredId, Session, Summary, Tenant, UserVersion } from "../../core/types.ts";
+import type { ContextReads, ForgetReceipt, GraphDelta, GraphVersion, ForgetScope, Job, JobStatus, Memory, JobType, Message, NewJob, QueueStats, Role, ScoredId, Session, Summary, Tenant, UserVersion } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
+import { graphDeltaRows } from "./graph-store.ts";
 import { groupCommits } from "./group-commit.ts";
 import { migrate } from "./migrations.ts";
 
@@ -61,6 +62,20 @@ function toSession(r: Row): Session {
     lastSeq: Number(r.last_seq),
     createdAt: iso(r.created_at),
   };
+}
+
+/** The rows of graphDeltaRows, as JSON objects, as the graph index applies them. */
+function toGraphDelta(since: number, rows: Row[]): GraphDelta {
+  const delta: GraphDelta = { since, mentions: [], evidence: [] };
+  for (const r of rows) {
+    if (r.k === "m") {
+      const words = (r.w ?? []) as unknown[];
+      delta.mentions.push({ entity: String(r.a), message: String(r.b), name: String(r.c), session: String(r.d), words: words.map(String), mentions: Number(r.n) });
+    } else if (r.k === "x") {
+      delta.evidence.push({ from: String(r.a), type: String(r.b), to: String(r.c), message: String(r.d), weight: Number(r.n) });
+    }
+  }
+  return delta;
 }
 
 function toSummary(r: Row): Summary {
@@ -547,10 +562,14 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return rows.map((r) => ({ id: String(r.id), score: Number(r.score) }));
     },
 
-    async readContext(tenantId, sessionId, { userId, memoryLimit }): Promise<ContextReads> {
+    async readContext(tenantId, sessionId, { userId, memoryLimit, graphDelta }): Promise<ContextReads> {
       // One statement: the session decides whose memories and versions are read (the given
       // user only for a session not stored yet). Rows come back as JSON, one column each. The
-      // graph version (migration 6) spares a shared graph index its own version read.
+      // graph version (migration 6) spares a shared graph index its own version read, and the
+      // rows merges added since the version it holds (graphDelta, for the given user when the
+      // session is theirs) its catch-up read: after each turn's extraction, a second round trip
+      // on the call's path.
+      const delta = graphDelta && userId !== undefined;
       const rows = await sql.query<Row>(
         `with s as (select * from sessions where tenant_id = $1 and id = $2),
               u as (select coalesce((select user_id from s), $3::text) as id)
@@ -566,8 +585,17 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            (select row_to_json(v) from (
               select ${USER_VERSION_COLUMNS} from users where tenant_id = $1 and id = (select id from u)) v) as user_version,
            (select row_to_json(g) from (
-              select version, reset_version from graph_versions where tenant_id = $1 and user_id = (select id from u)) g) as graph_version`,
-        [tenantId, sessionId, userId ?? null, memoryLimit],
+              select version, reset_version from graph_versions where tenant_id = $1 and user_id = (select id from u)) g) as graph_version${
+             delta
+               ? `,
+           case when (select id from u) = $3 and exists (
+                  select 1 from graph_versions where tenant_id = $1 and user_id = $3
+                    and version > $5::bigint and version - $5::bigint <= $6 and reset_version <= $5::bigint)
+                then (select coalesce(json_agg(changed), '[]'::json) from (${graphDeltaRows({ tenant: "$1", user: "$3", since: "$5" })}) changed)
+           end as graph_delta`
+               : ""
+           }`,
+        delta ? [tenantId, sessionId, userId, memoryLimit, graphDelta.since, graphDelta.maxMerges] : [tenantId, sessionId, userId ?? null, memoryLimit],
       );
       const r = rows[0] ?? {};
       const session = parseJson(r.session) as Row | null;
@@ -575,13 +603,16 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       const memories = (parseJson(r.memories) ?? []) as Row[];
       const version = parseJson(r.user_version) as Row | null;
       const graph = parseJson(r.graph_version) as Row | null;
+      const changes = delta ? (parseJson(r.graph_delta) as Row[] | null) : null;
+      // No row: never written since migration 6 (a row is never deleted), version 0.
+      const graphVersion: GraphVersion = graph ? { version: Number(graph.version), reset: Number(graph.reset_version) } : { version: 0, reset: 0 };
+      if (changes && graphDelta) graphVersion.delta = toGraphDelta(graphDelta.since, changes);
       return {
         session: session ? toSession(session) : null,
         summary: summary ? toSummary(summary) : null,
         memories: memories.map(toMemory),
         userVersion: version ? toUserVersion(version) : null,
-        // No row: never written since migration 6 (a row is never deleted), version 0.
-        graphVersion: graph ? { version: Number(graph.version), reset: Number(graph.reset_version) } : { version: 0, reset: 0 },
+        graphVersion,
       };
     },
 

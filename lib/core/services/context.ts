@@ -410,11 +410,15 @@ export async function assembleContext(deps: SearchDeps, input: ContextInput, con
       : undefined;
   // An archive with readContext answers the session, its summary, the user's memories and
   // the user's version in one round trip (timed as "session"); the version then spares the
-  // keyword index a read of its own, and the graph version the graph index (shared mode) one. Otherwise the session is read first, the rest after.
+  // keyword index a read of its own, and the graph version (with what changed since the graph
+  // held) the graph index (shared mode) one. Otherwise the session is read first, the rest after.
   let stored: Session | null;
   let first: ContextReads | null = null;
   if (deps.archive.readContext) {
-    first = await deps.archive.readContext(input.tenantId, input.sessionId, { userId: input.userId, memoryLimit: MEMORY_LIMIT });
+    // A graph store that holds the user's graph asks for what merges added since (the last
+    // turn's extraction, as a rule) in the same statement.
+    const graphDelta = input.userId ? deps.graph.catchUpFrom?.(input.tenantId, input.userId) : null;
+    first = await deps.archive.readContext(input.tenantId, input.sessionId, { userId: input.userId, memoryLimit: MEMORY_LIMIT, ...(graphDelta ? { graphDelta } : {}) });
     stored = first.session;
   } else {
     stored = await deps.archive.getSession(input.tenantId, input.sessionId);
