@@ -345,6 +345,8 @@ interface ContextRun extends Stats {
   bytes: number;
   /** Medians of the per-tier timings a Strata answer reports (its own profile of the call). */
   tiers?: Record<string, number>;
+  /** The slowest calls (1%, at least 3), each with the timings its answer reported: where a tail is. */
+  slowest?: { ms: number; tiers: Record<string, number> }[];
 }
 
 /**
@@ -358,15 +360,21 @@ async function contextCalls(sys: Running, sessionId: string, userId: string, n: 
   const ms: number[] = [];
   const bytes: number[] = [];
   const tiers = new Map<string, number[]>();
+  const calls: { ms: number; tiers: Record<string, number> }[] = [];
   for (let i = 0; i < n; i++) {
     if (write) await write(i);
     const r = await ok(sys.base, "GET", path(queries[(i + 20) % queries.length]!));
     ms.push(r.ms);
     bytes.push(JSON.stringify(r.body).length);
-    for (const [k, v] of Object.entries((r.body?.timings ?? {}) as Record<string, number>)) if (typeof v === "number") (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+    const timings = (r.body?.timings ?? {}) as Record<string, number>;
+    for (const [k, v] of Object.entries(timings)) if (typeof v === "number") (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+    calls.push({ ms: Math.round(r.ms * 100) / 100, tiers: timings });
   }
   const out: ContextRun = { ...stats(ms), bytes: stats(bytes).p50 };
-  if (tiers.size) out.tiers = Object.fromEntries([...tiers].map(([k, v]) => [k, stats(v).p50]));
+  if (tiers.size) {
+    out.tiers = Object.fromEntries([...tiers].map(([k, v]) => [k, stats(v).p50]));
+    out.slowest = calls.sort((a, b) => b.ms - a.ms).slice(0, Math.max(3, Math.ceil(n / 100)));
+  }
   return out;
 }
 
