@@ -43,8 +43,10 @@ export interface IngestRequest {
   /**
    * Builds the outbox rows for the messages this call actually inserted (repeats excluded);
    * under a group commit, for the messages its group inserted for the tenant (IngestResult.jobs).
+   * Given their ids only: the archive builds the rows before it knows their seq numbers when it
+   * writes a request of new messages in one statement.
    */
-  jobsFor(inserted: Message[]): NewJob[];
+  jobsFor(inserted: Pick<Message, "id">[]): NewJob[];
 }
 
 export interface IngestResult {

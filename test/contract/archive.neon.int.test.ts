@@ -44,11 +44,24 @@ for (const queryTransport of ["http", "auto"] as const) {
   });
 }
 
+// Without the group commit every request is its own commit, and concurrent ones race on the
+// server: a request of new messages in one statement (ingestNew), the others in a transaction.
+archiveContract("neon (a commit a request)", async () => {
+  const archive = createSqlArchive({ sql: createNeonSqlClient((await db.get()).config()), ownsClient: true, groupIngest: false });
+  await archive.migrate();
+  return { archive, cleanup: () => archive.close() };
+});
+
 describe("Neon archive: concurrent ingests of one process", () => {
   it("commits those that wait for a transaction together, each answered as one after another", async () => {
     const neonSql = createNeonSqlClient((await db.get()).config());
     let transactions = 0;
-    const sql: SqlClient = { ...neonSql, transaction: (fn) => (transactions++, neonSql.transaction(fn)) };
+    let statements = 0;
+    const sql: SqlClient = {
+      ...neonSql,
+      transaction: (fn) => (transactions++, neonSql.transaction(fn)),
+      query: (text, params) => (text.includes("insert into messages") && statements++, neonSql.query(text, params)),
+    };
     const archive = createSqlArchive({ sql });
     try {
       await archive.migrate();
@@ -59,6 +72,7 @@ describe("Neon archive: concurrent ingests of one process", () => {
       const jobsFor = (ms: { id: string }[]) => [{ type: "embed" as const, payload: { messageIds: ms.map((m) => m.id) } }];
       // Eight writers of one message each, two to a session, as a chat frontend's are.
       transactions = 0;
+      statements = 0;
       const results = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
           archive.ingest({
@@ -70,8 +84,8 @@ describe("Neon archive: concurrent ingests of one process", () => {
           }),
         ),
       );
-      // The first alone (nothing waited), then the seven that waited for it in one transaction.
-      expect(transactions).toBe(2);
+      // The first alone (nothing waited) in one statement, then the seven that waited for it in one transaction.
+      expect([statements, transactions]).toEqual([1, 1]);
       expect(results.map((r) => r.messages[0]!.seq)).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
       for (const [k, s] of sessions.entries()) {
         expect((await archive.listMessages(tenantId, s, { limit: 10 })).map((m) => m.content)).toEqual([`turn ${k}`, `turn ${k + 4}`]);
@@ -83,6 +97,52 @@ describe("Neon archive: concurrent ingests of one process", () => {
       expect(results[2]!.userVersion).toEqual((await archive.readContext!(tenantId, sessions[0]!, { userId: users[0]!, memoryLimit: 0 })).userVersion);
       // The group's outbox rows: one set for the tenant, carried by its first call.
       expect(results.map((r) => r.jobs.map((j) => (j.payload as { messageIds: string[] }).messageIds.length))).toEqual([[1], [7], [], [], [], [], [], []]);
+    } finally {
+      await neonSql.close();
+    }
+  });
+});
+
+describe("Neon archive: requests of new messages in one statement each, side by side", () => {
+  it("take seq numbers and versions one after another, each call's messages stamped with the version it answers", async () => {
+    const neonSql = createNeonSqlClient((await db.get()).config());
+    let transactions = 0;
+    const sql: SqlClient = { ...neonSql, transaction: (fn) => (transactions++, neonSql.transaction(fn)) };
+    const archive = createSqlArchive({ sql, groupIngest: false });
+    try {
+      await archive.migrate();
+      const tenantId = uid("tenant");
+      await archive.createTenant({ id: tenantId, name: "Test" });
+      const user = uid("u");
+      const sessions = [uid("s"), uid("s")];
+      transactions = 0;
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          archive.ingest({
+            tenantId,
+            sessionId: sessions[i % 2]!,
+            userId: user,
+            messages: Array.from({ length: 1 + (i % 3) }, (_, k) => ({ id: uid("m"), role: "user" as const, content: `call ${i} turn ${k}`, name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 3 })),
+            jobsFor: () => [],
+          }),
+        ),
+      );
+      expect(transactions).toBe(0);
+      // A new user's first write is version 1; twelve writes, twelve versions, each answered
+      // even with no outbox rows.
+      expect(results.map((r) => r.userVersion!.messagesVersion).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      for (const s of sessions) {
+        const stored = await archive.listMessages(tenantId, s, { limit: 100 });
+        expect(stored.map((m) => m.seq)).toEqual(stored.map((_, i) => i + 1));
+      }
+      const stamped = await neonSql.query<{ id: string; user_version: string }>("select id, user_version from messages where tenant_id = $1", [tenantId]);
+      const versionOf = new Map(stamped.map((r) => [r.id, Number(r.user_version)]));
+      for (const r of results) {
+        expect(r.inserted.map((m) => versionOf.get(m.id))).toEqual(r.inserted.map(() => r.userVersion!.messagesVersion));
+        // A call's seq numbers run on from its session's before it, and the session answered is as it left it.
+        expect(r.messages.map((m) => m.seq)).toEqual(r.messages.map((_, k) => r.messages[0]!.seq + k));
+        expect(r.session.lastSeq).toBe(r.messages[r.messages.length - 1]!.seq);
+      }
     } finally {
       await neonSql.close();
     }

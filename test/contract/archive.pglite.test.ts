@@ -7,24 +7,32 @@ import { archiveContract } from "./archive.contract.ts";
 
 archiveContract("pglite", async () => ({ archive: createSqlArchive({ sql: await sharedPglite() }), cleanup: closeSharedPglite }));
 
-/** The shared PGlite, counting the transactions begun through it. */
-async function counted(): Promise<{ sql: SqlClient; transactions: () => number }> {
+/**
+ * The shared PGlite, counting the transactions begun through it, and the ingests written in
+ * one statement outside a transaction (a request of new messages alone: ingestNew).
+ */
+async function counted(): Promise<{ sql: SqlClient; transactions: () => number; statements: () => number }> {
   const sql = await sharedPglite();
   let n = 0;
+  let one = 0;
   const wrapped: SqlClient = Object.assign(Object.create(sql) as SqlClient, {
     transaction<T>(fn: (tx: SqlClient) => Promise<T>) {
       n++;
       return sql.transaction(fn);
     },
+    query(text: string, params?: unknown[]) {
+      if (text.includes("insert into messages")) one++;
+      return sql.query(text, params);
+    },
   });
-  return { sql: wrapped, transactions: () => n };
+  return { sql: wrapped, transactions: () => n, statements: () => one };
 }
 
 const msg = (content: string, id = uid("m")): NewMessage => ({ id, role: "user", content, name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 1 });
 
 describe("PGlite archive: group commit of concurrent ingests", () => {
   it("commits the ingests that wait for one together, answering each as in the order they were called", async () => {
-    const { sql, transactions } = await counted();
+    const { sql, transactions, statements } = await counted();
     const archive = createSqlArchive({ sql });
     const [tenantId, other] = [uid("tenant"), uid("tenant")];
     for (const id of [tenantId, other]) await archive.createTenant({ id, name: "Test" });
@@ -42,8 +50,9 @@ describe("PGlite archive: group commit of concurrent ingests", () => {
     ];
     const jobsFor = (ms: { id: string }[]) => [{ type: "embed" as const, payload: { messageIds: ms.map((m) => m.id) } }];
     const results = await Promise.all(calls.map(([sessionId, userId, messages, t]) => archive.ingest({ tenantId: t, sessionId, userId, messages, jobsFor })));
-    // The first alone (nothing waited), then the six that waited for it in one transaction.
-    expect(transactions()).toBe(2);
+    // The first alone (nothing waited) in one statement, then the six that waited for it in one transaction.
+    expect(statements()).toBe(1);
+    expect(transactions()).toBe(1);
     expect(results.map((r) => r.messages.map((m) => [m.seq, m.created]))).toEqual([
       [[1, true]],
       [[2, true], [3, true]],
@@ -70,7 +79,7 @@ describe("PGlite archive: group commit of concurrent ingests", () => {
   });
 
   it("runs a group with a refused ingest again call by call, the others stored", async () => {
-    const { sql, transactions } = await counted();
+    const { sql, transactions, statements } = await counted();
     const archive = createSqlArchive({ sql });
     const tenantId = uid("tenant");
     await archive.createTenant({ id: tenantId, name: "Test" });
@@ -79,21 +88,24 @@ describe("PGlite archive: group commit of concurrent ingests", () => {
     const jobsFor = () => [];
     const ingest = (messages: NewMessage[]) => archive.ingest({ tenantId, sessionId: s, userId: u, messages, jobsFor });
     await ingest([msg("kept", kept)]);
-    const before = transactions();
+    const before = [transactions(), statements()];
     const settled = await Promise.allSettled([ingest([msg("a")]), ingest([msg("b")]), ingest([msg("kept, changed", kept)]), ingest([msg("c")])]);
     expect(settled.map((r) => (r.status === "fulfilled" ? r.value.messages[0]!.seq : (r.reason as { code: string }).code))).toEqual([2, 3, "MESSAGE_ID_CONFLICT", 4]);
-    // The first alone, the group of three (rolled back), then each of the three alone.
-    expect(transactions() - before).toBe(5);
+    // The first alone (a statement), the group of three (a transaction, rolled back), then each
+    // of the three alone: a statement each, and the refused one's writes nothing (its id is
+    // stored), so it runs in a transaction, which refuses it.
+    expect([transactions() - before[0]!, statements() - before[1]!]).toEqual([2, 4]);
   });
 
-  it("leaves concurrent ingests one transaction each when asked to (a Postgres server runs them side by side)", async () => {
-    const { sql, transactions } = await counted();
+  it("leaves concurrent ingests one commit each when asked to (a Postgres server runs them side by side)", async () => {
+    const { sql, transactions, statements } = await counted();
     const archive = createSqlArchive({ sql, groupIngest: false });
     const tenantId = uid("tenant");
     await archive.createTenant({ id: tenantId, name: "Test" });
     const s = uid("s");
     const results = await Promise.all(Array.from({ length: 4 }, (_, i) => archive.ingest({ tenantId, sessionId: s, userId: "u", messages: [msg(`m${i}`)], jobsFor: () => [] })));
     expect(results.map((r) => r.messages[0]!.seq)).toEqual([1, 2, 3, 4]);
-    expect(transactions()).toBe(4);
+    // New messages each: one statement each, no transaction.
+    expect([transactions(), statements()]).toEqual([0, 4]);
   });
 });

@@ -29,7 +29,7 @@ export interface IngestOutput {
 /** Ids per derived job: big enough to batch the embedder, small enough to retry cheaply. */
 export const JOB_CHUNK = 100;
 
-export function derivedJobs(inserted: Message[]): NewJob[] {
+export function derivedJobs(inserted: Pick<Message, "id">[]): NewJob[] {
   const jobs: NewJob[] = [];
   for (let i = 0; i < inserted.length; i += JOB_CHUNK) {
     const messageIds = inserted.slice(i, i + JOB_CHUNK).map((m) => m.id);
