@@ -78,6 +78,18 @@ describe("PGlite archive: group commit of concurrent ingests", () => {
     expect(new Set(versions.slice(1).map((v) => v.user_version)).size).toBe(1);
   });
 
+  it("answers each call its user's version after the commit, outbox rows or not", async () => {
+    const { sql, transactions } = await counted();
+    const archive = createSqlArchive({ sql });
+    const tenantId = uid("tenant");
+    await archive.createTenant({ id: tenantId, name: "Test" });
+    const u = uid("u");
+    const results = await Promise.all(Array.from({ length: 4 }, () => archive.ingest({ tenantId, sessionId: uid("s"), userId: u, messages: [msg("x")], jobsFor: () => [] })));
+    // The first alone (a new user: version 1), the three that waited for it in one transaction.
+    expect(transactions()).toBe(1);
+    expect(results.map((r) => [r.jobs.length, r.userVersion?.messagesVersion])).toEqual([[0, 1], [0, 2], [0, 2], [0, 2]]);
+  });
+
   it("runs a group with a refused ingest again call by call, the others stored", async () => {
     const { sql, transactions, statements } = await counted();
     const archive = createSqlArchive({ sql });

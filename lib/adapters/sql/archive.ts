@@ -289,10 +289,13 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            ),
            upd as (
              update sessions set last_seq = $12, updated_at = now() where tenant_id = $1 and id = $2
+           ),
+           j as (
+             insert into jobs (id, tenant_id, type, payload)
+             select j.id, $1, j.type, j.payload::jsonb from unnest($13::text[], $14::text[], $15::text[]) as j(id, type, payload)
+             returning *
            )
-           insert into jobs (id, tenant_id, type, payload)
-           select j.id, $1, j.type, j.payload::jsonb from unnest($13::text[], $14::text[], $15::text[]) as j(id, type, payload)
-           returning *, (select row_to_json(ver) from ver) as user_version_after`,
+           select (select coalesce(json_agg(j), '[]'::json) from j) as jobs, (select row_to_json(ver) from ver) as user_version_after`,
           [
             tenantId,
             sessionId,
@@ -304,8 +307,8 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
             newJobs.map((j) => JSON.stringify(j.payload)),
           ],
         );
-        jobs = rows.map(toJob);
-        if (rows[0]) userVersion = toUserVersion(parseJson(rows[0].user_version_after) as Row);
+        jobs = (parseJson(rows[0]!.jobs) as Row[]).map(toJob);
+        userVersion = toUserVersion(parseJson(rows[0]!.user_version_after) as Row);
       }
       return { messages: result, inserted: fresh, jobs, session: { ...toSession(sess), lastSeq: seq }, ...(userVersion ? { userVersion } : {}) };
     });
@@ -500,10 +503,13 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
            update sessions set last_seq = x.last_seq, updated_at = now()
            from unnest($14::text[], $15::text[], $16::int[]) as x(tenant_id, id, last_seq)
            where sessions.tenant_id = x.tenant_id and sessions.id = x.id
+         ),
+         j as (
+           insert into jobs (id, tenant_id, type, payload)
+           select j.id, j.tenant_id, j.type, j.payload::jsonb from unnest($17::text[], $18::text[], $19::text[], $20::text[]) as j(id, tenant_id, type, payload)
+           returning *
          )
-         insert into jobs (id, tenant_id, type, payload)
-         select j.id, j.tenant_id, j.type, j.payload::jsonb from unnest($17::text[], $18::text[], $19::text[], $20::text[]) as j(id, tenant_id, type, payload)
-         returning *, (select json_agg(ver) from ver) as user_versions_after`,
+         select (select coalesce(json_agg(j), '[]'::json) from j) as jobs, (select json_agg(ver) from ver) as user_versions_after`,
         [
           [...users.values()].map((m) => m.tenantId),
           [...users.values()].map((m) => m.userId),
@@ -520,10 +526,10 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
           jobs.map((j) => JSON.stringify(j.job.payload)),
         ],
       );
-      const byId = new Map(rowsOut.map((r) => [String(r.id), toJob(r)]));
+      const byId = new Map((parseJson(rowsOut[0]!.jobs) as Row[]).map((r) => [String(r.id), toJob(r)]));
       for (const j of jobs) results[j.request]!.jobs.push(byId.get(j.id)!);
       // Each user's version after this commit, for the calls that stored messages of theirs.
-      const after = new Map(((rowsOut[0] ? parseJson(rowsOut[0].user_versions_after) : []) as Row[]).map((r) => [key(String(r.tenant_id), String(r.id)), toUserVersion(r)]));
+      const after = new Map(((parseJson(rowsOut[0]!.user_versions_after) ?? []) as Row[]).map((r) => [key(String(r.tenant_id), String(r.id)), toUserVersion(r)]));
       for (const [i, req] of reqs.entries()) {
         const v = results[i]!.inserted.length ? after.get(key(req.tenantId, req.userId)) : undefined;
         if (v) results[i]!.userVersion = v;
