@@ -349,6 +349,27 @@ function process(options: { maxRows?: number; maxCatchUp?: number } = {}) {
   return { index: withGraphIndex(createSqlGraphStore({ sql: client }), { sql: client, shared: true, ...options }), counts };
 }
 
+/**
+ * One user's graph written by process `a` and read by `b` (catching up on at most 2 merges),
+ * with the archive whose context statement reads the graph's version, and `same`: b's answers
+ * as of a version, checked against the tables'.
+ */
+function contextReads(seed: number) {
+  const s = scenario(seed);
+  const a = process();
+  const b = process({ maxCatchUp: 2 });
+  const archive = createSqlArchive({ sql });
+  const { tenantId, userId } = s.scopes[0]!;
+  const mine = () => s.merge().map((item) => ({ ...item, tenantId, userId }));
+  const q = { tenantId, userId, terms: TERMS, limit: 100 };
+  const same = async (v: GraphVersion) => {
+    expect(await b.index.facts({ ...q, asOf: v })).toEqual(await reference.facts(q));
+    expect(await b.index.facts({ ...q, terms: [], asOf: v })).toEqual(await reference.facts({ ...q, terms: [] }));
+    expect(await b.index.messagesMentioning({ ...q, asOf: v })).toEqual(await reference.messagesMentioning(q));
+  };
+  return { s, a, b, archive, tenantId, userId, mine, q, same };
+}
+
 describe("in-process graph index, shared by processes", () => {
   for (const seed of [1, 2, 3]) {
     it(`two indexes each writing answer as the SQL store after every round (seed ${seed})`, async () => {
@@ -425,19 +446,8 @@ describe("in-process graph index, shared by processes", () => {
   });
 
   it("a graph version read with the context's archive statement (asOf) stands for the version check, and shows another's writes", async () => {
-    const s = scenario(31);
-    const a = process();
-    const b = process({ maxCatchUp: 2 });
-    const archive = createSqlArchive({ sql });
-    const { tenantId, userId } = s.scopes[0]!;
-    const mine = () => s.merge().map((item) => ({ ...item, tenantId, userId }));
-    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    const { s, a, b, archive, tenantId, userId, mine, same } = contextReads(31);
     const asOf = async () => (await archive.readContext!(tenantId, uid("s"), { userId, memoryLimit: 10 })).graphVersion!;
-    const same = async (v: GraphVersion) => {
-      expect(await b.index.facts({ ...q, asOf: v })).toEqual(await reference.facts(q));
-      expect(await b.index.facts({ ...q, terms: [], asOf: v })).toEqual(await reference.facts({ ...q, terms: [] }));
-      expect(await b.index.messagesMentioning({ ...q, asOf: v })).toEqual(await reference.messagesMentioning(q));
-    };
 
     // Never written: version 0, no row.
     expect(await asOf()).toEqual({ version: 0, reset: 0 });
@@ -478,21 +488,10 @@ describe("in-process graph index, shared by processes", () => {
   });
 
   it("what others merged since the version held, read with the context's archive statement (catchUpFrom), brings the graph current with no statement of its own", async () => {
-    const s = scenario(41);
-    const a = process();
-    const b = process({ maxCatchUp: 2 });
-    const archive = createSqlArchive({ sql });
-    const { tenantId, userId } = s.scopes[0]!;
-    const mine = () => s.merge().map((item) => ({ ...item, tenantId, userId }));
-    const q = { tenantId, userId, terms: TERMS, limit: 100 };
+    const { s, a, b, archive, tenantId, userId, mine, same } = contextReads(41);
     const read = async (sessionId = uid("s")) => {
       const graphDelta = b.index.catchUpFrom!(tenantId, userId);
       return (await archive.readContext!(tenantId, sessionId, { userId, memoryLimit: 10, ...(graphDelta ? { graphDelta } : {}) })).graphVersion!;
-    };
-    const same = async (v: GraphVersion) => {
-      expect(await b.index.facts({ ...q, asOf: v })).toEqual(await reference.facts(q));
-      expect(await b.index.facts({ ...q, terms: [], asOf: v })).toEqual(await reference.facts({ ...q, terms: [] }));
-      expect(await b.index.messagesMentioning({ ...q, asOf: v })).toEqual(await reference.messagesMentioning(q));
     };
 
     // Not held: nothing asked for, and the user loads whole.
