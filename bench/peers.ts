@@ -535,6 +535,8 @@ interface Verdict {
   measured: string;
   ratio: number | null;
   met: boolean | null;
+  /** What the verdict is worth, when this run alone cannot settle it. */
+  caveat?: string;
 }
 
 function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[] {
@@ -559,6 +561,10 @@ function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[]
         measured: `${top.context.p50} ms at ${top.size.toLocaleString()} vs ${at1k.context.p50} ms at 1k (p50)`,
         ratio: ratio(top.context.p50, at1k.context.p50),
         met: full ? top.context.p50 <= 1.5 * at1k.context.p50 : null,
+        // Each size is timed right after its own drain, one after the other: the 1k calls run
+        // cold (BENCHMARKS.md, twenty-first and thirty-fourth rounds). bench/ab-http.ts times
+        // both sizes side by side, each server restarted on its data and warmed.
+        caveat: "each size timed after its drain, one after the other; bench/ab-http.ts, both sizes side by side, decides the target",
       });
     }
     const ing = results[strata]?.ingest;
@@ -639,7 +645,7 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
     }
   }
   md += "\nTargets:\n\n| target | measured | ratio | verdict |\n|---|---|---|---|\n";
-  for (const v of vs) md += `| ${v.target} | ${v.measured} | ${v.ratio ?? "—"} | ${v.met === null ? "not decided (size not run)" : v.met ? "met" : "**missed**"} |\n`;
+  for (const v of vs) md += `| ${v.target} | ${v.measured} | ${v.ratio ?? "—"} | ${v.met === null ? "not decided (size not run)" : v.met ? "met" : "**missed**"}${v.caveat && v.met !== null ? ` (${v.caveat})` : ""} |\n`;
   const errs = names.filter((n) => results[n]!.errors?.length);
   if (errs.length) md += `\nErrors:\n\n${errs.map((n) => `- ${n}: ${results[n]!.errors!.join("; ")}`).join("\n")}\n`;
   return md;
