@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Bm25Corpus, type CorpusDoc } from "./bm25.ts";
+import { Bm25Corpus, gridAverage, type CorpusDoc } from "./bm25.ts";
 import { mulberry32 } from "../../test/fixtures/random.ts";
 import { terms } from "./text.ts";
 
@@ -60,6 +60,18 @@ describe("Bm25Corpus.search", () => {
     expect(c.search(["coffe"], { limit: 5 })).toEqual([]);
   });
 
+  it("normalises by the average length on a grid: within 0.14% of it, and the same for averages a few millionths apart", () => {
+    for (const avg of [1, 1.5, 7.25, 12.3456, 48, 1000.5]) {
+      expect(Math.abs(gridAverage(avg) / avg - 1)).toBeLessThanOrEqual(2 ** (1 / 512) - 1 + 1e-12);
+      expect(gridAverage(gridAverage(avg))).toBe(gridAverage(avg));
+    }
+    // A 100k-turn corpus of 12-word turns gaining one 40-word turn: its average moves by 2.8e-4
+    // words, and stays on the same point of the grid.
+    const before = (100_000 * 12) / 100_000;
+    const after = (100_000 * 12 + 40) / 100_001;
+    expect(gridAverage(after)).toBe(gridAverage(before));
+  });
+
   it("scores each turn by the BM25 formula, to the bit, while turns come and go between searches", () => {
     // Searches in between pack the searched terms' postings and the length table; every add
     // (appended to those postings when its slot is past their last, as a new turn's is),
@@ -75,10 +87,10 @@ describe("Bm25Corpus.search", () => {
     const params = { k1: 1.2, b: 0.3 };
     const query = terms("coffee greyhound piano jazz tea");
     const weights = new Map([["piano", 0.5]]);
-    /** BM25 straight from the definition, over what is live now. */
+    /** BM25 straight from the definition, over what is live now (the average length on its grid, gridAverage). */
     const expected = () => {
       const docs = [...live].map(([id, text]) => ({ id, list: terms(`Ann ${text}`) }));
-      const avg = docs.reduce((a, d) => a + d.list.length, 0) / docs.length || 1;
+      const avg = gridAverage(docs.reduce((a, d) => a + d.list.length, 0) / docs.length || 1);
       const scored = docs.map((d) => {
         let score = 0;
         for (const t of new Set(query)) {

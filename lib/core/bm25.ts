@@ -246,6 +246,19 @@ const BLOCK = 1024;
 // bounds are summed in another order than scores, so each may round differently (by far less).
 const BOUND_SLACK = 1 + 1e-9;
 
+/**
+ * The average turn length BM25 normalises by: the corpus's, on a grid of 1/256 of a doubling
+ * (steps of 0.27%). Each change of the average makes every searched term's impacts be computed
+ * again (Bm25Corpus.impacts), and a write moves a large user's exact average by a few
+ * millionths: at 100k turns a common word's 75k impacts, and their copy for the sums, cost the
+ * call after every write about a millisecond. On the grid the average moves once in hundreds
+ * of writes there, and a score differs from the exact average's by under 0.1% (b × the step's
+ * half). It depends on the corpus alone, so processes holding the same turns score them alike.
+ */
+export function gridAverage(avg: number): number {
+  return 2 ** (Math.round(Math.log2(avg) * 256) / 256);
+}
+
 /** BM25's length normalisation of a turn of `length` words: k1 × (1 − b + b × length / avg). */
 function lengthNorm(k1: number, b: number, avg: number, length: number): number {
   return k1 * (1 - b + (b * length) / avg);
@@ -575,7 +588,7 @@ export class Bm25Corpus {
     const { k1, b } = options.params ?? DEFAULT_BM25;
     const n = this.size;
     if (n === 0 || options.limit <= 0) return [];
-    const avg = this.totalLength / n || 1;
+    const avg = gridAverage(this.totalLength / n || 1);
     this.lengthTable(k1, b, avg);
     // The searched terms in query order: every turn adds its terms' contributions in this
     // order, whichever way it is scored, so its score is the same number.
@@ -802,7 +815,7 @@ export class Bm25Corpus {
       const { terms, weights } = off ? { terms: base, weights: new Map<string, number>() } : this.expand(base, options);
       return { terms, weights, hits: this.search(terms, { limit: options.limit, sessionId: options.sessionId, params: options.params, weights }) };
     }
-    const avg = this.totalLength / n || 1;
+    const avg = gridAverage(this.totalLength / n || 1);
     this.lengthTable(k1, b, avg);
     const end = this.entries.length;
     // Which turns were reached is tracked only when few will be: over most of the corpus, a
