@@ -149,6 +149,33 @@ describe("Bm25Corpus postings kept packed", () => {
   });
 });
 
+describe("Bm25Corpus impacts kept across appends", () => {
+  it("scores as a corpus built afresh after turns are appended round after round, the average length on the grid or off it", () => {
+    const words = ["coffee", "greyhound", "piano", "jazz", "tea", "lisbon"];
+    let seed = 11;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const texts: string[] = [];
+    const sentence = () => Array.from({ length: 1 + Math.floor(random() * 6) }, () => words[Math.floor(random() * words.length)]).join(" ");
+    const c = new Bm25Corpus();
+    const add = () => {
+      texts.push(sentence());
+      c.add(doc(`t${texts.length}`, texts.length), texts.at(-1)!);
+    };
+    for (let i = 0; i < 400; i++) add();
+    // 400 turns of 2–7 terms: one to three more move the average by up to half a percent, so
+    // some rounds keep it on its point of the grid (the impacts held are extended) and others
+    // move it (they are computed anew).
+    const query = terms("coffee piano lisbon tea");
+    for (let round = 0; round < 40; round++) {
+      const got = c.search(query, { limit: 30 });
+      const fresh = new Bm25Corpus();
+      texts.forEach((t, i) => fresh.add(doc(`t${i + 1}`, i + 1), t));
+      expect(got).toEqual(fresh.search(query, { limit: 30 }));
+      for (let k = 0; k < 1 + Math.floor(random() * 3); k++) add();
+    }
+  });
+});
+
 describe("Bm25Corpus.search, pruned", () => {
   // Chat-like corpora: a small vocabulary drawn with a skew (a few words in most turns, as in
   // the benchmark's generator), turns of one word to long pastes, exact duplicates said at the

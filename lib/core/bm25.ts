@@ -222,7 +222,7 @@ function appendPosting(p: Packed, slot: number, tf: number, length: number): boo
     p.boundTfs = Float64Array.of(...p.boundTfs, tf);
     p.boundLengths = Float64Array.of(...p.boundLengths, length);
   } else if (length < p.boundLengths[at]!) p.boundLengths[at] = length;
-  p.impactsOf = -1;
+  // The impacts held stay right for the postings before it: impacts() computes the new one's.
   return true;
 }
 
@@ -981,12 +981,17 @@ export class Bm25Corpus {
    * state instead of once per search, from the postings' own lengths (read in order).
    */
   private impacts(p: Packed, k1: number, b: number, avg: number): Float64Array {
-    if (p.impacts && p.impactsOf === this.normVersion) return p.impacts;
     const { slots, tfs, lens } = p;
-    const { norms, units } = this;
     const n = slots.length;
+    // Postings appended since (appendPosting) under the same length table: only theirs are
+    // computed, after the ones held (at 100k turns a common word holds 75k, and a turn written
+    // says it again).
+    const held = p.impacts && p.impactsOf === this.normVersion && p.impacts.length <= n ? p.impacts.length : 0;
+    if (p.impacts && held === n) return p.impacts;
+    const { norms, units } = this;
     const out = p.impacts && p.impacts.buffer.byteLength >= n * 8 ? new Float64Array(p.impacts.buffer, 0, n) : new Float64Array(p.store.slots.length).subarray(0, n);
-    for (let i = 0; i < n; i++) {
+    if (held > 0 && out.buffer !== p.impacts!.buffer) out.set(p.impacts!);
+    for (let i = held; i < n; i++) {
       const tf = tfs[i]!;
       const length = lens[i]!;
       out[i] = length < LENGTH_TABLE ? (tf === 1 ? units[length]! : bm25Part(tf, k1, norms[length]!)) : bm25Part(tf, k1, lengthNorm(k1, b, avg, length));
