@@ -42,7 +42,7 @@ import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, GraphVersion, SessionScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { readColumns, type RunQuery } from "../sql/columns.ts";
-import { graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
+import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
 import { perKey } from "./serialised.ts";
 import { descending, kthLargest } from "../../core/order.ts";
@@ -1138,10 +1138,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     const rows = await query<GraphRow>(sql, DELTA, [tenantId, userId, g.version]);
     const { version, reset } = versionOf(rows);
     if (reset > g.version || version < g.version) return false;
-    g.catchUp(
-      rows.filter((row) => row.k === "m").map((row) => ({ entity: String(row.a), message: String(row.b), session: String(row.d), name: String(row.c), words: (row.w ?? []).map(String), mentions: Number(row.n) })),
-      rows.filter((row) => row.k === "x").map((row) => ({ from: String(row.a), type: String(row.b), to: String(row.c), message: String(row.d), weight: Number(row.n) })),
-    );
+    const { mentions, evidence } = graphDeltaOf(g.version, rows);
+    g.catchUp(mentions, evidence);
     g.version = version;
     return true;
   }

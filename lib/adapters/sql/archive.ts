@@ -6,9 +6,9 @@
 import { StrataError } from "../../core/errors.ts";
 import type { Archive, ClaimOptions, HistoryQuery, IngestRequest, IngestResult, KeywordQuery } from "../../core/ports.ts";
 import { words } from "../../core/text.ts";
-import type { ContextReads, ForgetReceipt, GraphDelta, GraphVersion, ForgetScope, Job, JobStatus, Memory, JobType, Message, NewJob, QueueStats, Role, ScoredId, Session, Summary, Tenant, UserVersion } from "../../core/types.ts";
+import type { ContextReads, ForgetReceipt, GraphVersion, ForgetScope, Job, JobStatus, Memory, JobType, Message, NewJob, QueueStats, Role, ScoredId, Session, Summary, Tenant, UserVersion } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
-import { graphDeltaRows } from "./graph-store.ts";
+import { graphDeltaOf, graphDeltaRows } from "./graph-store.ts";
 import { groupCommits } from "./group-commit.ts";
 import { migrate } from "./migrations.ts";
 
@@ -62,20 +62,6 @@ function toSession(r: Row): Session {
     lastSeq: Number(r.last_seq),
     createdAt: iso(r.created_at),
   };
-}
-
-/** The rows of graphDeltaRows, as JSON objects, as the graph index applies them. */
-function toGraphDelta(since: number, rows: Row[]): GraphDelta {
-  const delta: GraphDelta = { since, mentions: [], evidence: [] };
-  for (const r of rows) {
-    if (r.k === "m") {
-      const words = (r.w ?? []) as unknown[];
-      delta.mentions.push({ entity: String(r.a), message: String(r.b), name: String(r.c), session: String(r.d), words: words.map(String), mentions: Number(r.n) });
-    } else if (r.k === "x") {
-      delta.evidence.push({ from: String(r.a), type: String(r.b), to: String(r.c), message: String(r.d), weight: Number(r.n) });
-    }
-  }
-  return delta;
 }
 
 function toSummary(r: Row): Summary {
@@ -194,16 +180,24 @@ function placeMessages(req: IngestRequest, lastSeq: number, known: (id: string) 
 
 /** New messages as the parameter arrays of an insert's unnest: id, seq, role, name, content, metadata, tokens, created_at. */
 function messageArrays(fresh: Message[]): unknown[] {
+  return [fresh.map((m) => m.id), fresh.map((m) => m.seq), ...messageContents(fresh)];
+}
+
+/** What a message says, as parameter arrays (after its id and seq, which ingestNew's seq numbers are not yet): role, name, content, metadata, tokens, created_at. */
+function messageContents(ms: readonly Pick<Message, "role" | "name" | "content" | "metadata" | "tokens" | "createdAt">[]): unknown[] {
   return [
-    fresh.map((m) => m.id),
-    fresh.map((m) => m.seq),
-    fresh.map((m) => m.role),
-    fresh.map((m) => m.name),
-    fresh.map((m) => m.content),
-    fresh.map((m) => JSON.stringify(m.metadata)),
-    fresh.map((m) => m.tokens),
-    fresh.map((m) => m.createdAt),
+    ms.map((m) => m.role),
+    ms.map((m) => m.name),
+    ms.map((m) => m.content),
+    ms.map((m) => JSON.stringify(m.metadata)),
+    ms.map((m) => m.tokens),
+    ms.map((m) => m.createdAt),
   ];
+}
+
+/** New outbox rows of one tenant as parameter arrays: a fresh id, type, payload. */
+function jobArrays(jobs: readonly NewJob[]): unknown[] {
+  return [jobs.map(() => crypto.randomUUID()), jobs.map((j) => j.type), jobs.map((j) => JSON.stringify(j.payload))];
 }
 
 export function createSqlArchive(options: SqlArchiveOptions): Archive {
@@ -302,9 +296,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
             userId,
             ...messageArrays(fresh),
             seq,
-            newJobs.map(() => crypto.randomUUID()),
-            newJobs.map((j) => j.type),
-            newJobs.map((j) => JSON.stringify(j.payload)),
+            ...jobArrays(newJobs),
           ],
         );
         jobs = (parseJson(rows[0]!.jobs) as Row[]).map(toJob);
@@ -369,15 +361,8 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         sessionId,
         userId,
         ids,
-        req.messages.map((m) => m.role),
-        req.messages.map((m) => m.name),
-        req.messages.map((m) => m.content),
-        req.messages.map((m) => JSON.stringify(m.metadata)),
-        req.messages.map((m) => m.tokens),
-        req.messages.map((m) => m.createdAt),
-        newJobs.map(() => crypto.randomUUID()),
-        newJobs.map((j) => j.type),
-        newJobs.map((j) => JSON.stringify(j.payload)),
+        ...messageContents(req.messages),
+        ...jobArrays(newJobs),
       ],
     );
     const session = r ? (parseJson(r.session) as Row | null) : null;
@@ -697,7 +682,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       const changes = delta ? (parseJson(r.graph_delta) as Row[] | null) : null;
       // No row: never written since migration 6 (a row is never deleted), version 0.
       const graphVersion: GraphVersion = graph ? { version: Number(graph.version), reset: Number(graph.reset_version) } : { version: 0, reset: 0 };
-      if (changes && graphDelta) graphVersion.delta = toGraphDelta(graphDelta.since, changes);
+      if (changes && graphDelta) graphVersion.delta = graphDeltaOf(graphDelta.since, changes);
       return {
         session: session ? toSession(session) : null,
         summary: summary ? toSummary(summary) : null,

@@ -14,7 +14,7 @@
 import { upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { STOPWORDS, words } from "../../core/text.ts";
-import type { EntityType, Fact, ScoredId } from "../../core/types.ts";
+import type { EntityType, Fact, GraphDelta, ScoredId } from "../../core/types.ts";
 import type { SqlClient } from "./client.ts";
 
 export interface SqlGraphStoreOptions {
@@ -263,6 +263,20 @@ select 'x', v.from_id, v.type, v.to_id, v.message_id, null, r.weight, null
     select weight from relations where tenant_id = ${tenant} and user_id = ${user} and from_id = v.from_id and type = v.type and to_id = v.to_id offset 0
   ) r
   where v.tenant_id = ${tenant} and v.user_id = ${user} and v.graph_version > ${since}::bigint and ${noReset}`;
+}
+
+/** The rows of graphDeltaRows (as the driver or as JSON objects give them) as what they add after `since`; other rows are skipped. */
+export function graphDeltaOf(since: number, rows: readonly { k?: unknown; a?: unknown; b?: unknown; c?: unknown; d?: unknown; w?: unknown; n?: unknown }[]): GraphDelta {
+  const delta: GraphDelta = { since, mentions: [], evidence: [] };
+  for (const r of rows) {
+    if (r.k === "m") {
+      const words = (r.w ?? []) as unknown[];
+      delta.mentions.push({ entity: String(r.a), message: String(r.b), name: String(r.c), session: String(r.d), words: words.map(String), mentions: Number(r.n) });
+    } else if (r.k === "x") {
+      delta.evidence.push({ from: String(r.a), type: String(r.b), to: String(r.c), message: String(r.d), weight: Number(r.n) });
+    }
+  }
+  return delta;
 }
 
 // How many evidence message ids a fact carries.
