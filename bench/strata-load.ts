@@ -236,6 +236,17 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
   return { status: res.status, json: text ? JSON.parse(text) : null, ms };
 }
 
+/** Adds the per-tier timings a context answer reports to `tiers`, tier by tier. */
+function noteTimings(tiers: Map<string, number[]>, answer: unknown): void {
+  for (const [k, v] of Object.entries((answer as { timings?: Record<string, number> }).timings ?? {})) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+}
+
+/** Prints each tier's median timing, as noted by noteTimings. */
+function printTimings(tiers: Map<string, number[]>): void {
+  const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+  process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
+}
+
 async function expectOk(method: string, path: string, body: unknown, status: number): Promise<number> {
   const r = await call(method, path, body);
   if (r.status !== status) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
@@ -462,12 +473,11 @@ async function main(): Promise<void> {
         const res = await drive(1, n, async () => {
           const r = await call("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`);
           if (r.status !== 200) throw new Error(`context answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
-          for (const [k, v] of Object.entries((r.json as { timings?: Record<string, number> }).timings ?? {})) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+          noteTimings(tiers, r.json);
           return r.ms;
         });
         report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpuMs);
-        const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
-        process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
+        printTimings(tiers);
       }
     }
 
@@ -504,7 +514,7 @@ async function main(): Promise<void> {
         if (!warm) {
           writes.push(w);
           calls.push(c.ms);
-          for (const [k, v] of Object.entries((c.json as { timings?: Record<string, number> }).timings ?? {})) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+          noteTimings(tiers, c.json);
         }
         if (pause > 0) await new Promise((res) => setTimeout(res, pause));
       }
@@ -512,8 +522,7 @@ async function main(): Promise<void> {
       const cpu = treeCpuMs() - c0;
       report(`chat: write, user ${size}`, writes, turns, seconds, cpu);
       report(`chat: context after it, user ${size}`, calls, turns, seconds, cpu);
-      const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
-      process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
+      printTimings(tiers);
     }
   } finally {
     await server.stop();
