@@ -31,7 +31,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
-import { parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   // Read only when run as a script; another script may import the generators below.
@@ -63,6 +63,12 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     "server-dir": { type: "string", default: "." },
   },
 });
+
+// The chat phase's counts, checked before a server starts.
+for (const [flag, least] of [["chat-user", 0], ["chat-turns", 1], ["chat-pause", 0]] as const) {
+  const n = Number(opts[flag]);
+  if (!Number.isInteger(n) || n < least) benchUsageError(import.meta.url, `--${flag} must be a whole number ≥ ${least}, got ${opts[flag]}`);
+}
 
 const phases = new Set(opts.phases!.split(","));
 const clients = Number(opts.clients);
