@@ -5,10 +5,11 @@
 //
 //   npm run bench:peers -- [--workloads rehydrate,ingest,growth,search] [--sizes 100,1000,10000,100000]
 //                          [--systems strata-embedded,...] [--quick] [--calls 300] [--port 8811] [--name peers]
-//                          [--ingest-batched 10000]
+//                          [--ingest-batched 10000] [--stand-ins apart|shared]
 //
 // Systems: strata-embedded (`strata serve`, PGlite), strata-managed (`strata serve` against
-// the local counterparts of Upstash, Neon, SQS and Pinecone in bench/peers/stand-ins.ts),
+// the local counterparts of Upstash, Neon, SQS and Pinecone in bench/peers/stand-ins.ts, each
+// in a process of its own; `--stand-ins shared` runs the first three in one, as before 2026-12-05),
 // mastra-libsql, langchain-upstash, langchain-pg, naive-json, floor-local, floor-managed
 // (bench/peers/*.ts say what each one does). Workloads:
 //   rehydrate  a 738-message, ~2 MB coding-agent session; context call p50/p95/p99
@@ -35,7 +36,7 @@ import pg from "pg";
 import { generateMessages, generateQueries, rehydrationSession, type BenchMessage } from "./peers/data.ts";
 import { barChart, lineChart } from "./peers/svg.ts";
 import { startNodeFlags } from "./start-script.ts";
-import { parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -59,8 +60,13 @@ const { values: args } = parseBenchArgs(import.meta.url, {
     "ingest-batched": { type: "string" },
     port: { type: "string", default: "8811" },
     name: { type: "string", default: "peers" },
+    // "apart": each managed counterpart in a process of its own, as the services are deployed;
+    // "shared": the Upstash bridge, the Neon proxy and SQS in one (the layout of the runs
+    // before the twelfth), to compare the two.
+    "stand-ins": { type: "string", default: "apart" },
   },
 });
+if (args["stand-ins"] !== "apart" && args["stand-ins"] !== "shared") benchUsageError(import.meta.url, `--stand-ins is apart or shared, got ${args["stand-ins"]}`);
 const workloads = new Set(args.workloads!.split(","));
 const sizes = (args.sizes ?? (args.quick ? "100,1000" : "100,1000,10000,100000")).split(",").map(Number);
 const systems = args.systems!.split(",") as SystemName[];
@@ -589,6 +595,10 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
   const names = Object.keys(results) as SystemName[];
   const fmt = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toLocaleString("en-US"));
   let md = `Run ${meta.date}, ${meta.machine}. Command: \`${meta.command}\`. Servers started with \`node ${(meta.serverNodeFlags as string[]).join(" ")}\` (as \`npm start\`).\n\n`;
+  if (names.some((n) => n === "strata-managed" || n === "floor-managed" || n === "langchain-upstash")) {
+    const standIns = (meta.options as { standIns: string }).standIns;
+    md += standIns === "apart" ? "The managed counterparts (Upstash bridge, Neon proxy, SQS, Pinecone) ran each in a process of its own.\n\n" : "The Upstash bridge, the Neon proxy and SQS ran in one process, Pinecone in another.\n\n";
+  }
   // Each workload's section only when some system ran it.
   if (names.some((n) => results[n]!.rehydrate)) {
     md += "Context call on the 738-message session (budget 4000 tokens, sequential, one client):\n\n| system | p50 ms | p95 ms | p99 ms | mean ms | calls | ingest of the session s | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
@@ -729,12 +739,11 @@ async function main(): Promise<void> {
   try {
     if (needCloud) {
       const pinecone = await startStandIn("pinecone stand-in", ["bench/peers/stand-ins.ts", "--only", "pinecone"], standIns);
-      cloudEnv = await startStandIn(
-        "stand-ins",
-        ["bench/peers/stand-ins.ts", "--database", cloudDb, "--pinecone-host", pinecone.PINECONE_HOST!, "--pinecone-key", pinecone.PINECONE_API_KEY!],
-        standIns,
-      );
-      log("stand-ins up (Upstash bridge, Neon proxy and SQS in one process, Pinecone in another)");
+      const withPinecone = ["--pinecone-host", pinecone.PINECONE_HOST!, "--pinecone-key", pinecone.PINECONE_API_KEY!];
+      const groups = args["stand-ins"] === "apart" ? ["upstash", "neon", "sqs"] : ["upstash,neon,sqs"];
+      const envs = await Promise.all(groups.map((only) => startStandIn(`stand-in ${only}`, ["bench/peers/stand-ins.ts", "--only", only, "--database", cloudDb, ...withPinecone], standIns)));
+      cloudEnv = Object.assign({}, ...envs) as Record<string, string>;
+      log(args["stand-ins"] === "apart" ? "stand-ins up (Upstash bridge, Neon proxy, SQS and Pinecone, each in a process of its own)" : "stand-ins up (Upstash bridge, Neon proxy and SQS in one process, Pinecone in another)");
     }
     const shared: Shared = { pgUrl: `${PG_BASE}/${pgDb}`, prefix, cloudEnv, tmp };
     let port = basePort;
@@ -778,7 +787,7 @@ function report(results: Partial<Record<SystemName, SystemResult>>, final: boole
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
     complete: final,
     serverNodeFlags: NODE_FLAGS,
-    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET },
+    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"] },
   };
   const vs = verdicts(results);
   mkdirSync("bench/results", { recursive: true });

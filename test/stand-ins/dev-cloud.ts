@@ -24,62 +24,84 @@ export interface CloudStandIns {
   close(): Promise<void>;
 }
 
-/** Starts every counterpart and returns the environment that points Strata at them. */
+/** The managed services' counterparts, each of which a caller may start alone. */
+export const STAND_IN_PARTS = ["upstash", "neon", "sqs", "pinecone"] as const;
+export type StandInPart = (typeof STAND_IN_PARTS)[number];
+
+/**
+ * Starts the counterparts (every one, or `parts`) and returns the environment that points
+ * Strata at them. A caller that starts each part in a process of its own (bench/peers) merges
+ * their environments: the deployed services answer side by side, where counterparts sharing one
+ * process answer a call's concurrent reads one after another.
+ */
 export async function startCloudStandIns(options: {
   database: string;
   fresh?: boolean;
   postgresUrl?: string;
   redisUrl?: string;
+  /** The counterparts to start (default all). */
+  parts?: readonly StandInPart[];
   /** A Pinecone stand-in already running elsewhere (its own process, as the benchmarks start it) instead of one in this process. */
   pinecone?: { host: string; apiKey: string };
 }): Promise<CloudStandIns> {
+  const parts = new Set<StandInPart>(options.parts ?? STAND_IN_PARTS);
   const pgBase = options.postgresUrl ?? "postgres://postgres@127.0.0.1:5432";
-  const admin = new pg.Client({ connectionString: `${pgBase}/postgres` });
-  await admin.connect();
+  const env: Record<string, string> = { STRATA_STAGE: "dev" };
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    await Promise.allSettled(closers.map((c) => c()));
+  };
   try {
-    if (options.fresh) await admin.query(`drop database if exists "${options.database}" with (force)`);
-    const exists = await admin.query("select 1 from pg_database where datname = $1", [options.database]);
-    if (!exists.rowCount) await admin.query(`create database "${options.database}"`);
-  } finally {
-    await admin.end();
+    if (parts.has("upstash")) {
+      const token = randomBytes(16).toString("hex");
+      const upstash = await startUpstashBridge({ token, ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}) });
+      closers.push(() => upstash.close());
+      Object.assign(env, { UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: token });
+    }
+    if (parts.has("neon")) {
+      const admin = new pg.Client({ connectionString: `${pgBase}/postgres` });
+      await admin.connect();
+      try {
+        if (options.fresh) await admin.query(`drop database if exists "${options.database}" with (force)`);
+        const exists = await admin.query("select 1 from pg_database where datname = $1", [options.database]);
+        if (!exists.rowCount) await admin.query(`create database "${options.database}"`);
+      } finally {
+        await admin.end();
+      }
+      const neon = await startNeonStandIn({ postgresUrl: `${pgBase}/${options.database}` });
+      closers.push(() => neon.close());
+      Object.assign(env, {
+        DATABASE_URL: neon.connectionString,
+        STRATA_NEON_WS_PROXY: `ws://${neon.wsProxyHost}`,
+        STRATA_NEON_FETCH_ENDPOINT: neon.fetchEndpoint,
+      });
+    }
+    if (parts.has("sqs")) {
+      const sqs = await startSqsStandIn();
+      closers.push(() => sqs.close());
+      const queue = sqs.createQueue(`strata-jobs-${randomBytes(4).toString("hex")}`, { maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+      Object.assign(env, {
+        STRATA_QUEUE_URL: queue.queueUrl,
+        STRATA_QUEUE_WAIT_SECONDS: "2",
+        AWS_REGION: sqs.region,
+        AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+        AWS_ACCESS_KEY_ID: "local",
+        AWS_SECRET_ACCESS_KEY: "local",
+      });
+    }
+    if (options.pinecone) {
+      Object.assign(env, { PINECONE_API_KEY: options.pinecone.apiKey, PINECONE_HOST: options.pinecone.host });
+    } else if (parts.has("pinecone")) {
+      const apiKey = randomBytes(16).toString("hex");
+      const server = await startPineconeServer({ apiKey });
+      closers.push(() => server.close());
+      Object.assign(env, { PINECONE_API_KEY: apiKey, PINECONE_HOST: server.host });
+    }
+  } catch (e) {
+    await close();
+    throw e;
   }
-
-  const token = randomBytes(16).toString("hex");
-  const upstash = await startUpstashBridge({ token, ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}) });
-  const neon = await startNeonStandIn({ postgresUrl: `${pgBase}/${options.database}` });
-  const sqs = await startSqsStandIn();
-  const queueName = `strata-jobs-${randomBytes(4).toString("hex")}`;
-  const queue = sqs.createQueue(queueName, { maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
-  const pinecone = options.pinecone
-    ? { ...options.pinecone, close: async () => {} }
-    : await (async () => {
-        const apiKey = randomBytes(16).toString("hex");
-        const server = await startPineconeServer({ apiKey });
-        return { host: server.host, apiKey, close: () => server.close() };
-      })();
-
-  const env: Record<string, string> = {
-    UPSTASH_REDIS_REST_URL: upstash.url,
-    UPSTASH_REDIS_REST_TOKEN: token,
-    DATABASE_URL: neon.connectionString,
-    STRATA_NEON_WS_PROXY: `ws://${neon.wsProxyHost}`,
-    STRATA_NEON_FETCH_ENDPOINT: neon.fetchEndpoint,
-    STRATA_QUEUE_URL: queue.queueUrl,
-    STRATA_QUEUE_WAIT_SECONDS: "2",
-    AWS_REGION: sqs.region,
-    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-    AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
-    PINECONE_API_KEY: pinecone.apiKey,
-    PINECONE_HOST: pinecone.host,
-    STRATA_STAGE: "dev",
-  };
-  return {
-    env,
-    async close() {
-      await Promise.allSettled([upstash.close(), neon.close(), sqs.close(), pinecone.close()]);
-    },
-  };
+  return { env, close };
 }
 
 async function main(): Promise<void> {
