@@ -10,16 +10,21 @@ import type { SqlClient } from "./adapters/sql/client.ts";
 import { createUpstashHotStore } from "./adapters/upstash/hot-store.ts";
 import type { HotStore, VectorIndex } from "./core/ports.ts";
 
+/** The fetch the managed tiers' requests go through: the Node runtime's (runtime.ts), or the platform's when none is given. */
+export interface TierFetch {
+  fetch?: typeof fetch;
+}
+
 /** Upstash under the stage's key prefix when configured, else the in-process LRU. */
-export function openHotStore(config: StrataConfig): HotStore {
+export function openHotStore(config: StrataConfig, options: TierFetch = {}): HotStore {
   const hot = config.tiers.hot;
   return hot.kind === "upstash"
-    ? createUpstashHotStore({ config: { url: hot.url, token: hot.token }, prefix: `strata:${config.stage}` })
+    ? createUpstashHotStore({ config: { url: hot.url, token: hot.token, ...(options.fetch ? { fetch: options.fetch } : {}) }, prefix: `strata:${config.stage}` })
     : createMemoryHotStore();
 }
 
 /** Pinecone in the stage's namespaces when configured, else the in-process index persisted through `sql`. */
-export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: { scheduleSlice?: (run: () => void) => void } = {}): VectorIndex {
+export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: { scheduleSlice?: (run: () => void) => void } & TierFetch = {}): VectorIndex {
   const vectors = config.tiers.vectors;
   return vectors.kind === "pinecone"
     ? createPineconeVectorIndex({
@@ -28,7 +33,8 @@ export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: {
           ...(vectors.indexName ? { indexName: vectors.indexName } : {}),
           ...(vectors.indexHost ? { indexHost: vectors.indexHost } : {}),
           namespacePrefix: config.stage,
+          ...(options.fetch ? { fetch: options.fetch } : {}),
         },
       })
-    : createLocalVectorIndex({ sql, ...options });
+    : createLocalVectorIndex({ sql, ...(options.scheduleSlice ? { scheduleSlice: options.scheduleSlice } : {}) });
 }

@@ -32,6 +32,7 @@ import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
 import { openHotStore, openVectorIndex } from "./fetch-tiers.ts";
+import { createNodeFetch } from "./adapters/shared/node-fetch.ts";
 
 export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
@@ -123,10 +124,13 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   // and join it (Turns.settled).
   const turns = createTurns();
   const archive = createSqlArchive({ sql, ownsClient: true, gatherIngests: () => turns.settled(GATHER_TURNS) });
-  const hot = openHotStore(config);
+  // The managed tiers' HTTP requests (Upstash, Pinecone) over node:http: Node's own fetch keeps
+  // each answer alive through V8's scavenges into the old generation (node-fetch.ts).
+  const fetch = createNodeFetch();
+  const hot = openHotStore(config, { fetch });
   const gate = createRequestGate();
   // The local vector index's builds run their slices between requests.
-  const vectors = openVectorIndex(config, sql, { scheduleSlice: sliceScheduler(gate) });
+  const vectors = openVectorIndex(config, sql, { scheduleSlice: sliceScheduler(gate), fetch });
   const graph: GraphStore =
     tiers.graph.kind === "neo4j"
       ? (await import("./adapters/neo4j/graph-store.ts")).createNeo4jGraphStore({

@@ -1,11 +1,16 @@
 // The HotStore contract on Upstash, through the REST bridge to the machine's redis-server,
 // plus what only this adapter has: keys, the marker that caches an empty window, TTLs,
-// a caller's own client, and configuration errors.
+// a caller's own client, and configuration errors. All of it twice: over the client's own
+// transport (the platform's fetch, as on the edge) and over the Node runtime's fetch
+// (requester.ts), whose time limit, retry and read-your-writes token are checked at the end
+// against a server of the test's own.
 
 import { randomUUID } from "node:crypto";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createUpstashHotStore } from "../../lib/adapters/upstash/hot-store.ts";
+import http from "node:http";
+import { createNodeFetch } from "../../lib/adapters/shared/node-fetch.ts";
+import { createUpstashHotStore, type UpstashRestConfig } from "../../lib/adapters/upstash/hot-store.ts";
 import { isStrataError } from "../../lib/core/errors.ts";
 import type { HotStore } from "../../lib/core/ports.ts";
 import type { Message } from "../../lib/core/types.ts";
@@ -37,8 +42,18 @@ afterAll(async () => {
   await bridge?.close();
 });
 
+const nodeFetch = createNodeFetch();
+const transports: [string, Partial<UpstashRestConfig>][] = [
+  ["the client's transport", {}],
+  ["node-fetch", { fetch: nodeFetch }],
+];
+
 hotStoreContract("upstash", async () => ({
   store: createUpstashHotStore({ config: { url: bridge.url, token }, prefix }),
+}));
+
+hotStoreContract("upstash over node-fetch", async () => ({
+  store: createUpstashHotStore({ config: { url: bridge.url, token, fetch: nodeFetch }, prefix }),
 }));
 
 function message(tenantId: string, sessionId: string, seq: number, over: Partial<Message> = {}): Message {
@@ -48,10 +63,10 @@ function message(tenantId: string, sessionId: string, seq: number, over: Partial
   };
 }
 
-describe("upstash hot store", () => {
+describe.each(transports)("upstash hot store (%s)", (_transport, extra) => {
   let store: HotStore;
   beforeAll(() => {
-    store = createUpstashHotStore({ config: { url: bridge.url, token }, prefix, ttlSeconds: 600 });
+    store = createUpstashHotStore({ config: { url: bridge.url, token, ...extra }, prefix, ttlSeconds: 600 });
   });
 
   it("is named upstash and keeps a window under prefix:tenant:win:session", async () => {
@@ -150,5 +165,89 @@ describe("upstash hot store", () => {
     expect(fails(() => createUpstashHotStore({ config: { url: bridge.url, token }, prefix: "" }))).toMatch(/prefix/);
     expect(fails(() => createUpstashHotStore({ config: { url: bridge.url, token }, prefix, ttlSeconds: 0 }))).toMatch(/ttlSeconds/);
     expect(fails(() => createUpstashHotStore({ config: { url: bridge.url, token, timeoutMs: -1 }, prefix }))).toMatch(/timeoutMs/);
+  });
+});
+
+describe("upstash hot store over node-fetch: the transport's own rules", () => {
+  let server: http.Server;
+  let url: string;
+  // What the test's server does with each request, by its number (from 1), and what it saw.
+  let answer: (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
+  const seen: { path: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        seen.push({ path: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        answer(seen.length, req, res);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  // The client sends commands through its auto-pipelining, as the Node entry's does: to
+  // /pipeline, a list of commands answered by a list of results.
+  const reply = (res: http.ServerResponse, body: { result?: unknown; error?: string }, headers: Record<string, string> = {}) => {
+    const commands = seen.at(-1)!.path === "/pipeline" ? (JSON.parse(seen.at(-1)!.body) as unknown[]).length : 0;
+    res.writeHead(200, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify(commands ? Array.from({ length: commands }, () => body) : body));
+  };
+
+  it("sends the token and the command, and returns the read-your-writes token it was given on the next request", async () => {
+    seen.length = 0;
+    answer = (n, _req, res) => reply(res, { result: "PONG" }, { "upstash-sync-token": `sync-${n}` });
+    const store = createUpstashHotStore({ config: { url, token: "tok", fetch: createNodeFetch() }, prefix });
+    await store.ping();
+    await store.ping();
+    expect(seen.map((r) => r.headers.authorization)).toEqual(["Bearer tok", "Bearer tok"]);
+    expect(seen[0]!.path).toBe("/pipeline");
+    expect(JSON.parse(seen[0]!.body)).toEqual([["ping"]]);
+    expect(seen[1]!.headers["upstash-sync-token"]).toBe("sync-1");
+  });
+
+  it("retries once after a network error, and gives up after its retries", async () => {
+    seen.length = 0;
+    answer = (n, req, res) => (n === 1 ? req.socket.destroy() : reply(res, { result: "PONG" }));
+    const store = createUpstashHotStore({ config: { url, token, fetch: createNodeFetch() }, prefix });
+    await store.ping();
+    expect(seen).toHaveLength(2);
+
+    seen.length = 0;
+    answer = (_n, req) => req.socket.destroy();
+    const error = await store.ping().catch((e: unknown) => e);
+    expect(isStrataError(error) && error.category).toBe("upstream");
+    expect(seen).toHaveLength(2); // the request and its one retry
+  });
+
+  it("fails a request past its time limit without retrying it", async () => {
+    seen.length = 0;
+    answer = () => {}; // never answers
+    const store = createUpstashHotStore({ config: { url, token, timeoutMs: 100, fetch: createNodeFetch() }, prefix });
+    const error = await store.ping().catch((e: unknown) => e);
+    expect(isStrataError(error) && error.category).toBe("upstream");
+    expect((error as Error).message).toMatch(/no answer within 100 ms/);
+    expect(seen).toHaveLength(1);
+  });
+
+  it("throws an error answer as the client's transport does, and an answer that is not JSON", async () => {
+    answer = (_n, _req, res) => {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "ERR wrong number of arguments" }));
+    };
+    const store = createUpstashHotStore({ config: { url, token, fetch: createNodeFetch() }, prefix });
+    const error = await store.ping().catch((e: unknown) => e);
+    expect((error as Error).message).toBe("upstash: ERR wrong number of arguments");
+
+    answer = (_n, _req, res) => {
+      res.writeHead(502);
+      res.end("<html>bad gateway</html>");
+    };
+    expect(((await store.ping().catch((e: unknown) => e)) as Error).message).toMatch(/^upstash: Unable to parse response body: <html>bad gateway/);
   });
 });

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { Pinecone } from "@pinecone-database/pinecone";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPineconeVectorIndex, deletePineconeNamespaces } from "../../lib/adapters/pinecone/vector-index.ts";
+import { createNodeFetch } from "../../lib/adapters/shared/node-fetch.ts";
 import { StrataError } from "../../lib/core/errors.ts";
 import type { VectorIndex, VectorRecord } from "../../lib/core/ports.ts";
 import { startPineconeServer, type PineconeServer } from "../stand-ins/pinecone-server.ts";
@@ -40,6 +41,32 @@ vectorIndexContract(
     // adapter's header and "zero vectors" below), so one cannot be recalled with score 0.
     skip: ["a zero vector scores 0"],
   },
+);
+
+// Again from a configuration with the Node runtime's fetch (lib/runtime.ts passes it), every
+// request of the client and of the adapter's raw calls through it.
+const fetched = { requests: 0 };
+const nodeFetch = createNodeFetch();
+const countedFetch: typeof fetch = (input, init) => {
+  fetched.requests++;
+  return nodeFetch(input, init);
+};
+const fetchPrefix = `f${randomBytes(4).toString("hex")}`;
+vectorIndexContract(
+  "pinecone over node-fetch",
+  async () => {
+    const s = await shared();
+    return {
+      store: createPineconeVectorIndex({ config: { apiKey: s.apiKey, indexHost: s.host, namespacePrefix: fetchPrefix, fetch: countedFetch } }),
+      async cleanup() {
+        const before = fetched.requests;
+        await deletePineconeNamespaces({ client: new Pinecone({ apiKey: s.apiKey }), indexHost: s.host, namespacePrefix: fetchPrefix });
+        expect(fetched.requests).toBeGreaterThan(0);
+        expect(fetched.requests).toBe(before); // the clean-up's own client used the platform's fetch
+      },
+    };
+  },
+  { skip: ["a zero vector scores 0"] },
 );
 
 const axis = (i: number, dims = 8) => Float32Array.from({ length: dims }, (_, k) => (k === i ? 1 : 0));

@@ -66,7 +66,16 @@ export type PineconeVectorIndexOptions =
       indexName?: string;
       namespacePrefix: string;
     }
-  | { config: { apiKey: string; indexName?: string; indexHost?: string; namespacePrefix: string } };
+  | {
+      config: {
+        apiKey: string;
+        indexName?: string;
+        indexHost?: string;
+        namespacePrefix: string;
+        /** The fetch requests go through (the client's `fetchApi`): the Node runtime's (lib/adapters/shared/node-fetch.ts); default the platform's. */
+        fetch?: typeof fetch;
+      };
+    };
 
 /** What each vector carries besides its values: the answer to a match, and the filters. */
 interface VectorMetadata extends RecordMetadata {
@@ -215,7 +224,8 @@ export function createPineconeVectorIndex(options: PineconeVectorIndexOptions): 
     );
   }
   const indexHost = indexHostRaw === undefined ? undefined : checkHost(indexHostRaw);
-  const client = "client" in options ? options.client : new Pinecone({ apiKey: apiKey! });
+  const client =
+    "client" in options ? options.client : new Pinecone({ apiKey: apiKey!, ...(options.config.fetch ? { fetchApi: options.config.fetch } : {}) });
   const where = indexHost ?? `index "${indexName}"`;
 
   const namespaceOf = async (tenantId: string) => `${namespacePrefix}#${await idPart(tenantId)}`;

@@ -14,10 +14,11 @@
 // key. A member in a format this code cannot read makes the read a miss: the archive answers
 // and its repair overwrites the window, so a format change heals itself after a deploy.
 
-import { Redis } from "@upstash/redis";
+import { Redis, type Requester } from "@upstash/redis";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { HotStore } from "../../core/ports.ts";
 import type { Message, Role } from "../../core/types.ts";
+import { fetchRequester } from "./requester.ts";
 
 export interface UpstashRestConfig {
   /** The database's REST URL (UPSTASH_REDIS_REST_URL), e.g. https://<db>.upstash.io. */
@@ -28,7 +29,16 @@ export interface UpstashRestConfig {
   timeoutMs?: number;
   /** Retries after a network error, 25 ms apart (default 1). */
   retries?: number;
+  /**
+   * The fetch requests go through (the Node runtime's, lib/adapters/shared/node-fetch.ts), by
+   * this module's transport (requester.ts). Without it the client's own transport and the
+   * platform's fetch, as on the edge read path.
+   */
+  fetch?: typeof fetch;
 }
+
+/** The client's class beneath the Node entry's, which takes a transport and options together. */
+type CoreRedis = new (client: Requester, opts: { automaticDeserialization: boolean; enableTelemetry: boolean }) => Redis;
 
 export type UpstashHotStoreOptions = ({ client: Redis } | { config: UpstashRestConfig }) & {
   /** Namespace of every key, e.g. the deployment stage. */
@@ -136,6 +146,14 @@ function clientFrom(config: UpstashRestConfig): Redis {
   const retries = config.retries ?? 1;
   if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw configError(`timeoutMs must be a positive integer, got ${timeoutMs}`);
   if (!(Number.isInteger(retries) && retries >= 0)) throw configError(`retries must be an integer ≥ 0, got ${retries}`);
+  if (config.fetch) {
+    // The Node entry's constructor takes a transport without options; the class it extends
+    // takes both, and the options are the ones below (no automatic JSON, no telemetry). The
+    // Node entry also answers through its auto-pipelining proxy; so does this one.
+    const Core = Object.getPrototypeOf(Redis) as CoreRedis;
+    const client = new Core(fetchRequester({ url, token, fetch: config.fetch, timeoutMs, retries }), { automaticDeserialization: false, enableTelemetry: false });
+    return (client as unknown as { autoPipeline: () => Redis }).autoPipeline();
+  }
   return new Redis({
     url,
     token,

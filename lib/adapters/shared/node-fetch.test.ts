@@ -1,0 +1,143 @@
+// The Node runtime's fetch against a local HTTP server: what it sends, what it answers, and
+// what it leaves to the platform's fetch.
+
+import http from "node:http";
+import { getEventListeners } from "node:events";
+import zlib from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNodeFetch } from "./node-fetch.ts";
+
+let server: http.Server;
+let base: string;
+const fetch = createNodeFetch();
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const url = new URL(req.url!, "http://x");
+      if (url.pathname === "/echo") {
+        res.setHeader("content-type", "application/json");
+        res.setHeader("x-seen", "1");
+        res.end(JSON.stringify({ method: req.method, body, headers: req.headers }));
+      } else if (url.pathname === "/gzip") {
+        res.setHeader("content-encoding", "gzip");
+        res.end(zlib.gzipSync("squeezed ".repeat(100)));
+      } else if (url.pathname === "/empty") {
+        res.statusCode = 204;
+        res.end();
+      } else if (url.pathname === "/error") {
+        res.statusCode = 400;
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ error: "bad" }));
+      } else if (url.pathname === "/moved") {
+        res.statusCode = 307;
+        res.setHeader("location", "/echo");
+        res.end();
+      } else if (url.pathname === "/slow") {
+        setTimeout(() => res.end("late"), 300);
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+describe("createNodeFetch", () => {
+  it("sends the method, headers and a string body with its length, and answers a standard Response", async () => {
+    const res = await fetch(`${base}/echo`, { method: "post", headers: { "content-type": "application/json", "x-token": "t" }, body: '{"a":"é"}' });
+    expect(res).toBeInstanceOf(Response);
+    expect(res.status).toBe(200);
+    expect(res.ok).toBe(true);
+    expect(res.headers.get("x-seen")).toBe("1");
+    const seen = (await res.json()) as { method: string; body: string; headers: Record<string, string> };
+    expect(seen.method).toBe("POST");
+    expect(seen.body).toBe('{"a":"é"}');
+    expect(seen.headers["x-token"]).toBe("t");
+    expect(seen.headers["content-length"]).toBe(String(Buffer.byteLength('{"a":"é"}')));
+  });
+
+  it("sends bytes, an ArrayBuffer and form parameters as bodies, and a URL object as the address", async () => {
+    for (const [body, expected] of [
+      [new TextEncoder().encode("bytes"), "bytes"],
+      [new TextEncoder().encode("buffer").buffer, "buffer"],
+      [new URLSearchParams({ q: "a b" }), "q=a+b"],
+    ] as const) {
+      const seen = (await (await fetch(new URL(`${base}/echo`), { method: "POST", body })).json()) as { body: string; headers: Record<string, string> };
+      expect(seen.body).toBe(expected);
+      if (body instanceof URLSearchParams) expect(seen.headers["content-type"]).toMatch(/^application\/x-www-form-urlencoded/);
+    }
+  });
+
+  it("decodes a gzip answer and drops the encoding it no longer has", async () => {
+    const res = await fetch(`${base}/gzip`);
+    expect(await res.text()).toBe("squeezed ".repeat(100));
+    expect(res.headers.get("content-encoding")).toBeNull();
+  });
+
+  it("answers a 204 without a body, and an error status as a Response, not a rejection", async () => {
+    const empty = await fetch(`${base}/empty`, { method: "DELETE" });
+    expect(empty.status).toBe(204);
+    expect(empty.body).toBeNull();
+    const bad = await fetch(`${base}/error`, { method: "POST", body: "{}" });
+    expect(bad.ok).toBe(false);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: "bad" });
+  });
+
+  it("follows a redirect through the platform's fetch", async () => {
+    const res = await fetch(`${base}/moved`, { method: "POST", body: "again" });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { body: string }).body).toBe("again");
+  });
+
+  it("rejects with the signal's reason, before the request or during it, and removes its listener once answered", async () => {
+    const before = new AbortController();
+    before.abort(new Error("stop"));
+    await expect(fetch(`${base}/echo`, { signal: before.signal })).rejects.toThrow("stop");
+
+    const during = new AbortController();
+    const pending = fetch(`${base}/slow`, { signal: during.signal });
+    setTimeout(() => during.abort(new DOMException("too slow", "TimeoutError")), 20);
+    await expect(pending).rejects.toMatchObject({ name: "TimeoutError" });
+
+    const kept = new AbortController();
+    const res = await fetch(`${base}/echo`, { signal: kept.signal });
+    await res.text();
+    expect(getEventListeners(kept.signal, "abort")).toHaveLength(0);
+  });
+
+  it("rejects a refused connection as fetch does: a TypeError with the cause", async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    const e = await fetch(`http://127.0.0.1:${port}/`).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe("fetch failed");
+    expect(((e as Error).cause as { code?: string }).code).toBe("ECONNREFUSED");
+  });
+
+  it("leaves a Request object and a streamed body to the platform's fetch", async () => {
+    const viaRequest = await fetch(new Request(`${base}/echo`, { method: "POST", body: "req" }));
+    expect(((await viaRequest.json()) as { body: string }).body).toBe("req");
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("streamed"));
+        c.close();
+      },
+    });
+    const viaStream = await fetch(`${base}/echo`, { method: "POST", body: stream, duplex: "half" } as RequestInit);
+    expect(((await viaStream.json()) as { body: string }).body).toBe("streamed");
+  });
+});
