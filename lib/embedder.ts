@@ -6,9 +6,10 @@ import { createLocalEmbedder } from "./adapters/local/embedder.ts";
 import { createOpenAiEmbedder } from "./adapters/openai/embedder.ts";
 import { createPineconeInferenceEmbedder } from "./adapters/pinecone/embedder.ts";
 import type { Embedder } from "./core/ports.ts";
+import type { TierFetch } from "./fetch-tiers.ts";
 
 /** The embedder the config names; vectors record its model, so `strata reindex --vectors` can rebuild after a change. */
-export function openEmbedder(config: StrataConfig): Embedder {
+export function openEmbedder(config: StrataConfig, options: TierFetch = {}): Embedder {
   const e = config.tiers.embedder;
   if (e.kind === "openai") {
     return createOpenAiEmbedder({
@@ -17,11 +18,12 @@ export function openEmbedder(config: StrataConfig): Embedder {
       ...(e.apiKey ? { apiKey: e.apiKey } : {}),
       ...(e.dimensions ? { dimensions: e.dimensions } : {}),
       ...(e.batchSize ? { batchSize: e.batchSize } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
   if (e.kind === "pinecone") {
     return createPineconeInferenceEmbedder(
-      { config: { apiKey: e.apiKey } },
+      { config: { apiKey: e.apiKey, ...(options.fetch ? { fetch: options.fetch } : {}) } },
       { model: e.model, ...(e.dimensions ? { dimensions: e.dimensions } : {}), ...(e.batchSize ? { batchSize: e.batchSize } : {}) },
     );
   }

@@ -124,7 +124,7 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   // and join it (Turns.settled).
   const turns = createTurns();
   const archive = createSqlArchive({ sql, ownsClient: true, gatherIngests: () => turns.settled(GATHER_TURNS) });
-  // The managed tiers' HTTP requests (Upstash, Pinecone) over node:http: Node's own fetch keeps
+  // The managed tiers' HTTP requests (Upstash, Pinecone, a remote embedder) over node:http: Node's own fetch keeps
   // each answer alive through V8's scavenges into the old generation (node-fetch.ts).
   const fetch = createNodeFetch();
   const hot = openHotStore(config, { fetch });
@@ -168,7 +168,7 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           gate,
         })
       : createLocalJobQueue({ archive, onError: onJobError, gate });
-  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config), gate, turns };
+  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config, { fetch }), gate, turns };
 }
 
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {

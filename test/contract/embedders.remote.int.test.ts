@@ -10,6 +10,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { createLocalEmbedder } from "../../lib/adapters/local/embedder.ts";
 import { createOpenAiEmbedder, type OpenAiEmbedderOptions } from "../../lib/adapters/openai/embedder.ts";
 import { createPineconeInferenceEmbedder, type PineconeInferenceSettings } from "../../lib/adapters/pinecone/embedder.ts";
+import { createNodeFetch } from "../../lib/adapters/shared/node-fetch.ts";
 import { StrataError } from "../../lib/core/errors.ts";
 import { startOpenAiEmbeddingsServer, type OpenAiEmbeddingsServer } from "../stand-ins/openai-embeddings-server.ts";
 import { startPineconeInferenceServer, type PineconeInferenceServer } from "../stand-ins/pinecone-inference-server.ts";
@@ -36,6 +37,31 @@ embedderContract("openai-compatible (stand-in)", async () => {
 embedderContract("pinecone inference (stand-in)", async () => {
   const s = await pinecone();
   return createPineconeInferenceEmbedder({ client: new Pinecone({ apiKey: s.apiKey, controllerHostUrl: s.url }) }, { model: "multilingual-e5-large" });
+});
+
+// Again over the Node runtime's fetch (lib/runtime.ts passes it to both), each request counted.
+const nodeFetch = createNodeFetch();
+const counted = { openai: 0, pinecone: 0 };
+const countedFetch =
+  (which: keyof typeof counted): typeof fetch =>
+  (input, init) => {
+    counted[which]++;
+    return nodeFetch(input, init);
+  };
+
+embedderContract("openai-compatible over node-fetch", async () => {
+  const s = await openai();
+  return createOpenAiEmbedder({ baseUrl: s.url, apiKey: s.apiKey!, model: "text-embedding-3-small", dimensions: 256, fetch: countedFetch("openai") });
+});
+
+embedderContract("pinecone inference over node-fetch", async () => {
+  const s = await pinecone();
+  return createPineconeInferenceEmbedder({ config: { apiKey: s.apiKey, controllerHostUrl: s.url, fetch: countedFetch("pinecone") } }, { model: "multilingual-e5-large" });
+});
+
+it("sent the node-fetch embedders' requests through it", () => {
+  expect(counted.openai).toBeGreaterThan(0);
+  expect(counted.pinecone).toBeGreaterThan(0);
 });
 
 describe("openai-compatible embedder", () => {

@@ -45,7 +45,14 @@ export type PineconeInputType = "passage" | "query";
 
 export type PineconeInferenceOptions =
   | { client: Pinecone }
-  | { config: { apiKey: string; controllerHostUrl?: string } };
+  | {
+      config: {
+        apiKey: string;
+        controllerHostUrl?: string;
+        /** The fetch requests go through (the client's `fetchApi`): the Node runtime's (lib/adapters/shared/node-fetch.ts); default the platform's. */
+        fetch?: typeof fetch;
+      };
+    };
 
 export interface PineconeInferenceSettings {
   /** Hosted dense model, e.g. "multilingual-e5-large" (STRATA_EMBED_MODEL). */
@@ -140,7 +147,7 @@ export function createPineconeInferenceEmbedder(
       }
       if (!ok) throw new StrataError("config", "CONFIG_INVALID", `Pinecone controller host "${host}" is not an http(s) URL or host`);
     }
-    base = { apiKey, ...(host ? { controllerHostUrl: host } : {}) };
+    base = { apiKey, ...(host ? { controllerHostUrl: host } : {}), ...(options.config.fetch ? { fetchApi: options.config.fetch } : {}) };
   }
 
   const callerFetch: typeof fetch = base.fetchApi ?? ((input, init) => globalThis.fetch(input, init));
