@@ -128,6 +128,40 @@ describe("createNodeFetch", () => {
     expect(((e as Error).cause as { code?: string }).code).toBe("ECONNREFUSED");
   });
 
+  it("sends a request once more when its kept-alive socket turns out closed before any answer, and not twice", async () => {
+    // The second request on each socket finds it reset, as when the server closed an idle
+    // socket just as it was reused.
+    let requests = 0;
+    let resetAll = false;
+    const perSocket = new WeakMap<object, number>();
+    const flaky = http.createServer((req, res) => {
+      requests++;
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      if (n === 2 || resetAll) req.socket.destroy();
+      else res.end("ok");
+    });
+    await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(flaky.address() as { port: number }).port}/`;
+    const own = createNodeFetch({ maxSockets: 1 });
+    try {
+      expect(await (await own(url, { method: "POST", body: "1" })).text()).toBe("ok");
+      expect(await (await own(url, { method: "POST", body: "2" })).text()).toBe("ok"); // reset on the reused socket, sent again on a new one
+      expect(requests).toBe(3);
+      // The resent request's socket is itself reused next, and reset: sent again once more.
+      expect(await (await own(url, { method: "POST", body: "3" })).text()).toBe("ok");
+      expect(requests).toBe(5);
+      // A resent request that fails again is not sent a third time.
+      resetAll = true;
+      const e = await own(url, { method: "POST", body: "4" }).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(TypeError);
+      expect(requests).toBe(7);
+    } finally {
+      flaky.closeAllConnections();
+      await new Promise((r) => flaky.close(r));
+    }
+  });
+
   it("leaves a Request object and a streamed body to the platform's fetch", async () => {
     const viaRequest = await fetch(new Request(`${base}/echo`, { method: "POST", body: "req" }));
     expect(((await viaRequest.json()) as { body: string }).body).toBe("req");

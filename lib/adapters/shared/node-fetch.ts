@@ -12,7 +12,8 @@
 //
 // What it does: one request per call, the body a string, bytes or URLSearchParams; the answer
 // read whole into a standard Response (gzip, deflate and br decoded); the caller's
-// AbortSignal honoured, its listener removed when the answer is in. Anything else it leaves
+// AbortSignal honoured, its listener removed when the answer is in; a request whose kept-alive
+// socket turns out closed before any answer is sent once more. Anything else it leaves
 // to the platform's fetch: a Request object or a streamed body as input, a redirect answered
 // to a method that follows redirects (the APIs it serves answer none).
 
@@ -92,15 +93,16 @@ export function createNodeFetch(options: NodeFetchOptions = {}): Fetch {
         done();
         reject(e);
       };
+      let req: http.ClientRequest;
       const onAbort = () => {
         const reason = abortReason(signal!);
         req.destroy(reason instanceof Error ? reason : undefined);
         fail(reason);
       };
-      const req = (protocol === "https:" ? https : http).request(
-        url,
-        { method, agent: agents[protocol], headers: outgoing },
-        (res) => {
+      const send = (again: boolean) => {
+        let answered = false;
+        req = (protocol === "https:" ? https : http).request(url, { method, agent: agents[protocol], headers: outgoing }, (res) => {
+          answered = true;
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("error", (e) => fail(new TypeError("fetch failed", { cause: e })));
@@ -130,11 +132,21 @@ export function createNodeFetch(options: NodeFetchOptions = {}): Fetch {
             done();
             resolve(new Response(payload as unknown as BodyInit | null, { status, statusText: res.statusMessage ?? "", headers: answer }));
           });
-        },
-      );
-      req.on("error", (e) => fail(new TypeError("fetch failed", { cause: e })));
+        });
+        req.on("error", (e: NodeJS.ErrnoException) => {
+          // A kept-alive socket the server closed while it sat idle (a Lambda thawed after
+          // minutes, a load balancer's idle timeout) fails as it is reused, before any answer:
+          // the request is sent once more on a new socket, as Node's documentation advises.
+          if (!again && !answered && !settled && req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
+            send(true);
+            return;
+          }
+          fail(new TypeError("fetch failed", { cause: e }));
+        });
+        req.end(body ?? undefined);
+      };
+      send(false);
       signal?.addEventListener("abort", onAbort, { once: true });
-      req.end(body ?? undefined);
     });
   };
   return nodeFetch as Fetch;
