@@ -124,8 +124,9 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   // and join it (Turns.settled).
   const turns = createTurns();
   const archive = createSqlArchive({ sql, ownsClient: true, gatherIngests: () => turns.settled(GATHER_TURNS) });
-  // The managed tiers' HTTP requests (Upstash, Pinecone, a remote embedder) over node:http: Node's own fetch keeps
-  // each answer alive through V8's scavenges into the old generation (node-fetch.ts).
+  // The managed tiers' HTTP requests (Upstash, Pinecone, a remote embedder) go over node:http:
+  // Node's own fetch keeps each answer alive through V8's scavenges into the old generation
+  // (node-fetch.ts).
   const fetch = createNodeFetch();
   const hot = openHotStore(config, { fetch });
   const gate = createRequestGate();
