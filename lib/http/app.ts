@@ -183,15 +183,25 @@ export function createApp(deps: StrataDeps, auth: AuthMode, options: AppOptions 
 
   // 500 messages of 64 KiB each, plus JSON overhead, is the largest valid body.
   const maxBody = MAX_MESSAGES_PER_REQUEST * MAX_CONTENT_BYTES * 1.25;
-  app.use(
-    "/v1/sessions/*",
-    bodyLimit({
-      maxSize: maxBody,
-      onError: () => {
-        throw new StrataError("too_large", "PAYLOAD_TOO_LARGE", `request body exceeds ${Math.round(maxBody / 2 ** 20)} MiB`);
-      },
-    }),
-  );
+  const tooLarge = () => {
+    throw new StrataError("too_large", "PAYLOAD_TOO_LARGE", `request body exceeds ${Math.round(maxBody / 2 ** 20)} MiB`);
+  };
+  const limitStream = bodyLimit({ maxSize: maxBody, onError: tooLarge });
+  // Hono's bodyLimit reads `c.req.raw.body` first, and under @hono/node-server that builds a
+  // whole WHATWG Request for the incoming one (an AbortController registered through a WeakRef
+  // and a FinalizationRegistry, which V8's scavenges keep alive into the old generation: every
+  // context call did so). A request without a body, or with a declared length (Node's parser
+  // holds the body to it), is judged from its headers; only a chunked body is counted as it
+  // streams in.
+  app.use("/v1/sessions/*", (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    const length = c.req.header("content-length");
+    if (length !== undefined && /^\d+$/.test(length) && c.req.header("transfer-encoding") === undefined) {
+      if (Number(length) > maxBody) tooLarge();
+      return next();
+    }
+    return limitStream(c, next);
+  });
 
   app.openapi(
     createRoute({
