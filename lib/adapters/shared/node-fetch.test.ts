@@ -32,6 +32,9 @@ beforeAll(async () => {
         res.statusCode = 400;
         res.setHeader("content-type", "application/json");
         res.end(JSON.stringify({ error: "bad" }));
+      } else if (url.pathname === "/odd-status") {
+        res.statusCode = 999;
+        res.end("?");
       } else if (url.pathname === "/moved") {
         res.statusCode = 307;
         res.setHeader("location", "/echo");
@@ -93,6 +96,13 @@ describe("createNodeFetch", () => {
     expect(bad.ok).toBe(false);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: "bad" });
+  });
+
+  it("rejects an answer the Response class cannot hold (a status past 599) rather than throwing out of its handler", async () => {
+    const e = await fetch(`${base}/odd-status`).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe("fetch failed");
+    expect((e as Error).cause).toBeInstanceOf(RangeError);
   });
 
   it("follows a redirect through the platform's fetch", async () => {

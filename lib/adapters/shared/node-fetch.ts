@@ -114,23 +114,27 @@ export function createNodeFetch(options: NodeFetchOptions = {}): Fetch {
               platform(input, init).then(resolve, reject);
               return;
             }
-            let payload: Buffer | null;
+            // The answer as a Response; one the Response class refuses (a status outside
+            // 200-599, a header value it will not hold) or a body that does not decode fails
+            // the request, instead of throwing in this handler, where nothing would catch it.
+            let response: Response;
             try {
-              payload = method === "HEAD" || NO_BODY_STATUS.has(status) ? null : decoded(Buffer.concat(chunks), res.headers["content-encoding"]);
+              const payload = method === "HEAD" || NO_BODY_STATUS.has(status) ? null : decoded(Buffer.concat(chunks), res.headers["content-encoding"]);
+              const answer = new Headers();
+              const raw = res.rawHeaders;
+              for (let i = 0; i + 1 < raw.length; i += 2) {
+                // The body is handed over decoded; its encoding and length no longer describe it.
+                const name = raw[i]!.toLowerCase();
+                if (payload && res.headers["content-encoding"] && (name === "content-encoding" || name === "content-length")) continue;
+                answer.append(raw[i]!, raw[i + 1]!);
+              }
+              response = new Response(payload as unknown as BodyInit | null, { status, statusText: res.statusMessage ?? "", headers: answer });
             } catch (e) {
               fail(new TypeError("fetch failed", { cause: e }));
               return;
             }
-            const answer = new Headers();
-            const raw = res.rawHeaders;
-            for (let i = 0; i + 1 < raw.length; i += 2) {
-              // The body is handed over decoded; its encoding and length no longer describe it.
-              const name = raw[i]!.toLowerCase();
-              if (payload && res.headers["content-encoding"] && (name === "content-encoding" || name === "content-length")) continue;
-              answer.append(raw[i]!, raw[i + 1]!);
-            }
             done();
-            resolve(new Response(payload as unknown as BodyInit | null, { status, statusText: res.statusMessage ?? "", headers: answer }));
+            resolve(response);
           });
         });
         req.on("error", (e: NodeJS.ErrnoException) => {
