@@ -4,7 +4,7 @@
 // `{ "error": { "code", "message" } }`.
 
 import { OpenAPIHono, createRoute, type z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { StrataDeps } from "../core/deps.ts";
@@ -32,6 +32,7 @@ import {
   IngestResponse,
   MAX_CONTENT_BYTES,
   MAX_MESSAGES_PER_REQUEST,
+  MAX_SEARCH_BODY_BYTES,
   SearchBody,
   SearchResponse,
   SessionParams,
@@ -181,27 +182,32 @@ export function createApp(deps: StrataDeps, auth: AuthMode, options: AppOptions 
     return next();
   });
 
-  // 500 messages of 64 KiB each, plus JSON overhead, is the largest valid body.
+  // 500 messages of 64 KiB each, plus JSON overhead, is the largest valid ingest body; a search
+  // body holds one query of at most 4,096 characters and a few ids.
   const maxBody = MAX_MESSAGES_PER_REQUEST * MAX_CONTENT_BYTES * 1.25;
-  const tooLarge = () => {
-    throw new StrataError("too_large", "PAYLOAD_TOO_LARGE", `request body exceeds ${Math.round(maxBody / 2 ** 20)} MiB`);
-  };
-  const limitStream = bodyLimit({ maxSize: maxBody, onError: tooLarge });
   // Hono's bodyLimit reads `c.req.raw.body` first, and under @hono/node-server that builds a
   // whole WHATWG Request for the incoming one (an AbortController registered through a WeakRef
   // and a FinalizationRegistry, which V8's scavenges keep alive into the old generation: every
   // context call did so). A request without a body, or with a declared length (Node's parser
   // holds the body to it), is judged from its headers; only a chunked body is counted as it
   // streams in.
-  app.use("/v1/sessions/*", (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-    const length = c.req.header("content-length");
-    if (length !== undefined && /^\d+$/.test(length) && c.req.header("transfer-encoding") === undefined) {
-      if (Number(length) > maxBody) tooLarge();
-      return next();
-    }
-    return limitStream(c, next);
-  });
+  const limitBody = (max: number, size: string) => {
+    const tooLarge = () => {
+      throw new StrataError("too_large", "PAYLOAD_TOO_LARGE", `request body exceeds ${size}`);
+    };
+    const limitStream = bodyLimit({ maxSize: max, onError: tooLarge });
+    return (c: Context, next: Next) => {
+      if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+      const length = c.req.header("content-length");
+      if (length !== undefined && /^\d+$/.test(length) && c.req.header("transfer-encoding") === undefined) {
+        if (Number(length) > max) tooLarge();
+        return next();
+      }
+      return limitStream(c, next);
+    };
+  };
+  app.use("/v1/sessions/*", limitBody(maxBody, `${Math.round(maxBody / 2 ** 20)} MiB`));
+  app.use("/v1/search", limitBody(MAX_SEARCH_BODY_BYTES, `${MAX_SEARCH_BODY_BYTES / 1024} KiB`));
 
   app.openapi(
     createRoute({
@@ -282,7 +288,7 @@ export function createApp(deps: StrataDeps, auth: AuthMode, options: AppOptions 
       path: "/v1/search",
       summary: "Hybrid search over a user's long-term memory",
       request: { body: { content: { "application/json": { schema: SearchBody } }, required: true } },
-      responses: { 200: json(SearchResponse, "Results, best first"), ...errors },
+      responses: { 200: json(SearchResponse, "Results, best first"), ...errors, 413: json(ErrorSchema, "Request body too large") },
     }),
     async (c) => {
       const body = c.req.valid("json");

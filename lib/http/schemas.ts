@@ -7,6 +7,9 @@ import { ROLES } from "../core/types.ts";
 export const MAX_CONTENT_BYTES = 64 * 1024;
 export const MAX_MESSAGES_PER_REQUEST = 500;
 export const MAX_ID_LENGTH = 128;
+export const MAX_QUERY_LENGTH = 4096;
+/** A search body: one query (every character escaped as \\uXXXX is six bytes) and a few ids, with room to spare. */
+export const MAX_SEARCH_BODY_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
 /** UTF-8 size, skipping the encode when the string cannot possibly exceed the limit. */
@@ -106,7 +109,7 @@ export const HistoryResponse = z
 
 export const ContextQuery = z.object({
   userId: idString("userId").optional(),
-  query: z.string().max(4096, "query must be at most 4096 characters").optional(),
+  query: z.string().max(MAX_QUERY_LENGTH, `query must be at most ${MAX_QUERY_LENGTH} characters`).optional(),
   budget: intParam("budget", 1, 200_000).optional().openapi({ type: "integer", example: "2000", description: "Token budget (default 2000)" }),
 });
 
@@ -153,7 +156,7 @@ export const ContextResponse = z
 export const SearchBody = z
   .object({
     userId: idString("userId"),
-    query: z.string().refine((s) => s.trim().length > 0, "query must not be empty").pipe(z.string().max(4096, "query must be at most 4096 characters")),
+    query: z.string().refine((s) => s.trim().length > 0, "query must not be empty").pipe(z.string().max(MAX_QUERY_LENGTH, `query must be at most ${MAX_QUERY_LENGTH} characters`)),
     limit: z.number().int("limit must be a whole number").min(1, "limit must be at least 1").max(100, "limit must be at most 100").optional(),
     sessionId: idString("sessionId").optional(),
   })

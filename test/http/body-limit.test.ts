@@ -1,11 +1,11 @@
-// The request body limit of /v1/sessions/*, over a real @hono/node-server (as `strata serve`
+// The request body limits of /v1/sessions/* and /v1/search, over a real @hono/node-server (as `strata serve`
 // runs it): a declared length is judged from the header before any of the body is read, a
 // chunked body as it streams in, and a request without a body never meets the limit.
 
 import http from "node:http";
 import { serve, type ServerType } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_CONTENT_BYTES, MAX_MESSAGES_PER_REQUEST } from "../../lib/http/schemas.ts";
+import { MAX_CONTENT_BYTES, MAX_MESSAGES_PER_REQUEST, MAX_QUERY_LENGTH, MAX_SEARCH_BODY_BYTES } from "../../lib/http/schemas.ts";
 import type { Strata } from "../../lib/runtime.ts";
 import { uid } from "../fixtures/pglite.ts";
 import { startTestStrata } from "../fixtures/strata.ts";
@@ -108,5 +108,41 @@ describe("the body limit of /v1/sessions/*", () => {
     expect((await send("POST", `/v1/sessions/${s}/messages`, { "content-length": String(Buffer.byteLength(body)) }, [body])).status).toBe(201);
     const r = await send("GET", `/v1/sessions/${s}/context`, {}, []);
     expect(r.status).toBe(200);
+  });
+});
+
+describe("the body limit of /v1/search", () => {
+  const searchBody = (query: string) => JSON.stringify({ userId: "u", query });
+
+  it("takes the largest valid query, every character escaped", async () => {
+    // Written as \\u escapes, 4,096 characters are 24 KiB of JSON: still within the limit.
+    const body = `{"userId":"u","query":"${"\\u00e9".repeat(MAX_QUERY_LENGTH)}"}`;
+    expect(Buffer.byteLength(body)).toBeGreaterThan(24 * 1024);
+    const r = await send("POST", "/v1/search", { "content-length": String(Buffer.byteLength(body)) }, [body]);
+    expect(r.status).toBe(200);
+    expect(Array.isArray(r.body.results)).toBe(true);
+  });
+
+  it("refuses a declared length past the limit from the header, before the body is sent", async () => {
+    const r = await send("POST", "/v1/search", { "content-length": String(MAX_SEARCH_BODY_BYTES + 1) }, [], true);
+    expect(r.status).toBe(413);
+    expect(r.body.error?.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(r.body.error?.message).toBe("request body exceeds 64 KiB");
+  });
+
+  it("refuses a chunked body past the limit as it streams", async () => {
+    const big = searchBody("a ".repeat(MAX_SEARCH_BODY_BYTES));
+    const r = await send("POST", "/v1/search", { "transfer-encoding": "chunked" }, [big.slice(0, 1000), big.slice(1000)]);
+    expect(r.status).toBe(413);
+    expect(r.body.error?.code).toBe("PAYLOAD_TOO_LARGE");
+  });
+
+  it("takes a chunked body within the limit, and still judges the query itself", async () => {
+    const ok = searchBody("calendar");
+    expect((await send("POST", "/v1/search", { "transfer-encoding": "chunked" }, [ok.slice(0, 10), ok.slice(10)])).status).toBe(200);
+    const long = searchBody("a".repeat(MAX_QUERY_LENGTH + 1));
+    const r = await send("POST", "/v1/search", { "content-length": String(Buffer.byteLength(long)) }, [long]);
+    expect(r.status).toBe(400);
+    expect(r.body.error?.message).toMatch(/query must be at most 4096 characters/);
   });
 });
