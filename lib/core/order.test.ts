@@ -47,4 +47,27 @@ describe("kthLargest", () => {
       expect(values).toEqual(before);
     }
   });
+
+  it("finds the same value over many, by its sample, whether the sample guesses well or not", () => {
+    const r = mulberry32(11);
+    const cases = [
+      // Spread values, a few distinct ones (ties across the guess), scores rising along runs (a
+      // sample that sees only each run's start), all alike, and values the sample misses: the
+      // largest sit only at its positions, so its guess keeps too few and every value is
+      // selected over.
+      Float64Array.from({ length: 2500 }, () => r() * 0.6),
+      Float64Array.from({ length: 3000 }, () => Math.floor(r() * 5)),
+      Float64Array.from({ length: 2048 }, (_, i) => (i % 256) / 256 + r() * 1e-3),
+      Float64Array.from({ length: 1500 }, () => 0.25),
+      Float64Array.from({ length: 4096 }, (_, i) => (i % 8 === 0 ? 1 + r() : r())),
+      Float64Array.from({ length: 1024 }, (_, i) => -i),
+    ];
+    for (const values of cases) {
+      const n = values.length;
+      const before = Float64Array.from(values);
+      const sorted = Array.from(values).sort((a, b) => b - a);
+      for (const k of [1, 2, 7, 50, 127, Math.floor(n / 8), Math.floor(n / 8) + 1, n]) expect(kthLargest(values, n, k)).toBe(sorted[k - 1]);
+      expect(values).toEqual(before);
+    }
+  });
 });

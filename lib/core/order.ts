@@ -44,15 +44,43 @@ export function select(a: Float64Array, k: number): number {
   return a[k]!;
 }
 
-// kthLargest's copy of the values (reused: callers are synchronous, one at a time).
+// kthLargest's copies of the values and of its sample (reused: callers are synchronous, one at
+// a time).
 let kthScratch = new Float64Array(0);
+let kthSample = new Float64Array(0);
+
+/** Every SAMPLE_STEP-th value is sampled, from SAMPLE_MIN values and k ≤ n / SAMPLE_STEP on. */
+const SAMPLE_STEP = 8;
+const SAMPLE_MIN = 1024;
 
 /**
  * The k-th largest of values[0, n) (1 ≤ k ≤ n): a top-k's floor, every value above it being
  * among the k best. By select() over a copy, so `values` stay as they are.
+ *
+ * Over many values the selection's comparisons are branches the CPU cannot predict (about 10
+ * ns a value: 26 µs for the 2,500 candidate sums of a 100k-row user's vector search). A sample
+ * of every 8th value first gives a guess a little below the k-th largest (the sample's
+ * (1.5 k / 8 + 4)-th largest); one pass keeps the values at or above the guess, a test that
+ * mostly fails alike, and the selection runs over those alone. When at least k are kept, the
+ * k-th largest of all is among them and is the same number; when fewer are (an unlucky
+ * sample), every value is selected over as before. The answer is exact either way.
  */
 export function kthLargest(values: Float64Array, n: number, k: number): number {
   if (kthScratch.length < n) kthScratch = new Float64Array(2 * n);
+  if (n >= SAMPLE_MIN && k * SAMPLE_STEP <= n) {
+    const m = Math.floor(n / SAMPLE_STEP);
+    if (kthSample.length < m) kthSample = new Float64Array(2 * m);
+    const sample = kthSample.subarray(0, m);
+    for (let i = 0, at = 0; i < m; i++, at += SAMPLE_STEP) sample[i] = values[at]!;
+    const guess = select(sample, m - Math.min(m, Math.ceil((k / SAMPLE_STEP) * 1.5) + 4));
+    const kept = kthScratch;
+    let held = 0;
+    for (let i = 0; i < n; i++) {
+      const v = values[i]!;
+      if (v >= guess) kept[held++] = v;
+    }
+    if (held >= k) return select(kept.subarray(0, held), held - k);
+  }
   const copy = kthScratch.subarray(0, n);
   copy.set(values.subarray(0, n));
   return select(copy, n - k);
