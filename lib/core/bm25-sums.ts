@@ -1,6 +1,6 @@
 // BM25's dense sums in WebAssembly (bm25-sums.wat): the loop of Bm25Corpus.searchExpanded that
-// adds every posting of a query's words into one score per turn, and the per-block bests its
-// top-k scan skips by.
+// adds every posting of a query's words into one score per turn, the per-block bests its
+// top-k scan skips by, and that scan's test of a block's scores against its floor.
 //
 // Over a long-lived user that loop is the largest part of a context call that grows with the
 // user: a growth query's common words are held by a third of the turns each, and at 100k
@@ -73,6 +73,7 @@ interface Exports {
   add(slots: number, impacts: number, n: number, w: number, scores: number): void;
   addMax(slots: number, impacts: number, n: number, w: number, scores: number, maxes: number): void;
   blockMaxes(scores: number, blocks: number, out: number): void;
+  above(scores: number, from: number, to: number, floor: number, out: number): number;
 }
 
 /**
@@ -84,10 +85,14 @@ interface Exports {
 export class DenseSums {
   scores = new Float64Array(0);
   blockMax = new Float64Array(0);
+  /** The slots `above` found, its answer's count of them from the start. */
+  found = new Int32Array(0);
   private readonly kernel: Exports;
   /** Slots the score region has room for (a multiple of the block). */
   private capacity = 0;
   private blockMaxAt = 0;
+  /** Where `above` writes the slots it finds (room for one block's). */
+  private foundAt = 0;
   /** Where the postings of a term of fewer than `residentMin` are copied for one sum. */
   private scratchAt = 0;
   private arenaStart = 0;
@@ -117,7 +122,8 @@ export class DenseSums {
     if (slots < this.capacity) return;
     const capacity = Math.ceil(Math.max(slots + 1, this.capacity * 2) / BLOCK_SLOTS) * BLOCK_SLOTS;
     this.blockMaxAt = capacity * 8;
-    this.scratchAt = this.blockMaxAt + (capacity / BLOCK_SLOTS) * 8;
+    this.foundAt = this.blockMaxAt + (capacity / BLOCK_SLOTS) * 8;
+    this.scratchAt = this.foundAt + BLOCK_SLOTS * 4;
     this.arenaStart = this.scratchAt + this.limits.residentMin * 12;
     this.capacity = capacity;
     // The arena's whole room with it, so that the memory does not grow as terms arrive. V8
@@ -184,6 +190,18 @@ export class DenseSums {
     this.kernel.blockMaxes(0, (end >> SUM_BLOCK_SHIFT) + 1, this.blockMaxAt);
   }
 
+  /**
+   * The slots of block `block` (up to `end`) scoring at least `floor` (above 0), in order:
+   * `found[0, answer)`. Eight scores are tested at a time, where a loop of one test a slot
+   * read them one by one.
+   */
+  above(block: number, end: number, floor: number): number {
+    const from = block << SUM_BLOCK_SHIFT;
+    // Whole runs of eight: the slots past `end` score 0, below the floor.
+    const to = Math.min(from + BLOCK_SLOTS, (end + 7) & ~7);
+    return this.kernel.above(0, from, to, floor, this.foundAt);
+  }
+
   private copy(slots: Int32Array, impacts: Float64Array): Resident {
     const n = slots.length;
     const slotBytes = (n * 4 + 7) & ~7;
@@ -220,6 +238,7 @@ export class DenseSums {
     const { buffer } = this.kernel.memory;
     this.scores = new Float64Array(buffer, 0, this.capacity);
     this.blockMax = new Float64Array(buffer, this.blockMaxAt, this.capacity / BLOCK_SLOTS);
+    this.found = new Int32Array(buffer, this.foundAt, BLOCK_SLOTS);
   }
 }
 

@@ -1,5 +1,6 @@
 ;; BM25's dense sums (lib/core/bm25-sums.ts): the two loops of Bm25Corpus.searchExpanded that
-;; read every posting of a query's common words, in WebAssembly. `npm run build:wasm` compiles
+;; read every posting of a query's common words, and its top-k scan's test of a block's scores
+;; against the floor, in WebAssembly. `npm run build:wasm` compiles
 ;; this file into bm25-sums.wasm.ts, and a test checks that the two agree.
 ;;
 ;; Every address is a byte offset into the module's one memory, which the caller lays out.
@@ -88,5 +89,58 @@
         (br_if $block (i32.lt_u (local.get $k) (local.get $blocks)))
       )
     )
+  )
+
+  ;; The slots of [from, to) whose score is at least `floor`, in order, as int32 at `out`; answers
+  ;; how many. bestReached's scan of a block whose best reaches its floor: most of a block's
+  ;; slots are below it, and this tests eight scores at a time (four two-lane comparisons) and
+  ;; looks at the eight one by one only when one of them passes. `from` and `to` are multiples
+  ;; of 8 within the score region (the slots past a corpus's end score 0, below any floor the
+  ;; caller passes: it is above 0). `out` has room for to - from slots.
+  (func (export "above") (param $scores i32) (param $from i32) (param $to i32) (param $floor f64) (param $out i32) (result i32)
+    (local $at i32)
+    (local $end i32)
+    (local $limit v128)
+    (local $n i32)
+    (local $slot i32)
+    (local.set $at (i32.add (local.get $scores) (i32.shl (local.get $from) (i32.const 3))))
+    (local.set $end (i32.add (local.get $scores) (i32.shl (local.get $to) (i32.const 3))))
+    (local.set $limit (f64x2.splat (local.get $floor)))
+    (local.set $slot (local.get $from))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
+      (loop $eight
+        (if (v128.any_true
+              (v128.or
+                (v128.or
+                  (f64x2.ge (v128.load (local.get $at)) (local.get $limit))
+                  (f64x2.ge (v128.load offset=16 (local.get $at)) (local.get $limit)))
+                (v128.or
+                  (f64x2.ge (v128.load offset=32 (local.get $at)) (local.get $limit))
+                  (f64x2.ge (v128.load offset=48 (local.get $at)) (local.get $limit)))))
+          (then
+            (call $keep (local.get $at) (local.get $slot) (local.get $floor) (local.get $out) (local.get $n))
+            (local.set $n)))
+        (local.set $at (i32.add (local.get $at) (i32.const 64)))
+        (local.set $slot (i32.add (local.get $slot) (i32.const 8)))
+        (br_if $eight (i32.lt_u (local.get $at) (local.get $end)))
+      )
+    )
+    (local.get $n)
+  )
+
+  ;; above's look at eight scores from `at` (slots from `slot`): appends those at least `floor`
+  ;; to `out` after the `n` there, and answers the new count.
+  (func $keep (param $at i32) (param $slot i32) (param $floor f64) (param $out i32) (param $n i32) (result i32)
+    (local $i i32)
+    (loop $one
+      (if (f64.ge (f64.load (i32.add (local.get $at) (i32.shl (local.get $i) (i32.const 3)))) (local.get $floor))
+        (then
+          (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))) (i32.add (local.get $slot) (local.get $i)))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $one (i32.lt_u (local.get $i) (i32.const 8)))
+    )
+    (local.get $n)
   )
 )

@@ -11,7 +11,7 @@
 import { holdsAnswerType } from "./answer-type.ts";
 import { terms } from "./text.ts";
 import type { ScoredId } from "./types.ts";
-import { denseSums, SUM_BLOCK_SHIFT, type Resident } from "./bm25-sums.ts";
+import { denseSums, SUM_BLOCK_SHIFT, type DenseSums, type Resident } from "./bm25-sums.ts";
 import { descending, ascending, select } from "./order.ts";
 import { warmed } from "./warm.ts";
 
@@ -872,7 +872,7 @@ export class Bm25Corpus {
       if (!wasm) return this.bestReached(scores, dense ? null : touched.subarray(0, count), end, limit, options.sessionId, blockMax);
       if (!maxesKept) wasm.blockMaxes(end);
       // The memory may have grown while postings were copied: its views are read after the adds.
-      return this.bestReached(wasm.scores, null, end, limit, options.sessionId, wasm.blockMax);
+      return this.bestReached(wasm.scores, null, end, limit, options.sessionId, wasm.blockMax, wasm);
     };
     try {
       for (const t of base) add(t, undefined);
@@ -911,7 +911,7 @@ export class Bm25Corpus {
    * dense sums) reaches the floor, and the floor starts at the limit-th best of those bests:
    * on the growth user of 100k turns, 10.7k slots a scan on average rather than 100k.
    */
-  private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined, blockMax: Float64Array): CorpusHit[] {
+  private bestReached(scores: Float64Array, reached: Int32Array | null, end: number, limit: number, sessionId: string | undefined, blockMax: Float64Array, kernel: DenseSums | null = null): CorpusHit[] {
     if (limit <= 0) return [];
     const entries = this.entries;
     if (candidateSlots.length < 4 * limit) {
@@ -935,6 +935,22 @@ export class Bm25Corpus {
       }
       for (let k = 0; k < blocks; k++) {
         if (blockMax[k]! < floor) continue;
+        if (kernel) {
+          // The kernel finds the block's slots at the floor as it was (`scores` are its own):
+          // the floor may rise on the way through them, and is tested again as below.
+          const found = kernel.above(k, n, floor);
+          const slots = kernel.found;
+          for (let i = 0; i < found; i++) {
+            const slot = slots[i]!;
+            if (scores[slot]! < floor) continue;
+            buf[held++] = slot;
+            if (held === buf.length) {
+              ({ held, floor } = raiseFloor(scores, held, limit));
+              buf = candidateSlots;
+            }
+          }
+          continue;
+        }
         const hi = Math.min(n, (k + 1) << MAX_SHIFT);
         for (let slot = k << MAX_SHIFT; slot < hi; slot++) {
           if (scores[slot]! < floor) continue;
