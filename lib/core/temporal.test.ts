@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { dateFit, queryDates } from "./temporal.ts";
+import { mulberry32 } from "../../test/fixtures/random.ts";
+import { dateFit, dateFitter, queryDates, utcYear, type DateRange } from "./temporal.ts";
 
 const day = (s: string) => Date.parse(`${s}T00:00:00Z`);
 const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
@@ -53,5 +54,50 @@ describe("dateFit", () => {
     expect(dateFit(day("2024-05-31"), june, 0)).toBe(0);
     const december = queryDates("in December").ranges;
     expect(dateFit(day("2024-01-03"), december, 7 * 86_400_000)).toBeGreaterThan(0);
+  });
+
+  it("gives, made once for many times, what a test made with Dates per time gives", () => {
+    // The reference: the month-only range's month and the time's year read from Dates.
+    const reference = (t: number, ranges: readonly DateRange[], slack: number): number => {
+      const fit = (start: number, end: number) => (t < start ? 0 : t < end ? 1 : slack <= 0 || t >= end + slack ? 0 : 1 - (t - end) / slack);
+      let best = 0;
+      for (const r of ranges) {
+        if (r.anyYear) {
+          const month = new Date(r.start).getUTCMonth();
+          const y = new Date(t).getUTCFullYear();
+          for (const year of [y, y - 1]) best = Math.max(best, fit(Date.UTC(year, month, 1), Date.UTC(year, month + 1, 1)));
+        } else best = Math.max(best, fit(r.start, r.end));
+      }
+      return best;
+    };
+    const r = mulberry32(3);
+    const queries = ["in December", "in March or in February", "on 16 June, 2023", "in 2022", "in January, and on 29 February, 2024", "during Aug"];
+    let faded = 0;
+    for (const q of queries) {
+      const { ranges } = queryDates(q);
+      expect(ranges.length).toBeGreaterThan(0);
+      for (const slack of [0, 7 * 86_400_000, 45 * 86_400_000]) {
+        const fits = dateFitter(ranges, slack);
+        for (let i = 0; i < 3000; i++) {
+          const t = Date.UTC(2019, 0, 1) + Math.floor(r() * 6 * 365 * 86_400_000);
+          const want = reference(t, ranges, slack);
+          expect(fits(t)).toBe(want);
+          expect(dateFit(t, ranges, slack)).toBe(want);
+          if (want > 0 && want < 1) faded++;
+        }
+      }
+    }
+    expect(faded).toBeGreaterThan(100);
+  });
+});
+
+describe("utcYear", () => {
+  it("answers as a Date does: year ends, leap days, before 1970 and before year 0, and the range's ends", () => {
+    const r = mulberry32(4);
+    const times = [0, -1, 8.64e15, -8.64e15, Date.UTC(2024, 1, 29, 12), Date.UTC(2023, 11, 31, 23, 59, 59, 999), Date.UTC(2024, 0, 1), Date.UTC(1969, 11, 31, 23, 59, 59, 999), Date.UTC(1600, 1, 29), Date.UTC(1900, 2, 1) - 1, Date.UTC(-1, 11, 31), Date.UTC(0, 0, 1) - 1];
+    for (let i = 0; i < 20_000; i++) times.push(Math.floor((r() * 2 - 1) * 8.64e15), Date.UTC(1900 + Math.floor(r() * 250), 0, 1) + Math.floor(r() * 3) - 1);
+    for (const t of times) expect(utcYear(t)).toBe(new Date(t).getUTCFullYear());
+    expect(utcYear(8.64e15 + 1)).toBeNaN();
+    expect(utcYear(NaN)).toBeNaN();
   });
 });

@@ -91,21 +91,68 @@ export function queryDates(query: string): QueryDates {
 /**
  * How well a message time fits the ranges: 1 inside one, falling linearly to 0 at `slackMs`
  * after its end (an event is often told of days later), 0 before it or farther after.
+ * For many times against the same ranges, make the test once with dateFitter.
  */
 export function dateFit(t: number, ranges: readonly DateRange[], slackMs: number): number {
-  let best = 0;
-  for (const r of ranges) {
-    if (r.anyYear) {
-      // That month in the message's year, or the year before (a January turn telling of December).
-      const month = new Date(r.start).getUTCMonth();
-      const y = new Date(t).getUTCFullYear();
-      for (const year of [y, y - 1]) best = Math.max(best, fitOne(t, Date.UTC(year, month, 1), Date.UTC(year, month + 1, 1), slackMs));
-    } else {
-      best = Math.max(best, fitOne(t, r.start, r.end, slackMs));
-    }
-    if (best === 1) break;
+  return dateFitter(ranges, slackMs)(t);
+}
+
+/**
+ * dateFit for these ranges, made once: the same numbers, for the many times a search tests
+ * (a keyword search filtered to a query's dates tests every turn it scores). A month-only range
+ * ("in March") fits that month of the time's year or of the year before (a January turn telling
+ * of December). The time's year and the months' bounds are read from tables of the years
+ * 1900–2199, not from Dates: made per time, as dateFit once did, a month-only range cost about
+ * 360 ns a time (three Dates and an array) against 20–40 for a dated one.
+ */
+export function dateFitter(ranges: readonly DateRange[], slackMs: number): (t: number) => number {
+  const fixed = ranges.filter((r) => !r.anyYear);
+  const months = ranges.filter((r) => r.anyYear).map((r) => new Date(r.start).getUTCMonth());
+  if (months.length === 0 && fixed.length === 1) {
+    const { start, end } = fixed[0]!;
+    return (t) => fitOne(t, start, end, slackMs);
   }
-  return best;
+  // The max over the ranges, in any order: the same number as dateFit's.
+  return (t) => {
+    let best = 0;
+    for (const r of fixed) {
+      best = Math.max(best, fitOne(t, r.start, r.end, slackMs));
+      if (best === 1) return 1;
+    }
+    if (months.length === 0) return best;
+    const y = utcYear(t);
+    for (const m of months) {
+      best = Math.max(best, fitOne(t, monthStart(y, m), monthStart(y, m + 1), slackMs), fitOne(t, monthStart(y - 1, m), monthStart(y - 1, m + 1), slackMs));
+      if (best === 1) return 1;
+    }
+    return best;
+  };
+}
+
+const TABLE_FIRST_YEAR = 1900;
+const TABLE_YEARS = 300;
+/** Epoch ms of 1 January of each table year, and one past the last. */
+const yearStarts = Float64Array.from({ length: TABLE_YEARS + 1 }, (_, i) => Date.UTC(TABLE_FIRST_YEAR + i, 0, 1));
+/** Epoch ms of the 1st of each month of each table year (month 12: the next 1 January), filled as read. */
+const monthStarts = new Float64Array(TABLE_YEARS * 13).fill(NaN);
+const AVERAGE_YEAR_MS = 365.2425 * 86_400_000;
+
+/** The UTC calendar year of an epoch-ms time, as `new Date(t).getUTCFullYear()` answers (NaN for a time no Date holds). */
+export function utcYear(t: number): number {
+  if (!(t >= yearStarts[0]! && t < yearStarts[TABLE_YEARS]!)) return new Date(t).getUTCFullYear();
+  let i = Math.min(TABLE_YEARS - 1, Math.floor((t - yearStarts[0]!) / AVERAGE_YEAR_MS));
+  while (t < yearStarts[i]!) i--;
+  while (t >= yearStarts[i + 1]!) i++;
+  return TABLE_FIRST_YEAR + i;
+}
+
+/** Date.UTC(year, month, 1) for month 0–12, from the table where the year is in it. */
+function monthStart(year: number, month: number): number {
+  const i = year - TABLE_FIRST_YEAR;
+  if (i < 0 || i >= TABLE_YEARS) return Date.UTC(year, month, 1);
+  const at = i * 13 + month;
+  const v = monthStarts[at]!;
+  return v === v ? v : (monthStarts[at] = Date.UTC(year, month, 1));
 }
 
 function fitOne(t: number, start: number, end: number, slackMs: number): number {

@@ -24,7 +24,7 @@ import type { StrataDeps } from "../deps.ts";
 import { answerType, type AnswerType } from "../answer-type.ts";
 import type { Bm25Corpus, Bm25Params, CorpusTurn, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
-import { dateFit, queryDates, type DateRange } from "../temporal.ts";
+import { dateFitter, queryDates, type DateRange } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
 import type { GraphVersion, Message, RecallSource, ScoredId, SessionScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
@@ -304,10 +304,11 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
 /** Multiplies each turn's score by 1 + boost × how well its time fits the dates the query names. */
 export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly DateRange[], options: SearchConfig["dates"]): Fused[] {
   if (options.boost <= 0 || ranges.length === 0) return fused;
+  const fitOf = dateFitter(ranges, options.slackDays * DAY_MS);
   for (const f of fused) {
     const doc = docOf(f, corpus);
     if (!doc) continue;
-    const fit = dateFit(doc.createdAt, ranges, options.slackDays * DAY_MS);
+    const fit = fitOf(doc.createdAt);
     if (fit <= 0) continue;
     f.score *= 1 + options.boost * fit;
     note(f, "date match");
@@ -430,8 +431,8 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       // The feedback-expanded query's hits (expand() then search(), each posting read once).
       const { terms: qTerms, weights, hits } = c.searchExpanded(terms(keywordText), { ...config.feedback, limit: depth, sessionId: input.sessionId, params: config.bm25 });
       if (dates.ranges.length && config.dates.listWeight > 0) {
-        const slack = config.dates.slackDays * DAY_MS;
-        const filter = (d: { createdAt: number }) => dateFit(d.createdAt, dates.ranges, slack) > 0;
+        const fits = dateFitter(dates.ranges, config.dates.slackDays * DAY_MS);
+        const filter = (d: { createdAt: number }) => fits(d.createdAt) > 0;
         dated = c.search(qTerms, { limit: depth, sessionId: input.sessionId, params: config.bm25, weights, filter });
       }
       return hits;
