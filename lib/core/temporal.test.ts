@@ -88,6 +88,10 @@ describe("dateFit", () => {
       }
     }
     expect(faded).toBeGreaterThan(100);
+    // A time no Date holds fits as the reference says (NaN), through the month-only path too.
+    const { ranges } = queryDates("in March, and on 16 June, 2023");
+    for (const slack of [0, 7 * 86_400_000]) expect(dateFitter(ranges, slack)(NaN)).toBe(reference(NaN, ranges, slack));
+    expect(dateFitter(queryDates("in March").ranges, 86_400_000)(NaN)).toBe(reference(NaN, queryDates("in March").ranges, 86_400_000));
   });
 });
 

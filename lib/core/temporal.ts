@@ -149,7 +149,8 @@ export function utcYear(t: number): number {
 /** Date.UTC(year, month, 1) for month 0–12, from the table where the year is in it. */
 function monthStart(year: number, month: number): number {
   const i = year - TABLE_FIRST_YEAR;
-  if (i < 0 || i >= TABLE_YEARS) return Date.UTC(year, month, 1);
+  // Outside the table, or no year at all (a time no Date holds): as Date.UTC answers.
+  if (!(i >= 0 && i < TABLE_YEARS)) return Date.UTC(year, month, 1);
   const at = i * 13 + month;
   const v = monthStarts[at]!;
   return v === v ? v : (monthStarts[at] = Date.UTC(year, month, 1));
