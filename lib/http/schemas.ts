@@ -8,7 +8,7 @@ export const MAX_CONTENT_BYTES = 64 * 1024;
 export const MAX_MESSAGES_PER_REQUEST = 500;
 export const MAX_ID_LENGTH = 128;
 export const MAX_QUERY_LENGTH = 4096;
-/** A search body: one query (every character escaped as \\uXXXX is six bytes) and a few ids, with room to spare. */
+/** A search body: one query (every character escaped as \uXXXX is six bytes) and a few ids, with room to spare. */
 export const MAX_SEARCH_BODY_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
