@@ -89,21 +89,14 @@ export function queryDates(query: string): QueryDates {
 }
 
 /**
- * How well a message time fits the ranges: 1 inside one, falling linearly to 0 at `slackMs`
- * after its end (an event is often told of days later), 0 before it or farther after.
- * For many times against the same ranges, make the test once with dateFitter.
- */
-export function dateFit(t: number, ranges: readonly DateRange[], slackMs: number): number {
-  return dateFitter(ranges, slackMs)(t);
-}
-
-/**
- * dateFit for these ranges, made once: the same numbers, for the many times a search tests
- * (a keyword search filtered to a query's dates tests every turn it scores). A month-only range
- * ("in March") fits that month of the time's year or of the year before (a January turn telling
- * of December). The time's year and the months' bounds are read from tables of the years
- * 1900–2199, not from Dates: made per time, as dateFit once did, a month-only range cost about
- * 360 ns a time (three Dates and an array) against 20–40 for a dated one.
+ * How well a message time fits the ranges, as a test made once for them: 1 inside one, falling
+ * linearly to 0 at `slackMs` after its end (an event is often told of days later), 0 before it
+ * or farther after. Made once, for the many times a search tests (a keyword search filtered to
+ * a query's dates tests every turn it scores). A month-only range ("in March") fits that month
+ * of the time's year or of the year before (a January turn telling of December). The time's
+ * year and the months' bounds are read from tables of the years 1900–2199, not from Dates:
+ * made per time, as an earlier dateFit did, a month-only range cost about 360 ns a time (three
+ * Dates and an array) against 20–40 for a dated one.
  */
 export function dateFitter(ranges: readonly DateRange[], slackMs: number): (t: number) => number {
   const fixed = ranges.filter((r) => !r.anyYear);
@@ -112,7 +105,7 @@ export function dateFitter(ranges: readonly DateRange[], slackMs: number): (t: n
     const { start, end } = fixed[0]!;
     return (t) => fitOne(t, start, end, slackMs);
   }
-  // The max over the ranges, in any order: the same number as dateFit's.
+  // The max over the ranges, in any order.
   return (t) => {
     let best = 0;
     for (const r of fixed) {
