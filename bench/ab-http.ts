@@ -40,7 +40,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe, warmQueriesFor } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -151,7 +151,7 @@ process.on("SIGINT", () => {
 });
 
 // --warm's queries: of the same kinds and words, none of them a timed query's string.
-const warmQueries = generateQueries(9, 400).filter((q) => !queries.includes(q));
+const warmQueries = warmQueriesFor(queries);
 const median = (xs: readonly number[]) => quantile(xs, 0.5);
 
 /** Starts both builds (`first` on the original directory, the first port, started first), times them, stops them; B/A per query's median. */

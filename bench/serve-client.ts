@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { request, type Agent } from "node:http";
 import { join } from "node:path";
+import { generateQueries } from "./peers/data.ts";
 import { startNodeFlags } from "./start-script.ts";
 
 /**
@@ -42,6 +43,17 @@ export function builtSize(flag: string, dir: string, fail: (message: string) => 
   const n = Number(JSON.parse(readFileSync(file, "utf8")).size);
   if (!Number.isInteger(n) || n < 1) fail(`${file} names no size`);
   return n;
+}
+
+/**
+ * Untimed queries that warm a server before its timed calls: of the same kinds and words as
+ * the timed ones (the peers' queries, generateQueries' seed 8), none of them a timed query's
+ * string. A call warms what a later one with the same words reuses (a common word's postings
+ * copied for BM25's kernel, its impacts), so that timed calls find it as a long-running
+ * server's would.
+ */
+export function warmQueriesFor(timed: readonly string[]): string[] {
+  return generateQueries(9, 400).filter((q) => !timed.includes(q));
 }
 
 /** The growth workload's context call: the user's last session of `size` messages (sessions of 100), query `q`, a budget of 4000 tokens. */

@@ -7,7 +7,13 @@
 // server's own profile differs from bench/search.ts's in-process one: between two calls it runs
 // its HTTP work and waits, and the next call starts with colder caches.
 //
-//   node_modules/.bin/node bench/server-profile.ts --data DIR [--calls 800] [--settle 5] [--interval 100] [--out FILE]
+// Before the idle spell, --warm untimed calls ask other queries of the same kinds and words
+// (bench/ab-http.ts's warm queries), so that the timed calls find what a long-running server
+// holds: with only the 30 calls that load the user, each of the timed calls' first sights of a
+// common word (its postings copied for BM25's kernel, its impacts computed) was part of the
+// profile, about 30 µs a call at 100k turns that bench/ab-http.ts's warmed servers do not spend.
+//
+//   node_modules/.bin/node bench/server-profile.ts --data DIR [--calls 800] [--warm 400] [--settle 5] [--interval 100] [--out FILE]
 //   node_modules/.bin/node bench/cpuprofile-top.ts FILE
 //
 // The server runs on DIR itself (a PGlite directory serves one process: stop any other server on it).
@@ -18,13 +24,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, spawnServe } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
     data: { type: "string" },
     calls: { type: "string", default: "800" },
+    warm: { type: "string", default: "400" },
     settle: { type: "string", default: "5" },
     out: { type: "string" },
     port: { type: "string", default: "8911" },
@@ -46,11 +53,13 @@ function fail(message: string): never {
 
 if (!opts.data) usage("--data is required (see the header of bench/server-profile.ts)");
 const calls = Number(opts.calls);
+const warm = Number(opts.warm);
 const settle = Number(opts.settle);
 const port = Number(opts.port);
 const interval = Number(opts.interval);
 if (!Number.isInteger(interval) || interval < 10) usage(`--interval must be a whole number of microseconds ≥ 10, got ${opts.interval}`);
 if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
+if (!Number.isInteger(warm) || warm < 0) usage(`--warm must be a whole number of calls ≥ 0, got ${opts.warm}`);
 // The idle spell before the calls must stand out from the waits between them.
 if (!(settle >= 2)) usage(`--settle must be at least 2 seconds, got ${opts.settle}`);
 const data = resolve(opts.data);
@@ -79,7 +88,12 @@ const path = (q: string) => contextPath(q, size);
 try {
   const t0 = Date.now();
   await readyForCalls(get, Array.from({ length: 30 }, (_, i) => path(queries[i % queries.length]!)));
-  log(`server on ${size.toLocaleString()} messages ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; idle ${settle} s, then ${calls} timed calls`);
+  log(`server on ${size.toLocaleString()} messages ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${warm} untimed calls, idle ${settle} s, then ${calls} timed calls`);
+  const warmQueries = warmQueriesFor(queries);
+  for (let i = 0; i < warm; i++) {
+    await get(path(warmQueries[i % warmQueries.length]!));
+    if ((i + 1) % 1000 === 0 && i + 1 < warm) log(`${i + 1} / ${warm} untimed calls`);
+  }
   await sleep(settle * 1000);
   const ms: number[] = [];
   const began = performance.now();
