@@ -128,6 +128,42 @@ describe("in-process graph index", () => {
     });
   }
 
+  it("keeps the strongest relations touching many entities whichever entity's list holds them", async () => {
+    // relationsTouching reads each matched entity's strongest relations, in turn; here one
+    // entity's are stronger than every other's, and it is matched first, in the middle or last.
+    const words = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove"];
+    for (const strong of [0, 3, 6]) {
+      const tenantId = uid("t");
+      const userId = uid("u");
+      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql });
+      const merges: GraphMerge[] = [];
+      let n = 0;
+      const relate = (from: string, type: string, to: string) =>
+        merges.push({
+          tenantId,
+          userId,
+          sessionId: "s",
+          messageId: `m${String(n++).padStart(3, "0")}`,
+          extraction: { entities: [from, to].map((name) => ({ name, type: "topic" as EntityType })), relations: [{ from, type, to }] },
+        });
+      // Four relations of weight 1 for every entity; the strong one's first two gain weight from
+      // two and three more messages (weights 3 and 4), and one relation joins two matched entities.
+      for (const w of words) for (let k = 0; k < 4; k++) relate(`${w} hub`, "links", `${w} leaf ${k}`);
+      for (let again = 0; again < 3; again++) relate(`${words[strong]} hub`, "links", `${words[strong]} leaf 0`);
+      for (let again = 0; again < 2; again++) relate(`${words[strong]} hub`, "links", `${words[strong]} leaf 1`);
+      relate(`${words[1]} hub`, "knows", `${words[5]} hub`);
+      await writer.merge(merges);
+      for (const limit of [1, 2, 3, 5, 12]) {
+        const q = { tenantId, userId, terms: words.map((w) => `${w} hub`), limit };
+        const facts = await writer.facts(q);
+        expect(facts).toEqual(await reference.facts(q));
+        expect(facts[0]).toMatchObject({ subject: `${words[strong]} hub`, object: `${words[strong]} leaf 0`, weight: 4 });
+        if (limit >= 2) expect(facts[1]).toMatchObject({ subject: `${words[strong]} hub`, object: `${words[strong]} leaf 1`, weight: 3 });
+        expect(facts).toHaveLength(limit);
+      }
+    }
+  });
+
   it("stays in step when users are evicted and reloaded while writes land", async () => {
     const s = scenario(7);
     // Room for about one user: nearly every read of another user reloads it from the tables.

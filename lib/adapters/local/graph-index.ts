@@ -692,10 +692,15 @@ class UserGraph {
   relationsTouching(entities: readonly Entity[], limit: number): Relation[] {
     // A relation among the `limit` strongest touching any of the entities has fewer than
     // `limit` stronger ones at its own end, so it is among the strongest at that end.
+    // Each end's list is in byStrength order, so once `best` is full and a relation of the list
+    // is not stronger than the last kept, none after it is: the rest of the list is not read.
+    // A query's words match many entities in a long-lived user's graph (each with its own
+    // list), and reading every relation of every list read one cold object after another.
     const seen = new Set<Relation>();
     const best: Relation[] = [];
     for (const e of entities) {
       for (const r of this.strongestAtEnd(e.id, limit)) {
+        if (best.length === limit && byStrength(r, best[limit - 1]!) >= 0) break;
         if (seen.has(r)) continue;
         seen.add(r);
         keepStrongest(best, r, limit);
