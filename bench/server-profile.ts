@@ -9,9 +9,9 @@
 //
 // Before the idle spell, --warm untimed calls ask other queries of the same kinds and words
 // (bench/ab-http.ts's warm queries), so that the timed calls find what a long-running server
-// holds: with only the 30 calls that load the user, each of the timed calls' first sights of a
-// common word (its postings copied for BM25's kernel, its impacts computed) was part of the
-// profile, about 30 µs a call at 100k turns that bench/ab-http.ts's warmed servers do not spend.
+// holds: with only the 30 calls that load the user, the timed calls' first sights of common
+// words (their postings copied into BM25's WebAssembly arena) were part of the profile, 18 µs a
+// call over 3,000 calls at 100k turns, which bench/ab-http.ts's warmed servers do not spend.
 //
 //   node_modules/.bin/node bench/server-profile.ts --data DIR [--calls 800] [--warm 400] [--settle 5] [--interval 100] [--out FILE]
 //   node_modules/.bin/node bench/cpuprofile-top.ts FILE
