@@ -232,19 +232,20 @@ function byStrength(a: Relation, b: Relation): number {
 }
 
 /**
- * Adds `r` to `best`, the `limit` strongest so far in byStrength order, if it is among them. A
- * relation weaker than the last kept is turned away on its weight alone, which is what most
- * of a pass over a long-lived user's relations does.
+ * Adds `r` to `best`, the `limit` strongest so far in byStrength order, if it is among them, and
+ * says whether it was. A relation weaker than the last kept is turned away on its weight alone,
+ * which is what most of a pass over a long-lived user's relations does.
  */
-function keepStrongest(best: Relation[], r: Relation, limit: number): void {
+function keepStrongest(best: Relation[], r: Relation, limit: number): boolean {
   if (best.length === limit) {
     const last = best[limit - 1]!;
-    if (r.weight < last.weight || byStrength(r, last) >= 0) return;
+    if (r.weight < last.weight || byStrength(r, last) >= 0) return false;
   }
   let i = best.length;
   while (i > 0 && byStrength(r, best[i - 1]!) < 0) i--;
   best.splice(i, 0, r);
   if (best.length > limit) best.pop();
+  return true;
 }
 
 /** Takes `r` out of `best` (keepStrongest's list) and, when `keep`, puts it where it now ranks: it was added or gained weight. */
@@ -692,18 +693,18 @@ class UserGraph {
   relationsTouching(entities: readonly Entity[], limit: number): Relation[] {
     // A relation among the `limit` strongest touching any of the entities has fewer than
     // `limit` stronger ones at its own end, so it is among the strongest at that end.
-    // Each end's list is in byStrength order, so once `best` is full and a relation of the list
-    // is not stronger than the last kept, none after it is: the rest of the list is not read.
+    // Each end's list is in byStrength order, so once a relation of the list is turned away (the
+    // answer is full and it is not stronger than the last kept), none after it is stronger
+    // either: the rest of the list is not read.
     // A query's words match many entities in a long-lived user's graph (each with its own
     // list), and reading every relation of every list read one cold object after another.
     const seen = new Set<Relation>();
     const best: Relation[] = [];
     for (const e of entities) {
       for (const r of this.strongestAtEnd(e.id, limit)) {
-        if (best.length === limit && byStrength(r, best[limit - 1]!) >= 0) break;
         if (seen.has(r)) continue;
         seen.add(r);
-        keepStrongest(best, r, limit);
+        if (!keepStrongest(best, r, limit)) break;
       }
     }
     return best;
