@@ -199,3 +199,106 @@ describe("Pinecone stand-in", () => {
     expect(Object.keys(st.requests).some((r) => r.includes("/indexes"))).toBe(false);
   });
 });
+
+describe("Pinecone stand-in's matrix by column", () => {
+  // Blocks of 64 rows (the first grows 16 → 32 → 64), so a few hundred vectors cross blocks,
+  // and every write below moves rows: an overwrite in place, a delete that moves the last row
+  // into the hole, a block emptied by deletes.
+  const metrics = ["cosine", "dotproduct", "euclidean"] as const;
+  const servers: PineconeServer[] = [];
+  afterAll(async () => {
+    await Promise.all(servers.map((x) => x.close()));
+  });
+
+  /** The old row-by-row scoring, over what the test wrote: the reference. */
+  function reference(metric: (typeof metrics)[number], stored: Map<string, { values: Float32Array; g: number }>, q: Float32Array, g: number | null) {
+    const norm = (v: Float32Array) => {
+      let s2 = 0;
+      for (let i = 0; i < v.length; i++) s2 += v[i]! * v[i]!;
+      return Math.sqrt(s2);
+    };
+    const qNorm = norm(q);
+    const rows = [...stored].filter(([, r]) => g === null || r.g === g);
+    const scored = rows.map(([id, { values }]) => {
+      let dot = 0;
+      if (metric === "euclidean") {
+        for (let i = 0; i < q.length; i++) dot += (q[i]! - values[i]!) ** 2;
+        return { id, score: dot };
+      }
+      for (let i = 0; i < q.length; i++) if (q[i] !== 0) dot += q[i]! * values[i]!;
+      const n = norm(values);
+      return { id, score: metric === "dotproduct" ? dot : qNorm === 0 || n === 0 ? 0 : dot / (qNorm * n) };
+    });
+    const bytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    return scored.sort((a, b) => (metric === "euclidean" ? a.score - b.score : b.score - a.score) || bytes(a.id, b.id));
+  }
+
+  for (const metric of metrics) {
+    it(`scores and keeps rows exactly as a scan of each vector would (${metric}), through overwrites and deletes`, async () => {
+      const srv = await startPineconeServer({ apiKey: "k", dimension: 8, metric, blockRows: 64 });
+      servers.push(srv);
+      const call = async (path: string, body: unknown, method = "POST") => {
+        const res = await fetch(`${srv.host}${path}`, { method, headers: { "Api-Key": "k", "Content-Type": "application/json" }, ...(method === "POST" ? { body: JSON.stringify(body) } : {}) });
+        expect(res.status, path).toBe(200);
+        return (await res.json()) as any;
+      };
+      let seed = 7;
+      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      // Sparse, as the hashing embedder's: about half the dimensions zero; never all zero.
+      const vector = () => {
+        const v = Float32Array.from({ length: 8 }, () => (rand() < 0.5 ? 0 : Math.round((rand() * 2 - 1) * 1000) / 100));
+        if (v.every((x) => x === 0)) v[0] = 1;
+        return v;
+      };
+      const stored = new Map<string, { values: Float32Array; g: number }>();
+      const upsert = async (ids: string[]) => {
+        const records = ids.map((id) => {
+          const r = { values: vector(), g: Math.floor(rand() * 3) };
+          stored.set(id, r);
+          return { id, values: Array.from(r.values), metadata: { g: r.g } };
+        });
+        await call("/vectors/upsert", { vectors: records, namespace: "m" });
+      };
+      // Queries with and without a filter (the same filters each time: the stand-in keeps
+      // which rows a filter passes until the next write).
+      const check = async () => {
+        expect(srv.stats().namespaces["m"]).toBe(stored.size);
+        for (let t = 0; t < 6; t++) {
+          const q = vector();
+          const g = t % 3 === 0 ? null : t % 3;
+          for (const topK of [1, 10, 1000]) {
+            const r = await call("/query", { vector: Array.from(q), topK, namespace: "m", ...(g === null ? {} : { filter: { g: { $eq: g } } }) });
+            expect(r.matches.map((m: { id: string; score: number }) => ({ id: m.id, score: m.score }))).toEqual(reference(metric, stored, q, g).slice(0, topK));
+          }
+        }
+      };
+      for (let i = 0; i < 300; i += 100) await upsert(Array.from({ length: 100 }, (_, k) => `v${i + k}`));
+      await check();
+      await upsert(Array.from({ length: 40 }, (_, k) => `v${k * 7}`)); // overwrites in place
+      await check();
+      const gone = [...Array.from({ length: 30 }, (_, k) => `v${299 - k}`), ...Array.from({ length: 30 }, (_, k) => `v${k * 5 + 1}`)];
+      await call("/vectors/delete", { ids: gone, namespace: "m" });
+      for (const id of gone) stored.delete(id);
+      await check();
+      await call("/vectors/delete", { filter: { g: 2 }, namespace: "m" });
+      for (const [id, r] of stored) if (r.g === 2) stored.delete(id);
+      await check();
+      await upsert(Array.from({ length: 30 }, (_, k) => `w${k}`));
+      await check();
+      // Every row's values read back as written, after the rows moved.
+      const ids = [...stored.keys()];
+      for (let i = 0; i < ids.length; i += 100) {
+        const url = `/vectors/fetch?namespace=m&${ids.slice(i, i + 100).map((id) => `ids=${id}`).join("&")}`;
+        const got = await call(url, undefined, "GET");
+        for (const id of ids.slice(i, i + 100)) expect(got.vectors[id].values, id).toEqual(Array.from(stored.get(id)!.values));
+      }
+      // A query by id uses the row's values.
+      const byId = await call("/query", { id: "w3", topK: 5, namespace: "m" });
+      expect(byId.matches.map((m: { id: string }) => m.id)).toEqual(reference(metric, stored, stored.get("w3")!.values, null).slice(0, 5).map((e) => e.id));
+    });
+  }
+
+  it("refuses a block size that is not a power of two", async () => {
+    await expect(startPineconeServer({ blockRows: 48 })).rejects.toThrow(/power of two/);
+  });
+});
