@@ -55,6 +55,8 @@ describe("bench tools' command lines", () => {
       ["cpuprofile-diff.ts", ["a.cpuprofile"], "two profiles are needed, A and B, got 1"],
       ["cpuprofile-diff.ts", ["a.cpuprofile", "b.cpuprofile", "--calls-b", "0"], "--calls-b must be a whole number ≥ 1, got 0"],
       ["cpuprofile-diff.ts", ["/no/such/a.cpuprofile", "/no/such/b.cpuprofile"], "/no/such/a.cpuprofile: ENOENT"],
+      ["pinecone-stand-in.ts", ["--sizes", "1000,ten"], "--sizes must be whole numbers of at least 1, got 1000,ten"],
+      ["pinecone-stand-in.ts", ["--queries", "0"], "--queries must be a whole number of at least 1, got 0"],
       ["steady.ts", ["--data", "/tmp", "--seconds", "0"], "--seconds must be a number of seconds > 0, got 0"],
       ["steady.ts", ["--data", "/no/such/dir"], "--data /no/such/dir is not a data directory bench/search.ts built"],
       ["backfill.ts", ["--batch", "0"], "--batch must be a whole number from 1 to 500, got 0"],
