@@ -36,6 +36,7 @@ import pg from "pg";
 import { generateMessages, generateQueries, rehydrationSession, type BenchMessage } from "./peers/data.ts";
 import { barChart, lineChart } from "./peers/svg.ts";
 import { startNodeFlags } from "./start-script.ts";
+import { startStandInProcs, stopChild, type StandInProcs } from "./peers/stand-in-procs.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
@@ -231,35 +232,6 @@ async function waitUp(base: string, path: string, child: ChildProcess, what: str
 }
 
 /** Starts a stand-in process (kept in `started` to stop later) and returns the environment its READY line prints. */
-async function startStandIn(name: string, argv: string[], started: ChildProcess[]): Promise<Record<string, string>> {
-  const s = startChild(name, argv, baseEnv());
-  started.push(s.child);
-  return new Promise<Record<string, string>>((resolve, reject) => {
-    const t = setInterval(() => {
-      const m = /READY (\{.*\})/.exec(s.tail());
-      if (m) {
-        clearInterval(t);
-        resolve(JSON.parse(m[1]!));
-      } else if (s.child.exitCode !== null) {
-        clearInterval(t);
-        reject(new Error(`${name} exited: ${s.tail()}`));
-      }
-    }, 100);
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.once("exit", () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
-
 interface Shared {
   pgUrl: string;
   prefix: string;
@@ -709,13 +681,13 @@ async function main(): Promise<void> {
   await admin.query(`create database "${pgDb}"`);
   await admin.end();
   const needCloud = systems.some((s) => s === "strata-managed" || s === "floor-managed" || s === "langchain-upstash");
-  const standIns: ChildProcess[] = [];
+  let standIns: StandInProcs | null = null;
   let cloudEnv: Record<string, string> | null = null;
   const results: Partial<Record<SystemName, SystemResult>> = {};
   let running: Running | null = null;
   const cleanup = async () => {
     if (running) await running.stop();
-    await Promise.all(standIns.map(stopChild));
+    await standIns?.stop();
     const redis = new IoRedis(REDIS_URL);
     for (const pattern of [`${prefix}*`, `strata:bench${runId}:*`]) {
       let cursor = "0";
@@ -738,11 +710,14 @@ async function main(): Promise<void> {
   });
   try {
     if (needCloud) {
-      const pinecone = await startStandIn("pinecone stand-in", ["bench/peers/stand-ins.ts", "--only", "pinecone"], standIns);
-      const withPinecone = ["--pinecone-host", pinecone.PINECONE_HOST!, "--pinecone-key", pinecone.PINECONE_API_KEY!];
-      const groups = args["stand-ins"] === "apart" ? ["upstash", "neon", "sqs"] : ["upstash,neon,sqs"];
-      const envs = await Promise.all(groups.map((only) => startStandIn(`stand-in ${only}`, ["bench/peers/stand-ins.ts", "--only", only, "--database", cloudDb, ...withPinecone], standIns)));
-      cloudEnv = Object.assign({}, ...envs) as Record<string, string>;
+      standIns = await startStandInProcs({
+        layout: args["stand-ins"] === "apart" ? "apart" : "shared",
+        database: cloudDb,
+        nodeFlags: NODE_FLAGS,
+        env: baseEnv(),
+        onExit: (name, code, tail) => log(`${name} exited (${code}): ${tail}`),
+      });
+      cloudEnv = standIns.env;
       log(args["stand-ins"] === "apart" ? "stand-ins up (Upstash bridge, Neon proxy, SQS and Pinecone, each in a process of its own)" : "stand-ins up (Upstash bridge, Neon proxy and SQS in one process, Pinecone in another)");
     }
     const shared: Shared = { pgUrl: `${PG_BASE}/${pgDb}`, prefix, cloudEnv, tmp };

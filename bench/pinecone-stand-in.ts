@@ -11,15 +11,14 @@
 //
 //   node_modules/.bin/node bench/pinecone-stand-in.ts [--sizes 1000,10000,100000] [--queries 400]
 
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { createLocalEmbedder } from "../lib/adapters/local/embedder.ts";
 import { createPineconeVectorIndex } from "../lib/adapters/pinecone/vector-index.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
+import { startStandInProcs } from "./peers/stand-in-procs.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -40,60 +39,61 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime at 100 ticks a second
 }
 
-const child = spawn(process.execPath, ["bench/peers/stand-ins.ts", "--only", "pinecone"], { stdio: ["ignore", "pipe", "inherit"] });
-const env = await new Promise<Record<string, string>>((resolve, reject) => {
-  child.once("exit", (code) => reject(new Error(`the stand-in exited (${code}) before it was ready`)));
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    if (line.startsWith("READY ")) resolve(JSON.parse(line.slice(6)));
-  });
+const standIn = await startStandInProcs({
+  layout: "pinecone",
+  onExit: (name, code, tail) => {
+    process.stderr.write(`${name} exited (${code}): ${tail}\n`);
+    process.exit(1);
+  },
 });
-const stop = () => child.kill("SIGTERM");
-process.once("exit", stop);
+const { env } = standIn;
+const standInPid = standIn.pids[0]!;
 
-const embedder = createLocalEmbedder();
-const queries = generateQueries(8, queryCount);
-const rows: string[] = [];
-let filled = 0;
-const tenantId = "bench";
-for (const size of [...sizes].sort((a, b) => a - b)) {
-  // Each size in a namespace of its own (one per tenant): the users "u" and "other" of `size` turns each.
-  const vectors = createPineconeVectorIndex({
-    config: { apiKey: env.PINECONE_API_KEY!, indexHost: env.PINECONE_HOST!, namespacePrefix: `s${size}` },
-  });
-  const t0 = performance.now();
-  let last = t0;
-  for (const userId of ["u", "other"]) {
-    const messages = generateMessages({ seed: userId === "u" ? 1 : 2, count: size, profile: "chat", prefix: `${userId}-` });
-    for (let i = 0; i < messages.length; i += 500) {
-      const batch = messages.slice(i, i + 500);
-      const embedded = await embedder.embed(batch.map((m) => m.content));
-      const records: VectorRecord[] = batch.map((m, k) => ({ tenantId, userId, sessionId: `${userId}-s${Math.floor((i + k) / 200)}`, kind: "message", id: `${userId}-${i + k}`, model: embedder.model, vector: embedded[k]! }));
-      await vectors.upsert(records);
-      filled += batch.length;
-      if (performance.now() - last > 10_000) {
-        log(`${size.toLocaleString()}: ${userId} ${(i + batch.length).toLocaleString()} / ${size.toLocaleString()} vectors written`);
-        last = performance.now();
+try {
+  const embedder = createLocalEmbedder();
+  const queries = generateQueries(8, queryCount);
+  const rows: string[] = [];
+  const tenantId = "bench";
+  for (const size of [...sizes].sort((a, b) => a - b)) {
+    // Each size in a namespace of its own (one per tenant): the users "u" and "other" of `size` turns each.
+    const vectors = createPineconeVectorIndex({
+      config: { apiKey: env.PINECONE_API_KEY!, indexHost: env.PINECONE_HOST!, namespacePrefix: `s${size}` },
+    });
+    const t0 = performance.now();
+    let last = t0;
+    for (const userId of ["u", "other"]) {
+      const messages = generateMessages({ seed: userId === "u" ? 1 : 2, count: size, profile: "chat", prefix: `${userId}-` });
+      for (let i = 0; i < messages.length; i += 500) {
+        const batch = messages.slice(i, i + 500);
+        const embedded = await embedder.embed(batch.map((m) => m.content));
+        const records: VectorRecord[] = batch.map((m, k) => ({ tenantId, userId, sessionId: `${userId}-s${Math.floor((i + k) / 200)}`, kind: "message", id: `${userId}-${i + k}`, model: embedder.model, vector: embedded[k]! }));
+        await vectors.upsert(records);
+        if (performance.now() - last > 10_000) {
+          log(`${size.toLocaleString()}: ${userId} ${(i + batch.length).toLocaleString()} / ${size.toLocaleString()} vectors written`);
+          last = performance.now();
+        }
       }
     }
+    log(`${size.toLocaleString()} vectors a user written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const embeddedQueries = await embedder.embed(queries);
+    // Warm: the first queries compile the stand-in's loops and fill its filter's rows.
+    for (let i = 0; i < Math.min(50, queries.length); i++) await vectors.query({ tenantId, userId: "u", vector: embeddedQueries[i]!, topK: 50, kinds: ["message"] });
+    const times: number[] = [];
+    const cpu0 = cpuMs(standInPid);
+    for (let i = 0; i < queries.length; i++) {
+      const q0 = performance.now();
+      const matches = await vectors.query({ tenantId, userId: "u", vector: embeddedQueries[i]!, topK: 50, kinds: ["message"] });
+      times.push(performance.now() - q0);
+      if (matches.length === 0) throw new Error(`query ${i} found nothing`);
+    }
+    const cpu = (cpuMs(standInPid) - cpu0) / queries.length;
+    times.sort((a, b) => a - b);
+    const row = `| ${size.toLocaleString()} | ${quantile(times, 0.5).toFixed(2)} | ${quantile(times, 0.95).toFixed(2)} | ${cpu.toFixed(2)} |`;
+    log(`${size.toLocaleString()} vectors a user (${(2 * size).toLocaleString()} in the namespace): ${queries.length} queries, p50 ${quantile(times, 0.5).toFixed(2)} ms, p95 ${quantile(times, 0.95).toFixed(2)} ms, stand-in CPU ${cpu.toFixed(2)} ms a query`);
+    rows.push(row);
+    await vectors.close();
   }
-  log(`${size.toLocaleString()} vectors a user written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const embeddedQueries = await embedder.embed(queries);
-  // Warm: the first queries compile the stand-in's loops and fill its filter's rows.
-  for (let i = 0; i < Math.min(50, queries.length); i++) await vectors.query({ tenantId, userId: "u", vector: embeddedQueries[i]!, topK: 50, kinds: ["message"] });
-  const times: number[] = [];
-  const cpu0 = cpuMs(child.pid!);
-  for (let i = 0; i < queries.length; i++) {
-    const q0 = performance.now();
-    const matches = await vectors.query({ tenantId, userId: "u", vector: embeddedQueries[i]!, topK: 50, kinds: ["message"] });
-    times.push(performance.now() - q0);
-    if (matches.length === 0) throw new Error(`query ${i} found nothing`);
-  }
-  const cpu = (cpuMs(child.pid!) - cpu0) / queries.length;
-  times.sort((a, b) => a - b);
-  const row = `| ${size.toLocaleString()} | ${quantile(times, 0.5).toFixed(2)} | ${quantile(times, 0.95).toFixed(2)} | ${cpu.toFixed(2)} |`;
-  log(`${size.toLocaleString()} vectors a user (${(2 * size).toLocaleString()} in the namespace): ${queries.length} queries, p50 ${quantile(times, 0.5).toFixed(2)} ms, p95 ${quantile(times, 0.95).toFixed(2)} ms, stand-in CPU ${cpu.toFixed(2)} ms a query`);
-  rows.push(row);
-  await vectors.close();
+  process.stdout.write(`\n| vectors a user | p50 ms | p95 ms | stand-in CPU ms a query |\n|---|---|---|---|\n${rows.join("\n")}\n`);
+} finally {
+  await standIn.stop();
 }
-process.stdout.write(`\n| vectors a user | p50 ms | p95 ms | stand-in CPU ms a query |\n|---|---|---|---|\n${rows.join("\n")}\n`);
-stop();

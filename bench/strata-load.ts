@@ -1,7 +1,10 @@
 // Strata-only load test over HTTP (issue 8): starts a Strata server as a child process
-// (embedded: `strata serve` on a fresh data directory; managed: `npm run dev:cloud` on a fresh
-// database) and drives it with concurrent clients, printing median / p95 / p99 latency and
-// throughput for each phase:
+// (embedded: `strata serve` on a fresh data directory; managed: `strata serve` on a fresh
+// database, with the managed services' counterparts each in a process of its own as
+// bench/peers.ts starts them, or `--stand-ins shared` with Upstash, Neon and SQS in one, or
+// `--stand-ins dev-cloud` as `npm run dev:cloud` runs them: in the server's parent process,
+// whose CPU is then counted as the server's) and drives it with concurrent clients, printing
+// median / p95 / p99 latency and throughput for each phase:
 //
 //   ingest-single  single-message POSTs by N clients, each into its own sessions
 //   ingest-batch   POSTs of --batch messages by N clients; this builds the search user
@@ -20,7 +23,7 @@
 // two runs send the same bytes. `--cpu-prof` runs the server under `node --cpu-prof` and
 // writes .cpuprofile files to --prof-dir (bench/cpuprofile-top.ts summarises them).
 //
-//   node_modules/.bin/node bench/strata-load.ts [--wiring embedded|managed] [--port 8841]
+//   node_modules/.bin/node bench/strata-load.ts [--wiring embedded|managed] [--stand-ins apart|shared|dev-cloud] [--port 8841]
 //     [--phases ingest-single,ingest-batch,search,context] [--clients 8] [--single 2000]
 //     [--batch 100] [--search-user 10000] [--search-requests 600] [--context-sizes 1000,10000]
 //     [--context-requests 100] [--chat-user 1000] [--chat-turns 200] [--chat-pause 100]
@@ -32,12 +35,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { startStandInProcs, type StandInProcs } from "./peers/stand-in-procs.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   // Read only when run as a script; another script may import the generators below.
   args: import.meta.url === `file://${process.argv[1]}` ? process.argv.slice(2) : [],
   options: {
     wiring: { type: "string", default: "embedded" },
+    "stand-ins": { type: "string", default: "apart" },
     port: { type: "string", default: "8841" },
     url: { type: "string" },
     phases: { type: "string", default: "ingest-single,ingest-batch,search,context" },
@@ -69,6 +74,9 @@ for (const [flag, least] of [["chat-user", 0], ["chat-turns", 1], ["chat-pause",
   const n = Number(opts[flag]);
   if (!Number.isInteger(n) || n < least) benchUsageError(import.meta.url, `--${flag} must be a whole number ≥ ${least}, got ${opts[flag]}`);
 }
+
+if (!["embedded", "managed"].includes(opts.wiring!)) benchUsageError(import.meta.url, `--wiring must be embedded or managed, got ${opts.wiring}`);
+if (!["apart", "shared", "dev-cloud"].includes(opts["stand-ins"]!)) benchUsageError(import.meta.url, `--stand-ins must be apart, shared or dev-cloud, got ${opts["stand-ins"]}`);
 
 const phases = new Set(opts.phases!.split(","));
 const clients = Number(opts.clients);
@@ -309,14 +317,27 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   let child: ChildProcess;
   let dataDir: string | null = null;
   let database: string | null = null;
-  if (opts.wiring === "managed") {
+  let standIns: StandInProcs | null = null;
+  if (opts.wiring === "managed" && opts["stand-ins"] === "dev-cloud") {
     database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
     child = spawn(node, ["test/stand-ins/dev-cloud.ts", "--port", port, "--database", database, "--fresh"], {
       env: { ...process.env, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
       stdio: ["ignore", "pipe", "inherit"],
       cwd: opts["server-dir"],
     });
-    process.stdout.write(`managed wiring: database ${database}\n`);
+    process.stdout.write(`managed wiring: database ${database}; the counterparts in the server's parent process (npm run dev:cloud), counted in its CPU\n`);
+  } else if (opts.wiring === "managed") {
+    database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
+    const layout = opts["stand-ins"] as "apart" | "shared";
+    standIns = await startStandInProcs({ layout, database, onExit: (name, code, tail) => process.stderr.write(`${name} exited (${code}): ${tail}\n`) });
+    child = spawn(node, ["bin/strata.mjs", "serve"], {
+      env: { ...process.env, ...standIns.env, PORT: port, HOST: "127.0.0.1", STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
+      stdio: ["ignore", "pipe", "inherit"],
+      cwd: opts["server-dir"],
+    });
+    process.stdout.write(
+      `managed wiring: database ${database}; the counterparts ${layout === "apart" ? "each in a process of its own" : "in two processes (Pinecone; Upstash, Neon and SQS)"}, not counted in the server's CPU\n`,
+    );
   } else {
     dataDir = mkdtempSync(join(tmpdir(), "strata-load-"));
     child = spawn(node, ["bin/strata.mjs", "serve"], {
@@ -344,6 +365,7 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
       const exited = new Promise((res) => child.once("exit", res));
       child.kill("SIGINT");
       await exited;
+      await standIns?.stop();
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
       if (opts.wiring === "managed") {
         spawnSync("sh", ["-c", `redis-cli --scan --pattern '*${tag}*' | xargs -r redis-cli del > /dev/null`]);

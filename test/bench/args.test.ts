@@ -67,6 +67,8 @@ describe("bench tools' command lines", () => {
       ["ab-grown.ts", ["--a", ".", "--size", "150"], "--size must be a whole number of 100-turn sessions (100, 200, ...), got 150"],
       ["ab-grown.ts", ["--a", "/no/such/dir"], "--a /no/such/dir is not a Strata checkout"],
       ["strata-load.ts", ["--chat-turns", "0"], "--chat-turns must be a whole number ≥ 1, got 0"],
+      ["strata-load.ts", ["--wiring", "cloud"], "--wiring must be embedded or managed, got cloud"],
+      ["strata-load.ts", ["--stand-ins", "together"], "--stand-ins must be apart, shared or dev-cloud, got together"],
       ["strata-load.ts", ["--chat-user", "many"], "--chat-user must be a whole number ≥ 0, got many"],
       ["strata-load.ts", ["--chat-pause=-5"], "--chat-pause must be a whole number ≥ 0, got -5"],
     ] as const) {

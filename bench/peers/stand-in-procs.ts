@@ -1,0 +1,88 @@
+// Starts the managed services' counterparts for a benchmark (bench/peers.ts, bench/strata-load.ts,
+// bench/pinecone-stand-in.ts), each group in a process of its own running bench/peers/stand-ins.ts,
+// so that their CPU is neither the runner's nor the server's under test, and returns the
+// environment that points Strata at them. "apart" (the default) runs Pinecone, the Upstash
+// bridge, the Neon proxy and SQS each in its own process, as the deployed services are apart;
+// "shared" runs the last three in one (the layout before 2026-12-05); "pinecone" starts Pinecone
+// alone.
+
+import { spawn, type ChildProcess } from "node:child_process";
+
+export type StandInLayout = "apart" | "shared" | "pinecone";
+
+export interface StandInProcs {
+  /** The environment for `strata serve` (every counterpart's variables merged). */
+  env: Record<string, string>;
+  /** The counterparts' processes. */
+  pids: number[];
+  /** Stops them all (SIGTERM, then SIGKILL after 20 s). */
+  stop(): Promise<void>;
+}
+
+export interface StandInOptions {
+  layout: StandInLayout;
+  /** The database the Neon proxy serves (created fresh); needed unless the layout is "pinecone". */
+  database?: string;
+  /** Node flags before the script (a benchmark runs the counterparts as it runs the servers). */
+  nodeFlags?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** Told when a counterpart exits other than by stop(), with the end of its output. */
+  onExit?: (name: string, code: number | string | null, tail: string) => void;
+}
+
+/** Starts the counterparts of `options.layout`; if one fails to start, stops the others and throws. */
+export async function startStandInProcs(options: StandInOptions): Promise<StandInProcs> {
+  const started: ChildProcess[] = [];
+  let stopping = false;
+  const stop = async () => {
+    stopping = true;
+    await Promise.all(started.map(stopChild));
+  };
+  const start = (name: string, args: string[]): Promise<Record<string, string>> => {
+    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), "bench/peers/stand-ins.ts", ...args], { env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    started.push(child);
+    let tail = "";
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      const keep = (d: Buffer) => {
+        tail = (tail + d.toString("utf8")).slice(-4000);
+        const m = ready ? null : /READY (\{.*\})/.exec(tail);
+        if (m) {
+          ready = true;
+          resolve(JSON.parse(m[1]!));
+        }
+      };
+      child.stdout!.on("data", keep);
+      child.stderr!.on("data", keep);
+      child.once("exit", (code, signal) => {
+        if (!ready) reject(new Error(`${name} exited before it was ready (${code ?? signal}): ${tail.slice(-800)}`));
+        else if (!stopping) options.onExit?.(name, code ?? signal, tail.slice(-800));
+      });
+    });
+  };
+  try {
+    const pinecone = await start("pinecone stand-in", ["--only", "pinecone"]);
+    if (options.layout === "pinecone") return { env: pinecone, pids: started.map((c) => c.pid!), stop };
+    if (!options.database) throw new Error("the Neon proxy needs a database");
+    const withPinecone = ["--pinecone-host", pinecone.PINECONE_HOST!, "--pinecone-key", pinecone.PINECONE_API_KEY!];
+    const groups = options.layout === "apart" ? ["upstash", "neon", "sqs"] : ["upstash,neon,sqs"];
+    const envs = await Promise.all(groups.map((only) => start(`stand-in ${only}`, ["--only", only, "--database", options.database!, ...withPinecone])));
+    return { env: Object.assign({}, pinecone, ...envs) as Record<string, string>, pids: started.map((c) => c.pid!), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL after 20 s. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.once("exit", () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
