@@ -231,7 +231,6 @@ async function waitUp(base: string, path: string, child: ChildProcess, what: str
   }
 }
 
-/** Starts a stand-in process (kept in `started` to stop later) and returns the environment its READY line prints. */
 interface Shared {
   pgUrl: string;
   prefix: string;

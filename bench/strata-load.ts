@@ -348,16 +348,24 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   }
   child.stdout!.resume();
   serverPid = child.pid ?? null;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      const r = await fetch(`${base}/v1/health`);
-      if (r.ok) break;
-    } catch {
-      /* not up yet */
+  try {
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+      try {
+        const r = await fetch(`${base}/v1/health`);
+        if (r.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (i > 600) throw new Error("server did not come up in 60 s");
+      await new Promise((res) => setTimeout(res, 100));
     }
-    if (i > 600) throw new Error("server did not come up in 60 s");
-    await new Promise((res) => setTimeout(res, 100));
+  } catch (e) {
+    // Nothing left running behind the error: the server, and the counterparts started for it.
+    child.kill("SIGKILL");
+    await standIns?.stop();
+    await dropDatabase();
+    throw e;
   }
   return {
     child,
@@ -370,15 +378,19 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
       if (opts.wiring === "managed") {
         spawnSync("sh", ["-c", `redis-cli --scan --pattern '*${tag}*' | xargs -r redis-cli del > /dev/null`]);
       }
-      if (database && !opts.database) {
-        const { default: pg } = await import("pg");
-        const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
-        await admin.connect();
-        await admin.query(`drop database if exists "${database}" with (force)`);
-        await admin.end();
-      }
+      await dropDatabase();
     },
   };
+
+  /** Drops the managed wiring's database, unless the caller named it (--database). */
+  async function dropDatabase(): Promise<void> {
+    if (!database || opts.database) return;
+    const { default: pg } = await import("pg");
+    const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
+    await admin.connect();
+    await admin.query(`drop database if exists "${database}" with (force)`);
+    await admin.end();
+  }
 }
 
 // ---------------------------------------------------------------------------------------
