@@ -102,6 +102,11 @@ class Matrix {
   readonly rows: StoredVector[] = [];
   /** Each row's norm, beside its values: a query reads them for every row, the vectors only for the best. */
   norms = new Float64Array(16);
+  /**
+   * The rows each recent filter passes (by the filter's JSON), for as long as the rows are
+   * unchanged: Strata asks the same filter for a user's every query. Emptied by put and remove.
+   */
+  readonly passes = new Map<string, Uint8Array>();
   readonly dimension: number;
   /** Rows per block: a power of two. */
   readonly blockRows: number;
@@ -143,6 +148,7 @@ class Matrix {
   put(v: StoredVector, values: Float32Array, existing: StoredVector | undefined): void {
     v.row = existing ? existing.row : this.rows.length;
     this.rows[v.row] = v;
+    this.passes.clear();
     this.write(v.row, values);
     if (v.row >= this.norms.length) {
       const norms = new Float64Array(2 * this.norms.length);
@@ -153,6 +159,7 @@ class Matrix {
   }
   /** Takes `v`'s row out: the last row moves into it. */
   remove(v: StoredVector): void {
+    this.passes.clear();
     const last = this.rows.length - 1;
     if (v.row !== last) {
       const moved = this.rows[last]!;
@@ -208,14 +215,9 @@ class Matrix {
 }
 
 interface Namespace {
-  dimension: number;
   vectors: Map<string, StoredVector>;
+  /** The vectors' values, their norms, and the rows recent filters pass; its dimension is the namespace's. */
   matrix: Matrix;
-  /**
-   * The rows each recent filter passes (by the filter's JSON), for as long as the namespace is
-   * unchanged: Strata asks the same filter for a user's every query. Emptied by any write.
-   */
-  passes: Map<string, Uint8Array>;
 }
 
 const MAX_ID_LENGTH = 512;
@@ -486,7 +488,7 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
 
   /** Checks a vector's dimension against the index (or the namespace, without a fixed one). */
   function checkDimension(ns: Namespace | undefined, length: number, what: string): void {
-    const expected = fixedDimension ?? ns?.dimension;
+    const expected = fixedDimension ?? ns?.matrix.dimension;
     if (expected !== undefined && expected !== length) {
       throw invalid(`${what} dimension ${length} does not match the dimension of the index ${expected}`);
     }
@@ -519,17 +521,16 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
       if (norm === 0) throw invalid(`Dense vectors must contain at least one non-zero value. Vector ID '${id}' contains only zeros`);
       return { v: { id, row: -1, norm, metadata: parseMetadata(raw.metadata, id) }, values };
     });
-    const dimension = fixedDimension ?? existing?.dimension ?? parsed[0]!.values.length;
+    const dimension = fixedDimension ?? existing?.matrix.dimension ?? parsed[0]!.values.length;
     for (const { values } of parsed) {
       if (values.length !== dimension) throw invalid(`Vector dimension ${values.length} does not match the dimension of the index ${dimension}`);
     }
-    const ns: Namespace = existing ?? { dimension, vectors: new Map<string, StoredVector>(), matrix: new Matrix(dimension, blockRowsFor(dimension)), passes: new Map() };
+    const ns: Namespace = existing ?? { vectors: new Map<string, StoredVector>(), matrix: new Matrix(dimension, blockRowsFor(dimension)) };
     namespaces.set(name, ns);
     for (const { v, values } of parsed) {
       ns.matrix.put(v, values, ns.vectors.get(v.id));
       ns.vectors.set(v.id, v);
     }
-    ns.passes.clear();
     stats.upsertSizes.push(parsed.length);
     stats.upsertBytes.push(bytes);
     return { upsertedCount: parsed.length };
@@ -596,13 +597,13 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
   /** Per row of `ns`, 1 when `filter` (whose JSON is `raw`) passes its vector's metadata. */
   function passing(ns: Namespace, raw: unknown, filter: Predicate): Uint8Array {
     const key = JSON.stringify(raw);
-    let pass = ns.passes.get(key);
+    const { rows, passes } = ns.matrix;
+    let pass = passes.get(key);
     if (pass) return pass;
-    const { rows } = ns.matrix;
     pass = new Uint8Array(rows.length);
     for (let r = 0; r < rows.length; r++) if (filter(rows[r]!.metadata)) pass[r] = 1;
-    if (ns.passes.size >= 64) ns.passes.clear();
-    ns.passes.set(key, pass);
+    if (passes.size >= 64) passes.clear();
+    passes.set(key, pass);
     return pass;
   }
 
@@ -612,7 +613,6 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
     if (!v) return;
     ns.matrix.remove(v);
     ns.vectors.delete(id);
-    ns.passes.clear();
   }
 
   function fetchIds(url: URL): unknown {
