@@ -11,7 +11,6 @@
 //
 //   node_modules/.bin/node bench/pinecone-stand-in.ts [--sizes 1000,10000,100000] [--queries 400]
 
-import { readFileSync } from "node:fs";
 import { createLocalEmbedder } from "../lib/adapters/local/embedder.ts";
 import { createPineconeVectorIndex } from "../lib/adapters/pinecone/vector-index.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
@@ -19,6 +18,7 @@ import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { startStandInProcs } from "./peers/stand-in-procs.ts";
+import { procStat } from "./proc-stat.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -35,8 +35,9 @@ const log = (line: string) => process.stdout.write(`[${new Date().toISOString().
 
 /** The stand-in's CPU so far (user + system), in ms. */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime at 100 ticks a second
+  const st = procStat(pid);
+  if (!st) throw new Error(`the stand-in (pid ${pid}) has exited`);
+  return st.cpuMs;
 }
 
 const standIn = await startStandInProcs({

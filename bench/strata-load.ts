@@ -30,12 +30,13 @@
 //     [--cpu-prof] [--prof-dir DIR] [--seed 42] [--url URL]
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { startStandInProcs, type StandInProcs } from "./peers/stand-in-procs.ts";
+import { procStat } from "./proc-stat.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   // Read only when run as a script; another script may import the generators below.
@@ -176,25 +177,20 @@ function quantile(sorted: number[], q: number): number {
 let serverPid: number | null = null;
 function treeCpuMs(): number {
   if (serverPid === null) return NaN;
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+  const stats = new Map<number, { ppid: number; cpuMs: number }>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const text = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      /* exited meanwhile */
-    }
+    const st = procStat(Number(d)); // null: exited meanwhile
+    if (st) stats.set(Number(d), st);
   }
-  let ticks = 0;
+  let ms = 0;
   const todo = [serverPid];
   while (todo.length) {
     const pid = todo.pop()!;
-    ticks += stats.get(pid)?.ticks ?? 0;
+    ms += stats.get(pid)?.cpuMs ?? 0;
     for (const [child, st] of stats) if (st.ppid === pid) todo.push(child);
   }
-  return ticks * 10; // USER_HZ is 100 on Linux
+  return ms;
 }
 
 interface Row {
@@ -318,33 +314,27 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   let dataDir: string | null = null;
   let database: string | null = null;
   let standIns: StandInProcs | null = null;
-  if (opts.wiring === "managed" && opts["stand-ins"] === "dev-cloud") {
-    database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
-    child = spawn(node, ["test/stand-ins/dev-cloud.ts", "--port", port, "--database", database, "--fresh"], {
-      env: { ...process.env, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
+  // The server (or dev:cloud, its parent) from --server-dir, with `env` beside the run's own settings.
+  const start = (argv: string[], env: Record<string, string>) =>
+    spawn(node, argv, {
+      env: { ...process.env, ...env, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
       stdio: ["ignore", "pipe", "inherit"],
       cwd: opts["server-dir"],
     });
+  if (opts.wiring === "managed") database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
+  if (database !== null && opts["stand-ins"] === "dev-cloud") {
+    child = start(["test/stand-ins/dev-cloud.ts", "--port", port, "--database", database, "--fresh"], {});
     process.stdout.write(`managed wiring: database ${database}; the counterparts in the server's parent process (npm run dev:cloud), counted in its CPU\n`);
-  } else if (opts.wiring === "managed") {
-    database = opts.database ?? `strata_load_${Math.random().toString(36).slice(2, 8)}`;
+  } else if (database !== null) {
     const layout = opts["stand-ins"] as "apart" | "shared";
     standIns = await startStandInProcs({ layout, database, onExit: (name, code, tail) => process.stderr.write(`${name} exited (${code}): ${tail}\n`) });
-    child = spawn(node, ["bin/strata.mjs", "serve"], {
-      env: { ...process.env, ...standIns.env, PORT: port, HOST: "127.0.0.1", STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
-      stdio: ["ignore", "pipe", "inherit"],
-      cwd: opts["server-dir"],
-    });
+    child = start(["bin/strata.mjs", "serve"], { ...standIns.env, PORT: port, HOST: "127.0.0.1" });
     process.stdout.write(
       `managed wiring: database ${database}; the counterparts ${layout === "apart" ? "each in a process of its own" : "in two processes (Pinecone; Upstash, Neon and SQS)"}, not counted in the server's CPU\n`,
     );
   } else {
     dataDir = mkdtempSync(join(tmpdir(), "strata-load-"));
-    child = spawn(node, ["bin/strata.mjs", "serve"], {
-      env: { ...process.env, PORT: port, STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: "warn", STRATA_WORKERS: opts.workers!, NODE_OPTIONS: nodeOptions },
-      stdio: ["ignore", "pipe", "inherit"],
-      cwd: opts["server-dir"],
-    });
+    child = start(["bin/strata.mjs", "serve"], { PORT: port, STRATA_DATA_DIR: dataDir });
   }
   child.stdout!.resume();
   serverPid = child.pid ?? null;
