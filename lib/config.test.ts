@@ -18,3 +18,16 @@ describe("scheduled work settings", () => {
     expect(() => loadConfig({ STRATA_SUMMARY_EVERY_SECONDS: "100000" })).toThrow(/STRATA_SUMMARY_EVERY_SECONDS must be between 0 and 86400/);
   });
 });
+
+describe("the embedded archive's buffer pool", () => {
+  it("is left to the adapter's default unless STRATA_PGLITE_BUFFERS_MB says", () => {
+    expect(loadConfig({ STRATA_DATA_DIR: "/srv/strata" }).tiers.archive).toEqual({ kind: "pglite", dataDir: "/srv/strata" });
+    expect(loadConfig({ STRATA_DATA_DIR: "/srv/strata", STRATA_PGLITE_BUFFERS_MB: "64" }).tiers.archive).toEqual({ kind: "pglite", dataDir: "/srv/strata", sharedBuffersMb: 64 });
+  });
+
+  it("rejects a bad size with a message that names the variable", () => {
+    expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "lots" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be a whole number/);
+    expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "0" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be between 1 and 1024/);
+    expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "2048" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be between 1 and 1024/);
+  });
+});

@@ -63,7 +63,7 @@ async function openSql(config: StrataConfig): Promise<SqlClient> {
     });
   }
   const { createPgliteClient } = await import("./adapters/pglite/client.ts");
-  return createPgliteClient({ dataDir: tier.dataDir === "memory://" ? "memory://" : `${tier.dataDir}/pg` });
+  return createPgliteClient({ dataDir: tier.dataDir === "memory://" ? "memory://" : `${tier.dataDir}/pg`, ...(tier.sharedBuffersMb ? { sharedBuffersMb: tier.sharedBuffersMb } : {}) });
 }
 
 /**

@@ -11,7 +11,17 @@ import { lockDataDir } from "./lock.ts";
 export interface PgliteOptions {
   /** Directory for the database files, or "memory://" for a throwaway database. */
   dataDir: string;
+  /** Postgres's `shared_buffers`, in MB; DEFAULT_SHARED_BUFFERS_MB when unset (STRATA_PGLITE_BUFFERS_MB). */
+  sharedBuffersMb?: number;
 }
+
+/**
+ * The archive's buffer pool, in MB, where PGlite's own default is 128. Postgres writes the whole
+ * pool as it starts, so each MB of it is a MB of the process's memory from then on, however
+ * little the archive holds; the embedded server reads its calls from its own indexes, not
+ * through the pool (BENCHMARKS.md, forty-first round).
+ */
+export const DEFAULT_SHARED_BUFFERS_MB = 16;
 
 function wrap(run: { query: PGlite["query"]; exec: PGlite["exec"] }, onClose: () => Promise<void>, db?: PGlite): SqlClient {
   const client: SqlClient = {
@@ -43,6 +53,16 @@ function wrap(run: { query: PGlite["query"]; exec: PGlite["exec"] }, onClose: ()
   return client;
 }
 
+/**
+ * PGlite's start parameters with `shared_buffers` set, for this start only: its `postgresqlconf`
+ * option would write over the data directory's postgresql.conf, the settings initdb chose.
+ */
+function startOptions(options: PgliteOptions): { startParams: string[] } {
+  const mb = options.sharedBuffersMb ?? DEFAULT_SHARED_BUFFERS_MB;
+  if (!Number.isInteger(mb) || mb < 1) throw new RangeError(`sharedBuffersMb must be a whole number of MB, at least 1: got ${mb}`);
+  return { startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${mb}MB`] };
+}
+
 /** Opens (creating if needed) a PGlite database and returns it behind the SqlClient seam. */
 export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { db: PGlite }> {
   const dir = options.dataDir;
@@ -55,7 +75,7 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
   }
   let db: PGlite;
   try {
-    db = await PGlite.create(dir);
+    db = await PGlite.create(dir, startOptions(options));
   } catch (e) {
     unlock();
     throw new StrataError("config", "ARCHIVE_OPEN_FAILED", `could not open PGlite database in ${dir}: ${(e as Error).message}`, { cause: e });
