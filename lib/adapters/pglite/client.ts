@@ -18,8 +18,10 @@ export interface PgliteOptions {
 /**
  * The archive's buffer pool, in MB, where PGlite's own default is 128. Postgres writes the whole
  * pool as it starts, so each MB of it is a MB of the process's memory from then on, however
- * little the archive holds; the embedded server reads its calls from its own indexes, not
- * through the pool (BENCHMARKS.md, forty-first round).
+ * little the archive holds. The embedded server answers its calls from its own indexes, not
+ * through the pool; what a small pool costs is the derived work's reads of large archives'
+ * index pages (a 30k-message user built about 10% slower than with 128: BENCHMARKS.md,
+ * forty-first round).
  */
 export const DEFAULT_SHARED_BUFFERS_MB = 16;
 
