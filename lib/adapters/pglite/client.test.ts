@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -35,17 +35,17 @@ describe("the PGlite archive's buffer pool", () => {
     expect(readFileSync(join(dir, "postgresql.conf"), "utf8")).toBe(conf);
   });
 
-  it("refuses a size that is not a whole number of MB, naming it, and leaves the directory free", async () => {
+  it("refuses a size that is not a whole number of MB, naming it, before it makes or locks the directory", async () => {
     const dir = join(root, "refused");
     for (const bad of [0, 1.5, Number.NaN]) {
       const error = await createPgliteClient({ dataDir: dir, sharedBuffersMb: bad }).then(
         () => null,
         (e: unknown) => e,
       );
-      expect(isStrataError(error) && error.code).toBe("ARCHIVE_OPEN_FAILED");
+      expect(isStrataError(error) && error.code).toBe("CONFIG_INVALID");
       expect((error as Error).message).toMatch(new RegExp(`sharedBuffersMb must be a whole number of MB, at least 1: got ${bad}`));
+      expect(existsSync(dir)).toBe(false);
     }
-    // The lock each refusal took was given back: the directory opens.
     expect(await sharedBuffers({ dataDir: dir, sharedBuffersMb: 2 })).toBe("2MB");
   });
 });

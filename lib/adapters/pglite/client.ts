@@ -61,7 +61,7 @@ function wrap(run: { query: PGlite["query"]; exec: PGlite["exec"] }, onClose: ()
  */
 function startOptions(options: PgliteOptions): { startParams: string[] } {
   const mb = options.sharedBuffersMb ?? DEFAULT_SHARED_BUFFERS_MB;
-  if (!Number.isInteger(mb) || mb < 1) throw new RangeError(`sharedBuffersMb must be a whole number of MB, at least 1: got ${mb}`);
+  if (!Number.isInteger(mb) || mb < 1) throw new StrataError("config", "CONFIG_INVALID", `sharedBuffersMb must be a whole number of MB, at least 1: got ${mb}`);
   return { startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${mb}MB`] };
 }
 
@@ -69,6 +69,8 @@ function startOptions(options: PgliteOptions): { startParams: string[] } {
 export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { db: PGlite }> {
   const dir = options.dataDir;
   if (!dir) throw new StrataError("config", "CONFIG_INVALID", "no data directory: set STRATA_DATA_DIR or leave it unset for ./.strata");
+  // Checked before the directory is made or locked: a refused setting leaves nothing behind.
+  const start = startOptions(options);
   let unlock = () => {};
   if (!dir.startsWith("memory://")) {
     mkdirSync(dir, { recursive: true });
@@ -77,7 +79,7 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
   }
   let db: PGlite;
   try {
-    db = await PGlite.create(dir, startOptions(options));
+    db = await PGlite.create(dir, start);
   } catch (e) {
     unlock();
     throw new StrataError("config", "ARCHIVE_OPEN_FAILED", `could not open PGlite database in ${dir}: ${(e as Error).message}`, { cause: e });
