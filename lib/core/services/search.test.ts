@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { Bm25Corpus } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
 import { createLogger } from "../log.ts";
-import { queryDates } from "../temporal.ts";
+import { dateFitter, queryDates } from "../temporal.ts";
 import type { Message, ScoredId } from "../types.ts";
 import {
   DEFAULT_SEARCH_CONFIG,
@@ -115,8 +115,12 @@ describe("boostDates", () => {
     const corpus = a.corpus;
     corpus.add({ id: "s2:1", sessionId: "s2", seq: 1, name: "Ann", createdAt: Date.UTC(2023, 7, 9, 12) }, b.messages[0]!.content);
     const { ranges } = queryDates("What did Ann do on 9 August, 2023?");
-    const out = boostDates(scored(["s1:1", 1], ["s2:1", 0.9]), corpus, ranges, DEFAULT_SEARCH_CONFIG.dates);
+    const fitOf = dateFitter(ranges, DEFAULT_SEARCH_CONFIG.dates.slackDays * 86_400_000);
+    const out = boostDates(scored(["s1:1", 1], ["s2:1", 0.9]), corpus, fitOf, DEFAULT_SEARCH_CONFIG.dates.boost);
     expect(out.map((f) => f.id)).toEqual(["s2:1", "s1:1"]);
+    expect(out[0]!.score).toBeCloseTo(0.9 * (1 + DEFAULT_SEARCH_CONFIG.dates.boost));
+    expect(out[0]!.notes).toEqual(["date match"]);
+    expect(boostDates(scored(["s1:1", 1], ["s2:1", 0.9]), corpus, fitOf, 0).map((f) => f.id)).toEqual(["s1:1", "s2:1"]);
   });
 });
 

@@ -24,7 +24,7 @@ import type { StrataDeps } from "../deps.ts";
 import { answerType, type AnswerType } from "../answer-type.ts";
 import type { Bm25Corpus, Bm25Params, CorpusTurn, FeedbackParams } from "../bm25.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
-import { dateFitter, queryDates, type DateRange } from "../temporal.ts";
+import { dateFitter, queryDates } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
 import type { GraphVersion, Message, RecallSource, ScoredId, SessionScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
@@ -301,16 +301,18 @@ export function expandNeighbours(fused: Fused[], corpus: Bm25Corpus, options: Se
   return fused.sort((a, b) => descending(a.score, b.score));
 }
 
-/** Multiplies each turn's score by 1 + boost × how well its time fits the dates the query names. */
-export function boostDates(fused: Fused[], corpus: Bm25Corpus, ranges: readonly DateRange[], options: SearchConfig["dates"]): Fused[] {
-  if (options.boost <= 0 || ranges.length === 0) return fused;
-  const fitOf = dateFitter(ranges, options.slackDays * DAY_MS);
+/**
+ * Multiplies each turn's score by 1 + boost × how well its time fits the dates the query names
+ * (`fitOf`: dateFitter of them, made once for the search's dated keyword ranking and this).
+ */
+export function boostDates(fused: Fused[], corpus: Bm25Corpus, fitOf: (t: number) => number, boost: number): Fused[] {
+  if (boost <= 0) return fused;
   for (const f of fused) {
     const doc = docOf(f, corpus);
     if (!doc) continue;
     const fit = fitOf(doc.createdAt);
     if (fit <= 0) continue;
-    f.score *= 1 + options.boost * fit;
+    f.score *= 1 + boost * fit;
     note(f, "date match");
   }
   return fused.sort((a, b) => descending(a.score, b.score));
@@ -418,6 +420,7 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
   const vectorWeight = vectorWeightOf(deps, config);
   const useDates = config.dates.boost > 0 || config.dates.listWeight > 0;
   const dates = useDates ? queryDates(input.query) : { ranges: [], rest: input.query };
+  const fitOf = dates.ranges.length ? dateFitter(dates.ranges, config.dates.slackDays * DAY_MS) : null;
   // The date phrase leaves the keyword query when dates are used: "2023" matches nothing useful.
   const keywordText = dates.ranges.length && dates.rest ? dates.rest : input.query;
   let corpus: Bm25Corpus | null = null;
@@ -430,9 +433,8 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       corpus = c;
       // The feedback-expanded query's hits (expand() then search(), each posting read once).
       const { terms: qTerms, weights, hits } = c.searchExpanded(terms(keywordText), { ...config.feedback, limit: depth, sessionId: input.sessionId, params: config.bm25 });
-      if (dates.ranges.length && config.dates.listWeight > 0) {
-        const fits = dateFitter(dates.ranges, config.dates.slackDays * DAY_MS);
-        const filter = (d: { createdAt: number }) => fits(d.createdAt) > 0;
+      if (fitOf && config.dates.listWeight > 0) {
+        const filter = (d: { createdAt: number }) => fitOf(d.createdAt) > 0;
         dated = c.search(qTerms, { limit: depth, sessionId: input.sessionId, params: config.bm25, weights, filter });
       }
       return hits;
@@ -458,7 +460,7 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
   );
   const loaded = corpus as Bm25Corpus | null;
   if (loaded) {
-    fused = boostDates(fused, loaded, dates.ranges, config.dates);
+    if (fitOf) fused = boostDates(fused, loaded, fitOf, config.dates.boost);
     fused = boostSpeakers(fused, loaded, input.query, config.speakerBoost);
     fused = expandNeighbours(fused, loaded, config.neighbours);
     fused = boostSessions(fused, loaded, config.sessionPrior);
