@@ -48,6 +48,7 @@ import { join } from "node:path";
 import { DEFAULT_TENANT } from "../lib/config.ts";
 import { assembleContext } from "../lib/core/services/context.ts";
 import { ingestMessages } from "../lib/core/services/ingest.ts";
+import { denseSums } from "../lib/core/bm25-sums.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
 import { HEAP_FLAGS } from "../lib/heap.ts";
 import { awaitVectorIndex, drain, openBenchStrata, quantile, startAllocationProfile, startProfile, tierMedians, watchGc } from "./in-process.ts";
@@ -140,6 +141,10 @@ try {
   const stopProfile = await startProfile(opts["cpu-prof"]);
   const stopAllocations = await startAllocationProfile(opts["alloc-prof"]);
   const gc = watchGc(() => calls);
+  // BM25's WebAssembly sums (null where they do not run): how often the timed calls copied a
+  // common word's postings into its arena (again after a write: --write-every), and emptied it.
+  const sums = denseSums();
+  const sums0 = sums && { copies: sums.copies, resets: sums.resets };
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   let next = 0;
@@ -175,6 +180,7 @@ try {
     `${opts.context ? "context, budget 4000" : `search, limit ${limit}`}, ${calls} calls: CPU ${((cpu.user + cpu.system) / 1000 / calls).toFixed(3)} ms/call (every thread of the process); ${((calls / wall) * 1000).toFixed(1)} calls/s at ${concurrency} concurrent; p50 ${q(ms, 0.5).toFixed(2)} ms, p95 ${q(ms, 0.95).toFixed(2)} ms, p99 ${q(ms, 0.99).toFixed(2)} ms\n`,
   );
   if (written) process.stdout.write(`${written} turns written between the calls\n`);
+  if (sums && sums0) process.stdout.write(`BM25 sums' arena over the timed calls: ${sums.copies - sums0.copies} terms' postings copied, emptied ${sums.resets - sums0.resets} times\n`);
   process.stdout.write(`${tierMedians(tiers)}\n`);
   if (switchName !== undefined) {
     const ratios = new Map<string, number[]>();
