@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -47,5 +47,132 @@ describe("the PGlite archive's buffer pool", () => {
       expect(existsSync(dir)).toBe(false);
     }
     expect(await sharedBuffers({ dataDir: dir, sharedBuffersMb: 2 })).toBe("2MB");
+  });
+});
+
+describe("PGlite on a worker thread (thread: true)", () => {
+  const values = `select now()::date::text as d, 12345678901234::int8 as big, '\\x0102ff'::bytea as bytes, array['a', 'b'] as arr,
+    '{"x": [1, 2]}'::jsonb as doc, 1.5::numeric as num, null::text as nothing, $1::text as param, $2::int[] as ints`;
+
+  it("answers with the rows PGlite gives in the caller's thread, types and parameters alike", async () => {
+    const here = await createPgliteClient({ dataDir: "memory://" });
+    const there = await createPgliteClient({ dataDir: "memory://", thread: true });
+    try {
+      const params = ["it's", [3, 1, 2]];
+      const [a, b] = await Promise.all([here.query(values, params), there.query(values, params)]);
+      expect(b).toEqual(a);
+      expect(b[0]).toMatchObject({ big: 12345678901234, arr: ["a", "b"], doc: { x: [1, 2] }, num: "1.5", nothing: null, param: "it's", ints: [3, 1, 2] });
+      expect([...(b[0]!.bytes as Uint8Array)]).toEqual([1, 2, 255]);
+      expect(there.driver).toBe("pglite");
+    } finally {
+      await Promise.all([here.close(), there.close()]);
+    }
+  });
+
+  it("runs statements in the order sent, and its errors carry PGlite's message and code", async () => {
+    const sql = await createPgliteClient({ dataDir: "memory://", thread: true });
+    try {
+      await sql.exec("create table t (id int primary key); create table log (n int)");
+      const sent = Array.from({ length: 50 }, (_, i) => sql.query("insert into log values ($1) returning n", [i]));
+      expect((await Promise.all(sent)).map((rows) => (rows[0] as { n: number }).n)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(await sql.query("select n from log order by ctid")).toEqual(Array.from({ length: 50 }, (_, n) => ({ n })));
+      await sql.query("insert into t values (1)");
+      const error = await sql.query("insert into t values (1)").then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isStrataError(error) && error.code).toBe("UPSTREAM_ERROR");
+      expect((error as Error).message).toMatch(/^pglite: duplicate key value violates unique constraint "t_pkey"/);
+      expect(((error as Error).cause as { code?: string }).code).toBe("23505");
+      // The thread goes on after an error.
+      expect(await sql.query("select count(*)::int as n from t")).toEqual([{ n: 1 }]);
+    } finally {
+      await sql.close();
+    }
+  });
+
+  it("keeps other callers' statements out of a transaction, and rolls it back when its function throws", async () => {
+    const sql = await createPgliteClient({ dataDir: "memory://", thread: true });
+    try {
+      await sql.exec("create table t (v text)");
+      let outside: Promise<unknown> | null = null;
+      const failed = sql
+        .transaction(async (tx) => {
+          await tx.query("insert into t values ('inside')");
+          // Sent by someone else while the transaction is open: it must not become part of it.
+          outside = sql.query("insert into t values ('outside')");
+          await new Promise((r) => setTimeout(r, 20));
+          expect(await tx.query("select v from t order by v")).toEqual([{ v: "inside" }]);
+          // A nested transaction is the same one (PGlite has none of its own).
+          await tx.transaction((inner) => inner.query("insert into t values ('nested')"));
+          throw new Error("give up");
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(((await failed) as Error).message).toBe("give up");
+      await outside;
+      expect(await sql.query("select v from t order by v")).toEqual([{ v: "outside" }]);
+      expect(await sql.transaction(async (tx) => (await tx.query("insert into t values ('kept') returning v"))[0])).toEqual({ v: "kept" });
+      expect(await sql.query("select v from t order by v")).toEqual([{ v: "kept" }, { v: "outside" }]);
+    } finally {
+      await sql.close();
+    }
+  });
+
+  it("runs a long statement beside the caller's thread, which goes on meanwhile", async () => {
+    const sql = await createPgliteClient({ dataDir: "memory://", thread: true });
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      try {
+        await sql.query("select pg_sleep(0.3)");
+      } finally {
+        clearInterval(timer);
+      }
+      // On the caller's thread the statement would have held the timer for all of its 300 ms.
+      expect(ticks).toBeGreaterThan(10);
+    } finally {
+      await sql.close();
+    }
+  });
+
+  it("keeps a data directory between opens, releases its lock on close, and refuses statements after it", async () => {
+    const dir = join(root, "threaded");
+    const first = await createPgliteClient({ dataDir: dir, thread: true, sharedBuffersMb: 4 });
+    await first.exec("create table kept (v text); insert into kept values ('there')");
+    expect(await first.query("show shared_buffers")).toEqual([{ shared_buffers: "4MB" }]);
+    // A second open of the directory is refused while the first holds it.
+    const refused = await createPgliteClient({ dataDir: dir, thread: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isStrataError(refused) && refused.code).toBe("DATA_DIR_IN_USE");
+    await first.close();
+    await first.close(); // twice is harmless
+    const after = await first.query("select 1").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((after as Error).message).toMatch(/closed/);
+    const second = await createPgliteClient({ dataDir: dir, thread: true });
+    try {
+      expect(await second.query("select v from kept")).toEqual([{ v: "there" }]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("fails to open with ARCHIVE_OPEN_FAILED, releasing the directory, when PGlite cannot open it", async () => {
+    const dir = join(root, "not-a-database");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "PG_VERSION"), "9\n"); // a data directory of another major version
+    const error = await createPgliteClient({ dataDir: dir, thread: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isStrataError(error) && error.code).toBe("ARCHIVE_OPEN_FAILED");
+    expect(existsSync(`${dir}.lock`)).toBe(false);
   });
 });

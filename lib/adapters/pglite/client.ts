@@ -3,16 +3,27 @@
 // vector persistence share it.
 
 import { mkdirSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { lockDataDir } from "./lock.ts";
+import { READY_ID, type ThreadOp, type ThreadReply, type ThreadRequest } from "./thread-protocol.ts";
 
 export interface PgliteOptions {
   /** Directory for the database files, or "memory://" for a throwaway database. */
   dataDir: string;
   /** Postgres's `shared_buffers`, in MB; DEFAULT_SHARED_BUFFERS_MB when unset (STRATA_PGLITE_BUFFERS_MB). */
   sharedBuffersMb?: number;
+  /**
+   * Run PGlite on a worker thread (thread.ts; the server does, createStrata). PGlite executes
+   * each statement synchronously on the thread that holds it: on the API's thread, the
+   * derived work's statements (a round's graph merge, 8–30 ms at 100k messages) held every
+   * request that came meanwhile (BENCHMARKS.md, forty-third round). On a thread of its own a
+   * statement costs the caller a message each way instead, and the API's thread serves
+   * requests while it runs. The same rows and errors either way.
+   */
+  thread?: boolean;
 }
 
 /**
@@ -66,7 +77,9 @@ function startOptions(options: PgliteOptions): { startParams: string[] } {
 }
 
 /** Opens (creating if needed) a PGlite database and returns it behind the SqlClient seam. */
-export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { db: PGlite }> {
+export async function createPgliteClient(options: PgliteOptions & { thread?: false }): Promise<SqlClient & { db: PGlite }>;
+export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient>;
+export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient> {
   const dir = options.dataDir;
   if (!dir) throw new StrataError("config", "CONFIG_INVALID", "no data directory: set STRATA_DATA_DIR or leave it unset for ./.strata");
   // Checked before the directory is made or locked: a refused setting leaves nothing behind.
@@ -76,6 +89,14 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
     mkdirSync(dir, { recursive: true });
     // One process at a time: two writing one directory corrupt it (lock.ts).
     unlock = lockDataDir(dir);
+  }
+  if (options.thread) {
+    try {
+      return await openThread(dir, start.startParams, unlock);
+    } catch (e) {
+      unlock();
+      throw new StrataError("config", "ARCHIVE_OPEN_FAILED", `could not open PGlite database in ${dir}: ${(e as Error).message}`, { cause: e });
+    }
   }
   let db: PGlite;
   try {
@@ -92,4 +113,134 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
     }
   }, db);
   return Object.assign(client, { db });
+}
+
+/** A thread's error as an Error again, with the fields PGlite gave it (code, detail, ...). */
+function threadError(error: NonNullable<ThreadReply["error"]>): Error {
+  return Object.assign(new Error(error.message), error.fields);
+}
+
+/**
+ * PGlite on a worker thread (thread.ts) behind the SqlClient seam. Statements go in the order
+ * they are sent and the thread runs them in that order. A transaction holds the client: the
+ * statements of anyone else wait until its COMMIT or ROLLBACK has been sent, as PGlite's own
+ * transaction() holds its mutex, so nothing lands inside a transaction it is not part of.
+ * The thread keeps the process alive only while a statement is in flight.
+ */
+async function openThread(dataDir: string, startParams: string[], unlock: () => void): Promise<SqlClient> {
+  const worker = new Worker(new URL("./thread.ts", import.meta.url), { workerData: { dataDir, startParams } });
+  let next = READY_ID + 1;
+  let broken: Error | null = null;
+  const pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (e: Error) => void }>();
+  const failAll = (e: Error) => {
+    broken ??= e;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    pending.set(READY_ID, { resolve: () => resolve(), reject });
+  });
+  worker.on("message", (msg: ThreadReply) => {
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (pending.size === 0) worker.unref();
+    if (msg.error) p.reject(threadError(msg.error));
+    else p.resolve(msg.rows ?? []);
+  });
+  worker.on("error", (e) => failAll(e instanceof Error ? e : new Error(String(e))));
+  worker.on("exit", (code) => failAll(new Error(`the PGlite thread exited (code ${code})`)));
+  try {
+    await ready;
+  } catch (e) {
+    await worker.terminate();
+    throw e;
+  }
+  worker.unref();
+
+  const send = (req: ThreadOp): Promise<unknown[]> => {
+    if (broken) return Promise.reject(broken);
+    const id = next++;
+    return new Promise<unknown[]>((resolve, reject) => {
+      if (pending.size === 0) worker.ref();
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...req, id } satisfies ThreadRequest);
+    });
+  };
+  const run = async <T>(text: string, params: unknown[]): Promise<T[]> => {
+    try {
+      return (await send({ op: "query", text, params })) as T[];
+    } catch (e) {
+      throw upstream("pglite", e);
+    }
+  };
+  const runExec = async (text: string): Promise<void> => {
+    try {
+      await send({ op: "exec", text });
+    } catch (e) {
+      throw upstream("pglite", e);
+    }
+  };
+
+  // The transaction in progress, if any: resolves when it has ended.
+  let held: Promise<void> | null = null;
+  const free = async () => {
+    while (held) await held;
+  };
+  const inside: SqlClient = {
+    driver: "pglite",
+    query: (text, params = []) => run(text, params),
+    exec: runExec,
+    transaction: (fn) => fn(inside), // already inside one: PGlite has no nested transactions
+    ping: async () => void (await run("select 1", [])),
+    close: async () => {},
+  };
+  let closed = false;
+  const client: SqlClient = {
+    driver: "pglite",
+    async query<T>(text: string, params: unknown[] = []) {
+      if (held) await free();
+      return run<T>(text, params);
+    },
+    async exec(text: string) {
+      if (held) await free();
+      return runExec(text);
+    },
+    async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+      await free();
+      let end!: () => void;
+      held = new Promise<void>((resolve) => (end = resolve));
+      try {
+        await runExec("begin");
+        let out: T;
+        try {
+          out = await fn(inside);
+        } catch (e) {
+          await runExec("rollback").catch(() => {});
+          throw e;
+        }
+        await runExec("commit");
+        return out;
+      } finally {
+        held = null;
+        end();
+      }
+    },
+    async ping() {
+      await client.query("select 1");
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await free();
+        if (!broken) await send({ op: "close" }).catch(() => {});
+        failAll(new Error("the PGlite archive was closed"));
+        await worker.terminate();
+      } finally {
+        unlock();
+      }
+    },
+  };
+  return client;
 }
