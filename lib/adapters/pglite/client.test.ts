@@ -64,6 +64,7 @@ describe("PGlite on a worker thread (thread: true)", () => {
       expect(b[0]).toMatchObject({ big: 12345678901234, arr: ["a", "b"], doc: { x: [1, 2] }, num: "1.5", nothing: null, param: "it's", ints: [3, 1, 2] });
       expect([...(b[0]!.bytes as Uint8Array)]).toEqual([1, 2, 255]);
       expect(there.driver).toBe("pglite");
+      expect([here.onThread, there.onThread]).toEqual([false, true]);
     } finally {
       await Promise.all([here.close(), there.close()]);
     }
@@ -162,6 +163,19 @@ describe("PGlite on a worker thread (thread: true)", () => {
     } finally {
       await second.close();
     }
+  });
+
+  it("opens the database in the caller's thread when the thread cannot start (a bundle without its script)", async () => {
+    const dir = join(root, "no-thread");
+    const sql = await createPgliteClient({ dataDir: dir, thread: true, threadScript: new URL("./no-such-thread.ts", import.meta.url) });
+    try {
+      expect(sql.onThread).toBe(false);
+      await sql.exec("create table t (v int)");
+      expect(await sql.transaction(async (tx) => tx.query("insert into t values (7) returning v"))).toEqual([{ v: 7 }]);
+    } finally {
+      await sql.close();
+    }
+    expect(existsSync(`${dir}.lock`)).toBe(false);
   });
 
   it("fails to open with ARCHIVE_OPEN_FAILED, releasing the directory, when PGlite cannot open it", async () => {

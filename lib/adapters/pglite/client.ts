@@ -24,6 +24,8 @@ export interface PgliteOptions {
    * requests while it runs. The same rows and errors either way.
    */
   thread?: boolean;
+  /** The thread's script; default thread.ts beside this file (a bundler may move it). */
+  threadScript?: URL;
 }
 
 /**
@@ -77,9 +79,10 @@ function startOptions(options: PgliteOptions): { startParams: string[] } {
 }
 
 /** Opens (creating if needed) a PGlite database and returns it behind the SqlClient seam. */
-export async function createPgliteClient(options: PgliteOptions & { thread?: false }): Promise<SqlClient & { db: PGlite }>;
-export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient>;
-export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient> {
+export async function createPgliteClient(options: PgliteOptions & { thread?: false }): Promise<SqlClient & { db: PGlite; onThread: false }>;
+/** `onThread`: whether PGlite runs on its worker thread (false when none could start). */
+export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { onThread: boolean }>;
+export async function createPgliteClient(options: PgliteOptions): Promise<SqlClient & { onThread: boolean }> {
   const dir = options.dataDir;
   if (!dir) throw new StrataError("config", "CONFIG_INVALID", "no data directory: set STRATA_DATA_DIR or leave it unset for ./.strata");
   // Checked before the directory is made or locked: a refused setting leaves nothing behind.
@@ -91,12 +94,16 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
     unlock = lockDataDir(dir);
   }
   if (options.thread) {
+    let threaded: SqlClient | null;
     try {
-      return await openThread(dir, start.startParams, unlock);
+      threaded = await openThread(options.threadScript ?? new URL("./thread.ts", import.meta.url), dir, start.startParams, unlock);
     } catch (e) {
       unlock();
       throw new StrataError("config", "ARCHIVE_OPEN_FAILED", `could not open PGlite database in ${dir}: ${(e as Error).message}`, { cause: e });
     }
+    // null: no thread could run (a runtime without worker threads, a bundle without thread.ts
+    // beside this file); the database was not opened there, so it is opened here instead.
+    if (threaded) return Object.assign(threaded, { onThread: true });
   }
   let db: PGlite;
   try {
@@ -112,7 +119,7 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
       unlock();
     }
   }, db);
-  return Object.assign(client, { db });
+  return Object.assign(client, { db, onThread: false });
 }
 
 /** A thread's error as an Error again, with the fields PGlite gave it (code, detail, ...). */
@@ -127,8 +134,13 @@ function threadError(error: NonNullable<ThreadReply["error"]>): Error {
  * transaction() holds its mutex, so nothing lands inside a transaction it is not part of.
  * The thread keeps the process alive only while a statement is in flight.
  */
-async function openThread(dataDir: string, startParams: string[], unlock: () => void): Promise<SqlClient> {
-  const worker = new Worker(new URL("./thread.ts", import.meta.url), { workerData: { dataDir, startParams } });
+async function openThread(script: URL, dataDir: string, startParams: string[], unlock: () => void): Promise<SqlClient | null> {
+  let worker: Worker;
+  try {
+    worker = new Worker(script, { workerData: { dataDir, startParams } });
+  } catch {
+    return null; // no worker threads here
+  }
   let next = READY_ID + 1;
   let broken: Error | null = null;
   const pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (e: Error) => void }>();
@@ -137,10 +149,14 @@ async function openThread(dataDir: string, startParams: string[], unlock: () => 
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
-  const ready = new Promise<void>((resolve, reject) => {
-    pending.set(READY_ID, { resolve: () => resolve(), reject });
+  // Open (true), or not started at all (false: the thread failed or exited before it answered,
+  // e.g. its script is missing); rejects with PGlite's error when the thread could not open the database.
+  let started = false;
+  const ready = new Promise<boolean>((resolve, reject) => {
+    pending.set(READY_ID, { resolve: () => resolve(true), reject: (e) => (started ? reject(e) : resolve(false)) });
   });
   worker.on("message", (msg: ThreadReply) => {
+    started = true;
     const p = pending.get(msg.id);
     if (!p) return;
     pending.delete(msg.id);
@@ -150,11 +166,16 @@ async function openThread(dataDir: string, startParams: string[], unlock: () => 
   });
   worker.on("error", (e) => failAll(e instanceof Error ? e : new Error(String(e))));
   worker.on("exit", (code) => failAll(new Error(`the PGlite thread exited (code ${code})`)));
+  let open: boolean;
   try {
-    await ready;
+    open = await ready;
   } catch (e) {
     await worker.terminate();
     throw e;
+  }
+  if (!open) {
+    await worker.terminate();
+    return null;
   }
   worker.unref();
 
