@@ -25,9 +25,11 @@ export async function openBenchStrata(dataDir: string | undefined, markerName: s
   if (marker && !reuse && existsSync(marker)) throw new Error(`${dataDir} holds another build (${readFileSync(marker, "utf8")}): use another --data-dir`);
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   tuneHeap();
-  // The archive's buffer pool as the server would size it (STRATA_PGLITE_BUFFERS_MB); nothing else of the environment.
-  const pool = process.env.STRATA_PGLITE_BUFFERS_MB;
-  const strata = await createStrata(loadConfig(pool ? { STRATA_PGLITE_BUFFERS_MB: pool } : {}, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
+  // The archive's buffer pool and thread as the server would have them (STRATA_PGLITE_BUFFERS_MB,
+  // STRATA_PGLITE_THREAD); nothing else of the environment.
+  const env: Record<string, string> = {};
+  for (const name of ["STRATA_PGLITE_BUFFERS_MB", "STRATA_PGLITE_THREAD"]) if (process.env[name]) env[name] = process.env[name]!;
+  const strata = await createStrata(loadConfig(env, { dataDir: dataDir ?? "memory://", logLevel: "silent", workers: true }));
   return { strata, reuse, done: () => marker && !reuse && writeFileSync(marker, built) };
 }
 

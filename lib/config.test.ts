@@ -25,6 +25,13 @@ describe("the embedded archive's buffer pool", () => {
     expect(loadConfig({ STRATA_DATA_DIR: "/srv/strata", STRATA_PGLITE_BUFFERS_MB: "64" }).tiers.archive).toEqual({ kind: "pglite", dataDir: "/srv/strata", sharedBuffersMb: 64 });
   });
 
+  it("puts PGlite on a thread of its own only when STRATA_PGLITE_THREAD is on", () => {
+    expect(loadConfig({ STRATA_PGLITE_THREAD: "on" }).tiers.archive).toMatchObject({ kind: "pglite", thread: true });
+    expect(loadConfig({ STRATA_PGLITE_THREAD: "off" }).tiers.archive).not.toHaveProperty("thread");
+    expect(loadConfig({}).tiers.archive).not.toHaveProperty("thread");
+    expect(() => loadConfig({ STRATA_PGLITE_THREAD: "yes" })).toThrow(/STRATA_PGLITE_THREAD must be "on" or "off"/);
+  });
+
   it("rejects a bad size with a message that names the variable", () => {
     expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "lots" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be a whole number/);
     expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "0" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be between 1 and 1024/);

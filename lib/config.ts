@@ -37,6 +37,7 @@ const EnvSchema = z.object({
   STRATA_API_KEY: z.string().trim().min(16, "STRATA_API_KEY must be at least 16 characters").optional(),
   STRATA_RECENT_WINDOW: intFrom("STRATA_RECENT_WINDOW", 1, 1000).optional(),
   STRATA_PGLITE_BUFFERS_MB: intFrom("STRATA_PGLITE_BUFFERS_MB", 1, 1024).optional(),
+  STRATA_PGLITE_THREAD: z.enum(["on", "off"], { message: 'STRATA_PGLITE_THREAD must be "on" or "off"' }).optional(),
   STRATA_SUMMARY_EVERY_SECONDS: intFrom("STRATA_SUMMARY_EVERY_SECONDS", 0, 86_400).optional(),
   STRATA_RETENTION_EVERY_SECONDS: intFrom("STRATA_RETENTION_EVERY_SECONDS", 0, 604_800).optional(),
   STRATA_WORKERS: z.enum(["on", "off"], { message: 'STRATA_WORKERS must be "on" or "off"' }).optional(),
@@ -89,7 +90,14 @@ const EnvSchema = z.object({
 });
 
 export type ArchiveTier =
-  | { kind: "pglite"; dataDir: string; /** Postgres's shared_buffers in MB (STRATA_PGLITE_BUFFERS_MB); unset, the adapter's default. */ sharedBuffersMb?: number }
+  | {
+      kind: "pglite";
+      dataDir: string;
+      /** Postgres's shared_buffers in MB (STRATA_PGLITE_BUFFERS_MB); unset, the adapter's default. */
+      sharedBuffersMb?: number;
+      /** PGlite on a worker thread of its own (STRATA_PGLITE_THREAD=on; pglite/client.ts); unset, on the API's thread. */
+      thread?: boolean;
+    }
   | { kind: "neon"; connectionString: string; wsProxy?: string; fetchEndpoint?: string };
 export type HotTier = { kind: "memory" } | { kind: "upstash"; url: string; token: string };
 export type VectorTier = { kind: "local" } | { kind: "pinecone"; apiKey: string; indexName?: string; indexHost?: string };
@@ -209,7 +217,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ...(e.STRATA_NEON_WS_PROXY ? { wsProxy: e.STRATA_NEON_WS_PROXY } : {}),
         ...(e.STRATA_NEON_FETCH_ENDPOINT ? { fetchEndpoint: e.STRATA_NEON_FETCH_ENDPOINT } : {}),
       }
-    : { kind: "pglite", dataDir, ...(e.STRATA_PGLITE_BUFFERS_MB ? { sharedBuffersMb: e.STRATA_PGLITE_BUFFERS_MB } : {}) };
+    : {
+        kind: "pglite",
+        dataDir,
+        ...(e.STRATA_PGLITE_BUFFERS_MB ? { sharedBuffersMb: e.STRATA_PGLITE_BUFFERS_MB } : {}),
+        ...(e.STRATA_PGLITE_THREAD === "on" ? { thread: true } : {}),
+      };
 
   return {
     port: e.PORT ?? 8787,

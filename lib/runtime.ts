@@ -63,8 +63,12 @@ async function openSql(config: StrataConfig): Promise<SqlClient> {
     });
   }
   const { createPgliteClient } = await import("./adapters/pglite/client.ts");
-  // On a thread of its own (client.ts, `thread`): the derived work's statements then run beside requests, not in front of them.
-  return createPgliteClient({ dataDir: tier.dataDir === "memory://" ? "memory://" : `${tier.dataDir}/pg`, thread: true, ...(tier.sharedBuffersMb ? { sharedBuffersMb: tier.sharedBuffersMb } : {}) });
+  return createPgliteClient({
+    dataDir: tier.dataDir === "memory://" ? "memory://" : `${tier.dataDir}/pg`,
+    ...(tier.sharedBuffersMb ? { sharedBuffersMb: tier.sharedBuffersMb } : {}),
+    // On a thread of its own (client.ts, `thread`) when asked: the derived work's statements then run beside requests.
+    ...(tier.thread ? { thread: true } : {}),
+  });
 }
 
 /**

@@ -16,12 +16,15 @@ export interface PgliteOptions {
   /** Postgres's `shared_buffers`, in MB; DEFAULT_SHARED_BUFFERS_MB when unset (STRATA_PGLITE_BUFFERS_MB). */
   sharedBuffersMb?: number;
   /**
-   * Run PGlite on a worker thread (thread.ts; the server does, createStrata). PGlite executes
-   * each statement synchronously on the thread that holds it: on the API's thread, the
-   * derived work's statements (a round's graph merge, 8–30 ms at 100k messages) held every
-   * request that came meanwhile (BENCHMARKS.md, forty-third round). On a thread of its own a
-   * statement costs the caller a message each way instead, and the API's thread serves
-   * requests while it runs. The same rows and errors either way.
+   * Run PGlite on a worker thread (thread.ts; the server does when STRATA_PGLITE_THREAD=on).
+   * PGlite executes each statement synchronously on the thread that holds it: on the API's
+   * thread, the derived work's statements (a round's graph merge, 8–30 ms at 100k messages)
+   * hold every request that comes meanwhile. On a thread of its own they run beside requests,
+   * and each statement costs its caller a message each way instead (0.1–0.3 ms, more when the
+   * cores are busy). Measured both ways in BENCHMARKS.md, forty-third round: a chat's context
+   * call right after its write has a much shorter tail, and concurrent one-message ingests,
+   * the at-rest tail and the peak RSS are worse, so it is not the default. The same rows and
+   * errors either way.
    */
   thread?: boolean;
   /** The thread's script; default thread.ts beside this file (a bundler may move it). */
@@ -122,6 +125,16 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
   return Object.assign(client, { db, onThread: false });
 }
 
+/**
+ * The thread's young generation, in MB. Left alone it takes the process' `--max-semi-space-size`
+ * (64 MB, npm start's), meant for the API's thread, and grows into it under a load of writes:
+ * the embedded server's peak RSS in the peers benchmark's rehydrate and ingest workloads read
+ * 779–1,021 MB, against 695–758 with PGlite on the API's thread and 720–786 with this limit at
+ * 4 to 64 MB (BENCHMARKS.md, forty-third round). A statement allocates little on this thread:
+ * its parameters and rows on their way through.
+ */
+const THREAD_YOUNG_MB = 8;
+
 /** A thread's error as an Error again, with the fields PGlite gave it (code, detail, ...). */
 function threadError(error: NonNullable<ThreadReply["error"]>): Error {
   return Object.assign(new Error(error.message), error.fields);
@@ -137,7 +150,7 @@ function threadError(error: NonNullable<ThreadReply["error"]>): Error {
 async function openThread(script: URL, dataDir: string, startParams: string[], unlock: () => void): Promise<SqlClient | null> {
   let worker: Worker;
   try {
-    worker = new Worker(script, { workerData: { dataDir, startParams } });
+    worker = new Worker(script, { workerData: { dataDir, startParams }, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_MB } });
   } catch {
     return null; // no worker threads here
   }
@@ -232,11 +245,16 @@ async function openThread(script: URL, dataDir: string, startParams: string[], u
       let end!: () => void;
       held = new Promise<void>((resolve) => (end = resolve));
       try {
-        await runExec("begin");
+        // BEGIN is sent and not waited for: the thread runs it before the statements sent after
+        // it, and a message each way costs 0.1–0.3 ms of a transaction's few statements (more
+        // when the two cores are busy). Its answer is read before the commit.
+        const begun = runExec("begin");
         let out: T;
         try {
           out = await fn(inside);
+          await begun;
         } catch (e) {
+          await begun.catch(() => {});
           await runExec("rollback").catch(() => {});
           throw e;
         }
