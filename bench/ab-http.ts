@@ -40,7 +40,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe, warmQueriesFor } from "./serve-client.ts";
+import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -94,22 +94,7 @@ if (!(settle >= 0)) usage(`--settle must be a number of seconds ≥ 0, got ${opt
 const warmPairs = Number(opts.warm);
 if (!Number.isInteger(warmPairs) || warmPairs < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
 const queries = opts.queries ? readQueries(opts.queries) : generateQueries(8, 400);
-const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
-for (const [name, root] of Object.entries(roots)) {
-  const problem = serveCheckoutProblem(`--${name.toLowerCase()}`, root);
-  if (problem) usage(problem);
-}
-/** NAME=VALUE pairs as an environment; fail on another shape. */
-function envOf(flag: string, pairs: readonly string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const p of pairs) {
-    const eq = p.indexOf("=");
-    if (eq < 1) usage(`${flag} takes NAME=VALUE, got ${p}`);
-    env[p.slice(0, eq)] = p.slice(eq + 1);
-  }
-  return env;
-}
-const extraEnv = { A: envOf("--env-a", opts["env-a"]!), B: envOf("--env-b", opts["env-b"]!) };
+const { roots, env: extraEnv } = abBuilds({ a: opts.a, b: opts.b!, envA: opts["env-a"]!, envB: opts["env-b"]! }, usage);
 const data = resolve(opts.data);
 const builtA = builtSize("--data", data, usage);
 const dataB = opts["data-b"] === undefined ? null : resolve(opts["data-b"]);

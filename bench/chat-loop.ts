@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe, warmQueriesFor } from "./serve-client.ts";
+import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -55,21 +55,7 @@ if (!Number.isInteger(pairs) || pairs < 1) usage(`--pairs must be a positive int
 if (!Number.isInteger(warm) || warm < 0) usage(`--warm must be a whole number of calls ≥ 0, got ${opts.warm}`);
 if (!Number.isInteger(runs) || runs < 1) usage(`--runs must be a positive integer, got ${opts.runs}`);
 if (!Number.isInteger(port) || port < 1 || port > 65535) usage(`--port must be a port number, got ${opts.port}`);
-const roots = { A: resolve(opts.a), B: resolve(opts.b!) };
-for (const [name, root] of Object.entries(roots)) {
-  const problem = serveCheckoutProblem(`--${name.toLowerCase()}`, root);
-  if (problem) usage(problem);
-}
-function envOf(flag: string, list: readonly string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const p of list) {
-    const eq = p.indexOf("=");
-    if (eq < 1) usage(`${flag} takes NAME=VALUE, got ${p}`);
-    env[p.slice(0, eq)] = p.slice(eq + 1);
-  }
-  return env;
-}
-const extraEnv = { A: envOf("--env-a", opts["env-a"]!), B: envOf("--env-b", opts["env-b"]!) };
+const { roots, env: extraEnv } = abBuilds({ a: opts.a, b: opts.b!, envA: opts["env-a"]!, envB: opts["env-b"]! }, usage);
 const data = resolve(opts.data);
 const size = builtSize("--data", data, usage);
 const lastSession = `g-${Math.floor((size - 1) / 100)}`;

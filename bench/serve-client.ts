@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { request, type Agent } from "node:http";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { generateQueries } from "./peers/data.ts";
 import { startNodeFlags } from "./start-script.ts";
 
@@ -113,4 +113,30 @@ export async function readyForCalls(get: (path: string) => Promise<{ body: any }
     if (!(status.body?.indexes?.building > 0)) break;
     await sleep(500);
   }
+}
+
+/**
+ * The two checkouts an A/B tool runs (--a, --b) as absolute paths, and the environment each one's
+ * server gets on top (--env-a, --env-b: NAME=VALUE, repeatable). `usage` on a checkout that
+ * cannot serve (serveCheckoutProblem) or a pair of another shape.
+ */
+export function abBuilds(
+  opts: { a: string; b: string; envA: readonly string[]; envB: readonly string[] },
+  usage: (message: string) => never,
+): { roots: { A: string; B: string }; env: { A: Record<string, string>; B: Record<string, string> } } {
+  const roots = { A: resolve(opts.a), B: resolve(opts.b) };
+  for (const [name, root] of Object.entries(roots)) {
+    const problem = serveCheckoutProblem(`--${name.toLowerCase()}`, root);
+    if (problem) usage(problem);
+  }
+  const envOf = (flag: string, pairs: readonly string[]) => {
+    const env: Record<string, string> = {};
+    for (const p of pairs) {
+      const eq = p.indexOf("=");
+      if (eq < 1) usage(`${flag} takes NAME=VALUE, got ${p}`);
+      env[p.slice(0, eq)] = p.slice(eq + 1);
+    }
+    return env;
+  };
+  return { roots, env: { A: envOf("--env-a", opts.envA), B: envOf("--env-b", opts.envB) } };
 }
