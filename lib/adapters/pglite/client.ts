@@ -127,11 +127,10 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
 
 /**
  * The thread's young generation, in MB. Left alone it takes the process' `--max-semi-space-size`
- * (64 MB, npm start's), meant for the API's thread, and grows into it under a load of writes:
- * the embedded server's peak RSS in the peers benchmark's rehydrate and ingest workloads read
- * 779–1,021 MB, against 695–758 with PGlite on the API's thread and 720–786 with this limit at
- * 4 to 64 MB (BENCHMARKS.md, forty-third round). A statement allocates little on this thread:
- * its parameters and rows on their way through.
+ * (64 MB, npm start's), meant for the API's thread; a statement allocates little here (its
+ * parameters and rows on their way through). The cap did not bring the thread's peak RSS down
+ * to that of PGlite on the API's thread: 782–855 MB against 682–711 in the peers benchmark's
+ * rehydrate and ingest workloads (BENCHMARKS.md, forty-third round).
  */
 const THREAD_YOUNG_MB = 8;
 
@@ -245,16 +244,11 @@ async function openThread(script: URL, dataDir: string, startParams: string[], u
       let end!: () => void;
       held = new Promise<void>((resolve) => (end = resolve));
       try {
-        // BEGIN is sent and not waited for: the thread runs it before the statements sent after
-        // it, and a message each way costs 0.1–0.3 ms of a transaction's few statements (more
-        // when the two cores are busy). Its answer is read before the commit.
-        const begun = runExec("begin");
+        await runExec("begin");
         let out: T;
         try {
           out = await fn(inside);
-          await begun;
         } catch (e) {
-          await begun.catch(() => {});
           await runExec("rollback").catch(() => {});
           throw e;
         }
