@@ -13,12 +13,12 @@
 // the loop's figures: lateness is counted from the first ingest on.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
-import { getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { getJson, postJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
 import { messagesFor, NAMES, pick, rng } from "./strata-load.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -59,21 +59,6 @@ for (const [i, root] of roots.entries()) {
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const lagModule = new URL("./loop-lag.mjs", import.meta.url).pathname;
 
-/** POST a JSON body; resolves with the milliseconds to the whole answer, rejects on a status other than 201. */
-function postJson(agent: Agent, path: string, body: unknown): Promise<number> {
-  const data = Buffer.from(JSON.stringify(body));
-  return new Promise((done, fail) => {
-    const t = performance.now();
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": data.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => (res.statusCode === 201 ? done(performance.now() - t) : fail(new Error(`POST ${path} -> ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`))));
-    });
-    req.on("error", fail);
-    req.end(data);
-  });
-}
-
 interface Outcome {
   ingestMs: number;
   ackP50: number;
@@ -111,7 +96,7 @@ async function once(root: string): Promise<Outcome> {
         for (let i = 0; i < batches; i++) {
           const sessionId = `bf-${c}-${i}`;
           const messages = messagesFor(r, sessionId, 0, batch, pick(r, NAMES), Date.UTC(2026, 0, 1));
-          acks.push(await postJson(agent, `/v1/sessions/${sessionId}/messages`, { userId: `u-${c % 4}`, messages }));
+          acks.push(await postJson(agent, port, `/v1/sessions/${sessionId}/messages`, { userId: `u-${c % 4}`, messages }));
         }
       }),
     );

@@ -15,12 +15,12 @@
 //   node bench/chat-loop.ts --a . --b . --data DIR --env-b NAME=VALUE
 
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
-import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
+import { abBuilds, builtSize, contextPath, getJson, postJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -64,25 +64,6 @@ const warmPaths = warmQueriesFor(queries)
   .slice(0, Math.max(1, warm))
   .map((q) => contextPath(q, size));
 
-/** POST `body` as JSON; the milliseconds to the whole answer. Rejects on a status other than 2xx. */
-function postJson(agent: Agent, path: string, body: unknown): Promise<number> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolveMs, reject) => {
-    const t = performance.now();
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": payload.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const ms = performance.now() - t;
-        if ((res.statusCode ?? 500) >= 300) reject(new Error(`POST ${path} -> ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`));
-        else resolveMs(ms);
-      });
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
 const figures = (xs: number[]) => ({ p50: quantile(xs, 0.5), p95: quantile(xs, 0.95), p99: quantile(xs, 0.99), max: Math.max(...xs) });
 const fmt = (f: ReturnType<typeof figures>) => `p50 ${f.p50.toFixed(2)}, p95 ${f.p95.toFixed(2)}, p99 ${f.p99.toFixed(2)}, slowest ${f.max.toFixed(1)} ms`;
 
@@ -113,7 +94,7 @@ async function runOnce(build: "A" | "B", run: number): Promise<RunResult> {
     const t0 = performance.now();
     for (let i = 0; i < pairs; i++) {
       const [m] = generateMessages({ seed: 8_000_000 + i, count: 1, profile: "chat", prefix: `cl${run}`, start: size + i });
-      write.push(await postJson(agent, `/v1/sessions/${lastSession}/messages`, { userId: "u-growth", messages: [m] }));
+      write.push(await postJson(agent, port, `/v1/sessions/${lastSession}/messages`, { userId: "u-growth", messages: [m] }));
       context.push((await get(contextPath(queries[i % queries.length]!, size))).ms);
     }
     const t1 = performance.now();

@@ -1,8 +1,9 @@
 // Both sides of the benchmarks that start `strata serve` and time it over HTTP
-// (bench/ab-http.ts, bench/server-profile.ts, bench/steady.ts): a checkout's server started as
-// npm start starts it, the size of the user a data directory holds, the growth workload's
-// context call on it, a GET timed from request to parsed body, and a server brought to where
-// timed calls start (answering, its user loaded, no index building).
+// (bench/ab-http.ts, bench/chat-loop.ts, bench/backfill.ts, bench/server-profile.ts,
+// bench/steady.ts): a checkout's server started as npm start starts it, the two checkouts of an
+// A/B tool, the size of the user a data directory holds, the growth workload's context call on
+// it, a GET timed from request to parsed body and a POST to its stored answer, and a server
+// brought to where timed calls start (answering, its user loaded, no index building).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -95,6 +96,21 @@ export function getJson(agent: Agent, port: number, path: string): Promise<{ ms:
     });
     req.on("error", reject);
     req.end();
+  });
+}
+
+/** POST `body` as JSON to 127.0.0.1:`port`: the milliseconds to the whole answer; rejects on a status other than 201 (stored). */
+export function postJson(agent: Agent, port: number, path: string, body: unknown): Promise<number> {
+  const data = Buffer.from(JSON.stringify(body));
+  return new Promise((resolveMs, reject) => {
+    const t = performance.now();
+    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": data.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => (res.statusCode === 201 ? resolveMs(performance.now() - t) : reject(new Error(`POST ${path} -> ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`))));
+    });
+    req.on("error", reject);
+    req.end(data);
   });
 }
 

@@ -41,7 +41,13 @@ export interface PgliteOptions {
  */
 export const DEFAULT_SHARED_BUFFERS_MB = 16;
 
-function wrap(run: { query: PGlite["query"]; exec: PGlite["exec"] }, onClose: () => Promise<void>, db?: PGlite): SqlClient {
+/** What wrap() runs statements on: PGlite, one of its transactions, or the thread's messages (openThread). */
+interface Runner {
+  query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  exec(text: string): Promise<unknown>;
+}
+
+function wrap(run: Runner, onClose: () => Promise<void>, db?: PGlite): SqlClient {
   const client: SqlClient = {
     driver: "pglite",
     async query<T>(text: string, params: unknown[] = []) {
@@ -200,59 +206,47 @@ async function openThread(script: URL, dataDir: string, startParams: string[], u
       worker.postMessage({ ...req, id } satisfies ThreadRequest);
     });
   };
-  const run = async <T>(text: string, params: unknown[]): Promise<T[]> => {
-    try {
-      return (await send({ op: "query", text, params })) as T[];
-    } catch (e) {
-      throw upstream("pglite", e);
-    }
-  };
-  const runExec = async (text: string): Promise<void> => {
-    try {
-      await send({ op: "exec", text });
-    } catch (e) {
-      throw upstream("pglite", e);
-    }
-  };
+  // The thread's messages behind the SqlClient seam (wrap: errors as upstream ones, and a
+  // transaction begun inside one only continues it). A transaction's own statements go through
+  // it directly; everyone else's through `client` below, which first waits out a transaction.
+  const inside = wrap(
+    {
+      query: async <T>(text: string, params: unknown[] = []) => ({ rows: (await send({ op: "query", text, params })) as T[] }),
+      exec: (text: string) => send({ op: "exec", text }),
+    },
+    async () => {},
+  );
 
   // The transaction in progress, if any: resolves when it has ended.
   let held: Promise<void> | null = null;
   const free = async () => {
     while (held) await held;
   };
-  const inside: SqlClient = {
-    driver: "pglite",
-    query: (text, params = []) => run(text, params),
-    exec: runExec,
-    transaction: (fn) => fn(inside), // already inside one: PGlite has no nested transactions
-    ping: async () => void (await run("select 1", [])),
-    close: async () => {},
-  };
   let closed = false;
   const client: SqlClient = {
     driver: "pglite",
     async query<T>(text: string, params: unknown[] = []) {
       if (held) await free();
-      return run<T>(text, params);
+      return inside.query<T>(text, params);
     },
     async exec(text: string) {
       if (held) await free();
-      return runExec(text);
+      return inside.exec(text);
     },
     async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
       await free();
       let end!: () => void;
       held = new Promise<void>((resolve) => (end = resolve));
       try {
-        await runExec("begin");
+        await inside.exec("begin");
         let out: T;
         try {
           out = await fn(inside);
         } catch (e) {
-          await runExec("rollback").catch(() => {});
+          await inside.exec("rollback").catch(() => {});
           throw e;
         }
-        await runExec("commit");
+        await inside.exec("commit");
         return out;
       } finally {
         held = null;

@@ -8,7 +8,6 @@ import { parentPort, workerData } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
 import { READY_ID, type ThreadReply, type ThreadRequest } from "./thread-protocol.ts";
 
-
 const { dataDir, startParams } = workerData as { dataDir: string; startParams: string[] };
 const port = parentPort!;
 
