@@ -47,3 +47,39 @@ describe("tuneHeap", () => {
     expect(tuned).toEqual({ tenured: 0, suspected: 0 });
   });
 });
+
+/** The new space's size (MB) in a child started with npm start's kind of semi-space flag, on its main thread and on a worker that asks for a young generation of 4 MB. */
+function youngSizes(tune: boolean): { main: number; worker: number } {
+  const script = join(dir, `young-${tune ? "tuned" : "plain"}.mjs`);
+  writeFileSync(
+    script,
+    [
+      `import { tuneHeap } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, "heap.ts")).href)};`,
+      `import { Worker, isMainThread, parentPort } from "node:worker_threads";`,
+      `import { getHeapSpaceStatistics } from "node:v8";`,
+      // Short-lived garbage until the young generation has grown as far as it may.
+      "function churn() { let keep = []; for (let i = 0; i < 2_000_000; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 20_000) keep = []; } return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576; }",
+      "if (isMainThread) {",
+      tune ? "  tuneHeap();" : "",
+      "  const w = new Worker(new URL(import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });",
+      "  w.once('message', (worker) => { console.log(JSON.stringify({ main: churn(), worker })); });",
+      "} else parentPort.postMessage(churn());",
+    ].join("\n"),
+  );
+  const run = spawnSync(process.execPath, ["--max-semi-space-size=16", script], { encoding: "utf8" });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as { main: number; worker: number };
+
+}
+
+describe("tuneHeap and worker threads", () => {
+  it("leaves the main thread the command line's young generation and a worker the one it asks for", () => {
+    // Without it V8 gives the command line's flag precedence over the worker's resourceLimits.
+    const plain = youngSizes(false);
+    expect(plain.worker).toBeGreaterThan(4);
+    const tuned = youngSizes(true);
+    expect(tuned.worker).toBeLessThanOrEqual(4);
+    expect(tuned.main).toBe(plain.main);
+    expect(tuned.main).toBeGreaterThan(4);
+  });
+});

@@ -17,10 +17,20 @@
 //
 // The flag is not allowed in NODE_OPTIONS, and V8 reads it whenever it processes pretenuring
 // feedback, so setting it at run time, first thing, has the command-line flag's effect.
+//
+// The young generation's size on the command line (npm start's --max-semi-space-size=64) is
+// for the API's thread, whose calls allocate in bursts. V8 gives that flag precedence over a
+// worker thread's own resourceLimits, so every thread the server starts (the extractor, the
+// vector scan, PGlite's when asked for) took semi-spaces of 64 MB too, whatever limit it
+// asked for. The flag is read when a thread's heap is made: once the API's thread has its
+// heap, setting it back to V8's default (0: not set) leaves that heap as it is and lets each
+// later thread keep the limit it asks for. In the peers benchmark's ingest workload the
+// server's peak RSS read 626–685 MB against 713–784 before, six runs of each alternated
+// (BENCHMARKS.md, forty-fourth round).
 
 import { setFlagsFromString } from "node:v8";
 
-export const HEAP_FLAGS = ["--no-allocation-site-pretenuring"] as const;
+export const HEAP_FLAGS = ["--no-allocation-site-pretenuring", "--max-semi-space-size=0"] as const;
 
 let tuned = false;
 

@@ -66,6 +66,14 @@ export function createLocalExtractor(options: LocalExtractorOptions = {}): Extra
   };
 }
 
+/**
+ * The extractor thread's young generation, in MB. A parse leaves only short-lived objects
+ * behind, and the thread serves no requests, so its young collections keep no one waiting. A
+ * young generation keeps the memory it grew to: with npm start's --max-semi-space-size this
+ * thread's could reach 64 MB a semi-space (lib/heap.ts).
+ */
+const EXTRACTOR_YOUNG_MB = 16;
+
 /** One worker thread running extractAll; null answers mean "could not run there, do it here". */
 function createExtractorThread(script: URL): { run(messages: Parameters<Extractor["extract"]>[0]): Promise<Extraction[] | null>; close(): Promise<void>; readonly usable: boolean } {
   let worker: Worker | null = null;
@@ -85,7 +93,7 @@ function createExtractorThread(script: URL): { run(messages: Parameters<Extracto
   const start = (): Worker | null => {
     if (worker || broken) return worker;
     try {
-      const w = new Worker(script);
+      const w = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: EXTRACTOR_YOUNG_MB } });
       w.unref();
       w.on("message", (msg: { id: number; out?: Extraction[]; error?: string }) => {
         answered = true;

@@ -321,7 +321,8 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
     try {
       const { Worker } = await import("node:worker_threads");
       if (broken) return null; // closed meanwhile
-      const w = new Worker(script);
+      // A scan allocates next to nothing (its sums are shared), so its young generation stays small (lib/heap.ts).
+      const w = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       w.unref();
       w.on("message", (msg: { id: number; error?: string }) => {
         answered = true;

@@ -132,11 +132,10 @@ export async function createPgliteClient(options: PgliteOptions): Promise<SqlCli
 }
 
 /**
- * The thread's young generation, in MB. Left alone it takes the process' `--max-semi-space-size`
- * (64 MB, npm start's), meant for the API's thread; a statement allocates little here (its
- * parameters and rows on their way through). The cap did not bring the thread's peak RSS down
- * to that of PGlite on the API's thread: 782–855 MB against 682–711 in the peers benchmark's
- * rehydrate and ingest workloads (BENCHMARKS.md, forty-third round).
+ * The thread's young generation, in MB: a statement allocates little here (its parameters and
+ * rows on their way through). Under npm start the limit holds only since lib/heap.ts sets
+ * --max-semi-space-size back once the API's thread has its heap: before that the thread took
+ * 64 MB semi-spaces, whatever it asked for (BENCHMARKS.md, forty-third and forty-fourth rounds).
  */
 const THREAD_YOUNG_MB = 8;
 
