@@ -5,7 +5,7 @@
 //
 //   npm run bench:peers -- [--workloads rehydrate,ingest,growth,search] [--sizes 100,1000,10000,100000]
 //                          [--systems strata-embedded,...] [--quick] [--calls 300] [--port 8811] [--name peers]
-//                          [--ingest-batched 10000] [--stand-ins apart|shared]
+//                          [--ingest-batched 10000] [--stand-ins apart|shared] [--strata-env NAME=VALUE ...]
 //
 // Systems: strata-embedded (`strata serve`, PGlite), strata-managed (`strata serve` against
 // the local counterparts of Upstash, Neon, SQS and Pinecone in bench/peers/stand-ins.ts, each
@@ -38,6 +38,7 @@ import { barChart, lineChart } from "./peers/svg.ts";
 import { startNodeFlags } from "./start-script.ts";
 import { startStandInProcs, stopChild, type StandInProcs } from "./peers/stand-in-procs.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { envPairs } from "./serve-client.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -65,9 +66,13 @@ const { values: args } = parseBenchArgs(import.meta.url, {
     // "shared": the Upstash bridge, the Neon proxy and SQS in one (the layout of the runs
     // before the twelfth), to compare the two.
     "stand-ins": { type: "string", default: "apart" },
+    // Settings for both Strata servers on top of the runner's own (repeatable), e.g.
+    // STRATA_PGLITE_THREAD=on: the caller's STRATA_* variables are not passed on.
+    "strata-env": { type: "string", multiple: true, default: [] },
   },
 });
 if (args["stand-ins"] !== "apart" && args["stand-ins"] !== "shared") benchUsageError(import.meta.url, `--stand-ins is apart or shared, got ${args["stand-ins"]}`);
+const strataEnv = envPairs("--strata-env", args["strata-env"]!, (message) => benchUsageError(import.meta.url, message));
 const workloads = new Set(args.workloads!.split(","));
 const sizes = (args.sizes ?? (args.quick ? "100,1000" : "100,1000,10000,100000")).split(",").map(Number);
 const systems = args.systems!.split(",") as SystemName[];
@@ -249,7 +254,7 @@ async function startSystem(name: SystemName, port: number, shared: Shared): Prom
   let started: { child: ChildProcess; tail: () => string };
   let ready = "/v1/status";
   if (name === "strata-embedded" || name === "strata-managed") {
-    const env: NodeJS.ProcessEnv = { ...baseEnv(), PORT: String(port), HOST: "127.0.0.1", STRATA_LOG_LEVEL: "warn" };
+    const env: NodeJS.ProcessEnv = { ...baseEnv(), PORT: String(port), HOST: "127.0.0.1", STRATA_LOG_LEVEL: "warn", ...strataEnv };
     if (name === "strata-embedded") env.STRATA_DATA_DIR = join(shared.tmp, "strata");
     else Object.assign(env, shared.cloudEnv!, { STRATA_STAGE: `bench${runId}` });
     started = startChild(name, ["bin/strata.mjs", "serve"], env);

@@ -145,14 +145,16 @@ export function abBuilds(
     const problem = serveCheckoutProblem(`--${name.toLowerCase()}`, root);
     if (problem) usage(problem);
   }
-  const envOf = (flag: string, pairs: readonly string[]) => {
-    const env: Record<string, string> = {};
-    for (const p of pairs) {
-      const eq = p.indexOf("=");
-      if (eq < 1) usage(`${flag} takes NAME=VALUE, got ${p}`);
-      env[p.slice(0, eq)] = p.slice(eq + 1);
-    }
-    return env;
-  };
-  return { roots, env: { A: envOf("--env-a", opts.envA), B: envOf("--env-b", opts.envB) } };
+  return { roots, env: { A: envPairs("--env-a", opts.envA, usage), B: envPairs("--env-b", opts.envB, usage) } };
+}
+
+/** NAME=VALUE options (`flag`, repeatable) as an environment to add; `usage` on one without a name or an equals sign. */
+export function envPairs(flag: string, pairs: readonly string[], usage: (message: string) => never): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf("=");
+    if (eq < 1) usage(`${flag} takes NAME=VALUE, got ${p}`);
+    env[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return env;
 }

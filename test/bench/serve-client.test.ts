@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { abBuilds } from "../../bench/serve-client.ts";
+import { abBuilds, envPairs } from "../../bench/serve-client.ts";
 
 const usage = (message: string): never => {
   throw new Error(message);
@@ -20,5 +20,13 @@ describe("abBuilds: the two checkouts of an A/B tool and their servers' extra en
 
   it("refuses a directory that is not a Strata checkout, naming the flag", () => {
     expect(() => abBuilds({ a: ".", b: "/tmp", envA: [], envB: [] }, usage)).toThrow("--b /tmp is not a Strata checkout (no bin/strata.mjs)");
+  });
+});
+
+describe("envPairs: a repeatable NAME=VALUE option (bench/peers.ts --strata-env)", () => {
+  it("reads the pairs, the last of a name winning, and refuses one without a name", () => {
+    expect(envPairs("--strata-env", ["STRATA_PGLITE_THREAD=off", "STRATA_PGLITE_THREAD=on"], usage)).toEqual({ STRATA_PGLITE_THREAD: "on" });
+    expect(envPairs("--strata-env", [], usage)).toEqual({});
+    expect(() => envPairs("--strata-env", ["STRATA_PGLITE_THREAD"], usage)).toThrow("--strata-env takes NAME=VALUE, got STRATA_PGLITE_THREAD");
   });
 });
