@@ -69,7 +69,6 @@ function youngSizes(tune: boolean): { main: number; worker: number } {
   const run = spawnSync(process.execPath, ["--max-semi-space-size=16", script], { encoding: "utf8" });
   expect(run.status, run.stderr).toBe(0);
   return JSON.parse(run.stdout) as { main: number; worker: number };
-
 }
 
 describe("tuneHeap and worker threads", () => {

@@ -34,7 +34,7 @@ export const HEAP_FLAGS = ["--no-allocation-site-pretenuring", "--max-semi-space
 
 let tuned = false;
 
-/** Applies HEAP_FLAGS to this process; call it before loading data. */
+/** Applies HEAP_FLAGS to this process; call it before loading data and before starting any worker thread. */
 export function tuneHeap(): void {
   for (const flag of HEAP_FLAGS) setFlagsFromString(flag);
   tuned = true;

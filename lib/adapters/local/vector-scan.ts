@@ -282,6 +282,9 @@ export interface ScanThread {
 // are in use only while that many scans are in flight at once).
 const SPARE_SUMS = 4;
 
+/** The scan thread's young generation, in MB: a scan allocates next to nothing (its sums are shared), so it stays small (lib/heap.ts). */
+const SCAN_YOUNG_MB = 8;
+
 /**
  * One worker thread running scanSums. A thread that fails before its first answer (no worker
  * threads, or a bundle without vector-scan-thread.ts beside it) never will: every request is
@@ -321,8 +324,7 @@ export function createScanThread(script: URL = new URL("./vector-scan-thread.ts"
     try {
       const { Worker } = await import("node:worker_threads");
       if (broken) return null; // closed meanwhile
-      // A scan allocates next to nothing (its sums are shared), so its young generation stays small (lib/heap.ts).
-      const w = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const w = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: SCAN_YOUNG_MB } });
       w.unref();
       w.on("message", (msg: { id: number; error?: string }) => {
         answered = true;
