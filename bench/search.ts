@@ -197,7 +197,7 @@ try {
   process.stdout.write(`first query's hits: ${first}\n`);
   process.stdout.write(`rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB, heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`);
   // The server runs with npm start's Node options (package.json's start script): say whether this run did.
-  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${npmStartScript()}), and ${HEAP_FLAGS.join(" ")} set at start (lib/heap.ts)\n`);
+  process.stdout.write(`node options: ${process.execArgv.join(" ") || "none"} (npm start: ${npmStartScript()}), and ${HEAP_FLAGS.join(" ")} set at start (lib/heap.ts; the semi-space size set back applies to the worker threads started after, not to this thread)\n`);
 } finally {
   await strata.close();
 }
