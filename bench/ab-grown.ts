@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { answering, contextPath, getJson, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
@@ -44,12 +44,10 @@ function usage(message: string): never {
 
 if (!opts.a) usage("--a is required (see the header of bench/ab-grown.ts)");
 const size = Number(opts.size);
-const calls = Number(opts.calls);
-const warm = Number(opts.warm);
+const calls = wholeNumber(import.meta.url, "--calls", opts.calls, 1, { of: "context calls" });
+const warm = wholeNumber(import.meta.url, "--warm", opts.warm, 0, { of: "query pairs" });
 const port = Number(opts.port);
 if (!Number.isInteger(size) || size < 100 || size % 100 !== 0) usage(`--size must be a whole number of 100-turn sessions (100, 200, ...), got ${opts.size}`);
-if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
-if (!Number.isInteger(warm) || warm < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
 if (!Number.isInteger(port) || port < 1 || port > 65534) usage(`--port must be a port number below 65535, got ${opts.port}`);
 const roots = [resolve(opts.a), resolve(opts.b!)] as const;
 for (const [i, root] of roots.entries()) {

@@ -41,7 +41,7 @@ import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -86,21 +86,18 @@ function fail(message: string): never {
 }
 
 if (!opts.a || !opts.data) usage("--a and --data are required (see the header of bench/ab-http.ts)");
-const calls = Number(opts.calls);
+const calls = wholeNumber(import.meta.url, "--calls", opts.calls, 1, { of: "context calls" });
 const settle = Number(opts.settle);
 const port = Number(opts.port);
-if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
 if (!(settle >= 0)) usage(`--settle must be a number of seconds ≥ 0, got ${opts.settle}`);
-const warmPairs = Number(opts.warm);
-if (!Number.isInteger(warmPairs) || warmPairs < 0) usage(`--warm must be a whole number of query pairs ≥ 0, got ${opts.warm}`);
+const warmPairs = wholeNumber(import.meta.url, "--warm", opts.warm, 0, { of: "query pairs" });
 const queries = opts.queries ? readQueries(opts.queries) : generateQueries(8, 400);
 const { roots, env: extraEnv } = abBuilds({ a: opts.a, b: opts.b!, envA: opts["env-a"]!, envB: opts["env-b"]! }, usage);
 const data = resolve(opts.data);
 const builtA = builtSize("--data", data, usage);
 const dataB = opts["data-b"] === undefined ? null : resolve(opts["data-b"]);
 if (dataB === data) usage("--data-b must be another directory than --data (one PGlite directory serves one process)");
-const sizeA = opts.size === undefined ? builtA : Number(opts.size);
-if (!Number.isInteger(sizeA) || sizeA < 1) usage(`--size must be a positive integer, got ${opts.size}`);
+const sizeA = opts.size === undefined ? builtA : wholeNumber(import.meta.url, "--size", opts.size, 1, { of: "messages" });
 const sizes = { A: sizeA, B: dataB ? builtSize("--data-b", dataB, usage) : sizeA };
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);

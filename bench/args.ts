@@ -74,3 +74,18 @@ export function positionalDir(toolUrl: string, fallback: string): string {
   if (!existsSync(dir)) benchUsageError(toolUrl, `no such data directory: ${dir}`);
   return dir;
 }
+
+/**
+ * The value of the tool's `flag` as a whole number of at least `least` (and at most `most`):
+ * otherwise the usage error names the flag, what it counts (`of`: "calls", "threads", ...), the
+ * range and the value given, and exits 2. An empty value is not taken for 0.
+ */
+export function wholeNumber(toolUrl: string, flag: string, value: string | undefined, least: number, options: { most?: number; of?: string } = {}): number {
+  const most = options.most ?? Infinity;
+  const n = Number(value);
+  if (value === undefined || value.trim() === "" || !Number.isInteger(n) || n < least || n > most) {
+    const range = most === Infinity ? `≥ ${least}` : `from ${least} to ${most}`;
+    benchUsageError(toolUrl, `${flag} must be a whole number${options.of ? ` of ${options.of}` : ""} ${range}, got ${value}`);
+  }
+  return n;
+}

@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { getJson, postJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
 import { messagesFor, NAMES, pick, rng } from "./strata-load.ts";
@@ -38,11 +38,7 @@ function usage(message: string): never {
   return benchUsageError(import.meta.url, message);
 }
 
-const count = (flag: string, value: string | undefined, most: number) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > most) usage(`${flag} must be a whole number from 1 to ${most}, got ${value}`);
-  return n;
-};
+const count = (flag: string, value: string | undefined, most: number) => wholeNumber(import.meta.url, flag, value, 1, { most });
 const rounds = count("--rounds", opts.rounds, 100);
 const clients = count("--clients", opts.clients, 256);
 const batches = count("--batches", opts.batches, 10_000);

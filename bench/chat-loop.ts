@@ -21,7 +21,7 @@ import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, postJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -47,14 +47,10 @@ function fail(message: string): never {
 }
 
 if (!opts.a || !opts.data) usage("--a and --data are required (see the header of bench/chat-loop.ts)");
-const pairs = Number(opts.pairs);
-const warm = Number(opts.warm);
-const runs = Number(opts.runs);
-const port = Number(opts.port);
-if (!Number.isInteger(pairs) || pairs < 1) usage(`--pairs must be a positive integer, got ${opts.pairs}`);
-if (!Number.isInteger(warm) || warm < 0) usage(`--warm must be a whole number of calls ≥ 0, got ${opts.warm}`);
-if (!Number.isInteger(runs) || runs < 1) usage(`--runs must be a positive integer, got ${opts.runs}`);
-if (!Number.isInteger(port) || port < 1 || port > 65535) usage(`--port must be a port number, got ${opts.port}`);
+const pairs = wholeNumber(import.meta.url, "--pairs", opts.pairs, 1);
+const warm = wholeNumber(import.meta.url, "--warm", opts.warm, 0, { of: "calls" });
+const runs = wholeNumber(import.meta.url, "--runs", opts.runs, 1);
+const port = wholeNumber(import.meta.url, "--port", opts.port, 1, { most: 65535 });
 const { roots, env: extraEnv } = abBuilds({ a: opts.a, b: opts.b!, envA: opts["env-a"]!, envB: opts["env-b"]! }, usage);
 const data = resolve(opts.data);
 const size = builtSize("--data", data, usage);

@@ -11,7 +11,7 @@
 // keeps the functions whose label holds the text. The first lines are the totals sampled, a
 // call's (idle time included: a server's profile holds its waits).
 
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { profileTimes, readProfile } from "./cpuprofile.ts";
 
 const { values, positionals } = parseBenchArgs(import.meta.url, {
@@ -30,12 +30,9 @@ function usage(message: string): never {
 }
 
 if (positionals.length !== 2) usage(`two profiles are needed, A and B, got ${positionals.length}`);
-const callsA = Number(values["calls-a"]);
-const callsB = Number(values["calls-b"]);
-const top = Number(values.top);
-if (!Number.isInteger(callsA) || callsA < 1) usage(`--calls-a must be a whole number ≥ 1, got ${values["calls-a"]}`);
-if (!Number.isInteger(callsB) || callsB < 1) usage(`--calls-b must be a whole number ≥ 1, got ${values["calls-b"]}`);
-if (!Number.isInteger(top) || top < 1) usage(`--top must be a whole number ≥ 1, got ${values.top}`);
+const callsA = wholeNumber(import.meta.url, "--calls-a", values["calls-a"], 1);
+const callsB = wholeNumber(import.meta.url, "--calls-b", values["calls-b"], 1);
+const top = wholeNumber(import.meta.url, "--top", values.top, 1);
 
 const read = (file: string) => {
   try {

@@ -8,7 +8,7 @@
 
 import { Worker } from "node:worker_threads";
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -16,10 +16,8 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     calls: { type: "string", default: "2000" },
   },
 });
-const busy = Number(opts.busy);
-const calls = Number(opts.calls);
-if (!Number.isInteger(busy) || busy < 0 || busy > 16) benchUsageError(import.meta.url, `--busy must be a whole number of threads from 0 to 16, got ${opts.busy}`);
-if (!Number.isInteger(calls) || calls < 10) benchUsageError(import.meta.url, `--calls must be a whole number ≥ 10, got ${opts.calls}`);
+const busy = wholeNumber(import.meta.url, "--busy", opts.busy, 0, { most: 16, of: "threads" });
+const calls = wholeNumber(import.meta.url, "--calls", opts.calls, 10);
 
 const spinners = Array.from({ length: busy }, () => new Worker("const end = Date.now() + 600_000; while (Date.now() < end) {}", { eval: true }));
 try {

@@ -14,7 +14,7 @@
 import { createLocalEmbedder } from "../lib/adapters/local/embedder.ts";
 import { createPineconeVectorIndex } from "../lib/adapters/pinecone/vector-index.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { startStandInProcs } from "./peers/stand-in-procs.ts";
@@ -28,8 +28,7 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
 });
 const sizes = opts.sizes.split(",").map(Number);
 if (sizes.some((n) => !Number.isInteger(n) || n < 1)) benchUsageError(import.meta.url, `--sizes must be whole numbers of at least 1, got ${opts.sizes}`);
-const queryCount = Number(opts.queries);
-if (!Number.isInteger(queryCount) || queryCount < 1) benchUsageError(import.meta.url, `--queries must be a whole number of at least 1, got ${opts.queries}`);
+const queryCount = wholeNumber(import.meta.url, "--queries", opts.queries, 1);
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 

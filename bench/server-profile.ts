@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -52,14 +52,11 @@ function fail(message: string): never {
 }
 
 if (!opts.data) usage("--data is required (see the header of bench/server-profile.ts)");
-const calls = Number(opts.calls);
-const warm = Number(opts.warm);
+const calls = wholeNumber(import.meta.url, "--calls", opts.calls, 1, { of: "calls" });
+const warm = wholeNumber(import.meta.url, "--warm", opts.warm, 0, { of: "calls" });
 const settle = Number(opts.settle);
 const port = Number(opts.port);
-const interval = Number(opts.interval);
-if (!Number.isInteger(interval) || interval < 10) usage(`--interval must be a whole number of microseconds ≥ 10, got ${opts.interval}`);
-if (!Number.isInteger(calls) || calls < 1) usage(`--calls must be a positive integer, got ${opts.calls}`);
-if (!Number.isInteger(warm) || warm < 0) usage(`--warm must be a whole number of calls ≥ 0, got ${opts.warm}`);
+const interval = wholeNumber(import.meta.url, "--interval", opts.interval, 10, { of: "microseconds" });
 // The idle spell before the calls must stand out from the waits between them.
 if (!(settle >= 2)) usage(`--settle must be at least 2 seconds, got ${opts.settle}`);
 const data = resolve(opts.data);

@@ -34,7 +34,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { startStandInProcs, type StandInProcs } from "./peers/stand-in-procs.ts";
 import { procStat } from "./proc-stat.ts";
 
@@ -71,10 +71,7 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
 });
 
 // The chat phase's counts, checked before a server starts.
-for (const [flag, least] of [["chat-user", 0], ["chat-turns", 1], ["chat-pause", 0]] as const) {
-  const n = Number(opts[flag]);
-  if (!Number.isInteger(n) || n < least) benchUsageError(import.meta.url, `--${flag} must be a whole number ≥ ${least}, got ${opts[flag]}`);
-}
+for (const [flag, least] of [["chat-user", 0], ["chat-turns", 1], ["chat-pause", 0]] as const) wholeNumber(import.meta.url, `--${flag}`, opts[flag], least);
 
 if (!["embedded", "managed"].includes(opts.wiring!)) benchUsageError(import.meta.url, `--wiring must be embedded or managed, got ${opts.wiring}`);
 if (!["apart", "shared", "dev-cloud"].includes(opts["stand-ins"]!)) benchUsageError(import.meta.url, `--stand-ins must be apart, shared or dev-cloud, got ${opts["stand-ins"]}`);
