@@ -3,8 +3,10 @@
 // (transports, errors, sessions, configuration) and racing migrators.
 
 import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import WebSocket from "ws";
 import { createNeonArchive } from "../../lib/adapters/neon/archive.ts";
+import { BurstWebSocket } from "../../lib/adapters/neon/burst-websocket.ts";
 import { createNeonSqlClient } from "../../lib/adapters/neon/client.ts";
 import { createSqlArchive } from "../../lib/adapters/sql/archive.ts";
 import type { SqlClient } from "../../lib/adapters/sql/client.ts";
@@ -282,3 +284,42 @@ describe("Neon client", () => {
     await expect(sql.query("select 1")).rejects.toMatchObject({ code: "CLIENT_CLOSED" });
   });
 });
+
+describe("Neon client: one WebSocket message a statement", () => {
+  it("sends each statement's protocol messages (Parse to Sync) as one message, and its session's Terminate on close", async () => {
+    const sql = createNeonSqlClient((await db.get()).config({ queryTransport: "websocket" }));
+    // Every message the client's sockets send (the stand-in's own sockets, in this process too, are plain ws).
+    const messages: Buffer[] = [];
+    const realSend = WebSocket.prototype.send;
+    const send = vi.spyOn(WebSocket.prototype, "send").mockImplementation(function (this: WebSocket, ...args: Parameters<WebSocket["send"]>) {
+      if (this instanceof BurstWebSocket) messages.push(Buffer.from(args[0] as Uint8Array));
+      return realSend.apply(this, args);
+    });
+    try {
+      await sql.query("select 1 as one");
+      messages.length = 0;
+      await expect(sql.query("select $1::int + 1 as n", [41])).resolves.toEqual([{ n: 42 }]);
+      expect(messages).toHaveLength(1);
+      // The message holds the whole statement: Parse (P) to Sync (S), with Bind (B) and Execute (E)
+      // between (and what else the driver writes: Describe, Flush).
+      expect(protocolTypes(messages[0]!)).toMatch(/^P.*B.*E.*S$/);
+      messages.length = 0;
+      await expect(sql.transaction(async (tx) => [await tx.query("select 1 as a"), await tx.query("select 2 as b")])).resolves.toEqual([[{ a: 1 }], [{ b: 2 }]]);
+      // begin, the two statements, commit.
+      expect(messages).toHaveLength(4);
+      messages.length = 0;
+    } finally {
+      await sql.close();
+      send.mockRestore();
+    }
+    // The pooled session's Terminate (X) went before its socket closed.
+    expect(messages.map(protocolTypes)).toEqual(["X"]);
+  });
+});
+
+/** The type bytes of the frontend protocol messages a buffer holds, one letter each. */
+function protocolTypes(buf: Buffer): string {
+  let out = "";
+  for (let at = 0; at < buf.length; at += 1 + buf.readInt32BE(at + 1)) out += String.fromCharCode(buf[at]!);
+  return out;
+}

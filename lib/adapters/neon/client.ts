@@ -24,7 +24,7 @@
 // whatever was set before.
 
 import { Client, neon, neonConfig, Pool, type NeonConfig, type PoolClient } from "@neondatabase/serverless";
-import ws from "ws";
+import { BurstWebSocket } from "./burst-websocket.ts";
 import { StrataError } from "../../core/errors.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { DRIVER, hasSqlState, neonError } from "./errors.ts";
@@ -62,10 +62,11 @@ export interface NeonClientOptions {
   /**
    * Coalesces the driver's writes into one WebSocket message per timer tick. Default false
    * here (the driver's is true): the tick is a setTimeout(0), at least 1 ms in Node, paid
-   * on every query, and node-postgres writes a query's messages in one burst anyway.
+   * on every query. The default WebSocket joins each synchronous burst of the driver's
+   * writes (a statement's messages) into one message instead, with no timer.
    */
   coalesceWrites?: boolean;
-  /** WebSocket implementation for Node (default: the `ws` package). */
+  /** WebSocket implementation for Node (default: the `ws` package's, sending each burst of writes as one message: burst-websocket.ts). */
   webSocketConstructor?: NeonConfig["webSocketConstructor"];
   /** Idle pooled connections close after this long (default 10 s). */
   idleTimeoutMs?: number;
@@ -208,7 +209,7 @@ export function createNeonSqlClient(options: NeonClientOptions): NeonSqlClient {
 
   // Per-client WebSocket settings; unset ones keep the driver's defaults.
   const settings: Partial<NeonConfig> = {
-    webSocketConstructor: options.webSocketConstructor ?? (ws as unknown as NeonConfig["webSocketConstructor"]),
+    webSocketConstructor: options.webSocketConstructor ?? (BurstWebSocket as unknown as NeonConfig["webSocketConstructor"]),
     pipelineConnect: options.pipelineConnect ?? (url.password ? "password" : false),
     coalesceWrites: options.coalesceWrites ?? false,
   };
