@@ -7,12 +7,15 @@
 //
 //   node_modules/.bin/node bench/neon-statement.ts --base ../base [--rounds 6] [--statements 300]
 //
+// --base is another checkout with its own node_modules (for a git worktree, a link to this
+// checkout's will do); "this" is the checkout this file is in, wherever it is run from.
+//
 // Needs PostgreSQL on 127.0.0.1:5432 (STRATA_TEST_POSTGRES_URL to change it), as the tests do.
 
 import net from "node:net";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { quantile } from "./in-process.ts";
 import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { neonDatabase } from "../test/fixtures/neon.ts";
@@ -29,13 +32,15 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
 if (!opts.base) benchUsageError(import.meta.url, "--base is required (see the header of bench/neon-statement.ts)");
 const rounds = wholeNumber(import.meta.url, "--rounds", opts.rounds, 1);
 const statements = wholeNumber(import.meta.url, "--statements", opts.statements, 1);
-const clientOf = (root: string) => join(resolve(root), "lib/adapters/neon/client.ts");
-if (!existsSync(clientOf(opts.base))) benchUsageError(import.meta.url, `--base ${opts.base} holds no lib/adapters/neon/client.ts`);
+const here = fileURLToPath(new URL("..", import.meta.url));
+const roots = { base: resolve(opts.base), this: resolve(here) };
+const clientOf = (root: string) => join(root, "lib/adapters/neon/client.ts");
+if (!existsSync(clientOf(roots.base))) benchUsageError(import.meta.url, `--base ${opts.base} holds no lib/adapters/neon/client.ts`);
 
 type Create = (options: NeonClientOptions) => SqlClient;
-const builds: { name: string; create: Create }[] = [
-  { name: "base", create: (await import(pathToFileURL(clientOf(opts.base)).href)).createNeonSqlClient },
-  { name: "this", create: (await import(pathToFileURL(clientOf(".")).href)).createNeonSqlClient },
+const builds: { name: "base" | "this"; create: Create }[] = [
+  { name: "base", create: (await import(pathToFileURL(clientOf(roots.base)).href)).createNeonSqlClient },
+  { name: "this", create: (await import(pathToFileURL(clientOf(roots.this)).href)).createNeonSqlClient },
 ];
 
 // Socket writes in this process: net.Socket's write paths, counted while a build runs.
@@ -76,8 +81,7 @@ try {
 }
 for (const b of builds) {
   const s = ms.get(b.name)!;
-  const root = b.name === "base" ? resolve(opts.base) : resolve(".");
   process.stdout.write(
-    `${b.name} (${root}): ${s.length} statements, p50 ${quantile(s, 0.5).toFixed(3)} ms, p95 ${quantile(s, 0.95).toFixed(3)} ms, ${(writesOf.get(b.name)! / s.length).toFixed(2)} socket writes a statement\n`,
+    `${b.name} (${roots[b.name]}): ${s.length} statements, p50 ${quantile(s, 0.5).toFixed(3)} ms, p95 ${quantile(s, 0.95).toFixed(3)} ms, ${(writesOf.get(b.name)! / s.length).toFixed(2)} socket writes a statement\n`,
   );
 }
