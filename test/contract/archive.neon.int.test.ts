@@ -315,6 +315,27 @@ describe("Neon client: one WebSocket message a statement", () => {
     // The pooled session's Terminate (X) went before its socket closed.
     expect(messages.map(protocolTypes)).toEqual(["X"]);
   });
+
+  it("leaves the joining to the driver when coalesceWrites is on: ws's own socket, no message held", async () => {
+    const sql = createNeonSqlClient({ ...(await db.get()).config({ queryTransport: "websocket" }), coalesceWrites: true });
+    const held: unknown[] = [];
+    const statements: string[] = [];
+    const realSend = WebSocket.prototype.send;
+    const send = vi.spyOn(WebSocket.prototype, "send").mockImplementation(function (this: WebSocket, ...args: Parameters<WebSocket["send"]>) {
+      if (this instanceof BurstWebSocket) held.push(args[0]);
+      else if (args[0] instanceof Uint8Array && args[0][0] === "P".charCodeAt(0)) statements.push(protocolTypes(Buffer.from(args[0])));
+      return realSend.apply(this, args);
+    });
+    try {
+      await expect(sql.query("select $1::int + 1 as n", [41])).resolves.toEqual([{ n: 42 }]);
+    } finally {
+      await sql.close();
+      send.mockRestore();
+    }
+    expect(held).toEqual([]);
+    // The driver's timer joined the statement (Parse to Sync) into one message of its own.
+    expect(statements.some((s) => /^P.*B.*E.*S$/.test(s))).toBe(true);
+  });
 });
 
 /** The type bytes of the frontend protocol messages a buffer holds, one letter each. */

@@ -24,6 +24,7 @@
 // whatever was set before.
 
 import { Client, neon, neonConfig, Pool, type NeonConfig, type PoolClient } from "@neondatabase/serverless";
+import WebSocket from "ws";
 import { BurstWebSocket } from "./burst-websocket.ts";
 import { StrataError } from "../../core/errors.ts";
 import type { SqlClient } from "../sql/client.ts";
@@ -62,11 +63,12 @@ export interface NeonClientOptions {
   /**
    * Coalesces the driver's writes into one WebSocket message per timer tick. Default false
    * here (the driver's is true): the tick is a setTimeout(0), at least 1 ms in Node, paid
-   * on every query. The default WebSocket joins each synchronous burst of the driver's
-   * writes (a statement's messages) into one message instead, with no timer.
+   * on every query. Off, the default WebSocket holds a statement's messages until its Sync and
+   * sends them as one message instead, with no timer (burst-websocket.ts); on, ws's own
+   * WebSocket carries the driver's joined writes as they come.
    */
   coalesceWrites?: boolean;
-  /** WebSocket implementation for Node (default: the `ws` package's, sending each burst of writes as one message: burst-websocket.ts). */
+  /** WebSocket implementation for Node (default: the `ws` package's, sending a statement's messages as one WebSocket message: burst-websocket.ts; with coalesceWrites, ws's own). */
   webSocketConstructor?: NeonConfig["webSocketConstructor"];
   /** Idle pooled connections close after this long (default 10 s). */
   idleTimeoutMs?: number;
@@ -209,7 +211,9 @@ export function createNeonSqlClient(options: NeonClientOptions): NeonSqlClient {
 
   // Per-client WebSocket settings; unset ones keep the driver's defaults.
   const settings: Partial<NeonConfig> = {
-    webSocketConstructor: options.webSocketConstructor ?? (BurstWebSocket as unknown as NeonConfig["webSocketConstructor"]),
+    // With the driver's coalescing on, its joined writes start with a Parse as often as not:
+    // BurstWebSocket would hold each one a microtask more, after the driver's own timer.
+    webSocketConstructor: options.webSocketConstructor ?? ((options.coalesceWrites ? WebSocket : BurstWebSocket) as unknown as NeonConfig["webSocketConstructor"]),
     pipelineConnect: options.pipelineConnect ?? (url.password ? "password" : false),
     coalesceWrites: options.coalesceWrites ?? false,
   };
