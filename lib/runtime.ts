@@ -210,7 +210,9 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
     // managed server's extractor on a worker thread"), and every parse holds them a few ms. A
     // Lambda function does one or the other (workers off), so it extracts in-thread.
     extractor: createLocalExtractor({ thread: tiers.archive.kind === "pglite" || config.workers }),
-    summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer() }),
+    // A long session's summary is made in slices between requests: in one go, 400 turns of a
+    // coding agent's session held the thread for 0.45 s (summarizer.ts, SLICE_MS).
+    summarizer: createLocalSummarizer({ tokenizer: createLocalTokenizer(), scheduleSlice: sliceScheduler(gate) }),
     tokenizer: createLocalTokenizer(),
     keywords,
     log,

@@ -76,6 +76,40 @@ describe("local summarizer", () => {
     expect(await summarizer.summarize({ previous: first, messages: later, maxTokens: 80 })).toBe(second);
   });
 
+  it("counts the tokens of lines it may keep, never of filler", async () => {
+    const counted: string[] = [];
+    const spy = createLocalSummarizer({ tokenizer: { name: tokenizer.name, count: (t) => (counted.push(t), tokenizer.count(t)) } });
+    const text = await spy.summarize({ previous: null, messages: longSession(), maxTokens: 60 });
+    expect(text).toBe(await summarizer.summarize({ previous: null, messages: longSession(), maxTokens: 60 }));
+    expect(counted.length).toBeGreaterThan(0);
+    for (const f of FILLER) expect(counted.some((l) => l.endsWith(`: ${f}`))).toBe(false);
+  });
+
+  it("makes a long session's summary in slices, giving the event loop turns, with the same result", async () => {
+    // 300 turns of 12 sentences each: tens of milliseconds of work at the least.
+    const words = ["billing", "rollout", "Postgres", "latency", "schema", "migration", "Lisbon", "robotics", "invoice", "cache", "deploy", "review"];
+    const messages = Array.from({ length: 300 }, (_, i) =>
+      m(i + 1, i % 2 ? "Bob" : "Alice", Array.from({ length: 12 }, (_, j) => `The ${words[(i + j) % 12]} step ${i * 12 + j} touches ${words[(i * 7 + j) % 12]} and ${words[(j * 5 + i) % 12]}.`).join(" ")),
+    );
+    let slices = 0;
+    let timerFired = false;
+    const sliced = createLocalSummarizer({
+      tokenizer,
+      scheduleSlice: (run) => {
+        slices++;
+        setImmediate(run);
+      },
+    });
+    const timer = setTimeout(() => (timerFired = true), 0);
+    const text = await sliced.summarize({ previous: null, messages, maxTokens: 250 });
+    clearTimeout(timer);
+    expect(slices).toBeGreaterThan(0);
+    // A timer due before the summary ended ran before it ended: the thread was given back.
+    expect(timerFired).toBe(true);
+    expect(text).toBe(await summarizer.summarize({ previous: null, messages, maxTokens: 250 }));
+    expect(tokenizer.count(text)).toBeLessThanOrEqual(250);
+  });
+
   it("makes nothing of a session of filler", async () => {
     const text = await summarizer.summarize({ previous: null, messages: FILLER.map((f, i) => m(i + 1, "Bob", f)), maxTokens: 100 });
     expect(text).toBe("");

@@ -35,6 +35,32 @@ const PROPER = /(?<=[\p{L}\p{N},;:)]\s+)\p{Lu}[\p{L}\p{M}'’-]+/gu;
 const PREVIOUS_LINE = /^\[\d{4}-\d{2}-\d{2}\] /;
 const MAX_SENTENCE_CHARS = 400;
 
+/**
+ * Work between two turns given back to the event loop (LocalSummarizerOptions.scheduleSlice).
+ * Summarizing a long session at once held the embedded server's thread, and every request
+ * with it: 400 turns of a coding agent's session (tool output, 17,000 lines) took 0.45 s.
+ */
+const SLICE_MS = 4;
+/** Sentences scored or counted between two looks at the clock. */
+const PACE_EVERY = 64;
+
+/** Awaited between pieces of work: gives the event loop a turn once SLICE_MS have passed since the last. */
+type Pace = () => Promise<void> | undefined;
+
+function pacer(scheduleSlice: ((run: () => void) => void) | undefined): Pace {
+  if (!scheduleSlice) return () => undefined;
+  let since = performance.now();
+  return () => {
+    if (performance.now() - since < SLICE_MS) return undefined;
+    return new Promise<void>((resolve) =>
+      scheduleSlice(() => {
+        since = performance.now();
+        resolve();
+      }),
+    );
+  };
+}
+
 function sentences(text: string): string[] {
   return text
     .split(/(?<=[.!?])\s+|\n+/)
@@ -43,7 +69,7 @@ function sentences(text: string): string[] {
     .map((s) => (s.length > MAX_SENTENCE_CHARS ? `${s.slice(0, MAX_SENTENCE_CHARS - 1)}…` : s));
 }
 
-function unitsOf(input: SummaryInput): Unit[] {
+async function unitsOf(input: SummaryInput, pace: Pace): Promise<Unit[]> {
   const units: Unit[] = [];
   for (const line of (input.previous ?? "").split("\n")) {
     const trimmed = line.trim();
@@ -53,6 +79,7 @@ function unitsOf(input: SummaryInput): Unit[] {
     units.push({ order: units.length, line: trimmed, terms: terms(text), text, previous: true });
   }
   for (const m of input.messages) {
+    await pace();
     const day = m.createdAt.slice(0, 10);
     const speaker = m.name ?? m.role;
     for (const text of sentences(m.content)) {
@@ -63,54 +90,79 @@ function unitsOf(input: SummaryInput): Unit[] {
 }
 
 /** Salience of each unit: TF-IDF centrality plus bonuses; 0 for filler. */
-function score(units: Unit[]): number[] {
+async function score(units: Unit[], pace: Pace): Promise<number[]> {
   const df = new Map<string, number>();
   const tf = new Map<string, number>();
-  for (const u of units) {
+  for (let i = 0; i < units.length; i++) {
+    const u = units[i]!;
+    if (i % PACE_EVERY === 0) await pace();
     for (const t of u.terms) tf.set(t, (tf.get(t) ?? 0) + 1);
     for (const t of new Set(u.terms)) df.set(t, (df.get(t) ?? 0) + 1);
   }
   const n = units.length;
-  return units.map((u) => {
-    const distinct = new Set(u.terms);
-    // Fewer than three content words is an acknowledgement or a greeting, whatever it says.
-    const commitment = findCommitments(u.text).length > 0;
-    if (distinct.size < 3 && !commitment) return 0;
-    let centrality = 0;
-    for (const t of distinct) {
-      // A term the session keeps coming back to is central; one in every sentence is not.
-      centrality += Math.log(1 + (tf.get(t) ?? 0)) * Math.log(1 + n / (df.get(t) ?? 1));
-    }
-    centrality /= Math.sqrt(distinct.size);
-    let bonus = 1;
-    if (commitment) bonus += 1.5;
-    if (MONTH.test(u.text) || NUMBER.test(u.text)) bonus += 0.5;
-    const names = u.text.match(PROPER)?.length ?? 0;
-    if (names) bonus += Math.min(0.75, 0.25 * names);
-    if (u.text.endsWith("?")) bonus -= 0.25;
-    return centrality * bonus;
-  });
+  const scores: number[] = [];
+  for (const u of units) {
+    if (scores.length % PACE_EVERY === 0) await pace();
+    scores.push(salience(u, tf, df, n));
+  }
+  return scores;
 }
 
-export function createLocalSummarizer(options: { tokenizer: Tokenizer }): Summarizer {
-  const { tokenizer } = options;
+function salience(u: Unit, tf: Map<string, number>, df: Map<string, number>, n: number): number {
+  const distinct = new Set(u.terms);
+  // Fewer than three content words is an acknowledgement or a greeting, whatever it says.
+  const commitment = findCommitments(u.text).length > 0;
+  if (distinct.size < 3 && !commitment) return 0;
+  let centrality = 0;
+  for (const t of distinct) {
+    // A term the session keeps coming back to is central; one in every sentence is not.
+    centrality += Math.log(1 + (tf.get(t) ?? 0)) * Math.log(1 + n / (df.get(t) ?? 1));
+  }
+  centrality /= Math.sqrt(distinct.size);
+  let bonus = 1;
+  if (commitment) bonus += 1.5;
+  if (MONTH.test(u.text) || NUMBER.test(u.text)) bonus += 0.5;
+  const names = u.text.match(PROPER)?.length ?? 0;
+  if (names) bonus += Math.min(0.75, 0.25 * names);
+  if (u.text.endsWith("?")) bonus -= 0.25;
+  return centrality * bonus;
+}
+
+export interface LocalSummarizerOptions {
+  tokenizer: Tokenizer;
+  /**
+   * Runs the summary's next slice on a later turn of the event loop; the embedded server's
+   * runs it between requests (request-gate.ts, sliceScheduler). A slice is about SLICE_MS of
+   * work. Without it a summary is made in one go.
+   */
+  scheduleSlice?: (run: () => void) => void;
+}
+
+export function createLocalSummarizer(options: LocalSummarizerOptions): Summarizer {
+  const { tokenizer, scheduleSlice } = options;
   return {
     version: LOCAL_SUMMARIZER_VERSION,
     async summarize(input) {
       if (!(input.maxTokens > 0)) return "";
-      const units = unitsOf(input);
-      const scores = score(units);
+      const pace = pacer(scheduleSlice);
+      const units = await unitsOf(input, pace);
+      const scores = await score(units, pace);
       const ranked = units
-        .map((u, i) => ({ u, s: scores[i]!, tokens: tokenizer.count(u.line) }))
+        .map((u, i) => ({ u, s: scores[i]! }))
         .filter((x) => x.s > 0)
         .sort((a, b) => descending(a.s, b.s) || a.u.order - b.u.order);
       const chosen: typeof ranked = [];
       let used = 0;
       const seen = new Set<string>();
-      for (const x of ranked) {
+      for (let i = 0; i < ranked.length; i++) {
+        const x = ranked[i]!;
+        if (i % PACE_EVERY === 0) await pace();
+        // Every line is a token at least, and a newline joins it to the others: once not even
+        // that fits, no line can. Lines are counted here, as they are reached, and filler
+        // (scored 0) never is.
+        if (used + (chosen.length ? 2 : 1) > input.maxTokens) break;
         if (seen.has(x.u.line)) continue;
-        // +1 for the newline that joins it to the others.
-        const cost = x.tokens + (chosen.length ? 1 : 0);
+        const cost = tokenizer.count(x.u.line) + (chosen.length ? 1 : 0);
         if (used + cost > input.maxTokens) continue;
         chosen.push(x);
         seen.add(x.u.line);
