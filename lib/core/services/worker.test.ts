@@ -98,4 +98,21 @@ describe("runJobs, paused between runs", () => {
       expect(counts[1]).toBeGreaterThan(counts[0]!);
     }
   });
+
+  it("awaits it before each job that is not merged too (summaries)", async () => {
+    let pauses = 0;
+    const seen: number[] = [];
+    const summary = (id: string) => ({ ...job(id, "summarize", []), payload: { sessionId: id } }) as Job;
+    await runJobs(
+      [summary("s1"), summary("s2"), summary("s3")],
+      async () => {
+        seen.push(pauses);
+      },
+      async () => {
+        await new Promise((r) => setImmediate(r));
+        pauses++;
+      },
+    );
+    expect(seen).toEqual([1, 2, 3]);
+  });
 });

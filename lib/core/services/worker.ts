@@ -128,6 +128,8 @@ export async function runJobs(jobs: Job[], run: (job: Job) => Promise<void>, pau
   const groups = new Map<string, Job<"embed" | "extract">[][]>();
   for (const job of jobs) {
     if (job.type !== "embed" && job.type !== "extract") {
+      // A summary, a forget: one after another, each after the pause as a merged run is.
+      if (pause) await pause();
       await one(job);
       continue;
     }
