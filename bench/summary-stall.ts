@@ -35,6 +35,12 @@ function usage(message: string): never {
   return benchUsageError(import.meta.url, message);
 }
 
+/** A run that went wrong after its command line was accepted: exit 1. */
+function fail(message: string): never {
+  process.stderr.write(`summary-stall: ${message}\n`);
+  process.exit(1);
+}
+
 if (!opts.a) usage("--a is required (see the header of bench/summary-stall.ts)");
 const sessions = wholeNumber(import.meta.url, "--sessions", opts.sessions, 1, { of: "sessions" });
 const every = wholeNumber(import.meta.url, "--every", opts.every, 1, { of: "seconds" });
@@ -51,7 +57,11 @@ const CONTEXT = "/v1/sessions/chat/context?userId=u1&budget=2000";
 async function runOnce(build: "A" | "B"): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "strata-summary-stall-"));
   const server = spawnServe(roots[build], dir, port, { env: { STRATA_SUMMARY_EVERY_SECONDS: String(every) } });
+  let stopping = false;
   const exited = new Promise((r) => server.once("exit", r));
+  server.on("exit", (code, signal) => {
+    if (!stopping) fail(`${build}'s server exited (${code ?? signal}) before the run ended`);
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const get = (path: string) => getJson(agent, port, path);
   try {
@@ -79,7 +89,12 @@ async function runOnce(build: "A" | "B"): Promise<void> {
     ms.sort((x, y) => x - y);
     log(`${build} ${roots[build]}: drained at ${drained.toFixed(1)} s; ${ms.length} context calls, p50 ${quantile(ms, 0.5).toFixed(2)}, p99 ${quantile(ms, 0.99).toFixed(2)}, slowest ${ms[ms.length - 1]!.toFixed(1)} ms; over 50 ms: ${ms.filter((x) => x > 50).length}`);
     log(`  over 15 ms (s:ms): ${slow.join(" ") || "none"}`);
+  } catch (e) {
+    // A request that failed because the server went away: say so (the exit handler), not the socket's error.
+    await Promise.race([exited, sleep(1000)]);
+    fail(`${build}: ${(e as Error).message}`);
   } finally {
+    stopping = true;
     agent.destroy();
     server.kill("SIGINT");
     await exited;
