@@ -290,10 +290,8 @@ describe("Neon client: one WebSocket message a statement", () => {
     const sql = createNeonSqlClient((await db.get()).config({ queryTransport: "websocket" }));
     // Every message the client's sockets send (the stand-in's own sockets, in this process too, are plain ws).
     const messages: Buffer[] = [];
-    const realSend = WebSocket.prototype.send;
-    const send = vi.spyOn(WebSocket.prototype, "send").mockImplementation(function (this: WebSocket, ...args: Parameters<WebSocket["send"]>) {
-      if (this instanceof BurstWebSocket) messages.push(Buffer.from(args[0] as Uint8Array));
-      return realSend.apply(this, args);
+    const send = watchSends((socket, data) => {
+      if (socket instanceof BurstWebSocket) messages.push(Buffer.from(data as Uint8Array));
     });
     try {
       await sql.query("select 1 as one");
@@ -320,11 +318,9 @@ describe("Neon client: one WebSocket message a statement", () => {
     const sql = createNeonSqlClient({ ...(await db.get()).config({ queryTransport: "websocket" }), coalesceWrites: true });
     const held: unknown[] = [];
     const statements: string[] = [];
-    const realSend = WebSocket.prototype.send;
-    const send = vi.spyOn(WebSocket.prototype, "send").mockImplementation(function (this: WebSocket, ...args: Parameters<WebSocket["send"]>) {
-      if (this instanceof BurstWebSocket) held.push(args[0]);
-      else if (args[0] instanceof Uint8Array && args[0][0] === "P".charCodeAt(0)) statements.push(protocolTypes(Buffer.from(args[0])));
-      return realSend.apply(this, args);
+    const send = watchSends((socket, data) => {
+      if (socket instanceof BurstWebSocket) held.push(data);
+      else if (data instanceof Uint8Array && data[0] === "P".charCodeAt(0)) statements.push(protocolTypes(Buffer.from(data)));
     });
     try {
       await expect(sql.query("select $1::int + 1 as n", [41])).resolves.toEqual([{ n: 42 }]);
@@ -337,6 +333,15 @@ describe("Neon client: one WebSocket message a statement", () => {
     expect(statements.some((s) => /^P.*B.*E.*S$/.test(s))).toBe(true);
   });
 });
+
+/** Shows `see` every message a ws socket in this process sends (each then sent as usual); mockRestore() on the answer ends it. */
+function watchSends(see: (socket: WebSocket, data: unknown) => void) {
+  const realSend = WebSocket.prototype.send;
+  return vi.spyOn(WebSocket.prototype, "send").mockImplementation(function (this: WebSocket, ...args: Parameters<WebSocket["send"]>) {
+    see(this, args[0]);
+    return realSend.apply(this, args);
+  });
+}
 
 /** The type bytes of the frontend protocol messages a buffer holds, one letter each. */
 function protocolTypes(buf: Buffer): string {
