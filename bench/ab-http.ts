@@ -41,7 +41,7 @@ import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -81,8 +81,7 @@ function readQueries(file: string): string[] {
 
 /** A run that went wrong after its command line was accepted: exit 1. */
 function fail(message: string): never {
-  process.stderr.write(`ab-http: ${message}\n`);
-  process.exit(1);
+  return benchFailure(import.meta.url, message);
 }
 
 if (!opts.a || !opts.data) usage("--a and --data are required (see the header of bench/ab-http.ts)");

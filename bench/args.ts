@@ -53,6 +53,12 @@ export function benchUsageError(toolUrl: string, message: string): never {
   process.exit(2);
 }
 
+/** For a run that went wrong after its command line was accepted: the tool's name and the message, exit 1. */
+export function benchFailure(toolUrl: string, message: string): never {
+  process.stderr.write(`${basename(fileURLToPath(toolUrl), ".ts")}: ${message}\n`);
+  process.exit(1);
+}
+
 /**
  * A tool's positional arguments as whole numbers ≥ 1 (`what` names them in the error), at most
  * `most` of them; none given: `fallback`.

@@ -21,7 +21,7 @@ import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, postJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -42,8 +42,7 @@ function usage(message: string): never {
 }
 
 function fail(message: string): never {
-  process.stderr.write(`chat-loop: ${message}\n`);
-  process.exit(1);
+  return benchFailure(import.meta.url, message);
 }
 
 if (!opts.a || !opts.data) usage("--a and --data are required (see the header of bench/chat-loop.ts)");

@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
 import { builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -47,8 +47,7 @@ function usage(message: string): never {
 
 /** A run that went wrong after its command line was accepted: exit 1. */
 function fail(message: string): never {
-  process.stderr.write(`server-profile: ${message}\n`);
-  process.exit(1);
+  return benchFailure(import.meta.url, message);
 }
 
 if (!opts.data) usage("--data is required (see the header of bench/server-profile.ts)");

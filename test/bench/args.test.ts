@@ -16,6 +16,16 @@ describe("bench tools' command lines", () => {
     expect(usageOf(["No command here."])).toEqual([]);
   });
 
+  it("reports a failed run with the tool's name and exit code 1", () => {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", `import { benchFailure } from "./bench/args.ts"; benchFailure("file:///x/some-tool.ts", "its server exited (SIGTERM) before the run ended");`], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("some-tool: its server exited (SIGTERM) before the run ended\n");
+    expect(r.stdout).toBe("");
+  });
+
   it("answers an unknown flag with its name, the tool's usage and exit code 2", () => {
     const r = run("cpuprofile-top.ts", "--bogus");
     expect(r.status).toBe(2);
