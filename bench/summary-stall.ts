@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages } from "./peers/data.ts";
 import { abBuilds, answering, getJson, postJson, spawnServe } from "./serve-client.ts";
-import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -37,8 +37,7 @@ function usage(message: string): never {
 
 /** A run that went wrong after its command line was accepted: exit 1. */
 function fail(message: string): never {
-  process.stderr.write(`summary-stall: ${message}\n`);
-  process.exit(1);
+  return benchFailure(import.meta.url, message);
 }
 
 if (!opts.a) usage("--a is required (see the header of bench/summary-stall.ts)");
@@ -60,10 +59,13 @@ async function runOnce(build: "A" | "B"): Promise<void> {
   let stopping = false;
   const exited = new Promise((r) => server.once("exit", r));
   server.on("exit", (code, signal) => {
-    if (!stopping) fail(`${build}'s server exited (${code ?? signal}) before the run ended`);
+    if (stopping) return;
+    rmSync(dir, { recursive: true, force: true });
+    fail(`${build}'s server exited (${code ?? signal}) before the run ended`);
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const get = (path: string) => getJson(agent, port, path);
+  let failure: string | null = null;
   try {
     await answering(get);
     const started = Date.now();
@@ -90,9 +92,10 @@ async function runOnce(build: "A" | "B"): Promise<void> {
     log(`${build} ${roots[build]}: drained at ${drained.toFixed(1)} s; ${ms.length} context calls, p50 ${quantile(ms, 0.5).toFixed(2)}, p99 ${quantile(ms, 0.99).toFixed(2)}, slowest ${ms[ms.length - 1]!.toFixed(1)} ms; over 50 ms: ${ms.filter((x) => x > 50).length}`);
     log(`  over 15 ms (s:ms): ${slow.join(" ") || "none"}`);
   } catch (e) {
-    // A request that failed because the server went away: say so (the exit handler), not the socket's error.
+    // A request that failed because the server went away: the exit handler says so, if the
+    // server is gone within a second. Otherwise the request's error, once the server is stopped.
     await Promise.race([exited, sleep(1000)]);
-    fail(`${build}: ${(e as Error).message}`);
+    failure = `${build}: ${(e as Error).message}`;
   } finally {
     stopping = true;
     agent.destroy();
@@ -100,6 +103,7 @@ async function runOnce(build: "A" | "B"): Promise<void> {
     await exited;
     rmSync(dir, { recursive: true, force: true });
   }
+  if (failure) fail(failure);
 }
 
 const order: ("A" | "B")[] = [];
