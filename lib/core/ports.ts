@@ -169,6 +169,8 @@ export interface Archive extends Pingable {
    * for the session waiting or running.
    */
   sessionsDueForSummary(options: { recentWindow: number; minNew: number; limit: number }): Promise<{ tenantId: string; sessionId: string }[]>;
+  /** How many of one tenant's sessions are due for a summary, by the same rule (none of them queued yet). */
+  countSessionsDueForSummary(tenantId: string, options: { recentWindow: number; minNew: number }): Promise<number>;
 
   /**
    * Stores memories, idempotent by id; a memory whose source message was forgotten is not

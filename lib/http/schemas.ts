@@ -174,6 +174,9 @@ export const StatusResponse = z
       failed: z.number().int(),
       oldestPendingAgeMs: z.number().nullable(),
     }),
+    summaries: z.object({
+      due: z.number().int().openapi({ description: "Sessions whose next rolling summary is due but not yet queued; the summary schedule (every STRATA_SUMMARY_EVERY_SECONDS in the embedded server) queues them, and they then count in queue.pending" }),
+    }),
     indexes: z.object({
       building: z.number().int().openapi({ description: "Users whose approximate vector index this process is building (their queries are exact scans until it is ready) or laying out again after much growth (the index answers meanwhile)" }),
     }),

@@ -467,9 +467,13 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       await put(short, 6);
       const due = async (minNew: number) =>
         (await archive.sessionsDueForSummary({ recentWindow: 4, minNew, limit: 100_000 })).filter((d) => d.tenantId === t).map((d) => d.sessionId);
+      const count = (minNew: number) => archive.countSessionsDueForSummary(t, { recentWindow: 4, minNew });
       // long: 12 − 4 = 8 messages out of the window; short: 2.
       expect(await due(5)).toEqual([long]);
+      expect(await count(5)).toBe(1);
       expect((await due(2)).sort()).toEqual([long, short].sort());
+      expect(await count(2)).toBe(2);
+      expect(await archive.countSessionsDueForSummary(await newTenant(), { recentWindow: 4, minNew: 2 })).toBe(0);
       await archive.saveSummary({ tenantId: t, sessionId: long, userId: "u", upToSeq: 8, content: "c", tokens: 1 }, null);
       expect(await due(5)).toEqual([]);
       await put(long, 5); // 17 − 4 − 8 = 5 new
@@ -478,10 +482,13 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       const [job] = await archive.enqueueJobs([{ tenantId: t, type: "summarize", payload: { sessionId: long } }]);
       expect(job).toMatchObject({ tenantId: t, type: "summarize", payload: { sessionId: long }, status: "pending", attempts: 0 });
       expect(await due(5)).toEqual([]);
+      expect(await count(5)).toBe(0);
       await archive.markDispatched([job!.id]);
       expect(await due(5)).toEqual([]);
+      expect(await count(5)).toBe(0);
       await archive.completeJobs([job!.id]);
       expect(await due(5)).toEqual([long]);
+      expect(await count(5)).toBe(1);
       expect(await archive.enqueueJobs([])).toEqual([]);
     });
 

@@ -193,6 +193,7 @@ describe("search, context and status once derived tiers caught up", () => {
     const r = await get("/v1/status");
     expect(r.status).toBe(200);
     expect(r.body.queue).toMatchObject({ pending: 0, failed: 0, inFlight: 0, oldestPendingAgeMs: null });
+    expect(r.body.summaries).toEqual({ due: 0 });
     expect(r.body.indexes).toEqual({ building: 0 });
   });
 

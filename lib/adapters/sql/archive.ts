@@ -102,6 +102,17 @@ export function toUserVersion(r: Row): UserVersion {
   return { messagesVersion: Number(r.messages_version), forgotVersion: Number(r.forgot_version), epoch: String(r.created_us) };
 }
 
+/**
+ * A session `s` is due for a summary: at least $2 messages older than the newest $1 not yet
+ * covered by its latest summary, and no summarize job for it waiting or running.
+ */
+const SUMMARY_DUE = `s.last_seq - $1 - coalesce(
+      (select max(up_to_seq) from summaries x where x.tenant_id = s.tenant_id and x.session_id = s.id), 0) >= $2
+    and not exists (
+      select 1 from jobs j
+      where j.tenant_id = s.tenant_id and j.type = 'summarize' and j.status in ('pending', 'dispatched', 'running')
+        and j.payload->>'sessionId' = s.id)`;
+
 const parseJson = (v: unknown): unknown => (typeof v === "string" ? JSON.parse(v) : v);
 
 function toJob(r: Row): Job {
@@ -723,17 +734,20 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
     async sessionsDueForSummary({ recentWindow, minNew, limit }) {
       const rows = await sql.query<Row>(
         `select s.tenant_id, s.id from sessions s
-         where s.last_seq - $1 - coalesce(
-                 (select max(up_to_seq) from summaries x where x.tenant_id = s.tenant_id and x.session_id = s.id), 0) >= $2
-           and not exists (
-                 select 1 from jobs j
-                 where j.tenant_id = s.tenant_id and j.type = 'summarize' and j.status in ('pending', 'dispatched', 'running')
-                   and j.payload->>'sessionId' = s.id)
+         where ${SUMMARY_DUE}
          order by s.updated_at, s.tenant_id, s.id
          limit $3`,
         [recentWindow, Math.max(1, minNew), limit],
       );
       return rows.map((r) => ({ tenantId: String(r.tenant_id), sessionId: String(r.id) }));
+    },
+
+    async countSessionsDueForSummary(tenantId, { recentWindow, minNew }) {
+      const rows = await sql.query<Row>(
+        `select count(*)::int as n from sessions s where s.tenant_id = $3 and ${SUMMARY_DUE}`,
+        [recentWindow, Math.max(1, minNew), tenantId],
+      );
+      return Number(rows[0]?.n ?? 0);
     },
 
     async saveMemories(memories) {

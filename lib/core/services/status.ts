@@ -5,18 +5,28 @@
 import type { StrataDeps } from "../deps.ts";
 import type { Pingable } from "../ports.ts";
 import type { QueueStats, TierHealth } from "../types.ts";
+import { SUMMARY_MIN_NEW } from "./summaries.ts";
 
 /**
- * The tenant's backlog: derived jobs not yet done (`queue`), and the vector indexes this
- * process is building in the background (`indexes.building`: users whose queries are answered
- * by an exact scan until their approximate index is ready, tens of seconds for a user of 100k
- * messages, and users whose rows are being laid out again in their index's order after much
- * growth, the index answering meanwhile). Work is caught up when both are 0; a managed index
- * reports no builds.
+ * The tenant's backlog: derived jobs not yet done (`queue`); sessions whose next rolling
+ * summary is due but not yet queued (`summaries.due`: the summary schedule, a timer in the
+ * embedded server and a cron in the managed stack, queues them on its next run, so they are
+ * not in `queue.pending` until then); and the vector indexes this process is building in the
+ * background (`indexes.building`: users whose queries are answered by an exact scan until
+ * their approximate index is ready, tens of seconds for a user of 100k messages, and users
+ * whose rows are being laid out again in their index's order after much growth, the index
+ * answering meanwhile). Work is caught up when all three are 0; a managed index reports no
+ * builds.
  */
-export async function queueStatus(deps: StrataDeps, tenantId: string): Promise<{ queue: QueueStats; indexes: { building: number } }> {
-  const queue = await deps.archive.queueStats(tenantId);
-  return { queue, indexes: { building: deps.vectors.buildsInFlight?.(tenantId) ?? 0 } };
+export async function queueStatus(
+  deps: StrataDeps,
+  tenantId: string,
+): Promise<{ queue: QueueStats; summaries: { due: number }; indexes: { building: number } }> {
+  const [queue, due] = await Promise.all([
+    deps.archive.queueStats(tenantId),
+    deps.archive.countSessionsDueForSummary(tenantId, { recentWindow: deps.settings.recentWindow, minNew: SUMMARY_MIN_NEW }),
+  ]);
+  return { queue, summaries: { due }, indexes: { building: deps.vectors.buildsInFlight?.(tenantId) ?? 0 } };
 }
 
 async function probe(tier: string, target: Pingable, limitMs: number): Promise<TierHealth> {

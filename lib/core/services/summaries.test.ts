@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Strata } from "../../runtime.ts";
 import { uid } from "../../../test/fixtures/pglite.ts";
-import { startTestStrata } from "../../../test/fixtures/strata.ts";
+import { call, startTestStrata } from "../../../test/fixtures/strata.ts";
 import type { StrataDeps } from "../deps.ts";
 import type { Job } from "../types.ts";
 import { assembleContext } from "./context.ts";
@@ -49,7 +49,12 @@ describe("rolling summaries", () => {
     const s = uid("s");
     await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: "dana", messages: talk(40) });
     await strata.idle();
+    // Its embed and extract jobs are done, but the summary is not queued until the schedule
+    // runs: GET /v1/status says so, and says so no more once it has.
+    const status = async () => (await call(strata, "GET", "/v1/status")).body;
+    expect(await status()).toMatchObject({ queue: { pending: 0 }, summaries: { due: 1 } });
     expect(await summarizeNow(s)).toBe(true);
+    expect(await status()).toMatchObject({ queue: { pending: 0 }, summaries: { due: 0 } });
     const summary = await strata.deps.archive.latestSummary("default", s);
     expect(summary).toMatchObject({ upToSeq: 40 - WINDOW, userId: "dana" });
     expect(summary!.content).toContain(`Dana: ${DECISION}`);
