@@ -17,15 +17,14 @@
 // --a and --b swapped and combine the two ratios (the geometric mean of B/A and 1 / the
 // swapped run's B/A). A checkout needs its own node_modules (a worktree can link the main one).
 
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
-import { answering, contextPath, getJson, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { answering, contextPath, getJson, serveCheckoutProblem, spawnServe, watchServer, type WatchedServer } from "./serve-client.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -56,7 +55,6 @@ for (const [i, root] of roots.entries()) {
 }
 
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-let stopping = false;
 
 interface Server {
   name: "A" | "B";
@@ -64,7 +62,7 @@ interface Server {
   dir: string;
   port: number;
   agent: Agent;
-  child: ChildProcess;
+  server: WatchedServer;
   get(path: string): Promise<{ ms: number; body: any }>;
 }
 
@@ -73,13 +71,13 @@ const servers: Server[] = roots.map((root, i) => {
   const dir = mkdtempSync(join(tmpdir(), "strata-ab-grown-"));
   const p = port + i;
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-  const child = spawnServe(root, dir, p);
-  child.on("exit", (code) => {
-    if (stopping) return;
-    process.stderr.write(`ab-grown: server ${name} (${root}) exited with ${code} before the run ended\n`);
-    process.exit(1);
+  const server = watchServer(spawnServe(root, dir, p), async (how) => {
+    // The other server stopped, both directories removed, then the tool exits.
+    await Promise.all(servers.map((s) => s.server.stop()));
+    for (const s of servers) rmSync(s.dir, { recursive: true, force: true });
+    benchFailure(import.meta.url, `server ${name} (${root}) ${how} before the run ended`);
   });
-  return { name, root, dir, port: p, agent, child, get: (path: string) => getJson(agent, p, path) };
+  return { name, root, dir, port: p, agent, server, get: (path: string) => getJson(agent, p, path) };
 });
 
 async function post(s: Server, path: string, body: unknown): Promise<void> {
@@ -164,11 +162,7 @@ try {
   }
   log(`median of B/A per query: ${quantile(ratios, 0.5).toFixed(3)}`);
 } finally {
-  stopping = true;
-  for (const s of servers) {
-    s.child.kill("SIGTERM");
-    s.agent.destroy();
-  }
-  await Promise.all(servers.map((s) => (s.child.exitCode === null ? new Promise((r) => s.child.once("exit", r)) : null)));
+  for (const s of servers) s.agent.destroy();
+  await Promise.all(servers.map((s) => s.server.stop()));
   for (const s of servers) rmSync(s.dir, { recursive: true, force: true });
 }

@@ -33,14 +33,13 @@
 // settings of its process (a C library tunable, say) side by side. --queries FILE (a JSON array
 // of strings) times those queries, in their order and round again, instead of the peers' 400.
 
-import type { ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
+import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor, watchServer, type WatchedServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -111,24 +110,22 @@ if (!dataB) {
 const agent = new Agent({ keepAlive: true, maxSockets: 2 });
 const get = (p: number, path: string) => getJson(agent, p, path);
 
-const servers: { name: "A" | "B"; port: number; child: ChildProcess }[] = [];
+const servers: { name: "A" | "B"; port: number; server: WatchedServer }[] = [];
 function start(name: "A" | "B", root: string, dir: string, p: number) {
-  const child = spawnServe(root, dir, p, { env: extraEnv[name] });
-  child.on("exit", (code) => {
-    if (!stopping) fail(`server ${name} (${root}) exited with ${code} before the run ended`);
+  const server = watchServer(spawnServe(root, dir, p, { env: extraEnv[name] }), async (how) => {
+    await stopAll();
+    fail(`server ${name} (${root}) ${how} before the run ended`);
   });
-  servers.push({ name, port: p, child });
+  servers.push({ name, port: p, server });
 }
-let stopping = false;
-const stopAll = () => {
-  stopping = true;
-  for (const s of servers) s.child.kill();
+/** Stops the servers (each waited for), then removes B's copy of the directory. */
+const stopAll = async () => {
   agent.destroy();
+  await Promise.all(servers.map((s) => s.server.stop()));
   rmSync(copyRoot, { recursive: true, force: true });
 };
 process.on("SIGINT", () => {
-  stopAll();
-  process.exit(130);
+  void stopAll().finally(() => process.exit(130));
 });
 
 // --warm's queries: of the same kinds and words, none of them a timed query's string.
@@ -180,9 +177,7 @@ async function round(first: "A" | "B"): Promise<number> {
     }
     if ((i + 1) % 100 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
   }
-  stopping = true;
-  await Promise.all(servers.map((s) => new Promise((resolveExit) => (s.child.exitCode !== null ? resolveExit(null) : (s.child.once("exit", resolveExit), s.child.kill())))));
-  stopping = false;
+  await Promise.all(servers.map((s) => s.server.stop()));
   const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
   const envText = (name: "A" | "B") => Object.entries(extraEnv[name]).map(([k, v]) => ` ${k}=${v}`).join("");
   const line = (name: "A" | "B") =>
@@ -203,5 +198,5 @@ try {
   const r2 = await round("B");
   log(`B/A: ${r1.toFixed(3)} with A first, ${r2.toFixed(3)} with B first; combined ${Math.sqrt(r1 * r2).toFixed(3)}`);
 } finally {
-  stopAll();
+  await stopAll();
 }

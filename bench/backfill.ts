@@ -16,9 +16,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { quantile } from "./in-process.ts";
-import { getJson, postJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { getJson, postJson, readyForCalls, serveCheckoutProblem, spawnServe, watchServer } from "./serve-client.ts";
 import { messagesFor, NAMES, pick, rng } from "./strata-load.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -67,19 +67,16 @@ async function once(root: string): Promise<Outcome> {
   const scratch = mkdtempSync(join(tmpdir(), "strata-backfill-"));
   const lagFile = join(scratch, "lags");
   writeFileSync(lagFile, "");
-  const child = spawnServe(root, join(scratch, "data"), port, {
-    extraFlags: ["--import", lagModule],
-    env: { STRATA_BENCH_LAG_FILE: lagFile },
-  });
-  let exited = false;
-  let stopping = false;
-  child.on("exit", (code) => {
-    exited = true;
-    if (stopping) return;
-    process.stderr.write(`backfill: the server of ${root} exited with ${code} before its round ended\n`);
-    rmSync(scratch, { recursive: true, force: true });
-    process.exit(1);
-  });
+  const server = watchServer(
+    spawnServe(root, join(scratch, "data"), port, {
+      extraFlags: ["--import", lagModule],
+      env: { STRATA_BENCH_LAG_FILE: lagFile },
+    }),
+    (how) => {
+      rmSync(scratch, { recursive: true, force: true });
+      benchFailure(import.meta.url, `the server of ${root} ${how} before its round ended`);
+    },
+  );
   const agent = new Agent({ keepAlive: true, maxSockets: clients + 1 });
   try {
     await readyForCalls((path) => getJson(agent, port, path), []);
@@ -107,10 +104,8 @@ async function once(root: string): Promise<Outcome> {
     const lags = readFileSync(lagFile, "utf8").split("\n").filter(Boolean).map(Number);
     return { ingestMs, ackP50: quantile(acks, 0.5), ackMax: Math.max(...acks), drainMs, lags };
   } finally {
-    stopping = true;
     agent.destroy();
-    child.kill("SIGTERM");
-    await new Promise((r) => (exited ? r(undefined) : child.once("exit", r)));
+    await server.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
 }

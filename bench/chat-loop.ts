@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
-import { abBuilds, builtSize, contextPath, getJson, postJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
+import { abBuilds, builtSize, contextPath, getJson, postJson, readyForCalls, spawnServe, warmQueriesFor, watchServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -73,7 +73,10 @@ interface RunResult {
 async function runOnce(build: "A" | "B", run: number): Promise<RunResult> {
   const copy = mkdtempSync(join(tmpdir(), "strata-chat-loop-"));
   cpSync(data, copy, { recursive: true });
-  const server = spawnServe(roots[build], copy, port, { env: extraEnv[build] });
+  const server = watchServer(spawnServe(roots[build], copy, port, { env: extraEnv[build] }), (how) => {
+    rmSync(copy, { recursive: true, force: true });
+    fail(`${build}'s server ${how} before the run ended`);
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const get = (path: string) => getJson(agent, port, path);
@@ -105,8 +108,7 @@ async function runOnce(build: "A" | "B", run: number): Promise<RunResult> {
     return result;
   } finally {
     agent.destroy();
-    server.kill();
-    await new Promise((r) => server.once("exit", r));
+    await server.stop();
     rmSync(copy, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 // Both sides of the benchmarks that start `strata serve` and time it over HTTP
 // (bench/ab-http.ts, bench/chat-loop.ts, bench/backfill.ts, bench/server-profile.ts,
-// bench/steady.ts): a checkout's server started as npm start starts it, the two checkouts of an
+// bench/steady.ts, bench/ab-grown.ts, bench/summary-stall.ts): a checkout's server started as
+// npm start starts it and watched until the tool stops it, the two checkouts of an
 // A/B tool, the size of the user a data directory holds, the growth workload's context call on
 // it, a GET timed from request to parsed body and a POST to its stored answer, and a server
 // brought to where timed calls start (answering, its user loaded, no index building).
@@ -35,6 +36,37 @@ export function spawnServe(root: string, dataDir: string, port: number, options:
     env: { ...process.env, ...options.env, PORT: String(port), HOST: "127.0.0.1", STRATA_DATA_DIR: dataDir, STRATA_LOG_LEVEL: "error" },
     stdio: ["ignore", "ignore", "inherit"],
   });
+}
+
+/** A server a bench tool started, watched until the tool stops it (watchServer). */
+export interface WatchedServer {
+  readonly child: ChildProcess;
+  /** Sends `signal` (SIGTERM unless given) unless the server has already exited, and resolves once it has. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Watches a started server: if it exits before stop() is called, `unexpected` is told how
+ * ("exited with 1", "was stopped by SIGKILL"), for the tool to clean up, say so and exit 1.
+ * An exit after stop() is the one the tool asked for.
+ */
+export function watchServer(child: ChildProcess, unexpected: (how: string) => void): WatchedServer {
+  let stopping = false;
+  const exited = new Promise<void>((resolveExit) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolveExit();
+    else child.once("exit", () => resolveExit());
+  });
+  child.on("exit", (code, signal) => {
+    if (!stopping) unexpected(signal ? `was stopped by ${signal}` : `exited with ${code}`);
+  });
+  return {
+    child,
+    async stop(signal = "SIGTERM") {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
 }
 
 /** The size of the user a data directory was built with (bench/search.ts's search-bench.json); `fail` on a directory it did not build. */

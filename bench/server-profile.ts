@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor } from "./serve-client.ts";
+import { builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor, watchServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -71,11 +71,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let tookUs = 0;
 
 const profDir = mkdtempSync(join(tmpdir(), "strata-prof-"));
-const child = spawnServe(root, data, port, { extraFlags: ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${interval}`] });
-let stopping = false;
-const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-child.on("exit", (code) => {
-  if (!stopping) fail(`the server exited with ${code} before the run ended`);
+const server = watchServer(spawnServe(root, data, port, { extraFlags: ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${interval}`] }), (how) => {
+  rmSync(profDir, { recursive: true, force: true });
+  fail(`the server ${how} before the run ended`);
 });
 
 const queries = generateQueries(8, 400);
@@ -93,21 +91,20 @@ try {
   await sleep(settle * 1000);
   const ms: number[] = [];
   const began = performance.now();
-  const server: number[] = [];
+  const own: number[] = [];
   for (let i = 0; i < calls; i++) {
     const r = await get(path(queries[(i + 30) % queries.length]!));
     ms.push(r.ms);
-    server.push(r.body.timings.total);
+    own.push(r.body.timings.total);
     if ((i + 1) % 200 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} calls`);
   }
   tookUs = (performance.now() - began) * 1000;
-  log(`${calls} context calls in ${(tookUs / 1e6).toFixed(1)} s: p50 ${quantile(ms, 0.5).toFixed(2)} ms over HTTP, server's own total p50 ${quantile(server, 0.5).toFixed(2)} ms`);
+  log(`${calls} context calls in ${(tookUs / 1e6).toFixed(1)} s: p50 ${quantile(ms, 0.5).toFixed(2)} ms over HTTP, server's own total p50 ${quantile(own, 0.5).toFixed(2)} ms`);
 } finally {
-  stopping = true;
   agent.destroy();
-  child.kill("SIGINT");
 }
-await exited;
+// SIGINT: the server writes its profile as it exits.
+await server.stop("SIGINT");
 
 interface Profile {
   nodes: { id: number; callFrame: { functionName: string }; hitCount?: number; positionTicks?: unknown; children?: number[] }[];

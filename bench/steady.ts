@@ -21,10 +21,10 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { benchUsageError, parseBenchArgs } from "./args.ts";
+import { benchFailure, benchUsageError, parseBenchArgs } from "./args.ts";
 import { quantile } from "./in-process.ts";
 import { generateQueries } from "./peers/data.ts";
-import { answering, builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe } from "./serve-client.ts";
+import { answering, builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe, watchServer } from "./serve-client.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   options: {
@@ -62,13 +62,9 @@ const dir = join(copy, "data");
 log(`copying ${opts.data}`);
 cpSync(resolve(opts.data), dir, { recursive: true });
 
-const child = spawnServe(root, dir, port);
-let stopping = false;
-child.on("exit", (code) => {
-  if (stopping) return;
-  process.stderr.write(`steady: the server exited with ${code} before the run ended\n`);
+const server = watchServer(spawnServe(root, dir, port), (how) => {
   rmSync(copy, { recursive: true, force: true });
-  process.exit(1);
+  benchFailure(import.meta.url, `the server ${how} before the run ended`);
 });
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const get = (path: string) => getJson(agent, port, path);
@@ -127,8 +123,7 @@ try {
     log(part("after it", ms.slice(duringBuild)));
   }
 } finally {
-  stopping = true;
-  child.kill();
   agent.destroy();
+  await server.stop();
   rmSync(copy, { recursive: true, force: true });
 }

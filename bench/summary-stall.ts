@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quantile } from "./in-process.ts";
 import { generateMessages } from "./peers/data.ts";
-import { abBuilds, answering, getJson, postJson, spawnServe } from "./serve-client.ts";
+import { abBuilds, answering, getJson, postJson, spawnServe, watchServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -55,14 +55,11 @@ const CONTEXT = "/v1/sessions/chat/context?userId=u1&budget=2000";
 
 async function runOnce(build: "A" | "B"): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "strata-summary-stall-"));
-  const server = spawnServe(roots[build], dir, port, { env: { STRATA_SUMMARY_EVERY_SECONDS: String(every) } });
-  let stopping = false;
-  const exited = new Promise((r) => server.once("exit", r));
-  server.on("exit", (code, signal) => {
-    if (stopping) return;
+  const server = watchServer(spawnServe(roots[build], dir, port, { env: { STRATA_SUMMARY_EVERY_SECONDS: String(every) } }), (how) => {
     rmSync(dir, { recursive: true, force: true });
-    fail(`${build}'s server exited (${code ?? signal}) before the run ended`);
+    fail(`${build}'s server ${how} before the run ended`);
   });
+  const exited = new Promise((r) => (server.child.exitCode !== null ? r(null) : server.child.once("exit", r)));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const get = (path: string) => getJson(agent, port, path);
   let failure: string | null = null;
@@ -97,10 +94,8 @@ async function runOnce(build: "A" | "B"): Promise<void> {
     await Promise.race([exited, sleep(1000)]);
     failure = `${build}: ${(e as Error).message}`;
   } finally {
-    stopping = true;
     agent.destroy();
-    server.kill("SIGINT");
-    await exited;
+    await server.stop("SIGINT");
     rmSync(dir, { recursive: true, force: true });
   }
   if (failure) fail(failure);
