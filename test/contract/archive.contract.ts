@@ -489,6 +489,19 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       await archive.completeJobs([job!.id]);
       expect(await due(5)).toEqual([long]);
       expect(await count(5)).toBe(1);
+      // Summarized again, then its summaries deleted: due once more, from the start.
+      await archive.saveSummary({ tenantId: t, sessionId: long, userId: "u", upToSeq: 13, content: "c2", tokens: 1 }, 8);
+      expect(await due(5)).toEqual([]);
+      await archive.deleteSummaries(t, long);
+      expect(await due(5)).toEqual([long]);
+      // A forgotten message takes its session's summaries with it: due again too.
+      await archive.saveSummary({ tenantId: t, sessionId: long, userId: "u", upToSeq: 13, content: "c3", tokens: 1 }, null);
+      await archive.saveSummary({ tenantId: t, sessionId: short, userId: "u", upToSeq: 2, content: "c4", tokens: 1 }, null);
+      expect(await due(2)).toEqual([]);
+      const [first] = await archive.listMessages(t, long, { limit: 1 });
+      await archive.forget({ tenantId: t, scope: "message", id: first!.id });
+      expect(await due(5)).toEqual([long]);
+      expect(await count(2)).toBe(1);
       expect(await archive.enqueueJobs([])).toEqual([]);
     });
 

@@ -104,10 +104,10 @@ export function toUserVersion(r: Row): UserVersion {
 
 /**
  * A session `s` is due for a summary: at least $2 messages older than the newest $1 not yet
- * covered by its latest summary, and no summarize job for it waiting or running.
+ * covered by its latest summary (`summarized_seq`, migration 7; the distance is indexed), and
+ * no summarize job for it waiting or running.
  */
-const SUMMARY_DUE = `s.last_seq - $1 - coalesce(
-      (select max(up_to_seq) from summaries x where x.tenant_id = s.tenant_id and x.session_id = s.id), 0) >= $2
+const SUMMARY_DUE = `s.last_seq - s.summarized_seq >= $1::int + $2::int
     and not exists (
       select 1 from jobs j
       where j.tenant_id = s.tenant_id and j.type = 'summarize' and j.status in ('pending', 'dispatched', 'running')
@@ -714,27 +714,42 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
     async saveSummary(summary, basedOn) {
       // FOR SHARE on the summary it was rolled from: a forget deleting that row concurrently
       // makes this insert wait, then find it gone and store nothing.
+      // The session's summarized_seq (migration 7) rises with it, in the same statement.
       const rows = await sql.query<Row>(
-        `insert into summaries (tenant_id, session_id, user_id, up_to_seq, content, tokens)
-         select $1, $2, $3, $4, $5, $6
-         where ($7::int is null or exists (
-                 select 1 from summaries where tenant_id = $1 and session_id = $2 and up_to_seq = $7 for share))
-           and exists (select 1 from sessions where tenant_id = $1 and id = $2 and user_id = $3)
-         on conflict (tenant_id, session_id, up_to_seq) do update set tenant_id = summaries.tenant_id
-         returning up_to_seq`,
+        `with saved as (
+           insert into summaries (tenant_id, session_id, user_id, up_to_seq, content, tokens)
+           select $1, $2, $3, $4, $5, $6
+           where ($7::int is null or exists (
+                   select 1 from summaries where tenant_id = $1 and session_id = $2 and up_to_seq = $7 for share))
+             and exists (select 1 from sessions where tenant_id = $1 and id = $2 and user_id = $3)
+           on conflict (tenant_id, session_id, up_to_seq) do update set tenant_id = summaries.tenant_id
+           returning up_to_seq),
+         marked as (
+           update sessions s set summarized_seq = greatest(s.summarized_seq, saved.up_to_seq)
+             from saved where s.tenant_id = $1 and s.id = $2)
+         select up_to_seq from saved`,
         [summary.tenantId, summary.sessionId, summary.userId, summary.upToSeq, summary.content, summary.tokens, basedOn],
       );
       return rows.length > 0;
     },
 
     async deleteSummaries(tenantId, sessionId) {
-      await sql.query("delete from summaries where tenant_id = $1 and session_id = $2", [tenantId, sessionId]);
+      await sql.query(
+        `with gone as (delete from summaries where tenant_id = $1 and session_id = $2)
+         update sessions set summarized_seq = 0 where tenant_id = $1 and id = $2`,
+        [tenantId, sessionId],
+      );
     },
 
     async sessionsDueForSummary({ recentWindow, minNew, limit }) {
       const rows = await sql.query<Row>(
-        `select s.tenant_id, s.id from sessions s
-         where ${SUMMARY_DUE}
+        // Tenant by tenant, so each search starts with the tenant as the index does.
+        `select s.tenant_id, s.id from tenants t
+           cross join lateral (
+             select s.tenant_id, s.id, s.updated_at from sessions s
+             where s.tenant_id = t.id and ${SUMMARY_DUE}
+             order by s.updated_at, s.id
+             limit $3) s
          order by s.updated_at, s.tenant_id, s.id
          limit $3`,
         [recentWindow, Math.max(1, minNew), limit],
@@ -841,6 +856,7 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
         // A summary may quote the message: its session's summaries go, and the next run rebuilds them without it.
         if (scope === "message") {
           await tx.query("delete from summaries where tenant_id = $1 and session_id = any($2::text[])", [tenantId, sessionIds]);
+          await tx.query("update sessions set summarized_seq = 0 where tenant_id = $1 and id = any($2::text[])", [tenantId, sessionIds]);
           await tx.query("delete from messages where tenant_id = $1 and id = $2", [tenantId, id]);
         }
         else if (scope === "session") await tx.query("delete from sessions where tenant_id = $1 and id = $2", [tenantId, id]);

@@ -289,6 +289,25 @@ create index mentions_user_version on mentions (tenant_id, user_id, graph_versio
 create index relation_evidence_user_version on relation_evidence (tenant_id, user_id, graph_version);
 `,
   },
+  {
+    version: 7,
+    name: "each session's summarized seq, for finding sessions due for a summary by index",
+    // A session is due for a summary once enough of it is past the recent window and beyond
+    // its latest summary (lib/core/services/summaries.ts). Finding those looked up each
+    // session's latest summary: every session of every tenant on each scheduled run, and of
+    // the tenant on each GET /v1/status, about 5 µs a session in PGlite (0.5 s at 100k
+    // sessions). The latest summary's up_to_seq is kept on the session instead (saveSummary
+    // raises it, deleting a session's summaries sets it back to 0), and the distance to it is
+    // indexed, so a search reads only the sessions that are far enough along. It costs each
+    // ingest an entry in this index (the session row's update is no longer a HOT one).
+    sql: `
+alter table sessions add column summarized_seq integer not null default 0;
+update sessions s set summarized_seq = x.up_to_seq
+  from (select tenant_id, session_id, max(up_to_seq) as up_to_seq from summaries group by tenant_id, session_id) x
+ where x.tenant_id = s.tenant_id and x.session_id = s.id;
+create index sessions_summary_lag on sessions (tenant_id, (last_seq - summarized_seq));
+`,
+  },
 ];
 
 // Two processes starting at once (Lambdas after a deploy) would both find a version missing
