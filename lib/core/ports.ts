@@ -171,6 +171,12 @@ export interface Archive extends Pingable {
   sessionsDueForSummary(options: { recentWindow: number; minNew: number; limit: number }): Promise<{ tenantId: string; sessionId: string }[]>;
   /** How many of one tenant's sessions are due for a summary, by the same rule (none of them queued yet). */
   countSessionsDueForSummary(tenantId: string, options: { recentWindow: number; minNew: number }): Promise<number>;
+  /**
+   * Records that a session's summaries reach `upToSeq` (raising, never lowering, what
+   * sessionsDueForSummary goes by): for a session found due whose latest summary was written
+   * without it (by code older than the archive's migration 7), so it is not found due again.
+   */
+  markSummarized(tenantId: string, sessionId: string, upToSeq: number): Promise<void>;
 
   /**
    * Stores memories, idempotent by id; a memory whose source message was forgotten is not

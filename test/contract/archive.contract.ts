@@ -494,6 +494,13 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect(await due(5)).toEqual([]);
       await archive.deleteSummaries(t, long);
       expect(await due(5)).toEqual([long]);
+      // markSummarized raises what the search goes by, and never lowers it.
+      await archive.markSummarized(t, long, 13);
+      expect(await due(5)).toEqual([]);
+      await archive.markSummarized(t, long, 0);
+      expect(await due(5)).toEqual([]);
+      await archive.deleteSummaries(t, long);
+      expect(await due(5)).toEqual([long]);
       // A forgotten message takes its session's summaries with it: due again too.
       await archive.saveSummary({ tenantId: t, sessionId: long, userId: "u", upToSeq: 13, content: "c3", tokens: 1 }, null);
       await archive.saveSummary({ tenantId: t, sessionId: short, userId: "u", upToSeq: 2, content: "c4", tokens: 1 }, null);

@@ -765,6 +765,10 @@ export function createSqlArchive(options: SqlArchiveOptions): Archive {
       return Number(rows[0]?.n ?? 0);
     },
 
+    async markSummarized(tenantId, sessionId, upToSeq) {
+      await sql.query("update sessions set summarized_seq = $3 where tenant_id = $1 and id = $2 and summarized_seq < $3", [tenantId, sessionId, upToSeq]);
+    },
+
     async saveMemories(memories) {
       if (!memories.length) return;
       await sql.query(

@@ -133,6 +133,25 @@ describe("rolling summaries", () => {
     expect(ctx.prompt).not.toContain("## Summary");
   });
 
+  it("a job for a session already summarized as far as it goes stores nothing and records how far on the session", async () => {
+    const s = uid("s");
+    await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: "dana", messages: talk(30) });
+    await strata.idle();
+    expect(await summarizeNow(s)).toBe(true);
+    const latest = await strata.deps.archive.latestSummary("default", s);
+    // As when older code wrote the summary: the schedule finds the session due and queues it.
+    const marked: unknown[][] = [];
+    const archive = Object.create(strata.deps.archive) as StrataDeps["archive"];
+    archive.markSummarized = (...args) => {
+      marked.push(args);
+      return strata.deps.archive.markSummarized(...args);
+    };
+    const job = { id: uid("job"), tenantId: "default", type: "summarize", payload: { sessionId: s } } as Job<"summarize">;
+    await runSummarizeJob({ ...strata.deps, archive }, job);
+    expect(marked).toEqual([["default", s, 30 - WINDOW]]);
+    expect(await strata.deps.archive.latestSummary("default", s)).toEqual(latest);
+  });
+
   it("a summarize job for a forgotten session does nothing and succeeds", async () => {
     const s = uid("s");
     await ingestMessages(strata.deps, { tenantId: "default", sessionId: s, userId: "dana", messages: talk(30) });

@@ -57,7 +57,13 @@ export async function runSummarizeJob(deps: StrataDeps, job: Job<"summarize">, s
   const upToSeq = session.lastSeq - deps.settings.recentWindow;
   const previous = await deps.archive.latestSummary(tenantId, sessionId);
   const fromSeq = previous?.upToSeq ?? 0;
-  if (upToSeq <= fromSeq) return;
+  if (upToSeq <= fromSeq) {
+    // Found due, yet summarized up to here: its latest summary was written by older code,
+    // which did not record it on the session (migration 7). Recorded now, or it is found due
+    // again on every scheduled run.
+    if (previous) await deps.archive.markSummarized(tenantId, sessionId, previous.upToSeq);
+    return;
+  }
 
   const messages: Message[] = [];
   for (let after = fromSeq; after < upToSeq; ) {
