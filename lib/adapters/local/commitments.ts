@@ -25,6 +25,12 @@ const TASK = [
   /\bcan\s+you\s+(?:please\s+)?(?:remind|schedule|book|send|set\s+up|draft|follow\s+up)\b/i,
 ];
 
+// Each list as one regex: a sentence is tested once for any of its cues, not once per cue
+// (the same matches: an alternation matches where one of its branches does).
+const anyOf = (list: RegExp[]) => new RegExp(list.map((re) => `(?:${re.source})`).join("|"), "i");
+const ANY_DECISION = anyOf(DECISION);
+const ANY_TASK = anyOf(TASK);
+
 // Reported or hypothetical speech states no commitment of the speaker's.
 const HEDGE = /\b(?:if|whether|should we|do we need|did you|have you|would you|maybe|might)\b|\?\s*$/i;
 
@@ -37,13 +43,23 @@ function sentences(text: string): string[] {
     .filter((s) => s.length >= 8);
 }
 
+/** What a sentence commits its speaker to, if anything. */
+function kindOf(s: string): ExtractedStatement["kind"] | null {
+  if (HEDGE.test(s)) return null;
+  return ANY_DECISION.test(s) ? "decision" : ANY_TASK.test(s) ? "task" : null;
+}
+
+/** Whether findCommitments would find any in the text (without making them). */
+export function statesCommitment(text: string): boolean {
+  return sentences(text.slice(0, 20_000)).some((s) => kindOf(s) !== null);
+}
+
 /** Decisions and tasks stated in one message, at most a few, each one sentence long. */
 export function findCommitments(text: string): ExtractedStatement[] {
   const out: ExtractedStatement[] = [];
   const seen = new Set<string>();
   for (const s of sentences(text.slice(0, 20_000))) {
-    if (HEDGE.test(s)) continue;
-    const kind = DECISION.some((re) => re.test(s)) ? "decision" : TASK.some((re) => re.test(s)) ? "task" : null;
+    const kind = kindOf(s);
     if (!kind) continue;
     const content = s.length > MAX_LEN ? `${s.slice(0, MAX_LEN - 1)}…` : s;
     const key = `${kind}:${content.toLowerCase()}`;
