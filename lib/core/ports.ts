@@ -450,6 +450,11 @@ export interface Tokenizer {
    * recur from call to call), and from the counts a KnownPiece carries.
    */
   countJoined?(pieces: readonly (string | KnownPiece)[]): number;
+  /**
+   * count(text) when it is at most `limit`, else false, found without counting all of a long
+   * text: a caller filling what is left of a budget asks this of each candidate.
+   */
+  countWithin?(text: string, limit: number): number | false;
 }
 
 /**

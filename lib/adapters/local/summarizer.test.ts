@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { createLocalSummarizer } from "./summarizer.ts";
+import { generateMessages, rehydrationSession } from "../../../bench/peers/data.ts";
+import { mulberry32 } from "../../../test/fixtures/random.ts";
+import { createLocalSummarizer, tokensAtLeast } from "./summarizer.ts";
 import { createLocalTokenizer } from "./tokenizer.ts";
 
 const tokenizer = createLocalTokenizer();
@@ -83,6 +85,40 @@ describe("local summarizer", () => {
     expect(text).toBe(await summarizer.summarize({ previous: null, messages: longSession(), maxTokens: 60 }));
     expect(counted.length).toBeGreaterThan(0);
     for (const f of FILLER) expect(counted.some((l) => l.endsWith(`: ${f}`))).toBe(false);
+  });
+
+  it("never counts a line with more parts between spaces than the cap has room for", async () => {
+    const long = (i: number) => `The billing launch plan step ${i} ${Array.from({ length: 40 }, (_, j) => `billing${(i + j) % 7}`).join(" ")}.`;
+    const messages = [m(1, "Alice", "We decided to move the billing launch to May 12."), ...Array.from({ length: 20 }, (_, i) => m(i + 2, "Bob", long(i)))];
+    const counted: string[] = [];
+    const spy = createLocalSummarizer({ tokenizer: { name: tokenizer.name, count: (t) => (counted.push(t), tokenizer.count(t)) } });
+    const text = await spy.summarize({ previous: null, messages, maxTokens: 30 });
+    expect(text).toBe("[2026-03-04] Alice: We decided to move the billing launch to May 12.");
+    expect(text).toBe(await summarizer.summarize({ previous: null, messages, maxTokens: 30 }));
+    // Each long line is 47 parts and more: it could not fit 30 tokens, and was not counted.
+    expect(counted.filter((l) => l.includes("billing0"))).toEqual([]);
+  });
+
+  it("tokensAtLeast is never above a line's count", () => {
+    const fragments = [
+      " ", "  ", "\t", "\n", "a", "Ab", "word", "x's", "1", "12", "1234", "3.14", "-", "[", "]", ":", "é", "日本語", "🙂", "<|endoftext|>",
+      "\u00a0", "…", "```ts", "=>", "{}", "a.b", "_", "$ ", "//", "/", "[2026-01-05] ", "[1999-12-31]", "Ann: ", "tool: ",
+    ];
+    const r = mulberry32(12);
+    const pick = () => fragments[Math.floor(r() * fragments.length)]!;
+    const lines: string[] = [];
+    for (let i = 0; i < 5_000; i++) lines.push(Array.from({ length: 1 + Math.floor(r() * 12) }, pick).join(""));
+    for (const t of [...rehydrationSession(), ...generateMessages({ seed: 3, count: 300, profile: "coding", prefix: "k" })]) {
+      for (const s of t.content.split("\n")) lines.push(`[${t.createdAt.slice(0, 10)}] ${t.name ?? t.role}: ${s.replace(/\s+/g, " ").trim()}`);
+    }
+    for (const line of lines) {
+      const bound = tokensAtLeast(line);
+      const n = tokenizer.count(line);
+      if (bound > n) expect({ line, bound }).toEqual({ line, bound: n });
+    }
+    // The day alone is eight tokens, and each run of non-spaces after it one at least.
+    expect(tokensAtLeast("[2026-03-04] Ann: we ship")).toBe(11);
+    expect(tokenizer.count("[2026-03-04] Ann: we ship")).toBeGreaterThanOrEqual(11);
   });
 
   it("makes a long session's summary in slices, giving the event loop turns, with the same result", async () => {

@@ -13,7 +13,7 @@
 
 import type { Summarizer, SummaryInput, Tokenizer } from "../../core/ports.ts";
 import { terms } from "../../core/text.ts";
-import { findCommitments } from "./commitments.ts";
+import { statesCommitment } from "./commitments.ts";
 import { descending } from "../../core/order.ts";
 
 export const LOCAL_SUMMARIZER_VERSION = "local-extractive-v1";
@@ -33,6 +33,37 @@ const NUMBER = /\d/;
 // A capitalised word not at the start of the sentence: a name, a place, a product.
 const PROPER = /(?<=[\p{L}\p{N},;:)]\s+)\p{Lu}[\p{L}\p{M}'’-]+/gu;
 const PREVIOUS_LINE = /^\[\d{4}-\d{2}-\d{2}\] /;
+
+/** Whether a code unit is whitespace to the encoder's split regex (\s). */
+function whitespace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return /\s/.test(String.fromCharCode(c));
+}
+
+/**
+ * Fewer tokens than the o200k count of `line` can be, found without counting it. The
+ * encoder splits text into pre-tokens (its split regex, tokenizer.ts's header), each at least
+ * one token, and no pre-token holds a non-whitespace character, then a space (" "), then
+ * another: the word and number ones take one leading character at most, the punctuation one
+ * a leading space and then "\r", "\n" or "/" only, and the rest are whitespace alone. So each
+ * part of the line between spaces that holds something other than whitespace is a pre-token
+ * at least. A line that opens with its day, "[2026-03-04] ", holds eight in that part alone:
+ * "[", "202", "6", "-", "03", "-", "04", "]" (digits go in threes, and neither a bracket nor
+ * a hyphen joins a digit). summarizer.test.ts checks it against the count.
+ */
+export function tokensAtLeast(line: string): number {
+  let parts = 0;
+  let inPart = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 32) inPart = false;
+    else if (!inPart && !whitespace(c)) {
+      parts++;
+      inPart = true;
+    }
+  }
+  return PREVIOUS_LINE.test(line) ? parts + 7 : parts;
+}
 const MAX_SENTENCE_CHARS = 400;
 
 /**
@@ -111,7 +142,7 @@ async function score(units: Unit[], pace: Pace): Promise<number[]> {
 function salience(u: Unit, tf: Map<string, number>, df: Map<string, number>, n: number): number {
   const distinct = new Set(u.terms);
   // Fewer than three content words is an acknowledgement or a greeting, whatever it says.
-  const commitment = findCommitments(u.text).length > 0;
+  const commitment = statesCommitment(u.text);
   if (distinct.size < 3 && !commitment) return 0;
   let centrality = 0;
   for (const t of distinct) {
@@ -140,6 +171,11 @@ export interface LocalSummarizerOptions {
 
 export function createLocalSummarizer(options: LocalSummarizerOptions): Summarizer {
   const { tokenizer, scheduleSlice } = options;
+  const countWithin = (text: string, limit: number): number | false => {
+    if (tokenizer.countWithin) return tokenizer.countWithin(text, limit);
+    const n = tokenizer.count(text);
+    return n <= limit ? n : false;
+  };
   return {
     version: LOCAL_SUMMARIZER_VERSION,
     async summarize(input) {
@@ -162,8 +198,15 @@ export function createLocalSummarizer(options: LocalSummarizerOptions): Summariz
         // (scored 0) never is.
         if (used + (chosen.length ? 2 : 1) > input.maxTokens) break;
         if (seen.has(x.u.line)) continue;
-        const cost = tokenizer.count(x.u.line) + (chosen.length ? 1 : 0);
-        if (used + cost > input.maxTokens) continue;
+        // What is left of the cap, after the newline that joins the line to the others. Once
+        // the first lines have filled most of it, a line is counted only as far as that, not
+        // to its end (a session's lines were nearly all counted whole).
+        const joint = chosen.length ? 1 : 0;
+        const room = input.maxTokens - used - joint;
+        if (tokensAtLeast(x.u.line) > room) continue;
+        const tokens = countWithin(x.u.line, room);
+        if (tokens === false) continue;
+        const cost = tokens + joint;
         chosen.push(x);
         seen.add(x.u.line);
         used += cost;

@@ -220,3 +220,25 @@ describe("local tokenizer: countJoined with known pieces", () => {
     expect(tokenizer.countJoined!([low])).toBe(tokenizer.count("Ann: one two three four\n"));
   });
 });
+
+describe("local tokenizer: countWithin", () => {
+  const tokenizer = createLocalTokenizer();
+
+  it("is the count when the text fits the limit, and false when it does not, on the benchmark sessions' turns", () => {
+    const turns = [...generateMessages({ seed: 21, count: 300, profile: "chat", prefix: "w" }), ...generateMessages({ seed: 22, count: 100, profile: "coding", prefix: "v" })];
+    const r = mulberry32(23);
+    for (const t of turns) {
+      const n = tokenizer.count(t.content);
+      expect(tokenizer.countWithin!(t.content, n)).toBe(n);
+      expect(tokenizer.countWithin!(t.content, n + Math.floor(r() * 50))).toBe(n);
+      if (n > 0) expect(tokenizer.countWithin!(t.content, Math.floor(r() * n))).toBe(false);
+    }
+  });
+
+  it("counts special-token text as plain text, and the empty string as 0 within any limit of 0 or more", () => {
+    const text = "before <|endoftext|> after";
+    expect(tokenizer.countWithin!(text, 100)).toBe(tokenizer.count(text));
+    expect(tokenizer.countWithin!("", 0)).toBe(0);
+    expect(tokenizer.countWithin!("", -1)).toBe(false);
+  });
+});

@@ -19,7 +19,7 @@
 // the sum is exact whatever the pieces are (tokenizer.test.ts checks it against counting
 // the joined text).
 
-import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
+import { countTokens, isWithinTokenLimit } from "gpt-tokenizer/encoding/o200k_base";
 import type { KnownPiece, Tokenizer } from "../../core/ports.ts";
 import { pieceText } from "../../core/text.ts";
 
@@ -135,6 +135,8 @@ export function createLocalTokenizer(options: LocalTokenizerOptions = {}): Token
   return {
     name: "o200k_base",
     count,
+    // The encoder's pre-tokens one at a time, stopping once past the limit.
+    countWithin: (text, limit) => (text === "" ? (limit >= 0 ? 0 : false) : isWithinTokenLimit(text, limit, PLAIN_TEXT)),
     countJoined(pieces) {
       let total = 0;
       let run = "";
