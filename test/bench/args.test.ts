@@ -90,6 +90,8 @@ describe("bench tools' command lines", () => {
       ["summary-stall.ts", ["--a", ".", "--every", "80"], "--seconds must be past the timer's first run (--every 80), got 75"],
       ["summary-stall.ts", ["--a", ".", "--sessions", "0"], "--sessions must be a whole number of sessions ≥ 1, got 0"],
       ["summary-stall.ts", ["--a", "/no/such/dir"], "--a /no/such/dir is not a Strata checkout"],
+      ["summarizer.ts", ["--rounds", "0"], "--rounds must be a whole number ≥ 1, got 0"],
+      ["summarizer.ts", ["--turns", "many"], "--turns must be a whole number of turns ≥ 1, got many"],
       ["strata-load.ts", ["--stand-ins", "together"], "--stand-ins must be apart, shared or dev-cloud, got together"],
       ["strata-load.ts", ["--chat-user", "many"], "--chat-user must be a whole number ≥ 0, got many"],
       ["strata-load.ts", ["--chat-pause=-5"], "--chat-pause must be a whole number ≥ 0, got -5"],
