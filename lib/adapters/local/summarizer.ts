@@ -64,6 +64,7 @@ export function tokensAtLeast(line: string): number {
   }
   return PREVIOUS_LINE.test(line) ? parts + 7 : parts;
 }
+
 const MAX_SENTENCE_CHARS = 400;
 
 /**
