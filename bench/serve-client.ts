@@ -41,6 +41,8 @@ export function spawnServe(root: string, dataDir: string, port: number, options:
 /** A server a bench tool started, watched until the tool stops it (watchServer). */
 export interface WatchedServer {
   readonly child: ChildProcess;
+  /** Resolves once the server has exited, asked to or not. */
+  readonly exited: Promise<void>;
   /** Sends `signal` (SIGTERM unless given) unless the server has already exited, and resolves once it has. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -61,6 +63,7 @@ export function watchServer(child: ChildProcess, unexpected: (how: string) => vo
   });
   return {
     child,
+    exited,
     async stop(signal = "SIGTERM") {
       stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

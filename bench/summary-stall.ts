@@ -59,7 +59,6 @@ async function runOnce(build: "A" | "B"): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     fail(`${build}'s server ${how} before the run ended`);
   });
-  const exited = new Promise((r) => (server.child.exitCode !== null ? r(null) : server.child.once("exit", r)));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const get = (path: string) => getJson(agent, port, path);
   let failure: string | null = null;
@@ -91,7 +90,7 @@ async function runOnce(build: "A" | "B"): Promise<void> {
   } catch (e) {
     // A request that failed because the server went away: the exit handler says so, if the
     // server is gone within a second. Otherwise the request's error, once the server is stopped.
-    await Promise.race([exited, sleep(1000)]);
+    await Promise.race([server.exited, sleep(1000)]);
     failure = `${build}: ${(e as Error).message}`;
   } finally {
     agent.destroy();

@@ -41,6 +41,7 @@ describe("watchServer: a bench tool's server, watched until the tool stops it", 
     const exits = node("process.exit(3)");
     watchServer(exits, (how) => told.push(how));
     await exitOf(exits);
+    await watchServer(exits, () => undefined).exited; // watched after it exited: resolves at once
     const killed = node("setTimeout(() => {}, 60_000)");
     watchServer(killed, (how) => told.push(how));
     killed.kill("SIGKILL");
