@@ -25,6 +25,11 @@ beforeAll(async () => {
       } else if (url.pathname === "/gzip") {
         res.setHeader("content-encoding", "gzip");
         res.end(zlib.gzipSync("squeezed ".repeat(100)));
+      } else if (url.pathname === "/bom") {
+        res.setHeader("content-type", "application/json; charset=utf-8");
+        res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"word":"naïve"}')]));
+      } else if (url.pathname === "/not-json") {
+        res.end("{ not json");
       } else if (url.pathname === "/empty") {
         res.statusCode = 204;
         res.end();
@@ -96,6 +101,68 @@ describe("createNodeFetch", () => {
     expect(bad.ok).toBe(false);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: "bad" });
+  });
+
+  it("reads the answer as a standard Response of the same bytes does, with each reader", async () => {
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"word":"naïve"}')]);
+    const standard = () => new Response(bytes, { headers: { "content-type": "application/json; charset=utf-8" } });
+    expect(await (await fetch(`${base}/bom`)).text()).toBe(await standard().text());
+    expect(await (await fetch(`${base}/bom`)).json()).toEqual(await standard().json());
+    expect(await (await fetch(`${base}/bom`)).json()).toEqual({ word: "naïve" });
+    expect(new Uint8Array(await (await fetch(`${base}/bom`)).arrayBuffer())).toEqual(new Uint8Array(await standard().arrayBuffer()));
+    expect(await (await fetch(`${base}/bom`)).bytes()).toEqual(await standard().bytes());
+    const blob = await (await fetch(`${base}/bom`)).blob();
+    expect(blob.type).toBe("application/json; charset=utf-8");
+    expect(new Uint8Array(await blob.arrayBuffer())).toEqual(new Uint8Array(bytes));
+    // No body: text is empty, and json fails as the standard one does.
+    expect(await (await fetch(`${base}/empty`)).text()).toBe("");
+    const noJson = await (await fetch(`${base}/empty`)).json().catch((e: unknown) => e);
+    const standardNoJson = await new Response(null).json().catch((e: unknown) => e);
+    expect(noJson).toBeInstanceOf(SyntaxError);
+    expect(standardNoJson).toBeInstanceOf(SyntaxError);
+    expect(await (await fetch(`${base}/not-json`)).json().catch((e: unknown) => e)).toBeInstanceOf(SyntaxError);
+  });
+
+  it("reads a body once: a second read rejects and a clone after it throws, as the standard Response does", async () => {
+    for (const read of [(r: Response) => r.json(), (r: Response) => r.text(), (r: Response) => r.arrayBuffer(), (r: Response) => r.bytes(), (r: Response) => r.blob()]) {
+      const res = await fetch(`${base}/echo`);
+      expect(res.bodyUsed).toBe(false);
+      await read(res);
+      expect(res.bodyUsed).toBe(true);
+      for (const again of [(r: Response) => r.json(), (r: Response) => r.text(), (r: Response) => r.arrayBuffer(), (r: Response) => r.formData()]) {
+        expect(await again(res).catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+      }
+      expect(() => res.clone()).toThrow(TypeError);
+    }
+  });
+
+  it("clones an unread answer into two that each read it whole, the reads' bytes their own", async () => {
+    const res = await fetch(`${base}/bom`);
+    const copy = res.clone();
+    expect(copy).toBeInstanceOf(Response);
+    expect(copy.status).toBe(200);
+    expect(copy.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    const first = new Uint8Array(await copy.arrayBuffer());
+    first.fill(0);
+    expect(await res.json()).toEqual({ word: "naïve" });
+    expect(copy.bodyUsed).toBe(true);
+  });
+
+  it("gives the body as a stream, and then reads only through it", async () => {
+    const res = await fetch(`${base}/bom`);
+    const stream = res.body!;
+    expect(stream).toBeInstanceOf(ReadableStream);
+    expect(res.body).toBe(stream);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(Buffer.concat(chunks).subarray(3).toString("utf8")).toBe('{"word":"naïve"}');
+    expect(res.bodyUsed).toBe(true);
+    expect(await res.text().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+    // Asked for before any read, the stream leaves the other readers to it.
+    const other = await fetch(`${base}/bom`);
+    expect(other.body).toBeInstanceOf(ReadableStream);
+    expect(await other.json()).toEqual({ word: "naïve" });
+    expect(other.bodyUsed).toBe(true);
   });
 
   it("rejects an answer the Response class cannot hold (a status past 599) rather than throwing out of its handler", async () => {

@@ -11,7 +11,7 @@
 // 0.5 ms (bench: a loop of 54 KB answers, 0.96 → 0.79 ms a request).
 //
 // What it does: one request per call, the body a string, bytes or URLSearchParams; the answer
-// read whole into a standard Response (gzip, deflate and br decoded); the caller's
+// read whole into a standard Response (gzip, deflate and br decoded; see BufferedResponse); the caller's
 // AbortSignal honoured, its listener removed when the answer is in; a request whose kept-alive
 // socket turns out closed before any answer is sent once more. Anything else it leaves
 // to the platform's fetch: a Request object or a streamed body as input, a redirect answered
@@ -54,6 +54,108 @@ function decoded(buffer: Buffer, encoding: string | undefined): Buffer {
       return zlib.brotliDecompressSync(buffer);
     default:
       return buffer;
+  }
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * A Response whose body is already in memory, read from it without a stream. Built with a
+ * body, undici's Response makes a ReadableStream of it, and json() reads that stream back
+ * through the web streams' machinery before it parses; the Pinecone client also clones every
+ * answer (a tee of that stream) for its middleware. For the managed tiers' answers (a vector
+ * query's matches, the hot window) that cost more than the request: in-process against the
+ * Pinecone stand-in, a 60-match query took 0.82-0.97 ms of the caller's CPU through the
+ * Response and 0.49-0.53 through node:http alone (BENCHMARKS.md, forty-eighth round).
+ *
+ * json(), text(), arrayBuffer(), bytes() and blob() read the bytes as the standard ones do
+ * (UTF-8 without its byte order mark; a body read once is used); clone() shares the bytes,
+ * which nothing writes. Whoever asks for the `body` stream gets a standard Response's, and
+ * from then on every read goes through that Response, so the body is still read once; asked
+ * for after a read here, the stream is null (a standard Response gives its spent one).
+ */
+class BufferedResponse extends Response {
+  readonly #payload: Buffer | null;
+  readonly #init: ResponseInit;
+  #used = false;
+  #standard: Response | null = null;
+
+  constructor(payload: Buffer | null, init: ResponseInit) {
+    super(null, init);
+    this.#payload = payload;
+    this.#init = init;
+  }
+
+  /** The standard Response of the same answer, made once the stream is asked for. */
+  #stream(): Response {
+    return (this.#standard ??= new Response(this.#payload as unknown as BodyInit | null, this.#init));
+  }
+
+  /** The bytes, marking the body used; a TypeError, as the standard reads give, when it was. */
+  #take(): Buffer | null {
+    if (this.#used) throw new TypeError("Body is unusable: Body has already been read");
+    this.#used = true;
+    return this.#payload;
+  }
+
+  override get body(): Response["body"] {
+    // A body already read here has no stream to give (a standard Response gives its spent one).
+    if (this.#used && !this.#standard) return null;
+    return this.#stream().body;
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#standard ? this.#standard.bodyUsed : this.#used;
+  }
+
+  override text(): Promise<string> {
+    if (this.#standard) return this.#standard.text();
+    try {
+      const bytes = this.#take();
+      return Promise.resolve(bytes ? utf8.decode(bytes) : "");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  override json(): Promise<any> {
+    if (this.#standard) return this.#standard.json();
+    try {
+      const bytes = this.#take();
+      return Promise.resolve(JSON.parse(bytes ? utf8.decode(bytes) : ""));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.#standard) return this.#standard.arrayBuffer();
+    try {
+      const bytes = this.#take();
+      return Promise.resolve(bytes ? new Uint8Array(bytes).buffer : new ArrayBuffer(0));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return this.arrayBuffer().then((b) => new Uint8Array(b));
+  }
+
+  override blob(): Promise<Blob> {
+    const type = this.headers.get("content-type") ?? "";
+    return this.arrayBuffer().then((b) => new Blob([b], { type }));
+  }
+
+  override formData(): Promise<FormData> {
+    if (this.#used && !this.#standard) return Promise.reject(new TypeError("Body is unusable: Body has already been read"));
+    return this.#stream().formData();
+  }
+
+  override clone(): Response {
+    if (this.#standard) return this.#standard.clone();
+    if (this.#used) throw new TypeError("Response.clone: Body has already been consumed.");
+    return new BufferedResponse(this.#payload, { status: this.status, statusText: this.statusText, headers: new Headers(this.headers) });
   }
 }
 
@@ -128,7 +230,7 @@ export function createNodeFetch(options: NodeFetchOptions = {}): Fetch {
                 if (payload && res.headers["content-encoding"] && (name === "content-encoding" || name === "content-length")) continue;
                 answer.append(raw[i]!, raw[i + 1]!);
               }
-              response = new Response(payload as unknown as BodyInit | null, { status, statusText: res.statusMessage ?? "", headers: answer });
+              response = new BufferedResponse(payload, { status, statusText: res.statusMessage ?? "", headers: answer });
             } catch (e) {
               fail(new TypeError("fetch failed", { cause: e }));
               return;
