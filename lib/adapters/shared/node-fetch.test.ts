@@ -154,7 +154,8 @@ describe("createNodeFetch", () => {
     expect(stream).toBeInstanceOf(ReadableStream);
     expect(res.body).toBe(stream);
     const chunks: Uint8Array[] = [];
-    for await (const chunk of stream) chunks.push(chunk);
+    const reader = stream.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
     expect(Buffer.concat(chunks).subarray(3).toString("utf8")).toBe('{"word":"naïve"}');
     expect(res.bodyUsed).toBe(true);
     expect(await res.text().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
