@@ -66,7 +66,7 @@ const utf8 = new TextDecoder();
  * answer (a tee of that stream) for its middleware. For the managed tiers' answers (a vector
  * query's matches, the hot window) that cost more than the request: in-process against the
  * Pinecone stand-in, a 60-match query took 0.82-0.97 ms of the caller's CPU through the
- * Response and 0.49-0.53 through node:http alone (BENCHMARKS.md, forty-eighth round).
+ * Response and 0.49-0.65 through node:http alone (BENCHMARKS.md, forty-eighth round).
  *
  * json(), text(), arrayBuffer(), bytes() and blob() read the bytes as the standard ones do
  * (UTF-8 without its byte order mark; a body read once is used); clone() shares the bytes,
@@ -143,8 +143,13 @@ class BufferedResponse extends Response {
   }
 
   override blob(): Promise<Blob> {
-    const type = this.headers.get("content-type") ?? "";
-    return this.arrayBuffer().then((b) => new Blob([b], { type }));
+    if (this.#standard) return this.#standard.blob();
+    try {
+      // The standard Response's own, for its type: the content type's MIME type, serialized.
+      return new Response(this.#take() as unknown as BodyInit | null, this.#init).blob();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   override formData(): Promise<FormData> {
