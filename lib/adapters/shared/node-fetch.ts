@@ -108,34 +108,29 @@ class BufferedResponse extends Response {
     return this.#standard ? this.#standard.bodyUsed : this.#used;
   }
 
-  override text(): Promise<string> {
-    if (this.#standard) return this.#standard.text();
+  /**
+   * One read of the body: through the standard Response once there is one, else `read` of the
+   * bytes (taken: the body is used), its failure a rejection as the standard readers give.
+   */
+  #read<T>(standard: (r: Response) => Promise<T>, read: (bytes: Buffer | null) => T | Promise<T>): Promise<T> {
+    if (this.#standard) return standard(this.#standard);
     try {
-      const bytes = this.#take();
-      return Promise.resolve(bytes ? utf8.decode(bytes) : "");
+      return Promise.resolve(read(this.#take()));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  override text(): Promise<string> {
+    return this.#read((r) => r.text(), (bytes) => (bytes ? utf8.decode(bytes) : ""));
   }
 
   override json(): Promise<any> {
-    if (this.#standard) return this.#standard.json();
-    try {
-      const bytes = this.#take();
-      return Promise.resolve(JSON.parse(bytes ? utf8.decode(bytes) : ""));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#read((r) => r.json(), (bytes) => JSON.parse(bytes ? utf8.decode(bytes) : ""));
   }
 
   override arrayBuffer(): Promise<ArrayBuffer> {
-    if (this.#standard) return this.#standard.arrayBuffer();
-    try {
-      const bytes = this.#take();
-      return Promise.resolve(bytes ? new Uint8Array(bytes).buffer : new ArrayBuffer(0));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#read((r) => r.arrayBuffer(), (bytes) => (bytes ? new Uint8Array(bytes).buffer : new ArrayBuffer(0)));
   }
 
   override bytes(): Promise<Uint8Array<ArrayBuffer>> {
@@ -143,13 +138,8 @@ class BufferedResponse extends Response {
   }
 
   override blob(): Promise<Blob> {
-    if (this.#standard) return this.#standard.blob();
-    try {
-      // The standard Response's own, for its type: the content type's MIME type, serialized.
-      return new Response(this.#take() as unknown as BodyInit | null, this.#init).blob();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    // The standard Response's own, for its type: the content type's MIME type, serialized.
+    return this.#read((r) => r.blob(), (bytes) => new Response(bytes as unknown as BodyInit | null, this.#init).blob());
   }
 
   override formData(): Promise<FormData> {
