@@ -28,6 +28,9 @@ beforeAll(async () => {
       } else if (url.pathname === "/bom") {
         res.setHeader("content-type", "application/json; charset=utf-8");
         res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"word":"naïve"}')]));
+      } else if (url.pathname === "/form") {
+        res.setHeader("content-type", "application/x-www-form-urlencoded");
+        res.end("q=a+b&n=1");
       } else if (url.pathname === "/not-json") {
         res.end("{ not json");
       } else if (url.pathname === "/empty") {
@@ -115,6 +118,17 @@ describe("createNodeFetch", () => {
     expect(blob.type).toBe((await standard().blob()).type);
     expect(blob.type).toBe("application/json;charset=utf-8");
     expect(new Uint8Array(await blob.arrayBuffer())).toEqual(new Uint8Array(bytes));
+    // A form answer: formData parses it, once, as the standard Response does.
+    const form = await fetch(`${base}/form`);
+    const standardForm = new Response("q=a+b&n=1", { headers: { "content-type": "application/x-www-form-urlencoded" } });
+    const [got, want] = [await form.formData(), await standardForm.formData()];
+    expect([got.get("q"), got.get("n")]).toEqual([want.get("q"), want.get("n")]);
+    expect(got.get("q")).toBe("a b");
+    expect(form.bodyUsed).toBe(true);
+    expect(await form.text().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+    const readFirst = await fetch(`${base}/form`);
+    await readFirst.text();
+    expect(await readFirst.formData().catch((e: unknown) => e)).toBeInstanceOf(TypeError);
     // No body: text is empty, and json fails as the standard one does.
     expect(await (await fetch(`${base}/empty`)).text()).toBe("");
     const noJson = await (await fetch(`${base}/empty`)).json().catch((e: unknown) => e);

@@ -143,8 +143,8 @@ class BufferedResponse extends Response {
   }
 
   override formData(): Promise<FormData> {
-    if (this.#used && !this.#standard) return Promise.reject(new TypeError("Body is unusable: Body has already been read"));
-    return this.#stream().formData();
+    // The standard Response parses form bodies: made from the bytes taken here.
+    return this.#read((r) => r.formData(), () => this.#stream().formData());
   }
 
   override clone(): Response {
