@@ -200,6 +200,67 @@ describe("Pinecone stand-in", () => {
   });
 });
 
+describe("Pinecone stand-in's control plane", () => {
+  // Its own server of a fixed dimension and a name, as a client that creates its index by name
+  // finds it; the suite above checks that Strata's own calls never reach /indexes.
+  let c: PineconeServer;
+  beforeAll(async () => {
+    c = await startPineconeServer({ apiKey: "ctl", dimension: 3, indexName: "memory-messages-3" });
+  });
+  afterAll(async () => {
+    await c?.close();
+  });
+
+  it("answers a create of its own index with 409 ALREADY_EXISTS, and refuses to make another", async () => {
+    const client = new Pinecone({ apiKey: "ctl", controllerHostUrl: c.host });
+    const spec = { serverless: { cloud: "aws" as const, region: "us-east-1" } };
+    await expect(client.createIndex({ name: "memory-messages-3", dimension: 3, spec })).rejects.toMatchObject({ name: "PineconeConflictError" });
+    await expect(client.createIndex({ name: "memory-messages-3", dimension: 3, spec, suppressConflicts: true })).resolves.toBeUndefined();
+    const other = await fetch(`${c.host}/indexes`, { method: "POST", headers: { "Api-Key": "ctl" }, body: JSON.stringify({ name: "another" }) });
+    expect(other.status).toBe(501);
+    expect(await other.json()).toEqual({ error: { code: "UNIMPLEMENTED", message: "this stand-in serves one index, memory-messages-3; it cannot create another" }, status: 501 });
+    const nameless = await fetch(`${c.host}/indexes`, { method: "POST", headers: { "Api-Key": "ctl" }, body: "{}" });
+    expect(nameless.status).toBe(400);
+    expect(c.stats().namespaces).toEqual({});
+  });
+
+  it("describes its index in both models: the schema of API 2026-07 and the top-level fields of 2024-07", async () => {
+    const res = await fetch(`${c.host}/indexes/memory-messages-3`, { headers: { "Api-Key": "ctl" } });
+    expect(await res.json()).toMatchObject({
+      name: "memory-messages-3",
+      host: c.host,
+      dimension: 3,
+      metric: "cosine",
+      spec: { serverless: { cloud: "aws", region: "us-east-1" } },
+      schema: { fields: { _values: { type: "dense_vector", dimension: 3, metric: "cosine" } } },
+      status: { ready: true, state: "Ready" },
+    });
+    const missing = await fetch(`${c.host}/indexes/nope`, { headers: { "Api-Key": "ctl" } });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: "NOT_FOUND" } });
+  });
+
+  it("serves @mastra/pinecone (client 3, API 2024-07) through create, upsert, a filtered query and describe", async () => {
+    const { PineconeVector } = await import("@mastra/pinecone");
+    const store = new PineconeVector({ id: "t", apiKey: "ctl", controllerHostUrl: c.host });
+    // Mastra's Memory calls createIndex before every recall: against an existing index that
+    // is a 409, then a describe to check the dimension.
+    await store.createIndex({ indexName: "memory-messages-3", dimension: 3 });
+    await store.upsert({
+      indexName: "memory-messages-3",
+      vectors: [[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0]],
+      ids: ["a", "b", "c"],
+      metadata: [{ resource_id: "u1" }, { resource_id: "u2" }, { resource_id: "u1" }],
+    });
+    const hits = await store.query({ indexName: "memory-messages-3", queryVector: [1, 0, 0], topK: 2, filter: { resource_id: "u1" } });
+    expect(hits.map((h) => h.id)).toEqual(["a", "c"]);
+    expect(hits[0]!.score).toBeCloseTo(1, 6);
+    await expect(store.describeIndex({ indexName: "memory-messages-3" })).resolves.toMatchObject({ dimension: 3, metric: "cosine", count: 3 });
+    await expect(store.createIndex({ indexName: "memory-messages-3", dimension: 4 })).rejects.toThrow(/already exists with 3 dimensions/);
+    expect(c.stats().apiVersions).toContain("2024-07");
+  });
+});
+
 describe("Pinecone stand-in's matrix by column", () => {
   // Blocks of 64 rows (the first grows 16 → 32 → 64), so a few hundred vectors cross blocks,
   // and every write below moves rows: an overwrite in place, a delete that moves the last row

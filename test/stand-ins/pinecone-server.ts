@@ -11,7 +11,10 @@
 // POST /vectors/delete            { ids } | { filter } | { deleteAll: true }, namespace -> {}
 // GET  /vectors/list              ?prefix=&limit=&paginationToken=&namespace= -> { vectors: [{ id }], pagination?, namespace, usage }
 // POST /describe_index_stats      {} -> { namespaces: { ns: { vectorCount } }, dimension, metric, totalVectorCount, ... }
-// GET  /indexes/{name}            the index model (host, schema with dimension and metric), for `controllerHostUrl`
+// GET  /indexes/{name}            the index model, for `controllerHostUrl`: host, and the dimension and metric both
+//                                 as API 2026-07 puts them (schema) and as 2024-07 did (top level, with spec)
+// POST /indexes                   { name, ... } -> 409 ALREADY_EXISTS for this index's name (a client that creates
+//                                 its index on every use, as @mastra/pinecone does, goes on); another name -> 501
 //
 // As the service does: `Api-Key` is checked on every call (401, plain text); errors are
 // `{ code, message, details }` with gRPC codes; scores are exact (cosine by default); the
@@ -231,7 +234,7 @@ const MAX_IN_VALUES = 10_000;
 const DEFAULT_NAMESPACE = "__default__";
 
 /** gRPC status codes, as the service puts them in error bodies. */
-const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, UNIMPLEMENTED: 12 } as const;
+const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, UNIMPLEMENTED: 12 } as const;
 
 class HttpError extends Error {
   readonly status: number;
@@ -719,8 +722,19 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
       status: { ready: true, state: "Ready" },
       deployment: { deployment_type: "managed", cloud: "aws", region: "us-east-1" },
       schema: { fields: { _values: { type: "dense_vector", dimension: fixedDimension ?? 0, metric } } },
+      // The model of API versions before the schema (2024-07, which @pinecone-database/pinecone 3 asks).
+      ...(fixedDimension !== undefined ? { dimension: fixedDimension } : {}),
+      metric,
+      spec: { serverless: { cloud: "aws", region: "us-east-1" } },
       deletion_protection: "disabled",
     };
+  }
+
+  /** POST /indexes: the one index this server is exists already; it makes no other. */
+  function createIndex(body: Record<string, unknown>): never {
+    if (typeof body.name !== "string" || body.name === "") throw invalid("name is required");
+    if (body.name === indexName) throw new HttpError(409, GRPC.ALREADY_EXISTS, `Resource ${indexName} already exists`);
+    throw new HttpError(501, GRPC.UNIMPLEMENTED, `this stand-in serves one index, ${indexName}; it cannot create ${body.name}`);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -744,13 +758,14 @@ export async function startPineconeServer(options: PineconeServerOptions = {}): 
     else if (route === "POST /vectors/delete") answer = remove(parseJson(body));
     else if (route === "GET /vectors/list") answer = list(url);
     else if (route === "POST /describe_index_stats") answer = describeStats(parseJson(body));
-    else if (req.method === "GET" && indexMatch) {
+    else if ((req.method === "GET" && indexMatch) || route === "POST /indexes") {
       try {
-        answer = describeIndex(decodeURIComponent(indexMatch[1]!));
+        answer = indexMatch ? describeIndex(decodeURIComponent(indexMatch[1]!)) : createIndex(parseJson(body));
       } catch (e) {
         // The control plane wraps its errors one level deeper than the data plane.
         if (!(e instanceof HttpError)) throw e;
-        res.writeHead(e.status, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "NOT_FOUND", message: e.message }, status: e.status }));
+        const code = Object.entries(GRPC).find(([, n]) => n === e.code)?.[0] ?? "UNKNOWN";
+        res.writeHead(e.status, { "content-type": "application/json" }).end(JSON.stringify({ error: { code, message: e.message }, status: e.status }));
         return;
       }
     } else throw new HttpError(404, GRPC.UNIMPLEMENTED, `no route for ${route}`);
