@@ -1,13 +1,20 @@
-// Mastra Memory (@mastra/memory 1.x) on @mastra/libsql, file-backed, configured as Mastra's
-// docs show for semantic recall: LibSQLStore for threads and messages, LibSQLVector for the
-// embeddings, lastMessages 20 (Strata's recent window) and semanticRecall over the user's
-// threads (scope "resource", topK 10, messageRange 1).
+// Mastra Memory (@mastra/memory 1.x), configured as Mastra's docs show for semantic recall:
+// lastMessages 20 (Strata's recent window) and semanticRecall over the user's threads (scope
+// "resource", topK 10, messageRange 1), on two sets of stores:
+//
+// - mastra-libsql: LibSQLStore for threads and messages, LibSQLVector for the embeddings, in
+//   one file. Everything in the peer's process, the counterpart of Strata's embedded wiring.
+// - mastra-managed: PostgresStore (@mastra/pg) on the benchmark's PostgreSQL, and
+//   PineconeVector (@mastra/pinecone, client 3) against a Pinecone stand-in of its own process,
+//   as Strata's managed wiring has one: the counterpart of the managed wiring. Mastra's vector
+//   store on Postgres (PgVector) needs the pgvector extension, which the machine's PostgreSQL
+//   15 lacks and Debian's archive here does not carry. Mastra's recall calls createIndex before
+//   each query; against Pinecone that is a create answered 409, then describe_index_stats and
+//   describe_index to check the dimension, each a round trip: measured as Mastra does it.
 //
 // The embedder is Strata's own local embedder (lib/adapters/local/embedder.ts, 512-dim
 // feature hashing) behind the AI SDK EmbeddingModelV3 interface Mastra accepts, so neither
-// side calls a network model and both spend the same work per vector. @mastra/pg was not
-// used: its vector store needs the pgvector extension, which the machine's PostgreSQL 15
-// lacks and Debian's archive here does not carry.
+// side calls a network model and both spend the same work per vector.
 //
 // Mapping: a Strata session is a Mastra thread, the user its resource; a tool turn is stored
 // as an assistant message whose text is the tool output (Mastra keeps tool results as parts
@@ -16,6 +23,8 @@
 
 import { Memory } from "@mastra/memory";
 import { LibSQLStore, LibSQLVector } from "@mastra/libsql";
+import { PostgresStore } from "@mastra/pg";
+import { PineconeVector } from "@mastra/pinecone";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createLocalEmbedder } from "../../lib/adapters/local/embedder.ts";
@@ -37,13 +46,39 @@ function localEmbeddingModel() {
   };
 }
 
+/**
+ * The index Mastra's Memory asks its vector store for with the local embedder: "memory",
+ * "messages" and the dimension, joined by PineconeVector's separator. The runner starts the
+ * Pinecone stand-in of mastra-managed with this index.
+ */
+export const MASTRA_PINECONE_INDEX = { name: "memory-messages-512", dimension: 512 };
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`mastra-managed needs ${name}`);
+  return v;
+}
+
 export async function createMastraPeer(dir: string): Promise<Peer> {
   if (!dir) throw new Error("mastra needs --dir");
   await mkdir(dir, { recursive: true });
   const url = `file:${join(dir, "mastra.db")}`;
+  return mastraPeer(new LibSQLStore({ id: "bench-storage", url }), new LibSQLVector({ id: "bench-vector", url }));
+}
+
+/** Mastra on PostgreSQL (BENCH_PG_URL) and Pinecone (BENCH_PINECONE_HOST, BENCH_PINECONE_API_KEY). */
+export async function createMastraManagedPeer(): Promise<Peer> {
+  const storage = new PostgresStore({ id: "bench-storage", connectionString: required("BENCH_PG_URL"), schemaName: required("BENCH_PREFIX") });
+  const vector = new PineconeVector({ id: "bench-vector", apiKey: required("BENCH_PINECONE_API_KEY"), controllerHostUrl: required("BENCH_PINECONE_HOST") });
+  if (createLocalEmbedder().dimensions !== MASTRA_PINECONE_INDEX.dimension) throw new Error("the local embedder's dimension is not MASTRA_PINECONE_INDEX's");
+  return mastraPeer(storage, vector);
+}
+
+async function mastraPeer(storage: LibSQLStore | PostgresStore, vector: LibSQLVector | PineconeVector): Promise<Peer> {
   const memory = new Memory({
-    storage: new LibSQLStore({ id: "bench-storage", url }),
-    vector: new LibSQLVector({ id: "bench-vector", url }),
+    storage,
+    // Typed loosely: @mastra/pinecone 1.1's query narrows the filter type Memory's MastraVector declares.
+    vector: vector as never,
     // The EmbeddingModelV3 shape, typed loosely: Mastra's bundled AI SDK types are internal.
     embedder: localEmbeddingModel() as never,
     options: { lastMessages: 20, semanticRecall: { topK: 10, messageRange: 1, scope: "resource" } },
@@ -98,6 +133,7 @@ export async function createMastraPeer(dir: string): Promise<Peer> {
     },
     async close() {
       await memory.settled?.();
+      if (storage instanceof PostgresStore) await storage.close();
     },
   };
 }

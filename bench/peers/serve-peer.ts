@@ -36,6 +36,8 @@ async function createPeer(name: string, dir: string): Promise<Peer> {
       return (await import("./langchain.ts")).createLangchainPeer(name === "langchain-pg" ? "pg" : "upstash");
     case "mastra-libsql":
       return (await import("./mastra.ts")).createMastraPeer(dir);
+    case "mastra-managed":
+      return (await import("./mastra.ts")).createMastraManagedPeer();
     default:
       throw new Error(`unknown peer ${name}`);
   }

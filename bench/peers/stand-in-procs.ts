@@ -26,6 +26,8 @@ export interface StandInOptions {
   /** Node flags before the script (a benchmark runs the counterparts as it runs the servers). */
   nodeFlags?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /** The Pinecone counterpart's index: its name and fixed dimension (a peer that resolves its index by name). */
+  pineconeIndex?: { name: string; dimension: number };
   /** Told when a counterpart exits other than by stop(), with the end of its output. */
   onExit?: (name: string, code: number | string | null, tail: string) => void;
 }
@@ -61,7 +63,8 @@ export async function startStandInProcs(options: StandInOptions): Promise<StandI
     });
   };
   try {
-    const pinecone = await start("pinecone stand-in", ["--only", "pinecone"]);
+    const index = options.pineconeIndex ? ["--pinecone-index", options.pineconeIndex.name, "--pinecone-dimension", String(options.pineconeIndex.dimension)] : [];
+    const pinecone = await start("pinecone stand-in", ["--only", "pinecone", ...index]);
     if (options.layout === "pinecone") return { env: pinecone, pids: started.map((c) => c.pid!), stop };
     if (!options.database) throw new Error("the Neon proxy needs a database");
     const withPinecone = ["--pinecone-host", pinecone.PINECONE_HOST!, "--pinecone-key", pinecone.PINECONE_API_KEY!];

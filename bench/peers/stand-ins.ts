@@ -2,7 +2,7 @@
 // their CPU and memory are not counted against the runner or the server under test: prints
 // one line "READY <json env>" and serves until SIGTERM.
 //
-//   node bench/peers/stand-ins.ts --only pinecone
+//   node bench/peers/stand-ins.ts --only pinecone [--pinecone-index NAME --pinecone-dimension N]
 //   node bench/peers/stand-ins.ts --only neon --database NAME
 //   node bench/peers/stand-ins.ts --database NAME [--only upstash,neon,sqs] [--pinecone-host URL --pinecone-key KEY]
 //
@@ -15,15 +15,28 @@
 import { parseArgs } from "node:util";
 import { STAND_IN_PARTS, startCloudStandIns, type StandInPart } from "../../test/stand-ins/dev-cloud.ts";
 
-const { values } = parseArgs({ options: { database: { type: "string" }, only: { type: "string" }, "pinecone-host": { type: "string" }, "pinecone-key": { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    database: { type: "string" },
+    only: { type: "string" },
+    "pinecone-host": { type: "string" },
+    "pinecone-key": { type: "string" },
+    "pinecone-index": { type: "string" },
+    "pinecone-dimension": { type: "string" },
+  },
+});
 const parts = (values.only ?? STAND_IN_PARTS.join(",")).split(",") as StandInPart[];
 for (const part of parts) {
   if (!STAND_IN_PARTS.includes(part)) throw new Error(`stand-ins: --only takes a list of ${STAND_IN_PARTS.join(", ")}, not ${part}`);
 }
 if (parts.includes("neon") && !values.database) throw new Error("stand-ins: the neon counterpart needs --database");
 if (Boolean(values["pinecone-host"]) !== Boolean(values["pinecone-key"])) throw new Error("stand-ins: pass --pinecone-host and --pinecone-key together");
+if (Boolean(values["pinecone-index"]) !== Boolean(values["pinecone-dimension"])) throw new Error("stand-ins: pass --pinecone-index and --pinecone-dimension together");
+const pineconeDimension = Number(values["pinecone-dimension"]);
+if (values["pinecone-dimension"] && !(Number.isInteger(pineconeDimension) && pineconeDimension >= 1)) throw new Error(`stand-ins: --pinecone-dimension is a whole number, got ${values["pinecone-dimension"]}`);
+const pineconeIndex = values["pinecone-index"] ? { name: values["pinecone-index"], dimension: pineconeDimension } : undefined;
 const pinecone = values["pinecone-host"] ? { host: values["pinecone-host"], apiKey: values["pinecone-key"]! } : undefined;
-const cloud = await startCloudStandIns({ database: values.database ?? "", fresh: true, parts, ...(pinecone ? { pinecone } : {}) });
+const cloud = await startCloudStandIns({ database: values.database ?? "", fresh: true, parts, ...(pinecone ? { pinecone } : {}), ...(pineconeIndex ? { pineconeIndex } : {}) });
 process.stdout.write(`READY ${JSON.stringify(cloud.env)}\n`);
 const stop = () => {
   cloud.close().finally(() => process.exit(0));

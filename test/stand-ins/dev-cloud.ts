@@ -43,6 +43,8 @@ export async function startCloudStandIns(options: {
   parts?: readonly StandInPart[];
   /** A Pinecone stand-in already running elsewhere (its own process, as the benchmarks start it) instead of one in this process. */
   pinecone?: { host: string; apiKey: string };
+  /** The Pinecone stand-in's index, when it starts one: its name and fixed dimension (default: "strata-test", each namespace its first vector's). */
+  pineconeIndex?: { name: string; dimension: number };
 }): Promise<CloudStandIns> {
   const parts = new Set<StandInPart>(options.parts ?? STAND_IN_PARTS);
   const pgBase = options.postgresUrl ?? "postgres://postgres@127.0.0.1:5432";
@@ -93,7 +95,7 @@ export async function startCloudStandIns(options: {
       Object.assign(env, { PINECONE_API_KEY: options.pinecone.apiKey, PINECONE_HOST: options.pinecone.host });
     } else if (parts.has("pinecone")) {
       const apiKey = randomBytes(16).toString("hex");
-      const server = await startPineconeServer({ apiKey });
+      const server = await startPineconeServer({ apiKey, ...(options.pineconeIndex ? { indexName: options.pineconeIndex.name, dimension: options.pineconeIndex.dimension } : {}) });
       closers.push(() => server.close());
       Object.assign(env, { PINECONE_API_KEY: apiKey, PINECONE_HOST: server.host });
     }
