@@ -442,7 +442,7 @@ const GROWTH_RATES: Partial<Record<SystemName, { ingest: number; derived: number
   "strata-embedded": { ingest: 1000, derived: 120, contextSPerMsg: 0.4 / 10_000 },
   "strata-managed": { ingest: 1000, derived: 110, contextSPerMsg: 0.2 / 10_000 },
   "mastra-libsql": { ingest: 15, derived: Infinity, contextSPerMsg: 0.05 / 10_000 },
-  "mastra-managed": { ingest: 15, derived: Infinity, contextSPerMsg: 0.05 / 10_000 },
+  "mastra-managed": { ingest: 1500, derived: Infinity, contextSPerMsg: 0.01 / 10_000 },
 };
 
 function growthEstimateS(name: SystemName): number {
