@@ -40,7 +40,7 @@ import { startNodeFlags } from "./start-script.ts";
 import { startStandInProcs, stopChild, type StandInProcs } from "./peers/stand-in-procs.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
-import { MASTRA_PINECONE_INDEX } from "./peers/mastra.ts";
+import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];

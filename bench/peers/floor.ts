@@ -22,15 +22,12 @@ import { Redis as UpstashRedis } from "@upstash/redis";
 import pg from "pg";
 import type { BenchMessage } from "./data.ts";
 import type { Peer } from "./serve-peer.ts";
+import { peerEnv } from "./config.ts";
 
 const WINDOW = 20;
 const RECALLED = 40;
 
-function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`floor: set ${name}`);
-  return v;
-}
+const env = (name: string) => peerEnv("floor", name);
 
 interface WindowClient {
   push(key: string, entries: { score: number; member: string }[]): Promise<void>;

@@ -13,14 +13,11 @@ import { Redis } from "@upstash/redis";
 import pg from "pg";
 import type { BenchMessage } from "./data.ts";
 import type { Peer } from "./serve-peer.ts";
+import { peerEnv } from "./config.ts";
 
 const WINDOW = 20;
 
-function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`langchain: set ${name}`);
-  return v;
-}
+const env = (name: string) => peerEnv("langchain", name);
 
 function toLangchain(m: BenchMessage): BaseMessage {
   const fields = { content: m.content, id: m.id, additional_kwargs: { createdAt: m.createdAt } };

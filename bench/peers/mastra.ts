@@ -30,6 +30,7 @@ import { join } from "node:path";
 import { createLocalEmbedder } from "../../lib/adapters/local/embedder.ts";
 import type { BenchMessage } from "./data.ts";
 import type { Peer } from "./serve-peer.ts";
+import { MASTRA_PINECONE_INDEX, peerEnv } from "./config.ts";
 
 function localEmbeddingModel() {
   const embedder = createLocalEmbedder();
@@ -46,19 +47,6 @@ function localEmbeddingModel() {
   };
 }
 
-/**
- * The index Mastra's Memory asks its vector store for with the local embedder: "memory",
- * "messages" and the dimension, joined by PineconeVector's separator. The runner starts the
- * Pinecone stand-in of mastra-managed with this index.
- */
-export const MASTRA_PINECONE_INDEX = { name: "memory-messages-512", dimension: 512 };
-
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`mastra-managed needs ${name}`);
-  return v;
-}
-
 export async function createMastraPeer(dir: string): Promise<Peer> {
   if (!dir) throw new Error("mastra needs --dir");
   await mkdir(dir, { recursive: true });
@@ -68,8 +56,9 @@ export async function createMastraPeer(dir: string): Promise<Peer> {
 
 /** Mastra on PostgreSQL (BENCH_PG_URL) and Pinecone (BENCH_PINECONE_HOST, BENCH_PINECONE_API_KEY). */
 export async function createMastraManagedPeer(): Promise<Peer> {
-  const storage = new PostgresStore({ id: "bench-storage", connectionString: required("BENCH_PG_URL"), schemaName: required("BENCH_PREFIX") });
-  const vector = new PineconeVector({ id: "bench-vector", apiKey: required("BENCH_PINECONE_API_KEY"), controllerHostUrl: required("BENCH_PINECONE_HOST") });
+  const env = (name: string) => peerEnv("mastra-managed", name);
+  const storage = new PostgresStore({ id: "bench-storage", connectionString: env("BENCH_PG_URL"), schemaName: env("BENCH_PREFIX") });
+  const vector = new PineconeVector({ id: "bench-vector", apiKey: env("BENCH_PINECONE_API_KEY"), controllerHostUrl: env("BENCH_PINECONE_HOST") });
   if (createLocalEmbedder().dimensions !== MASTRA_PINECONE_INDEX.dimension) throw new Error("the local embedder's dimension is not MASTRA_PINECONE_INDEX's");
   return mastraPeer(storage, vector);
 }

@@ -32,9 +32,8 @@ for (const part of parts) {
 if (parts.includes("neon") && !values.database) throw new Error("stand-ins: the neon counterpart needs --database");
 if (Boolean(values["pinecone-host"]) !== Boolean(values["pinecone-key"])) throw new Error("stand-ins: pass --pinecone-host and --pinecone-key together");
 if (Boolean(values["pinecone-index"]) !== Boolean(values["pinecone-dimension"])) throw new Error("stand-ins: pass --pinecone-index and --pinecone-dimension together");
-const pineconeDimension = Number(values["pinecone-dimension"]);
-if (values["pinecone-dimension"] && !(Number.isInteger(pineconeDimension) && pineconeDimension >= 1)) throw new Error(`stand-ins: --pinecone-dimension is a whole number, got ${values["pinecone-dimension"]}`);
-const pineconeIndex = values["pinecone-index"] ? { name: values["pinecone-index"], dimension: pineconeDimension } : undefined;
+// The Pinecone stand-in checks the dimension (a whole number from 1 to 20,000) as it starts.
+const pineconeIndex = values["pinecone-index"] ? { name: values["pinecone-index"], dimension: Number(values["pinecone-dimension"]) } : undefined;
 const pinecone = values["pinecone-host"] ? { host: values["pinecone-host"], apiKey: values["pinecone-key"]! } : undefined;
 const cloud = await startCloudStandIns({ database: values.database ?? "", fresh: true, parts, ...(pinecone ? { pinecone } : {}), ...(pineconeIndex ? { pineconeIndex } : {}) });
 process.stdout.write(`READY ${JSON.stringify(cloud.env)}\n`);
