@@ -19,6 +19,11 @@ export interface KeywordIndex {
    */
   corpus(tenantId: string, userId: string, asOf?: UserVersion | null): Promise<Bm25Corpus>;
   /**
+   * Whether corpus() reads the archive's version itself when not given one (shared mode): a
+   * caller that can read it along with other things (Archive.readVersions) passes it instead.
+   */
+  readonly checksVersion?: boolean;
+  /**
    * The stored messages among `ids` that the user's loaded corpus holds, by id (none when the
    * user is not loaded). As current as the corpus: call it after corpus() for the same user,
    * and read what it lacks from the archive.

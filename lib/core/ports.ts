@@ -25,6 +25,7 @@ import type {
   Summary,
   Tenant,
   UserVersion,
+  VersionReads,
 } from "./types.ts";
 
 /** Something that can report whether its backing service answers, and how fast. */
@@ -152,6 +153,12 @@ export interface Archive extends Pingable {
    * its own (an archive whose summaries and memories are cached in memory leaves it out).
    */
   readContext?(tenantId: string, sessionId: string, options: ContextReadOptions): Promise<ContextReads>;
+  /**
+   * A user's version and graph version in one round trip, as readContext reads them: a search,
+   * which has no session, reads them once for both indexes that check the archive's versions,
+   * instead of a statement each. Optional, as readContext is.
+   */
+  readVersions?(tenantId: string, userId: string): Promise<VersionReads>;
   /** The newest summary of a session, or null. */
   latestSummary(tenantId: string, sessionId: string): Promise<Summary | null>;
   /**

@@ -111,6 +111,17 @@ export interface GraphDelta {
   evidence: { from: string; type: string; to: string; message: string; weight: number }[];
 }
 
+/**
+ * A user's versions as one statement read them (Archive.readVersions): what a search hands its
+ * keyword and graph indexes in the managed wiring, as the context call hands them what
+ * readContext read.
+ */
+export interface VersionReads {
+  /** Null when the user has no row (nothing stored for them yet, or forgotten). */
+  userVersion: UserVersion | null;
+  graphVersion: GraphVersion;
+}
+
 /** What a context call reads of the archive before anything else (Archive.readContext). */
 export interface ContextReads {
   session: Session | null;

@@ -467,6 +467,37 @@ export function archiveContract(name: string, setup: () => Promise<ArchiveFixtur
       expect(await read(s, u)).toEqual({ session: null, summary: null, memories: [], userVersion: null, graphVersion: { version: 0, reset: 0 } });
     });
 
+    maybe("reads a user's versions in one call, as a context call reads them")("reads a user's versions in one call, as a context call reads them", async () => {
+      if (!archive.readVersions) return; // optional, as readContext is
+      const versions = (userId: string) => archive.readVersions!(tenantId, userId);
+      const asContext = async (userId: string) => {
+        const { userVersion, graphVersion } = await archive.readContext!(tenantId, uid("s"), { userId, memoryLimit: 0 });
+        return { userVersion, graphVersion };
+      };
+      const u = uid("u");
+      const s = uid("s");
+      // No such user: no version, the graph at 0.
+      expect(await versions(u)).toEqual({ userVersion: null, graphVersion: { version: 0, reset: 0 } });
+      const ids = [uid("m"), uid("m")];
+      await ingest(s, u, [msg(ids[0]!, "message 0")]);
+      const first = await versions(u);
+      expect(first.userVersion).toEqual({ messagesVersion: expect.any(Number), forgotVersion: expect.any(Number), epoch: expect.any(String) });
+      expect(first).toEqual(await asContext(u));
+      // An ingest moves it on, a forget moves the forget version up to it, a forgotten user has none.
+      await ingest(s, u, [msg(ids[1]!, "message 1")]);
+      const second = await versions(u);
+      expect(second.userVersion!.messagesVersion).toBeGreaterThan(first.userVersion!.messagesVersion);
+      expect(second).toEqual(await asContext(u));
+      await archive.forget({ tenantId, scope: "message", id: ids[1]! });
+      const forgot = await versions(u);
+      expect(forgot.userVersion!.forgotVersion).toBe(forgot.userVersion!.messagesVersion);
+      expect(forgot).toEqual(await asContext(u));
+      // Another user's versions are theirs.
+      expect((await versions(uid("u"))).userVersion).toBeNull();
+      await archive.forget({ tenantId, scope: "user", id: u });
+      expect(await versions(u)).toEqual({ userVersion: null, graphVersion: { version: 0, reset: 0 } });
+    });
+
     maybe("finds sessions due for a summary")("finds sessions due for a summary", async () => {
       const t = await newTenant();
       const [long, short] = [uid("s"), uid("s")];

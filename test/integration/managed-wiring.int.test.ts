@@ -161,6 +161,55 @@ describe("managed wiring", () => {
     expect(window?.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  // A search has no session to read: it reads the user's version and graph version in one
+  // statement (Archive.readVersions) for both indexes, which check against them.
+  it("answers a search on one process with everything another committed before it, and nothing it forgot, from one version read", async () => {
+    const config = loadConfig({ ...cloud.env, STRATA_WORKERS: "off", STRATA_STAGE: strata.config.stage }, { logLevel: "silent" });
+    const other = await createStrata(config, { log: createLogger("silent") });
+    try {
+      const archive = other.deps.archive;
+      const readVersions = archive.readVersions!.bind(archive);
+      let reads = 0;
+      archive.readVersions = (...args) => {
+        reads++;
+        return readVersions(...args);
+      };
+      const user = uid("u");
+      const search = async (query: string) => {
+        const r = await call(other, "POST", "/v1/search", { userId: user, query, limit: 10 });
+        expect(r.status).toBe(200);
+        expect(r.body.degraded).toEqual([]);
+        return r.body.results.map((m: { id: string }) => m.id);
+      };
+      expect(await search("kayak")).toEqual([]);
+      expect(reads).toBe(1);
+
+      const s = uid("s");
+      await call(strata, "POST", `/v1/sessions/${s}/messages`, {
+        userId: user,
+        messages: [
+          { id: `${s}/1`, role: "user", content: "I keep my kayak at the marina in Sausalito." },
+          { id: `${s}/2`, role: "assistant", content: "Noted: the kayak stays at the Sausalito marina." },
+        ],
+      });
+      expect(await search("where is the kayak?")).toEqual(expect.arrayContaining([`${s}/1`, `${s}/2`]));
+      await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: user, messages: [{ id: `${s}/3`, role: "user", content: "The kayak paddle is in the garage." }] });
+      expect(await search("kayak paddle garage")).toContain(`${s}/3`);
+      expect(reads).toBe(3);
+
+      // Forgotten on the first process: gone from the other's next search, at once.
+      expect((await call(strata, "DELETE", `/v1/messages/${encodeURIComponent(`${s}/3`)}`)).status).toBeLessThan(300);
+      const left = await search("kayak paddle garage");
+      expect(left).not.toContain(`${s}/3`);
+      expect(left).toContain(`${s}/1`);
+      expect((await call(strata, "DELETE", `/v1/users/${user}`)).status).toBeLessThan(300);
+      expect(await search("kayak")).toEqual([]);
+      expect(reads).toBe(5);
+    } finally {
+      await other.close();
+    }
+  });
+
   // The context call reads the session, summary, memories and the user's version in one
   // statement, and its keyword index checks against that version: what another process
   // committed before the call began must all be in it, and nothing it forgot.

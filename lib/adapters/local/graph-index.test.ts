@@ -527,8 +527,15 @@ describe("in-process graph index, shared by processes", () => {
     const { s, a, b, archive, tenantId, userId, mine, same } = contextReads(41);
     const read = async (sessionId = uid("s")) => {
       const graphDelta = b.index.catchUpFrom!(tenantId, userId);
-      return (await archive.readContext!(tenantId, sessionId, { userId, memoryLimit: 10, ...(graphDelta ? { graphDelta } : {}) })).graphVersion!;
+      const context = await archive.readContext!(tenantId, sessionId, { userId, memoryLimit: 10, ...(graphDelta ? { graphDelta } : {}) });
+      // A search reads the same versions for the user alone, without the rows (Archive.readVersions).
+      if (sessionId !== theirs) {
+        const { delta: _, ...graphVersion } = context.graphVersion!;
+        expect(await archive.readVersions!(tenantId, userId)).toEqual({ userVersion: context.userVersion, graphVersion });
+      }
+      return context.graphVersion!;
     };
+    let theirs = "";
 
     // Not held: nothing asked for, and the user loads whole.
     await a.index.merge(mine());
@@ -559,7 +566,7 @@ describe("in-process graph index, shared by processes", () => {
 
     // Another user's session: nothing read for this user's graph.
     await archive.ensureTenant({ id: tenantId, name: tenantId });
-    const theirs = uid("s");
+    theirs = uid("s");
     await archive.ingest({ tenantId, sessionId: theirs, userId: uid("other"), messages: [{ id: uid("m"), role: "user", content: "hi", name: null, createdAt: new Date().toISOString(), metadata: {}, tokens: 1 }], jobsFor: () => [] });
     await a.index.merge(mine());
     expect((await read(theirs)).delta).toBeUndefined();

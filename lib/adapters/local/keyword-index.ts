@@ -287,6 +287,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
 
   return {
     adapter,
+    checksVersion: options.shared === true,
 
     async corpus(tenantId, userId, asOf) {
       return (await turnsOf(tenantId, userId, asOf)).corpus;

@@ -28,6 +28,7 @@ import { dateFitter, queryDates } from "../temporal.ts";
 import { STOPWORDS, terms, words } from "../text.ts";
 import type { GraphVersion, Message, RecallSource, ScoredId, SessionScoredId, UserVersion } from "../types.ts";
 import { timed, type TierTimings } from "./timing.ts";
+import { searchVersions } from "./versions.ts";
 import { descending } from "../order.ts";
 import { warmed, warmIds } from "../warm.ts";
 
@@ -425,11 +426,15 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
   const keywordText = dates.ranges.length && dates.rest ? dates.rest : input.query;
   let corpus: Bm25Corpus | null = null;
   let dated: ScoredId[] = [];
+  // Without versions from the caller, indexes that check the archive's (the managed wiring)
+  // get both from one statement; its failure fails each tier as its own read would have.
+  const versions = input.userVersion === undefined && input.graphVersion === undefined ? searchVersions(deps, index, input.tenantId, input.userId) : null;
+  versions?.catch(() => {});
 
   const [keyword, vector, graph] = await Promise.all([
     timed("keyword", timings, degraded, limitMs, deps.log, async () => {
       if (!index) return deps.archive.keywordSearch({ ...scope, query: keywordText, limit: depth, sessionId: input.sessionId });
-      const c = await index.corpus(input.tenantId, input.userId, input.userVersion);
+      const c = await index.corpus(input.tenantId, input.userId, versions ? (await versions).userVersion : input.userVersion);
       corpus = c;
       // The feedback-expanded query's hits (expand() then search(), each posting read once).
       const { terms: qTerms, weights, hits } = c.searchExpanded(terms(keywordText), { ...config.feedback, limit: depth, sessionId: input.sessionId, params: config.bm25 });
@@ -440,11 +445,11 @@ export async function hybridSearch(deps: SearchDeps, input: SearchInput, config:
       return hits;
     }),
     input.vectorRanking ?? timed("vector", timings, degraded, limitMs, deps.log, () => vectorRanking(deps, input, config)),
-    timed("graph", timings, degraded, limitMs, deps.log, () =>
-      config.weights.graph === 0 && !input.explain
-        ? Promise.resolve([])
-        : deps.graph.messagesMentioning({ ...scope, terms: queryTerms(input.query), limit: depth, ...(input.graphVersion ? { asOf: input.graphVersion } : {}) }),
-    ),
+    timed("graph", timings, degraded, limitMs, deps.log, async () => {
+      if (config.weights.graph === 0 && !input.explain) return [];
+      const asOf = versions ? (await versions).graphVersion : input.graphVersion;
+      return deps.graph.messagesMentioning({ ...scope, terms: queryTerms(input.query), limit: depth, ...(asOf ? { asOf } : {}) });
+    }),
   ]);
 
   const t1 = performance.now();
