@@ -4,10 +4,11 @@
 // user's version in the archive before they answer (shared mode), so that a search sees every
 // turn committed before it began and nothing forgotten. A context call reads both versions in
 // its first statement (Archive.readContext) and hands them over. A search has no such
-// statement: each index read its own, up to two statements a search (each index shares a read
-// not yet begun among concurrent searches), and each statement's socket write wakes the
-// database's process (bench/strata-load.ts --wiring managed --phases search, BENCHMARKS
-// "Fifty-first round"). Now the search reads both in one (Archive.readVersions).
+// statement: each index read its own (each sharing a read not yet begun among concurrent
+// searches), 1.66 statements a search at 8 clients. Now the search reads both in one
+// (Archive.readVersions): 0.67 a search, each one a round trip to Neon and work for its compute
+// in a deployment. The server's own CPU and latency did not move beyond the spread of the
+// side-by-side runs (BENCHMARKS, "Fifty-first round").
 //
 // Searches of one user arriving while such a read is in flight share the next one, which
 // begins after all of them arrived: a read begun before a request arrived could miss a write
