@@ -48,6 +48,12 @@ const turns = [
   { role: "user", name: "Ann", content: "Yes, and my sister Maria is allergic to peanuts." },
 ];
 
+/** Two turns about a kayak, with ids `<session>/1` and `<session>/2`. */
+const kayak = (sessionId: string) => [
+  { id: `${sessionId}/1`, role: "user", content: "I keep my kayak at the marina in Sausalito." },
+  { id: `${sessionId}/2`, role: "assistant", content: "Noted: the kayak stays at the Sausalito marina." },
+];
+
 describe("managed wiring", () => {
   it("uses every managed adapter", async () => {
     const health = await call(strata, "GET", "/v1/health");
@@ -185,13 +191,7 @@ describe("managed wiring", () => {
       expect(reads).toBe(1);
 
       const s = uid("s");
-      await call(strata, "POST", `/v1/sessions/${s}/messages`, {
-        userId: user,
-        messages: [
-          { id: `${s}/1`, role: "user", content: "I keep my kayak at the marina in Sausalito." },
-          { id: `${s}/2`, role: "assistant", content: "Noted: the kayak stays at the Sausalito marina." },
-        ],
-      });
+      await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: user, messages: kayak(s) });
       expect(await search("where is the kayak?")).toEqual(expect.arrayContaining([`${s}/1`, `${s}/2`]));
       await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: user, messages: [{ id: `${s}/3`, role: "user", content: "The kayak paddle is in the garage." }] });
       expect(await search("kayak paddle garage")).toContain(`${s}/3`);
@@ -230,13 +230,7 @@ describe("managed wiring", () => {
       expect(await ask()).toMatchObject({ recent: [], summary: null, recalled: [], memories: [] });
 
       const old = uid("s");
-      await call(strata, "POST", `/v1/sessions/${old}/messages`, {
-        userId: user,
-        messages: [
-          { id: `${old}/1`, role: "user", content: "I keep my kayak at the marina in Sausalito." },
-          { id: `${old}/2`, role: "assistant", content: "Noted: the kayak stays at the Sausalito marina." },
-        ],
-      });
+      await call(strata, "POST", `/v1/sessions/${old}/messages`, { userId: user, messages: kayak(old) });
       await call(strata, "POST", `/v1/sessions/${s}/messages`, { userId: user, messages: turns.map((t, i) => ({ ...t, id: `${s}/${i}` })) });
       let body = await ask("where is the kayak?");
       expect(ids(body.recent)).toEqual([`${s}/0`, `${s}/1`, `${s}/2`]);
