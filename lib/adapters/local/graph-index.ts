@@ -22,7 +22,8 @@
 // processes' writes never pass through here, so every read first reads the user's graph
 // version (one primary-key select of graph_versions, migration 6; reads arriving while a check
 // is queued share it), unless the caller passes one it read after its request began (`asOf`:
-// the context call reads it with the session, Archive.readContext), which then stands for it:
+// the context call reads it with the session, Archive.readContext, and a search with the
+// user's version, Archive.readVersions), which then stands for it:
 // no select is made when the graph held is at that version or past it; behind it, the caller
 // may also pass what merges added since the version held (the context call asks for them in
 // the same statement, catchUpFrom), which are applied without a select. Unchanged: the answer

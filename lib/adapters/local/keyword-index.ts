@@ -12,7 +12,8 @@
 // process stored messages since the version the index holds, it loads just the rows stamped
 // above it; when one forgot some, or the user was forgotten and came back, it reloads the
 // user whole. A caller that already read the user's version after its request began (the
-// context call reads it with the session, Archive.readContext) passes it as `asOf`: no select
+// context call reads it with the session, Archive.readContext; a search with the graph's,
+// Archive.readVersions, core/services/versions.ts) passes it as `asOf`: no select
 // is made for the check, and none at all when the corpus held is at that version or past it.
 // Without `shared` the process owns the archive and its own writes keep the index current,
 // so no check is made.
