@@ -45,7 +45,7 @@ import type { SqlClient } from "../sql/client.ts";
 import { readColumns, type RunQuery } from "../sql/columns.ts";
 import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { evictPastBudget } from "./evict.ts";
-import { perKey } from "./serialised.ts";
+import { perKey } from "../../core/serialised.ts";
 import { descending, kthLargest } from "../../core/order.ts";
 
 export interface GraphIndexOptions {

@@ -35,7 +35,7 @@ import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { evictPastBudget, type Budget } from "./evict.ts";
-import { perKey } from "./serialised.ts";
+import { perKey } from "../../core/serialised.ts";
 
 export interface LocalKeywordIndexOptions {
   sql: SqlClient;

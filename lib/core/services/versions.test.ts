@@ -23,6 +23,7 @@ function versionReads(inner: SqlClient) {
       state.count++;
       if (state.fail) {
         state.fail = false;
+        if (state.hold) await state.hold;
         throw new Error("connection reset");
       }
       // Read now, answered when let go: the read's snapshot is taken before what follows it.
@@ -151,9 +152,18 @@ describe("a search's version reads", () => {
     const r = reader();
     const u = uid("u");
     await say(uid("s"), u, "one");
+    const { gate, open } = release();
+    r.state.hold = gate;
     r.state.fail = true;
     const failed = r.read(u);
+    // Arrived before that read began: it shares it.
+    const sharer = r.read(u);
+    expect(sharer).toBe(failed);
+    while (r.state.count === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    // Arrived while it is in flight: queued behind it.
     const queued = r.read(u);
+    r.state.hold = null;
+    open();
     await expect(failed).rejects.toThrow("connection reset");
     // The one queued behind it begins its own read once it failed.
     await expect(queued).resolves.toMatchObject({ userVersion: { messagesVersion: expect.any(Number) } });

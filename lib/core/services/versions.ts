@@ -10,23 +10,23 @@
 // in a deployment. The server's own CPU and latency did not move beyond the spread of the
 // side-by-side runs (BENCHMARKS, "Fifty-first round").
 //
-// Searches of one user arriving while such a read is in flight share the next one, which
-// begins after all of them arrived: a read begun before a request arrived could miss a write
-// acknowledged just before it, so none is shared across that line. At most one read per user
-// is in flight and one queued.
+// Searches of one user share a read that has not begun yet, as each index shared its own
+// (perKey and a map of the runs waiting, the shared indexes' own pattern): a read begun before
+// a request arrived could miss a write acknowledged just before it, so none is shared across
+// that line. At most one read per user is in flight and one queued.
 
 import type { StrataDeps } from "../deps.ts";
 import type { KeywordIndex } from "../keyword-index.ts";
+import { perKey } from "../serialised.ts";
 import type { VersionReads } from "../types.ts";
 
-interface PerUser {
-  /** The read in flight. */
-  running: Promise<VersionReads> | null;
-  /** The read that begins once it ends, shared by every search that arrived meanwhile. */
-  next: Promise<VersionReads> | null;
+/** Per archive, as the shared indexes keep theirs: reads run one at a time per user, and the read not yet begun is shared. */
+interface Reads {
+  serialised: ReturnType<typeof perKey>;
+  waiting: Map<string, Promise<VersionReads>>;
 }
 
-const byArchive = new WeakMap<object, Map<string, PerUser>>();
+const byArchive = new WeakMap<object, Reads>();
 
 /**
  * The user's versions read once for both indexes, or null where neither index checks them
@@ -35,36 +35,22 @@ const byArchive = new WeakMap<object, Map<string, PerUser>>();
 export function searchVersions(deps: Pick<StrataDeps, "archive" | "graph">, index: KeywordIndex | undefined, tenantId: string, userId: string): Promise<VersionReads> | null {
   const { archive, graph } = deps;
   if (!archive.readVersions || !(index?.checksVersion || graph.catchUpFrom)) return null;
-  let users = byArchive.get(archive);
-  if (!users) byArchive.set(archive, (users = new Map()));
+  let reads = byArchive.get(archive);
+  if (!reads) byArchive.set(archive, (reads = { serialised: perKey(), waiting: new Map() }));
+  const { serialised, waiting } = reads;
   const key = `${tenantId}\u0000${userId}`;
-  let u = users.get(key);
-  if (!u) users.set(key, (u = { running: null, next: null }));
-  const state = u;
-  const begin = (): Promise<VersionReads> => {
+  const queued = waiting.get(key);
+  if (queued) return queued;
+  const run: Promise<VersionReads> = serialised(key, () => {
+    // Begun: a search arriving from now on needs a read of its own.
+    if (waiting.get(key) === run) waiting.delete(key);
     // Versions alone, without the rows merged since that a context call's statement carries
     // (graphDelta): that clause took Postgres about 0.3 ms to plan each time (the driver's
     // statements are unnamed, planned per call), the versions alone 0.05. A graph index behind
     // the version catches up with a read of its own, as it did before.
-    const read = archive.readVersions!(tenantId, userId);
-    state.running = read;
-    const done = () => {
-      if (state.running === read) state.running = null;
-      if (!state.running && !state.next && users.get(key) === state) users.delete(key);
-    };
-    read.then(done, done);
-    return read;
-  };
-  if (state.next) return state.next;
-  if (!state.running) return begin();
-  const after = state.running.then(
-    () => undefined,
-    () => undefined,
-  );
-  const next = after.then(() => {
-    state.next = null;
-    return begin();
+    return archive.readVersions!(tenantId, userId);
   });
-  state.next = next;
-  return next;
+  // `serialised` begins it a microtask later at the earliest, so it is registered before it begins.
+  waiting.set(key, run);
+  return run;
 }

@@ -1,4 +1,5 @@
-// Runs of async work one after another per key (per user, in the shared indexes), each
+// Runs of async work one after another per key (per user, in the shared indexes and a search's
+// version reads, services/versions.ts), each
 // starting once every earlier run of its key settled, whether it succeeded or failed.
 
 /** A function that runs `fn` after every earlier run given the same key. */
