@@ -12,10 +12,10 @@
 // serve the context call's first reads, sent together. Counterparts sharing one process
 // answered those reads one after another on its one thread.
 
-import { parseArgs } from "node:util";
+import { benchUsageError, parseBenchArgs } from "../args.ts";
 import { STAND_IN_PARTS, startCloudStandIns, type StandInPart } from "../../test/stand-ins/dev-cloud.ts";
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     database: { type: "string" },
     only: { type: "string" },
@@ -27,11 +27,14 @@ const { values } = parseArgs({
 });
 const parts = (values.only ?? STAND_IN_PARTS.join(",")).split(",") as StandInPart[];
 for (const part of parts) {
-  if (!STAND_IN_PARTS.includes(part)) throw new Error(`stand-ins: --only takes a list of ${STAND_IN_PARTS.join(", ")}, not ${part}`);
+  if (!STAND_IN_PARTS.includes(part)) benchUsageError(import.meta.url, `--only takes a list of ${STAND_IN_PARTS.join(", ")}, not ${part}`);
 }
-if (parts.includes("neon") && !values.database) throw new Error("stand-ins: the neon counterpart needs --database");
-if (Boolean(values["pinecone-host"]) !== Boolean(values["pinecone-key"])) throw new Error("stand-ins: pass --pinecone-host and --pinecone-key together");
-if (Boolean(values["pinecone-index"]) !== Boolean(values["pinecone-dimension"])) throw new Error("stand-ins: pass --pinecone-index and --pinecone-dimension together");
+if (parts.includes("neon") && !values.database) benchUsageError(import.meta.url, "the neon counterpart needs --database");
+if (Boolean(values["pinecone-host"]) !== Boolean(values["pinecone-key"])) benchUsageError(import.meta.url, "pass --pinecone-host and --pinecone-key together");
+if (Boolean(values["pinecone-index"]) !== Boolean(values["pinecone-dimension"])) benchUsageError(import.meta.url, "pass --pinecone-index and --pinecone-dimension together");
+// The index is the stand-in's own: it means nothing where no Pinecone stand-in starts here.
+if (values["pinecone-index"] && !parts.includes("pinecone")) benchUsageError(import.meta.url, "--pinecone-index names the index of the Pinecone stand-in started here: add pinecone to --only");
+if (values["pinecone-index"] && values["pinecone-host"]) benchUsageError(import.meta.url, "--pinecone-index names the index of the Pinecone stand-in started here, not of one at --pinecone-host");
 // The Pinecone stand-in checks the dimension (a whole number from 1 to 20,000) as it starts.
 const pineconeIndex = values["pinecone-index"] ? { name: values["pinecone-index"], dimension: Number(values["pinecone-dimension"]) } : undefined;
 const pinecone = values["pinecone-host"] ? { host: values["pinecone-host"], apiKey: values["pinecone-key"]! } : undefined;
