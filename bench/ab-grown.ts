@@ -22,7 +22,7 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { answering, contextPath, getJson, serveCheckoutProblem, spawnServe, watchServer, type WatchedServer } from "./serve-client.ts";
 

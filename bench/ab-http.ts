@@ -37,7 +37,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor, watchServer, type WatchedServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";

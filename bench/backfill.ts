@@ -17,7 +17,7 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { getJson, postJson, readyForCalls, serveCheckoutProblem, spawnServe, watchServer } from "./serve-client.ts";
 import { messagesFor, NAMES, pick, rng } from "./strata-load.ts";
 

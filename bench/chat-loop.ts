@@ -18,7 +18,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, postJson, readyForCalls, spawnServe, warmQueriesFor, watchServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";

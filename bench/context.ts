@@ -22,7 +22,8 @@ import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, type ContextCon
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
 import { terms } from "../lib/core/text.ts";
-import { awaitVectorIndex, drain, openBenchStrata, quantile, startProfile, tierMedians } from "./in-process.ts";
+import { awaitVectorIndex, drain, openBenchStrata, startProfile, tierMedians } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { messagesFor, rng, turn } from "./strata-load.ts";
 import { parseBenchArgs } from "./args.ts";
 

@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLocalEmbedder, type LocalEmbedderOptions } from "../lib/adapters/local/embedder.ts";
 import { positionalDir } from "./args.ts";
+import { quantile } from "./stats.ts";
 
 const dataDir = positionalDir(import.meta.url, "/work/shared/data/locomo-dev");
 
@@ -51,11 +52,6 @@ function load(dir: string): Conversation[] {
     });
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function throughput(options: LocalEmbedderOptions, texts: string[], runs = 7): Promise<number> {
   const embedder = createLocalEmbedder(options);
   await embedder.embed(texts.slice(0, 500)); // warm up the JIT and the stem cache
@@ -65,7 +61,7 @@ async function throughput(options: LocalEmbedderOptions, texts: string[], runs =
     await embedder.embed(texts);
     rates.push(texts.length / ((performance.now() - start) / 1000));
   }
-  return median(rates);
+  return quantile(rates, 0.5);
 }
 
 interface Recall {

@@ -12,6 +12,7 @@ import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
 import { SCHEDULE_BATCH, scheduleSummaries } from "../lib/core/services/summaries.ts";
 import { tuneHeap } from "../lib/heap.ts";
 import { createStrata, type Strata } from "../lib/runtime.ts";
+import { quantile } from "./stats.ts";
 
 /**
  * An embedded Strata with workers, in memory, or in `dataDir` (PGlite) when given. `reuse`:
@@ -136,11 +137,6 @@ export function watchGc(calls: () => number): () => string {
     const n = calls();
     return `GC: ${young.n} scavenges (${young.ms.toFixed(0)} ms), ${full.n} full (${full.ms.toFixed(0)} ms); ${((young.ms + full.ms) / n).toFixed(3)} ms a call`;
   };
-}
-
-/** The p-quantile of xs (nearest rank, 0 ≤ p ≤ 1). */
-export function quantile(xs: readonly number[], p: number): number {
-  return [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 }
 
 /** The median of each tier's timings, as a line. */

@@ -16,7 +16,7 @@ import net from "node:net";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { neonDatabase } from "../test/fixtures/neon.ts";
 import type { NeonClientOptions } from "../lib/adapters/neon/client.ts";

@@ -15,7 +15,7 @@ import { createLocalEmbedder } from "../lib/adapters/local/embedder.ts";
 import { createPineconeVectorIndex } from "../lib/adapters/pinecone/vector-index.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
 import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { startStandInProcs } from "./peers/stand-in-procs.ts";
 import { procStat } from "./proc-stat.ts";

@@ -22,7 +22,7 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchFailure, benchUsageError, parseBenchArgs } from "./args.ts";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateQueries } from "./peers/data.ts";
 import { answering, builtSize, contextPath, getJson, readyForCalls, serveCheckoutProblem, spawnServe, watchServer } from "./serve-client.ts";
 

@@ -17,7 +17,7 @@ import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
 import type { Tokenizer } from "../lib/core/ports.ts";
 import type { Message } from "../lib/core/types.ts";
 import { parseBenchArgs, wholeNumber } from "./args.ts";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateMessages } from "./peers/data.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {

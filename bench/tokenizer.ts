@@ -12,7 +12,7 @@
 
 import type { KnownPiece } from "../lib/core/ports.ts";
 import { createLocalTokenizer } from "../lib/adapters/local/tokenizer.ts";
-import { quantile } from "./in-process.ts";
+import { quantile } from "./stats.ts";
 import { generateMessages, mulberry32 } from "./peers/data.ts";
 import { parseBenchArgs } from "./args.ts";
 

@@ -16,7 +16,8 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
-import { fmtMs as fmt, quantileOfSorted as quantile, rssMb, xorshift } from "./vectors.ts";
+import { quantileOfSorted as quantile } from "./stats.ts";
+import { fmtMs as fmt, rssMb, xorshift } from "./vectors.ts";
 import { positionalCounts } from "./args.ts";
 
 const DIMS = 512;

@@ -13,7 +13,8 @@
 import { createPgliteClient } from "../lib/adapters/pglite/client.ts";
 import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
-import { fmtMs as fmt, quantileOfSorted as quantile, rssMb, unitVector as randomUnitVector, xorshift } from "./vectors.ts";
+import { quantileOfSorted as quantile } from "./stats.ts";
+import { fmtMs as fmt, rssMb, unitVector as randomUnitVector, xorshift } from "./vectors.ts";
 import { positionalCounts } from "./args.ts";
 
 const DIMS = 512;

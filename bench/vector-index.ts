@@ -17,6 +17,7 @@ import { createLocalVectorIndex } from "../lib/adapters/local/vector-index.ts";
 import { migrate } from "../lib/adapters/sql/migrations.ts";
 import type { VectorRecord } from "../lib/core/ports.ts";
 import { unitVector as randomUnitVector, xorshift } from "./vectors.ts";
+import { quantileOfSorted } from "./stats.ts";
 import { positionalCounts } from "./args.ts";
 
 const DIMS = 384;
@@ -28,10 +29,6 @@ const sizes = positionalCounts(import.meta.url, "rows", [1_000, 5_000, 20_000]);
 const random = xorshift(42);
 const unitVector = () => randomUnitVector(DIMS, random);
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 async function timeQueries(n: number, run: () => Promise<unknown>): Promise<{ p50: number; p95: number }> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -40,7 +37,7 @@ async function timeQueries(n: number, run: () => Promise<unknown>): Promise<{ p5
     times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p95: percentile(times, 95) };
+  return { p50: quantileOfSorted(times, 0.5), p95: quantileOfSorted(times, 0.95) };
 }
 
 /** Whether this PGlite build ships a pgvector extension bundle. */

@@ -27,11 +27,6 @@ export function unitVector(dims: number, random: () => number): Float32Array {
   return v;
 }
 
-/** The q-quantile (nearest rank, 0 ≤ q ≤ 1) of numbers already sorted ascending. */
-export function quantileOfSorted(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 /** Milliseconds as the vector benchmarks print them: two decimals below 10, one above. */
 export function fmtMs(ms: number): string {
   return ms.toFixed(ms < 10 ? 2 : 1);

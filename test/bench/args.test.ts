@@ -102,6 +102,19 @@ describe("bench tools' command lines", () => {
       expect(r.stderr).toContain(`bench/${tool}`);
       expect(r.stdout).toBe("");
     }
+    // The peers' stand-ins: an index option that would mean nothing is refused, not ignored.
+    for (const [args, message] of [
+      [["--only", "upstash", "--pinecone-index", "x", "--pinecone-dimension", "4"], "--pinecone-index names the index of the Pinecone stand-in started here: add pinecone to --only"],
+      [["--only", "pinecone", "--pinecone-host", "h", "--pinecone-key", "k", "--pinecone-index", "x", "--pinecone-dimension", "4"], "--pinecone-index names the index of the Pinecone stand-in started here, not of one at --pinecone-host"],
+      [["--only", "pinecone", "--pinecone-index", "x"], "pass --pinecone-index and --pinecone-dimension together"],
+      [["--only", "kafka"], "--only takes a list of upstash, neon, sqs, pinecone, not kafka"],
+    ] as const) {
+      const r = run("peers/stand-ins.ts", ...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`stand-ins.ts: ${message}`);
+      expect(r.stderr).toContain("bench/peers/stand-ins.ts --only pinecone");
+      expect(r.stdout).toBe("");
+    }
     // --help on a tool of positional arguments prints its header rather than running it with defaults.
     const help = run("vector-grow.ts", "--help");
     expect(help.status).toBe(0);
