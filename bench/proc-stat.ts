@@ -16,3 +16,13 @@ export function procStat(pid: number): { ppid: number; cpuMs: number } | null {
   const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
   return { ppid: Number(f[1]), cpuMs: (Number(f[11]) + Number(f[12])) * 10 }; // utime, stime at USER_HZ 100
 }
+
+/**
+ * The whole machine's busy CPU so far, in ms, from /proc/stat: every core's user, nice, system,
+ * irq, softirq and steal time (what is not idle or waiting for I/O).
+ */
+export function machineCpuMs(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) * 10; // USER_HZ 100
+}

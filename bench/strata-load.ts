@@ -20,7 +20,10 @@
 //                  turn's derived work runs meanwhile, as it does for a real frontend
 //
 // Data is generated from a seed (realistic chat and coding-agent turns of varied length), so
-// two runs send the same bytes. `--cpu-prof` runs the server under `node --cpu-prof` and
+// two runs send the same bytes. Each phase also prints the whole machine's busy CPU a request
+// (/proc/stat) and its parts: the server, the counterparts' processes, this client (the load's
+// own), and the rest (PostgreSQL, Redis, anything else): on two shared cores, whether a phase
+// was bound by the server or by the machine. `--cpu-prof` runs the server under `node --cpu-prof` and
 // writes .cpuprofile files to --prof-dir (bench/cpuprofile-top.ts summarises them).
 //
 //   node_modules/.bin/node bench/strata-load.ts [--wiring embedded|managed] [--stand-ins apart|shared|dev-cloud] [--port 8841]
@@ -36,7 +39,7 @@ import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
 import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { startStandInProcs, type StandInProcs } from "./peers/stand-in-procs.ts";
-import { procStat } from "./proc-stat.ts";
+import { machineCpuMs, procStat } from "./proc-stat.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   // Read only when run as a script; another script may import the generators below.
@@ -190,8 +193,45 @@ function treeCpuMs(): number {
   return ms;
 }
 
+/** The counterparts' processes (managed wiring, apart or shared), whose CPU a phase reports beside the server's. */
+let counterpartPids: number[] = [];
+function counterpartsCpuMs(): number {
+  let ms = 0;
+  for (const pid of counterpartPids) ms += procStat(pid)?.cpuMs ?? 0;
+  return ms;
+}
+
+/** This process' own CPU so far (the load's clients), in ms. */
+function clientCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * CPU over a phase, in ms: the server's tree, the counterparts' processes, this client, and
+ * the whole machine (which also holds PostgreSQL's and Redis' processes, and anything else
+ * running). On two cores they all share, the server's figure alone does not say whether a
+ * phase was bound by the machine.
+ */
+interface PhaseCpu {
+  server: number;
+  counterparts: number;
+  client: number;
+  machine: number;
+}
+function cpuNow(): PhaseCpu {
+  return { server: treeCpuMs(), counterparts: counterpartsCpuMs(), client: clientCpuMs(), machine: machineCpuMs() };
+}
+function cpuSince(c0: PhaseCpu): PhaseCpu {
+  const c1 = cpuNow();
+  return { server: c1.server - c0.server, counterparts: c1.counterparts - c0.counterparts, client: c1.client - c0.client, machine: c1.machine - c0.machine };
+}
+
 interface Row {
   cpuPerItem?: number;
+  /** The whole machine's busy CPU a request's item, and the cores it kept busy on average. */
+  machinePerItem?: number;
+  coresBusy?: number;
   phase: string;
   requests: number;
   items: number;
@@ -202,12 +242,26 @@ interface Row {
 }
 const rows: Row[] = [];
 
-function report(phase: string, latencies: number[], items: number, seconds: number, cpuMs: number): Row {
+function report(phase: string, latencies: number[], items: number, seconds: number, cpu: PhaseCpu): Row {
   const s = [...latencies].sort((a, b) => a - b);
-  const row: Row = { phase, requests: s.length, items, seconds, p50: quantile(s, 0.5), p95: quantile(s, 0.95), p99: quantile(s, 0.99), cpuPerItem: cpuMs / items };
+  const row: Row = {
+    phase,
+    requests: s.length,
+    items,
+    seconds,
+    p50: quantile(s, 0.5),
+    p95: quantile(s, 0.95),
+    p99: quantile(s, 0.99),
+    cpuPerItem: cpu.server / items,
+    machinePerItem: cpu.machine / items,
+    coresBusy: cpu.machine / 1000 / seconds,
+  };
   rows.push(row);
+  const per = (ms: number) => (ms / items).toFixed(2);
+  const others = counterpartPids.length ? `, counterparts ${per(cpu.counterparts)}` : "";
   process.stdout.write(
-    `${phase.padEnd(34)} req ${String(row.requests).padStart(6)}  ${(items / seconds).toFixed(1).padStart(9)} items/s  ${(row.requests / seconds).toFixed(1).padStart(8)} req/s  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  server cpu ${row.cpuPerItem!.toFixed(2)} ms/item\n`,
+    `${phase.padEnd(34)} req ${String(row.requests).padStart(6)}  ${(items / seconds).toFixed(1).padStart(9)} items/s  ${(row.requests / seconds).toFixed(1).padStart(8)} req/s  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms  p99 ${row.p99.toFixed(2)} ms  server cpu ${row.cpuPerItem!.toFixed(2)} ms/item\n` +
+      `${"".padEnd(34)} machine cpu ${per(cpu.machine)} ms/item (${row.coresBusy!.toFixed(2)} cores busy): server ${per(cpu.server)}${others}, this client ${per(cpu.client)}, the rest ${per(cpu.machine - cpu.server - cpu.counterparts - cpu.client)}\n`,
   );
   return row;
 }
@@ -261,10 +315,10 @@ async function expectOk(method: string, path: string, body: unknown, status: num
 }
 
 /** Runs `tasks` over `concurrency` workers, each taking the next task; returns latencies and wall time. */
-async function drive(concurrency: number, count: number, task: (i: number) => Promise<number>): Promise<{ latencies: number[]; seconds: number; cpuMs: number }> {
+async function drive(concurrency: number, count: number, task: (i: number) => Promise<number>): Promise<{ latencies: number[]; seconds: number; cpu: PhaseCpu }> {
   const latencies: number[] = [];
   let next = 0;
-  const c0 = treeCpuMs();
+  const c0 = cpuNow();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -281,7 +335,7 @@ async function drive(concurrency: number, count: number, task: (i: number) => Pr
       }
     }),
   );
-  return { latencies, seconds: (performance.now() - t0) / 1000, cpuMs: treeCpuMs() - c0 };
+  return { latencies, seconds: (performance.now() - t0) / 1000, cpu: cpuSince(c0) };
 }
 
 async function waitDrained(): Promise<void> {
@@ -325,6 +379,7 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   } else if (database !== null) {
     const layout = opts["stand-ins"] as "apart" | "shared";
     standIns = await startStandInProcs({ layout, database, onExit: (name, code, tail) => process.stderr.write(`${name} exited (${code}): ${tail}\n`) });
+    counterpartPids = standIns.pids;
     child = start(["bin/strata.mjs", "serve"], { ...standIns.env, PORT: port, HOST: "127.0.0.1" });
     process.stdout.write(
       `managed wiring: database ${database}; the counterparts ${layout === "apart" ? "each in a process of its own" : "in two processes (Pinecone; Upstash, Neon and SQS)"}, not counted in the server's CPU\n`,
@@ -399,7 +454,7 @@ async function main(): Promise<void> {
       const res = await drive(clients, n, (i) =>
         expectOk("POST", `/v1/sessions/${tag}single-${i % clients}/messages`, { userId: `${tag}load-single`, messages: [msgs[i]] }, 201),
       );
-      report(`ingest single (${clients} clients)`, res.latencies, n, res.seconds, res.cpuMs);
+      report(`ingest single (${clients} clients)`, res.latencies, n, res.seconds, res.cpu);
       const backlog = (await call("GET", "/v1/status")).json as { queue: { pending: number } };
       await waitDrained();
       if (opts.workers !== "off") {
@@ -433,6 +488,7 @@ async function main(): Promise<void> {
       [...bySession.values()].forEach((list, i) => queues[i % clients]!.push(...list));
       const latencies: number[] = [];
       const c0 = treeCpuMs();
+      const phase0 = cpuNow();
       const t0 = performance.now();
       await Promise.all(
         queues.map(async (q) => {
@@ -440,7 +496,7 @@ async function main(): Promise<void> {
         }),
       );
       const ingestSeconds = (performance.now() - t0) / 1000;
-      report(`ingest batch ${batch} (${clients} clients)`, latencies, total, ingestSeconds, treeCpuMs() - c0);
+      report(`ingest batch ${batch} (${clients} clients)`, latencies, total, ingestSeconds, cpuSince(phase0));
       const backlog = (await call("GET", "/v1/status")).json as { queue: { pending: number } };
       await waitDrained();
       const workerSeconds = (performance.now() - t0) / 1000;
@@ -459,7 +515,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < 20; i++) await expectOk("POST", "/v1/search", { userId: `${tag}u10k`, query: queries[i]!, limit: 10 }, 200);
       for (const c of opts["search-concurrency"]!.split(",").map(Number)) {
         const res = await drive(c, n, (i) => expectOk("POST", "/v1/search", { userId: `${tag}u10k`, query: queries[i % queries.length]!, limit: 10 }, 200));
-        report(`search u10k (${c} clients)`, res.latencies, n, res.seconds, res.cpuMs);
+        report(`search u10k (${c} clients)`, res.latencies, n, res.seconds, res.cpu);
       }
     }
 
@@ -503,7 +559,7 @@ async function main(): Promise<void> {
           noteTimings(tiers, r.json);
           return r.ms;
         });
-        report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpuMs);
+        report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpu);
         printTimings(tiers);
       }
     }
@@ -530,7 +586,7 @@ async function main(): Promise<void> {
       const writes: number[] = [];
       const calls: number[] = [];
       const tiers = new Map<string, number[]>();
-      const c0 = treeCpuMs();
+      const c0 = cpuNow();
       const t0 = performance.now();
       for (let i = 0; i < turns + 10; i++) {
         const warm = i < 10; // the first turns load the user's indexes: not timed
@@ -546,7 +602,7 @@ async function main(): Promise<void> {
         if (pause > 0) await new Promise((res) => setTimeout(res, pause));
       }
       const seconds = (performance.now() - t0) / 1000;
-      const cpu = treeCpuMs() - c0;
+      const cpu = cpuSince(c0);
       report(`chat: write, user ${size}`, writes, turns, seconds, cpu);
       report(`chat: context after it, user ${size}`, calls, turns, seconds, cpu);
       printTimings(tiers);
@@ -556,10 +612,10 @@ async function main(): Promise<void> {
   }
   if (failures) process.stdout.write(`\n${failures} requests failed (not counted in the latencies)\n`);
   if (retries) process.stdout.write(`\n${retries} requests were sent again after a connection error\n`);
-  process.stdout.write("\n| phase | requests | items/s | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/item |\n|---|---|---|---|---|---|---|---|\n");
+  process.stdout.write("\n| phase | requests | items/s | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/item | machine CPU ms/item (cores busy) |\n|---|---|---|---|---|---|---|---|---|\n");
   for (const r of rows) {
     const f = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(2));
-    process.stdout.write(`| ${r.phase} | ${r.requests || "–"} | ${(r.items / r.seconds).toFixed(1)} | ${r.requests ? (r.requests / r.seconds).toFixed(1) : "–"} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.cpuPerItem ?? NaN)} |\n`);
+    process.stdout.write(`| ${r.phase} | ${r.requests || "–"} | ${(r.items / r.seconds).toFixed(1)} | ${r.requests ? (r.requests / r.seconds).toFixed(1) : "–"} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.cpuPerItem ?? NaN)} | ${r.machinePerItem === undefined ? "–" : `${f(r.machinePerItem)} (${f(r.coresBusy!)})`} |\n`);
   }
 }
 
