@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { isStrataError } from "../../core/errors.ts";
-import { createPgliteClient, DEFAULT_SHARED_BUFFERS_MB } from "./client.ts";
+import { createPgliteClient, DEFAULT_SHARED_BUFFERS_MB, STATISTICS_TARGET } from "./client.ts";
 
 const root = mkdtempSync(join(tmpdir(), "strata-pglite-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -22,6 +22,27 @@ describe("the PGlite archive's buffer pool", () => {
   it("is DEFAULT_SHARED_BUFFERS_MB unless told, not PGlite's 128 MB", async () => {
     expect(DEFAULT_SHARED_BUFFERS_MB).toBe(16);
     expect(await sharedBuffers({ dataDir: "memory://" })).toBe("16MB");
+  });
+
+  it("analyses with a statistics target of STATISTICS_TARGET, not Postgres's 100, leaving postgresql.conf as initdb wrote it", async () => {
+    expect(STATISTICS_TARGET).toBe(10);
+    const dir = join(root, "stats");
+    const sql = await createPgliteClient({ dataDir: dir });
+    try {
+      expect(await sql.query("show default_statistics_target")).toEqual([{ default_statistics_target: "10" }]);
+      // What the target sets: ANALYZE's sample, 300 rows per unit of it, so 3,000 of these 5,000.
+      await sql.exec("create table t (id int primary key, g int not null)");
+      await sql.exec("insert into t select i, i % 7 from generate_series(1, 5000) i");
+      await sql.exec("analyze t");
+      const [stats] = await sql.query<{ n: number; hist: number }>(
+        "select n_distinct::float8 as n, coalesce(array_length(histogram_bounds::text::text[], 1), 0) as hist from pg_stats where tablename = 't' and attname = 'id'",
+      );
+      expect(stats!.n).toBe(-1); // every id distinct, as a full sample would say
+      expect(stats!.hist).toBe(STATISTICS_TARGET + 1); // a histogram of 10 buckets, not 100
+    } finally {
+      await sql.close();
+    }
+    expect(readFileSync(join(dir, "postgresql.conf"), "utf8")).toMatch(/^#default_statistics_target = 100/m);
   });
 
   it("takes the size given for that start only, leaving the directory's postgresql.conf as initdb wrote it", async () => {
@@ -144,6 +165,7 @@ describe("PGlite on a worker thread (thread: true)", () => {
     const first = await createPgliteClient({ dataDir: dir, thread: true, sharedBuffersMb: 4 });
     await first.exec("create table kept (v text); insert into kept values ('there')");
     expect(await first.query("show shared_buffers")).toEqual([{ shared_buffers: "4MB" }]);
+    expect(await first.query("show default_statistics_target")).toEqual([{ default_statistics_target: String(STATISTICS_TARGET) }]);
     // A second open of the directory is refused while the first holds it.
     const refused = await createPgliteClient({ dataDir: dir, thread: true }).then(
       () => null,

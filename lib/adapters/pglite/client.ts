@@ -41,6 +41,20 @@ export interface PgliteOptions {
  */
 export const DEFAULT_SHARED_BUFFERS_MB = 16;
 
+/**
+ * Postgres's `default_statistics_target` for the archive's ANALYZE, where Postgres's own is 100.
+ * PGlite runs each statement on the thread that holds it, and an ANALYZE samples 300 times the
+ * target in rows per table: at 100k messages a table took 150–615 ms at 100 (the whole database
+ * 1.4–1.8 s) and 30–46 ms at 10 (0.22–0.25 s). The statistics keeper (stats.ts) analyses a
+ * table once it grows by a tenth, waiting at most QUIET_WAIT_MS for the requests in flight, so
+ * under steady load each of those analyses held every request for its length (searches' p99
+ * of 145–261 ms at 8 and 32 clients; BENCHMARKS.md, fifty-third round). The archive's
+ * statements are keyed lookups, and its graph statements pin their plans (`offset 0`, lateral
+ * joins): coarser statistics (n_distinct of the graph's id columns estimated 5–8 times low)
+ * leave them as they were.
+ */
+export const STATISTICS_TARGET = 10;
+
 /** What wrap() runs statements on: PGlite, one of its transactions, or the thread's messages (openThread). */
 interface Runner {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
@@ -78,13 +92,14 @@ function wrap(run: Runner, onClose: () => Promise<void>, db?: PGlite): SqlClient
 }
 
 /**
- * PGlite's start parameters with `shared_buffers` set, for this start only: its `postgresqlconf`
- * option would write over the data directory's postgresql.conf, the settings initdb chose.
+ * PGlite's start parameters with `shared_buffers` and `default_statistics_target` set, for this
+ * start only: its `postgresqlconf` option would write over the data directory's
+ * postgresql.conf, the settings initdb chose.
  */
 function startOptions(options: PgliteOptions): { startParams: string[] } {
   const mb = options.sharedBuffersMb ?? DEFAULT_SHARED_BUFFERS_MB;
   if (!Number.isInteger(mb) || mb < 1) throw new StrataError("config", "CONFIG_INVALID", `sharedBuffersMb must be a whole number of MB, at least 1: got ${mb}`);
-  return { startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${mb}MB`] };
+  return { startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${mb}MB`, "-c", `default_statistics_target=${STATISTICS_TARGET}`] };
 }
 
 /** Opens (creating if needed) a PGlite database and returns it behind the SqlClient seam. */
