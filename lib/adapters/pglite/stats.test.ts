@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRequestGate } from "../../core/request-gate.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createPgliteClient } from "./client.ts";
-import { createStatsKeeper } from "./stats.ts";
+import { createStatsKeeper, STATS_QUIET_WAIT_MS } from "./stats.ts";
 
 let sql: SqlClient;
 
@@ -47,6 +47,27 @@ describe("the embedded archive's statistics", () => {
     expect(left).toBe(true);
     expect(await planned("quiet")).toBe(140);
     await keeper.close();
+  });
+
+  it("waits up to a minute in the server, and close() ends the wait at once, analysing nothing more", async () => {
+    expect(STATS_QUIET_WAIT_MS).toBe(60_000);
+    const gate = createRequestGate();
+    const keeper = createStatsKeeper(sql, { gate, yieldMs: STATS_QUIET_WAIT_MS, settleMs: 0 });
+    const before = await planned("busy");
+    await insert("busy", 2001, 1000);
+    gate.enter(); // a request that stays in flight
+    try {
+      const checked = keeper.check();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await planned("busy")).toBe(before); // still waiting for a quiet moment
+      const t0 = performance.now();
+      await keeper.close();
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(await checked).toEqual([]);
+      expect(await planned("busy")).toBe(before);
+    } finally {
+      gate.leave();
+    }
   });
 
   it("checks on its own when given a period, and stops when closed", async () => {

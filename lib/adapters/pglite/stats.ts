@@ -12,9 +12,19 @@
 // the messages table about every 10k turns, 130–270 ms a table, instead of the whole database
 // every five minutes. PGlite keeps the change counts in process only, so the server analyses
 // everything once when it opens the archive, as before.
+//
+// Unlike derived work, an analysis can wait: the statistics it refreshes only need to follow a
+// table's growth by a tenth. The server waits up to a minute for each one (STATS_QUIET_WAIT_MS):
+// waiting at most QUIET_WAIT_MS, as the job runner does, a check that came during steady load
+// analysed its tables one after another between the requests in flight, each one holding them
+// all for its length (searches' p99 of 125–261 ms at 8 and 32 clients; BENCHMARKS.md,
+// fifty-third round). close() cuts the wait short.
 
 import { QUIET_SETTLE_MS, QUIET_WAIT_MS, type RequestGate } from "../../core/request-gate.ts";
 import type { SqlClient } from "../sql/client.ts";
+
+/** How long the server's keeper waits at most for a moment without a request, per analysis. */
+export const STATS_QUIET_WAIT_MS = 60_000;
 
 /** Postgres' autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults. */
 export const ANALYZE_THRESHOLD = 50;
@@ -28,7 +38,7 @@ export interface StatsKeeper {
 }
 
 export interface StatsKeeperOptions {
-  /** Requests first: each ANALYZE waits for a moment without one (at most `yieldMs`). */
+  /** Requests first: each ANALYZE waits for a moment without one (at most `yieldMs`, QUIET_WAIT_MS unless given). */
   gate?: RequestGate;
   yieldMs?: number;
   settleMs?: number;
@@ -48,6 +58,9 @@ export function createStatsKeeper(sql: SqlClient, options: StatsKeeperOptions = 
   const settleMs = options.settleMs ?? QUIET_SETTLE_MS;
   let running: Promise<string[]> | null = null;
   let closed = false;
+  // Resolved by close(): a wait for a quiet moment ends there.
+  let closing!: () => void;
+  const whenClosed = new Promise<void>((resolve) => (closing = resolve));
 
   async function due(): Promise<Row[]> {
     // The counts reach the views when the backend flushes them: at the end of the next statement.
@@ -65,7 +78,8 @@ export function createStatsKeeper(sql: SqlClient, options: StatsKeeperOptions = 
     const done: string[] = [];
     for (const { name } of await due()) {
       if (closed) break;
-      if (options.gate) await options.gate.quiet(yieldMs, settleMs);
+      if (options.gate) await Promise.race([options.gate.quiet(yieldMs, settleMs), whenClosed]);
+      if (closed) break;
       await sql.exec(`analyze ${name}`);
       done.push(name);
     }
@@ -90,6 +104,7 @@ export function createStatsKeeper(sql: SqlClient, options: StatsKeeperOptions = 
     check,
     async close() {
       closed = true;
+      closing();
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);
     },
