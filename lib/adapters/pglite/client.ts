@@ -46,9 +46,9 @@ export const DEFAULT_SHARED_BUFFERS_MB = 16;
  * PGlite runs each statement on the thread that holds it, and an ANALYZE samples 300 times the
  * target in rows per table: at 100k messages a table took 150–615 ms at 100 (the whole database
  * 1.4–1.8 s) and 30–46 ms at 10 (0.22–0.25 s). The statistics keeper (stats.ts) analyses a
- * table once it grows by a tenth, waiting at most QUIET_WAIT_MS for the requests in flight, so
- * under steady load each of those analyses held every request for its length (searches' p99
- * of 145–261 ms at 8 and 32 clients; BENCHMARKS.md, fifty-third round). The archive's
+ * table once it grows by a tenth; when it waited at most QUIET_WAIT_MS for the requests in
+ * flight, each analysis under steady load held every request for its length (searches' p99 of
+ * 145–261 ms at 8 and 32 clients; BENCHMARKS.md, fifty-third round). The archive's
  * statements are keyed lookups, and its graph statements pin their plans (`offset 0`, lateral
  * joins): coarser statistics (n_distinct of the graph's id columns estimated 5–8 times low)
  * leave them as they were.
