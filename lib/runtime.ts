@@ -27,7 +27,7 @@ import type { StrataDeps } from "./core/deps.ts";
 import { createLogger, type Logger } from "./core/log.ts";
 import type { Embedder, GraphStore, HotStore, JobQueue, VectorIndex } from "./core/ports.ts";
 import { createRequestGate, sliceScheduler, type RequestGate } from "./core/request-gate.ts";
-import { createStatsKeeper, STATS_QUIET_WAIT_MS, type StatsKeeper } from "./adapters/pglite/stats.ts";
+import { createStatsKeeper, type StatsKeeper } from "./adapters/pglite/stats.ts";
 import { SCHEDULE_BATCH, scheduleSummaries, SWEEP_BATCH, sweepRetention } from "./core/services/summaries.ts";
 import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
@@ -231,7 +231,7 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   let stats: StatsKeeper | null = null;
   if (tiers.archive.kind === "pglite") {
     await sql.exec("analyze").catch((e) => log.warn("analyze failed", { error: e }));
-    stats = createStatsKeeper(sql, { gate, yieldMs: STATS_QUIET_WAIT_MS, everyMs: STATS_CHECK_EVERY_MS, onError: (e) => log.warn("analyze failed; the next check retries", { error: e }) });
+    stats = createStatsKeeper(sql, { gate, everyMs: STATS_CHECK_EVERY_MS, onError: (e) => log.warn("analyze failed; the next check retries", { error: e }) });
   }
 
   // Scheduled work of the embedded server (a deployment runs it from functions/cron.ts).

@@ -15,16 +15,16 @@
 // analyses everything once when it opens the archive, as before.
 //
 // Unlike derived work, an analysis can wait: the statistics it refreshes only need to follow a
-// table's growth by a tenth. The server waits up to a minute for each one (STATS_QUIET_WAIT_MS):
+// table's growth by a tenth. The keeper waits up to a minute for each one (STATS_QUIET_WAIT_MS):
 // waiting at most QUIET_WAIT_MS, as the job runner does, a check that came during steady load
 // analysed its tables one after another between the requests in flight, each one holding them
 // all for its length (searches' p99 of 125–261 ms at 8 and 32 clients; BENCHMARKS.md,
 // fifty-third round). close() cuts the wait short.
 
-import { QUIET_SETTLE_MS, QUIET_WAIT_MS, type RequestGate } from "../../core/request-gate.ts";
+import { QUIET_SETTLE_MS, type RequestGate } from "../../core/request-gate.ts";
 import type { SqlClient } from "../sql/client.ts";
 
-/** How long the server's keeper waits at most for a moment without a request, per analysis. */
+/** How long the keeper waits at most for a moment without a request, per analysis (yieldMs's default). */
 export const STATS_QUIET_WAIT_MS = 60_000;
 
 /** Postgres' autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults. */
@@ -39,7 +39,7 @@ export interface StatsKeeper {
 }
 
 export interface StatsKeeperOptions {
-  /** Requests first: each ANALYZE waits for a moment without one (at most `yieldMs`, QUIET_WAIT_MS unless given). */
+  /** Requests first: each ANALYZE waits for a moment without one (at most `yieldMs`, STATS_QUIET_WAIT_MS unless given). */
   gate?: RequestGate;
   yieldMs?: number;
   settleMs?: number;
@@ -55,7 +55,7 @@ interface Row {
 }
 
 export function createStatsKeeper(sql: SqlClient, options: StatsKeeperOptions = {}): StatsKeeper {
-  const yieldMs = options.yieldMs ?? QUIET_WAIT_MS;
+  const yieldMs = options.yieldMs ?? STATS_QUIET_WAIT_MS;
   const settleMs = options.settleMs ?? QUIET_SETTLE_MS;
   let running: Promise<string[]> | null = null;
   let closed = false;
