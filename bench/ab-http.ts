@@ -166,7 +166,8 @@ async function round(first: "A" | "B"): Promise<number> {
     const q = warmQueries[i % warmQueries.length]!;
     for (const s of i % 2 === 0 ? servers : [...servers].reverse()) await get(s.port, contextPath(q, sizes[s.name]));
   }
-  const runs = { A: { ms: [] as number[], server: [] as number[] }, B: { ms: [] as number[], server: [] as number[] } };
+  const newRun = () => ({ ms: [] as number[], server: [] as number[], steps: new Map<string, number[]>() });
+  const runs = { A: newRun(), B: newRun() };
   for (let i = 0; i < calls; i++) {
     const q = queries[(i + 30) % queries.length]!;
     const order = i % 2 === 0 ? servers : [...servers].reverse();
@@ -174,6 +175,12 @@ async function round(first: "A" | "B"): Promise<number> {
       const r = await get(s.port, contextPath(q, sizes[s.name]));
       runs[s.name].ms.push(r.ms);
       runs[s.name].server.push(r.body.timings.total);
+      for (const [step, ms] of Object.entries(r.body.timings)) {
+        if (step === "total" || typeof ms !== "number") continue;
+        const list = runs[s.name].steps.get(step) ?? [];
+        list.push(ms);
+        runs[s.name].steps.set(step, list);
+      }
     }
     if ((i + 1) % 100 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
   }
@@ -182,9 +189,16 @@ async function round(first: "A" | "B"): Promise<number> {
   const envText = (name: "A" | "B") => Object.entries(extraEnv[name]).map(([k, v]) => ` ${k}=${v}`).join("");
   const line = (name: "A" | "B") =>
     `${name} ${roots[name]}${envText(name)} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
+  // The server's steps (the answer's timings; the tiers run at once, so they overlap and do
+  // not add up to the total): where the two servers' own times differ. A step a call skipped
+  // is not counted, so its p50 is over the calls that ran it.
+  const stepsLine = (name: "A" | "B") =>
+    `${name}'s steps, p50 ms: ${[...runs[name].steps].map(([step, ms]) => `${step} ${median(ms).toFixed(3)}${ms.length < calls ? ` (${ms.length} calls)` : ""}`).join(", ")}`;
   log(`${first} first: ${calls} context calls each, alternated query by query:`);
   log(line("A"));
   log(line("B"));
+  log(stepsLine("A"));
+  log(stepsLine("B"));
   log(`median of B/A per query: ${ratio.toFixed(3)}`);
   return ratio;
 }
