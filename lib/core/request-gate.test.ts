@@ -1,3 +1,6 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createRequestGate, sliceScheduler } from "./request-gate.ts";
 
@@ -114,5 +117,27 @@ describe("request gate", () => {
     gate.leave();
     await after(20);
     expect(events).toEqual(["slice, no gate", "request left", "slice"]);
+  });
+
+  it("a wait's bound does not hold the process open once nothing else does", () => {
+    // A child holds a request in flight (a server closed with one stuck) while background work
+    // waits a minute for quiet, with quiet() and idleTurn() alike; it has nothing else to do
+    // after 50 ms. Held open by the bound's timer, it would run a minute and be killed at 15 s.
+    const gateUrl = pathToFileURL(join(import.meta.dirname, "request-gate.ts")).href;
+    const script = [
+      `const { createRequestGate } = await import(${JSON.stringify(gateUrl)});`,
+      "const gate = createRequestGate();",
+      "gate.enter();",
+      "void gate.quiet(60_000, 10).then(() => console.log('quiet resolved'));",
+      "void gate.idleTurn(60_000).then(() => console.log('idleTurn resolved'));",
+      "setTimeout(() => console.log('done'), 50);",
+    ].join("\n");
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 15_000 });
+    expect(run.error).toBeUndefined();
+    expect(run.signal).toBeNull();
+    expect(run.stderr).toBe("");
+    // Neither wait resolved: the request was still in flight when the process ended.
+    expect(run.stdout.trim().split("\n")).toEqual(["done"]);
+    expect(run.status).toBe(0);
   });
 });

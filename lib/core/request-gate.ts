@@ -61,13 +61,20 @@ export function createRequestGate(): RequestGate {
   let waiters: (() => void)[] = [];
   /** When the last request in flight ended (performance.now()). */
   let lastQuiet = -Infinity;
-  /** With a request in flight: resolves once none is, or after `maxWaitMs` at the latest. */
+  /**
+   * With a request in flight: resolves once none is, or after `maxWaitMs` at the latest. The
+   * bound's timer does not hold the process open: a wait is background work's, and a process
+   * whose server has closed with a request stuck in flight would otherwise stay up for the
+   * rest of the bound (the statistics keeper's is a minute, STATS_QUIET_WAIT_MS).
+   */
   const noneInFlight = (maxWaitMs: number): Promise<void> =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         waiters = waiters.filter((w) => w !== done);
         resolve();
       }, maxWaitMs);
+      // Edge runtimes' setTimeout returns a number, with nothing to unref.
+      (timer as { unref?: () => void }).unref?.();
       const done = () => {
         clearTimeout(timer);
         resolve();
