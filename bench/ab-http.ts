@@ -37,7 +37,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { quantile } from "./stats.ts";
+import { noteTimings, quantile, tierMedians } from "./stats.ts";
 import { generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor, watchServer, type WatchedServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
@@ -166,7 +166,8 @@ async function round(first: "A" | "B"): Promise<number> {
     const q = warmQueries[i % warmQueries.length]!;
     for (const s of i % 2 === 0 ? servers : [...servers].reverse()) await get(s.port, contextPath(q, sizes[s.name]));
   }
-  const newRun = () => ({ ms: [] as number[], server: [] as number[], steps: new Map<string, number[]>() });
+  // Each call's time at the client, and the server's timings from its answer (total included).
+  const newRun = () => ({ ms: [] as number[], timings: new Map<string, number[]>() });
   const runs = { A: newRun(), B: newRun() };
   for (let i = 0; i < calls; i++) {
     const q = queries[(i + 30) % queries.length]!;
@@ -174,13 +175,7 @@ async function round(first: "A" | "B"): Promise<number> {
     for (const s of order) {
       const r = await get(s.port, contextPath(q, sizes[s.name]));
       runs[s.name].ms.push(r.ms);
-      runs[s.name].server.push(r.body.timings.total);
-      for (const [step, ms] of Object.entries(r.body.timings)) {
-        if (step === "total" || typeof ms !== "number") continue;
-        const list = runs[s.name].steps.get(step) ?? [];
-        list.push(ms);
-        runs[s.name].steps.set(step, list);
-      }
+      noteTimings(runs[s.name].timings, r.body.timings);
     }
     if ((i + 1) % 100 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
   }
@@ -188,12 +183,11 @@ async function round(first: "A" | "B"): Promise<number> {
   const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
   const envText = (name: "A" | "B") => Object.entries(extraEnv[name]).map(([k, v]) => ` ${k}=${v}`).join("");
   const line = (name: "A" | "B") =>
-    `${name} ${roots[name]}${envText(name)} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].server).toFixed(2)} ms`;
+    `${name} ${roots[name]}${envText(name)} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].timings.get("total") ?? []).toFixed(2)} ms`;
   // The server's steps (the answer's timings; the tiers run at once, so they overlap and do
   // not add up to the total): where the two servers' own times differ. A step a call skipped
-  // is not counted, so its p50 is over the calls that ran it.
-  const stepsLine = (name: "A" | "B") =>
-    `${name}'s steps, p50 ms: ${[...runs[name].steps].map(([step, ms]) => `${step} ${median(ms).toFixed(3)}${ms.length < calls ? ` (${ms.length} calls)` : ""}`).join(", ")}`;
+  // is not counted, so its median is over the calls that ran it.
+  const stepsLine = (name: "A" | "B") => `${name}'s ${tierMedians(runs[name].timings, 3)}`;
   log(`${first} first: ${calls} context calls each, alternated query by query:`);
   log(line("A"));
   log(line("B"));

@@ -22,8 +22,8 @@ import { assembleContext, DEFAULT_CONTEXT_CONFIG, implicitQuery, type ContextCon
 import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
 import { terms } from "../lib/core/text.ts";
-import { awaitVectorIndex, drain, openBenchStrata, startProfile, tierMedians } from "./in-process.ts";
-import { quantile } from "./stats.ts";
+import { awaitVectorIndex, drain, openBenchStrata, startProfile } from "./in-process.ts";
+import { noteTimings, quantile, tierMedians } from "./stats.ts";
 import { messagesFor, rng, turn } from "./strata-load.ts";
 import { parseBenchArgs } from "./args.ts";
 
@@ -113,7 +113,7 @@ try {
     const t = performance.now();
     const out = await assembleContext(strata.deps, input, config);
     ms.push(performance.now() - t);
-    for (const [k, v] of Object.entries(out.timings)) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+    noteTimings(tiers, out.timings);
     recalled = out.recalled.map((m) => m.id).join(",");
     tokens = out.tokens;
   }

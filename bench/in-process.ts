@@ -12,7 +12,6 @@ import { DEFAULT_TENANT, loadConfig } from "../lib/config.ts";
 import { SCHEDULE_BATCH, scheduleSummaries } from "../lib/core/services/summaries.ts";
 import { tuneHeap } from "../lib/heap.ts";
 import { createStrata, type Strata } from "../lib/runtime.ts";
-import { quantile } from "./stats.ts";
 
 /**
  * An embedded Strata with workers, in memory, or in `dataDir` (PGlite) when given. `reuse`:
@@ -139,7 +138,3 @@ export function watchGc(calls: () => number): () => string {
   };
 }
 
-/** The median of each tier's timings, as a line. */
-export function tierMedians(tiers: ReadonlyMap<string, number[]>): string {
-  return `timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${quantile(xs, 0.5).toFixed(2)}`).join(", ")}`;
-}

@@ -42,6 +42,7 @@ import { startNodeFlags } from "./start-script.ts";
 import { startStandInProcs, stopChild, type StandInProcs } from "./peers/stand-in-procs.ts";
 import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
+import { noteTimings } from "./stats.ts";
 import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
@@ -374,7 +375,7 @@ async function contextCalls(sys: Running, sessionId: string, userId: string, n: 
     ms.push(r.ms);
     bytes.push(JSON.stringify(r.body).length);
     const timings = (r.body?.timings ?? {}) as Record<string, number>;
-    for (const [k, v] of Object.entries(timings)) if (typeof v === "number") (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+    noteTimings(tiers, timings);
     calls.push({ ms: Math.round(r.ms * 100) / 100, tiers: timings });
   }
   const out: ContextRun = { ...stats(ms), bytes: stats(bytes).p50 };

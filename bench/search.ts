@@ -51,8 +51,8 @@ import { ingestMessages } from "../lib/core/services/ingest.ts";
 import { denseSums } from "../lib/core/bm25-sums.ts";
 import { hybridSearch } from "../lib/core/services/search.ts";
 import { HEAP_FLAGS } from "../lib/heap.ts";
-import { awaitVectorIndex, drain, openBenchStrata, startAllocationProfile, startProfile, tierMedians, watchGc } from "./in-process.ts";
-import { quantile } from "./stats.ts";
+import { awaitVectorIndex, drain, openBenchStrata, startAllocationProfile, startProfile, watchGc } from "./in-process.ts";
+import { noteTimings, quantile, tierMedians } from "./stats.ts";
 import { generateMessages, generateQueries } from "./peers/data.ts";
 import { npmStartScript } from "./start-script.ts";
 import { parseBenchArgs } from "./args.ts";
@@ -163,7 +163,7 @@ try {
           const way = ways.get(i % queries.length) ?? ways.set(i % queries.length, {}).get(i % queries.length)!;
           way[switchedOn(i) ? "on" : "off"] = { call: took, ...out.timings };
         }
-        for (const [k, v] of Object.entries(out.timings)) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+        noteTimings(tiers, out.timings);
         if (i === 0) first = out.hits.map((h) => h.message.id).join(",");
       }
     }),

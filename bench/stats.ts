@@ -11,3 +11,16 @@ export function quantileOfSorted(sorted: readonly number[], q: number): number {
 export function quantile(xs: readonly number[], p: number): number {
   return quantileOfSorted([...xs].sort((a, b) => a - b), p);
 }
+
+/**
+ * Adds the per-tier timings an answer reports (a context call's or a search's `timings`, ms by
+ * tier) to `tiers`, tier by tier; what is not a number is left out.
+ */
+export function noteTimings(tiers: Map<string, number[]>, timings: Readonly<Record<string, unknown>> | null | undefined): void {
+  for (const [k, v] of Object.entries(timings ?? {})) if (typeof v === "number") (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+}
+
+/** The median of each tier's timings, as a line (`digits` after the point). */
+export function tierMedians(tiers: ReadonlyMap<string, readonly number[]>, digits = 2): string {
+  return `timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${quantile(xs, 0.5).toFixed(digits)}`).join(", ")}`;
+}

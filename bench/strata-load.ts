@@ -40,6 +40,7 @@ import { mulberry32 } from "./peers/data.ts";
 import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { startStandInProcs, type StandInProcs } from "./peers/stand-in-procs.ts";
 import { machineCpuMs, procStat } from "./proc-stat.ts";
+import { noteTimings } from "./stats.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
   // Read only when run as a script; another script may import the generators below.
@@ -297,12 +298,12 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
   return { status: res.status, json: text ? JSON.parse(text) : null, ms };
 }
 
-/** Adds the per-tier timings a context answer reports to `tiers`, tier by tier. */
-function noteTimings(tiers: Map<string, number[]>, answer: unknown): void {
-  for (const [k, v] of Object.entries((answer as { timings?: Record<string, number> }).timings ?? {})) (tiers.get(k) ?? tiers.set(k, []).get(k)!).push(v);
+/** The per-tier timings an answer reports (its `timings`), if it is an object that has them. */
+function timingsOf(answer: unknown): Record<string, unknown> | undefined {
+  return (answer as { timings?: Record<string, unknown> } | null)?.timings;
 }
 
-/** Prints each tier's median timing, as noted by noteTimings. */
+/** Prints each tier's median timing (this tool's own quantile, of the sorted timings). */
 function printTimings(tiers: Map<string, number[]>): void {
   const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
   process.stdout.write(`  timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${median(xs).toFixed(2)}`).join(", ")}\n`);
@@ -555,7 +556,7 @@ async function main(): Promise<void> {
         const res = await drive(1, n, async () => {
           const r = await call("GET", `/v1/sessions/${tag}long/context?userId=${tag}ctx&budget=2000`);
           if (r.status !== 200) throw new Error(`context answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
-          noteTimings(tiers, r.json);
+          noteTimings(tiers, timingsOf(r.json));
           return r.ms;
         });
         report(`context long session, user ${have}`, res.latencies, n, res.seconds, res.cpu);
@@ -596,7 +597,7 @@ async function main(): Promise<void> {
         if (!warm) {
           writes.push(w);
           calls.push(c.ms);
-          noteTimings(tiers, c.json);
+          noteTimings(tiers, timingsOf(c.json));
         }
         if (pause > 0) await new Promise((res) => setTimeout(res, pause));
       }

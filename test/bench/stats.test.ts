@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { noteTimings, quantile, tierMedians } from "../../bench/stats.ts";
+
+describe("bench/stats.ts", () => {
+  it("quantile: nearest rank of the numbers, in whatever order they come", () => {
+    expect(quantile([5, 1, 4, 2, 3], 0.5)).toBe(3);
+    expect(quantile([4, 1, 3, 2], 0.5)).toBe(3);
+    expect(quantile([4, 1, 3, 2], 0.99)).toBe(4);
+  });
+
+  it("noteTimings gathers each tier's timings across answers, leaving out what is not a number", () => {
+    const tiers = new Map<string, number[]>();
+    noteTimings(tiers, { vector: 0.5, keyword: 0.25, total: 1.5 });
+    noteTimings(tiers, { vector: 0.75, total: 2, degraded: "keyword" as unknown as number });
+    noteTimings(tiers, undefined);
+    noteTimings(tiers, null);
+    expect([...tiers]).toEqual([
+      ["vector", [0.5, 0.75]],
+      ["keyword", [0.25]],
+      ["total", [1.5, 2]],
+    ]);
+  });
+
+  it("tierMedians prints each tier's median in the order the tiers were first seen", () => {
+    const tiers = new Map<string, number[]>([
+      ["session", [0.3, 0.1, 0.2]],
+      ["total", [2, 1]],
+    ]);
+    expect(tierMedians(tiers)).toBe("timings (median ms): session 0.20, total 2.00");
+    expect(tierMedians(tiers, 3)).toBe("timings (median ms): session 0.200, total 2.000");
+  });
+});
