@@ -38,7 +38,7 @@ export interface RequestGate {
   idleTurn(maxWaitMs: number): Promise<void>;
 }
 
-/** How long derived work waits at most for the API to go quiet (the job runner, the statistics keeper). */
+/** How long derived work waits at most for the API to go quiet (the job runners; the statistics keeper waits longer, STATS_QUIET_WAIT_MS). */
 export const QUIET_WAIT_MS = 50;
 /** How long without a request in flight counts as quiet for derived work (see above). */
 export const QUIET_SETTLE_MS = 10;
