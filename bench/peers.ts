@@ -6,6 +6,7 @@
 //   npm run bench:peers -- [--workloads rehydrate,ingest,growth,search] [--sizes 100,1000,10000,100000]
 //                          [--systems strata-embedded,...] [--quick] [--calls 300] [--port 8811] [--name peers]
 //                          [--ingest-batched 10000] [--stand-ins apart|shared] [--strata-env NAME=VALUE ...]
+//                          [--delay-ms 0]
 //
 // Systems: strata-embedded (`strata serve`, PGlite), strata-managed (`strata serve` against
 // the local counterparts of Upstash, Neon, SQS and Pinecone in bench/peers/stand-ins.ts, each
@@ -23,6 +24,14 @@
 //   search     1, 8 and 32 concurrent clients on the growth user at 10k messages (400, 2,000
 //              and 3,200 searches after 20 untimed ones, a level stopped after 20 s), once the
 //              growth step's derived work drained
+// --delay-ms D puts a network delay of D ms each way (bench/peers/delay-proxy.ts, a process of
+// its own) in front of every service a system reaches over the network: PostgreSQL and Redis
+// for the peers and floors, and each managed counterpart (the Neon proxy, the Upstash bridge,
+// SQS, Pinecone) for Strata's managed wiring and the rest; the counterparts' own connections to
+// PostgreSQL and Redis stay direct, as a managed service's are inside it. On loopback a round
+// trip costs tens of microseconds, in a deployment a millisecond or more: the default, 0, adds
+// nothing and starts no proxy. strata-embedded, mastra-libsql and naive-json reach nothing over
+// the network and are not affected.
 // Every server runs with the Node options of package.json's start script (as `npm start`
 // starts Strata), peers included. Writes bench/results/<date>-<name>.json, .md (tables and
 // target verdicts) and SVG charts.
@@ -44,6 +53,7 @@ import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
 import { noteTimings } from "./stats.ts";
 import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
+import { startDelayProxies, targetOf, throughProxy, type DelayProxies } from "./peers/delay-proxy.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -74,8 +84,11 @@ const { values: args } = parseBenchArgs(import.meta.url, {
     // Settings for both Strata servers on top of the runner's own (repeatable), e.g.
     // STRATA_PGLITE_THREAD=on: the caller's STRATA_* variables are not passed on.
     "strata-env": { type: "string", multiple: true, default: [] },
+    "delay-ms": { type: "string", default: "0" },
   },
 });
+const DELAY_MS = Number(args["delay-ms"]);
+if (!(DELAY_MS >= 0) || !Number.isFinite(DELAY_MS)) benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${args["delay-ms"]}`);
 if (args["stand-ins"] !== "apart" && args["stand-ins"] !== "shared") benchUsageError(import.meta.url, `--stand-ins is apart or shared, got ${args["stand-ins"]}`);
 const strataEnv = envPairs("--strata-env", args["strata-env"]!, (message) => benchUsageError(import.meta.url, message));
 const workloads = new Set(args.workloads!.split(","));
@@ -246,7 +259,9 @@ async function waitUp(base: string, path: string, child: ChildProcess, what: str
 }
 
 interface Shared {
+  /** PostgreSQL and Redis as the peers and floors reach them (through the delay proxy with --delay-ms). */
   pgUrl: string;
+  redisUrl: string;
   prefix: string;
   cloudEnv: Record<string, string> | null;
   tmp: string;
@@ -256,6 +271,37 @@ function baseEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (/^(UPSTASH_|DATABASE_URL|STRATA_|PINECONE_|NEO4J_|AWS_|OPENAI_)/.test(k)) delete env[k];
   return env;
+}
+
+// The delay proxies started so far (--delay-ms), stopped at the end of the run, and the round
+// trip each process measured through a proxy of its own as it started (ms).
+const delayProxies: DelayProxies[] = [];
+const delayRoundTrips: number[] = [];
+
+// What a managed counterpart's variables point at, each through the delay: the services' own
+// addresses, not the database names or tokens beside them. The queue's URL names it
+// (sqs.REGION.127.0.0.1:PORT, a host no one resolves): the SQS client is sent to the endpoint.
+const DELAYED_CLOUD_KEYS = ["STRATA_NEON_WS_PROXY", "STRATA_NEON_FETCH_ENDPOINT", "UPSTASH_REDIS_REST_URL", "PINECONE_HOST", "AWS_ENDPOINT_URL_SQS"];
+
+/**
+ * `env` with the addresses under `keys` sent through a delay proxy of DELAY_MS each way (one
+ * process for the lot); `env` itself when there is no delay. Every key must name a loopback
+ * address with a port: a service the delay would miss fails the run rather than go undelayed.
+ */
+async function delayed<T extends Record<string, string>>(env: T, keys: readonly string[]): Promise<T> {
+  if (DELAY_MS === 0) return env;
+  const targets = keys.map((k) => {
+    const value = env[k];
+    const target = value === undefined ? null : targetOf(value);
+    if (!target || !target.startsWith("127.0.0.1:")) throw new Error(`--delay-ms: ${k} (${value ?? "unset"}) names no loopback host:port to put the delay in front of`);
+    return target;
+  });
+  const proxies = await startDelayProxies(targets, DELAY_MS, NODE_FLAGS);
+  delayProxies.push(proxies);
+  delayRoundTrips.push(proxies.roundTripMs);
+  const out: Record<string, string> = { ...env };
+  for (const k of keys) out[k] = throughProxy(env[k]!, proxies.ports);
+  return out as T;
 }
 
 async function startSystem(name: SystemName, port: number, shared: Shared): Promise<Running> {
@@ -270,7 +316,7 @@ async function startSystem(name: SystemName, port: number, shared: Shared): Prom
     started = startChild(name, ["bin/strata.mjs", "serve"], env);
     ready = "/v1/health";
   } else {
-    const env: NodeJS.ProcessEnv = { ...baseEnv(), BENCH_PG_URL: shared.pgUrl, BENCH_REDIS_URL: REDIS_URL, BENCH_PREFIX: `${shared.prefix}_${name.replace(/-/g, "_")}` };
+    const env: NodeJS.ProcessEnv = { ...baseEnv(), BENCH_PG_URL: shared.pgUrl, BENCH_REDIS_URL: shared.redisUrl, BENCH_PREFIX: `${shared.prefix}_${name.replace(/-/g, "_")}` };
     if (shared.cloudEnv) {
       env.UPSTASH_REDIS_REST_URL = shared.cloudEnv.UPSTASH_REDIS_REST_URL;
       env.UPSTASH_REDIS_REST_TOKEN = shared.cloudEnv.UPSTASH_REDIS_REST_TOKEN;
@@ -279,7 +325,12 @@ async function startSystem(name: SystemName, port: number, shared: Shared): Prom
       // Its own Pinecone stand-in, in a process of its own as Strata's is: Mastra finds its
       // index by name on the control plane and the index has one dimension.
       pinecone = await startStandInProcs({ layout: "pinecone", pineconeIndex: MASTRA_PINECONE_INDEX, nodeFlags: NODE_FLAGS, env: baseEnv(), onExit: (n, code, tail) => log(`${n} exited (${code}): ${tail}`) });
-      env.BENCH_PINECONE_HOST = pinecone.env.PINECONE_HOST;
+      try {
+        env.BENCH_PINECONE_HOST = (await delayed({ PINECONE_HOST: pinecone.env.PINECONE_HOST! }, ["PINECONE_HOST"])).PINECONE_HOST;
+      } catch (e) {
+        await pinecone.stop();
+        throw e;
+      }
       env.BENCH_PINECONE_API_KEY = pinecone.env.PINECONE_API_KEY;
     }
     started = startChild(name, ["bench/peers/serve-peer.ts", name, "--port", String(port), "--dir", join(shared.tmp, name)], env);
@@ -622,6 +673,11 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
     const standIns = (meta.options as { standIns: string }).standIns;
     md += standIns === "apart" ? "The managed counterparts (Upstash bridge, Neon proxy, SQS, Pinecone) ran each in a process of its own.\n\n" : "The Upstash bridge, the Neon proxy and SQS ran in one process, Pinecone in another.\n\n";
   }
+  const delayMs = (meta.options as { delayMs: number }).delayMs;
+  if (delayMs > 0) {
+    const trips = (meta.delayRoundTripMs as number[] | undefined) ?? [];
+    md += `**A network delay of ${delayMs} ms each way** (bench/peers/delay-proxy.ts) stood in front of PostgreSQL, Redis and every managed counterpart, for every system reaching them: an idle round trip through it took ${trips.join(", ")} ms (median of 100 in each proxy process as it started; the timers' lateness included). strata-embedded, mastra-libsql and naive-json reach nothing over the network. The targets of issue 8 are read without it.\n\n`;
+  }
   // Each workload's section only when some system ran it.
   if (names.some((n) => results[n]!.rehydrate)) {
     md += "Context call on the 738-message session (budget 4000 tokens, sequential, one client):\n\n| system | p50 ms | p95 ms | p99 ms | mean ms | calls | ingest of the session s | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n";
@@ -739,6 +795,7 @@ async function main(): Promise<void> {
   const cleanup = async () => {
     if (running) await running.stop();
     await standIns?.stop();
+    await Promise.all(delayProxies.map((p) => p.stop()));
     const redis = new IoRedis(REDIS_URL);
     for (const pattern of [`${prefix}*`, `strata:bench${runId}:*`]) {
       let cursor = "0";
@@ -768,10 +825,13 @@ async function main(): Promise<void> {
         env: baseEnv(),
         onExit: (name, code, tail) => log(`${name} exited (${code}): ${tail}`),
       });
-      cloudEnv = standIns.env;
+      cloudEnv = await delayed(standIns.env, DELAYED_CLOUD_KEYS);
       log(args["stand-ins"] === "apart" ? "stand-ins up (Upstash bridge, Neon proxy, SQS and Pinecone, each in a process of its own)" : "stand-ins up (Upstash bridge, Neon proxy and SQS in one process, Pinecone in another)");
     }
-    const shared: Shared = { pgUrl: `${PG_BASE}/${pgDb}`, prefix, cloudEnv, tmp };
+    const direct = { BENCH_PG_URL: `${PG_BASE}/${pgDb}`, BENCH_REDIS_URL: REDIS_URL };
+    const reached = await delayed(direct, Object.keys(direct));
+    if (DELAY_MS > 0) log(`a delay of ${DELAY_MS} ms each way in front of PostgreSQL, Redis${needCloud ? " and each managed counterpart" : ""}: an idle round trip through it ${delayRoundTrips.join(", ")} ms`);
+    const shared: Shared = { pgUrl: reached.BENCH_PG_URL, redisUrl: reached.BENCH_REDIS_URL, prefix, cloudEnv, tmp };
     let port = basePort;
     for (const name of systems) {
       const result: SystemResult = {};
@@ -813,7 +873,8 @@ function report(results: Partial<Record<SystemName, SystemResult>>, final: boole
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
     complete: final,
     serverNodeFlags: NODE_FLAGS,
-    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"] },
+    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"], delayMs: DELAY_MS },
+    ...(DELAY_MS > 0 ? { delayRoundTripMs: [...delayRoundTrips] } : {}),
   };
   const vs = verdicts(results);
   mkdirSync("bench/results", { recursive: true });

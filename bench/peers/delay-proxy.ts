@@ -1,0 +1,222 @@
+// A network delay between a system under test and the services it reaches (issue 8): a TCP
+// proxy that forwards each chunk, in both directions, `delayMs` after it arrived, in order.
+//
+// On loopback a round trip to the Neon proxy, the Upstash bridge or PostgreSQL costs tens of
+// microseconds, where a deployment's costs a millisecond or more; a design that spends fewer
+// round trips, or overlaps its own work with them, is not seen here for what it saves. This
+// kernel has no netem (`tc qdisc add dev lo root netem` answers "Specified qdisc kind is
+// unknown", BENCHMARKS.md, fifty-sixth round), so the delay is added in user space.
+// bench/peers.ts's `--delay-ms` puts one in front of every service a system reaches over
+// the network (PostgreSQL, Redis and each managed counterpart), the same for every system.
+//
+// A chunk leaves `delayMs` after it arrived, as Node's timers count it (whole milliseconds of the
+// event loop's clock), later by the timer's lateness and by this process's turn on a core. So
+// the delay is what a round trip through the proxy measures, not the setting: startDelayProxies
+// times one (roundTripMs) and the runner prints it beside the results.
+//
+//   node bench/peers/delay-proxy.ts --delay-ms 1 --to 127.0.0.1:5432 [--to HOST:PORT ...]
+//
+// prints one line "READY {"ports": {"HOST:PORT": PROXY_PORT, ...}, "roundTripMs": MS}" and serves
+// until SIGTERM (roundTripMs: measureRoundTrip's, taken before it answers). Run in a
+// process of its own (startDelayProxies), so that its CPU is not the runner's nor a server's.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { benchUsageError, parseBenchArgs } from "../args.ts";
+
+export interface DelayProxy {
+  /** The port the proxy listens on (127.0.0.1). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Forwards what `from` sends to `to`, each chunk `delayMs` after it arrived, and ends `to` after
+ * the last. Each chunk has a timer of its own: Node keeps the timers of one duration in one list,
+ * fired in the order they were set, so the chunks leave in the order they came, and chunks that
+ * came together (a reply's segments, microseconds apart) leave together. A single timer re-armed
+ * for the next chunk's due time held such a second segment a whole timer tick (≥ 1 ms) longer.
+ */
+function forwardLater(from: net.Socket, to: net.Socket, delayMs: number): void {
+  const send = (chunk: Buffer) => {
+    if (!to.destroyed) to.write(chunk);
+  };
+  const end = () => {
+    if (!to.destroyed) to.end();
+  };
+  if (delayMs === 0) {
+    from.on("data", send);
+    from.on("end", end);
+    return;
+  }
+  from.on("data", (chunk: Buffer) => setTimeout(send, delayMs, chunk));
+  from.on("end", () => setTimeout(end, delayMs));
+}
+
+/** Listens on 127.0.0.1 (a free port) and forwards each connection to `target` with `delayMs` each way. */
+export function startDelayProxy(target: { host: string; port: number }, delayMs: number): Promise<DelayProxy> {
+  if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new Error(`delayMs must be a number of milliseconds ≥ 0, got ${delayMs}`);
+  const sockets = new Set<net.Socket>();
+  // Half-open allowed: each direction ends on its own, after its last delayed chunk.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", drop);
+    upstream.on("error", drop);
+    client.on("close", () => sockets.delete(client));
+    upstream.on("close", () => sockets.delete(upstream));
+    forwardLater(client, upstream, delayMs);
+    forwardLater(upstream, client, delayMs);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+/**
+ * The median of `n` one-byte round trips through a proxy of `delayMs` to an echo server, both
+ * in this process: what the delay comes to on this machine, timers' lateness included.
+ */
+export async function measureRoundTrip(delayMs: number, n = 100): Promise<number> {
+  const echo = net.createServer((s) => s.on("data", (d) => s.write(d)));
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+  const proxy = await startDelayProxy({ host: "127.0.0.1", port: (echo.address() as net.AddressInfo).port }, delayMs);
+  const socket = net.connect({ host: "127.0.0.1", port: proxy.port, noDelay: true });
+  try {
+    await new Promise<void>((r, reject) => socket.once("connect", r).once("error", reject));
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((r) => {
+        socket.once("data", () => r());
+        socket.write("x");
+      });
+      ms.push(performance.now() - t0);
+    }
+    ms.sort((a, b) => a - b);
+    return Math.round(ms[Math.floor((n - 1) / 2)]! * 1000) / 1000;
+  } finally {
+    socket.destroy();
+    await proxy.close();
+    await new Promise((r) => echo.close(r));
+  }
+}
+
+/** "HOST:PORT" as a target, or an error naming what is wrong. */
+export function parseTarget(text: string): { host: string; port: number } {
+  const m = /^([^:\s]+):(\d+)$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65_535)) throw new Error(`a target is HOST:PORT with a port from 1 to 65535, got ${JSON.stringify(text)}`);
+  return { host: m[1]!, port };
+}
+
+/** The proxies of one process: each target's proxy port, and a stop. */
+export interface DelayProxies {
+  /** The proxy's port for each target, by "HOST:PORT". */
+  ports: Record<string, number>;
+  /** The median of 100 round trips through a proxy of the same delay in that process, idle, to an echo beside it (ms). */
+  roundTripMs: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts bench/peers/delay-proxy.ts in a process of its own, one proxy per target. */
+export function startDelayProxies(targets: readonly string[], delayMs: number, nodeFlags: readonly string[] = []): Promise<DelayProxies> {
+  const script = fileURLToPath(import.meta.url);
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, script, "--delay-ms", String(delayMs), ...targets.flatMap((t) => ["--to", t])], { stdio: ["ignore", "pipe", "pipe"] });
+  const stop = () =>
+    new Promise<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done();
+      child.once("exit", () => done());
+      child.kill("SIGTERM");
+    });
+  let tail = "";
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    const keep = (d: Buffer) => {
+      tail = (tail + d.toString("utf8")).slice(-4000);
+      const m = ready ? null : /READY (\{.*\})/.exec(tail);
+      if (m) {
+        ready = true;
+        const answer = JSON.parse(m[1]!) as { ports: Record<string, number>; roundTripMs: number };
+        resolve({ ports: answer.ports, roundTripMs: answer.roundTripMs, pid: child.pid!, stop });
+      }
+    };
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
+    child.once("exit", (code, signal) => {
+      if (!ready) reject(new Error(`the delay proxy exited before it was ready (${code ?? signal}): ${tail.slice(-800)}`));
+    });
+  });
+}
+
+/**
+ * `url` with its host:port replaced by the proxy's (127.0.0.1:port) where `ports` has one for
+ * it; the URL's scheme, credentials, path and query are kept. Accepts "host:port" without a
+ * scheme (a WebSocket proxy's setting) too.
+ */
+export function throughProxy(url: string, ports: Record<string, number>): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?)?([^:/?#@\s]+):(\d+)/i, (whole, prefix: string | undefined, host: string, port: string) => {
+    const to = ports[`${host}:${port}`] ?? (host === "localhost" ? ports[`127.0.0.1:${port}`] : undefined);
+    return to === undefined ? whole : `${prefix ?? ""}127.0.0.1:${to}`;
+  });
+}
+
+/** The "HOST:PORT" a URL (or a bare host:port) names, or null when it names no port. */
+export function targetOf(url: string): string | null {
+  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?)?([^:/?#@\s]+):(\d+)/i.exec(url);
+  return m ? `${m[1] === "localhost" ? "127.0.0.1" : m[1]}:${m[2]}` : null;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseBenchArgs(import.meta.url, {
+    options: {
+      "delay-ms": { type: "string" },
+      to: { type: "string", multiple: true, default: [] },
+    },
+  });
+  const delayMs = Number(values["delay-ms"]);
+  if (values["delay-ms"] === undefined || !(delayMs >= 0) || !Number.isFinite(delayMs)) benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${values["delay-ms"]}`);
+  if (values.to!.length === 0) benchUsageError(import.meta.url, "name at least one --to HOST:PORT");
+  const ports: Record<string, number> = {};
+  const proxies: DelayProxy[] = [];
+  for (const text of values.to!) {
+    let target: { host: string; port: number };
+    try {
+      target = parseTarget(text);
+    } catch (e) {
+      benchUsageError(import.meta.url, (e as Error).message);
+    }
+    const key = `${target.host === "localhost" ? "127.0.0.1" : target.host}:${target.port}`;
+    if (ports[key] !== undefined) continue;
+    const proxy = await startDelayProxy(target, delayMs);
+    proxies.push(proxy);
+    ports[key] = proxy.port;
+  }
+  const roundTripMs = await measureRoundTrip(delayMs);
+  process.stdout.write(`READY ${JSON.stringify({ ports, roundTripMs })}\n`);
+  const stop = () => {
+    Promise.all(proxies.map((p) => p.close())).finally(() => process.exit(0));
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
