@@ -20,10 +20,10 @@
 // until SIGTERM (roundTripMs: measureRoundTrip's, taken before it answers). Run in a
 // process of its own (startDelayProxies), so that its CPU is not the runner's nor a server's.
 
-import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { benchUsageError, parseBenchArgs } from "../args.ts";
+import { spawnReady, stopChild } from "./stand-in-procs.ts";
 
 export interface DelayProxy {
   /** The port the proxy listens on (127.0.0.1). */
@@ -140,33 +140,11 @@ export interface DelayProxies {
 }
 
 /** Starts bench/peers/delay-proxy.ts in a process of its own, one proxy per target. */
-export function startDelayProxies(targets: readonly string[], delayMs: number, nodeFlags: readonly string[] = []): Promise<DelayProxies> {
-  const script = fileURLToPath(import.meta.url);
-  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, script, "--delay-ms", String(delayMs), ...targets.flatMap((t) => ["--to", t])], { stdio: ["ignore", "pipe", "pipe"] });
-  const stop = () =>
-    new Promise<void>((done) => {
-      if (child.exitCode !== null || child.signalCode !== null) return done();
-      child.once("exit", () => done());
-      child.kill("SIGTERM");
-    });
-  let tail = "";
-  return new Promise((resolve, reject) => {
-    let ready = false;
-    const keep = (d: Buffer) => {
-      tail = (tail + d.toString("utf8")).slice(-4000);
-      const m = ready ? null : /READY (\{.*\})/.exec(tail);
-      if (m) {
-        ready = true;
-        const answer = JSON.parse(m[1]!) as { ports: Record<string, number>; roundTripMs: number };
-        resolve({ ports: answer.ports, roundTripMs: answer.roundTripMs, pid: child.pid!, stop });
-      }
-    };
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
-    child.once("exit", (code, signal) => {
-      if (!ready) reject(new Error(`the delay proxy exited before it was ready (${code ?? signal}): ${tail.slice(-800)}`));
-    });
-  });
+export async function startDelayProxies(targets: readonly string[], delayMs: number, nodeFlags: readonly string[] = []): Promise<DelayProxies> {
+  const argv = [...nodeFlags, fileURLToPath(import.meta.url), "--delay-ms", String(delayMs), ...targets.flatMap((t) => ["--to", t])];
+  const { child, ready } = spawnReady<{ ports: Record<string, number>; roundTripMs: number }>("the delay proxy", argv, undefined);
+  const { ports, roundTripMs } = await ready;
+  return { ports, roundTripMs, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 /**

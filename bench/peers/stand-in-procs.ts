@@ -41,26 +41,11 @@ export async function startStandInProcs(options: StandInOptions): Promise<StandI
     await Promise.all(started.map(stopChild));
   };
   const start = (name: string, args: string[]): Promise<Record<string, string>> => {
-    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), "bench/peers/stand-ins.ts", ...args], { env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-    started.push(child);
-    let tail = "";
-    return new Promise((resolve, reject) => {
-      let ready = false;
-      const keep = (d: Buffer) => {
-        tail = (tail + d.toString("utf8")).slice(-4000);
-        const m = ready ? null : /READY (\{.*\})/.exec(tail);
-        if (m) {
-          ready = true;
-          resolve(JSON.parse(m[1]!));
-        }
-      };
-      child.stdout!.on("data", keep);
-      child.stderr!.on("data", keep);
-      child.once("exit", (code, signal) => {
-        if (!ready) reject(new Error(`${name} exited before it was ready (${code ?? signal}): ${tail.slice(-800)}`));
-        else if (!stopping) options.onExit?.(name, code ?? signal, tail.slice(-800));
-      });
+    const { child, ready } = spawnReady<Record<string, string>>(name, [...(options.nodeFlags ?? []), "bench/peers/stand-ins.ts", ...args], options.env, (code, tail) => {
+      if (!stopping) options.onExit?.(name, code, tail);
     });
+    started.push(child);
+    return ready;
   };
   try {
     const index = options.pineconeIndex ? ["--pinecone-index", options.pineconeIndex.name, "--pinecone-dimension", String(options.pineconeIndex.dimension)] : [];
@@ -75,6 +60,40 @@ export async function startStandInProcs(options: StandInOptions): Promise<StandI
     await stop();
     throw e;
   }
+}
+
+/**
+ * Starts `node ARGV` and resolves `ready` with the JSON of the line "READY {...}\n" it prints (a
+ * stand-in's environment, a delay proxy's ports), or rejects, with the end of its output, if it
+ * exits first. `onLateExit` is told when it exits after that.
+ */
+export function spawnReady<T>(
+  name: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv | undefined,
+  onLateExit?: (code: number | string | null, tail: string) => void,
+): { child: ChildProcess; ready: Promise<T> } {
+  const child = spawn(process.execPath, argv, { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let tail = "";
+  const ready = new Promise<T>((resolve, reject) => {
+    let answered = false;
+    const keep = (d: Buffer) => {
+      tail = (tail + d.toString("utf8")).slice(-4000);
+      // The whole line: a chunk may end inside it, after an inner "}".
+      const m = answered ? null : /READY (\{.*\})\r?\n/.exec(tail);
+      if (m) {
+        answered = true;
+        resolve(JSON.parse(m[1]!) as T);
+      }
+    };
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
+    child.once("exit", (code, signal) => {
+      if (!answered) reject(new Error(`${name} exited before it was ready (${code ?? signal}): ${tail.slice(-800)}`));
+      else onLateExit?.(code ?? signal, tail.slice(-800));
+    });
+  });
+  return { child, ready };
 }
 
 /** Stops a child process: SIGTERM, then SIGKILL after 20 s. */
