@@ -24,6 +24,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { benchUsageError, parseBenchArgs } from "../args.ts";
 import { spawnReady, stopChild } from "./stand-in-procs.ts";
+import { quantile } from "../stats.ts";
 
 export interface DelayProxy {
   /** The port the proxy listens on (127.0.0.1). */
@@ -112,8 +113,7 @@ export async function measureRoundTrip(delayMs: number, n = 100): Promise<number
       });
       ms.push(performance.now() - t0);
     }
-    ms.sort((a, b) => a - b);
-    return Math.round(ms[Math.floor((n - 1) / 2)]! * 1000) / 1000;
+    return Math.round(quantile(ms, 0.5) * 1000) / 1000;
   } finally {
     socket.destroy();
     await proxy.close();

@@ -176,4 +176,12 @@ describe("bench/peers/delay-proxy.ts", () => {
     expect(badTarget.status).toBe(2);
     expect(badTarget.stderr).toContain('a target is HOST:PORT with a port from 1 to 65535, got "127.0.0.1"');
   });
+
+  it("bench/peers.ts refuses a --delay-ms it cannot use, with exit code 2, before it starts anything", () => {
+    for (const bad of ["abc", "-1", "Infinity"]) {
+      const r = spawnSync(process.execPath, ["bench/peers.ts", `--delay-ms=${bad}`], { cwd: root, encoding: "utf8" });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--delay-ms must be a number of milliseconds ≥ 0, got ${bad}`);
+    }
+  });
 });
