@@ -154,15 +154,20 @@ export async function startDelayProxies(targets: readonly string[], delayMs: num
  */
 export function throughProxy(url: string, ports: Record<string, number>): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?)?([^:/?#@\s]+):(\d+)/i, (whole, prefix: string | undefined, host: string, port: string) => {
-    const to = ports[`${host}:${port}`] ?? (host === "localhost" ? ports[`127.0.0.1:${port}`] : undefined);
+    const to = ports[targetKey(host, port)];
     return to === undefined ? whole : `${prefix ?? ""}127.0.0.1:${to}`;
   });
+}
+
+/** A target's key in a proxy process's ports: "HOST:PORT", localhost written as 127.0.0.1. */
+function targetKey(host: string, port: string | number): string {
+  return `${host === "localhost" ? "127.0.0.1" : host}:${port}`;
 }
 
 /** The "HOST:PORT" a URL (or a bare host:port) names, or null when it names no port. */
 export function targetOf(url: string): string | null {
   const m = /^(?:[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?)?([^:/?#@\s]+):(\d+)/i.exec(url);
-  return m ? `${m[1] === "localhost" ? "127.0.0.1" : m[1]}:${m[2]}` : null;
+  return m ? targetKey(m[1]!, m[2]!) : null;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -184,7 +189,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     } catch (e) {
       benchUsageError(import.meta.url, (e as Error).message);
     }
-    const key = `${target.host === "localhost" ? "127.0.0.1" : target.host}:${target.port}`;
+    const key = targetKey(target.host, target.port);
     if (ports[key] !== undefined) continue;
     const proxy = await startDelayProxy(target, delayMs);
     proxies.push(proxy);
