@@ -53,7 +53,7 @@ import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
 import { noteTimings } from "./stats.ts";
 import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
-import { startDelayProxies, targetOf, throughProxy, type DelayProxies } from "./peers/delay-proxy.ts";
+import { startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -277,6 +277,8 @@ function baseEnv(): NodeJS.ProcessEnv {
 // trip each process measured through a proxy of its own as it started (ms).
 const delayProxies: DelayProxies[] = [];
 const delayRoundTrips: number[] = [];
+// The service each delayed target stands for ("HOST:PORT" -> the variable that named it).
+const delayLabels: Record<string, string> = {};
 
 // What a managed counterpart's variables point at, each through the delay: the services' own
 // addresses, not the database names or tokens beside them. The queue's URL names it
@@ -288,12 +290,13 @@ const DELAYED_CLOUD_KEYS = ["STRATA_NEON_WS_PROXY", "STRATA_NEON_FETCH_ENDPOINT"
  * process for the lot); `env` itself when there is no delay. Every key must name a loopback
  * address with a port: a service the delay would miss fails the run rather than go undelayed.
  */
-async function delayed<T extends Record<string, string>>(env: T, keys: readonly string[]): Promise<T> {
+async function delayed<T extends Record<string, string>>(env: T, keys: readonly string[], owner = ""): Promise<T> {
   if (DELAY_MS === 0) return env;
   const targets = keys.map((k) => {
     const value = env[k];
     const target = value === undefined ? null : targetOf(value);
     if (!target || !target.startsWith("127.0.0.1:")) throw new Error(`--delay-ms: ${k} (${value ?? "unset"}) names no loopback host:port to put the delay in front of`);
+    delayLabels[target] = owner ? `${k} (${owner})` : k;
     return target;
   });
   const proxies = await startDelayProxies(targets, DELAY_MS, NODE_FLAGS);
@@ -302,6 +305,25 @@ async function delayed<T extends Record<string, string>>(env: T, keys: readonly 
   const out: Record<string, string> = { ...env };
   for (const k of keys) out[k] = throughProxy(env[k]!, proxies.ports);
   return out as T;
+}
+
+/** How long every delay proxy held its chunks since the last take, by the service it stands for; counting starts again. */
+async function takeDelayHeld(): Promise<Record<string, HeldSummary>> {
+  const out: Record<string, HeldSummary> = {};
+  for (const taken of await Promise.all(delayProxies.map((p) => p.takeHeld()))) {
+    for (const [target, held] of Object.entries(taken)) if (held) out[delayLabels[target] ?? target] = held;
+  }
+  return out;
+}
+
+/** Runs one workload of a system; with a delay, records how long the proxies held its chunks (what passed before it is dropped). */
+async function withDelayHeld<T>(result: SystemResult, workload: "rehydrate" | "ingest" | "growth", run: () => Promise<T>): Promise<T> {
+  if (DELAY_MS === 0) return run();
+  await takeDelayHeld();
+  const out = await run();
+  const held = await takeDelayHeld();
+  if (Object.keys(held).length) (result.delayHeld ??= {})[workload] = held;
+  return out;
 }
 
 async function startSystem(name: SystemName, port: number, shared: Shared): Promise<Running> {
@@ -326,7 +348,7 @@ async function startSystem(name: SystemName, port: number, shared: Shared): Prom
       // index by name on the control plane and the index has one dimension.
       pinecone = await startStandInProcs({ layout: "pinecone", pineconeIndex: MASTRA_PINECONE_INDEX, nodeFlags: NODE_FLAGS, env: baseEnv(), onExit: (n, code, tail) => log(`${n} exited (${code}): ${tail}`) });
       try {
-        env.BENCH_PINECONE_HOST = (await delayed({ PINECONE_HOST: pinecone.env.PINECONE_HOST! }, ["PINECONE_HOST"])).PINECONE_HOST;
+        env.BENCH_PINECONE_HOST = (await delayed({ PINECONE_HOST: pinecone.env.PINECONE_HOST! }, ["PINECONE_HOST"], "Mastra's")).PINECONE_HOST;
       } catch (e) {
         await pinecone.stop();
         throw e;
@@ -451,6 +473,11 @@ interface SystemResult {
     rssMb: number | null;
   }[];
   search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
+  /**
+   * With --delay-ms: how long the delay proxies held the chunks of each workload ("growth"
+   * includes the search on the growth user), by the service they stood in front of.
+   */
+  delayHeld?: Partial<Record<"rehydrate" | "ingest" | "growth", Record<string, HeldSummary>>>;
   errors?: string[];
 }
 
@@ -735,6 +762,11 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
   }
   md += "\nTargets:\n\n| target | measured | ratio | verdict |\n|---|---|---|---|\n";
   for (const v of vs) md += `| ${v.target} | ${v.measured} | ${v.ratio ?? "—"} | ${v.met === null ? "not decided (size not run)" : v.met ? "met" : "**missed**"}${v.caveat && v.met !== null ? ` (${v.caveat})` : ""} |\n`;
+  const held = names.flatMap((n) => Object.entries(results[n]!.delayHeld ?? {}).flatMap(([w, byService]) => Object.entries(byService!).map(([service, h]) => ({ n, w, service, h }))));
+  if (held.length) {
+    md += `\nHow long the delay proxies held each chunk, from its arrival to its write, by workload and service (ms; the setting ${delayMs} ms each way; a chunk's wait for the proxy's event loop before its arrival was seen is not in these):\n\n| system | workload | service | chunks | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n`;
+    for (const { n, w, service, h } of held) md += `| ${n} | ${w} | ${service} | ${h.chunks.toLocaleString("en-US")} | ${h.p50} | ${h.p90} | ${h.p99} | ${h.max} |\n`;
+  }
   const errs = names.filter((n) => results[n]!.errors?.length);
   if (errs.length) md += `\nErrors:\n\n${errs.map((n) => `- ${n}: ${results[n]!.errors!.join("; ")}`).join("\n")}\n`;
   return md;
@@ -839,9 +871,10 @@ async function main(): Promise<void> {
       log(`== ${name}`);
       try {
         running = await startSystem(name, port++, shared);
-        if (workloads.has("rehydrate")) result.rehydrate = await runRehydrate(running);
-        if (workloads.has("ingest")) result.ingest = await runIngest(running);
-        if (workloads.has("growth") || workloads.has("search")) await runGrowth(running, result);
+        const system = running;
+        if (workloads.has("rehydrate")) result.rehydrate = await withDelayHeld(result, "rehydrate", () => runRehydrate(system));
+        if (workloads.has("ingest")) result.ingest = await withDelayHeld(result, "ingest", () => runIngest(system));
+        if (workloads.has("growth") || workloads.has("search")) await withDelayHeld(result, "growth", () => runGrowth(system, result));
       } catch (e) {
         (result.errors ??= []).push((e as Error).message);
         log(`${name} failed: ${(e as Error).message}\n${running?.logTail().slice(-1500) ?? ""}`);

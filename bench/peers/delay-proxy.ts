@@ -17,8 +17,11 @@
 //   node bench/peers/delay-proxy.ts --delay-ms 1 --to 127.0.0.1:5432 [--to HOST:PORT ...]
 //
 // prints one line "READY {"ports": {"HOST:PORT": PROXY_PORT, ...}, "roundTripMs": MS}" and serves
-// until SIGTERM (roundTripMs: measureRoundTrip's, taken before it answers). Run in a
-// process of its own (startDelayProxies), so that its CPU is not the runner's nor a server's.
+// until SIGTERM (roundTripMs: measureRoundTrip's, taken before it answers). On SIGUSR2 it prints
+// "HELD {"HOST:PORT": {"chunks", "p50", "p90", "p99", "max"} | null, ...}": how long each
+// target's chunks were held since the last such line, which under load is more than the
+// delay. Run in a process of its own (startDelayProxies), so that its CPU is not the runner's
+// nor a server's.
 
 import net from "node:net";
 import { fileURLToPath } from "node:url";
@@ -29,7 +32,61 @@ import { quantile } from "../stats.ts";
 export interface DelayProxy {
   /** The port the proxy listens on (127.0.0.1). */
   port: number;
+  /** How long its chunks were held, arrival to write, since it started or the last take. */
+  held: HoldTimes;
   close(): Promise<void>;
+}
+
+/** What a proxy's chunks were held, arrival to write (ms): the delay as the traffic got it. */
+export interface HeldSummary {
+  chunks: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+// Hold times are counted in bins of 10 µs up to a second; a longer one counts in the last bin
+// (its own value is still the max). A run of the peers' workloads forwards millions of chunks.
+const BIN_MS = 0.01;
+const BINS = 100_000;
+
+/**
+ * The hold times of one proxy's chunks, as a histogram. Under load a chunk's timer fires late
+ * by the event loop's turn on a core shared with the servers and counterparts: the idle round
+ * trip measured as the process starts does not show that, these do.
+ */
+export class HoldTimes {
+  private bins = new Uint32Array(BINS);
+  private count = 0;
+  private max = 0;
+
+  record(ms: number): void {
+    this.bins[Math.min(BINS - 1, Math.max(0, Math.floor(ms / BIN_MS)))]!++;
+    this.count++;
+    if (ms > this.max) this.max = ms;
+  }
+
+  /** Quantiles (each its bin's upper edge, or the max when that is lower or the bin is the last), then counting starts again; null when nothing passed. */
+  take(): HeldSummary | null {
+    if (this.count === 0) return null;
+    const round = (ms: number) => Math.round(ms * 100) / 100;
+    const at = (q: number) => {
+      // The rank of the nearest-rank quantile: the smallest value with at least q of the count at or below it.
+      const rank = Math.max(1, Math.ceil(q * this.count));
+      let seen = 0;
+      for (let i = 0; i < BINS; i++) {
+        seen += this.bins[i]!;
+        if (seen >= rank) return round(i === BINS - 1 ? this.max : Math.min(this.max, (i + 1) * BIN_MS));
+      }
+      return round(this.max);
+    };
+    const out = { chunks: this.count, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(this.max) };
+    this.bins.fill(0);
+    this.count = 0;
+    this.max = 0;
+    return out;
+  }
 }
 
 /**
@@ -39,19 +96,20 @@ export interface DelayProxy {
  * came together (a reply's segments, microseconds apart) leave together. A single timer re-armed
  * for the next chunk's due time held such a second segment a whole timer tick (≥ 1 ms) longer.
  */
-function forwardLater(from: net.Socket, to: net.Socket, delayMs: number): void {
-  const send = (chunk: Buffer) => {
+function forwardLater(from: net.Socket, to: net.Socket, delayMs: number, held: HoldTimes): void {
+  const send = (chunk: Buffer, arrived: number) => {
+    held.record(performance.now() - arrived);
     if (!to.destroyed) to.write(chunk);
   };
   const end = () => {
     if (!to.destroyed) to.end();
   };
   if (delayMs === 0) {
-    from.on("data", send);
+    from.on("data", (chunk: Buffer) => send(chunk, performance.now()));
     from.on("end", end);
     return;
   }
-  from.on("data", (chunk: Buffer) => setTimeout(send, delayMs, chunk));
+  from.on("data", (chunk: Buffer) => setTimeout(send, delayMs, chunk, performance.now()));
   from.on("end", () => setTimeout(end, delayMs));
 }
 
@@ -59,6 +117,7 @@ function forwardLater(from: net.Socket, to: net.Socket, delayMs: number): void {
 export function startDelayProxy(target: { host: string; port: number }, delayMs: number): Promise<DelayProxy> {
   if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new Error(`delayMs must be a number of milliseconds ≥ 0, got ${delayMs}`);
   const sockets = new Set<net.Socket>();
+  const held = new HoldTimes();
   // Half-open allowed: each direction ends on its own, after its last delayed chunk.
   const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
     const upstream = net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
@@ -74,8 +133,8 @@ export function startDelayProxy(target: { host: string; port: number }, delayMs:
     upstream.on("error", drop);
     client.on("close", () => sockets.delete(client));
     upstream.on("close", () => sockets.delete(upstream));
-    forwardLater(client, upstream, delayMs);
-    forwardLater(upstream, client, delayMs);
+    forwardLater(client, upstream, delayMs, held);
+    forwardLater(upstream, client, delayMs, held);
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -83,6 +142,7 @@ export function startDelayProxy(target: { host: string; port: number }, delayMs:
       const port = (server.address() as net.AddressInfo).port;
       resolve({
         port,
+        held,
         close: () =>
           new Promise<void>((done) => {
             for (const s of sockets) s.destroy();
@@ -136,6 +196,11 @@ export interface DelayProxies {
   /** The median of 100 round trips through a proxy of the same delay in that process, idle, to an echo beside it (ms). */
   roundTripMs: number;
   pid: number;
+  /**
+   * Each target's hold times since the process started or the last take (null: no chunk
+   * passed), asked of the process with SIGUSR2; counting then starts again.
+   */
+  takeHeld(): Promise<Record<string, HeldSummary | null>>;
   stop(): Promise<void>;
 }
 
@@ -144,7 +209,31 @@ export async function startDelayProxies(targets: readonly string[], delayMs: num
   const argv = [...nodeFlags, fileURLToPath(import.meta.url), "--delay-ms", String(delayMs), ...targets.flatMap((t) => ["--to", t])];
   const { child, ready } = spawnReady<{ ports: Record<string, number>; roundTripMs: number }>("the delay proxy", argv, undefined);
   const { ports, roundTripMs } = await ready;
-  return { ports, roundTripMs, pid: child.pid!, stop: () => stopChild(child) };
+  // The askings of takeHeld not yet answered, in order; each answer is one line.
+  const waiting: { resolve: (held: Record<string, HeldSummary | null>) => void; reject: (e: Error) => void }[] = [];
+  let partial = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    partial += d.toString("utf8");
+    let nl: number;
+    while ((nl = partial.indexOf("\n")) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      if (!line.startsWith("HELD ")) continue;
+      waiting.shift()?.resolve(JSON.parse(line.slice(5)) as Record<string, HeldSummary | null>);
+      if (waiting.length) child.kill("SIGUSR2");
+    }
+  });
+  child.once("exit", (code, signal) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`the delay proxy exited (${code ?? signal}) before it said its hold times`));
+  });
+  const takeHeld = () =>
+    new Promise<Record<string, HeldSummary | null>>((resolve, reject) => {
+      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error("the delay proxy has exited"));
+      // One signal at a time: two sent before the process handles the first arrive as one.
+      waiting.push({ resolve, reject });
+      if (waiting.length === 1) child.kill("SIGUSR2");
+    });
+  return { ports, roundTripMs, pid: child.pid!, takeHeld, stop: () => stopChild(child) };
 }
 
 /**
@@ -182,6 +271,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (values.to!.length === 0) benchUsageError(import.meta.url, "name at least one --to HOST:PORT");
   const ports: Record<string, number> = {};
   const proxies: DelayProxy[] = [];
+  const byTarget: Record<string, DelayProxy> = {};
   for (const text of values.to!) {
     let target: { host: string; port: number };
     try {
@@ -193,9 +283,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     if (ports[key] !== undefined) continue;
     const proxy = await startDelayProxy(target, delayMs);
     proxies.push(proxy);
+    byTarget[key] = proxy;
     ports[key] = proxy.port;
   }
   const roundTripMs = await measureRoundTrip(delayMs);
+  // SIGUSR2 (SIGUSR1 starts Node's inspector): one line of each target's hold times, which start again.
+  process.on("SIGUSR2", () => {
+    const held = Object.fromEntries(Object.entries(byTarget).map(([key, proxy]) => [key, proxy.held.take()]));
+    process.stdout.write(`HELD ${JSON.stringify(held)}\n`);
+  });
   process.stdout.write(`READY ${JSON.stringify({ ports, roundTripMs })}\n`);
   const stop = () => {
     Promise.all(proxies.map((p) => p.close())).finally(() => process.exit(0));

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
+import { HoldTimes, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -144,6 +144,48 @@ describe("bench/peers/delay-proxy.ts", () => {
     expect(targetOf("https://api.example.com/x")).toBeNull();
   });
 
+  it("counts hold times into quantiles within a bin (10 µs) of the nearest rank, then starts again", () => {
+    const held = new HoldTimes();
+    expect(held.take()).toBeNull();
+    // A spread with a long tail: 1,000 values from 1 to about 60 ms, not in order.
+    const values: number[] = [];
+    for (let i = 0; i < 1000; i++) values.push(1 + ((i * 7919) % 1000) ** 2 / 17_000);
+    for (const v of values) held.record(v);
+    const sorted = [...values].sort((a, b) => a - b);
+    const nearestRank = (q: number) => sorted[Math.ceil(q * sorted.length) - 1]!;
+    const got = held.take()!;
+    expect(got.chunks).toBe(1000);
+    for (const [q, v] of [[0.5, got.p50], [0.9, got.p90], [0.99, got.p99]] as const) {
+      expect(v).toBeGreaterThanOrEqual(nearestRank(q) - 0.005);
+      expect(v).toBeLessThanOrEqual(nearestRank(q) + 0.015);
+    }
+    expect(got.max).toBe(Math.round(sorted[999]! * 100) / 100);
+    // Counting starts again; a hold past the last bin (a second) still counts, and is the max.
+    expect(held.take()).toBeNull();
+    held.record(0.5);
+    held.record(2500);
+    // A quantile is its bin's upper edge: 0.5 counts in [0.50, 0.51).
+    expect(held.take()).toEqual({ chunks: 2, p50: 0.51, p90: 2500, p99: 2500, max: 2500 });
+  });
+
+  it("records each chunk it forwards, held at least the delay", async () => {
+    const proxy = await startDelayProxy({ host: "127.0.0.1", port: echo.port }, 3);
+    try {
+      const s = await connect(proxy.port);
+      for (let i = 0; i < 5; i++) expect((await roundTrip(s, `n${i}\n`)).answer).toBe(`echo:n${i}\n`);
+      s.destroy();
+      const held = proxy.held.take()!;
+      // Five lines there and five answers back.
+      expect(held.chunks).toBe(10);
+      // Node's timer counts from the event loop's time, which can be a little before the chunk's arrival was read.
+      expect(held.p50).toBeGreaterThanOrEqual(2.5);
+      expect(held.max).toBeGreaterThanOrEqual(held.p99);
+      expect(proxy.held.take()).toBeNull();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("runs in a process of its own, one proxy per target, and stops on SIGTERM", async () => {
     const proxies = await startDelayProxies([`127.0.0.1:${echo.port}`, `localhost:${echo.port}`], 2);
     try {
@@ -155,10 +197,18 @@ describe("bench/peers/delay-proxy.ts", () => {
       expect(r.answer).toBe("echo:hi\n");
       expect(r.ms).toBeGreaterThanOrEqual(3.9);
       s.destroy();
+      // Asked with SIGUSR2, it says each target's hold times since the last asking: the line and its echo.
+      const held = await proxies.takeHeld();
+      expect(Object.keys(held)).toEqual([`127.0.0.1:${echo.port}`]);
+      expect(held[`127.0.0.1:${echo.port}`]!.chunks).toBe(2);
+      expect(held[`127.0.0.1:${echo.port}`]!.p50).toBeGreaterThanOrEqual(1.5);
+      // Two askings at once get an answer each, in turn; nothing passed since.
+      expect(await Promise.all([proxies.takeHeld(), proxies.takeHeld()])).toEqual([{ [`127.0.0.1:${echo.port}`]: null }, { [`127.0.0.1:${echo.port}`]: null }]);
     } finally {
       await proxies.stop();
     }
     expect(() => process.kill(proxies.pid, 0)).toThrow();
+    await expect(proxies.takeHeld()).rejects.toThrow("the delay proxy has exited");
   });
 
   it("refuses a delay or a target it cannot use, with exit code 2", () => {
