@@ -296,7 +296,10 @@ async function delayed<T extends Record<string, string>>(env: T, keys: readonly 
     const value = env[k];
     const target = value === undefined ? null : targetOf(value);
     if (!target || !target.startsWith("127.0.0.1:")) throw new Error(`--delay-ms: ${k} (${value ?? "unset"}) names no loopback host:port to put the delay in front of`);
-    delayLabels[target] = owner ? `${k} (${owner})` : k;
+    // Two variables can name one service (the Neon proxy's WebSocket and its HTTP endpoint): both names.
+    const label = owner ? `${k} (${owner})` : k;
+    const known = delayLabels[target];
+    delayLabels[target] = !known ? label : known.split(" / ").includes(label) ? known : `${known} / ${label}`;
     return target;
   });
   const proxies = await startDelayProxies(targets, DELAY_MS, NODE_FLAGS);
