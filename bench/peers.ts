@@ -53,7 +53,7 @@ import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
 import { noteTimings } from "./stats.ts";
 import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
-import { startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
+import { addLabel, startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -277,7 +277,7 @@ function baseEnv(): NodeJS.ProcessEnv {
 // trip each process measured through a proxy of its own as it started (ms).
 const delayProxies: DelayProxies[] = [];
 const delayRoundTrips: number[] = [];
-// The service each delayed target stands for ("HOST:PORT" -> the variable that named it).
+// The service each delayed target stands for ("HOST:PORT" -> the variables that named it).
 const delayLabels: Record<string, string> = {};
 
 // What a managed counterpart's variables point at, each through the delay: the services' own
@@ -296,10 +296,7 @@ async function delayed<T extends Record<string, string>>(env: T, keys: readonly 
     const value = env[k];
     const target = value === undefined ? null : targetOf(value);
     if (!target || !target.startsWith("127.0.0.1:")) throw new Error(`--delay-ms: ${k} (${value ?? "unset"}) names no loopback host:port to put the delay in front of`);
-    // Two variables can name one service (the Neon proxy's WebSocket and its HTTP endpoint): both names.
-    const label = owner ? `${k} (${owner})` : k;
-    const known = delayLabels[target];
-    delayLabels[target] = !known ? label : known.split(" / ").includes(label) ? known : `${known} / ${label}`;
+    addLabel(delayLabels, target, owner ? `${k} (${owner})` : k);
     return target;
   });
   const proxies = await startDelayProxies(targets, DELAY_MS, NODE_FLAGS);

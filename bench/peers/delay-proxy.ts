@@ -72,8 +72,8 @@ export class HoldTimes {
     if (this.count === 0) return null;
     const round = (ms: number) => Math.round(ms * 100) / 100;
     const at = (q: number) => {
-      // The rank of the nearest-rank quantile: the smallest value with at least q of the count at or below it.
-      const rank = Math.max(1, Math.ceil(q * this.count));
+      // The rank bench/stats.ts's quantile takes (floor(q × count) + 1, 1-based), found in the bins.
+      const rank = Math.min(this.count, Math.floor(q * this.count) + 1);
       let seen = 0;
       for (let i = 0; i < BINS; i++) {
         seen += this.bins[i]!;
@@ -246,6 +246,15 @@ export function throughProxy(url: string, ports: Record<string, number>): string
     const to = ports[targetKey(host, port)];
     return to === undefined ? whole : `${prefix ?? ""}127.0.0.1:${to}`;
   });
+}
+
+/**
+ * `labels` with `label` added for `target` ("HOST:PORT"): a target two variables name (the Neon
+ * proxy's WebSocket and HTTP endpoint) keeps both names, joined by " / ", each once.
+ */
+export function addLabel(labels: Record<string, string>, target: string, label: string): void {
+  const known = labels[target];
+  labels[target] = !known ? label : known.split(" / ").includes(label) ? known : `${known} / ${label}`;
 }
 
 /** A target's key in a proxy process's ports: "HOST:PORT", localhost written as 127.0.0.1. */

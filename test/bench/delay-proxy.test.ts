@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HoldTimes, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
+import { addLabel, HoldTimes, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
+import { quantile } from "../../bench/stats.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -144,28 +145,37 @@ describe("bench/peers/delay-proxy.ts", () => {
     expect(targetOf("https://api.example.com/x")).toBeNull();
   });
 
-  it("counts hold times into quantiles within a bin (10 µs) of the nearest rank, then starts again", () => {
+  it("counts hold times into quantiles within a bin (10 µs) of bench/stats.ts's, then starts again", () => {
     const held = new HoldTimes();
     expect(held.take()).toBeNull();
     // A spread with a long tail: 1,000 values from 1 to about 60 ms, not in order.
     const values: number[] = [];
     for (let i = 0; i < 1000; i++) values.push(1 + ((i * 7919) % 1000) ** 2 / 17_000);
     for (const v of values) held.record(v);
-    const sorted = [...values].sort((a, b) => a - b);
-    const nearestRank = (q: number) => sorted[Math.ceil(q * sorted.length) - 1]!;
     const got = held.take()!;
     expect(got.chunks).toBe(1000);
+    // A bin's upper edge, rounded to hundredths: at most 10 µs above the value, and 5 below.
     for (const [q, v] of [[0.5, got.p50], [0.9, got.p90], [0.99, got.p99]] as const) {
-      expect(v).toBeGreaterThanOrEqual(nearestRank(q) - 0.005);
-      expect(v).toBeLessThanOrEqual(nearestRank(q) + 0.015);
+      expect(v).toBeGreaterThanOrEqual(quantile(values, q) - 0.005);
+      expect(v).toBeLessThanOrEqual(quantile(values, q) + 0.015);
     }
-    expect(got.max).toBe(Math.round(sorted[999]! * 100) / 100);
+    expect(got.max).toBe(Math.round(Math.max(...values) * 100) / 100);
     // Counting starts again; a hold past the last bin (a second) still counts, and is the max.
     expect(held.take()).toBeNull();
     held.record(0.5);
+    held.record(0.5);
     held.record(2500);
     // A quantile is its bin's upper edge: 0.5 counts in [0.50, 0.51).
-    expect(held.take()).toEqual({ chunks: 2, p50: 0.51, p90: 2500, p99: 2500, max: 2500 });
+    expect(held.take()).toEqual({ chunks: 3, p50: 0.51, p90: 2500, p99: 2500, max: 2500 });
+  });
+
+  it("labels a target with every variable that names it, each once", () => {
+    const labels: Record<string, string> = {};
+    addLabel(labels, "127.0.0.1:4444", "STRATA_NEON_WS_PROXY");
+    addLabel(labels, "127.0.0.1:4444", "STRATA_NEON_FETCH_ENDPOINT");
+    addLabel(labels, "127.0.0.1:4444", "STRATA_NEON_WS_PROXY");
+    addLabel(labels, "127.0.0.1:5555", "PINECONE_HOST (Mastra's)");
+    expect(labels).toEqual({ "127.0.0.1:4444": "STRATA_NEON_WS_PROXY / STRATA_NEON_FETCH_ENDPOINT", "127.0.0.1:5555": "PINECONE_HOST (Mastra's)" });
   });
 
   it("records each chunk it forwards, held at least the delay", async () => {
