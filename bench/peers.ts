@@ -53,7 +53,7 @@ import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
 import { noteTimings } from "./stats.ts";
 import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
-import { addLabel, startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
+import { addLabel, delayMsOf, startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -87,8 +87,7 @@ const { values: args } = parseBenchArgs(import.meta.url, {
     "delay-ms": { type: "string", default: "0" },
   },
 });
-const DELAY_MS = Number(args["delay-ms"]);
-if (!(DELAY_MS >= 0) || !Number.isFinite(DELAY_MS)) benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${args["delay-ms"]}`);
+const DELAY_MS = delayMsOf(args["delay-ms"]) ?? benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${args["delay-ms"]}`);
 if (args["stand-ins"] !== "apart" && args["stand-ins"] !== "shared") benchUsageError(import.meta.url, `--stand-ins is apart or shared, got ${args["stand-ins"]}`);
 const strataEnv = envPairs("--strata-env", args["strata-env"]!, (message) => benchUsageError(import.meta.url, message));
 const workloads = new Set(args.workloads!.split(","));

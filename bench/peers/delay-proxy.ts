@@ -181,6 +181,12 @@ export async function measureRoundTrip(delayMs: number, n = 100): Promise<number
   }
 }
 
+/** A command line's `--delay-ms` as milliseconds (finite, ≥ 0), or null when it is missing or not one. */
+export function delayMsOf(text: string | undefined): number | null {
+  const ms = Number(text);
+  return text !== undefined && ms >= 0 && Number.isFinite(ms) ? ms : null;
+}
+
 /** "HOST:PORT" as a target, or an error naming what is wrong. */
 export function parseTarget(text: string): { host: string; port: number } {
   const m = /^([^:\s]+):(\d+)$/.exec(text);
@@ -275,8 +281,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       to: { type: "string", multiple: true, default: [] },
     },
   });
-  const delayMs = Number(values["delay-ms"]);
-  if (values["delay-ms"] === undefined || !(delayMs >= 0) || !Number.isFinite(delayMs)) benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${values["delay-ms"]}`);
+  const delayMs = delayMsOf(values["delay-ms"]) ?? benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${values["delay-ms"]}`);
   if (values.to!.length === 0) benchUsageError(import.meta.url, "name at least one --to HOST:PORT");
   const ports: Record<string, number> = {};
   const proxies: DelayProxy[] = [];

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addLabel, HoldTimes, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
+import { addLabel, delayMsOf, HoldTimes, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
 import { quantile } from "../../bench/stats.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -167,6 +167,12 @@ describe("bench/peers/delay-proxy.ts", () => {
     held.record(2500);
     // A quantile is its bin's upper edge: 0.5 counts in [0.50, 0.51).
     expect(held.take()).toEqual({ chunks: 3, p50: 0.51, p90: 2500, p99: 2500, max: 2500 });
+  });
+
+  it("reads a --delay-ms as finite milliseconds of at least 0, and nothing else", () => {
+    expect(delayMsOf("0")).toBe(0);
+    expect(delayMsOf("1.5")).toBe(1.5);
+    for (const bad of [undefined, "abc", "-1", "Infinity", "NaN"]) expect(delayMsOf(bad)).toBeNull();
   });
 
   it("labels a target with every variable that names it, each once", () => {
