@@ -6,7 +6,7 @@
 //   npm run bench:peers -- [--workloads rehydrate,ingest,growth,search] [--sizes 100,1000,10000,100000]
 //                          [--systems strata-embedded,...] [--quick] [--calls 300] [--port 8811] [--name peers]
 //                          [--ingest-batched 10000] [--stand-ins apart|shared] [--strata-env NAME=VALUE ...]
-//                          [--delay-ms 0]
+//                          [--delay-ms 0] [--delay-procs one|each]
 //
 // Systems: strata-embedded (`strata serve`, PGlite), strata-managed (`strata serve` against
 // the local counterparts of Upstash, Neon, SQS and Pinecone in bench/peers/stand-ins.ts, each
@@ -31,7 +31,10 @@
 // PostgreSQL and Redis stay direct, as a managed service's are inside it. On loopback a round
 // trip costs tens of microseconds, in a deployment a millisecond or more: the default, 0, adds
 // nothing and starts no proxy. strata-embedded, mastra-libsql and naive-json reach nothing over
-// the network and are not affected.
+// the network and are not affected. `--delay-procs each` gives every service its own proxy
+// process; by default (`one`) the services reached from one setting share one (the managed
+// counterparts one, PostgreSQL and Redis another, Mastra's Pinecone a third), so a call's
+// parallel reads of several services queue in one process, as on a network they would not.
 // Every server runs with the Node options of package.json's start script (as `npm start`
 // starts Strata), peers included. Writes bench/results/<date>-<name>.json, .md (tables and
 // target verdicts) and SVG charts.
@@ -53,7 +56,7 @@ import { benchUsageError, parseBenchArgs } from "./args.ts";
 import { envPairs } from "./serve-client.ts";
 import { noteTimings } from "./stats.ts";
 import { MASTRA_PINECONE_INDEX } from "./peers/config.ts";
-import { addLabel, delayMsOf, startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
+import { addLabel, delayMsOf, proxyGroups, startDelayProxies, targetOf, throughProxy, type DelayProxies, type HeldSummary } from "./peers/delay-proxy.ts";
 
 const ALL_SYSTEMS = ["floor-local", "strata-embedded", "naive-json", "langchain-pg", "langchain-upstash", "floor-managed", "strata-managed", "mastra-libsql", "mastra-managed"] as const;
 type SystemName = (typeof ALL_SYSTEMS)[number];
@@ -85,9 +88,12 @@ const { values: args } = parseBenchArgs(import.meta.url, {
     // STRATA_PGLITE_THREAD=on: the caller's STRATA_* variables are not passed on.
     "strata-env": { type: "string", multiple: true, default: [] },
     "delay-ms": { type: "string", default: "0" },
+    "delay-procs": { type: "string", default: "one" },
   },
 });
 const DELAY_MS = delayMsOf(args["delay-ms"]) ?? benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${args["delay-ms"]}`);
+if (args["delay-procs"] !== "one" && args["delay-procs"] !== "each") benchUsageError(import.meta.url, `--delay-procs is one or each, got ${args["delay-procs"]}`);
+const DELAY_EACH = args["delay-procs"] === "each";
 if (args["stand-ins"] !== "apart" && args["stand-ins"] !== "shared") benchUsageError(import.meta.url, `--stand-ins is apart or shared, got ${args["stand-ins"]}`);
 const strataEnv = envPairs("--strata-env", args["strata-env"]!, (message) => benchUsageError(import.meta.url, message));
 const workloads = new Set(args.workloads!.split(","));
@@ -286,7 +292,7 @@ const DELAYED_CLOUD_KEYS = ["STRATA_NEON_WS_PROXY", "STRATA_NEON_FETCH_ENDPOINT"
 
 /**
  * `env` with the addresses under `keys` sent through a delay proxy of DELAY_MS each way (one
- * process for the lot); `env` itself when there is no delay. Every key must name a loopback
+ * process for the lot, or one a service with --delay-procs each); `env` itself when there is no delay. Every key must name a loopback
  * address with a port: a service the delay would miss fails the run rather than go undelayed.
  */
 async function delayed<T extends Record<string, string>>(env: T, keys: readonly string[], owner = ""): Promise<T> {
@@ -298,11 +304,16 @@ async function delayed<T extends Record<string, string>>(env: T, keys: readonly 
     addLabel(delayLabels, target, owner ? `${k} (${owner})` : k);
     return target;
   });
-  const proxies = await startDelayProxies(targets, DELAY_MS, NODE_FLAGS);
-  delayProxies.push(proxies);
-  delayRoundTrips.push(proxies.roundTripMs);
+  const groups = proxyGroups(targets, DELAY_EACH ? "each" : "one");
+  const ports: Record<string, number> = {};
+  for (const group of groups) {
+    const proxies = await startDelayProxies(group, DELAY_MS, NODE_FLAGS);
+    delayProxies.push(proxies);
+    delayRoundTrips.push(proxies.roundTripMs);
+    Object.assign(ports, proxies.ports);
+  }
   const out: Record<string, string> = { ...env };
-  for (const k of keys) out[k] = throughProxy(env[k]!, proxies.ports);
+  for (const k of keys) out[k] = throughProxy(env[k]!, ports);
   return out as T;
 }
 
@@ -702,7 +713,8 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
   const delayMs = (meta.options as { delayMs: number }).delayMs;
   if (delayMs > 0) {
     const trips = (meta.delayRoundTripMs as number[] | undefined) ?? [];
-    md += `**A network delay of ${delayMs} ms each way** (bench/peers/delay-proxy.ts) stood in front of PostgreSQL, Redis and every managed counterpart, for every system reaching them: an idle round trip through it took ${trips.join(", ")} ms (median of 100 in each proxy process as it started; the timers' lateness included). strata-embedded, mastra-libsql and naive-json reach nothing over the network. The targets of issue 8 are read without it.\n\n`;
+    const each = (meta.options as { delayProcs?: string }).delayProcs === "each";
+    md += `**A network delay of ${delayMs} ms each way** (bench/peers/delay-proxy.ts) stood in front of PostgreSQL, Redis and every managed counterpart, for every system reaching them, ${each ? "each service's in a proxy process of its own" : "the managed counterparts' in one proxy process, PostgreSQL's and Redis's in another (Mastra's Pinecone stand-in, when it ran, in a third)"}: an idle round trip through it took ${trips.join(", ")} ms (median of 100 in each proxy process as it started; the timers' lateness included). strata-embedded, mastra-libsql and naive-json reach nothing over the network. The targets of issue 8 are read without it.\n\n`;
   }
   // Each workload's section only when some system ran it.
   if (names.some((n) => results[n]!.rehydrate)) {
@@ -905,7 +917,7 @@ function report(results: Partial<Record<SystemName, SystemResult>>, final: boole
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
     complete: final,
     serverNodeFlags: NODE_FLAGS,
-    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"], delayMs: DELAY_MS },
+    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"], delayMs: DELAY_MS, delayProcs: args["delay-procs"] },
     ...(DELAY_MS > 0 ? { delayRoundTripMs: [...delayRoundTrips] } : {}),
   };
   const vs = verdicts(results);

@@ -187,6 +187,15 @@ export function delayMsOf(text: string | undefined): number | null {
   return text !== undefined && ms >= 0 && Number.isFinite(ms) ? ms : null;
 }
 
+/**
+ * The targets each proxy process serves: all in one ("one"), or each distinct target in a
+ * process of its own ("each"), so that traffic to one service never waits on another's turn.
+ */
+export function proxyGroups(targets: readonly string[], procs: "one" | "each"): string[][] {
+  if (targets.length === 0) return [];
+  return procs === "each" ? [...new Set(targets)].map((t) => [t]) : [[...targets]];
+}
+
 /** "HOST:PORT" as a target, or an error naming what is wrong. */
 export function parseTarget(text: string): { host: string; port: number } {
   const m = /^([^:\s]+):(\d+)$/.exec(text);

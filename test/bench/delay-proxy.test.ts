@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addLabel, delayMsOf, HoldTimes, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
+import { addLabel, delayMsOf, HoldTimes, proxyGroups, startDelayProxies, startDelayProxy, targetOf, throughProxy } from "../../bench/peers/delay-proxy.ts";
 import { quantile } from "../../bench/stats.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -241,6 +241,20 @@ describe("bench/peers/delay-proxy.ts", () => {
     const badTarget = run("--delay-ms", "1", "--to", "127.0.0.1");
     expect(badTarget.status).toBe(2);
     expect(badTarget.stderr).toContain('a target is HOST:PORT with a port from 1 to 65535, got "127.0.0.1"');
+  });
+
+  it("groups the targets into proxy processes: all in one, or each distinct target in its own", () => {
+    const targets = ["127.0.0.1:4444", "127.0.0.1:5555", "127.0.0.1:4444", "127.0.0.1:6666"];
+    expect(proxyGroups(targets, "one")).toEqual([targets]);
+    expect(proxyGroups(targets, "each")).toEqual([["127.0.0.1:4444"], ["127.0.0.1:5555"], ["127.0.0.1:6666"]]);
+    expect(proxyGroups([], "one")).toEqual([]);
+    expect(proxyGroups([], "each")).toEqual([]);
+  });
+
+  it("bench/peers.ts refuses a --delay-procs it cannot use, with exit code 2, before it starts anything", () => {
+    const r = spawnSync(process.execPath, ["bench/peers.ts", "--delay-procs=several"], { cwd: root, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("--delay-procs is one or each, got several");
   });
 
   it("bench/peers.ts refuses a --delay-ms it cannot use, with exit code 2, before it starts anything", () => {
