@@ -37,7 +37,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { noteTimings, quantile, tierMedians } from "./stats.ts";
+import { noteTimings, pairedRatio, quantile, tierMedians } from "./stats.ts";
 import { generateQueries } from "./peers/data.ts";
 import { abBuilds, builtSize, contextPath, getJson, readyForCalls, spawnServe, warmQueriesFor, watchServer, type WatchedServer } from "./serve-client.ts";
 import { benchFailure, benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
@@ -180,7 +180,7 @@ async function round(first: "A" | "B"): Promise<number> {
     if ((i + 1) % 100 === 0 && i + 1 < calls) log(`${i + 1} / ${calls} query pairs`);
   }
   await Promise.all(servers.map((s) => s.server.stop()));
-  const ratio = median(runs.A.ms.map((a, i) => runs.B.ms[i]! / a));
+  const ratio = pairedRatio(runs.A.ms, runs.B.ms);
   const envText = (name: "A" | "B") => Object.entries(extraEnv[name]).map(([k, v]) => ` ${k}=${v}`).join("");
   const line = (name: "A" | "B") =>
     `${name} ${roots[name]}${envText(name)} on ${sizes[name].toLocaleString()} messages: p50 ${median(runs[name].ms).toFixed(2)} ms, p95 ${quantile(runs[name].ms, 0.95).toFixed(2)} ms; server's own total p50 ${median(runs[name].timings.get("total") ?? []).toFixed(2)} ms`;

@@ -20,7 +20,9 @@
 //   growth     one user's history at each size; context call latency at each, and again with
 //              a turn written (acknowledged, untimed) before each call, as a chatting user's
 //              frontend posts the turn and then asks for the context. Timed once the derived
-//              work drained and no vector index is being built (GET /v1/status)
+//              work drained and no vector index is being built (GET /v1/status); and at
+//              each size from 1k, side by side in the same server with a second user of 1k
+//              messages written before the growth (one query to both, the order alternating)
 //   search     1, 8 and 32 concurrent clients on the growth user at 10k messages (400, 2,000
 //              and 3,200 searches after 20 untimed ones, a level stopped after 20 s), once the
 //              growth step's derived work drained
@@ -106,6 +108,12 @@ const GROWTH_CALLS = Math.max(30, Math.round(CALLS / 3));
 // on a 2-core machine, so its p99 was its 4th-slowest search: one pause decided it.
 const SEARCH_REQUESTS: Record<number, number> = args.quick ? { 1: 60, 8: 160, 32: 320 } : { 1: 400, 8: 2000, 32: 3200 };
 const SEARCH_WARM = 20;
+// The growth workload's side-by-side reading: a second user of REF_SIZE messages (the same turns
+// as the growing user's first REF_SIZE), and at each size from REF_SIZE GROWTH_CALLS context
+// calls to each user, query by query in alternating order, after PAIRED_WARM untimed pairs.
+const REF_SIZE = 1000;
+const REF_USER = "u-ref";
+const PAIRED_WARM = 50;
 const SEARCH_MAX_MS = 20_000;
 const INGEST_SINGLE = args.quick ? 200 : 500;
 const INGEST_BATCHED = Number(args["ingest-batched"] ?? (args.quick ? 1000 : 10_000));
@@ -481,6 +489,8 @@ interface SystemResult {
     /** From the drain until no vector index was being built (null: the system has no queue). */
     indexBuildMs?: number | null;
     rssMb: number | null;
+    /** This size's user and the REF_SIZE user in the same server, side by side (see pairedCalls). */
+    paired?: Paired;
   }[];
   search?: { size: number; clients: number; qps: number; latency: Stats; rssMb: number | null }[] | { unsupported: string };
   /**
@@ -549,10 +559,80 @@ function growthEstimateS(name: SystemName): number {
   return write + calls;
 }
 
+/** Context calls to the REF_SIZE user and to the growing user, side by side. */
+interface Paired {
+  refSize: number;
+  /** The REF_SIZE user's calls, and the growing user's, at this size. */
+  ref: Stats;
+  grown: Stats;
+  /** grown.p50 / ref.p50. */
+  ratio: number;
+}
+
+/**
+ * The growing user's context call against the REF_SIZE user's, in the same server at the same
+ * moment: each pair sends one query to both, the order alternating from pair to pair. Timed one
+ * size after the other, the sizes met different moments of the machine and of the server (the
+ * 1k calls, right after their drain, read slower than the 10k calls in four rounds running).
+ * The ratio is of the two medians, not the median of the pairs' ratios: in one server the second
+ * call of a pair can find what the first left in the caches (the query's embedding, its words),
+ * which would split the pairs' ratios in two groups, one each way, with their median anywhere
+ * between; each side's calls are first and second alike, so their medians compare.
+ */
+async function pairedCalls(sys: Running, refSession: string, grownSession: string): Promise<Paired> {
+  const path = (session: string, user: string, q: string) => `/v1/sessions/${encodeURIComponent(session)}/context?userId=${user}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
+  const ref: number[] = [];
+  const grown: number[] = [];
+  for (let i = 0; i < PAIRED_WARM + GROWTH_CALLS; i++) {
+    const q = queries[(i + 40) % queries.length]!;
+    const a = () => ok(sys.base, "GET", path(refSession, REF_USER, q));
+    const b = () => ok(sys.base, "GET", path(grownSession, "u-growth", q));
+    let ra: Reply, rb: Reply;
+    if (i % 2 === 0) {
+      ra = await a();
+      rb = await b();
+    } else {
+      rb = await b();
+      ra = await a();
+    }
+    if (i < PAIRED_WARM) continue;
+    ref.push(ra.ms);
+    grown.push(rb.ms);
+  }
+  const out = { refSize: REF_SIZE, ref: stats(ref), grown: stats(grown) };
+  return { ...out, ratio: Math.round((out.grown.p50 / out.ref.p50) * 1000) / 1000 };
+}
+
+/** Writes `count` messages of the growth data (sessions of SESSION_SIZE from `from`) for `user`, two clients at once. */
+async function writeHistory(sys: Running, user: string, prefix: string, from: number, count: number, progress: (to: number) => void): Promise<void> {
+  const sessionsToWrite: number[] = [];
+  for (let s = Math.floor(from / SESSION_SIZE); s * SESSION_SIZE < from + count; s++) sessionsToWrite.push(s);
+  await pool(sessionsToWrite.length, 2, async (i) => {
+    const s = sessionsToWrite[i]!;
+    const start = Math.max(from, s * SESSION_SIZE);
+    const to = Math.min(from + count, (s + 1) * SESSION_SIZE);
+    const msgs = generateMessages({ seed: 1000 + s, count: to - start, profile: "chat", prefix, start });
+    await ok(sys.base, "POST", `/v1/sessions/${prefix}-${s}/messages`, { userId: user, messages: msgs });
+    progress(to);
+  });
+}
+
 async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
   const growth: NonNullable<SystemResult["growth"]> = [];
   result.growth = growth;
   log(`${sys.name} growth to ${Math.max(...sizes).toLocaleString()} messages: about ${Math.ceil(growthEstimateS(sys.name) / 60)} min on a quiet machine (ingest, derived work, ${GROWTH_CALLS} context calls a size)`);
+  // The side-by-side reference: a user holding what the growing user holds at REF_SIZE, written
+  // (and its derived work drained) before the growth starts.
+  const withRef = sizes.includes(REF_SIZE) && Math.max(...sizes) > REF_SIZE;
+  const refSession = `r-${Math.floor((REF_SIZE - 1) / SESSION_SIZE)}`;
+  if (withRef) {
+    await writeHistory(sys, REF_USER, "r", 0, REF_SIZE, () => {});
+    if (!NO_QUEUE.has(sys.name)) {
+      await idle(sys, `reference user of ${REF_SIZE.toLocaleString()}`);
+      await indexesBuilt(sys, `reference user of ${REF_SIZE.toLocaleString()}`);
+    }
+    log(`${sys.name} growth: a reference user of ${REF_SIZE.toLocaleString()} messages written, for the side-by-side calls`);
+  }
   let have = 0;
   const doSearch = workloads.has("search");
   const searchSize = sizes.includes(SEARCH_AT) ? SEARCH_AT : Math.max(...sizes.filter((s) => s <= SEARCH_AT));
@@ -562,14 +642,7 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
     let lastLog = Date.now();
     const add = size - have;
     // Sessions of 100 messages; two clients write different sessions at once.
-    const sessionsToWrite: number[] = [];
-    for (let s = Math.floor(have / SESSION_SIZE); s * SESSION_SIZE < size; s++) sessionsToWrite.push(s);
-    await pool(sessionsToWrite.length, 2, async (i) => {
-      const s = sessionsToWrite[i]!;
-      const from = Math.max(have, s * SESSION_SIZE);
-      const to = Math.min(size, (s + 1) * SESSION_SIZE);
-      const msgs = generateMessages({ seed: 1000 + s, count: to - from, profile: "chat", prefix: "g", start: from });
-      await ok(sys.base, "POST", `/v1/sessions/g-${s}/messages`, { userId: "u-growth", messages: msgs });
+    await writeHistory(sys, "u-growth", "g", have, add, (to) => {
       if (Date.now() - lastLog > 10_000) {
         log(`${sys.name} growth: ${to.toLocaleString()} / ${size.toLocaleString()} messages`);
         lastLog = Date.now();
@@ -588,13 +661,20 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
     const indexBuildMs = drained === null ? null : built === null ? 0 : Math.round(built - drained);
     const lastSession = `g-${Math.floor((size - 1) / SESSION_SIZE)}`;
     const context = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS);
+    // Then side by side with the reference user, before any turn is written to this size's last
+    // session: at REF_SIZE the two users hold the same turns, so that ratio is the control.
+    let paired: Paired | undefined;
+    if (withRef && size >= REF_SIZE) {
+      paired = await pairedCalls(sys, refSession, lastSession);
+      log(`${sys.name} growth ${size}: side by side with the ${REF_SIZE.toLocaleString()}-message user, p50 ${paired.grown.p50} ms against ${paired.ref.p50}, a ratio of ${paired.ratio}`);
+    }
     // Then a chatting user: a turn written to the session before each call. The turns stay
     // (GROWTH_CALLS more messages at each size, beside the size's own).
     const afterWrite = await contextCalls(sys, lastSession, "u-growth", GROWTH_CALLS, async (i) => {
       const [m] = generateMessages({ seed: 5_000_000 + size + i, count: 1, profile: "chat", prefix: `w${size}`, start: size + i });
       await ok(sys.base, "POST", `/v1/sessions/${lastSession}/messages`, { userId: "u-growth", messages: [m] });
     });
-    const step = { size, context, afterWrite, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, indexBuildMs, rssMb: peakRssMb(sys.pid) };
+    const step = { size, context, afterWrite, ingestMsgPerSec: Math.round((add / ingestMs) * 1000), drainMs, indexBuildMs, rssMb: peakRssMb(sys.pid), ...(paired ? { paired } : {}) };
     growth.push(step);
     log(`${sys.name} growth ${size}: context p50 ${context.p50} ms, p99 ${context.p99}; after a write p50 ${afterWrite.p50} ms, p99 ${afterWrite.p99}; ingest ${step.ingestMsgPerSec} msg/s; drain ${drainMs === null ? "—" : `${(drainMs / 1000).toFixed(1)} s`}; vector index built ${indexBuildMs ? `${(indexBuildMs / 1000).toFixed(1)} s after it` : "—"}; peak RSS ${step.rssMb} MB`);
     if (doSearch && size === searchSize) result.search = await runSearch(sys, size);
@@ -671,7 +751,19 @@ function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[]
     }
     const g = results[strata]?.growth ?? [];
     const at1k = g.find((x) => x.size === 1000), top = g.at(-1);
-    if (at1k && top && top.size > 1000) {
+    if (top?.paired && top.size > top.paired.refSize) {
+      const p = top.paired;
+      const full = top.size === 100_000 && p.refSize === 1000;
+      v.push({
+        target: `${strata} context at 100k ≤ 1.5× at 1k${full ? "" : ` (largest run: ${top.size.toLocaleString()})`}`,
+        measured: `${p.grown.p50} ms at ${top.size.toLocaleString()} vs ${p.ref.p50} ms for a user of ${p.refSize.toLocaleString()} (p50, side by side in one server)`,
+        ratio: p.ratio,
+        met: full ? p.ratio <= 1.5 : null,
+        ...(strata === "strata-embedded"
+          ? { caveat: "both users in one server; bench/ab-http.ts, each size in a server of its own, decides the embedded target" }
+          : {}),
+      });
+    } else if (at1k && top && top.size > 1000) {
       const full = top.size === 100_000;
       v.push({
         target: `${strata} context at 100k ≤ 1.5× at 1k${full ? "" : ` (largest run: ${top.size.toLocaleString()})`}`,
@@ -756,6 +848,15 @@ function markdown(results: Partial<Record<SystemName, SystemResult>>, vs: Verdic
           const x = g.find((y) => y.size === s)?.afterWrite;
           return x ? `${x.p50} / ${x.p99}` : "—";
         }).join(" | ")} |\n`;
+      }
+    }
+    const pairedRows = names.filter((n) => results[n]!.growth?.some((g) => g.paired));
+    if (pairedRows.length) {
+      md += `\nSide by side in the same server: the growing user's context call and a user of ${REF_SIZE.toLocaleString("en-US")} messages (the same turns as the growing user's first ${REF_SIZE.toLocaleString("en-US")}), one query to both, ${GROWTH_CALLS} pairs after ${PAIRED_WARM} untimed, the order alternating; p50 / p99 ms, and the ratio of the p50s:\n\n| system | messages | ${REF_SIZE.toLocaleString("en-US")}-message user | growing user | ratio |\n|---|---|---|---|---|\n`;
+      for (const n of pairedRows) {
+        for (const g of results[n]!.growth!) {
+          if (g.paired) md += `| ${n} | ${g.size.toLocaleString("en-US")} | ${g.paired.ref.p50} / ${g.paired.ref.p99} | ${g.paired.grown.p50} / ${g.paired.grown.p99} | ${g.paired.ratio} |\n`;
+        }
       }
     }
     const drains = names.filter((n) => results[n]!.growth?.some((g) => g.drainMs != null));

@@ -24,3 +24,12 @@ export function noteTimings(tiers: Map<string, number[]>, timings: Readonly<Reco
 export function tierMedians(tiers: ReadonlyMap<string, readonly number[]>, digits = 2): string {
   return `timings (median ms): ${[...tiers].map(([k, xs]) => `${k} ${quantile(xs, 0.5).toFixed(digits)}`).join(", ")}`;
 }
+
+/**
+ * The median of b[i] / a[i] over pairs timed side by side (the same query to each, one right
+ * after the other): a ratio in which a slow moment of the machine falls on both sides of a pair.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length || a.length === 0) throw new Error(`paired timings need as many of each, at least one (got ${a.length} and ${b.length})`);
+  return quantile(a.map((x, i) => b[i]! / x), 0.5);
+}

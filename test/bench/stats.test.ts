@@ -1,11 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { noteTimings, quantile, tierMedians } from "../../bench/stats.ts";
+import { noteTimings, pairedRatio, quantile, tierMedians } from "../../bench/stats.ts";
 
 describe("bench/stats.ts", () => {
   it("quantile: nearest rank of the numbers, in whatever order they come", () => {
     expect(quantile([5, 1, 4, 2, 3], 0.5)).toBe(3);
     expect(quantile([4, 1, 3, 2], 0.5)).toBe(3);
     expect(quantile([4, 1, 3, 2], 0.99)).toBe(4);
+  });
+
+  it("pairedRatio: the median of the pairs' ratios, not the ratio of the medians", () => {
+    // The pairs' ratios 3, 1, 2: median 2. The medians' ratio would be 3 / 2 = 1.5.
+    expect(pairedRatio([1, 2, 3], [3, 2, 6])).toBe(2);
+    // Pair order matters: the same numbers paired otherwise give 1, 1, 2 (median 1).
+    expect(pairedRatio([3, 2, 1], [3, 2, 2])).toBe(1);
+    expect(() => pairedRatio([1, 2], [1])).toThrow(/as many of each/);
+    expect(() => pairedRatio([], [])).toThrow(/at least one/);
   });
 
   it("noteTimings gathers each tier's timings across answers, leaving out what is not a number", () => {
