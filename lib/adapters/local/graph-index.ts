@@ -51,7 +51,7 @@ import { descending, kthLargest } from "../../core/order.ts";
 export interface GraphIndexOptions {
   /** The archive the graph tables live in (read on a user's first read). */
   sql: SqlClient;
-  /** Mention and evidence rows kept in memory across users before whole users are evicted (default 1,000,000). */
+  /** Mention and evidence rows kept in memory across users before whole users are evicted (default 1,600,000). */
   maxRows?: number;
   /** Other processes write the same graph tables: check the user's graph version before each read. */
   shared?: boolean;
@@ -66,8 +66,13 @@ export interface GraphIndexOptions {
 export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 
 // A row costs roughly 270 bytes here with its share of the entities, relations and maps (the
-// 100k-message benchmark user: 1.08M rows in 289 MB), so the default holds about 270 MB.
-const DEFAULT_MAX_ROWS = 1_000_000;
+// 100k-message benchmark user: 1.08M rows in 289 MB, about 10.7 rows a message). The default
+// holds about as many messages as the keyword index's 150,000 turns (keyword-index.ts), some
+// 430 MB. At 1M rows a 100k-message user was past the budget alone: in shared mode each load
+// of another user evicted it, and each of its next calls was answered by the SQL store while
+// it loaded whole again, so serving it beside any other user thrashed (675 ms a call at the
+// median, BENCHMARKS.md, fifty-ninth round). A user past this budget still does.
+const DEFAULT_MAX_ROWS = 1_600_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
 // Shared mode: merges a read catches up on before answering (a merge is one extract run, at
