@@ -95,7 +95,7 @@ const { values: args } = parseBenchArgs(import.meta.url, {
 });
 const DELAY_MS = delayMsOf(args["delay-ms"]) ?? benchUsageError(import.meta.url, `--delay-ms must be a number of milliseconds ≥ 0, got ${args["delay-ms"]}`);
 if (args["delay-procs"] !== "one" && args["delay-procs"] !== "each") benchUsageError(import.meta.url, `--delay-procs is one or each, got ${args["delay-procs"]}`);
-const DELAY_EACH = args["delay-procs"] === "each";
+const DELAY_PROCS: "one" | "each" = args["delay-procs"];
 if (args["stand-ins"] !== "apart" && args["stand-ins"] !== "shared") benchUsageError(import.meta.url, `--stand-ins is apart or shared, got ${args["stand-ins"]}`);
 const strataEnv = envPairs("--strata-env", args["strata-env"]!, (message) => benchUsageError(import.meta.url, message));
 const workloads = new Set(args.workloads!.split(","));
@@ -300,8 +300,9 @@ const DELAYED_CLOUD_KEYS = ["STRATA_NEON_WS_PROXY", "STRATA_NEON_FETCH_ENDPOINT"
 
 /**
  * `env` with the addresses under `keys` sent through a delay proxy of DELAY_MS each way (one
- * process for the lot, or one a service with --delay-procs each); `env` itself when there is no delay. Every key must name a loopback
- * address with a port: a service the delay would miss fails the run rather than go undelayed.
+ * process for the lot, or one a service with --delay-procs each); `env` itself when there is no
+ * delay. Every key must name a loopback address with a port: a service the delay would miss
+ * fails the run rather than go undelayed.
  */
 async function delayed<T extends Record<string, string>>(env: T, keys: readonly string[], owner = ""): Promise<T> {
   if (DELAY_MS === 0) return env;
@@ -312,7 +313,7 @@ async function delayed<T extends Record<string, string>>(env: T, keys: readonly 
     addLabel(delayLabels, target, owner ? `${k} (${owner})` : k);
     return target;
   });
-  const groups = proxyGroups(targets, DELAY_EACH ? "each" : "one");
+  const groups = proxyGroups(targets, DELAY_PROCS);
   const ports: Record<string, number> = {};
   for (const group of groups) {
     const proxies = await startDelayProxies(group, DELAY_MS, NODE_FLAGS);
@@ -453,8 +454,13 @@ interface ContextRun extends Stats {
  * before each timed call and acknowledged first (not timed): what a write leaves the read
  * path to redo is then part of the calls.
  */
+/** The context call's path for one session, user and query, at the runs' budget. */
+function contextPath(sessionId: string, userId: string, q: string): string {
+  return `/v1/sessions/${encodeURIComponent(sessionId)}/context?userId=${encodeURIComponent(userId)}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
+}
+
 async function contextCalls(sys: Running, sessionId: string, userId: string, n: number, write?: (i: number) => Promise<void>): Promise<ContextRun> {
-  const path = (q: string) => `/v1/sessions/${encodeURIComponent(sessionId)}/context?userId=${encodeURIComponent(userId)}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
+  const path = (q: string) => contextPath(sessionId, userId, q);
   for (let i = 0; i < Math.min(20, n); i++) await ok(sys.base, "GET", path(queries[i % queries.length]!));
   const ms: number[] = [];
   const bytes: number[] = [];
@@ -580,13 +586,12 @@ interface Paired {
  * between; each side's calls are first and second alike, so their medians compare.
  */
 async function pairedCalls(sys: Running, refSession: string, grownSession: string): Promise<Paired> {
-  const path = (session: string, user: string, q: string) => `/v1/sessions/${encodeURIComponent(session)}/context?userId=${user}&query=${encodeURIComponent(q)}&budget=${BUDGET}`;
   const ref: number[] = [];
   const grown: number[] = [];
   for (let i = 0; i < PAIRED_WARM + GROWTH_CALLS; i++) {
     const q = queries[(i + 40) % queries.length]!;
-    const a = () => ok(sys.base, "GET", path(refSession, REF_USER, q));
-    const b = () => ok(sys.base, "GET", path(grownSession, "u-growth", q));
+    const a = () => ok(sys.base, "GET", contextPath(refSession, REF_USER, q));
+    const b = () => ok(sys.base, "GET", contextPath(grownSession, "u-growth", q));
     let ra: Reply, rb: Reply;
     if (i % 2 === 0) {
       ra = await a();
@@ -627,10 +632,7 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
   const refSession = `r-${Math.floor((REF_SIZE - 1) / SESSION_SIZE)}`;
   if (withRef) {
     await writeHistory(sys, REF_USER, "r", 0, REF_SIZE, () => {});
-    if (!NO_QUEUE.has(sys.name)) {
-      await idle(sys, `reference user of ${REF_SIZE.toLocaleString()}`);
-      await indexesBuilt(sys, `reference user of ${REF_SIZE.toLocaleString()}`);
-    }
+    await settled(sys, `reference user of ${REF_SIZE.toLocaleString()}`);
     log(`${sys.name} growth: a reference user of ${REF_SIZE.toLocaleString()} messages written, for the side-by-side calls`);
   }
   let have = 0;
@@ -681,14 +683,18 @@ async function runGrowth(sys: Running, result: SystemResult): Promise<void> {
   }
 }
 
+/** Waits until a system with a queue has no derived work pending and no vector index building. */
+async function settled(sys: Running, what: string): Promise<void> {
+  if (NO_QUEUE.has(sys.name)) return;
+  await idle(sys, what);
+  await indexesBuilt(sys, what);
+}
+
 async function runSearch(sys: Running, size: number): Promise<SystemResult["search"]> {
   // The growth step before it wrote a turn before each of its after-a-write calls: the derived
   // work those turns left (and a vector index build they started) is that step's, so the search
   // waits for it as the growth step's calls wait for theirs, rather than timing queries beside it.
-  if (!NO_QUEUE.has(sys.name)) {
-    await idle(sys, "search");
-    await indexesBuilt(sys, "search");
-  }
+  await settled(sys, "search");
   const probe = await request(sys.base, "POST", "/v1/search", { userId: "u-growth", query: queries[0], limit: 10 });
   if (probe.status === 501) return { unsupported: probe.body?.error?.message ?? "no search" };
   if (probe.status >= 300) throw new Error(`search -> ${probe.status} ${JSON.stringify(probe.body).slice(0, 200)}`);
@@ -751,11 +757,12 @@ function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[]
     }
     const g = results[strata]?.growth ?? [];
     const at1k = g.find((x) => x.size === 1000), top = g.at(-1);
+    const growthTarget = (full: boolean) => `${strata} context at 100k ≤ 1.5× at 1k${full ? "" : ` (largest run: ${top!.size.toLocaleString()})`}`;
     if (top?.paired && top.size > top.paired.refSize) {
       const p = top.paired;
       const full = top.size === 100_000 && p.refSize === 1000;
       v.push({
-        target: `${strata} context at 100k ≤ 1.5× at 1k${full ? "" : ` (largest run: ${top.size.toLocaleString()})`}`,
+        target: growthTarget(full),
         measured: `${p.grown.p50} ms at ${top.size.toLocaleString()} vs ${p.ref.p50} ms for a user of ${p.refSize.toLocaleString()} (p50, side by side in one server)`,
         ratio: p.ratio,
         met: full ? p.ratio <= 1.5 : null,
@@ -769,7 +776,7 @@ function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[]
     } else if (at1k && top && top.size > 1000) {
       const full = top.size === 100_000;
       v.push({
-        target: `${strata} context at 100k ≤ 1.5× at 1k${full ? "" : ` (largest run: ${top.size.toLocaleString()})`}`,
+        target: growthTarget(full),
         measured: `${top.context.p50} ms at ${top.size.toLocaleString()} vs ${at1k.context.p50} ms at 1k (p50)`,
         ratio: ratio(top.context.p50, at1k.context.p50),
         met: full ? top.context.p50 <= 1.5 * at1k.context.p50 : null,
@@ -1021,7 +1028,7 @@ function report(results: Partial<Record<SystemName, SystemResult>>, final: boole
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`.trim(),
     complete: final,
     serverNodeFlags: NODE_FLAGS,
-    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"], delayMs: DELAY_MS, delayProcs: args["delay-procs"] },
+    options: { workloads: [...workloads], sizes, systems, calls: CALLS, growthCalls: GROWTH_CALLS, searchRequests: SEARCH_REQUESTS, ingestSingle: INGEST_SINGLE, ingestBatched: INGEST_BATCHED, budget: BUDGET, standIns: args["stand-ins"], delayMs: DELAY_MS, delayProcs: DELAY_PROCS },
     ...(DELAY_MS > 0 ? { delayRoundTripMs: [...delayRoundTrips] } : {}),
   };
   const vs = verdicts(results);
