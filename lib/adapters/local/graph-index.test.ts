@@ -607,6 +607,42 @@ describe("in-process graph index, shared by processes", () => {
     }
   });
 
+  it("holds a large user beside a small one the budget cannot hold as well, and answers the small one from the tables", async () => {
+    const tenantId = uid("t");
+    const [large, small] = [uid("u"), uid("u")];
+    const mine = (userId: string, n: number): GraphMerge[] =>
+      Array.from({ length: n }, (_, i) => {
+        const [a, b] = [NAMES[i % NAMES.length]!, NAMES[(7 * i + 3) % NAMES.length]!];
+        const entities = [a, b].map((name) => ({ name, type: ENTITY_TYPES[0] as EntityType }));
+        return { tenantId, userId, sessionId: "s", messageId: `m${i}`, extraction: { entities, relations: [{ from: a, type: "knows", to: b }] } };
+      });
+    await reference.merge([...mine(large, 60), ...mine(small, 5)]);
+    const rowsOf = async (userId: string) => {
+      const [row] = await sql.query<{ n: number }>(
+        `select (select count(*) from mentions where tenant_id = $1 and user_id = $2)
+              + (select count(*) from relation_evidence where tenant_id = $1 and user_id = $2) as n`,
+        [tenantId, userId],
+      );
+      return Number(row!.n);
+    };
+    const [largeRows, smallRows] = [await rowsOf(large), await rowsOf(small)];
+    expect(largeRows).toBeGreaterThan(10 * smallRows);
+    // Room for the large user, not for both: before evict.ts weighed a newcomer, each switch
+    // between the two evicted the other, and every read of either loaded it whole again.
+    const b = process({ maxRows: largeRows + Math.floor(smallRows / 2) });
+    for (let round = 0; round < 10; round++) {
+      for (const userId of [large, small]) {
+        const q = { tenantId, userId, terms: TERMS, limit: 100 };
+        expect(await b.index.facts(q)).toEqual(await reference.facts(q));
+        expect(await b.index.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+        await b.index.loads();
+      }
+    }
+    // One whole load each: the large user's, held since, and the small user's, not held (worth
+    // less than the large one it would push out) and not loaded again.
+    expect(b.counts.whole).toBe(2);
+  });
+
   it("holds every write when both write one user at once while reads land", async () => {
     const s = scenario(41);
     const a = process();

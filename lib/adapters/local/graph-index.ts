@@ -16,7 +16,8 @@
 //  - a replayed write is idempotent, as the SQL is: a mention or evidence row already present
 //    counts once, one absent is not removed twice. So a write that lands while a load reads
 //    the tables is applied again to what the load read, whether the snapshot saw it or not.
-// Whole users are evicted, least recently used first, past a budget of rows.
+// Whole users are evicted, least recently used first, past a budget of rows; a user just loaded
+// is held only when worth more than the users it would push out (evict.ts).
 //
 // With `shared` (the managed wiring: API and worker Lambdas write one archive) other
 // processes' writes never pass through here, so every read first reads the user's graph
@@ -44,7 +45,7 @@ import type { Fact, GraphVersion, SessionScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { readColumns, type RunQuery } from "../sql/columns.ts";
 import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
-import { evictPastBudget } from "./evict.ts";
+import { createRetention } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
 import { descending, kthLargest } from "../../core/order.ts";
 
@@ -71,7 +72,9 @@ export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 // 430 MB. At 1M rows a 100k-message user was past the budget alone: in shared mode each load
 // of another user evicted it, and each of its next calls was answered by the SQL store while
 // it loaded whole again, so serving it beside any other user thrashed (675 ms a call at the
-// median, BENCHMARKS.md, fifty-ninth round). A user past this budget still does.
+// median, BENCHMARKS.md, fifty-ninth round). Past this budget, the user just loaded is weighed
+// against those it would push out (evict.ts): the larger of two used as often is held, and the
+// other's calls are answered by the SQL store, without loading it again.
 const DEFAULT_MAX_ROWS = 1_600_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
@@ -1117,7 +1120,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     });
   }
 
-  const enforceBudget = (keep: string) => evictPastBudget(loaded, [{ size: (g) => g.rows, limit: maxRows }], keep);
+  const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }]);
+  const enforceBudget = (keep: string) => retention.enforce(loaded, keep);
 
   /** Shared mode: the user's graph whole, with the version it reflects. */
   async function readWhole(tenantId: string, userId: string): Promise<UserGraph> {
@@ -1170,7 +1174,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
 
   /** Shared mode: loads the user whole in the background (once at a time per user) and registers it. */
   function loadInBackground(k: string, tenantId: string, userId: string): void {
-    if (wholeLoads.has(k)) return;
+    // A user the budget would not hold (evict.ts) is answered from the store without a load.
+    if (wholeLoads.has(k) || retention.refuses(loaded, k)) return;
     const run = readWhole(tenantId, userId).then(
       (g) => {
         // Whatever registered meanwhile, this is consistent with its version, and every read
@@ -1273,6 +1278,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
 
   function graph(tenantId: string, userId: string, asOf?: GraphVersion): Promise<UserGraph | null> {
     const k = key(tenantId, userId);
+    retention.use(k);
     if (shared) return sharedGraph(k, tenantId, userId, asOf);
     const have = loaded.get(k);
     if (have) {

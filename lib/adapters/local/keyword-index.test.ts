@@ -119,7 +119,15 @@ describe("local keyword index", () => {
     await ingest(raw, t, "bob", uid("s"), ["four", "five", "six"]);
     const index = createLocalKeywordIndex({ sql, maxTurns: 4 });
     const ann = await index.corpus(t, "ann");
-    await index.corpus(t, "bob");
+    // Bob, used as often as Ann and as large, would push her out: he is loaded for his search
+    // and not held (the two would otherwise swap at every use; evict.ts).
+    const bob = await index.corpus(t, "bob");
+    expect(bob.size).toBe(3);
+    expect(await index.corpus(t, "ann")).toBe(ann);
+    expect(await index.corpus(t, "bob")).not.toBe(bob);
+    // Used more than Ann since, Bob is held, and Ann, least recently used, goes.
+    const held = await index.corpus(t, "bob");
+    expect(await index.corpus(t, "bob")).toBe(held);
     const again = await index.corpus(t, "ann");
     expect(again).not.toBe(ann);
     expect(again.size).toBe(3);
@@ -172,16 +180,25 @@ describe("local keyword index", () => {
   it("counts held text in its budget, evicting whole users past it", async () => {
     const t = await tenant();
     const ann = await ingest(raw, t, "ann", uid("s"), ["x".repeat(60)]);
-    await ingest(raw, t, "bob", uid("s"), ["y".repeat(60)]);
+    const bob = await ingest(raw, t, "bob", uid("s"), ["y".repeat(60)]);
     const index = createLocalKeywordIndex({ sql, maxChars: 100 });
     const held = await index.corpus(t, "ann");
     const id = ann.messages[0]!.id;
     expect(index.messages(t, "ann", [id]).size).toBe(1);
+    // Ann's 60 characters and Bob's 60 exceed 100: Bob, used twice to Ann's once, is held and
+    // Ann, used least recently, goes.
     await index.corpus(t, "bob");
-    // Ann's 60 characters and Bob's 60 exceed 100: Ann, used least recently, went.
-    expect(index.messages(t, "ann", [id]).size).toBe(0);
-    expect(await index.corpus(t, "ann")).not.toBe(held);
     expect(index.messages(t, "ann", [id]).size).toBe(1);
+    await index.corpus(t, "bob");
+    expect(index.messages(t, "ann", [id]).size).toBe(0);
+    // Ann's next search loads her for it; used as often as Bob by then, she is not held, and
+    // the one after (her third use to his two) holds her again.
+    expect(await index.corpus(t, "ann")).not.toBe(held);
+    expect(index.messages(t, "ann", [id]).size).toBe(0);
+    await index.corpus(t, "ann");
+    expect(index.messages(t, "ann", [id]).size).toBe(1);
+    // Bob, used least recently, went.
+    expect(index.messages(t, "bob", [bob.messages[0]!.id]).size).toBe(0);
   });
 
   it("shared: searches waiting behind a version read share the next one, which sees what was stored before any of them", async () => {

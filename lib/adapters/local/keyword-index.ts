@@ -5,7 +5,9 @@
 // which Postgres full-text does not keep; computing it per query in PGlite costs more than
 // the whole search budget, while the in-memory corpus answers in well under a millisecond
 // for a user's 700 turns. Whole users are evicted, least recently used first, past a
-// budget of turns; an evicted user reloads (one select) on the next search.
+// budget of turns; an evicted user reloads (one select) on the next search. A user just
+// loaded is held only when worth more than the users it would push out (evict.ts); one that
+// is not answers from the turns loaded for its search.
 //
 // With `shared` (the managed wiring, where many processes write one archive) every search
 // first reads the user's version (one primary-key select, see migration 4): when another
@@ -34,7 +36,7 @@ import type { Archive } from "../../core/ports.ts";
 import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
-import { evictPastBudget, type Budget } from "./evict.ts";
+import { createRetention, type Budget } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
 
 export interface LocalKeywordIndexOptions {
@@ -220,7 +222,8 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     { size: (t) => t.corpus.size, limit: maxTurns },
     { size: (t) => t.chars, limit: maxChars },
   ];
-  const enforceBudget = (keep: string) => evictPastBudget(loaded, budgets, keep);
+  const retention = createRetention(budgets);
+  const enforceBudget = (keep: string) => retention.enforce(loaded, keep);
 
   function apply(k: string, write: (t: Turns) => void): void {
     const c = loaded.get(k);
@@ -268,6 +271,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
 
   async function turnsOf(tenantId: string, userId: string, asOf?: UserVersion | null): Promise<Turns> {
     const k = key(tenantId, userId);
+    retention.use(k);
     if (options.shared) return sharedTurns(k, tenantId, userId, asOf);
     const have = loaded.get(k);
     if (have) {

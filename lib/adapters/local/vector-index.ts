@@ -8,13 +8,15 @@
 // query is scoped to one user, so a user's vectors are the whole search space: they are
 // loaded on that user's first query with one select, kept in step by every write (table
 // first, then memory), and whole users are evicted, least recently used first, once the
-// matrices outgrow the memory budget; an evicted user reloads on the next query.
+// matrices outgrow the memory budget; an evicted user reloads on the next query. A user just
+// loaded is held only when worth more than the users it would push out (evict.ts); one that
+// is not is scanned exactly from the matrix loaded for its query.
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import { warmed } from "../../core/warm.ts";
 import type { VectorIndex, VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
-import { evictPastBudget } from "./evict.ts";
+import { createRetention } from "./evict.ts";
 import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
 import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
@@ -713,8 +715,9 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     }
   }
 
-  /** Evicts least recently used users until the budget holds, sparing `keep`. */
-  const enforceBudget = (keep?: string) => evictPastBudget(loaded, [{ size: (m) => m.bytes, limit: budget }], keep);
+  /** Evicts least recently used users until the budget holds; `keep` (just loaded) only when worth more than they are (evict.ts). */
+  const retention = createRetention<UserMatrix>([{ size: (m) => m.bytes, limit: budget }]);
+  const enforceBudget = (keep?: string) => retention.enforce(loaded, keep);
 
   /**
    * Applies a write that is already in the table to the user's loaded matrix, or queues it
@@ -747,6 +750,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
   /** The user's matrix of `dims`-sized vectors, loaded on first use (or reloaded for another size). */
   async function matrixFor(tenantId: string, userId: string, dims: number): Promise<UserMatrix> {
     const key = userKey(tenantId, userId);
+    retention.use(key);
     const have = loaded.get(key);
     if (have && have.dims === dims) {
       loaded.delete(key);
