@@ -1,118 +1,117 @@
 import { describe, expect, it } from "vitest";
-import { createRetention } from "./evict.ts";
+import { createRetention, type Retention } from "./evict.ts";
 
 // Values are their sizes: one budget of 10.
-const budget = (limit = 10, window?: number) => createRetention<number>([{ size: (n) => n, limit }], window ? { window } : {});
+const budget = (limit = 10) => createRetention<number>([{ size: (n) => n, limit }]);
 
-/** Registers `k` (already used) as a load does: at the end of the map, then the budget. */
-function load(loaded: Map<string, number>, r: ReturnType<typeof budget>, k: string, size: number): boolean {
+/** A read of `k` of `size`: noted, then found held (moved to the end) or loaded and admitted. */
+function read(loaded: Map<string, number>, r: Retention<number>, k: string, size: number): "held" | "admitted" | "refused" {
+  r.use(k);
+  const have = loaded.get(k);
   loaded.delete(k);
   loaded.set(k, size);
-  return r.enforce(loaded, k);
+  if (have !== undefined) return "held";
+  return r.admit(loaded, k) ? "admitted" : "refused";
 }
 
 describe("retention of loaded users", () => {
-  it("evicts least recently used first while the newcomer is worth more than they are", () => {
+  it("admits a user that fits, and one that costs more than the least recently used it pushes out", () => {
     const r = budget();
     const loaded = new Map<string, number>();
-    for (const k of ["a", "b", "c"]) {
-      r.use(k);
-      expect(load(loaded, r, k, 3)).toBe(true);
-    }
-    // d, used twice, is worth more than a (used once, of the same size): a goes.
-    r.use("d");
-    r.use("d");
-    expect(load(loaded, r, "d", 3)).toBe(true);
-    expect([...loaded.keys()]).toEqual(["b", "c", "d"]);
-    // Read since: c moved to the end, so b is the least recent and the one that goes.
-    r.use("c");
-    loaded.delete("c");
-    loaded.set("c", 3);
-    r.use("e");
-    r.use("e");
-    expect(load(loaded, r, "e", 3)).toBe(true);
-    expect([...loaded.keys()]).toEqual(["d", "c", "e"]);
+    for (const k of ["a", "b", "c"]) expect(read(loaded, r, k, 3)).toBe("admitted");
+    expect(read(loaded, r, "a", 3)).toBe("held");
+    // d, larger than b (now the least recently used), pushes it out at once.
+    expect(read(loaded, r, "d", 4)).toBe("admitted");
+    expect([...loaded.keys()]).toEqual(["c", "a", "d"]);
   });
 
-  it("keeps a large user against a small one used as often, and serves the small one unheld", () => {
+  it("keeps the larger of two users used in turn, and loads the smaller for each of its uses", () => {
     const r = budget();
     const loaded = new Map<string, number>();
-    r.use("big");
-    load(loaded, r, "big", 9);
+    expect(read(loaded, r, "large", 9)).toBe("admitted");
     for (let i = 0; i < 20; i++) {
-      r.use("small");
-      // Worth is uses × size: small would need 4.5 times big's uses.
-      expect(load(loaded, r, "small", 2)).toBe(false);
-      expect([...loaded.keys()]).toEqual(["big"]);
-      r.use("big");
-      loaded.delete("big");
-      loaded.set("big", 9);
+      expect(read(loaded, r, "small", 2)).toBe("refused");
+      expect(read(loaded, r, "large", 9)).toBe("held");
+    }
+    // The other way round: the larger, coming second, takes the place at once.
+    const s = budget();
+    const l2 = new Map<string, number>();
+    expect(read(l2, s, "small", 2)).toBe("admitted");
+    expect(read(l2, s, "large", 9)).toBe("admitted");
+    for (let i = 0; i < 5; i++) {
+      expect(read(l2, s, "small", 2)).toBe("refused");
+      expect(read(l2, s, "large", 9)).toBe("held");
     }
   });
 
-  it("does not swap two users of equal worth at every use", () => {
+  it("does not swap two users as large at every use", () => {
     const r = budget();
     const loaded = new Map<string, number>();
-    r.use("a");
-    load(loaded, r, "a", 6);
+    read(loaded, r, "a", 6);
     for (let i = 0; i < 10; i++) {
-      r.use("b");
-      expect(load(loaded, r, "b", 6)).toBe(false);
-      r.use("a");
-      expect(loaded.has("a")).toBe(true);
+      expect(read(loaded, r, "b", 6)).toBe("refused");
+      expect(read(loaded, r, "a", 6)).toBe("held");
     }
   });
 
-  it("admits the newcomer once the held user's uses have faded", () => {
-    const r = budget(10, 8);
-    const loaded = new Map<string, number>();
-    for (let i = 0; i < 6; i++) r.use("big");
-    load(loaded, r, "big", 9);
-    // Each window halves every count: big's 6 uses fade to 0 while small is used on.
-    let heldAt = -1;
-    for (let i = 0; i < 40 && heldAt < 0; i++) {
-      r.use("small");
-      if (load(loaded, r, "small", 2)) heldAt = i;
-    }
-    expect(heldAt).toBeGreaterThan(0);
-    expect([...loaded.keys()]).toEqual(["small"]);
-  });
-
-  it("holds a lone user past the budget, and evicts without a newcomer to weigh", () => {
+  it("holds a newcomer used on its own once its loads have cost more than the idle users it pushes out", () => {
     const r = budget();
     const loaded = new Map<string, number>();
-    r.use("huge");
-    expect(load(loaded, r, "huge", 25)).toBe(true);
-    expect([...loaded.keys()]).toEqual(["huge"]);
-    // Grown by writes past the budget with another held: without `keep`, least recent first.
-    r.use("other");
-    load(loaded, r, "other", 1);
-    expect([...loaded.keys()]).toEqual(["huge"]);
-    loaded.set("x", 1);
-    loaded.set("y", 1);
-    expect(r.enforce(loaded)).toBe(true);
-    expect([...loaded.keys()]).toEqual(["x", "y"]);
+    read(loaded, r, "idle", 9);
+    // 2 + 2 + 2 + 2 = 8 is not more than 9; the fifth load (10) is.
+    for (let i = 0; i < 4; i++) expect(read(loaded, r, "busy", 2)).toBe("refused");
+    expect(read(loaded, r, "busy", 2)).toBe("admitted");
+    expect([...loaded.keys()]).toEqual(["busy"]);
+    // A use of the idle user between starts the count again.
+    const s = budget();
+    const l2 = new Map<string, number>();
+    read(l2, s, "idle", 9);
+    for (let i = 0; i < 3; i++) read(l2, s, "busy", 2);
+    read(l2, s, "idle", 9);
+    for (let i = 0; i < 4; i++) expect(read(l2, s, "busy", 2)).toBe("refused");
+    expect(read(l2, s, "busy", 2)).toBe("admitted");
   });
 
-  it("refuses a load in advance only for a user it would refuse by the size last seen", () => {
+  it("holds a lone user past the budget, and spares the user a write grew", () => {
     const r = budget();
     const loaded = new Map<string, number>();
-    r.use("big");
-    load(loaded, r, "big", 8);
+    expect(read(loaded, r, "huge", 25)).toBe("admitted");
+    expect(read(loaded, r, "other", 1)).toBe("refused");
+    expect([...loaded.keys()]).toEqual(["huge"]);
+    const s = budget();
+    const l2 = new Map<string, number>([["x", 4], ["y", 4], ["z", 1]]);
+    // z grew by writes to 5: the least recently used others go, z stays.
+    l2.set("z", 5);
+    s.enforce(l2, "z");
+    expect([...l2.keys()]).toEqual(["y", "z"]);
+    // Without a user to spare, least recently used first.
+    l2.set("w", 3);
+    s.enforce(l2);
+    expect([...l2.keys()]).toEqual(["z", "w"]);
+  });
+
+  it("refuses a load in advance only for a user it refused before and would refuse at this use", () => {
+    const r = budget();
+    const loaded = new Map<string, number>();
+    read(loaded, r, "large", 8);
+    // Never refused: its size is unknown, so the load is worth trying.
     r.use("small");
-    // Never seen: its size is unknown, so the load is worth trying.
     expect(r.refuses(loaded, "small")).toBe(false);
-    expect(load(loaded, r, "small", 4)).toBe(false);
+    loaded.set("small", 3);
+    expect(r.admit(loaded, "small")).toBe(false);
+    // Refused in advance while its uses (counted as loads) come to no more than large's 8: 3, 6.
+    r.use("small");
     expect(r.refuses(loaded, "small")).toBe(true);
-    // Room now: nothing to push out.
-    loaded.delete("big");
+    r.use("small");
     expect(r.refuses(loaded, "small")).toBe(false);
-    // A user held is never refused in advance.
-    loaded.set("small", 4);
+    // Room, or held: never refused.
+    loaded.delete("large");
+    expect(r.refuses(loaded, "small")).toBe(false);
+    loaded.set("small", 3);
     expect(r.refuses(loaded, "small")).toBe(false);
   });
 
-  it("weighs each user by the budget it fills most", () => {
+  it("weighs each user by its share of the budget it fills most", () => {
     const r = createRetention<{ turns: number; chars: number }>([
       { size: (v) => v.turns, limit: 10 },
       { size: (v) => v.chars, limit: 1000 },
@@ -120,15 +119,12 @@ describe("retention of loaded users", () => {
     const loaded = new Map<string, { turns: number; chars: number }>();
     r.use("few-long");
     loaded.set("few-long", { turns: 1, chars: 900 });
-    expect(r.enforce(loaded, "few-long")).toBe(true);
-    // Eight turns of 800 characters: together over the characters' budget; worth 1 × 0.8 against few-long's 1 × 0.9.
+    expect(r.admit(loaded, "few-long")).toBe(true);
+    // Eight turns of 800 characters: together over the characters' budget; 0.8 of a budget
+    // against few-long's 0.9.
     r.use("many");
     loaded.set("many", { turns: 8, chars: 800 });
-    expect(r.enforce(loaded, "many")).toBe(false);
+    expect(r.admit(loaded, "many")).toBe(false);
     expect([...loaded.keys()]).toEqual(["few-long"]);
-  });
-
-  it("rejects a window below one", () => {
-    expect(() => budget(10, 0.5)).toThrow(/window/);
   });
 });

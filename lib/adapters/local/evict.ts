@@ -2,16 +2,18 @@
 // loaded users in a Map in order of use (least recent first, a read moves a user to the end)
 // and, past its budget, drops users from the front until every measure is within its limit.
 //
-// A user just loaded is admitted only when holding it is worth more than holding the users it
-// would push out. What a user not held costs is a reload (and, in the graph's shared mode, its
-// calls answered by the SQL store meanwhile): work in proportion to its size, on each use. So a
-// user is worth its uses (counted, and halved every `window` uses so that old uses fade) times
-// its size, and a user that would push out users worth as much or more is served from the copy
-// it was loaded into for that call and not held. Without this, two users that do not fit the
-// budget together evicted each other at every switch between them: a 100k-message user served
-// beside a 1k-message one was reloaded whole for every other call (the managed graph index at
-// a budget of 1M rows, 675 ms a call at the median; fifty-ninth round of BENCHMARKS.md). With
-// it, the larger keeps its place and the smaller, cheap to load, is loaded for its calls.
+// A user just loaded that would push others out is held only once it has cost more than they
+// would. A user not held costs a load in proportion to its size at each use (or, in the
+// graph's shared mode, a call answered by the SQL store), and a user pushed out costs one
+// reload of its size when it comes back. So a newcomer is not held (its caller answers from the
+// copy loaded for it) until the loads it has cost since any of those users was last used come
+// to more than their sizes together: rent until renting has cost more than buying. Without
+// this, two users that did not fit the budget together evicted each other at every switch: a
+// 100k-message user served beside a 1k-message one was loaded whole again for every other call
+// (the managed graph index at a budget of 1M rows, 675 ms a call at the median; fifty-ninth
+// round of BENCHMARKS.md). With it, the larger of two users used in turn keeps its place and
+// the smaller is loaded for its calls; a newcomer used on its own, with the others idle, is
+// held from the use at which its loads outweigh theirs (the second, for one as large).
 
 export interface Budget<V> {
   /** What one loaded value counts against the limit (turns, characters, bytes, rows). */
@@ -20,107 +22,114 @@ export interface Budget<V> {
 }
 
 export interface Retention<V> {
-  /** Counts a use of `k`: a read that found it held, or that will load it. */
+  /** Notes a use of `k`: a read that found it held, or that will load it. */
   use(k: string): void;
+  /** Drops least recently used users until each budget holds, sparing `keep` (one read or grown). */
+  enforce(loaded: Map<string, V>, keep?: string): void;
   /**
-   * Brings `loaded` within every budget, least recently used first. With `keep` (a user just
-   * loaded, read or grown, already in `loaded`): the others go only when `keep` is worth more
-   * than they are together; otherwise `keep` goes and they stay. True when `keep` is held after.
+   * For `k`, just loaded into `loaded` (at its end): holds it, dropping least recently used
+   * users until each budget holds, once it has cost more than they would; until then drops `k`
+   * and leaves them. True when `k` is held.
    */
-  enforce(loaded: Map<string, V>, keep?: string): boolean;
+  admit(loaded: Map<string, V>, k: string): boolean;
   /**
-   * Whether loading `k` (not held) to hold it would be refused now, going by its size when it
-   * was last held or refused: a load whose only use is to be held can be left undone.
+   * Whether loading `k` (not held) would be refused at this use, by its size when last
+   * refused; true counts the use's cost as if it were loaded. A load whose only purpose is to
+   * be held can then be left undone, and the caller answers another way.
    */
   refuses(loaded: Map<string, V>, k: string): boolean;
 }
 
-export interface RetentionOptions {
-  /** Uses after which every count is halved (default 1,000). */
-  window?: number;
-}
-
-interface Seen {
-  /** Uses, halved every window. */
-  uses: number;
-  /** Its size by each budget when last measured (held, evicted or refused); empty when never. */
+/** A user refused since `since`: what its loads (or other answers) have cost, in shares of the budget. */
+interface Rent {
+  paid: number;
+  since: number;
+  /** Its size by each budget when last refused. */
   sizes: number[];
 }
 
-export function createRetention<V>(budgets: readonly Budget<V>[], options: RetentionOptions = {}): Retention<V> {
-  const window = options.window ?? 1000;
-  if (!(window >= 1)) throw new Error(`window must be at least 1, got ${window}`);
-  const seen = new Map<string, Seen>();
-  let usesInWindow = 0;
+// Users whose last use, or whose refusals, are remembered: beyond these the least recent are
+// forgotten (a user forgotten counts as unused for long, or as never refused).
+const REMEMBERED = 10_000;
 
-  const entry = (k: string): Seen => {
-    let e = seen.get(k);
-    if (!e) seen.set(k, (e = { uses: 0, sizes: [] }));
-    return e;
-  };
+export function createRetention<V>(budgets: readonly Budget<V>[]): Retention<V> {
+  let clock = 0;
+  const lastUse = new Map<string, number>();
+  const rents = new Map<string, Rent>();
+
   const sizesOf = (v: V) => budgets.map((b) => b.size(v));
   /** Its share of the budget it fills most (a limit of 0 counts as 1). */
   const share = (sizes: readonly number[]) => Math.max(0, ...sizes.map((s, i) => s / Math.max(1, budgets[i]!.limit)));
-  const worth = (k: string, sizes: readonly number[]) => (seen.get(k)?.uses ?? 0) * share(sizes);
+  const remember = <T>(map: Map<string, T>, k: string, value: T) => {
+    map.delete(k);
+    map.set(k, value);
+    if (map.size > REMEMBERED) map.delete(map.keys().next().value!);
+  };
 
-  /**
-   * The least recently used users (not `keep`) to drop for `extra` more to fit (the sizes of
-   * one not held), and what they are worth together.
-   */
-  function victims(loaded: Map<string, V>, keep: string | undefined, extra: readonly number[] | null): { keys: string[]; sizes: number[][]; worth: number } {
+  /** The least recently used users (not `keep`) to drop for `extra` more to fit (one not held). */
+  function victims(loaded: Map<string, V>, keep: string | undefined, extra: readonly number[] | null): { keys: string[]; cost: number; used: number } {
     const totals = budgets.map((b, i) => {
       let t = extra ? extra[i]! : 0;
       for (const v of loaded.values()) t += b.size(v);
       return t;
     });
-    const out = { keys: [] as string[], sizes: [] as number[][], worth: 0 };
+    const out = { keys: [] as string[], cost: 0, used: -1 };
     for (const [k, v] of loaded) {
       if (totals.every((t, i) => t <= budgets[i]!.limit)) break;
       if (k === keep) continue;
       const sizes = sizesOf(v);
       out.keys.push(k);
-      out.sizes.push(sizes);
-      out.worth += worth(k, sizes);
+      out.cost += share(sizes);
+      out.used = Math.max(out.used, lastUse.get(k) ?? -1);
       sizes.forEach((s, i) => (totals[i]! -= s));
     }
     return out;
   }
 
+  /** `k`'s rent with this use's cost added, begun again if one of the users it would push out was used since it began. */
+  function rentWith(k: string, sizes: number[], pushedOutUsed: number): Rent {
+    const rent = rents.get(k);
+    const paid = rent && rent.since > pushedOutUsed ? rent.paid : 0;
+    const since = rent && rent.since > pushedOutUsed ? rent.since : clock;
+    return { paid: paid + share(sizes), since, sizes };
+  }
+
   return {
     use(k) {
-      entry(k).uses++;
-      if (++usesInWindow < window) return;
-      usesInWindow = 0;
-      for (const [key, e] of seen) {
-        e.uses >>= 1;
-        if (e.uses === 0) seen.delete(key);
-      }
+      remember(lastUse, k, ++clock);
     },
 
     enforce(loaded, keep) {
-      const drop = victims(loaded, keep, null);
-      const kept = keep === undefined ? undefined : loaded.get(keep);
-      if (keep !== undefined && kept !== undefined) {
-        const sizes = sizesOf(kept);
-        entry(keep).sizes = sizes;
-        // Ties keep what is held: two users of equal worth would otherwise swap at every use.
-        if (drop.keys.length > 0 && !(worth(keep, sizes) > drop.worth)) {
-          loaded.delete(keep);
+      for (const k of victims(loaded, keep, null).keys) loaded.delete(k);
+    },
+
+    admit(loaded, k) {
+      const held = loaded.get(k);
+      if (held === undefined) return false;
+      const drop = victims(loaded, k, null);
+      if (drop.keys.length > 0) {
+        const rent = rentWith(k, sizesOf(held), drop.used);
+        // Equal costs keep what is held: two users as large would otherwise swap at every use.
+        if (!(rent.paid > drop.cost)) {
+          remember(rents, k, rent);
+          loaded.delete(k);
           return false;
         }
       }
-      drop.keys.forEach((k, i) => {
-        loaded.delete(k);
-        entry(k).sizes = drop.sizes[i]!;
-      });
-      return keep === undefined || kept !== undefined;
+      rents.delete(k);
+      for (const v of drop.keys) loaded.delete(v);
+      return true;
     },
 
     refuses(loaded, k) {
-      const sizes = seen.get(k)?.sizes;
-      if (!sizes || sizes.length === 0 || loaded.has(k)) return false;
+      const sizes = rents.get(k)?.sizes;
+      if (!sizes || loaded.has(k)) return false;
       const drop = victims(loaded, k, sizes);
-      return drop.keys.length > 0 && !(worth(k, sizes) > drop.worth);
+      if (drop.keys.length === 0) return false;
+      const rent = rentWith(k, sizes, drop.used);
+      if (rent.paid > drop.cost) return false;
+      remember(rents, k, rent);
+      return true;
     },
   };
 }

@@ -638,8 +638,8 @@ describe("in-process graph index, shared by processes", () => {
         await b.index.loads();
       }
     }
-    // One whole load each: the large user's, held since, and the small user's, not held (worth
-    // less than the large one it would push out) and not loaded again.
+    // One whole load each: the large user's, held since, and the small user's, not held (it
+    // would push out the large user, used between each of its reads) and not loaded again.
     expect(b.counts.whole).toBe(2);
   });
 

@@ -17,7 +17,7 @@
 //    counts once, one absent is not removed twice. So a write that lands while a load reads
 //    the tables is applied again to what the load read, whether the snapshot saw it or not.
 // Whole users are evicted, least recently used first, past a budget of rows; a user just loaded
-// is held only when worth more than the users it would push out (evict.ts).
+// is held only once it has cost more than the users it would push out (evict.ts).
 //
 // With `shared` (the managed wiring: API and worker Lambdas write one archive) other
 // processes' writes never pass through here, so every read first reads the user's graph
@@ -72,9 +72,9 @@ export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 // 430 MB. At 1M rows a 100k-message user was past the budget alone: in shared mode each load
 // of another user evicted it, and each of its next calls was answered by the SQL store while
 // it loaded whole again, so serving it beside any other user thrashed (675 ms a call at the
-// median, BENCHMARKS.md, fifty-ninth round). Past this budget, the user just loaded is weighed
-// against those it would push out (evict.ts): the larger of two used as often is held, and the
-// other's calls are answered by the SQL store, without loading it again.
+// median, BENCHMARKS.md, fifty-ninth round). Past this budget, a user just loaded is held only
+// once it has cost more than the users it would push out (evict.ts): of two users used in turn
+// the larger is held, and the other's calls are answered by the SQL store, without a load.
 const DEFAULT_MAX_ROWS = 1_600_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
@@ -1121,7 +1121,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
   }
 
   const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }]);
-  const enforceBudget = (keep: string) => retention.enforce(loaded, keep);
+  /** Holds `k`, just loaded, if the budget allows (evict.ts). */
+  const admit = (k: string) => retention.admit(loaded, k);
 
   /** Shared mode: the user's graph whole, with the version it reflects. */
   async function readWhole(tenantId: string, userId: string): Promise<UserGraph> {
@@ -1182,7 +1183,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
         // checks the version before it answers from it.
         loaded.delete(k);
         loaded.set(k, g);
-        enforceBudget(k);
+        admit(k);
       },
       () => undefined, // the next read that needs it starts another
     );
@@ -1272,7 +1273,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     for (const write of entry.writes) write(g);
     loaded.delete(k);
     loaded.set(k, g);
-    enforceBudget(k);
+    admit(k);
     return g;
   }
 

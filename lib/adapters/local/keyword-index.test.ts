@@ -119,13 +119,14 @@ describe("local keyword index", () => {
     await ingest(raw, t, "bob", uid("s"), ["four", "five", "six"]);
     const index = createLocalKeywordIndex({ sql, maxTurns: 4 });
     const ann = await index.corpus(t, "ann");
-    // Bob, used as often as Ann and as large, would push her out: he is loaded for his search
-    // and not held (the two would otherwise swap at every use; evict.ts).
+    // Bob, as large as Ann, would push her out: he is loaded for his search and not held (two
+    // users used in turn would otherwise swap at every use; evict.ts).
     const bob = await index.corpus(t, "bob");
     expect(bob.size).toBe(3);
     expect(await index.corpus(t, "ann")).toBe(ann);
     expect(await index.corpus(t, "bob")).not.toBe(bob);
-    // Used more than Ann since, Bob is held, and Ann, least recently used, goes.
+    // Used twice with Ann idle between, his loads have cost more than hers would: Bob is held,
+    // and Ann, least recently used, goes.
     const held = await index.corpus(t, "bob");
     expect(await index.corpus(t, "bob")).toBe(held);
     const again = await index.corpus(t, "ann");
@@ -185,14 +186,14 @@ describe("local keyword index", () => {
     const held = await index.corpus(t, "ann");
     const id = ann.messages[0]!.id;
     expect(index.messages(t, "ann", [id]).size).toBe(1);
-    // Ann's 60 characters and Bob's 60 exceed 100: Bob, used twice to Ann's once, is held and
-    // Ann, used least recently, goes.
+    // Ann's 60 characters and Bob's 60 exceed 100: Bob is loaded for his first search and not
+    // held; at his second, with Ann idle between, his loads have cost more than hers would, so
+    // he is held and Ann, used least recently, goes.
     await index.corpus(t, "bob");
     expect(index.messages(t, "ann", [id]).size).toBe(1);
     await index.corpus(t, "bob");
     expect(index.messages(t, "ann", [id]).size).toBe(0);
-    // Ann's next search loads her for it; used as often as Bob by then, she is not held, and
-    // the one after (her third use to his two) holds her again.
+    // Ann's next search loads her for it, and she is not held; the one after holds her again.
     expect(await index.corpus(t, "ann")).not.toBe(held);
     expect(index.messages(t, "ann", [id]).size).toBe(0);
     await index.corpus(t, "ann");

@@ -6,8 +6,8 @@
 // the whole search budget, while the in-memory corpus answers in well under a millisecond
 // for a user's 700 turns. Whole users are evicted, least recently used first, past a
 // budget of turns; an evicted user reloads (one select) on the next search. A user just
-// loaded is held only when worth more than the users it would push out (evict.ts); one that
-// is not answers from the turns loaded for its search.
+// loaded is held only once it has cost more than the users it would push out (evict.ts);
+// until then it answers from the turns loaded for its search.
 //
 // With `shared` (the managed wiring, where many processes write one archive) every search
 // first reads the user's version (one primary-key select, see migration 4): when another
@@ -213,7 +213,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     held.set(turns, { epoch, version });
     loaded.delete(k);
     loaded.set(k, turns);
-    enforceBudget(k);
+    admit(k);
     warm(k, turns);
     return turns;
   }
@@ -224,6 +224,8 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   ];
   const retention = createRetention(budgets);
   const enforceBudget = (keep: string) => retention.enforce(loaded, keep);
+  /** Holds `k`, just loaded, if the budget allows (evict.ts). */
+  const admit = (k: string) => retention.admit(loaded, k);
 
   function apply(k: string, write: (t: Turns) => void): void {
     const c = loaded.get(k);
@@ -264,7 +266,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     for (const write of entry.writes) write(turns);
     loaded.delete(k);
     loaded.set(k, turns);
-    enforceBudget(k);
+    admit(k);
     warm(k, turns);
     return turns;
   }

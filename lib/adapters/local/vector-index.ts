@@ -9,8 +9,8 @@
 // loaded on that user's first query with one select, kept in step by every write (table
 // first, then memory), and whole users are evicted, least recently used first, once the
 // matrices outgrow the memory budget; an evicted user reloads on the next query. A user just
-// loaded is held only when worth more than the users it would push out (evict.ts); one that
-// is not is scanned exactly from the matrix loaded for its query.
+// loaded is held only once it has cost more than the users it would push out (evict.ts);
+// until then it is scanned exactly from the matrix loaded for its query.
 
 import { StrataError, upstream } from "../../core/errors.ts";
 import { warmed } from "../../core/warm.ts";
@@ -715,9 +715,9 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     }
   }
 
-  /** Evicts least recently used users until the budget holds; `keep` (just loaded) only when worth more than they are (evict.ts). */
+  /** Evicts least recently used users until the budget holds (evict.ts). */
   const retention = createRetention<UserMatrix>([{ size: (m) => m.bytes, limit: budget }]);
-  const enforceBudget = (keep?: string) => retention.enforce(loaded, keep);
+  const enforceBudget = () => retention.enforce(loaded);
 
   /**
    * Applies a write that is already in the table to the user's loaded matrix, or queues it
@@ -743,7 +743,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     loading.delete(key);
     loaded.delete(key);
     loaded.set(key, m);
-    enforceBudget(key);
+    retention.admit(loaded, key);
     return m;
   }
 
