@@ -80,6 +80,26 @@ function scenario(seed: number) {
   return { r, pick, tenants, scopes, messages, merge, queries };
 }
 
+/** `n` merges for one user, of messages m{from}..: two entities each and a relation between them. */
+function mentioning(tenantId: string, userId: string, n: number, from = 0): GraphMerge[] {
+  return Array.from({ length: n }, (_, j) => {
+    const i = from + j;
+    const [a, b] = [NAMES[i % NAMES.length]!, NAMES[(7 * i + 3) % NAMES.length]!];
+    const entities = [a, b].map((name) => ({ name, type: ENTITY_TYPES[0] as EntityType }));
+    return { tenantId, userId, sessionId: "s", messageId: `m${i}`, extraction: { entities, relations: [{ from: a, type: "knows", to: b }] } };
+  });
+}
+
+/** The user's mention and evidence rows in the tables: what the index counts against its budget. */
+async function rowsOf(tenantId: string, userId: string): Promise<number> {
+  const [row] = await sql.query<{ n: number }>(
+    `select (select count(*) from mentions where tenant_id = $1 and user_id = $2)
+          + (select count(*) from relation_evidence where tenant_id = $1 and user_id = $2) as n`,
+    [tenantId, userId],
+  );
+  return Number(row!.n);
+}
+
 /** Compares every query's answers; returns how many answers were not empty. */
 async function expectSame(index: GraphStore, qs: { tenantId: string; userId: string; terms: string[]; limit: number }[]): Promise<number> {
   let answered = 0;
@@ -182,6 +202,40 @@ describe("in-process graph index", () => {
       answered += await expectSame(writer, qs);
     }
     expect(answered).toBeGreaterThan(15 * 14);
+  });
+
+  it("evicts the least recently used users when merges grow a held user past the budget, and keeps that user", async () => {
+    const tenantId = uid("t");
+    const [idle, growing] = [uid("u"), uid("u")];
+    await reference.merge([...mentioning(tenantId, idle, 30), ...mentioning(tenantId, growing, 5)]);
+    const [idleRows, growingRows] = [await rowsOf(tenantId, idle), await rowsOf(tenantId, growing)];
+    // Counts the statements and transactions the index sends (a load is one transaction); the
+    // store writes through its own client.
+    let statements = 0;
+    const counting: SqlClient = {
+      driver: sql.driver,
+      query: (text, params) => (statements++, sql.query(text, params)),
+      exec: (text) => sql.exec(text),
+      transaction: (fn) => (statements++, sql.transaction(fn)),
+      ping: () => sql.ping(),
+      close: () => sql.close(),
+    };
+    const index = withGraphIndex(createSqlGraphStore({ sql }), { sql: counting, maxRows: idleRows + growingRows + 20 });
+    const q = (userId: string) => ({ tenantId, userId, terms: TERMS, limit: 100 });
+    expect(await index.facts(q(idle))).toEqual(await reference.facts(q(idle)));
+    expect(await index.facts(q(growing))).toEqual(await reference.facts(q(growing)));
+    // Both held: read again without a statement.
+    const held = statements;
+    await index.facts(q(idle));
+    await index.facts(q(growing));
+    expect(statements).toBe(held);
+    await index.merge(mentioning(tenantId, growing, 40, 5));
+    expect(await rowsOf(tenantId, growing)).toBeGreaterThan(growingRows + 20);
+    // The grown user is answered from memory; the idle one, evicted, is loaded again.
+    expect(await index.facts(q(growing))).toEqual(await reference.facts(q(growing)));
+    expect(statements).toBe(held);
+    expect(await index.facts(q(idle))).toEqual(await reference.facts(q(idle)));
+    expect(statements).toBeGreaterThan(held);
   });
 
   it("a user deleted while a load reads the tables does not come back", async () => {
@@ -610,22 +664,8 @@ describe("in-process graph index, shared by processes", () => {
   it("holds a large user beside a small one the budget cannot hold as well, and answers the small one from the tables", async () => {
     const tenantId = uid("t");
     const [large, small] = [uid("u"), uid("u")];
-    const mine = (userId: string, n: number): GraphMerge[] =>
-      Array.from({ length: n }, (_, i) => {
-        const [a, b] = [NAMES[i % NAMES.length]!, NAMES[(7 * i + 3) % NAMES.length]!];
-        const entities = [a, b].map((name) => ({ name, type: ENTITY_TYPES[0] as EntityType }));
-        return { tenantId, userId, sessionId: "s", messageId: `m${i}`, extraction: { entities, relations: [{ from: a, type: "knows", to: b }] } };
-      });
-    await reference.merge([...mine(large, 60), ...mine(small, 5)]);
-    const rowsOf = async (userId: string) => {
-      const [row] = await sql.query<{ n: number }>(
-        `select (select count(*) from mentions where tenant_id = $1 and user_id = $2)
-              + (select count(*) from relation_evidence where tenant_id = $1 and user_id = $2) as n`,
-        [tenantId, userId],
-      );
-      return Number(row!.n);
-    };
-    const [largeRows, smallRows] = [await rowsOf(large), await rowsOf(small)];
+    await reference.merge([...mentioning(tenantId, large, 60), ...mentioning(tenantId, small, 5)]);
+    const [largeRows, smallRows] = [await rowsOf(tenantId, large), await rowsOf(tenantId, small)];
     expect(largeRows).toBeGreaterThan(10 * smallRows);
     // Room for the large user, not for both: before evict.ts weighed a newcomer, each switch
     // between the two evicted the other, and every read of either loaded it whole again.

@@ -1354,6 +1354,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
         throw e;
       }
       for (const [k, list] of byUser) apply(k, (g) => g.merge(list));
+      // A user grown past the budget by these merges stays; the least recently used others go.
+      for (const k of byUser.keys()) if (loaded.has(k)) retention.enforce(loaded, k);
     },
 
     async messagesMentioning({ tenantId, userId, terms, limit, asOf }) {

@@ -452,3 +452,22 @@ describe("local vector index, approximate tier", () => {
     expect(index.indexState(t, "u")).toBe("ready");
   });
 });
+
+describe("local vector index, memory budget", () => {
+  it("holds the larger of two users queried in turn when the budget holds one, and answers both exactly", async () => {
+    const { exact } = await pair();
+    const t = uid("tenant");
+    // About 2.2 KB a row (512 floats and the row's overhead): 2.6 MB and 0.2 MB.
+    await exact.upsert([...(await corpus(t, "large", 1200, 30)), ...(await corpus(t, "small", 100, 31, "s"))]);
+    const index = createLocalVectorIndex({ sql: await sharedPglite(), memoryBudgetBytes: 2_750_000 });
+    const queries = await queryVectors(6, 32);
+    for (const [i, vector] of queries.entries()) {
+      for (const userId of ["large", "small"]) {
+        const q = { tenantId: t, userId, vector, topK: 10 };
+        expect(await index.query(q)).toEqual(await exact.query(q));
+      }
+      // The small user, loaded for each of its queries, never pushes the large one out (evict.ts).
+      expect([i, index.indexState(t, "large"), index.indexState(t, "small")]).toEqual([i, "exact", "not loaded"]);
+    }
+  });
+});
