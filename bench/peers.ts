@@ -770,8 +770,10 @@ function verdicts(results: Partial<Record<SystemName, SystemResult>>): Verdict[]
           strata === "strata-embedded"
             ? "both users in one server; bench/ab-http.ts, each size in a server of its own, decides the embedded target"
             : // One Pinecone namespace a tenant (lib/adapters/pinecone/vector-index.ts): the stand-in
-              // scans the same vectors for either user's query, so the ratio leaves its growth out.
-              "both users in one tenant, whose one Pinecone namespace the stand-in scans whole for either user's query: the ratio leaves that scan's growth out; compare the 1k user's call with its own at the 1k step",
+              // scores only the rows a user's filter passes (when fewer than half), so the 1k
+              // user's query does not read the growing user's vectors; the growing user's it scores
+              // exactly, every one, where the service's index does not scan.
+              "both users in one tenant's Pinecone namespace; the stand-in scores the growing user's every vector exactly for its query, where the service's index does not scan; compare the 1k user's call with its own at the 1k step",
       });
     } else if (at1k && top && top.size > 1000) {
       const full = top.size === 100_000;
