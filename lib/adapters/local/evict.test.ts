@@ -14,6 +14,14 @@ function read(loaded: Map<string, number>, r: Retention<number>, k: string, size
   return r.admit(loaded, k) ? "admitted" : "refused";
 }
 
+/** Reads `other` and then `holder`, `times` over: `other` is refused each time, `holder` found held. */
+function inTurn(loaded: Map<string, number>, r: Retention<number>, holder: [string, number], other: [string, number], times: number): void {
+  for (let i = 0; i < times; i++) {
+    expect(read(loaded, r, ...other)).toBe("refused");
+    expect(read(loaded, r, ...holder)).toBe("held");
+  }
+}
+
 describe("retention of loaded users", () => {
   it("admits a user that fits, and one that costs more than the least recently used it pushes out", () => {
     const r = budget();
@@ -29,29 +37,20 @@ describe("retention of loaded users", () => {
     const r = budget();
     const loaded = new Map<string, number>();
     expect(read(loaded, r, "large", 9)).toBe("admitted");
-    for (let i = 0; i < 20; i++) {
-      expect(read(loaded, r, "small", 2)).toBe("refused");
-      expect(read(loaded, r, "large", 9)).toBe("held");
-    }
+    inTurn(loaded, r, ["large", 9], ["small", 2], 20);
     // The other way round: the larger, coming second, takes the place at once.
     const s = budget();
     const l2 = new Map<string, number>();
     expect(read(l2, s, "small", 2)).toBe("admitted");
     expect(read(l2, s, "large", 9)).toBe("admitted");
-    for (let i = 0; i < 5; i++) {
-      expect(read(l2, s, "small", 2)).toBe("refused");
-      expect(read(l2, s, "large", 9)).toBe("held");
-    }
+    inTurn(l2, s, ["large", 9], ["small", 2], 5);
   });
 
   it("does not swap two users as large at every use", () => {
     const r = budget();
     const loaded = new Map<string, number>();
     read(loaded, r, "a", 6);
-    for (let i = 0; i < 10; i++) {
-      expect(read(loaded, r, "b", 6)).toBe("refused");
-      expect(read(loaded, r, "a", 6)).toBe("held");
-    }
+    inTurn(loaded, r, ["a", 6], ["b", 6], 10);
   });
 
   it("holds a newcomer used on its own once its loads have cost more than the idle users it pushes out", () => {

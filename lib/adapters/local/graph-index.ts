@@ -74,7 +74,8 @@ export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 // it loaded whole again, so serving it beside any other user thrashed (675 ms a call at the
 // median, BENCHMARKS.md, fifty-ninth round). Past this budget, a user just loaded is held only
 // once it has cost more than the users it would push out (evict.ts): of two users used in turn
-// the larger is held, and the other's calls are answered by the SQL store, without a load.
+// the larger is held, and the other's calls are answered by the SQL store without a load (shared
+// mode) or from a load of their own (embedded).
 const DEFAULT_MAX_ROWS = 1_600_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
