@@ -209,33 +209,24 @@ describe("in-process graph index", () => {
     const [idle, growing] = [uid("u"), uid("u")];
     await reference.merge([...mentioning(tenantId, idle, 30), ...mentioning(tenantId, growing, 5)]);
     const [idleRows, growingRows] = [await rowsOf(tenantId, idle), await rowsOf(tenantId, growing)];
-    // Counts the statements and transactions the index sends (a load is one transaction); the
-    // store writes through its own client.
-    let statements = 0;
-    const counting: SqlClient = {
-      driver: sql.driver,
-      query: (text, params) => (statements++, sql.query(text, params)),
-      exec: (text) => sql.exec(text),
-      transaction: (fn) => (statements++, sql.transaction(fn)),
-      ping: () => sql.ping(),
-      close: () => sql.close(),
-    };
+    // Counts what the index sends (a load is one transaction); the store writes through its own client.
+    const { client: counting, sent } = countingGraphStatements(sql);
     const index = withGraphIndex(createSqlGraphStore({ sql }), { sql: counting, maxRows: idleRows + growingRows + 20 });
     const q = (userId: string) => ({ tenantId, userId, terms: TERMS, limit: 100 });
     expect(await index.facts(q(idle))).toEqual(await reference.facts(q(idle)));
     expect(await index.facts(q(growing))).toEqual(await reference.facts(q(growing)));
     // Both held: read again without a statement.
-    const held = statements;
+    const held = sent();
     await index.facts(q(idle));
     await index.facts(q(growing));
-    expect(statements).toBe(held);
+    expect(sent()).toBe(held);
     await index.merge(mentioning(tenantId, growing, 40, 5));
     expect(await rowsOf(tenantId, growing)).toBeGreaterThan(growingRows + 20);
     // The grown user is answered from memory; the idle one, evicted, is loaded again.
     expect(await index.facts(q(growing))).toEqual(await reference.facts(q(growing)));
-    expect(statements).toBe(held);
+    expect(sent()).toBe(held);
     expect(await index.facts(q(idle))).toEqual(await reference.facts(q(idle)));
-    expect(statements).toBeGreaterThan(held);
+    expect(sent()).toBeGreaterThan(held);
   });
 
   it("a user deleted while a load reads the tables does not come back", async () => {
