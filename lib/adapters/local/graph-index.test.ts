@@ -674,6 +674,60 @@ describe("in-process graph index, shared by processes", () => {
     expect(b.counts.whole).toBe(2);
   });
 
+  it("does not hold a user larger than the budget by itself, and answers it from the tables", async () => {
+    const tenantId = uid("t");
+    const large = uid("u");
+    await reference.merge(mentioning(tenantId, large, 40));
+    const rows = await rowsOf(tenantId, large);
+    // A budget scaled to a small process's memory (lib/index-memory.ts) that one user outgrows.
+    const b = process({ maxRows: Math.floor(rows / 2) });
+    for (let round = 0; round < 8; round++) {
+      const q = { tenantId, userId: large, terms: TERMS, limit: 100 };
+      expect(await b.index.facts(q)).toEqual(await reference.facts(q));
+      expect(await b.index.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+      await b.index.loads();
+    }
+    // Loaded once, found too large and dropped (a context call asks for no rows merged since a
+    // version held); not loaded again.
+    expect(b.index.catchUpFrom!(tenantId, large)).toBeNull();
+    expect(b.counts.whole).toBe(1);
+  });
+
+  for (const via of ["its own version check", "the context statement's delta"] as const) {
+    it(`drops a held user once another process's merges, read through ${via}, grow it past the budget by itself`, async () => {
+      const tenantId = uid("t");
+      const userId = uid("u");
+      await reference.merge(mentioning(tenantId, userId, 10));
+      const before = await rowsOf(tenantId, userId);
+      const b = process({ maxRows: 2 * before });
+      const archive = createSqlArchive({ sql });
+      const q = { tenantId, userId, terms: TERMS, limit: 100 };
+      // The graph's version as a context call reads it, with the rows merged since the version held.
+      const asOf = async () => {
+        const graphDelta = b.index.catchUpFrom!(tenantId, userId);
+        return (await archive.readContext!(tenantId, uid("s"), { userId, memoryLimit: 10, ...(graphDelta ? { graphDelta } : {}) })).graphVersion!;
+      };
+      const read = async () => {
+        const at = via === "its own version check" ? {} : { asOf: await asOf() };
+        expect(await b.index.facts({ ...q, ...at })).toEqual(await reference.facts(q));
+        expect(await b.index.messagesMentioning({ ...q, ...at })).toEqual(await reference.messagesMentioning(q));
+        await b.index.loads();
+      };
+      await read();
+      await read();
+      // Held: a context call would ask for the rows merged since its version.
+      expect(b.index.catchUpFrom!(tenantId, userId)).not.toBeNull();
+      const { whole } = b.counts;
+      // Another process merges: the held graph catches up on them and is then past the budget.
+      await reference.merge(mentioning(tenantId, userId, 30, 10));
+      expect(await rowsOf(tenantId, userId)).toBeGreaterThan(2 * before);
+      for (let round = 0; round < 3; round++) await read();
+      // Dropped, and not loaded again: the tables answer.
+      expect(b.index.catchUpFrom!(tenantId, userId)).toBeNull();
+      expect(b.counts.whole).toBe(whole);
+    });
+  }
+
   it("holds every write when both write one user at once while reads land", async () => {
     const s = scenario(41);
     const a = process();

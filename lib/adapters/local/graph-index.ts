@@ -76,7 +76,7 @@ export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 // once it has cost more than the users it would push out (evict.ts): of two users used in turn
 // the larger is held, and the other's calls are answered by the SQL store without a load (shared
 // mode) or from a load of their own (embedded).
-const DEFAULT_MAX_ROWS = 1_600_000;
+export const DEFAULT_MAX_ROWS = 1_600_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
 // Shared mode: merges a read catches up on before answering (a merge is one extract run, at
@@ -1121,7 +1121,9 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     });
   }
 
-  const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }]);
+  // Shared mode answers a user not held from the SQL store: one larger than the budget by
+  // itself is not held either (evict.ts, refuseAlone).
+  const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }], { refuseAlone: shared });
   /** Holds `k`, just loaded, if the budget allows (evict.ts). */
   const admit = (k: string) => retention.admit(loaded, k);
 
@@ -1231,12 +1233,15 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     const g = loaded.get(k);
     const delta = head.delta!;
     if (g && (g.version >= head.version || g.version === delta.since)) {
-      if (g.version < head.version) {
+      const grows = g.version < head.version;
+      if (grows) {
         g.catchUp(delta.mentions, delta.evidence);
         g.version = head.version;
       }
       loaded.delete(k);
       loaded.set(k, g);
+      // Grown past the budget: the least recently used others go (or it, when larger alone).
+      if (grows) retention.enforce(loaded, k);
       return g;
     }
     return refresh(k, tenantId, userId, head, true);
@@ -1252,6 +1257,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
   async function refresh(k: string, tenantId: string, userId: string, head: GraphVersion, behind: boolean): Promise<UserGraph | null> {
     const { version, reset } = head;
     const g = loaded.get(k);
+    const held = g?.version;
     // Current, or a few merges only since the version held (then read what they added).
     const current =
       g !== undefined &&
@@ -1264,6 +1270,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     }
     loaded.delete(k);
     loaded.set(k, g);
+    if (g.version !== held) retention.enforce(loaded, k);
     return g;
   }
 
