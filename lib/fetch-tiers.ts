@@ -24,7 +24,11 @@ export function openHotStore(config: StrataConfig, options: TierFetch = {}): Hot
 }
 
 /** Pinecone in the stage's namespaces when configured, else the in-process index persisted through `sql`. */
-export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: { scheduleSlice?: (run: () => void) => void } & TierFetch = {}): VectorIndex {
+export function openVectorIndex(
+  config: StrataConfig,
+  sql: SqlClient,
+  options: { scheduleSlice?: (run: () => void) => void; memoryBudgetBytes?: number } & TierFetch = {},
+): VectorIndex {
   const vectors = config.tiers.vectors;
   return vectors.kind === "pinecone"
     ? createPineconeVectorIndex({
@@ -36,5 +40,9 @@ export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: {
           ...(options.fetch ? { fetch: options.fetch } : {}),
         },
       })
-    : createLocalVectorIndex({ sql, ...(options.scheduleSlice ? { scheduleSlice: options.scheduleSlice } : {}) });
+    : createLocalVectorIndex({
+        sql,
+        ...(options.scheduleSlice ? { scheduleSlice: options.scheduleSlice } : {}),
+        ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+      });
 }
