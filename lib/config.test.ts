@@ -32,13 +32,6 @@ describe("the embedded archive's buffer pool", () => {
     expect(() => loadConfig({ STRATA_PGLITE_THREAD: "yes" })).toThrow(/STRATA_PGLITE_THREAD must be "on" or "off"/);
   });
 
-  it("sizes the in-process indexes by STRATA_INDEX_MEMORY_MB when set, and rejects a bad one", () => {
-    expect(loadConfig({}).indexMemoryMb).toBeUndefined();
-    expect(loadConfig({ STRATA_INDEX_MEMORY_MB: "1024" }).indexMemoryMb).toBe(1024);
-    expect(() => loadConfig({ STRATA_INDEX_MEMORY_MB: "32" })).toThrow(/STRATA_INDEX_MEMORY_MB must be between 64 and 1048576/);
-    expect(() => loadConfig({ STRATA_INDEX_MEMORY_MB: "1g" })).toThrow(/STRATA_INDEX_MEMORY_MB must be a whole number/);
-  });
-
   it("rejects a bad size with a message that names the variable", () => {
     expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "lots" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be a whole number/);
     expect(() => loadConfig({ STRATA_PGLITE_BUFFERS_MB: "0" })).toThrow(/STRATA_PGLITE_BUFFERS_MB must be between 1 and 1024/);

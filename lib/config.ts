@@ -37,7 +37,6 @@ const EnvSchema = z.object({
   STRATA_API_KEY: z.string().trim().min(16, "STRATA_API_KEY must be at least 16 characters").optional(),
   STRATA_RECENT_WINDOW: intFrom("STRATA_RECENT_WINDOW", 1, 1000).optional(),
   STRATA_PGLITE_BUFFERS_MB: intFrom("STRATA_PGLITE_BUFFERS_MB", 1, 1024).optional(),
-  STRATA_INDEX_MEMORY_MB: intFrom("STRATA_INDEX_MEMORY_MB", 64, 1_048_576).optional(),
   STRATA_PGLITE_THREAD: z.enum(["on", "off"], { message: 'STRATA_PGLITE_THREAD must be "on" or "off"' }).optional(),
   STRATA_SUMMARY_EVERY_SECONDS: intFrom("STRATA_SUMMARY_EVERY_SECONDS", 0, 86_400).optional(),
   STRATA_RETENTION_EVERY_SECONDS: intFrom("STRATA_RETENTION_EVERY_SECONDS", 0, 604_800).optional(),
@@ -140,12 +139,6 @@ export interface StrataConfig {
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Deployment stage: prefixes Upstash keys and Pinecone namespaces so stages never share data. */
   stage: string;
-  /**
-   * The memory, in MB, the in-process indexes size their budgets by (half of it for all of
-   * them; lib/index-memory.ts). Unset: the least of the Lambda function's, the cgroup's and the
-   * machine's memory.
-   */
-  indexMemoryMb?: number;
   tiers: {
     archive: ArchiveTier;
     hot: HotTier;
@@ -242,7 +235,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retentionEverySeconds: e.STRATA_RETENTION_EVERY_SECONDS ?? 3600,
     logLevel: e.STRATA_LOG_LEVEL ?? "info",
     stage: e.STRATA_STAGE ?? "local",
-    ...(e.STRATA_INDEX_MEMORY_MB ? { indexMemoryMb: e.STRATA_INDEX_MEMORY_MB } : {}),
     tiers: {
       archive,
       hot: e.UPSTASH_REDIS_REST_URL ? { kind: "upstash", url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN! } : { kind: "memory" },

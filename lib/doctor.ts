@@ -81,8 +81,6 @@ export async function runDoctor(config: StrataConfig): Promise<DoctorLine[]> {
           : { tier: "schema", ok: false, adapter: "migrations", detail: `at version ${have}, code expects ${want}`, fix: "run `npx strata migrate` (serve also migrates at start)" },
       );
     }
-    // What the in-process indexes may hold here: scaled below their defaults in a small Lambda.
-    lines.push({ tier: "memory", ok: true, adapter: "indexes", detail: described.memory ?? "" });
     if (config.tiers.queue.kind === "sqs" && config.tiers.archive.kind === "pglite") {
       lines.push({
         tier: "wiring",

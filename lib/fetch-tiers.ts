@@ -24,11 +24,7 @@ export function openHotStore(config: StrataConfig, options: TierFetch = {}): Hot
 }
 
 /** Pinecone in the stage's namespaces when configured, else the in-process index persisted through `sql`. */
-export function openVectorIndex(
-  config: StrataConfig,
-  sql: SqlClient,
-  options: { scheduleSlice?: (run: () => void) => void; memoryBudgetBytes?: number } & TierFetch = {},
-): VectorIndex {
+export function openVectorIndex(config: StrataConfig, sql: SqlClient, options: { scheduleSlice?: (run: () => void) => void } & TierFetch = {}): VectorIndex {
   const vectors = config.tiers.vectors;
   return vectors.kind === "pinecone"
     ? createPineconeVectorIndex({
@@ -40,9 +36,5 @@ export function openVectorIndex(
           ...(options.fetch ? { fetch: options.fetch } : {}),
         },
       })
-    : createLocalVectorIndex({
-        sql,
-        ...(options.scheduleSlice ? { scheduleSlice: options.scheduleSlice } : {}),
-        ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
-      });
+    : createLocalVectorIndex({ sql, ...(options.scheduleSlice ? { scheduleSlice: options.scheduleSlice } : {}) });
 }

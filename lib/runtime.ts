@@ -33,7 +33,6 @@ import { createJobHandler } from "./core/services/worker.ts";
 import { openEmbedder } from "./embedder.ts";
 import { openHotStore, openVectorIndex } from "./fetch-tiers.ts";
 import { createNodeFetch } from "./adapters/shared/node-fetch.ts";
-import { describeIndexMemory, indexBudgets, processMemory, type IndexBudgets } from "./index-memory.ts";
 
 export { openEmbedder };
 import { createApp, hashApiKey, type StrataApp } from "./http/app.ts";
@@ -119,14 +118,6 @@ export interface Tiers {
   gate: RequestGate;
   /** The HTTP handlers' turns (lib/http/turns.ts). */
   turns: Turns;
-  /** What the in-process indexes may hold (lib/index-memory.ts). */
-  budgets: IndexBudgets;
-}
-
-/** The in-process indexes' budgets for this config in this process (lib/index-memory.ts). */
-function budgetsFor(config: StrataConfig) {
-  const memory = processMemory({ configuredMb: config.indexMemoryMb ?? null });
-  return { memory, budgets: indexBudgets(memory, { vectors: config.tiers.vectors.kind === "local" }) };
 }
 
 /** Opens the adapter of every tier, without migrating or starting anything (`strata doctor` uses it as is). */
@@ -144,9 +135,8 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
   const fetch = createNodeFetch();
   const hot = openHotStore(config, { fetch });
   const gate = createRequestGate();
-  const { budgets } = budgetsFor(config);
   // The local vector index's builds run their slices between requests.
-  const vectors = openVectorIndex(config, sql, { scheduleSlice: sliceScheduler(gate), fetch, memoryBudgetBytes: budgets.vectorBytes });
+  const vectors = openVectorIndex(config, sql, { scheduleSlice: sliceScheduler(gate), fetch });
   const graph: GraphStore =
     tiers.graph.kind === "neo4j"
       ? (await import("./adapters/neo4j/graph-store.ts")).createNeo4jGraphStore({
@@ -163,7 +153,7 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
         // so there its own writes keep the index current. Other processes write a Neon
         // archive (API and worker Lambdas): there each read first checks the user's graph
         // version (migration 6) and loads what they merged, or the user whole after a delete.
-        withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: tiers.archive.kind !== "pglite", maxRows: budgets.graphRows });
+        withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: tiers.archive.kind !== "pglite" });
   const onJobError = (job: { id: string; type: string; attempts?: number }, error: unknown) =>
     log.warn("job attempt failed", { jobId: job.id, type: job.type, attempts: job.attempts, error });
   const queue: JobQueue & { idle(): Promise<void> } =
@@ -184,24 +174,18 @@ export async function openTiers(config: StrataConfig, log: Logger): Promise<Tier
           gate,
         })
       : createLocalJobQueue({ archive, onError: onJobError, gate });
-  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config, { fetch }), gate, turns, budgets };
+  return { sql, archive, hot, vectors, graph, queue, embedder: openEmbedder(config, { fetch }), gate, turns };
 }
 
 export async function createStrata(config: StrataConfig, options: { log?: Logger } = {}): Promise<Strata> {
   const log = options.log ?? createLogger(config.logLevel);
   const { tiers } = config;
-  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder, gate, turns, budgets } = await openTiers(config, log);
+  const { sql, archive: rawArchive, hot, vectors, graph, queue, embedder, gate, turns } = await openTiers(config, log);
   await rawArchive.migrate();
   // The in-process BM25 tier: kept current by this process's writes, and, where other
   // processes write the same archive (Neon), by a version check before each search that
   // loads what they stored (lib/adapters/local/keyword-index.ts).
-  const keywords = createLocalKeywordIndex({
-    sql,
-    shared: tiers.archive.kind !== "pglite",
-    scheduleSlice: sliceScheduler(gate),
-    maxTurns: budgets.keywordTurns,
-    maxChars: budgets.keywordChars,
-  });
+  const keywords = createLocalKeywordIndex({ sql, shared: tiers.archive.kind !== "pglite", scheduleSlice: sliceScheduler(gate) });
   const indexed = withKeywordIndex(rawArchive, keywords);
   // An archive this process owns alone (PGlite) sees every write pass through here, so the
   // context call's summary and memory reads can come from memory (lib/adapters/local/read-cache.ts).
@@ -290,10 +274,9 @@ export async function createStrata(config: StrataConfig, options: { log?: Logger
   };
 }
 
-/** Which adapter serves each tier, and what the in-process indexes may hold, for the start-up banner and `strata doctor`. */
+/** Which adapter serves each tier, for the start-up banner and `strata doctor`. */
 export function describeTiers(config: StrataConfig): Record<string, string> {
   const t = config.tiers;
-  const { memory, budgets } = budgetsFor(config);
   return {
     archive: t.archive.kind === "neon" ? `neon (${new URL(t.archive.connectionString).host})` : `pglite (${t.archive.dataDir})`,
     hot: t.hot.kind === "upstash" ? `upstash (${new URL(t.hot.url).host}, prefix strata:${config.stage})` : "in-process LRU",
@@ -301,6 +284,5 @@ export function describeTiers(config: StrataConfig): Record<string, string> {
     graph: t.graph.kind === "neo4j" ? `neo4j (${new URL(t.graph.uri).host})` : "tables in the archive",
     queue: t.queue.kind === "sqs" ? `sqs (${t.queue.queueUrl})` : "in-process runner over the outbox",
     embedder: t.embedder.kind === "local" ? "local hashing embedder (no network)" : `${t.embedder.kind} (${t.embedder.model})`,
-    memory: describeIndexMemory(memory, budgets),
   };
 }

@@ -63,10 +63,10 @@ interface Held {
 
 // A loaded turn costs about 1.5 KB of heap (its term counts and postings), so the default
 // holds about 230 MB, the same order as the vector index's budget.
-export const DEFAULT_MAX_TURNS = 150_000;
+const DEFAULT_MAX_TURNS = 150_000;
 // Message text is held as the rows arrive (one byte a character for ASCII text): 200 M
 // characters is 55k turns of a coding session (3.6 KB each), 500k turns of chat (400 bytes).
-export const DEFAULT_MAX_CHARS = 200_000_000;
+const DEFAULT_MAX_CHARS = 200_000_000;
 
 /** One user's turns as held: the BM25 corpus, and each message whole (for hydration). */
 interface Turns {

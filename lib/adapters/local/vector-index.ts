@@ -104,7 +104,7 @@ interface Approx {
   reorderSlice: number;
 }
 
-export const DEFAULT_BUDGET = 1024 * 1024 * 1024;
+const DEFAULT_BUDGET = 1024 * 1024 * 1024;
 const KINDS: readonly VectorKind[] = ["message", "summary", "memory"];
 // Rough cost of a row's id, session id and map entry beside its floats.
 const ROW_OVERHEAD = 160;
