@@ -126,32 +126,4 @@ describe("retention of loaded users", () => {
     expect(r.admit(loaded, "many")).toBe(false);
     expect([...loaded.keys()]).toEqual(["few-long"]);
   });
-
-  it("with refuseAlone, never holds a user larger than the budget by itself, and refuses its later loads in advance", () => {
-    const r = createRetention<number>([{ size: (n) => n, limit: 10 }], { refuseAlone: true });
-    const loaded = new Map<string, number>();
-    expect(read(loaded, r, "small", 2)).toBe("admitted");
-    for (let i = 0; i < 5; i++) {
-      expect(read(loaded, r, "huge", 25)).toBe("refused");
-      loaded.delete("huge");
-      // Its size is known now: no load is worth making, however often it is used.
-      r.use("huge");
-      expect(r.refuses(loaded, "huge")).toBe(true);
-    }
-    expect([...loaded.keys()]).toEqual(["small"]);
-    // Alone too: refused.
-    loaded.clear();
-    expect(read(loaded, r, "huge", 25)).toBe("refused");
-    expect(loaded.size).toBe(0);
-    // One held that grows past the budget by itself goes, the others with room stay.
-    expect(read(loaded, r, "a", 3)).toBe("admitted");
-    expect(read(loaded, r, "b", 3)).toBe("admitted");
-    loaded.set("b", 11);
-    r.enforce(loaded, "b");
-    expect([...loaded.keys()]).toEqual(["a"]);
-    r.use("b");
-    expect(r.refuses(loaded, "b")).toBe(true);
-    // At the budget exactly, held.
-    expect(read(loaded, r, "c", 10)).toBe("admitted");
-  });
 });

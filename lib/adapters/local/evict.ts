@@ -14,12 +14,6 @@
 // round of BENCHMARKS.md). With it, the larger of two users used in turn keeps its place and
 // the smaller is loaded for its calls; a newcomer used on its own, with the others idle, is
 // held from the use at which its loads outweigh theirs (the second, for one as large).
-//
-// A user larger than a budget by itself is held all the same (it is alone, there is nothing to
-// push out), unless the index answers such a user another way (`refuseAlone`: the graph's shared
-// mode, from the SQL store). Then it is never held, and once it has been loaded and refused,
-// `refuses` says so before each later load: a process whose budgets were scaled to its memory
-// (lib/index-memory.ts) is not made to hold more than it has by one large user.
 
 export interface Budget<V> {
   /** What one loaded value counts against the limit (turns, characters, bytes, rows). */
@@ -58,7 +52,7 @@ interface Rent {
 // forgotten (a user forgotten counts as unused for long, or as never refused).
 const REMEMBERED = 10_000;
 
-export function createRetention<V>(budgets: readonly Budget<V>[], options: { refuseAlone?: boolean } = {}): Retention<V> {
+export function createRetention<V>(budgets: readonly Budget<V>[]): Retention<V> {
   let clock = 0;
   const lastUse = new Map<string, number>();
   const rents = new Map<string, Rent>();
@@ -100,31 +94,18 @@ export function createRetention<V>(budgets: readonly Budget<V>[], options: { ref
     return { paid: paid + share(sizes), since, sizes };
   }
 
-  /** With `refuseAlone`, drops `k` (held as `v`) when it is larger than a budget by itself, and remembers its size for refuses(). */
-  function dropAlone(loaded: Map<string, V>, k: string, v: V): boolean {
-    if (!options.refuseAlone) return false;
-    const sizes = sizesOf(v);
-    if (!(share(sizes) > 1)) return false;
-    remember(rents, k, { paid: 0, since: clock, sizes });
-    loaded.delete(k);
-    return true;
-  }
-
   return {
     use(k) {
       remember(lastUse, k, ++clock);
     },
 
     enforce(loaded, keep) {
-      const kept = keep === undefined ? undefined : loaded.get(keep);
-      if (kept !== undefined) dropAlone(loaded, keep!, kept);
       for (const k of victims(loaded, keep, null).keys) loaded.delete(k);
     },
 
     admit(loaded, k) {
       const held = loaded.get(k);
       if (held === undefined) return false;
-      if (dropAlone(loaded, k, held)) return false;
       const drop = victims(loaded, k, null);
       if (drop.keys.length > 0) {
         const rent = rentWith(k, sizesOf(held), drop.used);
@@ -143,7 +124,6 @@ export function createRetention<V>(budgets: readonly Budget<V>[], options: { ref
     refuses(loaded, k) {
       const sizes = rents.get(k)?.sizes;
       if (!sizes || loaded.has(k)) return false;
-      if (options.refuseAlone && share(sizes) > 1) return true;
       const drop = victims(loaded, k, sizes);
       if (drop.keys.length === 0) return false;
       const rent = rentWith(k, sizes, drop.used);

@@ -674,57 +674,39 @@ describe("in-process graph index, shared by processes", () => {
     expect(b.counts.whole).toBe(2);
   });
 
-  it("does not hold a user larger than the budget by itself, and answers it from the tables", async () => {
-    const tenantId = uid("t");
-    const large = uid("u");
-    await reference.merge(mentioning(tenantId, large, 40));
-    const rows = await rowsOf(tenantId, large);
-    // A budget scaled to a small process's memory (lib/index-memory.ts) that one user outgrows.
-    const b = process({ maxRows: Math.floor(rows / 2) });
-    for (let round = 0; round < 8; round++) {
-      const q = { tenantId, userId: large, terms: TERMS, limit: 100 };
-      expect(await b.index.facts(q)).toEqual(await reference.facts(q));
-      expect(await b.index.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
-      await b.index.loads();
-    }
-    // Loaded once, found too large and dropped (a context call asks for no rows merged since a
-    // version held); not loaded again.
-    expect(b.index.catchUpFrom!(tenantId, large)).toBeNull();
-    expect(b.counts.whole).toBe(1);
-  });
-
   for (const via of ["its own version check", "the context statement's delta"] as const) {
-    it(`drops a held user once another process's merges, read through ${via}, grow it past the budget by itself`, async () => {
+    it(`a held user grown past the budget by another process's merges, read through ${via}, pushes out the least recently used other`, async () => {
       const tenantId = uid("t");
-      const userId = uid("u");
-      await reference.merge(mentioning(tenantId, userId, 10));
-      const before = await rowsOf(tenantId, userId);
-      const b = process({ maxRows: 2 * before });
+      const [other, grown] = [uid("u"), uid("u")];
+      await reference.merge([...mentioning(tenantId, other, 10), ...mentioning(tenantId, grown, 10)]);
+      const before = await rowsOf(tenantId, grown);
+      // Room for both as they are, not once one has grown.
+      const b = process({ maxRows: (await rowsOf(tenantId, other)) + 2 * before });
       const archive = createSqlArchive({ sql });
-      const q = { tenantId, userId, terms: TERMS, limit: 100 };
       // The graph's version as a context call reads it, with the rows merged since the version held.
-      const asOf = async () => {
+      const asOf = async (userId: string) => {
         const graphDelta = b.index.catchUpFrom!(tenantId, userId);
         return (await archive.readContext!(tenantId, uid("s"), { userId, memoryLimit: 10, ...(graphDelta ? { graphDelta } : {}) })).graphVersion!;
       };
-      const read = async () => {
-        const at = via === "its own version check" ? {} : { asOf: await asOf() };
+      const read = async (userId: string) => {
+        const q = { tenantId, userId, terms: TERMS, limit: 100 };
+        const at = via === "its own version check" ? {} : { asOf: await asOf(userId) };
         expect(await b.index.facts({ ...q, ...at })).toEqual(await reference.facts(q));
         expect(await b.index.messagesMentioning({ ...q, ...at })).toEqual(await reference.messagesMentioning(q));
         await b.index.loads();
       };
-      await read();
-      await read();
-      // Held: a context call would ask for the rows merged since its version.
-      expect(b.index.catchUpFrom!(tenantId, userId)).not.toBeNull();
+      for (const userId of [other, grown, other, grown]) await read(userId);
+      // Both held: a context call would ask either for the rows merged since its version.
+      expect(b.index.catchUpFrom!(tenantId, other)).not.toBeNull();
+      expect(b.index.catchUpFrom!(tenantId, grown)).not.toBeNull();
       const { whole } = b.counts;
-      // Another process merges: the held graph catches up on them and is then past the budget.
-      await reference.merge(mentioning(tenantId, userId, 30, 10));
-      expect(await rowsOf(tenantId, userId)).toBeGreaterThan(2 * before);
-      for (let round = 0; round < 3; round++) await read();
-      // Dropped, and not loaded again: the tables answer.
-      expect(b.index.catchUpFrom!(tenantId, userId)).toBeNull();
+      await reference.merge(mentioning(tenantId, grown, 30, 10));
+      expect(await rowsOf(tenantId, grown)).toBeGreaterThan(2 * before);
+      await read(grown);
+      // The grown user caught up in place; the other, least recently used, went.
       expect(b.counts.whole).toBe(whole);
+      expect(b.index.catchUpFrom!(tenantId, grown)).not.toBeNull();
+      expect(b.index.catchUpFrom!(tenantId, other)).toBeNull();
     });
   }
 

@@ -76,7 +76,7 @@ export type IndexedGraphStore = GraphStore & { loads(): Promise<void> };
 // once it has cost more than the users it would push out (evict.ts): of two users used in turn
 // the larger is held, and the other's calls are answered by the SQL store without a load (shared
 // mode) or from a load of their own (embedded).
-export const DEFAULT_MAX_ROWS = 1_600_000;
+const DEFAULT_MAX_ROWS = 1_600_000;
 // How many evidence message ids a fact carries (as FACT_EVIDENCE in the SQL store).
 const FACT_EVIDENCE = 3;
 // Shared mode: merges a read catches up on before answering (a merge is one extract run, at
@@ -1121,9 +1121,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     });
   }
 
-  // Shared mode answers a user not held from the SQL store: one larger than the budget by
-  // itself is not held either (evict.ts, refuseAlone).
-  const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }], { refuseAlone: shared });
+  const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }]);
   /** Holds `k`, just loaded, if the budget allows (evict.ts). */
   const admit = (k: string) => retention.admit(loaded, k);
 
@@ -1240,7 +1238,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       }
       loaded.delete(k);
       loaded.set(k, g);
-      // Grown past the budget: the least recently used others go (or it, when larger alone).
+      // Grown past the budget by others' merges: the least recently used others go.
       if (grows) retention.enforce(loaded, k);
       return g;
     }
@@ -1270,6 +1268,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     }
     loaded.delete(k);
     loaded.set(k, g);
+    // Caught up on others' merges: past the budget, the least recently used others go (as
+    // this process's own merges do in embedded mode).
     if (g.version !== held) retention.enforce(loaded, k);
     return g;
   }
