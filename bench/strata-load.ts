@@ -18,6 +18,12 @@
 //                  turn, ask for the context at once (timed), post the assistant's turn, wait
 //                  --chat-pause ms (the model's time); --chat-turns of them, one client. The
 //                  turn's derived work runs meanwhile, as it does for a real frontend
+//   users          --users users of --users-size messages each, then --users-calls context
+//                  calls, one client, each for a user drawn with Zipf weights (the k-th user
+//                  1/k as often as the first), as a service's traffic comes from many users at
+//                  once; prints the server's resident memory then and at its peak (VmHWM). With
+//                  STRATA_INDEX_MEMORY_MB in the environment, what budgets the indexes get
+//                  (lib/index-memory.ts) against what they hold without it
 //
 // Data is generated from a seed (realistic chat and coding-agent turns of varied length), so
 // two runs send the same bytes. Each phase also prints the whole machine's busy CPU a request
@@ -30,10 +36,11 @@
 //     [--phases ingest-single,ingest-batch,search,context] [--clients 8] [--single 2000]
 //     [--batch 100] [--search-user 10000] [--search-requests 600] [--context-sizes 1000,10000]
 //     [--context-requests 100] [--chat-user 1000] [--chat-turns 200] [--chat-pause 100]
-//     [--cpu-prof] [--prof-dir DIR] [--seed 42] [--url URL]
+//     [--users 40] [--users-size 2000] [--users-calls 400]
+//     [--cpu-prof] [--prof-dir DIR] [--node-options=--flag=value] [--seed 42] [--url URL]
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
@@ -62,6 +69,9 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     "chat-user": { type: "string", default: "1000" },
     "chat-turns": { type: "string", default: "200" },
     "chat-pause": { type: "string", default: "100" },
+    users: { type: "string", default: "40" },
+    "users-size": { type: "string", default: "2000" },
+    "users-calls": { type: "string", default: "400" },
     "cpu-prof": { type: "boolean", default: false },
     "prof-dir": { type: "string", default: "/tmp/strata-prof" },
     seed: { type: "string", default: "42" },
@@ -71,11 +81,14 @@ const { values: opts } = parseBenchArgs(import.meta.url, {
     database: { type: "string" },
     // Another checkout to serve from (e.g. the commit before a change), to compare in one session.
     "server-dir": { type: "string", default: "." },
+    // The server's NODE_OPTIONS, e.g. --max-old-space-size=921 for the heap a 1,024 MB Lambda
+    // function's Node is given.
+    "node-options": { type: "string" },
   },
 });
 
 // The chat phase's counts, checked before a server starts.
-for (const [flag, least] of [["chat-user", 0], ["chat-turns", 1], ["chat-pause", 0]] as const) wholeNumber(import.meta.url, `--${flag}`, opts[flag], least);
+for (const [flag, least] of [["chat-user", 0], ["chat-turns", 1], ["chat-pause", 0], ["users", 1], ["users-size", 1], ["users-calls", 1]] as const) wholeNumber(import.meta.url, `--${flag}`, opts[flag], least);
 
 if (!["embedded", "managed"].includes(opts.wiring!)) benchUsageError(import.meta.url, `--wiring must be embedded or managed, got ${opts.wiring}`);
 if (!["apart", "shared", "dev-cloud"].includes(opts["stand-ins"]!)) benchUsageError(import.meta.url, `--stand-ins must be apart, shared or dev-cloud, got ${opts["stand-ins"]}`);
@@ -339,14 +352,31 @@ async function drive(concurrency: number, count: number, task: (i: number) => Pr
   return { latencies, seconds: (performance.now() - t0) / 1000, cpu: cpuSince(c0) };
 }
 
-async function waitDrained(): Promise<void> {
+async function waitDrained(what = ""): Promise<void> {
   if (opts.workers === "off") return;
+  let said = performance.now();
   for (;;) {
     const r = await call("GET", "/v1/status");
     const q = (r.json as { queue: { pending: number; failed: number } }).queue;
     if (q.failed > 0) throw new Error(`jobs failed: ${JSON.stringify(q)}`);
     if (q.pending === 0) return;
+    if (what && performance.now() - said > 10_000) {
+      said = performance.now();
+      process.stdout.write(`${what}: ${q.pending} derived jobs pending\n`);
+    }
     await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/** The server's resident memory now and at its peak, in MB (Linux /proc). */
+function serverMemory(): { rss: number; peak: number } | null {
+  if (serverPid === null) return null;
+  try {
+    const status = readFileSync(`/proc/${serverPid}/status`, "utf8");
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+    return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+  } catch {
+    return null;
   }
 }
 
@@ -360,7 +390,7 @@ async function startServer(): Promise<{ child: ChildProcess | null; stop(): Prom
   }
   const port = opts.port!;
   base = `http://127.0.0.1:${port}`;
-  const nodeOptions = opts["cpu-prof"] ? `--cpu-prof --cpu-prof-dir=${opts["prof-dir"]}` : "";
+  const nodeOptions = [opts["cpu-prof"] ? `--cpu-prof --cpu-prof-dir=${opts["prof-dir"]}` : "", opts["node-options"] ?? ""].filter(Boolean).join(" ");
   const node = process.execPath;
   let child: ChildProcess;
   let dataDir: string | null = null;
@@ -606,6 +636,46 @@ async function main(): Promise<void> {
       report(`chat: write, user ${size}`, writes, turns, seconds, cpu);
       report(`chat: context after it, user ${size}`, calls, turns, seconds, cpu);
       printTimings(tiers);
+    }
+
+    if (phases.has("users")) {
+      const r = rng(seed + 7);
+      const users = Number(opts.users);
+      const size = Number(opts["users-size"]);
+      const calls = Number(opts["users-calls"]);
+      const user = (u: number) => `${tag}many-${u}`;
+      // Each user's history in sessions of 200 turns, written by `clients` at once.
+      const adds: Promise<number>[] = [];
+      for (let u = 0; u < users; u++) {
+        for (let s = 0, have = 0; have < size; s++) {
+          const len = Math.min(size - have, 200);
+          const msgs = messagesFor(r, `many-${u}-s${s}`, 0, len, pick(r, NAMES), day0 - (s + 1) * 86_400_000);
+          for (let k = 0; k < len; k += 100) adds.push(expectOk("POST", `/v1/sessions/${tag}many-${u}-s${s}/messages`, { userId: user(u), messages: msgs.slice(k, k + 100) }, 201));
+          if (adds.length >= clients) await Promise.all(adds.splice(0));
+          have += len;
+        }
+        if ((u + 1) % 10 === 0 || u + 1 === users) process.stdout.write(`users: ${u + 1} of ${users} written (${size} messages each)\n`);
+      }
+      await Promise.all(adds);
+      await waitDrained("users");
+      // Zipf weights: the k-th user 1/k as often as the first.
+      const weights = Array.from({ length: users }, (_, u) => 1 / (u + 1));
+      const total = weights.reduce((a, b) => a + b, 0);
+      const draw = () => {
+        let x = r() * total;
+        for (let u = 0; u < users; u++) if ((x -= weights[u]!) <= 0) return u;
+        return users - 1;
+      };
+      const queries = Array.from({ length: 200 }, () => queryFor(r));
+      const context = (u: number, i: number) =>
+        expectOk("GET", `/v1/sessions/${tag}many-${u}-s0/context?userId=${user(u)}&budget=2000&query=${encodeURIComponent(queries[i % queries.length]!)}`, undefined, 200);
+      // Untimed: every user once, so that the timed calls find what a long-running server holds.
+      for (let u = 0; u < users; u++) await context(u, u);
+      const picks = Array.from({ length: calls }, draw);
+      const res = await drive(1, calls, (i) => context(picks[i]!, i));
+      report(`context, ${users} users of ${size} (Zipf)`, res.latencies, calls, res.seconds, res.cpu);
+      const mem = serverMemory();
+      if (mem) process.stdout.write(`server memory after the calls: RSS ${mem.rss.toFixed(1)} MB, peak ${mem.peak.toFixed(1)} MB (VmHWM, since its start)\n`);
     }
   } finally {
     await server.stop();
