@@ -17,6 +17,18 @@ export function procStat(pid: number): { ppid: number; cpuMs: number } | null {
   return { ppid: Number(f[1]), cpuMs: (Number(f[11]) + Number(f[12])) * 10 }; // utime, stime at USER_HZ 100
 }
 
+/** `pid`'s resident memory now and at its peak so far (VmRSS, VmHWM), in MB; null when it has exited. */
+export function procMemory(pid: number): { rssMb: number; peakMb: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return null;
+  }
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
+  return { rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
+}
+
 /**
  * The whole machine's busy CPU so far, in ms, from /proc/stat: every core's user, nice, system,
  * irq, softirq and steal time (what is not idle or waiting for I/O).

@@ -21,9 +21,9 @@
 //   users          --users users of --users-size messages each, then --users-calls context
 //                  calls, one client, each for a user drawn with Zipf weights (the k-th user
 //                  1/k as often as the first), as a service's traffic comes from many users at
-//                  once; prints the server's resident memory then and at its peak (VmHWM). With
-//                  STRATA_INDEX_MEMORY_MB in the environment, what budgets the indexes get
-//                  (lib/index-memory.ts) against what they hold without it
+//                  once; prints the server's resident memory then and at its peak (VmHWM).
+//                  With --node-options=--max-old-space-size=N, under a small Lambda function's
+//                  heap
 //
 // Data is generated from a seed (realistic chat and coding-agent turns of varied length), so
 // two runs send the same bytes. Each phase also prints the whole machine's busy CPU a request
@@ -40,13 +40,13 @@
 //     [--cpu-prof] [--prof-dir DIR] [--node-options=--flag=value] [--seed 42] [--url URL]
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "./peers/data.ts";
 import { benchUsageError, parseBenchArgs, wholeNumber } from "./args.ts";
 import { startStandInProcs, type StandInProcs } from "./peers/stand-in-procs.ts";
-import { machineCpuMs, procStat } from "./proc-stat.ts";
+import { machineCpuMs, procMemory, procStat } from "./proc-stat.ts";
 import { noteTimings } from "./stats.ts";
 
 const { values: opts } = parseBenchArgs(import.meta.url, {
@@ -368,18 +368,6 @@ async function waitDrained(what = ""): Promise<void> {
   }
 }
 
-/** The server's resident memory now and at its peak, in MB (Linux /proc). */
-function serverMemory(): { rss: number; peak: number } | null {
-  if (serverPid === null) return null;
-  try {
-    const status = readFileSync(`/proc/${serverPid}/status`, "utf8");
-    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-    return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
-  } catch {
-    return null;
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // The server under test.
 
@@ -674,8 +662,8 @@ async function main(): Promise<void> {
       const picks = Array.from({ length: calls }, draw);
       const res = await drive(1, calls, (i) => context(picks[i]!, i));
       report(`context, ${users} users of ${size} (Zipf)`, res.latencies, calls, res.seconds, res.cpu);
-      const mem = serverMemory();
-      if (mem) process.stdout.write(`server memory after the calls: RSS ${mem.rss.toFixed(1)} MB, peak ${mem.peak.toFixed(1)} MB (VmHWM, since its start)\n`);
+      const mem = serverPid === null ? null : procMemory(serverPid);
+      if (mem) process.stdout.write(`server memory after the calls: RSS ${mem.rssMb.toFixed(1)} MB, peak ${mem.peakMb.toFixed(1)} MB (VmHWM, since its start)\n`);
     }
   } finally {
     await server.stop();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { machineCpuMs, procStat } from "../../bench/proc-stat.ts";
+import { machineCpuMs, procMemory, procStat } from "../../bench/proc-stat.ts";
 
 const ownMs = () => {
   const u = process.cpuUsage();
@@ -24,5 +24,14 @@ describe("bench/proc-stat.ts", () => {
     // The machine's busy time holds this process' (and whatever else ran meanwhile).
     expect(m1 - m0).toBeGreaterThanOrEqual(own - 40);
     expect(procStat(2 ** 22 + 1)).toBeNull();
+  });
+
+  it("reads this process' resident memory as Node does, and its peak at least as high", () => {
+    const m = procMemory(process.pid)!;
+    const rss = process.memoryUsage().rss / 1024 / 1024;
+    // The two reads are a moment apart: within a few MB of each other.
+    expect(Math.abs(m.rssMb - rss)).toBeLessThan(16);
+    expect(m.peakMb).toBeGreaterThanOrEqual(m.rssMb);
+    expect(procMemory(2 ** 22 + 1)).toBeNull();
   });
 });
