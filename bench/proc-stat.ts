@@ -4,14 +4,19 @@
 
 import { readFileSync } from "node:fs";
 
-/** `pid`'s parent and its user plus system CPU so far, in ms; null when it has exited. */
-export function procStat(pid: number): { ppid: number; cpuMs: number } | null {
-  let text: string;
+/** /proc/<pid>/<file>; null when the process has exited. */
+function procFile(pid: number, file: string): string | null {
   try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
   } catch {
     return null;
   }
+}
+
+/** `pid`'s parent and its user plus system CPU so far, in ms; null when it has exited. */
+export function procStat(pid: number): { ppid: number; cpuMs: number } | null {
+  const text = procFile(pid, "stat");
+  if (text === null) return null;
   // The fields after the command's name, which is in parentheses and may hold spaces or ")".
   const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
   return { ppid: Number(f[1]), cpuMs: (Number(f[11]) + Number(f[12])) * 10 }; // utime, stime at USER_HZ 100
@@ -19,12 +24,8 @@ export function procStat(pid: number): { ppid: number; cpuMs: number } | null {
 
 /** `pid`'s resident memory now and at its peak so far (VmRSS, VmHWM), in MB; null when it has exited. */
 export function procMemory(pid: number): { rssMb: number; peakMb: number } | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return null;
-  }
+  const text = procFile(pid, "status");
+  if (text === null) return null;
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
   return { rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
 }

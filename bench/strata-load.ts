@@ -368,6 +368,22 @@ async function waitDrained(what = ""): Promise<void> {
   }
 }
 
+/**
+ * Writes one user's history of `size` messages: sessions `${prefix}0`, `${prefix}1`, … of 200
+ * turns, each dated a day before the last (from `day0`) and spoken with `speaker()`, 100 turns a
+ * request, queued on `adds` and awaited whenever `clients` are in flight. The caller awaits what
+ * is left in `adds`.
+ */
+async function writeHistory(adds: Promise<number>[], r: () => number, h: { prefix: string; userId: string; size: number; speaker: () => string; day0: number }): Promise<void> {
+  for (let s = 0, have = 0; have < h.size; s++) {
+    const len = Math.min(h.size - have, 200);
+    const msgs = messagesFor(r, `${h.prefix}${s}`, 0, len, h.speaker(), h.day0 - (s + 1) * 86_400_000);
+    for (let k = 0; k < len; k += 100) adds.push(expectOk("POST", `/v1/sessions/${tag}${h.prefix}${s}/messages`, { userId: h.userId, messages: msgs.slice(k, k + 100) }, 201));
+    if (adds.length >= clients) await Promise.all(adds.splice(0));
+    have += len;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The server under test.
 
@@ -587,15 +603,9 @@ async function main(): Promise<void> {
       const size = Number(opts["chat-user"]);
       const turns = Number(opts["chat-turns"]);
       const pause = Number(opts["chat-pause"]);
-      // The user's history: sessions of 200 turns, written in batches and drained first.
+      // The user's history, written and drained first.
       const adds: Promise<number>[] = [];
-      for (let s = 0, have = 0; have < size; s++) {
-        const len = Math.min(size - have, 200);
-        const msgs = messagesFor(r, `chat-h${s}`, 0, len, "Ann", day0 - (s + 1) * 86_400_000);
-        for (let k = 0; k < len; k += 100) adds.push(expectOk("POST", `/v1/sessions/${tag}chat-h${s}/messages`, { userId: `${tag}chat`, messages: msgs.slice(k, k + 100) }, 201));
-        if (adds.length >= clients) await Promise.all(adds.splice(0));
-        have += len;
-      }
+      await writeHistory(adds, r, { prefix: "chat-h", userId: `${tag}chat`, size, speaker: () => "Ann", day0 });
       await Promise.all(adds);
       await waitDrained();
       const convo = messagesFor(r, "chat-now", 0, 2 * (turns + 10), "Ann", day0);
@@ -632,16 +642,10 @@ async function main(): Promise<void> {
       const size = Number(opts["users-size"]);
       const calls = Number(opts["users-calls"]);
       const user = (u: number) => `${tag}many-${u}`;
-      // Each user's history in sessions of 200 turns, written by `clients` at once.
+      // Each user's history, `clients` requests in flight across users.
       const adds: Promise<number>[] = [];
       for (let u = 0; u < users; u++) {
-        for (let s = 0, have = 0; have < size; s++) {
-          const len = Math.min(size - have, 200);
-          const msgs = messagesFor(r, `many-${u}-s${s}`, 0, len, pick(r, NAMES), day0 - (s + 1) * 86_400_000);
-          for (let k = 0; k < len; k += 100) adds.push(expectOk("POST", `/v1/sessions/${tag}many-${u}-s${s}/messages`, { userId: user(u), messages: msgs.slice(k, k + 100) }, 201));
-          if (adds.length >= clients) await Promise.all(adds.splice(0));
-          have += len;
-        }
+        await writeHistory(adds, r, { prefix: `many-${u}-s`, userId: user(u), size, speaker: () => pick(r, NAMES), day0 });
         if ((u + 1) % 10 === 0 || u + 1 === users) process.stdout.write(`users: ${u + 1} of ${users} written (${size} messages each)\n`);
       }
       await Promise.all(adds);
