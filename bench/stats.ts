@@ -33,3 +33,55 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): number 
   if (a.length !== b.length || a.length === 0) throw new Error(`paired timings need as many of each, at least one (got ${a.length} and ${b.length})`);
   return quantile(a.map((x, i) => b[i]! / x), 0.5);
 }
+
+/** A call bench/cold-start.ts timed: when it began (ms after the server's start), how long it took, whether it degraded a tier, and whether an index was building then (null: not known yet). */
+export interface ColdCall {
+  at: number;
+  ms: number;
+  degraded: boolean;
+  building: boolean | null;
+}
+
+/** A stretch of calls made in one state of the server's indexes, and what they took. */
+export interface ColdPhase {
+  phase: "before status" | "building" | "built";
+  count: number;
+  /** When its first call began, ms after the server's start. */
+  fromMs: number;
+  p50: number;
+  p95: number;
+  max: number;
+  /** Calls that degraded a tier. */
+  degraded: number;
+}
+
+/**
+ * The calls (in the order they began) cut into stretches by the index state each began in,
+ * a new stretch at each change of state: so a server that builds, finishes, then builds
+ * again (another user's index) shows each stretch apart, in order.
+ */
+export function coldPhases(calls: readonly ColdCall[]): ColdPhase[] {
+  const phaseOf = (c: ColdCall): ColdPhase["phase"] => (c.building === null ? "before status" : c.building ? "building" : "built");
+  const out: ColdPhase[] = [];
+  let run: ColdCall[] = [];
+  const close = () => {
+    if (run.length === 0) return;
+    const ms = run.map((c) => c.ms).sort((a, b) => a - b);
+    out.push({
+      phase: phaseOf(run[0]!),
+      count: run.length,
+      fromMs: run[0]!.at,
+      p50: quantileOfSorted(ms, 0.5),
+      p95: quantileOfSorted(ms, 0.95),
+      max: ms[ms.length - 1]!,
+      degraded: run.filter((c) => c.degraded).length,
+    });
+    run = [];
+  };
+  for (const c of calls) {
+    if (run.length > 0 && phaseOf(run[0]!) !== phaseOf(c)) close();
+    run.push(c);
+  }
+  close();
+  return out;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { noteTimings, pairedRatio, quantile, tierMedians } from "../../bench/stats.ts";
+import { coldPhases, noteTimings, pairedRatio, quantile, tierMedians } from "../../bench/stats.ts";
 
 describe("bench/stats.ts", () => {
   it("quantile: nearest rank of the numbers, in whatever order they come", () => {
@@ -37,5 +37,25 @@ describe("bench/stats.ts", () => {
     ]);
     expect(tierMedians(tiers)).toBe("timings (median ms): session 0.20, total 2.00");
     expect(tierMedians(tiers, 3)).toBe("timings (median ms): session 0.200, total 2.000");
+  });
+
+  it("coldPhases cuts the calls where the index state changes, in order, each stretch with its own figures", () => {
+    const call = (at: number, ms: number, building: boolean | null, degraded = false) => ({ at, ms, building, degraded });
+    const phases = coldPhases([
+      call(10, 20_000, null, true),
+      call(20_010, 40, true),
+      call(20_050, 60, true, true),
+      call(20_110, 50, true),
+      call(21_000, 3, false),
+      call(21_003, 4, false),
+      call(30_000, 30, true),
+    ]);
+    expect(phases).toEqual([
+      { phase: "before status", count: 1, fromMs: 10, p50: 20_000, p95: 20_000, max: 20_000, degraded: 1 },
+      { phase: "building", count: 3, fromMs: 20_010, p50: 50, p95: 60, max: 60, degraded: 1 },
+      { phase: "built", count: 2, fromMs: 21_000, p50: 4, p95: 4, max: 4, degraded: 0 },
+      { phase: "building", count: 1, fromMs: 30_000, p50: 30, p95: 30, max: 30, degraded: 0 },
+    ]);
+    expect(coldPhases([])).toEqual([]);
   });
 });
