@@ -11,9 +11,11 @@
 //          queries, a budget of 4000 tokens), one call after another;
 //   small  u-small's context call every 100 ms: a user whose indexes load in a moment, to show
 //          whether another user's load holds its calls up;
-// and GET /v1/status once a second says whether an index is still being built. Prints the
-// first big call (ms, the tiers it degraded, its slowest tiers), then each client's calls
-// while an index was building and after: count, p50, p95, max, and how many degraded a tier.
+// and GET /v1/status once a second says whether a vector index is being built (its
+// approximate tier, trained after the user's rows are loaded; the loads themselves it does not
+// show). Prints the first big call (ms, the tiers it degraded, its slowest tiers), then each
+// client's calls in stretches: before the first status answer, while a build ran, while none
+// did: count, p50, p95, max, and how many degraded a tier.
 //
 //   node_modules/.bin/node bench/cold-start.ts --data DIR [--dir CHECKOUT] [--seconds 60] [--small 40] [--port 8871]
 //
@@ -133,7 +135,7 @@ async function statusClient() {
   while (performance.now() < end) {
     const s = await get("/v1/status");
     const now = (s.body?.indexes?.building ?? 0) > 0;
-    if (building !== now) log(`index building: ${now ? "yes" : "no"} (${((performance.now() - t0) / 1000).toFixed(2)} s after the start)`);
+    if (building !== now) log(`vector index building: ${now ? "yes" : "no"} (${((performance.now() - t0) / 1000).toFixed(2)} s after the start)`);
     building = now;
     await new Promise((res) => setTimeout(res, 1000));
   }

@@ -34,7 +34,7 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): number 
   return quantile(a.map((x, i) => b[i]! / x), 0.5);
 }
 
-/** A call bench/cold-start.ts timed: when it began (ms after the server's start), how long it took, whether it degraded a tier, and whether an index was building then (null: not known yet). */
+/** A call bench/cold-start.ts timed: when it began (ms after the server's start), how long it took, whether it degraded a tier, and whether a vector index was being built then (GET /v1/status's indexes.building; null: not known yet). */
 export interface ColdCall {
   at: number;
   ms: number;
@@ -44,7 +44,7 @@ export interface ColdCall {
 
 /** A stretch of calls made in one state of the server's indexes, and what they took. */
 export interface ColdPhase {
-  phase: "before status" | "building" | "built";
+  phase: "before status" | "building" | "not building";
   count: number;
   /** When its first call began, ms after the server's start. */
   fromMs: number;
@@ -61,7 +61,7 @@ export interface ColdPhase {
  * again (another user's index) shows each stretch apart, in order.
  */
 export function coldPhases(calls: readonly ColdCall[]): ColdPhase[] {
-  const phaseOf = (c: ColdCall): ColdPhase["phase"] => (c.building === null ? "before status" : c.building ? "building" : "built");
+  const phaseOf = (c: ColdCall): ColdPhase["phase"] => (c.building === null ? "before status" : c.building ? "building" : "not building");
   const out: ColdPhase[] = [];
   let run: ColdCall[] = [];
   const close = () => {

@@ -53,7 +53,7 @@ describe("bench/stats.ts", () => {
     expect(phases).toEqual([
       { phase: "before status", count: 1, fromMs: 10, p50: 20_000, p95: 20_000, max: 20_000, degraded: 1 },
       { phase: "building", count: 3, fromMs: 20_010, p50: 50, p95: 60, max: 60, degraded: 1 },
-      { phase: "built", count: 2, fromMs: 21_000, p50: 4, p95: 4, max: 4, degraded: 0 },
+      { phase: "not building", count: 2, fromMs: 21_000, p50: 4, p95: 4, max: 4, degraded: 0 },
       { phase: "building", count: 1, fromMs: 30_000, p50: 30, p95: 30, max: 30, degraded: 0 },
     ]);
     expect(coldPhases([])).toEqual([]);
