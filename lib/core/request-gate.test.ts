@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createRequestGate, sliceScheduler } from "./request-gate.ts";
+import { createRequestGate, loadSlicer, sliceScheduler } from "./request-gate.ts";
 
 const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -101,6 +101,40 @@ describe("request gate", () => {
     await idle;
     expect(events).toEqual(["response written", "next entered", "next left", "idle"]);
     expect(gate.inFlight).toBe(0);
+  });
+
+  it("loadSlicer: lets a load run on until its slice is spent, then gives the event loop a turn", async () => {
+    // A slice longer than the test: never a turn, however many items.
+    const long = loadSlicer(60_000);
+    for (let i = 0; i < 10_000; i++) expect(long()).toBeNull();
+
+    // At 0 ms, a turn after every item; what was queued for the loop runs before the load goes on.
+    const every = loadSlicer(0);
+    const events: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      setImmediate(() => events.push(`loop ${i}`));
+      const turn = every();
+      expect(turn).not.toBeNull();
+      await turn;
+      events.push(`item ${i}`);
+    }
+    expect(events).toEqual(["loop 0", "item 0", "loop 1", "item 1", "loop 2", "item 2"]);
+
+    // A slice of 30 ms: no turn while it lasts, one after (the clock is read every 128 items).
+    const timed = loadSlicer(30);
+    const t0 = performance.now();
+    let turns = 0;
+    let items = 0;
+    while (turns === 0) {
+      items++;
+      const turn = timed();
+      if (turn) {
+        turns++;
+        await turn;
+      }
+    }
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(30);
+    expect(items % 128).toBe(0);
   });
 
   it("sliceScheduler: runs a slice on the next turn without a gate, after the requests in flight with one", async () => {

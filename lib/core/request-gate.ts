@@ -124,3 +124,34 @@ export function createRequestGate(): RequestGate {
     },
   };
 }
+
+/** How long a slice of a user's index load runs before it gives the event loop a turn (loadSlicer). */
+export const LOAD_SLICE_MS = 20;
+
+/**
+ * For a load cut in slices on a request's path (a user's index built from the rows it read):
+ * call the returned function after each item; once the slice has run `sliceMs` (the clock is
+ * read every 128 items, after every item at 0) it returns a promise to await, resolved on the
+ * next turn of the event loop (setImmediate), so that timers (a tier's time limit) and other
+ * requests run between slices; otherwise null, and the loop goes on. A load holding the thread
+ * whole held every request of every user: a 100k-turn user's first call after a restart held
+ * a 40-turn user's call 20 s (bench/cold-start.ts). Where there is no setImmediate (an edge
+ * isolate, which serves a request or a few) it always returns null: the load runs whole.
+ */
+export function loadSlicer(sliceMs: number = LOAD_SLICE_MS): () => Promise<void> | null {
+  if (typeof setImmediate !== "function") return () => null;
+  const every = sliceMs > 0 ? 128 : 1;
+  let n = 0;
+  let since = performance.now();
+  return () => {
+    if (++n < every) return null;
+    n = 0;
+    if (performance.now() - since < sliceMs) return null;
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        since = performance.now();
+        resolve();
+      }),
+    );
+  };
+}

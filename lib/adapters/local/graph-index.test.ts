@@ -184,24 +184,55 @@ describe("in-process graph index", () => {
     }
   });
 
-  it("stays in step when users are evicted and reloaded while writes land", async () => {
-    const s = scenario(7);
-    // Room for about one user: nearly every read of another user reloads it from the tables.
-    const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40 });
-    let answered = 0;
-    for (let round = 0; round < 15; round++) {
-      const qs = s.queries();
-      // Reads start loads; the writes land before, during or after them.
-      await Promise.all([
-        ...qs.slice(0, 8).map((q) => writer.facts(q)),
-        writer.merge(s.merge()),
-        ...qs.slice(8, 16).map((q) => writer.messagesMentioning(q)),
-        writer.deleteByMessages(s.pick(s.tenants), Array.from({ length: 1 + Math.floor(s.r() * 8) }, () => s.pick(s.messages))),
-        ...qs.slice(16).map((q) => writer.facts(q)),
-      ]);
-      answered += await expectSame(writer, qs);
+  // With 0 ms slices a load's build gives the event loop a turn after every row it adds, so
+  // writes land while it builds, not only while it reads.
+  for (const loadSliceMs of [undefined, 0]) {
+    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? ", loads built a row a turn" : ""}`, async () => {
+      const s = scenario(7);
+      // Room for about one user: nearly every read of another user reloads it from the tables.
+      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40, ...(loadSliceMs === 0 ? { loadSliceMs } : {}) });
+      let answered = 0;
+      for (let round = 0; round < 15; round++) {
+        const qs = s.queries();
+        // Reads start loads; the writes land before, during or after them.
+        await Promise.all([
+          ...qs.slice(0, 8).map((q) => writer.facts(q)),
+          writer.merge(s.merge()),
+          ...qs.slice(8, 16).map((q) => writer.messagesMentioning(q)),
+          writer.deleteByMessages(s.pick(s.tenants), Array.from({ length: 1 + Math.floor(s.r() * 8) }, () => s.pick(s.messages))),
+          ...qs.slice(16).map((q) => writer.facts(q)),
+        ]);
+        answered += await expectSame(writer, qs);
+      }
+      expect(answered).toBeGreaterThan(15 * 14);
+    });
+  }
+
+  it("builds a loading user's graph in slices, with turns of the event loop between them, and replays writes that land on those turns", async () => {
+    const tenantId = uid("t");
+    const userId = uid("u");
+    await reference.merge(mentioning(tenantId, userId, 150));
+    // A turn after every row added (0 ms slices).
+    const index = withGraphIndex(createSqlGraphStore({ sql }), { sql, loadSliceMs: 0 });
+    const q = { tenantId, userId, terms: TERMS, limit: 1000 };
+    let done = false;
+    const loading = index.facts(q).finally(() => (done = true));
+    let turns = 0;
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+      // On the load's first turns: new mentions and relations, and some loaded messages deleted.
+      if (turns === 1) await index.merge(mentioning(tenantId, userId, 20, 150));
+      if (turns === 2) await index.deleteByMessages(tenantId, ["m0", "m1", "m2"]);
     }
-    expect(answered).toBeGreaterThan(15 * 14);
+    // The transaction answers through promises alone, so the turns are the build's.
+    expect(turns).toBeGreaterThan(100);
+    await loading;
+    expect(await index.facts(q)).toEqual(await reference.facts(q));
+    const ranked = await index.messagesMentioning(q);
+    expect(ranked).toEqual(await reference.messagesMentioning(q));
+    expect(ranked.map((m) => m.id)).toContain("m160");
+    expect(ranked.map((m) => m.id)).not.toContain("m1");
   });
 
   it("evicts the least recently used users when merges grow a held user past the budget, and keeps that user", async () => {

@@ -47,6 +47,7 @@ import { readColumns, type RunQuery } from "../sql/columns.ts";
 import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { createRetention } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
+import { loadSlicer } from "../../core/request-gate.ts";
 import { descending, kthLargest } from "../../core/order.ts";
 
 export interface GraphIndexOptions {
@@ -54,6 +55,8 @@ export interface GraphIndexOptions {
   sql: SqlClient;
   /** Mention and evidence rows kept in memory across users before whole users are evicted (default 1,600,000). */
   maxRows?: number;
+  /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
+  loadSliceMs?: number;
   /** Other processes write the same graph tables: check the user's graph version before each read. */
   shared?: boolean;
   /**
@@ -1091,34 +1094,51 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
 
   async function read(tenantId: string, userId: string): Promise<UserGraph> {
     // One transaction: the four tables as of one moment (PGlite runs nothing else meanwhile).
-    return sql.transaction(async (tx) => {
+    const tables = await sql.transaction(async (tx): Promise<unknown[][][]> => {
       // Column by column (sql/columns.ts): PGlite's row-by-row results cost several times more.
       const p = [tenantId, userId];
       const run: RunQuery = (text, params) => query(tx, text, params);
       const where = "tenant_id = $1 and user_id = $2";
-      const [eIds, eNames, eWords, eMentions] = await readColumns(run, "entities", where, ["id", "name", "words", "mentions"], p);
-      const [mEntities, mMessages, mSessions] = await readColumns(run, "mentions", where, ["entity_id", "message_id", "session_id"], p);
-      const [rFrom, rTypes, rTo, rWeights] = await readColumns(run, "relations", where, ["from_id", "type", "to_id", "weight"], p);
-      const [vFrom, vTypes, vTo, vMessages] = await readColumns(run, "relation_evidence", where, ["from_id", "type", "to_id", "message_id"], p);
+      const columns = [
+        await readColumns(run, "entities", where, ["id", "name", "words", "mentions"], p),
+        await readColumns(run, "mentions", where, ["entity_id", "message_id", "session_id"], p),
+        await readColumns(run, "relations", where, ["from_id", "type", "to_id", "weight"], p),
+        await readColumns(run, "relation_evidence", where, ["from_id", "type", "to_id", "message_id"], p),
+      ];
       if (weights.length === 0) await readWeights(tx, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
-      const g = new UserGraph();
-      for (let i = 0; i < eIds!.length; i++) {
-        const words = eWords![i] as unknown[] | null;
-        g.addEntity(String(eIds![i]), String(eNames![i]), (words ?? []).map(String), Number(eMentions![i]));
-      }
-      g.packPairs();
-      for (let i = 0; i < mEntities!.length; i++) {
-        const e = g.entities.get(String(mEntities![i]));
-        // A mention whose entity row is gone cannot be matched by the SQL either.
-        if (e) g.addMention(e, String(mMessages![i]), String(mSessions![i]));
-      }
-      for (let i = 0; i < rFrom!.length; i++) g.addRelation(String(rFrom![i]), String(rTypes![i]), String(rTo![i]), Number(rWeights![i]));
-      for (let i = 0; i < vFrom!.length; i++) {
-        const r = g.relations.get(relKey(String(vFrom![i]), String(vTypes![i]), String(vTo![i])));
-        if (r) g.addEvidence(r, String(vMessages![i]));
-      }
-      return g;
+      return columns;
     });
+    const [[eIds, eNames, eWords, eMentions], [mEntities, mMessages, mSessions], [rFrom, rTypes, rTo, rWeights], [vFrom, vTypes, vTo, vMessages]] = tables as [unknown[][], unknown[][], unknown[][], unknown[][]];
+    // Built after the transaction, in slices (loadSlicer): the graph is no reader's yet, and
+    // writes landing meanwhile are replayed on it (load()), as those landing while it was read.
+    const slice = loadSlicer(options.loadSliceMs);
+    const g = new UserGraph();
+    for (let i = 0; i < eIds!.length; i++) {
+      const words = eWords![i] as unknown[] | null;
+      g.addEntity(String(eIds![i]), String(eNames![i]), (words ?? []).map(String), Number(eMentions![i]));
+      const turn = slice();
+      if (turn) await turn;
+    }
+    g.packPairs();
+    for (let i = 0; i < mEntities!.length; i++) {
+      const e = g.entities.get(String(mEntities![i]));
+      // A mention whose entity row is gone cannot be matched by the SQL either.
+      if (e) g.addMention(e, String(mMessages![i]), String(mSessions![i]));
+      const turn = slice();
+      if (turn) await turn;
+    }
+    for (let i = 0; i < rFrom!.length; i++) {
+      g.addRelation(String(rFrom![i]), String(rTypes![i]), String(rTo![i]), Number(rWeights![i]));
+      const turn = slice();
+      if (turn) await turn;
+    }
+    for (let i = 0; i < vFrom!.length; i++) {
+      const r = g.relations.get(relKey(String(vFrom![i]), String(vTypes![i]), String(vTo![i])));
+      if (r) g.addEvidence(r, String(vMessages![i]));
+      const turn = slice();
+      if (turn) await turn;
+    }
+    return g;
   }
 
   const retention = createRetention<UserGraph>([{ size: (g) => g.rows, limit: maxRows }]);

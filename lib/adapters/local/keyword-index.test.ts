@@ -76,6 +76,35 @@ describe("local keyword index", () => {
     expect((await loading).search(["kayak"], { limit: 10 })).toHaveLength(2);
   });
 
+  it("builds a loading user's corpus in slices, with turns of the event loop between them, and replays writes that land on those turns", async () => {
+    const t = await tenant();
+    const s = uid("s");
+    const first = await ingest(raw, t, "ann", s, Array.from({ length: 300 }, (_, i) => `kayak trip number ${i}`));
+    // A turn after every turn loaded (0 ms slices).
+    const index = createLocalKeywordIndex({ sql, loadSliceMs: 0 });
+    const archive = withKeywordIndex(raw, index);
+    let done = false;
+    const loading = index.corpus(t, "ann").finally(() => (done = true));
+    let turns = 0;
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+      // On the load's first turns: a new turn, and one of the loaded ones forgotten.
+      if (turns === 1) await ingest(archive, t, "ann", s, ["kayak river day"]);
+      if (turns === 2) await archive.forget({ tenantId: t, scope: "message", id: first.messages[0]!.id });
+    }
+    // The select answers through promises alone, so the turns are the build's.
+    expect(turns).toBeGreaterThan(100);
+    const corpus = await loading;
+    expect(corpus.size).toBe(300);
+    expect(corpus.search(["river"], { limit: 10 })).toHaveLength(1);
+    expect(corpus.search(["kayak"], { limit: 1000 })).toHaveLength(300);
+    const fresh = await createLocalKeywordIndex({ sql }).corpus(t, "ann");
+    // As a fresh load of the same rows answers (ids and scores: the hits' turns are the corpus' own).
+    const ranked = (c: typeof corpus) => c.search(["kayak", "trip", "river"], { limit: 1000 }).map(({ id, score }) => ({ id, score }));
+    expect(ranked(corpus)).toEqual(ranked(fresh));
+  });
+
   it("answers the same while and after it warms a loaded user's common words between requests", async () => {
     const t = await tenant();
     const index = createLocalKeywordIndex({ sql });

@@ -31,7 +31,7 @@
 import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { KeywordIndex } from "../../core/keyword-index.ts";
-import { sliceScheduler } from "../../core/request-gate.ts";
+import { loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
@@ -53,6 +53,8 @@ export interface LocalKeywordIndexOptions {
    * scheduler runs it between requests (request-gate.ts, sliceScheduler).
    */
   scheduleSlice?: (run: () => void) => void;
+  /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
+  loadSliceMs?: number;
 }
 
 /** What a loaded corpus reflects of the archive: the user's row (its creation) and version. */
@@ -121,6 +123,16 @@ type Row = Record<string, unknown>;
 
 function addRows(t: Turns, rows: Row[]): void {
   for (const r of rows) addTurn(t, toMessage(r));
+}
+
+/** addRows for a corpus no reader sees yet (a load's), giving the event loop a turn between slices (loadSlicer). */
+async function addRowsInSlices(t: Turns, rows: Row[], sliceMs: number | undefined): Promise<void> {
+  const slice = loadSlicer(sliceMs);
+  for (let i = 0; i < rows.length; i++) {
+    addTurn(t, toMessage(rows[i]!));
+    const turn = slice();
+    if (turn) await turn;
+  }
 }
 
 export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): KeywordIndex {
@@ -260,7 +272,8 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Turns> {
     const rows = await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]);
     const turns = emptyTurns();
-    addRows(turns, rows);
+    // Writes landing meanwhile go to entry.writes and are replayed below, as those landing while the select ran.
+    await addRowsInSlices(turns, rows, options.loadSliceMs);
     if (loading.get(k) === entry) loading.delete(k);
     if (entry.cancelled) return emptyTurns();
     for (const write of entry.writes) write(turns);

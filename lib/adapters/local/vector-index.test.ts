@@ -96,6 +96,36 @@ describe("local vector index, approximate tier", () => {
     expect(r40 / queries.length).toBeGreaterThanOrEqual(0.94);
   });
 
+  it("builds a loading user's matrix in slices, with turns of the event loop between them, and replays writes that land on those turns", async () => {
+    const sql = await sharedPglite();
+    const t = uid("tenant");
+    const exactly = { sql, exactBelowRows: Number.MAX_SAFE_INTEGER };
+    const rows = await corpus(t, "u", 300, 5);
+    await createLocalVectorIndex(exactly).upsert(rows);
+    // A turn after every row loaded (0 ms slices).
+    const index = createLocalVectorIndex({ ...exactly, loadSliceMs: 0 });
+    const [vector] = await queryVectors(1, 6);
+    const added = await corpus(t, "u", 3, 7, "x");
+    let done = false;
+    const loading = index.query({ tenantId: t, userId: "u", vector: vector!, topK: 400 }).finally(() => (done = true));
+    let turns = 0;
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+      // On the load's first turns: rows added, and one of the loaded ones deleted.
+      if (turns === 1) await index.upsert(added);
+      if (turns === 2) await index.deleteByIds(t, [rows[0]!.id]);
+    }
+    expect(turns).toBeGreaterThan(100);
+    await loading;
+    const after = await index.query({ tenantId: t, userId: "u", vector: vector!, topK: 400 });
+    expect(after).toHaveLength(302);
+    expect(after.map((m) => m.id)).toContain("x0");
+    expect(after.map((m) => m.id)).not.toContain(rows[0]!.id);
+    // As a fresh load of the same rows answers.
+    expect(after).toEqual(await createLocalVectorIndex(exactly).query({ tenantId: t, userId: "u", vector: vector!, topK: 400 }));
+  });
+
   // Rows of the same text score the same: the K-th place falls inside a run of equal scores,
   // and of that run the least ids must be kept, whichever order the rows were written in.
   // With offloadMinWork 0 the sums run on the scan thread and come back to this one for the

@@ -21,7 +21,7 @@ import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
 import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 import { descending, kthLargest } from "../../core/order.ts";
-import { sliceScheduler } from "../../core/request-gate.ts";
+import { loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -70,6 +70,8 @@ export interface LocalVectorIndexOptions {
   scanThreadScript?: URL;
   /** The scan thread itself (tests hold its answers back); default one started on first need. close() ends it. */
   scanThread?: ScanThread;
+  /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
+  loadSliceMs?: number;
 }
 
 const DEFAULT_EXACT_BELOW = 20_000;
@@ -737,7 +739,14 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
       [tenantId, userId, dims],
     );
     const m = new UserMatrix(dims, rows.length, shift);
-    for (const r of rows) m.setStored(r.kind, r.id, r.session_id, r.embedding);
+    // In slices (loadSlicer): writes landing meanwhile go to entry.writes, replayed below.
+    const slice = loadSlicer(options.loadSliceMs);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      m.setStored(r.kind, r.id, r.session_id, r.embedding);
+      const turn = slice();
+      if (turn) await turn;
+    }
     for (const write of entry.writes) write(m);
     // Registered in the tick that replayed the writes, so none can fall in between.
     loading.delete(key);
