@@ -80,8 +80,8 @@ describe("local keyword index", () => {
     const t = await tenant();
     const s = uid("s");
     const first = await ingest(raw, t, "ann", s, Array.from({ length: 300 }, (_, i) => `kayak trip number ${i}`));
-    // A turn after every turn loaded (0 ms slices).
-    const index = createLocalKeywordIndex({ sql, loadSliceMs: 0 });
+    // A turn after every turn loaded (0 ms slices), in pages of 7 turns.
+    const index = createLocalKeywordIndex({ sql, loadSliceMs: 0, loadPageRows: 7 });
     const archive = withKeywordIndex(raw, index);
     let done = false;
     const loading = index.corpus(t, "ann").finally(() => (done = true));
@@ -93,7 +93,7 @@ describe("local keyword index", () => {
       if (turns === 1) await ingest(archive, t, "ann", s, ["kayak river day"]);
       if (turns === 2) await archive.forget({ tenantId: t, scope: "message", id: first.messages[0]!.id });
     }
-    // The select answers through promises alone, so the turns are the build's.
+    // The selects answer through promises alone, so the turns are the build's.
     expect(turns).toBeGreaterThan(100);
     const corpus = await loading;
     expect(corpus.size).toBe(300);

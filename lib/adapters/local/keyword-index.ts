@@ -55,6 +55,8 @@ export interface LocalKeywordIndexOptions {
   scheduleSlice?: (run: () => void) => void;
   /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
   loadSliceMs?: number;
+  /** Rows a user's load reads a select (default LOAD_PAGE, 5,000). */
+  loadPageRows?: number;
 }
 
 /** What a loaded corpus reflects of the archive: the user's row (its creation) and version. */
@@ -84,6 +86,8 @@ const emptyTurns = (): Turns => ({ corpus: new Bm25Corpus(), messages: new Map()
 // milliseconds), of terms held by at least this many turns; rarer ones cost a search little.
 const WARM_SLICE = 200_000;
 const WARM_MIN_DOCS = 32;
+/** Rows a load reads a select (about 90 ms of PGlite for 5,000 chat turns). */
+const LOAD_PAGE = 5_000;
 
 function addTurn(t: Turns, m: Message): void {
   const before = t.messages.get(m.id);
@@ -270,10 +274,23 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   }
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Turns> {
-    const rows = await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]);
+    // A page at a time (LOAD_PAGE rows in the order they were stored: by stamp, an ingest's one
+    // session, then seq; messages_user_version), each built in slices: no statement holds PGlite (and, in its thread, every request) for long.
+    // Writes landing meanwhile go to entry.writes and are replayed below; a row a later page
+    // also reads (stored meanwhile) is added again, which replaces it.
     const turns = emptyTurns();
-    // Writes landing meanwhile go to entry.writes and are replayed below, as those landing while the select ran.
-    await addRowsInSlices(turns, rows, options.loadSliceMs);
+    const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? LOAD_PAGE));
+    for (let after: Row | null = null; ; ) {
+      const page: Row[] = await query<Row>(
+        `select ${MESSAGE_COLUMNS}, user_version from messages where tenant_id = $1 and user_id = $2${
+          after ? " and user_version >= $3 and (user_version, session_id, seq) > ($3, $4, $5)" : ""
+        } order by user_version, session_id, seq limit ${pageRows}`,
+        after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId],
+      );
+      await addRowsInSlices(turns, page, options.loadSliceMs);
+      if (page.length < pageRows) break;
+      after = page[page.length - 1]!;
+    }
     if (loading.get(k) === entry) loading.delete(k);
     if (entry.cancelled) return emptyTurns();
     for (const write of entry.writes) write(turns);

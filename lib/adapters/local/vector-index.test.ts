@@ -102,8 +102,8 @@ describe("local vector index, approximate tier", () => {
     const exactly = { sql, exactBelowRows: Number.MAX_SAFE_INTEGER };
     const rows = await corpus(t, "u", 300, 5);
     await createLocalVectorIndex(exactly).upsert(rows);
-    // A turn after every row loaded (0 ms slices).
-    const index = createLocalVectorIndex({ ...exactly, loadSliceMs: 0 });
+    // A turn after every row loaded (0 ms slices), in pages of 7 rows.
+    const index = createLocalVectorIndex({ ...exactly, loadSliceMs: 0, loadPageRows: 7 });
     const [vector] = await queryVectors(1, 6);
     const added = await corpus(t, "u", 3, 7, "x");
     let done = false;

@@ -23,6 +23,9 @@ import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, typ
 import { descending, kthLargest } from "../../core/order.ts";
 import { loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
 
+/** Rows a load reads a select (5,000 vectors of 512 dimensions: about 14 MB as base64). */
+const LOAD_PAGE = 5_000;
+
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
   /**
@@ -72,6 +75,8 @@ export interface LocalVectorIndexOptions {
   scanThread?: ScanThread;
   /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
   loadSliceMs?: number;
+  /** Rows a user's load reads a select (default LOAD_PAGE, 5,000). */
+  loadPageRows?: number;
 }
 
 const DEFAULT_EXACT_BELOW = 20_000;
@@ -733,19 +738,29 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
   }
 
   async function load(key: string, entry: Load, tenantId: string, userId: string, dims: number): Promise<UserMatrix> {
-    const rows = await run<{ id: string; kind: VectorKind; session_id: string; embedding: string }>(
-      `select id, kind, session_id, encode(embedding, 'base64') as embedding
-       from vectors where tenant_id = $1 and user_id = $2 and dims = $3`,
-      [tenantId, userId, dims],
-    );
-    const m = new UserMatrix(dims, rows.length, shift);
-    // In slices (loadSlicer): writes landing meanwhile go to entry.writes, replayed below.
+    // A page at a time (LOAD_PAGE rows in (kind, id) order, migration 8), each stored in slices
+    // (loadSlicer): no statement holds PGlite (and, in its thread, every request) for long.
+    // Writes landing meanwhile go to entry.writes, replayed below; a row a later page also reads
+    // (written meanwhile) is set again, and the replay sets it last.
+    const [count] = await run<{ n: number }>(`select count(*)::int as n from vectors where tenant_id = $1 and user_id = $2 and dims = $3`, [tenantId, userId, dims]);
+    const m = new UserMatrix(dims, Number(count?.n ?? 0), shift);
     const slice = loadSlicer(options.loadSliceMs);
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      m.setStored(r.kind, r.id, r.session_id, r.embedding);
-      const turn = slice();
-      if (turn) await turn;
+    const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? LOAD_PAGE));
+    for (let after: { kind: string; id: string } | null = null; ; ) {
+      const page: { id: string; kind: VectorKind; session_id: string; embedding: string }[] = await run(
+        `select id, kind, session_id, encode(embedding, 'base64') as embedding
+         from vectors where tenant_id = $1 and user_id = $2 and dims = $3${after ? " and (kind, id) > ($4, $5)" : ""}
+         order by kind, id limit ${pageRows}`,
+        after ? [tenantId, userId, dims, after.kind, after.id] : [tenantId, userId, dims],
+      );
+      for (const r of page) {
+        m.setStored(r.kind, r.id, r.session_id, r.embedding);
+        const turn = slice();
+        if (turn) await turn;
+      }
+      if (page.length < pageRows) break;
+      const last = page[page.length - 1]!;
+      after = { kind: last.kind, id: last.id };
     }
     for (const write of entry.writes) write(m);
     // Registered in the tick that replayed the writes, so none can fall in between.

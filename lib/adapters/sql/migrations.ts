@@ -308,6 +308,18 @@ update sessions s set summarized_seq = x.up_to_seq
 create index sessions_summary_lag on sessions (tenant_id, (last_seq - summarized_seq));
 `,
   },
+  {
+    version: 8,
+    name: "a user's vectors in key order, for loading them a page at a time",
+    // The in-process vector index loads a user's vectors a page at a time in (kind, id) order
+    // (lib/adapters/local/vector-index.ts): one select of a 100k-message user's vectors held
+    // PGlite, and with it the server's thread, for 2.5–4 s. This index serves those pages and
+    // every lookup of the user's vectors that the index it replaces served.
+    sql: `
+create index vectors_user_key on vectors (tenant_id, user_id, kind, id);
+drop index if exists vectors_user;
+`,
+  },
 ];
 
 // Two processes starting at once (Lambdas after a deploy) would both find a version missing
