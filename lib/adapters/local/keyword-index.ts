@@ -275,9 +275,10 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Turns> {
     // A page at a time (LOAD_PAGE rows in the order they were stored: by stamp, an ingest's one
-    // session, then seq; messages_user_version), each built in slices: no statement holds PGlite (and, in its thread, every request) for long.
-    // Writes landing meanwhile go to entry.writes and are replayed below; a row a later page
-    // also reads (stored meanwhile) is added again, which replaces it.
+    // session, then seq; messages_user_version), each built in slices: no statement holds
+    // PGlite (and, in its thread, every request) for long. Writes landing meanwhile go to
+    // entry.writes and are replayed below; a row a later page also reads (stored meanwhile) is
+    // added again, which replaces it.
     const turns = emptyTurns();
     const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? LOAD_PAGE));
     for (let after: Row | null = null; ; ) {
