@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createRequestGate, loadSlicer, sliceScheduler } from "./request-gate.ts";
+import { createRequestGate, eachInSlices, loadSlicer, sliceScheduler } from "./request-gate.ts";
 
 const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -135,6 +135,16 @@ describe("request gate", () => {
     }
     expect(performance.now() - t0).toBeGreaterThanOrEqual(30);
     expect(items % 128).toBe(0);
+  });
+
+  it("eachInSlices: runs every item in order, and what was queued for the loop between the items its slicer gives turns after", async () => {
+    const events: string[] = [];
+    setImmediate(() => events.push("loop"));
+    await eachInSlices(3, loadSlicer(0), (i) => events.push(`item ${i}`));
+    expect(events).toEqual(["item 0", "loop", "item 1", "item 2"]);
+    const none: string[] = [];
+    await eachInSlices(0, loadSlicer(0), (i) => none.push(`item ${i}`));
+    expect(none).toEqual([]);
   });
 
   it("sliceScheduler: runs a slice on the next turn without a gate, after the requests in flight with one", async () => {

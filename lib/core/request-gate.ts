@@ -155,3 +155,12 @@ export function loadSlicer(sliceMs: number = LOAD_SLICE_MS): () => Promise<void>
     );
   };
 }
+
+/** Runs `fn` for 0 ≤ i < count, awaiting the turn `slice` (loadSlicer) gives after an item, when it gives one. */
+export async function eachInSlices(count: number, slice: () => Promise<void> | null, fn: (i: number) => void): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    fn(i);
+    const turn = slice();
+    if (turn) await turn;
+  }
+}

@@ -47,7 +47,7 @@ import { readColumns, type RunQuery } from "../sql/columns.ts";
 import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { createRetention } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
-import { loadSlicer } from "../../core/request-gate.ts";
+import { eachInSlices, loadSlicer } from "../../core/request-gate.ts";
 import { descending, kthLargest } from "../../core/order.ts";
 
 export interface GraphIndexOptions {
@@ -1113,31 +1113,21 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     // writes landing meanwhile are replayed on it (load()), as those landing while it was read.
     const slice = loadSlicer(options.loadSliceMs);
     const g = new UserGraph();
-    for (let i = 0; i < eIds!.length; i++) {
+    await eachInSlices(eIds!.length, slice, (i) => {
       const words = eWords![i] as unknown[] | null;
       g.addEntity(String(eIds![i]), String(eNames![i]), (words ?? []).map(String), Number(eMentions![i]));
-      const turn = slice();
-      if (turn) await turn;
-    }
+    });
     g.packPairs();
-    for (let i = 0; i < mEntities!.length; i++) {
+    await eachInSlices(mEntities!.length, slice, (i) => {
       const e = g.entities.get(String(mEntities![i]));
       // A mention whose entity row is gone cannot be matched by the SQL either.
       if (e) g.addMention(e, String(mMessages![i]), String(mSessions![i]));
-      const turn = slice();
-      if (turn) await turn;
-    }
-    for (let i = 0; i < rFrom!.length; i++) {
-      g.addRelation(String(rFrom![i]), String(rTypes![i]), String(rTo![i]), Number(rWeights![i]));
-      const turn = slice();
-      if (turn) await turn;
-    }
-    for (let i = 0; i < vFrom!.length; i++) {
+    });
+    await eachInSlices(rFrom!.length, slice, (i) => g.addRelation(String(rFrom![i]), String(rTypes![i]), String(rTo![i]), Number(rWeights![i])));
+    await eachInSlices(vFrom!.length, slice, (i) => {
       const r = g.relations.get(relKey(String(vFrom![i]), String(vTypes![i]), String(vTo![i])));
       if (r) g.addEvidence(r, String(vMessages![i]));
-      const turn = slice();
-      if (turn) await turn;
-    }
+    });
     return g;
   }
 

@@ -31,11 +31,12 @@
 import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { KeywordIndex } from "../../core/keyword-index.ts";
-import { loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
+import { eachInSlices, loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
+import { readPages } from "../sql/pages.ts";
 import { createRetention, type Budget } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
 
@@ -55,7 +56,7 @@ export interface LocalKeywordIndexOptions {
   scheduleSlice?: (run: () => void) => void;
   /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
   loadSliceMs?: number;
-  /** Rows a user's load reads a select (default LOAD_PAGE, 5,000). */
+  /** Rows a user's load reads a select (default LOAD_PAGE_ROWS, sql/pages.ts). */
   loadPageRows?: number;
 }
 
@@ -86,8 +87,6 @@ const emptyTurns = (): Turns => ({ corpus: new Bm25Corpus(), messages: new Map()
 // milliseconds), of terms held by at least this many turns; rarer ones cost a search little.
 const WARM_SLICE = 200_000;
 const WARM_MIN_DOCS = 32;
-/** Rows a load reads a select (about 90 ms of PGlite for 5,000 chat turns). */
-const LOAD_PAGE = 5_000;
 
 function addTurn(t: Turns, m: Message): void {
   const before = t.messages.get(m.id);
@@ -127,16 +126,6 @@ type Row = Record<string, unknown>;
 
 function addRows(t: Turns, rows: Row[]): void {
   for (const r of rows) addTurn(t, toMessage(r));
-}
-
-/** addRows for a corpus no reader sees yet (a load's), giving the event loop a turn between slices (loadSlicer). */
-async function addRowsInSlices(t: Turns, rows: Row[], sliceMs: number | undefined): Promise<void> {
-  const slice = loadSlicer(sliceMs);
-  for (let i = 0; i < rows.length; i++) {
-    addTurn(t, toMessage(rows[i]!));
-    const turn = slice();
-    if (turn) await turn;
-  }
 }
 
 export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): KeywordIndex {
@@ -274,24 +263,23 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
   }
 
   async function load(k: string, entry: Load, tenantId: string, userId: string): Promise<Turns> {
-    // A page at a time (LOAD_PAGE rows in the order they were stored: by stamp, an ingest's one
-    // session, then seq; messages_user_version), each built in slices: no statement holds
-    // PGlite (and, in its thread, every request) for long. Writes landing meanwhile go to
-    // entry.writes and are replayed below; a row a later page also reads (stored meanwhile) is
-    // added again, which replaces it.
+    // A page at a time (sql/pages.ts; in the order they were stored: by stamp, an ingest's one
+    // session, then seq; messages_user_version), each page added in slices (loadSlicer): no
+    // statement holds PGlite (and, in its thread, every request) for long. Writes landing
+    // meanwhile go to entry.writes and are replayed below; a row a later page also reads
+    // (stored meanwhile) is added again, which replaces it.
     const turns = emptyTurns();
-    const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? LOAD_PAGE));
-    for (let after: Row | null = null; ; ) {
-      const page: Row[] = await query<Row>(
-        `select ${MESSAGE_COLUMNS}, user_version from messages where tenant_id = $1 and user_id = $2${
-          after ? " and user_version >= $3 and (user_version, session_id, seq) > ($3, $4, $5)" : ""
-        } order by user_version, session_id, seq limit ${pageRows}`,
-        after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId],
-      );
-      await addRowsInSlices(turns, page, options.loadSliceMs);
-      if (page.length < pageRows) break;
-      after = page[page.length - 1]!;
-    }
+    await readPages<Row>(
+      (after, limit) =>
+        query<Row>(
+          `select ${MESSAGE_COLUMNS}, user_version from messages where tenant_id = $1 and user_id = $2${
+            after ? " and user_version >= $3 and (user_version, session_id, seq) > ($3, $4, $5)" : ""
+          } order by user_version, session_id, seq limit ${limit}`,
+          after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId],
+        ),
+      (page) => eachInSlices(page.length, loadSlicer(options.loadSliceMs), (i) => addTurn(turns, toMessage(page[i]!))),
+      options.loadPageRows,
+    );
     if (loading.get(k) === entry) loading.delete(k);
     if (entry.cancelled) return emptyTurns();
     for (const write of entry.writes) write(turns);

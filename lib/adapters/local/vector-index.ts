@@ -21,10 +21,8 @@ import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
 import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 import { descending, kthLargest } from "../../core/order.ts";
-import { loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
-
-/** Rows a load reads a select (5,000 vectors of 512 dimensions: about 14 MB as base64). */
-const LOAD_PAGE = 5_000;
+import { eachInSlices, loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
+import { readPages } from "../sql/pages.ts";
 
 export interface LocalVectorIndexOptions {
   sql: SqlClient;
@@ -75,7 +73,7 @@ export interface LocalVectorIndexOptions {
   scanThread?: ScanThread;
   /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
   loadSliceMs?: number;
-  /** Rows a user's load reads a select (default LOAD_PAGE, 5,000). */
+  /** Rows a user's load reads a select (default LOAD_PAGE_ROWS, sql/pages.ts). */
   loadPageRows?: number;
 }
 
@@ -738,30 +736,28 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
   }
 
   async function load(key: string, entry: Load, tenantId: string, userId: string, dims: number): Promise<UserMatrix> {
-    // A page at a time (LOAD_PAGE rows in (kind, id) order, migration 8), each stored in slices
-    // (loadSlicer): no statement holds PGlite (and, in its thread, every request) for long.
-    // Writes landing meanwhile go to entry.writes, replayed below; a row a later page also reads
-    // (written meanwhile) is set again, and the replay sets it last.
+    // A page at a time (sql/pages.ts; in (kind, id) order, migration 8), each page stored in
+    // slices (loadSlicer): no statement holds PGlite (and, in its thread, every request) for
+    // long. Writes landing meanwhile go to entry.writes, replayed below; a row a later page also
+    // reads (written meanwhile) is set again, and the replay sets it last.
     const [count] = await run<{ n: number }>(`select count(*)::int as n from vectors where tenant_id = $1 and user_id = $2 and dims = $3`, [tenantId, userId, dims]);
     const m = new UserMatrix(dims, Number(count?.n ?? 0), shift);
     const slice = loadSlicer(options.loadSliceMs);
-    const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? LOAD_PAGE));
-    for (let after: { kind: string; id: string } | null = null; ; ) {
-      const page: { id: string; kind: VectorKind; session_id: string; embedding: string }[] = await run(
-        `select id, kind, session_id, encode(embedding, 'base64') as embedding
-         from vectors where tenant_id = $1 and user_id = $2 and dims = $3${after ? " and (kind, id) > ($4, $5)" : ""}
-         order by kind, id limit ${pageRows}`,
-        after ? [tenantId, userId, dims, after.kind, after.id] : [tenantId, userId, dims],
-      );
-      for (const r of page) {
-        m.setStored(r.kind, r.id, r.session_id, r.embedding);
-        const turn = slice();
-        if (turn) await turn;
-      }
-      if (page.length < pageRows) break;
-      const last = page[page.length - 1]!;
-      after = { kind: last.kind, id: last.id };
-    }
+    await readPages<{ id: string; kind: VectorKind; session_id: string; embedding: string }>(
+      (after, limit) =>
+        run(
+          `select id, kind, session_id, encode(embedding, 'base64') as embedding
+           from vectors where tenant_id = $1 and user_id = $2 and dims = $3${after ? " and (kind, id) > ($4, $5)" : ""}
+           order by kind, id limit ${limit}`,
+          after ? [tenantId, userId, dims, after.kind, after.id] : [tenantId, userId, dims],
+        ),
+      (page) =>
+        eachInSlices(page.length, slice, (i) => {
+          const r = page[i]!;
+          m.setStored(r.kind, r.id, r.session_id, r.embedding);
+        }),
+      options.loadPageRows,
+    );
     for (const write of entry.writes) write(m);
     // Registered in the tick that replayed the writes, so none can fall in between.
     loading.delete(key);
