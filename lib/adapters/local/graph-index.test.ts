@@ -187,10 +187,10 @@ describe("in-process graph index", () => {
   // With 0 ms slices a load's build gives the event loop a turn after every row it adds, so
   // writes land while it builds, not only while it reads.
   for (const loadSliceMs of [undefined, 0]) {
-    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? ", loads built a row a turn" : ""}`, async () => {
+    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? ", loads built a row a turn and read 2 entities or relations a page" : ""}`, async () => {
       const s = scenario(7);
       // Room for about one user: nearly every read of another user reloads it from the tables.
-      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40, ...(loadSliceMs === 0 ? { loadSliceMs } : {}) });
+      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40, ...(loadSliceMs === 0 ? { loadSliceMs, loadPageRows: 2 } : {}) });
       let answered = 0;
       for (let round = 0; round < 15; round++) {
         const qs = s.queries();
@@ -208,32 +208,67 @@ describe("in-process graph index", () => {
     });
   }
 
-  it("builds a loading user's graph in slices, with turns of the event loop between them, and replays writes that land on those turns", async () => {
-    const tenantId = uid("t");
-    const userId = uid("u");
-    await reference.merge(mentioning(tenantId, userId, 150));
-    // A turn after every row added (0 ms slices).
-    const index = withGraphIndex(createSqlGraphStore({ sql }), { sql, loadSliceMs: 0 });
-    const q = { tenantId, userId, terms: TERMS, limit: 1000 };
-    let done = false;
-    const loading = index.facts(q).finally(() => (done = true));
-    let turns = 0;
-    while (!done) {
-      await new Promise((resolve) => setImmediate(resolve));
-      turns++;
-      // On the load's first turns: new mentions and relations, and some loaded messages deleted.
-      if (turns === 1) await index.merge(mentioning(tenantId, userId, 20, 150));
-      if (turns === 2) await index.deleteByMessages(tenantId, ["m0", "m1", "m2"]);
-    }
-    // The transaction answers through promises alone, so the turns are the build's.
-    expect(turns).toBeGreaterThan(100);
-    await loading;
-    expect(await index.facts(q)).toEqual(await reference.facts(q));
-    const ranked = await index.messagesMentioning(q);
-    expect(ranked).toEqual(await reference.messagesMentioning(q));
-    expect(ranked.map((m) => m.id)).toContain("m160");
-    expect(ranked.map((m) => m.id)).not.toContain("m1");
-  });
+  // Pages of 3 mention or evidence rows (a graph version's rows whole), a turn of the event
+  // loop after each row taken (0 ms slices): the writes land between pages and within them,
+  // at the start of the load or a quarter, half or three quarters of its turns in.
+  for (const part of [0, 0.25, 0.5, 0.75]) {
+    it(`builds a loading user's graph a page at a time, in slices, and replays writes that land between them (${part * 100}% in)`, async () => {
+      const tenantId = uid("t");
+      const userId = uid("u");
+      const atlantis = (surface: string, messageId: string): GraphMerge => ({
+        tenantId,
+        userId,
+        sessionId: "s2",
+        messageId,
+        extraction: { entities: [{ name: surface, type: ENTITY_TYPES[0] as EntityType }, { name: "Lisbon", type: ENTITY_TYPES[0] as EntityType }], relations: [{ from: surface, type: "based in", to: "Lisbon" }] },
+      });
+      // Stored by merges of 5 messages (a graph version each), and one entity (and its
+      // relation) only one message names.
+      for (let from = 0; from < 150; from += 5) await reference.merge(mentioning(tenantId, userId, 5, from));
+      await reference.merge([atlantis("Atlantis Corp", "solo")]);
+      const q = { tenantId, userId, terms: [...TERMS, "atlantis", "corp"], limit: 1000 };
+      /** Loads the user through a new index, awaiting `write(turn, index)` on each turn of the load; its turns. */
+      const load = async (write: (turn: number, index: GraphStore) => Promise<void>) => {
+        const index = withGraphIndex(createSqlGraphStore({ sql }), { sql, loadSliceMs: 0, loadPageRows: 3 });
+        let done = false;
+        const loading = index.facts(q).finally(() => (done = true));
+        let turns = 0;
+        while (!done) {
+          await new Promise((resolve) => setImmediate(resolve));
+          await write(++turns, index);
+        }
+        await loading;
+        return { index, turns };
+      };
+      const quiet = await load(async () => undefined);
+      const at = Math.max(1, Math.floor(part * quiet.turns));
+      const { index, turns } = await load(async (turn, index) => {
+        // New mentions of entities read and not yet read, with new relations; loaded messages
+        // deleted; the one-message entity deleted and stored again under another surface form.
+        if (turn === at) await index.merge(mentioning(tenantId, userId, 20, 150));
+        if (turn === at + 1) await index.deleteByMessages(tenantId, ["m0", "m1", "m2"]);
+        if (turn === at + 2) await index.deleteByMessages(tenantId, ["solo"]);
+        if (turn === at + 3) await index.merge([atlantis("ATLANTIS  corp", "solo2")]);
+        // A deleted message's rows stored again, above the versions read: a page may read them twice.
+        if (turn === at + 4) await index.merge(mentioning(tenantId, userId, 1, 0));
+      });
+      // The selects answer through promises alone, so the turns are the build's.
+      expect(quiet.turns).toBeGreaterThan(100);
+      expect(turns).toBeGreaterThan(at + 4);
+      const facts = await reference.facts(q);
+      expect(facts.map((f) => f.subject)).toContain("ATLANTIS corp");
+      expect(await index.facts(q)).toEqual(facts);
+      const ranked = await index.messagesMentioning(q);
+      expect(ranked).toEqual(await reference.messagesMentioning(q));
+      expect(ranked.map((m) => m.id)).toContain("m160");
+      expect(ranked.map((m) => m.id)).toContain("solo2");
+      expect(ranked.map((m) => m.id)).not.toContain("m1");
+      expect(ranked.map((m) => m.id)).toContain("m0");
+      // As a fresh load of the same rows answers.
+      const fresh = withGraphIndex(createSqlGraphStore({ sql }), { sql });
+      expect(await fresh.messagesMentioning(q)).toEqual(ranked);
+    });
+  }
 
   it("evicts the least recently used users when merges grow a held user past the budget, and keeps that user", async () => {
     const tenantId = uid("t");

@@ -14,8 +14,9 @@
 //    and V8's Math.log differ in the last bit for about 1% of integers), a table of them read
 //    once and extended when a larger mention count appears;
 //  - a replayed write is idempotent, as the SQL is: a mention or evidence row already present
-//    counts once, one absent is not removed twice. So a write that lands while a load reads
-//    the tables is applied again to what the load read, whether the snapshot saw it or not.
+//    counts once, one absent is not removed twice. A load reads the tables a page at a time
+//    (read()), takes each count to be the number of rows it read, and applies every write
+//    that lands while it reads again to what it read, whether a page saw the write or not.
 // Whole users are evicted, least recently used first, past a budget of rows; a user just loaded
 // is held only once it has cost more than the users it would push out (evict.ts).
 //
@@ -43,7 +44,6 @@ import { StrataError, upstream } from "../../core/errors.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import type { Fact, GraphVersion, SessionScoredId } from "../../core/types.ts";
 import type { SqlClient } from "../sql/client.ts";
-import { readColumns, type RunQuery } from "../sql/columns.ts";
 import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { createRetention } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
@@ -57,6 +57,8 @@ export interface GraphIndexOptions {
   maxRows?: number;
   /** How long a user's load builds before it gives the event loop a turn (default LOAD_SLICE_MS, request-gate.ts; 0: after every row). */
   loadSliceMs?: number;
+  /** Mention or evidence rows a user's load reads a select (default 10,000), and entities five times as many. */
+  loadPageRows?: number;
   /** Other processes write the same graph tables: check the user's graph version before each read. */
   shared?: boolean;
   /**
@@ -87,6 +89,10 @@ const FACT_EVIDENCE = 3;
 const DEFAULT_MAX_CATCH_UP = 16;
 // Weights read with the first load: mention counts up to this need no further statement.
 const WEIGHTS_PREFETCH = 4096;
+// Mention or evidence rows a page of a user's load reads (read(), VERSION_PAGE), and entities
+// a slice of its names (ENTITY_SLICE) per this many pages of rows.
+const GRAPH_PAGE_ROWS = 10_000;
+const ENTITY_SLICE_PAGES = 5;
 
 /** Compares as the archive's C collation does: by code point (UTF-16 `<` puts U+E000..U+FFFF after astral characters). */
 export function compareText(a: string, b: string): number {
@@ -1030,6 +1036,36 @@ union all
 select 'x', from_id, type, to_id, null, null, null, null, json_agg(message_id)
   from relation_evidence where tenant_id = $1 and user_id = $2 group by from_id, type, to_id`;
 
+// A user's embedded load (read()): a page of a graph table's rows above graph version $3,
+// as one JSON array per column (PGlite hands a result over row by row, each field parsed in
+// JavaScript: one row for the page costs a fraction of one a row). The page ends with the
+// version of its ($4 + 1)th row (`cut`: null when fewer rows are left), whole: the next page
+// reads above it. Both scans follow the (tenant, user, graph_version) index, and the rows'
+// heap order is about the order they were stored in, so a page is read in sequence (pages of
+// 10,000 mention rows took about 40 ms for the bench's 100k-message user, where a page of
+// entities with their mention rows, looked up by entity, took 600 ms).
+const VERSION_PAGE = (table: string, columns: string[]) => `
+with cut as (
+  select graph_version as v from ${table} where tenant_id = $1 and user_id = $2 and graph_version > $3
+  order by graph_version offset $4 limit 1
+)
+select ${columns.map((c, i) => `json_agg(${c})::text as c${i}`).join(", ")}, (select v from cut) as cut
+  from ${table} where tenant_id = $1 and user_id = $2 and graph_version > $3
+    and graph_version <= coalesce((select v from cut), 9223372036854775807)`;
+
+// The user's entities' names, in slices by a hash of their id ($4 of $3): each slice reads
+// the user's rows in heap order (by id they are read at random, 70 ms per 1,000 entities at
+// 100k messages) and holds PGlite a fraction as long as the whole (0.5–1.2 s at 100k).
+const ENTITY_SLICE = `
+select json_agg(id)::text as c0, json_agg(name)::text as c1, json_agg(words)::text as c2
+  from entities where tenant_id = $1 and user_id = $2 and (hashtext(id) & 2147483647) % $3::int = $4::int`;
+
+/** A column as json_agg gave it: its elements, or none (null: no rows). */
+function jsonColumn(text: unknown): unknown[] {
+  if (text === null || text === undefined) return [];
+  return (typeof text === "string" ? JSON.parse(text) : text) as unknown[];
+}
+
 // The version row, then the rows stamped above the version held ($3) unless a delete came
 // since (then nothing but the version row: the caller loads the user whole).
 const DELTA = `
@@ -1092,41 +1128,82 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     for (const r of rows) weights[Number(r.k)] = Number(r.w);
   }
 
+  /**
+   * Reads `table`'s rows of the user a page at a time in graph-version order (VERSION_PAGE),
+   * as one array per column; `each` takes each page before the next is read.
+   */
+  async function readByVersion(table: string, columns: string[], tenantId: string, userId: string, each: (columns: unknown[][]) => Promise<void>): Promise<void> {
+    const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? GRAPH_PAGE_ROWS));
+    for (let after = -1; ; ) {
+      const [row] = await query<Record<string, unknown>>(sql, VERSION_PAGE(table, columns), [tenantId, userId, after, pageRows - 1]);
+      await each(columns.map((_, i) => jsonColumn(row?.[`c${i}`])));
+      if (row?.cut === null || row?.cut === undefined) return;
+      after = Number(row.cut);
+    }
+  }
+
   async function read(tenantId: string, userId: string): Promise<UserGraph> {
-    // One transaction: the four tables as of one moment (PGlite runs nothing else meanwhile).
-    const tables = await sql.transaction(async (tx): Promise<unknown[][][]> => {
-      // Column by column (sql/columns.ts): PGlite's row-by-row results cost several times more.
-      const p = [tenantId, userId];
-      const run: RunQuery = (text, params) => query(tx, text, params);
-      const where = "tenant_id = $1 and user_id = $2";
-      const columns = [
-        await readColumns(run, "entities", where, ["id", "name", "words", "mentions"], p),
-        await readColumns(run, "mentions", where, ["entity_id", "message_id", "session_id"], p),
-        await readColumns(run, "relations", where, ["from_id", "type", "to_id", "weight"], p),
-        await readColumns(run, "relation_evidence", where, ["from_id", "type", "to_id", "message_id"], p),
-      ];
-      if (weights.length === 0) await readWeights(tx, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
-      return columns;
-    });
-    const [[eIds, eNames, eWords, eMentions], [mEntities, mMessages, mSessions], [rFrom, rTypes, rTo, rWeights], [vFrom, vTypes, vTo, vMessages]] = tables as [unknown[][], unknown[][], unknown[][], unknown[][]];
-    // Built after the transaction, in slices (loadSlicer): the graph is no reader's yet, and
-    // writes landing meanwhile are replayed on it (load()), as those landing while it was read.
+    if (weights.length === 0) await readWeights(sql, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
+    // Not one snapshot of the four tables (one transaction held PGlite, and the server's thread
+    // with it, 4.3 s for the bench's 100k-message user: BENCHMARKS.md, sixty-second round) but
+    // selects a page long, each page taken in slices (loadSlicer) before the next is read:
+    //  - the mention and evidence rows in graph-version order (VERSION_PAGE): a merge stamps
+    //    its rows above every version stored, so a merge landing meanwhile is read by a later
+    //    page or not at all; a row deleted and stored again may be read twice, and counts once;
+    //  - then the entities' names (ENTITY_SLICE), in slices of the ids by hash.
+    // Counts are not read: an entity's mention count and a relation's weight are its rows'
+    // number, as MERGE and DELETE_BY_MESSAGES keep them. So a count always agrees with the rows
+    // held, and every write that lands during the load is replayed on what it read (load()):
+    // a row already held counts once, one absent is not removed. An entity whose row was read
+    // before a delete took its last mention and a merge stored it again under another surface
+    // form loses the rows the delete replayed takes, and the merge replayed stores it again.
+    // One slicer for the whole load: a select's time counts toward the slice it falls in (a
+    // slicer for each page let pages of fast rows run one after another without a turn).
     const slice = loadSlicer(options.loadSliceMs);
+    const entityRows = new Map<string, string[]>(); // entity id -> [message, session, message, session, ...]
+    await readByVersion("mentions", ["entity_id", "message_id", "session_id"], tenantId, userId, ([es, ms, ss]) =>
+      eachInSlices(es!.length, slice, (i) => {
+        const id = String(es![i]);
+        let list = entityRows.get(id);
+        if (!list) entityRows.set(id, (list = []));
+        list.push(String(ms![i]), String(ss![i]));
+      }),
+    );
+    const relationRows = new Map<string, { from: string; type: string; to: string; messages: string[] }>();
+    await readByVersion("relation_evidence", ["from_id", "type", "to_id", "message_id"], tenantId, userId, ([fs, ts, os, ms]) =>
+      eachInSlices(fs!.length, slice, (i) => {
+        const [from, type, to] = [String(fs![i]), String(ts![i]), String(os![i])];
+        const k = relKey(from, type, to);
+        let r = relationRows.get(k);
+        if (!r) relationRows.set(k, (r = { from, type, to, messages: [] }));
+        r.messages.push(String(ms![i]));
+      }),
+    );
     const g = new UserGraph();
-    await eachInSlices(eIds!.length, slice, (i) => {
-      const words = eWords![i] as unknown[] | null;
-      g.addEntity(String(eIds![i]), String(eNames![i]), (words ?? []).map(String), Number(eMentions![i]));
-    });
+    // Entities without mention rows read are left out: none is stored, unless a merge stored it
+    // after the rows were read, and that merge is replayed. Rows without their entity's row
+    // are left out, as the SQL store cannot match them either.
+    const slices = Math.max(1, Math.ceil(entityRows.size / (ENTITY_SLICE_PAGES * Math.max(1, options.loadPageRows ?? GRAPH_PAGE_ROWS))));
+    for (let j = 0; j < slices; j++) {
+      const [row] = await query<Record<string, unknown>>(sql, ENTITY_SLICE, [tenantId, userId, slices, j]);
+      const [ids, names, words] = [jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)];
+      await eachInSlices(ids.length, slice, (i) => {
+        const id = String(ids[i]);
+        const list = entityRows.get(id);
+        if (!list) return;
+        const sessions = new Map<string, string>();
+        for (let k = 0; k < list.length; k += 2) sessions.set(list[k]!, list[k + 1]!);
+        const e = g.addEntity(id, String(names[i]), ((words[i] as unknown[] | null) ?? []).map(String), sessions.size);
+        for (const [m, session] of sessions) g.addMention(e, m, session);
+      });
+    }
     g.packPairs();
-    await eachInSlices(mEntities!.length, slice, (i) => {
-      const e = g.entities.get(String(mEntities![i]));
-      // A mention whose entity row is gone cannot be matched by the SQL either.
-      if (e) g.addMention(e, String(mMessages![i]), String(mSessions![i]));
-    });
-    await eachInSlices(rFrom!.length, slice, (i) => g.addRelation(String(rFrom![i]), String(rTypes![i]), String(rTo![i]), Number(rWeights![i])));
-    await eachInSlices(vFrom!.length, slice, (i) => {
-      const r = g.relations.get(relKey(String(vFrom![i]), String(vTypes![i]), String(vTo![i])));
-      if (r) g.addEvidence(r, String(vMessages![i]));
+    const relations = [...relationRows.values()];
+    await eachInSlices(relations.length, slice, (i) => {
+      const { from, type, to, messages } = relations[i]!;
+      const distinct = new Set(messages);
+      const r = g.addRelation(from, type, to, distinct.size);
+      for (const m of distinct) g.addEvidence(r, m);
     });
     return g;
   }
