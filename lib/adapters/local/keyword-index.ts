@@ -269,6 +269,8 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     // meanwhile go to entry.writes and are replayed below; a row a later page also reads
     // (stored meanwhile) is added again, which replaces it.
     const turns = emptyTurns();
+    // One slicer for the whole load, so a select's time counts toward the slice it falls in.
+    const slice = loadSlicer(options.loadSliceMs);
     await readPages<Row>(
       (after, limit) =>
         query<Row>(
@@ -277,7 +279,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
           } order by user_version, session_id, seq limit ${limit}`,
           after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId],
         ),
-      (page) => eachInSlices(page.length, loadSlicer(options.loadSliceMs), (i) => addTurn(turns, toMessage(page[i]!))),
+      (page) => eachInSlices(page.length, slice, (i) => addTurn(turns, toMessage(page[i]!))),
       options.loadPageRows,
     );
     if (loading.get(k) === entry) loading.delete(k);
