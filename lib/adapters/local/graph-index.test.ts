@@ -592,6 +592,31 @@ describe("in-process graph index, shared by processes", () => {
     expect(await b.index.facts({ ...q, terms: ["lisbon"] })).toEqual([{ subject: "Ann", predicate: "moved to", object: "Lisbon", weight: 1, messageIds: ["again"] }]);
   });
 
+  it("builds a whole load (shared mode) in slices, with turns of the event loop between them", async () => {
+    const tenantId = uid("t");
+    const userId = uid("u");
+    await reference.merge(mentioning(tenantId, userId, 150));
+    // A turn after every row of the whole statement taken (0 ms slices).
+    const b = withGraphIndex(createSqlGraphStore({ sql }), { sql, shared: true, loadSliceMs: 0 });
+    const q = { tenantId, userId, terms: TERMS, limit: 1000 };
+    // Not held: answered by the SQL store, and loaded whole in the background.
+    expect(await b.facts(q)).toEqual(await reference.facts(q));
+    let done = false;
+    const loading = b.loads().finally(() => (done = true));
+    let turns = 0;
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+      // Another process's merge while the load builds: the next read's version check finds it.
+      if (turns === 2) await reference.merge(mentioning(tenantId, userId, 10, 150));
+    }
+    await loading;
+    expect(turns).toBeGreaterThan(50);
+    expect(await b.facts(q)).toEqual(await reference.facts(q));
+    expect(await b.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));
+    expect((await b.messagesMentioning(q)).map((m) => m.id)).toContain("m155");
+  });
+
   it("a graph version read with the context's archive statement (asOf) stands for the version check, and shows another's writes", async () => {
     const { s, a, b, archive, tenantId, userId, mine, same } = contextReads(31);
     const asOf = async () => (await archive.readContext!(tenantId, uid("s"), { userId, memoryLimit: 10 })).graphVersion!;

@@ -1216,17 +1216,26 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
   async function readWhole(tenantId: string, userId: string): Promise<UserGraph> {
     const rows = await query<GraphRow>(sql, WHOLE, [tenantId, userId]);
     if (weights.length === 0) await readWeights(sql, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
+    // Built in slices (loadSlicer), with turns of the event loop between them for the
+    // instance's other requests: the graph is no reader's until it is registered, at the
+    // version its statement read.
+    const slice = loadSlicer(options.loadSliceMs);
     const g = new UserGraph();
     g.version = versionOf(rows).version;
-    for (const row of rows) {
+    await eachInSlices(rows.length, slice, (i) => {
+      const row = rows[i]!;
       if (row.k === "e") g.addEntity(String(row.a), String(row.b), (row.w ?? []).map(String), Number(row.n));
       else if (row.k === "r") g.addRelation(String(row.a), String(row.b), String(row.c), Number(row.n));
-    }
+    });
     g.packPairs();
     // Each mentioned message's session, from the rows that group the messages by session.
     const sessions = new Map<string, string>();
-    for (const row of rows) if (row.k === "s") for (const m of messageIds(row.ids)) sessions.set(m, String(row.a));
-    for (const row of rows) {
+    await eachInSlices(rows.length, slice, (i) => {
+      const row = rows[i]!;
+      if (row.k === "s") for (const m of messageIds(row.ids)) sessions.set(m, String(row.a));
+    });
+    await eachInSlices(rows.length, slice, (i) => {
+      const row = rows[i]!;
       if (row.k === "m") {
         const e = g.entities.get(String(row.a));
         if (e) for (const m of messageIds(row.ids)) g.addMention(e, m, sessions.get(m)!);
@@ -1234,7 +1243,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
         const r = g.relations.get(relKey(String(row.a), String(row.b), String(row.c)));
         if (r) for (const m of messageIds(row.ids)) g.addEvidence(r, m);
       }
-    }
+    });
     return g;
   }
 
