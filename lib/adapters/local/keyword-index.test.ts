@@ -265,6 +265,27 @@ describe("local keyword index", () => {
     expect(reads).toBe(3);
   });
 
+  it("shared: a whole load builds in slices, with turns of the event loop between them", async () => {
+    const t = await tenant();
+    await ingest(raw, t, "ann", uid("s"), Array.from({ length: 300 }, (_, i) => `kayak trip number ${i}`));
+    // A turn after every turn added (0 ms slices).
+    const index = createLocalKeywordIndex({ sql, shared: true, loadSliceMs: 0 });
+    let done = false;
+    const loading = index.corpus(t, "ann").finally(() => (done = true));
+    let turns = 0;
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+      // Another process's write while it builds: the next call's version check reads it.
+      if (turns === 2) await ingest(raw, t, "ann", uid("s"), ["kayak river day"]);
+    }
+    expect(turns).toBeGreaterThan(100);
+    expect((await loading).search(["kayak"], { limit: 1000 }).length).toBeGreaterThanOrEqual(300);
+    const corpus = await index.corpus(t, "ann");
+    expect(corpus.search(["kayak"], { limit: 1000 })).toHaveLength(301);
+    expect(corpus.search(["river"], { limit: 10 })).toHaveLength(1);
+  });
+
   it("shared: after this process's own write the next call reads no rows, and after another's it reads what it lacks", async () => {
     const t = await tenant();
     let selects = 0;

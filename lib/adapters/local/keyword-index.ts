@@ -214,7 +214,13 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
       return have;
     }
     const turns = emptyTurns();
-    addRows(turns, await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]));
+    const rows = await query<Row>(`select ${MESSAGE_COLUMNS} from messages where tenant_id = $1 and user_id = $2`, [tenantId, userId]);
+    // Built in slices (loadSlicer), with turns of the event loop for the instance's other
+    // requests (this user's wait, serialised behind it): the corpus is no reader's until it is
+    // registered below, at the version read before the select. A write this process makes
+    // meanwhile goes to the corpus held before; its version is above this one, so the next
+    // check reads it.
+    await eachInSlices(rows.length, loadSlicer(options.loadSliceMs), (i) => addTurn(turns, toMessage(rows[i]!)));
     held.set(turns, { epoch, version });
     loaded.delete(k);
     loaded.set(k, turns);
