@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countingGraphStatements } from "../../../test/fixtures/graph-statements.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
+import { turnsUntil } from "../../../test/fixtures/turns.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { ENTITY_TYPES, type EntityType, type GraphVersion } from "../../core/types.ts";
 import { createSqlArchive } from "../sql/archive.ts";
@@ -230,14 +231,7 @@ describe("in-process graph index", () => {
       /** Loads the user through a new index, awaiting `write(turn, index)` on each turn of the load; its turns. */
       const load = async (write: (turn: number, index: GraphStore) => Promise<void>) => {
         const index = withGraphIndex(createSqlGraphStore({ sql }), { sql, loadSliceMs: 0, loadPageRows: 3 });
-        let done = false;
-        const loading = index.facts(q).finally(() => (done = true));
-        let turns = 0;
-        while (!done) {
-          await new Promise((resolve) => setImmediate(resolve));
-          await write(++turns, index);
-        }
-        await loading;
+        const { turns } = await turnsUntil(index.facts(q), (turn) => write(turn, index));
         return { index, turns };
       };
       const quiet = await load(async () => undefined);
@@ -601,16 +595,10 @@ describe("in-process graph index, shared by processes", () => {
     const q = { tenantId, userId, terms: TERMS, limit: 1000 };
     // Not held: answered by the SQL store, and loaded whole in the background.
     expect(await b.facts(q)).toEqual(await reference.facts(q));
-    let done = false;
-    const loading = b.loads().finally(() => (done = true));
-    let turns = 0;
-    while (!done) {
-      await new Promise((resolve) => setImmediate(resolve));
-      turns++;
+    const { turns } = await turnsUntil(b.loads(), async (turn) => {
       // Another process's merge while the load builds: the next read's version check finds it.
-      if (turns === 2) await reference.merge(mentioning(tenantId, userId, 10, 150));
-    }
-    await loading;
+      if (turn === 2) await reference.merge(mentioning(tenantId, userId, 10, 150));
+    });
     expect(turns).toBeGreaterThan(50);
     expect(await b.facts(q)).toEqual(await reference.facts(q));
     expect(await b.messagesMentioning(q)).toEqual(await reference.messagesMentioning(q));

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
+import { turnsUntil } from "../../../test/fixtures/turns.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlArchive } from "../sql/archive.ts";
@@ -83,19 +84,13 @@ describe("local keyword index", () => {
     // A turn after every turn loaded (0 ms slices), in pages of 7 turns.
     const index = createLocalKeywordIndex({ sql, loadSliceMs: 0, loadPageRows: 7 });
     const archive = withKeywordIndex(raw, index);
-    let done = false;
-    const loading = index.corpus(t, "ann").finally(() => (done = true));
-    let turns = 0;
-    while (!done) {
-      await new Promise((resolve) => setImmediate(resolve));
-      turns++;
+    const { value: corpus, turns } = await turnsUntil(index.corpus(t, "ann"), async (turn) => {
       // On the load's first turns: a new turn, and one of the loaded ones forgotten.
-      if (turns === 1) await ingest(archive, t, "ann", s, ["kayak river day"]);
-      if (turns === 2) await archive.forget({ tenantId: t, scope: "message", id: first.messages[0]!.id });
-    }
+      if (turn === 1) await ingest(archive, t, "ann", s, ["kayak river day"]);
+      if (turn === 2) await archive.forget({ tenantId: t, scope: "message", id: first.messages[0]!.id });
+    });
     // The selects answer through promises alone, so the turns are the build's.
     expect(turns).toBeGreaterThan(100);
-    const corpus = await loading;
     expect(corpus.size).toBe(300);
     expect(corpus.search(["river"], { limit: 10 })).toHaveLength(1);
     expect(corpus.search(["kayak"], { limit: 1000 })).toHaveLength(300);
@@ -270,17 +265,12 @@ describe("local keyword index", () => {
     await ingest(raw, t, "ann", uid("s"), Array.from({ length: 300 }, (_, i) => `kayak trip number ${i}`));
     // A turn after every turn added (0 ms slices).
     const index = createLocalKeywordIndex({ sql, shared: true, loadSliceMs: 0 });
-    let done = false;
-    const loading = index.corpus(t, "ann").finally(() => (done = true));
-    let turns = 0;
-    while (!done) {
-      await new Promise((resolve) => setImmediate(resolve));
-      turns++;
+    const { value: loaded, turns } = await turnsUntil(index.corpus(t, "ann"), async (turn) => {
       // Another process's write while it builds: the next call's version check reads it.
-      if (turns === 2) await ingest(raw, t, "ann", uid("s"), ["kayak river day"]);
-    }
+      if (turn === 2) await ingest(raw, t, "ann", uid("s"), ["kayak river day"]);
+    });
     expect(turns).toBeGreaterThan(100);
-    expect((await loading).search(["kayak"], { limit: 1000 }).length).toBeGreaterThanOrEqual(300);
+    expect(loaded.search(["kayak"], { limit: 1000 }).length).toBeGreaterThanOrEqual(300);
     const corpus = await index.corpus(t, "ann");
     expect(corpus.search(["kayak"], { limit: 1000 })).toHaveLength(301);
     expect(corpus.search(["river"], { limit: 10 })).toHaveLength(1);

@@ -8,6 +8,7 @@ import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pgl
 import type { VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import { createLocalEmbedder } from "./embedder.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
+import { turnsUntil } from "../../../test/fixtures/turns.ts";
 import { createLocalVectorIndex, type LocalVectorIndexOptions } from "./vector-index.ts";
 
 afterAll(closeSharedPglite);
@@ -106,18 +107,12 @@ describe("local vector index, approximate tier", () => {
     const index = createLocalVectorIndex({ ...exactly, loadSliceMs: 0, loadPageRows: 7 });
     const [vector] = await queryVectors(1, 6);
     const added = await corpus(t, "u", 3, 7, "x");
-    let done = false;
-    const loading = index.query({ tenantId: t, userId: "u", vector: vector!, topK: 400 }).finally(() => (done = true));
-    let turns = 0;
-    while (!done) {
-      await new Promise((resolve) => setImmediate(resolve));
-      turns++;
+    const { turns } = await turnsUntil(index.query({ tenantId: t, userId: "u", vector: vector!, topK: 400 }), async (turn) => {
       // On the load's first turns: rows added, and one of the loaded ones deleted.
-      if (turns === 1) await index.upsert(added);
-      if (turns === 2) await index.deleteByIds(t, [rows[0]!.id]);
-    }
+      if (turn === 1) await index.upsert(added);
+      if (turn === 2) await index.deleteByIds(t, [rows[0]!.id]);
+    });
     expect(turns).toBeGreaterThan(100);
-    await loading;
     const after = await index.query({ tenantId: t, userId: "u", vector: vector!, topK: 400 });
     expect(after).toHaveLength(302);
     expect(after.map((m) => m.id)).toContain("x0");
