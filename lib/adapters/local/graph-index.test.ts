@@ -188,7 +188,7 @@ describe("in-process graph index", () => {
   // With 0 ms slices a load's build gives the event loop a turn after every row it adds, so
   // writes land while it builds, not only while it reads.
   for (const loadSliceMs of [undefined, 0]) {
-    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? ", loads built a row a turn and read 2 entities or relations a page" : ""}`, async () => {
+    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? ", loads built a row a turn and read 2 mention or evidence rows a page" : ""}`, async () => {
       const s = scenario(7);
       // Room for about one user: nearly every read of another user reloads it from the tables.
       const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40, ...(loadSliceMs === 0 ? { loadSliceMs, loadPageRows: 2 } : {}) });
