@@ -1102,6 +1102,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
   const maxCatchUp = options.maxCatchUp ?? DEFAULT_MAX_CATCH_UP;
   if (!(maxCatchUp >= 0)) throw new StrataError("config", "CONFIG_INVALID", `maxCatchUp must be ≥ 0, got ${maxCatchUp}`);
   const adapter = `${store.adapter}+memory${shared ? " (shared)" : ""}`;
+  // Mention or evidence rows a page of an embedded load reads (read()), at least 1.
+  const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? GRAPH_PAGE_ROWS));
   // Loaded users, least recently used first (a Map keeps insertion order).
   const loaded = new Map<string, UserGraph>();
   const loading = new Map<string, Load>();
@@ -1133,7 +1135,6 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
    * as one array per column; `each` takes each page before the next is read.
    */
   async function readByVersion(table: string, columns: string[], tenantId: string, userId: string, each: (columns: unknown[][]) => Promise<void>): Promise<void> {
-    const pageRows = Math.max(1, Math.floor(options.loadPageRows ?? GRAPH_PAGE_ROWS));
     for (let after = -1; ; ) {
       const [row] = await query<Record<string, unknown>>(sql, VERSION_PAGE(table, columns), [tenantId, userId, after, pageRows - 1]);
       await each(columns.map((_, i) => jsonColumn(row?.[`c${i}`])));
@@ -1183,7 +1184,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     // Entities without mention rows read are left out: none is stored, unless a merge stored it
     // after the rows were read, and that merge is replayed. Rows without their entity's row
     // are left out, as the SQL store cannot match them either.
-    const slices = Math.max(1, Math.ceil(entityRows.size / (ENTITY_SLICE_PAGES * Math.max(1, options.loadPageRows ?? GRAPH_PAGE_ROWS))));
+    const slices = Math.max(1, Math.ceil(entityRows.size / (ENTITY_SLICE_PAGES * pageRows)));
     for (let j = 0; j < slices; j++) {
       const [row] = await query<Record<string, unknown>>(sql, ENTITY_SLICE, [tenantId, userId, slices, j]);
       const [ids, names, words] = [jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)];
