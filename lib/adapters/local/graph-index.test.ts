@@ -187,11 +187,11 @@ describe("in-process graph index", () => {
 
   // With 0 ms slices a load's build gives the event loop a turn after every row it adds, so
   // writes land while it builds, not only while it reads.
-  for (const loadSliceMs of [undefined, 0]) {
-    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? ", loads built a row a turn and read 2 mention or evidence rows a page" : ""}`, async () => {
+  for (const [loadSliceMs, loadEntitiesBy] of [[undefined, undefined], [0, "hash"], [0, "blocks"]] as const) {
+    it(`stays in step when users are evicted and reloaded while writes land${loadSliceMs === 0 ? `, loads built a row a turn and read 2 mention or evidence rows a page, entities by ${loadEntitiesBy}` : ""}`, async () => {
       const s = scenario(7);
       // Room for about one user: nearly every read of another user reloads it from the tables.
-      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40, ...(loadSliceMs === 0 ? { loadSliceMs, loadPageRows: 2 } : {}) });
+      const writer = withGraphIndex(createSqlGraphStore({ sql }), { sql, maxRows: 40, ...(loadSliceMs === 0 ? { loadSliceMs, loadPageRows: 2, loadEntitiesBy } : {}) });
       let answered = 0;
       for (let round = 0; round < 15; round++) {
         const qs = s.queries();
@@ -212,8 +212,10 @@ describe("in-process graph index", () => {
   // Pages of 3 mention or evidence rows (a graph version's rows whole), a turn of the event
   // loop after each row taken (0 ms slices): the writes land between pages and within them,
   // at the start of the load or a quarter, half or three quarters of its turns in.
-  for (const part of [0, 0.25, 0.5, 0.75]) {
-    it(`builds a loading user's graph a page at a time, in slices, and replays writes that land between them (${part * 100}% in)`, async () => {
+  // Entities read by hash slices, or by ranges of the table's blocks (where an entity row a
+  // merge updates may move to a range read before, or past the last).
+  for (const [part, loadEntitiesBy] of [0, 0.25, 0.5, 0.75].flatMap((p) => (["hash", "blocks"] as const).map((by) => [p, by] as const))) {
+    it(`builds a loading user's graph a page at a time, in slices, and replays writes that land between them (${part * 100}% in, entities by ${loadEntitiesBy})`, async () => {
       const tenantId = uid("t");
       const userId = uid("u");
       const atlantis = (surface: string, messageId: string): GraphMerge => ({
@@ -230,7 +232,7 @@ describe("in-process graph index", () => {
       const q = { tenantId, userId, terms: [...TERMS, "atlantis", "corp"], limit: 1000 };
       /** Loads the user through a new index, awaiting `write(turn, index)` on each turn of the load; its turns. */
       const load = async (write: (turn: number, index: GraphStore) => Promise<void>) => {
-        const index = withGraphIndex(createSqlGraphStore({ sql }), { sql, loadSliceMs: 0, loadPageRows: 3 });
+        const index = withGraphIndex(createSqlGraphStore({ sql }), { sql, loadSliceMs: 0, loadPageRows: 3, loadEntitiesBy });
         const { turns } = await turnsUntil(index.facts(q), (turn) => write(turn, index));
         return { index, turns };
       };
@@ -263,6 +265,38 @@ describe("in-process graph index", () => {
       expect(await fresh.messagesMentioning(q)).toEqual(ranked);
     });
   }
+
+  // Entities read by ranges of blocks, a block a range, while merges land: each updates an
+  // entity's row, which may move to a block read before or past the last.
+  it("loads entities by ranges of blocks while merges move their rows, and misses none", async () => {
+    const tenantId = uid("t");
+    const userId = uid("u");
+    const site = (k: number, messageId: string): GraphMerge => ({
+      tenantId,
+      userId,
+      sessionId: "s",
+      messageId,
+      extraction: { entities: [{ name: `Site ${k}`, type: ENTITY_TYPES[0] as EntityType }], relations: [] },
+    });
+    const sites = 300;
+    await reference.merge(Array.from({ length: sites }, (_, k) => site(k, `m${k}`)));
+    const q = { tenantId, userId, terms: ["site", ...Array.from({ length: sites }, (_, k) => String(k))], limit: 1000 };
+    // The load's statements seen: merges land once it reads ranges of blocks.
+    let ranges = 0;
+    const client: SqlClient = { ...sql, query: (text, params) => ((ranges += Number(text.includes("ctid >=")), sql.query(text, params))) };
+    const index = withGraphIndex(createSqlGraphStore({ sql }), { sql: client, loadSliceMs: 0, loadPageRows: 3, loadEntitiesBy: "blocks" });
+    let merged = 0;
+    await turnsUntil(index.messagesMentioning(q), async (turn) => {
+      if (ranges === 0 || merged === 200) return;
+      merged++;
+      await index.merge([site((turn * 37) % sites, `n${turn}`)]);
+    });
+    expect(ranges).toBeGreaterThan(3);
+    expect(merged).toBeGreaterThan(50);
+    const ranked = await reference.messagesMentioning(q);
+    expect(ranked.length).toBeGreaterThan(sites);
+    expect(await index.messagesMentioning(q)).toEqual(ranked);
+  });
 
   it("evicts the least recently used users when merges grow a held user past the budget, and keeps that user", async () => {
     const tenantId = uid("t");

@@ -59,6 +59,12 @@ export interface GraphIndexOptions {
   loadSliceMs?: number;
   /** Mention or evidence rows a user's load reads a select (default 10,000), and entities five times as many. */
   loadPageRows?: number;
+  /**
+   * How a load past one slice of entities reads them (tests): "blocks", ranges of the table's
+   * blocks; "hash", slices by a hash of the id; "auto" (default), blocks when the user holds
+   * enough of the table.
+   */
+  loadEntitiesBy?: "auto" | "blocks" | "hash";
   /** Other processes write the same graph tables: check the user's graph version before each read. */
   shared?: boolean;
   /**
@@ -1060,6 +1066,23 @@ const ENTITY_SLICE = `
 select json_agg(id)::text as c0, json_agg(name)::text as c1, json_agg(words)::text as c2
   from entities where tenant_id = $1 and user_id = $2 and (hashtext(id) & 2147483647) % $3::int = $4::int`;
 
+// Blocks of the entities table, and a range of them read in sequence (a TID range scan:
+// no index can serve the statement, and a range holds PGlite about as long as a page of mention
+// rows), the user's rows of it with the count of all its rows.
+const TABLE_BLOCKS = `select pg_relation_size('entities'::regclass) / current_setting('block_size')::bigint as blocks`;
+const ENTITY_BLOCKS = `
+select (json_agg(id) filter (where tenant_id = $1 and user_id = $2))::text as c0,
+       (json_agg(name) filter (where tenant_id = $1 and user_id = $2))::text as c1,
+       (json_agg(words) filter (where tenant_id = $1 and user_id = $2))::text as c2,
+       count(*) as n
+  from entities where ctid >= format('(%s,0)', $3::bigint)::tid and ctid < format('(%s,0)', $4::bigint)::tid`;
+// Entity rows a block is taken to hold until a range has been read (about 150 bytes a row).
+const ENTITY_ROWS_A_BLOCK = 50;
+// Entities by id: those no range read.
+const ENTITY_BY_ID = `
+select json_agg(id)::text as c0, json_agg(name)::text as c1, json_agg(words)::text as c2
+  from entities where tenant_id = $1 and user_id = $2 and id = any($3::text[])`;
+
 /** A column as json_agg gave it: its elements, or none (null: no rows). */
 function jsonColumn(text: unknown): unknown[] {
   if (text === null || text === undefined) return [];
@@ -1143,6 +1166,45 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     }
   }
 
+  /**
+   * Reads the user's entities (about `count`) and hands each select's rows to `take`, as one
+   * array per column (id, name, words). One select when they fit in a slice (ENTITY_SLICE,
+   * 1 of 1); past it, the table a range of blocks at a time (ENTITY_BLOCKS), each range
+   * read in sequence and sized to about `pageRows` rows, when the user holds enough of the
+   * table that reading it all costs less than a hash slice per ENTITY_SLICE_PAGES pages (each
+   * of which reads all the user's rows); otherwise in hash slices. A row updated during the
+   * read may move to a block read before or past the last: the caller looks up what no
+   * select read.
+   */
+  async function readEntities(tenantId: string, userId: string, count: number, take: (columns: unknown[][]) => Promise<void>): Promise<void> {
+    const slices = Math.max(1, Math.ceil(count / (ENTITY_SLICE_PAGES * pageRows)));
+    const bySlice = async () => {
+      for (let j = 0; j < slices; j++) {
+        const [row] = await query<Record<string, unknown>>(sql, ENTITY_SLICE, [tenantId, userId, slices, j]);
+        await take([jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)]);
+      }
+    };
+    const mode = options.loadEntitiesBy ?? "auto";
+    if (mode === "hash" || (mode === "auto" && slices === 1)) return bySlice();
+    const [size] = await query<{ blocks: unknown }>(sql, TABLE_BLOCKS, []);
+    const blocks = Number(size?.blocks ?? 0);
+    let [read, rows, step] = [0, 0, Math.ceil(pageRows / ENTITY_ROWS_A_BLOCK)];
+    while (read < blocks) {
+      const to = Math.min(blocks, read + step);
+      const [row] = await query<Record<string, unknown>>(sql, ENTITY_BLOCKS, [tenantId, userId, read, to]);
+      await take([jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)]);
+      const first = read === 0;
+      rows += Number(row?.n ?? 0);
+      read = to;
+      const perBlock = Math.max(1, rows / read);
+      // After the first range, the table's rows estimated from those read: a hash slice reads
+      // all the user's rows, so when the table holds more than `slices` times them, slices.
+      if (mode === "auto" && first && perBlock * blocks > slices * count) return bySlice();
+      // The next range sized to about pageRows rows, growing at most fourfold a range.
+      step = Math.max(1, Math.min(4 * step, Math.ceil(pageRows / perBlock)));
+    }
+  }
+
   async function read(tenantId: string, userId: string): Promise<UserGraph> {
     if (weights.length === 0) await readWeights(sql, Array.from({ length: WEIGHTS_PREFETCH }, (_, i) => i + 1));
     // Not one snapshot of the four tables (one transaction held PGlite, and the server's thread
@@ -1151,7 +1213,8 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     //  - the mention and evidence rows in graph-version order (VERSION_PAGE): a merge stamps
     //    its rows above every version stored, so a merge landing meanwhile is read by a later
     //    page or not at all; a row deleted and stored again may be read twice, and counts once;
-    //  - then the entities' names (ENTITY_SLICE), in slices of the ids by hash.
+    //  - then the entities' names (readEntities), by ranges of the table's blocks or in slices
+    //    of the ids by hash, and by id those no select read.
     // Counts are not read: an entity's mention count and a relation's weight are its rows'
     // number, as MERGE and DELETE_BY_MESSAGES keep them. So a count always agrees with the rows
     // held, and every write that lands during the load is replayed on what it read (load()):
@@ -1181,22 +1244,29 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
       }),
     );
     const g = new UserGraph();
-    // Entities without mention rows read are left out: none is stored, unless a merge stored it
-    // after the rows were read, and that merge is replayed. Rows without their entity's row
-    // are left out, as the SQL store cannot match them either.
-    const slices = Math.max(1, Math.ceil(entityRows.size / (ENTITY_SLICE_PAGES * pageRows)));
-    for (let j = 0; j < slices; j++) {
-      const [row] = await query<Record<string, unknown>>(sql, ENTITY_SLICE, [tenantId, userId, slices, j]);
-      const [ids, names, words] = [jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)];
-      await eachInSlices(ids.length, slice, (i) => {
-        const id = String(ids[i]);
+    // Each entity is built once, from the first of its rows read (a row updated meanwhile may
+    // be read at its old place and its new); entities without mention rows read are left out:
+    // none is stored, unless a merge stored it after the rows were read, and that merge is
+    // replayed. Rows without their entity's row are left out, as the SQL store cannot match
+    // them either.
+    const take = ([ids, names, words]: unknown[][]) =>
+      eachInSlices(ids!.length, slice, (i) => {
+        const id = String(ids![i]);
         const list = entityRows.get(id);
         if (!list) return;
+        entityRows.delete(id);
         const sessions = new Map<string, string>();
         for (let k = 0; k < list.length; k += 2) sessions.set(list[k]!, list[k + 1]!);
-        const e = g.addEntity(id, String(names[i]), ((words[i] as unknown[] | null) ?? []).map(String), sessions.size);
+        const e = g.addEntity(id, String(names![i]), ((words![i] as unknown[] | null) ?? []).map(String), sessions.size);
         for (const [m, session] of sessions) g.addMention(e, m, session);
       });
+    await readEntities(tenantId, userId, entityRows.size, take);
+    // Entities whose row no slice read (updated into a block read before, or past the last):
+    // looked up by id, as a slice read later would have read them.
+    const rest = [...entityRows.keys()];
+    for (let from = 0; from < rest.length; from += pageRows) {
+      const [row] = await query<Record<string, unknown>>(sql, ENTITY_BY_ID, [tenantId, userId, rest.slice(from, from + pageRows)]);
+      await take([jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)]);
     }
     g.packPairs();
     const relations = [...relationRows.values()];
