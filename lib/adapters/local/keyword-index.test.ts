@@ -162,6 +162,15 @@ describe("local keyword index", () => {
     const t = await tenant();
     const s = uid("s");
     const before = await ingest(raw, t, "ann", s, ["the old turn"]);
+    // A loaded turn with every field set out of the ordinary: no name, nested metadata, text a
+    // JSON page must escape.
+    const odd = await raw.ingest({
+      tenantId: t,
+      sessionId: s,
+      userId: "ann",
+      messages: [{ id: uid("m"), role: "assistant", name: null, content: 'a "quoted"\nline\t\\ café 😀 \u2028', createdAt: "2026-03-04T05:06:07.891Z", metadata: { tool: { args: [1, "x", null], ok: true }, n: 1.5 }, tokens: 9 }],
+      jobsFor: () => [],
+    });
     const index = createLocalKeywordIndex({ sql });
     const archive = withKeywordIndex(raw, index);
     const unknown = uid("m");
@@ -169,7 +178,7 @@ describe("local keyword index", () => {
     expect(index.messages(t, "ann", [before.messages[0]!.id]).size).toBe(0);
     await index.corpus(t, "ann");
     const after = await ingest(archive, t, "ann", s, ["the new turn"]);
-    const ids = [before.messages[0]!.id, after.messages[0]!.id];
+    const ids = [before.messages[0]!.id, odd.messages[0]!.id, after.messages[0]!.id];
     const held = index.messages(t, "ann", [...ids, unknown]);
     expect([...held.keys()].sort()).toEqual([...ids].sort());
     // Exactly what the archive answers for the same ids.

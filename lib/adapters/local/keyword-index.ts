@@ -34,7 +34,7 @@ import type { KeywordIndex } from "../../core/keyword-index.ts";
 import { eachInSlices, loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { Message, UserVersion } from "../../core/types.ts";
-import { MESSAGE_COLUMNS, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
+import { MESSAGE_COLUMNS, messageJson, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { readPages } from "../sql/pages.ts";
 import { createRetention, type Budget } from "./evict.ts";
@@ -123,6 +123,17 @@ interface Load {
 
 type Row = Record<string, unknown>;
 
+
+// A page of a user's load: `limit` messages in stored order (by stamp, an ingest's one session,
+// then seq; messages_user_version), after the key given ($3, $4, $5) or from the first, as one
+// JSON array of rows with their user_version (PGlite hands a result over row by row, each field
+// parsed in JavaScript: one row of JSON for the page held PGlite 123 ms a 5,000-message page of
+// the bench's 100k-message user, against 288 ms as rows; BENCHMARKS.md, sixty-fourth round).
+const PAGE = (after: boolean, limit: number) => `
+select json_agg(${messageJson(`${MESSAGE_COLUMNS}, user_version`)} order by m.user_version, m.session_id, m.seq)::text as page
+  from (select ${MESSAGE_COLUMNS}, user_version from messages where tenant_id = $1 and user_id = $2${
+    after ? " and user_version >= $3 and (user_version, session_id, seq) > ($3, $4, $5)" : ""
+  } order by user_version, session_id, seq limit ${limit}) m`;
 
 function addRows(t: Turns, rows: Row[]): void {
   for (const r of rows) addTurn(t, toMessage(r));
@@ -278,13 +289,10 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     // One slicer for the whole load, so a select's time counts toward the slice it falls in.
     const slice = loadSlicer(options.loadSliceMs);
     await readPages<Row>(
-      (after, limit) =>
-        query<Row>(
-          `select ${MESSAGE_COLUMNS}, user_version from messages where tenant_id = $1 and user_id = $2${
-            after ? " and user_version >= $3 and (user_version, session_id, seq) > ($3, $4, $5)" : ""
-          } order by user_version, session_id, seq limit ${limit}`,
-          after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId],
-        ),
+      async (after, limit) => {
+        const [row] = await query<{ page: string | null }>(PAGE(after !== null, limit), after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId]);
+        return row?.page ? (JSON.parse(row.page) as Row[]) : [];
+      },
       (page) => eachInSlices(page.length, slice, (i) => addTurn(turns, toMessage(page[i]!))),
       options.loadPageRows,
     );

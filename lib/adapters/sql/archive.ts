@@ -179,8 +179,10 @@ function toReceipt(r: Row): ForgetReceipt {
 
 export const MESSAGE_COLUMNS = "tenant_id, id, session_id, user_id, seq, role, name, content, metadata, tokens, created_at";
 
-/** A messages row `m` as one JSON object of MESSAGE_COLUMNS (toMessage reads it back): the stored messages an ingest meets. */
-const MESSAGE_JSON = `json_build_object(${MESSAGE_COLUMNS.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})`;
+/** A messages row `m` as one JSON object of `columns` (toMessage reads MESSAGE_COLUMNS back). */
+export const messageJson = (columns = MESSAGE_COLUMNS) => `json_build_object(${columns.split(", ").map((c) => `'${c}', m.${c}`).join(", ")})`;
+/** A messages row `m` as one JSON object of MESSAGE_COLUMNS: the stored messages an ingest meets. */
+const MESSAGE_JSON = messageJson();
 
 /**
  * The keyword query: every word of the question OR-ed, so a question matches the turns
