@@ -128,6 +128,19 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // text: PGlite turns a bytea result into bytes from hex one at a time, about ten times
 // slower than encode(embedding, 'base64') and Buffer's decoder, and likewise on the way in.
 
+// A page of a user's load: `limit` vectors of `dims` ($3) in (kind, id) order after the key
+// given ($4, $5) or from the first, as one row: a JSON array each of ids, kinds and sessions,
+// and the embeddings' base64 joined by commas (PGlite hands a result over a field at a time:
+// 5,000 rows of the bench's 100k-message user held it 262 ms as rows, 166 ms as one row;
+// BENCHMARKS.md, sixty-fourth round).
+const PAGE = (after: boolean, limit: number) => `
+select json_agg(id order by kind, id)::text as ids, json_agg(kind order by kind, id)::text as kinds,
+       json_agg(session_id order by kind, id)::text as sessions,
+       string_agg(encode(embedding, 'base64'), ',' order by kind, id) as embeddings
+  from (select id, kind, session_id, embedding from vectors
+         where tenant_id = $1 and user_id = $2 and dims = $3${after ? " and (kind, id) > ($4, $5)" : ""}
+         order by kind, id limit ${limit}) v`;
+
 function toBase64(v: Float32Array): string {
   if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
   const out = Buffer.alloc(v.length * 4);
@@ -744,13 +757,16 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     const m = new UserMatrix(dims, Number(count?.n ?? 0), shift);
     const slice = loadSlicer(options.loadSliceMs);
     await readPages<{ id: string; kind: VectorKind; session_id: string; embedding: string }>(
-      (after, limit) =>
-        run(
-          `select id, kind, session_id, encode(embedding, 'base64') as embedding
-           from vectors where tenant_id = $1 and user_id = $2 and dims = $3${after ? " and (kind, id) > ($4, $5)" : ""}
-           order by kind, id limit ${limit}`,
+      async (after, limit) => {
+        const [row] = await run<{ ids: string | null; kinds: string; sessions: string; embeddings: string }>(
+          PAGE(after !== null, limit),
           after ? [tenantId, userId, dims, after.kind, after.id] : [tenantId, userId, dims],
-        ),
+        );
+        if (!row?.ids) return [];
+        const [ids, kinds, sessions] = [JSON.parse(row.ids) as string[], JSON.parse(row.kinds) as VectorKind[], JSON.parse(row.sessions) as string[]];
+        const embeddings = row.embeddings.split(",");
+        return ids.map((id, i) => ({ id, kind: kinds[i]!, session_id: sessions[i]!, embedding: embeddings[i]! }));
+      },
       (page) =>
         eachInSlices(page.length, slice, (i) => {
           const r = page[i]!;
