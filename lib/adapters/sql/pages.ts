@@ -2,8 +2,13 @@
 // (keyword-index.ts, vector-index.ts): one select of a 100k-message user's messages or vectors
 // held PGlite, and with it the server's thread, for 2.5–4 s (BENCHMARKS.md, sixty-second round).
 
-/** Rows a load reads a select: about 90 ms of PGlite for 5,000 chat turns, 14 MB of base64 for 5,000 vectors of 512 dimensions. */
-export const LOAD_PAGE_ROWS = 5_000;
+/**
+ * Rows a load reads a select. In the server's thread a page of the bench's 100k-message user
+ * held PGlite about 55 ms for 2,000 chat turns and 95 ms for 2,000 vectors of 512 dimensions
+ * (5.5 MB of base64), against 135 and 250 ms at 5,000, while other users' statements waited
+ * behind it (bench/cold-start.ts; BENCHMARKS.md, sixty-fourth round).
+ */
+export const LOAD_PAGE_ROWS = 2_000;
 
 /**
  * Reads rows a page at a time: `read(after, limit)` selects at most `limit` rows in its key's
