@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createRequestGate, eachInSlices, loadSlicer, sliceScheduler } from "./request-gate.ts";
+import { createRequestGate, eachInSlices, loadSlicer, loadStatementTurn, sliceScheduler } from "./request-gate.ts";
 
 const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -145,6 +145,20 @@ describe("request gate", () => {
     const none: string[] = [];
     await eachInSlices(0, loadSlicer(0), (i) => none.push(`item ${i}`));
     expect(none).toEqual([]);
+  });
+
+  it("loadStatementTurn: three loads' statements go one a turn of the event loop, so what arrives while one runs goes before the next", async () => {
+    const events: string[] = [];
+    const load = async (name: string) => {
+      for (let page = 0; page < 2; page++) {
+        await loadStatementTurn();
+        events.push(`${name} ${page}`);
+        // A request's bytes read on the loop's next turn, while the first page's statement runs.
+        if (name === "a" && page === 0) setImmediate(() => events.push("request"));
+      }
+    };
+    await Promise.all([load("a"), load("b"), load("c")]);
+    expect(events).toEqual(["a 0", "request", "b 0", "c 0", "a 1", "b 1", "c 1"]);
   });
 
   it("sliceScheduler: runs a slice on the next turn without a gate, after the requests in flight with one", async () => {

@@ -125,6 +125,26 @@ export function createRequestGate(): RequestGate {
   };
 }
 
+// The last load statement's turn (loadStatementTurn).
+let loadTurns: Promise<void> = Promise.resolve();
+
+/**
+ * Waits for a load's turn to send its next statement (a page of a user's rows, for the keyword,
+ * vector and graph indexes' loads): the loads' statements go one a turn of the event loop,
+ * each on a later turn (setImmediate) than the last's. PGlite answers through promises alone,
+ * and runs what is queued one statement after another: three loads' pages queued at once ran
+ * back to back, held the server's thread 150–400 ms, and every other user's statements waited
+ * behind them (bench/cold-start.ts; BENCHMARKS.md, sixty-fourth round). A turn between them
+ * lets the requests that arrived meanwhile queue theirs first. Where there is no setImmediate
+ * (an edge isolate) it resolves at once.
+ */
+export function loadStatementTurn(): Promise<void> {
+  if (typeof setImmediate !== "function") return Promise.resolve();
+  const turn = loadTurns.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+  loadTurns = turn;
+  return turn;
+}
+
 /** How long a slice of a user's index load runs before it gives the event loop a turn (loadSlicer). */
 export const LOAD_SLICE_MS = 20;
 

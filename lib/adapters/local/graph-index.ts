@@ -47,7 +47,7 @@ import type { SqlClient } from "../sql/client.ts";
 import { graphDeltaOf, graphDeltaRows, MENTION_WEIGHT, nameWords, normaliseName, resolveEntities, resolveRelations } from "../sql/graph-store.ts";
 import { createRetention } from "./evict.ts";
 import { perKey } from "../../core/serialised.ts";
-import { eachInSlices, loadSlicer } from "../../core/request-gate.ts";
+import { eachInSlices, loadSlicer, loadStatementTurn } from "../../core/request-gate.ts";
 import { descending, kthLargest } from "../../core/order.ts";
 
 export interface GraphIndexOptions {
@@ -1142,6 +1142,12 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     }
   }
 
+  /** A load's statement, on its turn (loadStatementTurn): one row, as json_agg gives a page. */
+  async function loadQuery(text: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    await loadStatementTurn();
+    return query<Record<string, unknown>>(sql, text, params);
+  }
+
   async function readWeights(client: SqlClient, counts: number[]): Promise<void> {
     const missing = [...new Set(counts)].filter((k) => weights[k] === undefined);
     if (missing.length === 0) return;
@@ -1159,7 +1165,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
    */
   async function readByVersion(table: string, columns: string[], tenantId: string, userId: string, each: (columns: unknown[][]) => Promise<void>): Promise<void> {
     for (let after = -1; ; ) {
-      const [row] = await query<Record<string, unknown>>(sql, VERSION_PAGE(table, columns), [tenantId, userId, after, pageRows - 1]);
+      const [row] = await loadQuery(VERSION_PAGE(table, columns), [tenantId, userId, after, pageRows - 1]);
       await each(columns.map((_, i) => jsonColumn(row?.[`c${i}`])));
       if (row?.cut === null || row?.cut === undefined) return;
       after = Number(row.cut);
@@ -1180,7 +1186,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     const slices = Math.max(1, Math.ceil(count / (ENTITY_SLICE_PAGES * pageRows)));
     const bySlice = async () => {
       for (let j = 0; j < slices; j++) {
-        const [row] = await query<Record<string, unknown>>(sql, ENTITY_SLICE, [tenantId, userId, slices, j]);
+        const [row] = await loadQuery(ENTITY_SLICE, [tenantId, userId, slices, j]);
         await take([jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)]);
       }
     };
@@ -1191,7 +1197,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     let [read, rows, step] = [0, 0, Math.ceil(pageRows / ENTITY_ROWS_A_BLOCK)];
     while (read < blocks) {
       const to = Math.min(blocks, read + step);
-      const [row] = await query<Record<string, unknown>>(sql, ENTITY_BLOCKS, [tenantId, userId, read, to]);
+      const [row] = await loadQuery(ENTITY_BLOCKS, [tenantId, userId, read, to]);
       await take([jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)]);
       const first = read === 0;
       rows += Number(row?.n ?? 0);
@@ -1265,7 +1271,7 @@ export function withGraphIndex(store: GraphStore, options: GraphIndexOptions): I
     // looked up by id, as a slice read later would have read them.
     const rest = [...entityRows.keys()];
     for (let from = 0; from < rest.length; from += pageRows) {
-      const [row] = await query<Record<string, unknown>>(sql, ENTITY_BY_ID, [tenantId, userId, rest.slice(from, from + pageRows)]);
+      const [row] = await loadQuery(ENTITY_BY_ID, [tenantId, userId, rest.slice(from, from + pageRows)]);
       await take([jsonColumn(row?.c0), jsonColumn(row?.c1), jsonColumn(row?.c2)]);
     }
     g.packPairs();

@@ -31,7 +31,7 @@
 import { Bm25Corpus } from "../../core/bm25.ts";
 import { StrataError, upstream } from "../../core/errors.ts";
 import type { KeywordIndex } from "../../core/keyword-index.ts";
-import { eachInSlices, loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
+import { eachInSlices, loadSlicer, loadStatementTurn, sliceScheduler } from "../../core/request-gate.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { Message, UserVersion } from "../../core/types.ts";
 import { MESSAGE_COLUMNS, messageJson, toMessage, toUserVersion, USER_VERSION_COLUMNS } from "../sql/archive.ts";
@@ -290,6 +290,7 @@ export function createLocalKeywordIndex(options: LocalKeywordIndexOptions): Keyw
     const slice = loadSlicer(options.loadSliceMs);
     await readPages<Row>(
       async (after, limit) => {
+        await loadStatementTurn();
         const [row] = await query<{ page: string | null }>(PAGE(after !== null, limit), after ? [tenantId, userId, after.user_version, after.session_id, after.seq] : [tenantId, userId]);
         return row?.page ? (JSON.parse(row.page) as Row[]) : [];
       },

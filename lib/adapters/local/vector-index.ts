@@ -21,7 +21,7 @@ import { IvfIndex, listCount, rowKey, trainCentroids } from "./ivf.ts";
 import { Reorder } from "./reorder.ts";
 import { blockStride, createScanThread, lanesOf, rowPlace, sumsHere, sumsOf, type Lanes, type ScanRequest, type ScanThread } from "./vector-scan.ts";
 import { descending, kthLargest } from "../../core/order.ts";
-import { eachInSlices, loadSlicer, sliceScheduler } from "../../core/request-gate.ts";
+import { eachInSlices, loadSlicer, loadStatementTurn, sliceScheduler } from "../../core/request-gate.ts";
 import { readPages } from "../sql/pages.ts";
 
 export interface LocalVectorIndexOptions {
@@ -758,6 +758,7 @@ export function createLocalVectorIndex(options: LocalVectorIndexOptions): LocalV
     const slice = loadSlicer(options.loadSliceMs);
     await readPages<{ id: string; kind: VectorKind; session_id: string; embedding: string }>(
       async (after, limit) => {
+        await loadStatementTurn();
         const [row] = await run<{ ids: string | null; kinds: string; sessions: string; embeddings: string }>(
           PAGE(after !== null, limit),
           after ? [tenantId, userId, dims, after.kind, after.id] : [tenantId, userId, dims],
