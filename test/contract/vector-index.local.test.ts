@@ -48,7 +48,7 @@ describe("local vector index", () => {
       ...sql,
       async query<T>(text: string, params?: unknown[]) {
         const rows = await sql.query<T>(text, params);
-        if (text.startsWith("select id, kind")) {
+        if (text.includes("string_agg(encode(embedding")) {
           selected();
           await gate;
         }
