@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countingGraphStatements } from "../../../test/fixtures/graph-statements.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
-import { turnsUntil } from "../../../test/fixtures/turns.ts";
+import { stampingTurns, turnsUntil } from "../../../test/fixtures/turns.ts";
 import type { GraphMerge, GraphStore } from "../../core/ports.ts";
 import { ENTITY_TYPES, type EntityType, type GraphVersion } from "../../core/types.ts";
 import { createSqlArchive } from "../sql/archive.ts";
@@ -296,6 +296,20 @@ describe("in-process graph index", () => {
     const ranked = await reference.messagesMentioning(q);
     expect(ranked.length).toBeGreaterThan(sites);
     expect(await index.messagesMentioning(q)).toEqual(ranked);
+  });
+
+  it("two users' loads at once send their pages one a turn of the event loop", async () => {
+    const tenantId = uid("t");
+    const users = [uid("u"), uid("u")];
+    for (const userId of users) await reference.merge(mentioning(tenantId, userId, 30));
+    const stamped = stampingTurns(sql, (text) => text.includes("with cut as") || text.includes("from entities where"));
+    const index = withGraphIndex(createSqlGraphStore({ sql: stamped.client }), { sql: stamped.client, loadPageRows: 7 });
+    const q = (userId: string) => ({ tenantId, userId, terms: TERMS, limit: 100 });
+    const answers = await Promise.all(users.map((userId) => index.messagesMentioning(q(userId))));
+    stamped.stop();
+    for (const [i, userId] of users.entries()) expect(answers[i]).toEqual(await reference.messagesMentioning(q(userId)));
+    expect(stamped.turns.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(stamped.turns).size).toBe(stamped.turns.length);
   });
 
   it("evicts the least recently used users when merges grow a held user past the budget, and keeps that user", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pglite.ts";
-import { turnsUntil } from "../../../test/fixtures/turns.ts";
+import { stampingTurns, turnsUntil } from "../../../test/fixtures/turns.ts";
 import type { Archive } from "../../core/ports.ts";
 import type { SqlClient } from "../sql/client.ts";
 import { createSqlArchive } from "../sql/archive.ts";
@@ -75,6 +75,18 @@ describe("local keyword index", () => {
     const loading = index.corpus(t, "ann");
     await ingest(archive, t, "ann", uid("s"), ["kayak lessons"]);
     expect((await loading).search(["kayak"], { limit: 10 })).toHaveLength(2);
+  });
+
+  it("two users' loads at once send their pages one a turn of the event loop", async () => {
+    const t = await tenant();
+    for (const user of ["ann", "bob"]) await ingest(raw, t, user, uid("s"), Array.from({ length: 60 }, (_, i) => `canoe trip ${i}`));
+    const stamped = stampingTurns(sql, (text) => text.includes("json_agg(json_build_object("));
+    const index = createLocalKeywordIndex({ sql: stamped.client, loadPageRows: 7 });
+    const [ann, bob] = await Promise.all([index.corpus(t, "ann"), index.corpus(t, "bob")]);
+    stamped.stop();
+    expect([ann.size, bob.size]).toEqual([60, 60]);
+    expect(stamped.turns.length).toBeGreaterThanOrEqual(18);
+    expect(new Set(stamped.turns).size).toBe(stamped.turns.length);
   });
 
   it("builds a loading user's corpus in slices, with turns of the event loop between them, and replays writes that land on those turns", async () => {

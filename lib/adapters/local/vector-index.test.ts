@@ -8,7 +8,7 @@ import { closeSharedPglite, sharedPglite, uid } from "../../../test/fixtures/pgl
 import type { VectorKind, VectorMatch, VectorRecord } from "../../core/ports.ts";
 import { createLocalEmbedder } from "./embedder.ts";
 import { mulberry32 } from "../../../test/fixtures/random.ts";
-import { turnsUntil } from "../../../test/fixtures/turns.ts";
+import { stampingTurns, turnsUntil } from "../../../test/fixtures/turns.ts";
 import { createLocalVectorIndex, type LocalVectorIndexOptions } from "./vector-index.ts";
 
 afterAll(closeSharedPglite);
@@ -95,6 +95,21 @@ describe("local vector index, approximate tier", () => {
     // leave a little room; bench/vector-recall.ts measures the synthetic chat at 10k and 100k.
     expect(r10 / queries.length).toBeGreaterThanOrEqual(0.95);
     expect(r40 / queries.length).toBeGreaterThanOrEqual(0.94);
+  });
+
+  it("two users' loads at once send their pages one a turn of the event loop", async () => {
+    const sql = await sharedPglite();
+    const t = uid("tenant");
+    const exactly = { sql, exactBelowRows: Number.MAX_SAFE_INTEGER };
+    for (const user of ["u", "v"]) await createLocalVectorIndex(exactly).upsert(await corpus(t, user, 30, 5, user));
+    const stamped = stampingTurns(sql, (text) => text.includes("string_agg(encode(embedding"));
+    const index = createLocalVectorIndex({ ...exactly, sql: stamped.client, loadPageRows: 3 });
+    const [vector] = await queryVectors(1, 6);
+    const found = await Promise.all(["u", "v"].map((userId) => index.query({ tenantId: t, userId, vector: vector!, topK: 100 })));
+    stamped.stop();
+    expect(found.map((f) => f.length)).toEqual([30, 30]);
+    expect(stamped.turns.length).toBeGreaterThanOrEqual(18);
+    expect(new Set(stamped.turns).size).toBe(stamped.turns.length);
   });
 
   it("builds a loading user's matrix in slices, with turns of the event loop between them, and replays writes that land on those turns", async () => {
