@@ -303,7 +303,7 @@ describe("in-process graph index", () => {
     const users = [uid("u"), uid("u")];
     for (const userId of users) await reference.merge(mentioning(tenantId, userId, 30));
     const stamped = stampingTurns(sql, (text) => text.includes("with cut as") || text.includes("from entities where"));
-    const index = withGraphIndex(createSqlGraphStore({ sql: stamped.client }), { sql: stamped.client, loadPageRows: 7 });
+    const index = withGraphIndex(createSqlGraphStore({ sql }), { sql: stamped.client, loadPageRows: 7 });
     const q = (userId: string) => ({ tenantId, userId, terms: TERMS, limit: 100 });
     const answers = await Promise.all(users.map((userId) => index.messagesMentioning(q(userId))));
     stamped.stop();
