@@ -81,13 +81,21 @@ function scenario(seed: number) {
   return { r, pick, tenants, scopes, messages, merge, queries };
 }
 
+/** A merge of one message naming `names` (entities of the first type), with `relations` between them. */
+function naming(
+  at: Pick<GraphMerge, "tenantId" | "userId" | "sessionId" | "messageId">,
+  names: string[],
+  relations: GraphMerge["extraction"]["relations"] = [],
+): GraphMerge {
+  return { ...at, extraction: { entities: names.map((name) => ({ name, type: ENTITY_TYPES[0] as EntityType })), relations } };
+}
+
 /** `n` merges for one user, of messages m{from}..: two entities each and a relation between them. */
 function mentioning(tenantId: string, userId: string, n: number, from = 0): GraphMerge[] {
   return Array.from({ length: n }, (_, j) => {
     const i = from + j;
     const [a, b] = [NAMES[i % NAMES.length]!, NAMES[(7 * i + 3) % NAMES.length]!];
-    const entities = [a, b].map((name) => ({ name, type: ENTITY_TYPES[0] as EntityType }));
-    return { tenantId, userId, sessionId: "s", messageId: `m${i}`, extraction: { entities, relations: [{ from: a, type: "knows", to: b }] } };
+    return naming({ tenantId, userId, sessionId: "s", messageId: `m${i}` }, [a, b], [{ from: a, type: "knows", to: b }]);
   });
 }
 
@@ -218,13 +226,8 @@ describe("in-process graph index", () => {
     it(`builds a loading user's graph a page at a time, in slices, and replays writes that land between them (${part * 100}% in, entities by ${loadEntitiesBy})`, async () => {
       const tenantId = uid("t");
       const userId = uid("u");
-      const atlantis = (surface: string, messageId: string): GraphMerge => ({
-        tenantId,
-        userId,
-        sessionId: "s2",
-        messageId,
-        extraction: { entities: [{ name: surface, type: ENTITY_TYPES[0] as EntityType }, { name: "Lisbon", type: ENTITY_TYPES[0] as EntityType }], relations: [{ from: surface, type: "based in", to: "Lisbon" }] },
-      });
+      const atlantis = (surface: string, messageId: string) =>
+        naming({ tenantId, userId, sessionId: "s2", messageId }, [surface, "Lisbon"], [{ from: surface, type: "based in", to: "Lisbon" }]);
       // Stored by merges of 5 messages (a graph version each), and one entity (and its
       // relation) only one message names.
       for (let from = 0; from < 150; from += 5) await reference.merge(mentioning(tenantId, userId, 5, from));
@@ -271,13 +274,7 @@ describe("in-process graph index", () => {
   it("loads entities by ranges of blocks while merges move their rows, and misses none", async () => {
     const tenantId = uid("t");
     const userId = uid("u");
-    const site = (k: number, messageId: string): GraphMerge => ({
-      tenantId,
-      userId,
-      sessionId: "s",
-      messageId,
-      extraction: { entities: [{ name: `Site ${k}`, type: ENTITY_TYPES[0] as EntityType }], relations: [] },
-    });
+    const site = (k: number, messageId: string) => naming({ tenantId, userId, sessionId: "s", messageId }, [`Site ${k}`]);
     const sites = 300;
     await reference.merge(Array.from({ length: sites }, (_, k) => site(k, `m${k}`)));
     const q = { tenantId, userId, terms: ["site", ...Array.from({ length: sites }, (_, k) => String(k))], limit: 1000 };
